@@ -1,0 +1,67 @@
+package testenv
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/broker"
+)
+
+// Broker starts an embedded broker persisted under dir ("" = in memory) and
+// stops it when the test ends. Restart a persisted broker by calling Close
+// and Broker again with the same dir.
+func Broker(t testing.TB, dir string) *broker.Broker {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := broker.Start(ctx, broker.Config{DataDir: dir, Logger: Logger(t)})
+	if err != nil {
+		t.Fatalf("testenv: start broker: %v", err)
+	}
+	t.Cleanup(b.Close)
+	return b
+}
+
+// CreateTopic creates a topic with the given partitions (replication 1) and
+// optional configs, failing the test on error.
+func CreateTopic(t testing.TB, addr, topic string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctx, partitions, 1, configs, topic)
+	if err == nil {
+		err = resp.Err
+	}
+	if err != nil {
+		t.Fatalf("testenv: create topic %s: %v", topic, err)
+	}
+}
+
+// Logger logs through the test at warning level, or debug with
+// TURNSTILE_TEST_DEBUG=1.
+func Logger(t testing.TB) *slog.Logger {
+	lvl := slog.LevelWarn
+	if os.Getenv("TURNSTILE_TEST_DEBUG") != "" {
+		lvl = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(string(p[:len(p)-1]))
+	return len(p), nil
+}
