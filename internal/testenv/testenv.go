@@ -4,6 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,13 +57,22 @@ func Logger(t testing.TB) *slog.Logger {
 	if os.Getenv("TURNSTILE_TEST_DEBUG") != "" {
 		lvl = slog.LevelDebug
 	}
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: lvl}))
+	w := &testWriter{t: t}
+	// Background goroutines may log after the test returns, when t.Log
+	// panics; from then on their lines go to stderr.
+	t.Cleanup(func() { w.done.Store(true) })
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: lvl}))
 }
 
-type testWriter struct{ t testing.TB }
+type testWriter struct {
+	t    testing.TB
+	done atomic.Bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Helper()
-	w.t.Log(string(p[:len(p)-1]))
+func (w *testWriter) Write(p []byte) (int, error) {
+	if w.done.Load() {
+		return os.Stderr.Write(p)
+	}
+	w.t.Log(strings.TrimSuffix(string(p), "\n"))
 	return len(p), nil
 }
