@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"log/slog"
@@ -79,7 +80,11 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.DefaultNumPartitions(parts),
-		kfake.ClusterID("turnstile-embedded"),
+		// A fresh id per new data directory, like a real cluster: kfake
+		// reloads the persisted id on restart, so it only changes when the
+		// broker's data is wiped, which is how local state detects that its
+		// changelog no longer exists.
+		kfake.ClusterID("turnstile-" + rand.Text()),
 		kfake.WithLogger(slogAdapter{cfg.Logger}),
 		// kfake always asks to listen on 127.0.0.1:<port>; we listen where
 		// the user asked instead.

@@ -104,3 +104,33 @@ func TestNoSilentAutoCreate(t *testing.T) {
 		t.Fatal("producing to a missing topic succeeded; the broker auto-created it")
 	}
 }
+
+func TestClusterIDStableUntilWiped(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	dir := t.TempDir()
+	id := func(d string) string {
+		b, err := broker.Start(ctx, broker.Config{DataDir: d})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		m, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Cluster
+	}
+	first := id(dir)
+	if again := id(dir); again != first {
+		t.Fatalf("cluster id changed across restart: %s -> %s", first, again)
+	}
+	if other := id(t.TempDir()); other == first {
+		t.Fatalf("a wiped data dir kept cluster id %s", first)
+	}
+}
