@@ -1,0 +1,41 @@
+# turnstile: the two commands a new user needs are `make run` and `make test`.
+GO       ?= go
+BIN      := bin/turnstile
+PKGS     := ./...
+# Tests run against the embedded broker and registry; a few start child
+# processes. One package at a time keeps a 2-core machine responsive.
+TESTFLAGS ?= -count=1 -p 1 -timeout 30m
+
+.PHONY: all build run test lint bench up down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/turnstile
+
+## run: the whole pipeline on embedded services (Ctrl-C to stop; state in ./data, files in ./lake)
+run: build
+	./$(BIN) dev
+
+## test: every test, against the embedded broker and schema registry
+test:
+	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## lint: formatting and vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## bench: micro-benchmarks, printed with ratios measured in the same run
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./codecs/... ./state/...
+
+## up/down: the production-like stack (Apache Kafka, Confluent Schema Registry) with docker compose
+up:
+	docker compose up -d --build
+
+down:
+	docker compose down
+
+clean:
+	rm -rf bin
