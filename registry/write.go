@@ -1,0 +1,260 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Every write below holds writeMu from validation to commit, so the state
+// it validated against is the state its record is applied to. Reading s.st
+// under writeMu alone is safe: only commit changes it, and commit is only
+// called with writeMu held.
+
+// storeError answers a failed write to Kafka as Confluent does.
+func storeError(what string, err error) *apiError {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return errf(http.StatusInternalServerError, codeStoreTimeout, "Write to the Kafka store timed out while %s", what)
+	}
+	return errf(http.StatusInternalServerError, codeStore, "Error while %s in the backend Kafka store: %v", what, err)
+}
+
+func (s *Server) register(r *http.Request, subject string) (any, int, error) {
+	req, aerr := parseSchemaRequest(r)
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st := s.st
+
+	id, known := st.canon[req.entry.canon]
+	live := st.versions(subject, false)
+	if known {
+		for _, v := range live {
+			if v.id == id {
+				return map[string]int{"id": id}, http.StatusOK, nil
+			}
+		}
+	}
+	level := st.level(subject)
+	priors := make([]prior, 0, len(live))
+	for _, v := range live {
+		priors = append(priors, prior{v.version, st.ids[v.id]})
+	}
+	if msgs := checkCompat(level, req.entry.parsed, priors); len(msgs) > 0 {
+		return nil, 0, errf(http.StatusConflict, codeIncompatible,
+			"Schema being registered is incompatible with an earlier schema for subject %q, details: [%s]",
+			subject, strings.Join(msgs, "; "))
+	}
+
+	text := req.schema
+	if known {
+		// The same schema under another subject keeps its id and text.
+		text = st.ids[id].schema
+	} else {
+		id = st.maxID + 1
+	}
+	version := st.maxVersion(subject) + 1
+	rec := &kgo.Record{
+		Key: schemaKeyBytes(subject, version),
+		Value: marshalNoEscape(schemaValue{
+			Subject: subject, Version: version, ID: id, Schema: text,
+		}),
+	}
+	done, err := s.produce(r.Context(), rec)
+	if err != nil {
+		// The record may have been written all the same: never hand its
+		// id to another schema.
+		st.maxID = max(st.maxID, id)
+		s.log.Warn("registry: register failed", "subject", subject, "err", err)
+		return nil, 0, storeError("registering the schema", err)
+	}
+	s.commit(done)
+	s.log.Info("registry: schema registered", "subject", subject, "version", version, "id", id, "compatibility", level)
+	return map[string]int{"id": id}, http.StatusOK, nil
+}
+
+func (s *Server) deleteVersion(r *http.Request, subject, version string) (any, int, error) {
+	ref, aerr := parseVersion(version)
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	permanent := queryBool(r, "permanent")
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st := s.st
+
+	if len(st.versions(subject, true)) == 0 {
+		return nil, 0, errSubjectNotFound(subject)
+	}
+	// Soft deletes address live versions; permanent ones soft-deleted ones.
+	v, aerr := st.resolve(subject, ref, permanent || !ref.latest)
+	if aerr != nil {
+		if aerr.code == codeSubjectNotFound {
+			aerr = errVersionNotFound(version)
+		}
+		return nil, 0, aerr
+	}
+	switch {
+	case !permanent && v.deleted:
+		return nil, 0, errf(http.StatusNotFound, codeVersionSoftDeleted,
+			"Subject '%s' Version %d was soft deleted. Set permanent=true to delete permanently", subject, v.version)
+	case permanent && !v.deleted:
+		return nil, 0, errf(http.StatusNotFound, codeVersionNotSoftDeleted,
+			"Subject '%s' Version %d was not deleted first before being permanently deleted", subject, v.version)
+	}
+
+	var recs []*kgo.Record
+	if permanent {
+		recs = append(recs, &kgo.Record{Key: schemaKeyBytes(subject, v.version)})
+	} else {
+		e := st.ids[v.id]
+		recs = append(recs, &kgo.Record{
+			Key: schemaKeyBytes(subject, v.version),
+			Value: marshalNoEscape(schemaValue{
+				Subject: subject, Version: v.version, ID: v.id,
+				SchemaType: e.schemaType, Schema: e.schema, Deleted: true,
+			}),
+		})
+		// Like Confluent, a subject whose last live version goes loses
+		// its own compatibility setting.
+		if _, ok := st.config[subject]; ok && len(st.versions(subject, false)) == 1 {
+			recs = append(recs, &kgo.Record{Key: configKeyBytes(subject)})
+		}
+	}
+	done, err := s.produce(r.Context(), recs...)
+	s.commit(done)
+	if err != nil {
+		s.log.Warn("registry: delete version failed", "subject", subject, "version", v.version, "err", err)
+		return nil, 0, storeError("deleting the schema version", err)
+	}
+	s.log.Info("registry: schema version deleted", "subject", subject, "version", v.version, "id", v.id, "permanent", permanent)
+	return v.version, http.StatusOK, nil
+}
+
+func (s *Server) deleteSubject(r *http.Request, subject string) (any, int, error) {
+	permanent := queryBool(r, "permanent")
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st := s.st
+
+	all := st.versions(subject, true)
+	if len(all) == 0 {
+		return nil, 0, errSubjectNotFound(subject)
+	}
+	live := st.versions(subject, false)
+	var recs []*kgo.Record
+	deleted := []int{}
+	if permanent {
+		if len(live) > 0 {
+			return nil, 0, errf(http.StatusNotFound, codeSubjectNotSoftDeleted,
+				"Subject '%s' was not deleted first before being permanently deleted", subject)
+		}
+		for _, v := range all {
+			recs = append(recs, &kgo.Record{Key: schemaKeyBytes(subject, v.version)})
+			deleted = append(deleted, v.version)
+		}
+	} else {
+		if len(live) == 0 {
+			return nil, 0, errf(http.StatusNotFound, codeSubjectSoftDeleted,
+				"Subject '%s' was soft deleted. Set permanent=true to delete permanently", subject)
+		}
+		for _, v := range live {
+			deleted = append(deleted, v.version)
+		}
+		recs = append(recs, &kgo.Record{
+			Key:   deleteSubjectKeyBytes(subject),
+			Value: marshalNoEscape(deleteSubjectValue{Subject: subject, Version: live[len(live)-1].version}),
+		})
+		if _, ok := st.config[subject]; ok {
+			recs = append(recs, &kgo.Record{Key: configKeyBytes(subject)})
+		}
+	}
+	done, err := s.produce(r.Context(), recs...)
+	s.commit(done)
+	if err != nil {
+		s.log.Warn("registry: delete subject failed", "subject", subject, "err", err)
+		return nil, 0, storeError("deleting the subject", err)
+	}
+	s.log.Info("registry: subject deleted", "subject", subject, "versions", deleted, "permanent", permanent)
+	return deleted, http.StatusOK, nil
+}
+
+func (s *Server) putConfig(r *http.Request, subject string) (any, int, error) {
+	var body struct {
+		Compatibility      string `json:"compatibility"`
+		CompatibilityLevel string `json:"compatibilityLevel"`
+	}
+	if aerr := decodeBody(r, &body); aerr != nil {
+		return nil, 0, aerr
+	}
+	raw := body.Compatibility
+	if raw == "" {
+		raw = body.CompatibilityLevel
+	}
+	level, ok := parseLevel(raw)
+	if !ok {
+		return nil, 0, errInvalidLevel()
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	rec := &kgo.Record{Key: configKeyBytes(subject), Value: marshalNoEscape(configValue{level})}
+	done, err := s.produce(r.Context(), rec)
+	if err != nil {
+		s.log.Warn("registry: config update failed", "subject", subject, "err", err)
+		return nil, 0, storeError("updating the compatibility level", err)
+	}
+	s.commit(done)
+	s.log.Info("registry: compatibility set", "subject", subjectForLog(subject), "compatibility", level)
+	return map[string]string{"compatibility": level}, http.StatusOK, nil
+}
+
+// deleteConfig drops the subject's own level (or resets the global one to
+// BACKWARD) and answers the level it had. The answer carries the level under
+// both "compatibility" (what the srclient and franz-go clients decode) and
+// "compatibilityLevel" (what Confluent's own Config entity uses).
+func (s *Server) deleteConfig(r *http.Request, subject string) (any, int, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	st := s.st
+	var prev string
+	if subject == "" {
+		prev = st.globalLevel()
+		if st.global == "" {
+			return configAnswer(prev), http.StatusOK, nil
+		}
+	} else {
+		l, ok := st.config[subject]
+		if !ok {
+			if len(st.versions(subject, true)) == 0 {
+				return nil, 0, errSubjectNotFound(subject)
+			}
+			return nil, 0, errf(http.StatusNotFound, codeSubjectLevelCompatNotSet,
+				"Subject '%s' does not have subject-level compatibility configured", subject)
+		}
+		prev = l
+	}
+	done, err := s.produce(r.Context(), &kgo.Record{Key: configKeyBytes(subject)})
+	if err != nil {
+		s.log.Warn("registry: config delete failed", "subject", subjectForLog(subject), "err", err)
+		return nil, 0, storeError("deleting the compatibility level", err)
+	}
+	s.commit(done)
+	s.log.Info("registry: compatibility reset", "subject", subjectForLog(subject), "was", prev)
+	return configAnswer(prev), http.StatusOK, nil
+}
+
+func configAnswer(level string) map[string]string {
+	return map[string]string{"compatibility": level, "compatibilityLevel": level}
+}
+
+func subjectForLog(subject string) string {
+	if subject == "" {
+		return "(global)"
+	}
+	return subject
+}
