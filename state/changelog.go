@@ -1,0 +1,96 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ChangelogInfo tells a store opening what its changelog partition looks like
+// in Kafka now. KafkaChangelog implements it; tests can fake it.
+type ChangelogInfo interface {
+	// Describe returns the state of the topic's partition. It returns an
+	// error wrapping ErrTopicNotFound when the topic or partition does not
+	// exist.
+	Describe(ctx context.Context, topic string, partition int32) (ChangelogState, error)
+}
+
+// ChangelogState identifies a changelog partition and how far it goes.
+type ChangelogState struct {
+	// ClusterID is the Kafka cluster's id ("" if the broker has none).
+	ClusterID string
+	// TopicID is the topic's id, which changes when a topic is deleted and
+	// recreated ("" if the broker has none).
+	TopicID string
+	// EndOffset is the partition's high watermark: the offset the next
+	// record will get.
+	EndOffset int64
+}
+
+// ErrTopicNotFound is wrapped by ChangelogInfo.Describe when the changelog
+// topic or partition does not exist.
+var ErrTopicNotFound = errors.New("state: changelog topic or partition not found")
+
+// KafkaChangelog is a ChangelogInfo that asks Kafka through franz-go.
+type KafkaChangelog struct {
+	cl  *kgo.Client
+	adm *kadm.Client
+}
+
+var _ ChangelogInfo = (*KafkaChangelog)(nil)
+
+// NewKafkaChangelog creates a client from opts (at least kgo.SeedBrokers).
+// The client connects lazily. Close it when the stores are closed.
+func NewKafkaChangelog(opts ...kgo.Opt) (*KafkaChangelog, error) {
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("state: kafka client: %w", err)
+	}
+	return &KafkaChangelog{cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// Close closes the client.
+func (k *KafkaChangelog) Close() { k.cl.Close() }
+
+// Describe implements ChangelogInfo with a metadata request (cluster and
+// topic ids) and a ListOffsets request (the high watermark).
+func (k *KafkaChangelog) Describe(ctx context.Context, topic string, partition int32) (ChangelogState, error) {
+	md, err := k.adm.Metadata(ctx, topic)
+	if err != nil {
+		return ChangelogState{}, fmt.Errorf("state: metadata for %s: %w", topic, err)
+	}
+	td, ok := md.Topics[topic]
+	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+		return ChangelogState{}, fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
+	}
+	if td.Err != nil {
+		return ChangelogState{}, fmt.Errorf("state: metadata for %s: %w", topic, td.Err)
+	}
+	if _, ok := td.Partitions[partition]; !ok {
+		return ChangelogState{}, fmt.Errorf("%w: %s/%d", ErrTopicNotFound, topic, partition)
+	}
+	st := ChangelogState{ClusterID: md.Cluster}
+	if td.ID != (kadm.TopicID{}) {
+		st.TopicID = td.ID.String()
+	}
+	ends, err := k.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return ChangelogState{}, fmt.Errorf("state: end offsets of %s: %w", topic, err)
+	}
+	lo, ok := ends.Lookup(topic, partition)
+	if !ok {
+		return ChangelogState{}, fmt.Errorf("%w: no end offset for %s/%d", ErrTopicNotFound, topic, partition)
+	}
+	if lo.Err != nil {
+		if errors.Is(lo.Err, kerr.UnknownTopicOrPartition) {
+			return ChangelogState{}, fmt.Errorf("%w: %s/%d: %v", ErrTopicNotFound, topic, partition, lo.Err)
+		}
+		return ChangelogState{}, fmt.Errorf("state: end offset of %s/%d: %w", topic, partition, lo.Err)
+	}
+	st.EndOffset = lo.Offset
+	return st, nil
+}

@@ -1,0 +1,330 @@
+package state
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/vfs"
+)
+
+// markerFile, in a partition directory, asks the next Open to rebuild it. It
+// is written when Pebble reports corruption or a fatal error at run time.
+const markerFile = "REBUILD"
+
+// lockFile is Pebble's directory lock, kept across a wipe.
+const lockFile = "LOCK"
+
+// Open opens (creating if needed) the partition's Pebble store and decides
+// whether it can be trusted. It is rebuilt — its directory emptied and
+// recovery started from scratch — when:
+//
+//   - a previous run marked it corrupt, or Pebble fails to open it;
+//   - it was written for another Kafka cluster (the broker's data was wiped)
+//     or another incarnation of the changelog topic (deleted and recreated),
+//     or the changelog topic no longer exists;
+//   - its offset is at or past the changelog's end offset (the changelog
+//     lost records the store has), which goka would otherwise refuse with
+//     "delete your local cache" or silently accept.
+//
+// The last three need Options.Changelog. A Kafka error other than "topic not
+// found" fails Open rather than risk serving or wiping state on a guess; so
+// does failing to lock the directory (another process or store has it).
+func (s *Store) Open() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.db != nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CheckTimeout)
+	defer cancel()
+	cache := s.parent.acquire(s)
+	if err := s.open(ctx, cache); err != nil {
+		s.parent.release(s)
+		return err
+	}
+	return nil
+}
+
+func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
+	if err := os.MkdirAll(s.dir, 0o750); err != nil {
+		return fmt.Errorf("state: create %s: %w", s.dir, err)
+	}
+	lock, err := pebble.LockDirectory(s.dir, vfs.Default)
+	if err != nil {
+		return fmt.Errorf("state: lock %s (is it open elsewhere?): %w", s.dir, err)
+	}
+	po := s.opts.pebbleOptions(cache)
+	po.Lock = lock
+	po.Logger = pebbleLogger{log: s.log, fatal: s.fail}
+	po.EventListener = s.eventListener()
+
+	var reason string
+	var db *pebble.DB
+	if r, ok := readMarker(s.dir); ok {
+		reason = "marked for rebuild: " + r
+	} else if db, err = openPebble(s.dir, po); err != nil {
+		reason = fmt.Sprintf("pebble cannot open it: %v", err)
+	}
+	var cur *ChangelogState
+	if reason == "" {
+		reason, cur, err = s.check(ctx, db)
+		if err != nil {
+			_ = db.Close()
+			_ = lock.Close()
+			return err
+		}
+	}
+	if f := s.failed.Load(); reason == "" && f != nil {
+		reason = *f // Pebble reported a fatal error while opening
+	}
+	if reason != "" {
+		if db != nil {
+			if err := db.Close(); err != nil {
+				s.log.Warn("state: closing store before rebuild", "dir", s.dir, "err", err)
+			}
+			db = nil
+		}
+		s.log.Warn("state: rebuilding local store from the changelog", "dir", s.dir, "reason", reason)
+		if err := wipe(s.dir); err != nil {
+			_ = lock.Close()
+			return fmt.Errorf("state: rebuild %s: %w", s.dir, err)
+		}
+		if db, err = openPebble(s.dir, po); err != nil {
+			_ = lock.Close()
+			return fmt.Errorf("state: open %s after wiping it: %w", s.dir, err)
+		}
+		s.rebuilt = reason
+		s.failed.Store(nil)
+		if cur == nil && s.opts.Changelog != nil {
+			// The store was unreadable, so check was skipped; record
+			// the changelog's identity for the next open.
+			if st, err := s.opts.Changelog.Describe(ctx, s.topic, s.partition); err == nil {
+				cur = &st
+			}
+		}
+	}
+	if err := s.writeMeta(db, cur); err != nil {
+		_ = db.Close()
+		_ = lock.Close()
+		return err
+	}
+	off, has, err := readOffset(db)
+	if err != nil {
+		// Unreachable after check, which read it; be safe anyway.
+		_ = db.Close()
+		_ = lock.Close()
+		return err
+	}
+	s.db, s.lock = db, lock
+	s.wmu.Lock()
+	s.offset, s.hasOffset, s.offsetDirty = off, has, false
+	s.batch = db.NewBatchWithSize(int(min(s.opts.RecoveryBatchSize+s.opts.RecoveryBatchSize/4, 64<<20)))
+	s.batchOps = 0
+	s.wmu.Unlock()
+	s.recovered.Store(false)
+	s.log.Debug("state: opened", "dir", s.dir, "offset", off, "has_offset", has, "rebuilt", reason)
+	return nil
+}
+
+// openPebble opens a Pebble DB, turning a panic on garbage (Pebble trusts
+// some of what it reads) into an error.
+func openPebble(dir string, po *pebble.Options) (db *pebble.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			db, err = nil, fmt.Errorf("pebble panicked: %v", r)
+		}
+	}()
+	return pebble.Open(dir, po)
+}
+
+// check reads the store's records and compares them with the changelog. It
+// returns a rebuild reason, or an error when it cannot decide.
+func (s *Store) check(ctx context.Context, db *pebble.DB) (string, *ChangelogState, error) {
+	if v, ok, err := getMeta(db, keyVersion); err != nil {
+		return "unreadable: " + err.Error(), nil, nil
+	} else if ok && v != formatVersion {
+		return fmt.Sprintf("unknown layout version %q (want %s)", v, formatVersion), nil, nil
+	}
+	off, hasOff, err := readOffset(db)
+	if err != nil {
+		return "unreadable offset: " + err.Error(), nil, nil
+	}
+	cluster, _, err := getMeta(db, keyClusterID)
+	if err != nil {
+		return "unreadable: " + err.Error(), nil, nil
+	}
+	topicID, _, err := getMeta(db, keyTopicID)
+	if err != nil {
+		return "unreadable: " + err.Error(), nil, nil
+	}
+	if s.opts.Changelog == nil {
+		return "", nil, nil
+	}
+	cur, err := s.opts.Changelog.Describe(ctx, s.topic, s.partition)
+	if errors.Is(err, ErrTopicNotFound) {
+		empty, eerr := isEmpty(db)
+		if eerr != nil {
+			return "unreadable: " + eerr.Error(), nil, nil
+		}
+		if hasOff || !empty {
+			return fmt.Sprintf("its changelog %s/%d does not exist", s.topic, s.partition), nil, nil
+		}
+		return "", nil, nil
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("state: cannot check %s against its changelog: %w", s.dir, err)
+	}
+	switch {
+	case cluster != "" && cur.ClusterID != "" && cluster != cur.ClusterID:
+		return fmt.Sprintf("it belongs to Kafka cluster %q but the broker is cluster %q", cluster, cur.ClusterID), &cur, nil
+	case topicID != "" && cur.TopicID != "" && topicID != cur.TopicID:
+		return fmt.Sprintf("its changelog topic %s was recreated (topic id %s, now %s)", s.topic, topicID, cur.TopicID), &cur, nil
+	case hasOff && off >= cur.EndOffset:
+		return fmt.Sprintf("its offset %d is not below the changelog's end offset %d", off, cur.EndOffset), &cur, nil
+	}
+	return "", &cur, nil
+}
+
+// writeMeta records the layout version and, when known, the changelog's
+// identity, synced so a later open can rely on them.
+func (s *Store) writeMeta(db *pebble.DB, cur *ChangelogState) error {
+	b := db.NewBatch()
+	defer func() { _ = b.Close() }()
+	_ = b.Set(keyVersion, []byte(formatVersion), nil)
+	_ = b.Set(keyTopic, []byte(s.topic+"/"+strconv.Itoa(int(s.partition))), nil)
+	if cur != nil {
+		if cur.ClusterID != "" {
+			_ = b.Set(keyClusterID, []byte(cur.ClusterID), nil)
+		}
+		if cur.TopicID != "" {
+			_ = b.Set(keyTopicID, []byte(cur.TopicID), nil)
+		}
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("state: write metadata in %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+func getMeta(db *pebble.DB, key []byte) (string, bool, error) {
+	v, closer, err := db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	out := string(v)
+	_ = closer.Close()
+	return out, true, nil
+}
+
+func readOffset(db *pebble.DB) (int64, bool, error) {
+	v, ok, err := getMeta(db, keyOffset)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	off, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return 0, false, fmt.Errorf("state: decode offset %q: %w", v, err)
+	}
+	return off, true, nil
+}
+
+func isEmpty(db *pebble.DB) (bool, error) {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: dataLower, UpperBound: dataUpper})
+	if err != nil {
+		return false, err
+	}
+	valid := it.First()
+	if err := it.Close(); err != nil {
+		return false, err
+	}
+	return !valid, nil
+}
+
+// wipe empties dir except for Pebble's lock file, which we hold.
+func wipe(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Name() == lockFile {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeMarker(dir, reason string) error {
+	return os.WriteFile(filepath.Join(dir, markerFile), []byte(reason+"\n"), 0o640)
+}
+
+func readMarker(dir string) (string, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, markerFile))
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
+}
+
+// Close commits pending recovery writes, releases open iterators and closes
+// the store (Pebble syncs its files on close). Calling it again, or on a
+// store that never opened, does nothing.
+func (s *Store) Close() error {
+	s.life.Lock()
+	defer s.life.Unlock()
+	s.closed = true
+	if s.db == nil {
+		return nil
+	}
+	var errs []error
+	s.wmu.Lock()
+	if s.batch != nil {
+		if s.failed.Load() == nil {
+			if err := s.commitBatch(false); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		_ = s.batch.Close()
+		s.batch = nil
+	}
+	s.wmu.Unlock()
+	s.iterMu.Lock()
+	iters := s.iters
+	s.iters = make(map[*iterator]struct{})
+	s.iterMu.Unlock()
+	for it := range iters {
+		it.release(fmt.Errorf("%w: it was closed while this iterator was open", ErrClosed))
+	}
+	if err := closePebble(s.db); err != nil {
+		errs = append(errs, fmt.Errorf("state: close %s: %w", s.dir, err))
+	}
+	if err := s.lock.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("state: unlock %s: %w", s.dir, err))
+	}
+	s.db, s.lock = nil, nil
+	s.parent.release(s)
+	return errors.Join(errs...)
+}
+
+func closePebble(db *pebble.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("pebble panicked on close: %v", r)
+		}
+	}()
+	return db.Close()
+}

@@ -1,0 +1,142 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/bloom"
+)
+
+// Options configures the stores a Builder opens. Only Dir is required; zero
+// values take the defaults documented on each field.
+//
+// Memory use is bounded by roughly
+//
+//	CacheSize + open partitions × (MemTableSize × 2 + RecoveryBatchSize)
+//
+// (the cache is shared by all partitions of one Stores; a partition holds at
+// most two memtables before Pebble stalls writes, plus the recovery batch
+// while it recovers).
+type Options struct {
+	// Dir holds one Pebble directory per table partition,
+	// <Dir>/<topic>.<partition>. Required.
+	Dir string
+
+	// MemTableSize is the size of one Pebble memtable per partition.
+	// Default 16 MiB.
+	MemTableSize int64
+	// CacheSize is the block cache shared by all partitions opened through
+	// the same Stores. Default 64 MiB.
+	CacheSize int64
+	// RecoveryBatchSize is how many bytes of changelog writes are gathered
+	// into one unsynced batch while a partition recovers. Default
+	// MemTableSize/4 (kept under Pebble's large-batch threshold of half a
+	// memtable, which would turn each batch into its own flush).
+	RecoveryBatchSize int64
+	// RecoveryFlushInterval bounds how long recovered writes may sit in the
+	// recovery batch before they are committed (so a slow trickle of
+	// changelog records still makes durable progress). Default 5s.
+	RecoveryFlushInterval time.Duration
+	// MaxOpenFiles caps the table files each partition keeps open.
+	// Default 256.
+	MaxOpenFiles int
+
+	// Logger receives the store's messages and Pebble's own. Nil discards
+	// them.
+	Logger *slog.Logger
+
+	// Changelog describes a partition's changelog in Kafka, so that Open can
+	// tell whether a store on disk still belongs to it. Nil disables the
+	// foreign-cluster, recreated-topic and ahead-of-changelog checks (a store
+	// that fails to open is still rebuilt).
+	Changelog ChangelogInfo
+	// CheckTimeout bounds the Changelog query on Open. Default 30s.
+	CheckTimeout time.Duration
+}
+
+const (
+	defaultMemTableSize     = 16 << 20
+	defaultCacheSize        = 64 << 20
+	defaultRecoveryInterval = 5 * time.Second
+	defaultMaxOpenFiles     = 256
+	defaultCheckTimeout     = 30 * time.Second
+	minMemTableSize         = 1 << 20
+)
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Dir == "" {
+		return o, errors.New("state: Options.Dir is required")
+	}
+	if o.MemTableSize < 0 || o.CacheSize < 0 || o.RecoveryBatchSize < 0 || o.MaxOpenFiles < 0 ||
+		o.RecoveryFlushInterval < 0 || o.CheckTimeout < 0 {
+		return o, fmt.Errorf("state: negative option in %+v", o)
+	}
+	if o.MemTableSize == 0 {
+		o.MemTableSize = defaultMemTableSize
+	}
+	if o.MemTableSize < minMemTableSize {
+		o.MemTableSize = minMemTableSize
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = defaultCacheSize
+	}
+	if o.RecoveryBatchSize == 0 {
+		o.RecoveryBatchSize = o.MemTableSize / 4
+	}
+	if o.RecoveryFlushInterval == 0 {
+		o.RecoveryFlushInterval = defaultRecoveryInterval
+	}
+	if o.MaxOpenFiles == 0 {
+		o.MaxOpenFiles = defaultMaxOpenFiles
+	}
+	if o.CheckTimeout == 0 {
+		o.CheckTimeout = defaultCheckTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o, nil
+}
+
+// pebbleOptions are the Pebble settings for one partition, tuned for a
+// changelog-backed table: point reads and writes of small values, bursts of
+// bulk writes while recovering, durability delegated to the changelog.
+func (o Options) pebbleOptions(cache *pebble.Cache) *pebble.Options {
+	po := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: uint64(o.MemTableSize),
+		// Two memtables: one filling while the other flushes. More only
+		// buys memory for bursts that compaction cannot keep up with anyway.
+		MemTableStopWritesThreshold: 2,
+		// Let L0 absorb recovery bursts before compacting, and stall late.
+		L0CompactionThreshold: 4,
+		L0StopWritesThreshold: 24,
+		LBaseMaxBytes:         64 << 20,
+		MaxOpenFiles:          o.MaxOpenFiles,
+		// New stores get the newest on-disk format; existing ones are
+		// ratcheted up on open.
+		FormatMajorVersion: pebble.FormatNewest,
+		// Goka processors run a partition per goroutine on shared cores:
+		// one background compaction per partition.
+		MaxConcurrentCompactions: func() int { return 1 },
+	}
+	po.Levels = make([]pebble.LevelOptions, 7)
+	for i := range po.Levels {
+		l := &po.Levels[i]
+		l.BlockSize = 16 << 10
+		l.IndexBlockSize = 256 << 10
+		// Bloom filters make Get of a missing key (the first write of every
+		// new key in a counting table) skip the tables that cannot hold it.
+		l.FilterPolicy = bloom.FilterPolicy(10)
+		l.FilterType = pebble.TableFilter
+		l.Compression = pebble.SnappyCompression
+		l.TargetFileSize = 8 << 20
+		if i > 0 {
+			l.TargetFileSize = po.Levels[i-1].TargetFileSize * 2
+		}
+	}
+	return po
+}

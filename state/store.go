@@ -1,0 +1,450 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"github.com/lovoo/goka/storage"
+)
+
+// Key layout. Table keys live under dataPrefix, the store's own records under
+// metaPrefix, so the offset can never collide with or show up among table
+// keys, and iteration is a bounded scan of the data range.
+const (
+	dataPrefix = 'd'
+	metaPrefix = 'm'
+)
+
+var (
+	keyOffset    = []byte("m/offset")     // decimal, last applied changelog offset
+	keyVersion   = []byte("m/version")    // layout version, formatVersion
+	keyClusterID = []byte("m/cluster-id") // Kafka cluster id of the changelog
+	keyTopicID   = []byte("m/topic-id")   // changelog topic id
+	keyTopic     = []byte("m/topic")      // "<topic>/<partition>", informational
+
+	dataLower = []byte{dataPrefix}
+	dataUpper = []byte{dataPrefix + 1}
+)
+
+const formatVersion = "1"
+
+// ErrClosed is returned by calls on a store that is not open.
+var ErrClosed = errors.New("state: store is not open")
+
+// Store is the goka storage.Storage of one table partition, backed by one
+// Pebble instance. Create it with Stores.Build or Stores.Store.
+type Store struct {
+	parent    *Stores
+	opts      Options
+	topic     string
+	partition int32
+	dir       string
+	log       *slog.Logger
+
+	// life guards the DB's lifetime: every call holds it shared while it
+	// uses db; Open and Close hold it exclusively.
+	life   sync.RWMutex
+	db     *pebble.DB
+	lock   *pebble.Lock
+	closed bool
+
+	// failed holds the reason once Pebble reported a fatal error or
+	// corruption; every later call fails with it.
+	failed atomic.Pointer[string]
+
+	// wmu serialises writers (goka's partition goroutine for Set/Delete,
+	// the producer's callback goroutine for SetOffset) and guards the
+	// recovery batch and the cached offset.
+	wmu         sync.Mutex
+	batch       *pebble.Batch // non-nil until MarkRecovered: writes gather here
+	batchStart  time.Time     // when the first write entered the batch
+	batchOps    int
+	offset      int64
+	hasOffset   bool
+	offsetDirty bool // offset not yet in batch/DB
+	keyBuf      []byte
+	recovered   atomic.Bool
+
+	iterMu sync.Mutex
+	iters  map[*iterator]struct{}
+
+	rebuilt        string // why Open rebuilt the store, "" if it did not
+	recoveryWrites atomic.Int64
+	writes         atomic.Int64
+	commits        atomic.Int64
+}
+
+var _ storage.Storage = (*Store)(nil)
+
+func newStore(parent *Stores, topic string, partition int32, dir string) *Store {
+	return &Store{
+		parent:    parent,
+		opts:      parent.opts,
+		topic:     topic,
+		partition: partition,
+		dir:       dir,
+		log:       parent.opts.Logger.With("topic", topic, "partition", partition),
+		iters:     make(map[*iterator]struct{}),
+	}
+}
+
+// usable returns why the store cannot be used, if it cannot. Callers hold
+// life.
+func (s *Store) usable() error {
+	if s.db == nil {
+		return ErrClosed
+	}
+	if f := s.failed.Load(); f != nil {
+		return fmt.Errorf("state: store %s failed: %s", s.dir, *f)
+	}
+	return nil
+}
+
+// noteErr poisons the store and leaves a marker for the next Open when err
+// is a corruption: a corrupt store is rebuilt, not served.
+func (s *Store) noteErr(err error) {
+	if err == nil || !pebble.IsCorruptionError(err) {
+		return
+	}
+	s.fail("corruption: " + err.Error())
+}
+
+func (s *Store) fail(reason string) {
+	if s.failed.CompareAndSwap(nil, &reason) {
+		s.log.Error("state: store is corrupt or broken; it will be rebuilt from the changelog on next open",
+			"dir", s.dir, "reason", reason)
+		if err := writeMarker(s.dir, reason); err != nil {
+			s.log.Error("state: cannot mark store for rebuild", "dir", s.dir, "err", err)
+		}
+	}
+}
+
+func (s *Store) dataKey(key string) []byte {
+	s.keyBuf = append(append(s.keyBuf[:0], dataPrefix), key...)
+	return s.keyBuf
+}
+
+func dataKey(key string) []byte {
+	k := make([]byte, 1+len(key))
+	k[0] = dataPrefix
+	copy(k[1:], key)
+	return k
+}
+
+// Has reports whether key exists.
+func (s *Store) Has(key string) (bool, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return false, err
+	}
+	if err := s.flushForRead(); err != nil {
+		return false, err
+	}
+	_, closer, err := s.db.Get(dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		s.noteErr(err)
+		return false, fmt.Errorf("state: has %q in %s: %w", key, s.dir, err)
+	}
+	_ = closer.Close()
+	return true, nil
+}
+
+// Get returns a copy of key's value, or nil, nil if key does not exist.
+func (s *Store) Get(key string) ([]byte, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return nil, err
+	}
+	if err := s.flushForRead(); err != nil {
+		return nil, err
+	}
+	v, closer, err := s.db.Get(dataKey(key))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		s.noteErr(err)
+		return nil, fmt.Errorf("state: get %q from %s: %w", key, s.dir, err)
+	}
+	out := make([]byte, len(v))
+	copy(out, v)
+	_ = closer.Close()
+	return out, nil
+}
+
+// Set stores value under key. While recovering it joins the recovery batch;
+// afterwards it is an unsynced write (the changelog is the source of truth).
+// A nil value is stored as an empty one, as goka's LevelDB storage does.
+func (s *Store) Set(key string, value []byte) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k := s.dataKey(key)
+	if s.batch != nil {
+		if err := s.batch.Set(k, value, nil); err != nil {
+			return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
+		}
+		return s.addedToBatch()
+	}
+	s.writes.Add(1)
+	if err := s.db.Set(k, value, pebble.NoSync); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
+	}
+	return nil
+}
+
+// Delete removes key; deleting a missing key is not an error.
+func (s *Store) Delete(key string) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	k := s.dataKey(key)
+	if s.batch != nil {
+		if err := s.batch.Delete(k, nil); err != nil {
+			return fmt.Errorf("state: delete %q in %s: %w", key, s.dir, err)
+		}
+		return s.addedToBatch()
+	}
+	s.writes.Add(1)
+	if err := s.db.Delete(k, pebble.NoSync); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("state: delete %q in %s: %w", key, s.dir, err)
+	}
+	return nil
+}
+
+// addedToBatch accounts for a recovery write. Commits normally happen in
+// SetOffset, where the batch holds exactly the writes its offset covers; a
+// batch that grows to twice its size without a SetOffset (an update
+// callback writing many keys per record) is committed here. That leaves the
+// stored offset behind the data, which is safe: replaying changelog records
+// over newer data converges to the same state. Callers hold wmu.
+func (s *Store) addedToBatch() error {
+	s.recoveryWrites.Add(1)
+	if s.batchOps == 0 {
+		s.batchStart = time.Now()
+	}
+	s.batchOps++
+	if int64(s.batch.Len()) >= 2*s.opts.RecoveryBatchSize {
+		return s.commitBatch(false)
+	}
+	return nil
+}
+
+// commitBatch writes the recovery batch, with the current offset as its last
+// record, in one atomic Pebble commit. Callers hold wmu and s.batch != nil.
+//
+// Ordering: goka applies a changelog record (Set/Delete) and then calls
+// SetOffset with its offset, so when the offset enters the batch every
+// record up to it already has. The batch commits atomically and Pebble
+// recovers a prefix of its commits after a crash (the WAL is sequential),
+// so a persisted offset is never ahead of the data it covers. Without sync
+// a crash may lose recent commits, which only moves the offset back: goka
+// replays from there.
+func (s *Store) commitBatch(sync bool) error {
+	if s.offsetDirty {
+		if err := s.batch.Set(keyOffset, strconv.AppendInt(nil, s.offset, 10), nil); err != nil {
+			return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
+		}
+		s.offsetDirty = false
+	}
+	if s.batch.Empty() {
+		return nil
+	}
+	wo := pebble.NoSync
+	if sync {
+		wo = pebble.Sync
+	}
+	if err := s.db.Apply(s.batch, wo); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("state: commit recovery batch in %s: %w", s.dir, err)
+	}
+	s.commits.Add(1)
+	s.batch.Reset()
+	s.batchOps = 0
+	return nil
+}
+
+// flushForRead commits pending recovery writes so that a read sees them (an
+// update callback may read what it wrote; views may read while recovering).
+func (s *Store) flushForRead() error {
+	if s.recovered.Load() {
+		return nil
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.batch == nil || s.batchOps == 0 {
+		return nil
+	}
+	return s.commitBatch(false)
+}
+
+// GetOffset returns the last changelog offset stored, or def if none.
+func (s *Store) GetOffset(def int64) (int64, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if !s.hasOffset {
+		return def, nil
+	}
+	return s.offset, nil
+}
+
+// SetOffset records the offset of the last changelog record applied. While
+// recovering it is the point where a full (or old) batch is committed;
+// afterwards it is an unsynced write ordered after the data it covers.
+func (s *Store) SetOffset(offset int64) error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
+	if s.batch != nil {
+		if int64(s.batch.Len()) >= s.opts.RecoveryBatchSize ||
+			(s.batchOps > 0 && s.batchOps%1024 == 0 && time.Since(s.batchStart) >= s.opts.RecoveryFlushInterval) {
+			return s.commitBatch(false)
+		}
+		return nil
+	}
+	s.offsetDirty = false
+	if err := s.db.Set(keyOffset, strconv.AppendInt(nil, offset, 10), pebble.NoSync); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
+	}
+	return nil
+}
+
+// MarkRecovered commits the recovery batch with one fsync and switches to
+// direct unsynced writes. Calling it again does nothing.
+func (s *Store) MarkRecovered() error {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if err := s.usable(); err != nil {
+		return err
+	}
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.batch == nil {
+		return nil
+	}
+	if err := s.commitBatch(true); err != nil {
+		return err
+	}
+	_ = s.batch.Close()
+	s.batch = nil
+	s.recovered.Store(true)
+	s.log.Debug("state: recovered", "dir", s.dir, "offset", s.offset, "has_offset", s.hasOffset,
+		"recovery_writes", s.recoveryWrites.Load())
+	return nil
+}
+
+// Iterator returns an iterator over a snapshot of all table keys.
+func (s *Store) Iterator() (storage.Iterator, error) {
+	return s.newIterator(dataLower, dataUpper)
+}
+
+// IteratorWithRange returns an iterator over a snapshot of the keys in
+// [start, limit). As in goka's LevelDB storage (and unlike the interface's
+// comment), an empty limit means "keys with prefix start", so (nil, nil)
+// iterates everything.
+func (s *Store) IteratorWithRange(start, limit []byte) (storage.Iterator, error) {
+	lower := append([]byte{dataPrefix}, start...)
+	var upper []byte
+	if len(limit) > 0 {
+		upper = append([]byte{dataPrefix}, limit...)
+	} else {
+		upper = prefixEnd(lower)
+	}
+	return s.newIterator(lower, upper)
+}
+
+// prefixEnd returns the smallest key greater than every key with prefix p
+// (p starts with dataPrefix, so the result is never unbounded).
+func prefixEnd(p []byte) []byte {
+	end := append([]byte(nil), p...)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return dataUpper
+}
+
+// PartitionStats describes one open partition store.
+type PartitionStats struct {
+	Topic     string
+	Partition int32
+	Dir       string
+	// Recovered is true after MarkRecovered.
+	Recovered bool
+	// Offset is the last changelog offset applied, -1 if none.
+	Offset int64
+	// DiskBytes is the space the store's files take.
+	DiskBytes uint64
+	// MemTableBytes is the memory held by its memtables.
+	MemTableBytes uint64
+	// RecoveryWrites counts Set/Delete calls made while recovering,
+	// Writes those made afterwards, RecoveryCommits the batches committed.
+	RecoveryWrites  int64
+	Writes          int64
+	RecoveryCommits int64
+	// Rebuilt says why Open wiped the store and started empty ("" if it
+	// did not).
+	Rebuilt string
+}
+
+// Stats returns the partition's statistics (zero sizes when not open).
+func (s *Store) Stats() PartitionStats {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	st := PartitionStats{
+		Topic:           s.topic,
+		Partition:       s.partition,
+		Dir:             s.dir,
+		Recovered:       s.recovered.Load(),
+		Offset:          -1,
+		RecoveryWrites:  s.recoveryWrites.Load(),
+		Writes:          s.writes.Load(),
+		RecoveryCommits: s.commits.Load(),
+		Rebuilt:         s.rebuilt,
+	}
+	s.wmu.Lock()
+	if s.hasOffset {
+		st.Offset = s.offset
+	}
+	s.wmu.Unlock()
+	if s.db != nil {
+		m := s.db.Metrics()
+		st.DiskBytes = m.DiskSpaceUsage()
+		st.MemTableBytes = m.MemTable.Size
+	}
+	return st
+}
