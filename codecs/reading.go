@@ -1,0 +1,217 @@
+package codecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/linkedin/goavro/v2"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// DefaultMaxFuture is how far past the clock a reading's event time may lie
+// before it is rejected with ReasonFutureEventTime.
+const DefaultMaxFuture = 24 * time.Hour
+
+// ReadingConfig configures a [ReadingCodec].
+type ReadingConfig struct {
+	Config
+	// WriterVersion is the TurnstileReading version Encode writes (1 or 2;
+	// 0 means schemas.LatestReadingVersion). Decoding always reads through
+	// the latest version, whatever the writer's.
+	WriterVersion int
+	// Now is the clock for the future-event-time check; default time.Now.
+	Now func() time.Time
+	// MaxFuture is the allowed lead of event time over Now; 0 means
+	// DefaultMaxFuture and a negative value disables the check. A producer
+	// running event time faster than wall time (Speed > 1) needs a large one.
+	MaxFuture time.Duration
+	// SkipValidation turns off the domain checks on decode (the framing,
+	// schema and Avro checks remain).
+	SkipValidation bool
+}
+
+// ReadingCodec is a goka.Codec for TurnstileReading values in the Confluent
+// wire format. Decode returns *schemas.Reading; Encode accepts
+// schemas.Reading or *schemas.Reading. It is safe for concurrent use.
+type ReadingCodec struct {
+	e         *engine
+	setters   []func(*schemas.Reading, any)
+	now       func() time.Time
+	maxFuture time.Duration
+	validate  bool
+}
+
+// NewReadingCodec builds a reading codec. It does not contact the registry:
+// the writer id is resolved on the first Encode (or by Prepare) and writer
+// schemas are fetched on the first Decode of each id.
+func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
+	v := cfg.WriterVersion
+	if v == 0 {
+		v = schemas.LatestReadingVersion
+	}
+	ws, err := schemas.ReadingSchema(v)
+	if err != nil {
+		return nil, fmt.Errorf("codecs: writer version: %w", err)
+	}
+	e, err := newEngine(cfg.Config, schemas.LatestReadingSchema().Text, ws.Text)
+	if err != nil {
+		return nil, err
+	}
+	setters, err := bindSetters(e.reader, readingSetters())
+	if err != nil {
+		return nil, err
+	}
+	c := &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, validate: !cfg.SkipValidation}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.maxFuture == 0 {
+		c.maxFuture = DefaultMaxFuture
+	}
+	return c, nil
+}
+
+// Subject returns the codec's subject.
+func (c *ReadingCodec) Subject() string { return c.e.subject }
+
+// Prepare resolves the writer schema id now (register-or-lookup under the
+// subject) instead of on the first Encode, and returns it.
+func (c *ReadingCodec) Prepare(ctx context.Context) (int, error) { return c.e.id(ctx) }
+
+// Encode encodes a schemas.Reading or *schemas.Reading. It does not apply
+// the domain checks: a producer may deliberately send bad readings.
+func (c *ReadingCodec) Encode(value any) ([]byte, error) {
+	switch r := value.(type) {
+	case *schemas.Reading:
+		if r == nil {
+			return nil, errors.New("codecs: encode nil *schemas.Reading")
+		}
+		return c.EncodeReading(r)
+	case schemas.Reading:
+		return c.EncodeReading(&r)
+	default:
+		return nil, fmt.Errorf("codecs: reading codec cannot encode %T", value)
+	}
+}
+
+// EncodeReading encodes one reading with the writer schema.
+func (c *ReadingCodec) EncodeReading(r *schemas.Reading) ([]byte, error) {
+	return c.e.encode(ReadingNative(r))
+}
+
+// Decode decodes a payload into a *schemas.Reading. Errors are
+// *RejectError (never decodable: dead-letter it) or retryable
+// (errors.Is(err, ErrRegistryUnavailable): wait and retry).
+func (c *ReadingCodec) Decode(data []byte) (any, error) {
+	r, err := c.DecodeReading(data)
+	if err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// DecodeReading is Decode without the interface conversion.
+func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
+	var r schemas.Reading
+	var vals [16]any
+	out := vals[:len(c.setters)]
+	id, err := c.e.decode(data, out)
+	if err != nil {
+		return r, err
+	}
+	for i, set := range c.setters {
+		set(&r, out[i])
+	}
+	if !c.validate {
+		return r, nil
+	}
+	if err := r.Validate(); err != nil {
+		return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+	}
+	if c.maxFuture > 0 {
+		et, err := r.ParseEventTime()
+		if err != nil {
+			return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+		}
+		if limit := c.now().Add(c.maxFuture); et.After(limit) {
+			field := "TIMESTAMP"
+			if !r.EventTime.IsZero() {
+				field = "EVENT_TIME"
+			}
+			return schemas.Reading{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
+				Detail: fmt.Sprintf("event time %s is after %s", et.Format(time.RFC3339), limit.UTC().Format(time.RFC3339))}
+		}
+	}
+	return r, nil
+}
+
+func fieldReject(e *engine, id int, reason Reason, err error) *RejectError {
+	re := &RejectError{Reason: reason, SchemaID: id, Subject: e.subject, Detail: err.Error(), Err: err}
+	var fe *schemas.FieldError
+	if errors.As(err, &fe) {
+		re.Field = fe.Field
+	}
+	return re
+}
+
+// ReadingNative returns the goavro native form of a reading (a map by Avro
+// field name, fitting every TurnstileReading version: fields a version lacks
+// are ignored by goavro).
+func ReadingNative(r *schemas.Reading) map[string]any {
+	m := map[string]any{
+		"CA": r.CA, "UNIT": r.Unit, "SCP": r.SCP, "STATION": r.Station, "LINENAME": r.LineName,
+		"DIVISION": r.Division, "DATE": r.Date, "TIME": r.Time, "DESC": r.Desc,
+		"ENTRIES": r.Entries, "EXITS": r.Exits, "ID": r.ID, "TIMESTAMP": r.Timestamp,
+		"EVENT_TIME": nil, "SOURCE": nil,
+	}
+	if !r.EventTime.IsZero() {
+		m["EVENT_TIME"] = goavro.Union("long.timestamp-millis", r.EventTime)
+	}
+	if r.Source != "" {
+		m["SOURCE"] = goavro.Union("string", r.Source)
+	}
+	return m
+}
+
+// readingSetters assign reader values (as produced by a plan against the
+// latest reading schema) to the Go struct.
+func readingSetters() map[string]func(*schemas.Reading, any) {
+	return map[string]func(*schemas.Reading, any){
+		"CA":        func(r *schemas.Reading, v any) { r.CA, _ = v.(string) },
+		"UNIT":      func(r *schemas.Reading, v any) { r.Unit, _ = v.(string) },
+		"SCP":       func(r *schemas.Reading, v any) { r.SCP, _ = v.(string) },
+		"STATION":   func(r *schemas.Reading, v any) { r.Station, _ = v.(string) },
+		"LINENAME":  func(r *schemas.Reading, v any) { r.LineName, _ = v.(string) },
+		"DIVISION":  func(r *schemas.Reading, v any) { r.Division, _ = v.(string) },
+		"DATE":      func(r *schemas.Reading, v any) { r.Date, _ = v.(string) },
+		"TIME":      func(r *schemas.Reading, v any) { r.Time, _ = v.(string) },
+		"DESC":      func(r *schemas.Reading, v any) { r.Desc, _ = v.(string) },
+		"ENTRIES":   func(r *schemas.Reading, v any) { r.Entries, _ = v.(int64) },
+		"EXITS":     func(r *schemas.Reading, v any) { r.Exits, _ = v.(int64) },
+		"ID":        func(r *schemas.Reading, v any) { r.ID, _ = v.(string) },
+		"TIMESTAMP": func(r *schemas.Reading, v any) { r.Timestamp, _ = v.(string) },
+		"EVENT_TIME": func(r *schemas.Reading, v any) {
+			r.EventTime = time.Time{}
+			if t, ok := v.(time.Time); ok {
+				r.EventTime = t
+			}
+		},
+		"SOURCE": func(r *schemas.Reading, v any) { r.Source, _ = v.(string) },
+	}
+}
+
+// bindSetters orders setters like the reader schema's fields.
+func bindSetters[T any](reader *avroType, table map[string]func(*T, any)) ([]func(*T, any), error) {
+	out := make([]func(*T, any), len(reader.fields))
+	for i, f := range reader.fields {
+		s, ok := table[f.name]
+		if !ok {
+			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
+		}
+		out[i] = s
+	}
+	return out, nil
+}
