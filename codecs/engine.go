@@ -199,7 +199,11 @@ func (e *engine) id(ctx context.Context) (int, error) {
 	})
 	if err != nil {
 		code := registryCode(err)
-		if (code != 40401 && code != 40403) || e.lookupOnly {
+		notFound := code == 40401 || code == 40403
+		if notFound && e.lookupOnly {
+			return 0, fmt.Errorf("codecs: writer schema under %s: %w", e.subject, ErrNotRegistered)
+		}
+		if !notFound {
 			return 0, e.registryErr("look up writer schema", -1, err, code)
 		}
 		s, err = call(ctx, func() (*srclient.Schema, error) {

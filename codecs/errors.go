@@ -87,6 +87,10 @@ func (e *RejectError) Unwrap() error { return e.Err }
 // schema registry being unreachable or failing: such errors are retryable.
 var ErrRegistryUnavailable = errors.New("codecs: schema registry unavailable")
 
+// ErrNotRegistered is wrapped by the error of an encoder configured with
+// Config.LookupOnly whose writer schema is not registered under its subject.
+var ErrNotRegistered = errors.New("writer schema is not registered under the subject")
+
 // UnavailableError reports that a registry round trip the codec needed
 // failed (connection refused, timeout, 5xx, ...). Only records whose schema
 // id was never seen (or an encoder whose id is not resolved yet) hit the

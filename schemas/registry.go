@@ -151,6 +151,14 @@ func Check(ctx context.Context, cfg CheckConfig) (CheckResult, error) {
 	if err != nil {
 		return res, err
 	}
+	// Registries answer "compatible" for a subject without versions; say
+	// so explicitly.
+	if _, err := cl.SubjectVersions(ctx, cfg.Subject); isCode(err, 40401) {
+		res.Compatible, res.NewSubject = true, true
+		return res, nil
+	} else if err != nil {
+		return res, registryError(cfg.Subject, err)
+	}
 	r, err := cl.CheckCompatibility(sr.WithParams(ctx, sr.Verbose), cfg.Subject, -1, sr.Schema{Schema: cfg.Schema})
 	switch {
 	case err == nil:
