@@ -1,0 +1,361 @@
+package processors
+
+import (
+	"sort"
+)
+
+// Counter modes.
+const (
+	// Cumulative: ENTRIES/EXITS are register counters; a reading contributes
+	// the difference to the device's previous reading in event-time order.
+	Cumulative = "cumulative"
+	// Increment: a reading contributes its own ENTRIES/EXITS.
+	Increment = "increment"
+)
+
+// Emit modes.
+const (
+	EmitFinal   = "final"   // a window is emitted when it closes, then on corrections
+	EmitUpdates = "updates" // additionally on every change while open
+)
+
+// Semantics are the window rules shared by every device and station.
+type Semantics struct {
+	Windows   Windows
+	Grace     int64 // ms after END before a window closes
+	Retention int64 // ms of event time that late data may still correct
+	Counters  string
+	MaxDelta  int64
+	Emit      string
+}
+
+// devReading is one accepted reading as kept in device state.
+type devReading struct {
+	T       int64 // event time, Unix ms
+	Entries int64
+	Exits   int64
+	ID      uint64 // hash of the reading's ID, for duplicate detection
+	Desc    string
+}
+
+// emitted records the latest revision published for a window.
+type emitted struct {
+	Start int64
+	Rev   int32
+}
+
+// WindowRow is one published revision of a window, complete: the relay
+// publishes it as is, so a republication after a crash is identical.
+type WindowRow struct {
+	Start, End     int64 // Unix ms
+	Rev            int32
+	Gen            int32
+	Entries, Exits int64
+	Desc           string
+	Devices        int32 // stations only
+	EmittedAt      int64 // wall-clock ms of the decision
+}
+
+// DeviceState is the value of the device-windows table: everything needed
+// for exact counter differences, late corrections within retention,
+// exactly-once application and deterministic emission.
+type DeviceState struct {
+	Station, Line, Division string
+
+	// Readings within retention, sorted by (T, ID). The first one may be a
+	// base reading older than every retained window: it only provides the
+	// previous counter value.
+	Readings []devReading
+	// Emitted holds, per retained window that was published, its latest
+	// revision, sorted by Start.
+	Emitted []emitted
+	// ClosedThrough: every window with END+grace <= ClosedThrough is closed.
+	ClosedThrough int64
+	HasClosed     bool
+
+	// Exactly-once: the last applied offset of each input of the key.
+	LastReading int64
+	LastLoop    int64
+
+	Accepted, Duplicates uint64
+	Dropped              int64 // counter differences dropped (reset or glitch), net of corrections
+
+	// Outbox is what this write publishes (windows by start, late
+	// readings); it is transient: the next write replaces it.
+	Outbox outbox
+}
+
+type outbox struct {
+	Windows []WindowRow
+	Late    [][]byte // too-late readings, internal encoding
+}
+
+func (o outbox) empty() bool { return len(o.Windows) == 0 && len(o.Late) == 0 }
+
+// windowTotals is a window's row content.
+type windowTotals struct {
+	Has           bool
+	Entries       int64
+	Exits         int64
+	Desc          string
+	DroppedDeltas int
+}
+
+func newDeviceState() *DeviceState { return &DeviceState{LastReading: -1, LastLoop: -1} }
+
+// contribution of reading i (its index in s.Readings).
+func (s *DeviceState) contribution(sem *Semantics, i int) (entries, exits int64, dropped int) {
+	r := s.Readings[i]
+	if sem.Counters == Increment {
+		return r.Entries, r.Exits, 0
+	}
+	if i == 0 {
+		return 0, 0, 0 // the first reading of a device has no previous counter
+	}
+	p := s.Readings[i-1]
+	delta := func(cur, prev int64) int64 {
+		d := cur - prev
+		if d < 0 || d > sem.MaxDelta {
+			dropped++
+			return 0
+		}
+		return d
+	}
+	return delta(r.Entries, p.Entries), delta(r.Exits, p.Exits), dropped
+}
+
+// totals computes the row of window [start, start+Size).
+func (s *DeviceState) totals(sem *Semantics, start int64) windowTotals {
+	end := start + sem.Windows.Size
+	var w windowTotals
+	i := sort.Search(len(s.Readings), func(i int) bool { return s.Readings[i].T >= start })
+	for ; i < len(s.Readings) && s.Readings[i].T < end; i++ {
+		e, x, d := s.contribution(sem, i)
+		w.Has = true
+		w.Entries += e
+		w.Exits += x
+		w.DroppedDeltas += d
+		w.Desc = s.Readings[i].Desc
+	}
+	return w
+}
+
+func (s *DeviceState) closed(sem *Semantics, start int64) bool {
+	return s.HasClosed && start+sem.Windows.Size+sem.Grace <= s.ClosedThrough
+}
+
+func (s *DeviceState) emittedIndex(start int64) (int, bool) {
+	i := sort.Search(len(s.Emitted), func(i int) bool { return s.Emitted[i].Start >= start })
+	return i, i < len(s.Emitted) && s.Emitted[i].Start == start
+}
+
+// publish records a new revision of window start and puts its row in the
+// outbox.
+func (s *DeviceState) publish(sem *Semantics, start int64, row windowTotals, st stamp) {
+	i, ok := s.emittedIndex(start)
+	if !ok {
+		s.Emitted = append(s.Emitted, emitted{})
+		copy(s.Emitted[i+1:], s.Emitted[i:])
+		s.Emitted[i] = emitted{Start: start}
+	}
+	s.Emitted[i].Rev++
+	s.Outbox.Windows = append(s.Outbox.Windows, WindowRow{
+		Start: start, End: start + sem.Windows.Size, Rev: s.Emitted[i].Rev, Gen: st.Gen,
+		Entries: row.Entries, Exits: row.Exits, Desc: row.Desc, EmittedAt: st.Now,
+	})
+}
+
+// stamp is what every publication carries besides the row: the wall clock
+// of the decision and the replay generation.
+type stamp struct {
+	Now int64
+	Gen int32
+}
+
+func (s *DeviceState) rev(start int64) int32 {
+	if i, ok := s.emittedIndex(start); ok {
+		return s.Emitted[i].Rev
+	}
+	return 0
+}
+
+// ApplyResult says what applying a reading did.
+type ApplyResult int
+
+const (
+	Applied ApplyResult = iota
+	Duplicate
+)
+
+// apply adds an accepted (not too late) reading.
+func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st stamp) ApplyResult {
+	for _, old := range s.Readings {
+		if old.ID == r.ID {
+			s.Duplicates++
+			return Duplicate
+		}
+	}
+	s.Accepted++
+	pos := sort.Search(len(s.Readings), func(i int) bool {
+		o := s.Readings[i]
+		return o.T > r.T || o.T == r.T && o.ID > r.ID
+	})
+	if pos == len(s.Readings) {
+		s.Station, s.Line, s.Division = meta[0], meta[1], meta[2]
+	}
+	hasNext := sem.Counters != Increment && pos < len(s.Readings)
+
+	// Windows whose rows can change: those of the new reading and, in
+	// cumulative mode, those of its successor, whose difference changes.
+	var affected []int64
+	sem.Windows.Of(r.T, func(start int64) { affected = append(affected, start) })
+	var droppedBefore int
+	if hasNext {
+		sem.Windows.Of(s.Readings[pos].T, func(start int64) {
+			if !containsInt64(affected, start) {
+				affected = append(affected, start)
+			}
+		})
+		_, _, droppedBefore = s.contribution(sem, pos)
+	}
+	sort.Slice(affected, func(i, j int) bool { return affected[i] < affected[j] })
+	// Expired windows are final (a reading that old is too late and never
+	// gets here; this only guards the invariant).
+	from := s.expiredBefore(sem)
+	for len(affected) > 0 && affected[0] < from {
+		affected = affected[1:]
+	}
+	before := make([]windowTotals, len(affected))
+	for i, start := range affected {
+		before[i] = s.totals(sem, start)
+	}
+
+	s.Readings = append(s.Readings, devReading{})
+	copy(s.Readings[pos+1:], s.Readings[pos:])
+	s.Readings[pos] = r
+
+	_, _, droppedAfter := s.contribution(sem, pos)
+	if hasNext {
+		_, _, d := s.contribution(sem, pos+1)
+		droppedAfter += d
+	}
+	s.Dropped += int64(droppedAfter - droppedBefore)
+
+	for i, start := range affected {
+		after := s.totals(sem, start)
+		changed := after.Has && after != before[i]
+		switch {
+		case s.closed(sem, start):
+			// A late reading: correct the published row, or publish a row
+			// for a window that closed while it had no reading.
+			if changed || after.Has && s.rev(start) == 0 {
+				s.publish(sem, start, after, st)
+			}
+		case sem.Emit == EmitUpdates && changed:
+			s.publish(sem, start, after, st)
+		}
+	}
+	return Applied
+}
+
+func containsInt64(xs []int64, x int64) bool {
+	for _, v := range xs {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// expiredBefore is the start of the earliest window that can still
+// change: older windows are final and their records are gone.
+func (s *DeviceState) expiredBefore(sem *Semantics) int64 {
+	if !s.HasClosed {
+		return -1 << 62
+	}
+	return sem.Windows.Earliest(s.ClosedThrough - sem.Retention)
+}
+
+// eachLiveWindow calls fn once for every window, oldest first, that holds a
+// retained reading and has not expired.
+func (s *DeviceState) eachLiveWindow(sem *Semantics, fn func(start int64) bool) {
+	from := s.expiredBefore(sem)
+	last := from - 1
+	for _, r := range s.Readings {
+		stop := false
+		sem.Windows.Of(r.T, func(start int64) {
+			if stop || start <= last {
+				return
+			}
+			last = start
+			stop = !fn(start)
+		})
+		if stop {
+			return
+		}
+	}
+}
+
+// close closes every window with END+grace <= through, publishing those
+// with rows that were not published yet, then drops what retention no
+// longer needs. It reports whether anything changed.
+func (s *DeviceState) close(sem *Semantics, through int64, st stamp) bool {
+	if s.HasClosed && through <= s.ClosedThrough {
+		return false
+	}
+	var due []int64
+	s.eachLiveWindow(sem, func(start int64) bool {
+		if start+sem.Windows.Size+sem.Grace > through {
+			return false
+		}
+		if s.rev(start) == 0 {
+			due = append(due, start)
+		}
+		return true
+	})
+	s.ClosedThrough, s.HasClosed = through, true
+	for _, start := range due {
+		s.publish(sem, start, s.totals(sem, start), st)
+	}
+	s.prune(sem)
+	return true
+}
+
+// prune drops readings and published windows older than every window that
+// can still change, keeping one base reading in cumulative mode so the next
+// difference can be computed.
+func (s *DeviceState) prune(sem *Semantics) {
+	from := s.expiredBefore(sem)
+	i := sort.Search(len(s.Readings), func(i int) bool { return s.Readings[i].T >= from })
+	if sem.Counters != Increment && i > 0 {
+		i-- // keep the base
+	}
+	if i > 0 {
+		s.Readings = append(s.Readings[:0], s.Readings[i:]...)
+	}
+	j := sort.Search(len(s.Emitted), func(j int) bool { return s.Emitted[j].Start >= from })
+	if j > 0 {
+		s.Emitted = append(s.Emitted[:0], s.Emitted[j:]...)
+	}
+}
+
+// nextClose is the earliest END+grace of a live window with a reading that
+// is not closed yet: when stream time reaches it, the key needs a close.
+func (s *DeviceState) nextClose(sem *Semantics) (at int64, ok bool) {
+	s.eachLiveWindow(sem, func(start int64) bool {
+		if s.closed(sem, start) {
+			return true
+		}
+		at, ok = start+sem.Windows.Size+sem.Grace, true
+		return false
+	})
+	return at, ok
+}
+
+// maxEventTime is the latest event time the device has seen.
+func (s *DeviceState) maxEventTime() (int64, bool) {
+	if len(s.Readings) == 0 {
+		return 0, false
+	}
+	return s.Readings[len(s.Readings)-1].T, true
+}

@@ -1,0 +1,54 @@
+package processors
+
+import (
+	"fmt"
+	"time"
+)
+
+// Windows are event-time windows aligned to the Unix epoch, like Spark's
+// window(): a time t belongs to every window [start, start+Size) with start
+// a multiple of Slide. Slide == Size gives tumbling windows. Times are Unix
+// milliseconds.
+type Windows struct {
+	Size  int64
+	Slide int64
+}
+
+// NewWindows validates a window length and slide (slide 0 = tumbling).
+func NewWindows(size, slide time.Duration) (Windows, error) {
+	if slide == 0 {
+		slide = size
+	}
+	w := Windows{Size: size.Milliseconds(), Slide: slide.Milliseconds()}
+	switch {
+	case w.Size <= 0:
+		return w, fmt.Errorf("processors: window must be positive, got %v", size)
+	case w.Slide <= 0 || w.Slide > w.Size:
+		return w, fmt.Errorf("processors: slide must be in (0, window], got %v", slide)
+	}
+	return w, nil
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// Latest is the start of the latest window containing t.
+func (w Windows) Latest(t int64) int64 { return floorDiv(t, w.Slide) * w.Slide }
+
+// Earliest is the start of the earliest window containing t.
+func (w Windows) Earliest(t int64) int64 {
+	// smallest multiple of Slide strictly greater than t-Size
+	return (floorDiv(t-w.Size, w.Slide) + 1) * w.Slide
+}
+
+// Of calls fn with the start of every window containing t, earliest first.
+func (w Windows) Of(t int64, fn func(start int64)) {
+	for s := w.Earliest(t); s <= t; s += w.Slide {
+		fn(s)
+	}
+}

@@ -1,0 +1,52 @@
+package processors
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestWindowsOf(t *testing.T) {
+	min := time.Minute.Milliseconds()
+	tests := []struct {
+		name        string
+		size, slide time.Duration
+		t           int64
+		want        []int64
+	}{
+		{"tumbling inside", 5 * time.Minute, 0, 7 * min, []int64{5 * min}},
+		{"tumbling on boundary belongs to the next", 5 * time.Minute, 0, 5 * min, []int64{5 * min}},
+		{"tumbling just before boundary", 5 * time.Minute, 0, 5*min - 1, []int64{0}},
+		{"hopping 10m/5m", 10 * time.Minute, 5 * time.Minute, 12 * min, []int64{5 * min, 10 * min}},
+		{"hopping on boundary", 10 * time.Minute, 5 * time.Minute, 10 * min, []int64{5 * min, 10 * min}},
+		{"hopping uneven 10m/3m", 10 * time.Minute, 3 * time.Minute, 10 * min, []int64{3 * min, 6 * min, 9 * min}},
+		{"before the epoch", 5 * time.Minute, 0, -1, []int64{-5 * min}},
+		{"hopping before the epoch", 10 * time.Minute, 5 * time.Minute, -1, []int64{-10 * min, -5 * min}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w, err := NewWindows(tt.size, tt.slide)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int64
+			w.Of(tt.t, func(s int64) { got = append(got, s) })
+			if !reflect.DeepEqual(got, tt.want) {
+				t.Fatalf("Of(%d) = %v, want %v", tt.t, got, tt.want)
+			}
+			for _, s := range got {
+				if !(s <= tt.t && tt.t < s+w.Size) {
+					t.Fatalf("window %d does not contain %d", s, tt.t)
+				}
+			}
+		})
+	}
+}
+
+func TestNewWindowsRejects(t *testing.T) {
+	for _, c := range []struct{ size, slide time.Duration }{{0, 0}, {time.Minute, 2 * time.Minute}, {time.Minute, -time.Second}} {
+		if _, err := NewWindows(c.size, c.slide); err == nil {
+			t.Errorf("NewWindows(%v, %v) accepted", c.size, c.slide)
+		}
+	}
+}
