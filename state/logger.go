@@ -40,7 +40,7 @@ func (s *Store) eventListener() *pebble.EventListener {
 	log := s.log
 	return &pebble.EventListener{
 		BackgroundError: func(err error) {
-			log.Error("state: pebble background error", "component", "pebble", "err", err)
+			log.Error("state: pebble background error", "component", "pebble", "err", err.Error())
 			s.noteErr(err)
 		},
 		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
@@ -277,7 +278,7 @@ func readMarker(dir string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	return string(b), true
+	return strings.TrimSpace(string(b)), true
 }
 
 // Close commits pending recovery writes, releases open iterators and closes
