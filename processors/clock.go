@@ -1,0 +1,99 @@
+package processors
+
+import (
+	"container/heap"
+	"time"
+)
+
+// partClock is the in-memory view of one partition of a windowed group:
+// its stream time, when it last saw input, and an index of the keys that
+// have a window to close by the stream time at which it closes, so closing
+// never scans the table. It is rebuilt from the partition's local table
+// whenever goka (re)opens that partition's storage, and touched only from
+// the partition's goroutine.
+type partClock struct {
+	storageGen   uint64 // the storage generation it was built from
+	streamTime   int64
+	hasTime      bool
+	lastActivity time.Time
+	index        closeIndex
+}
+
+func newPartClock(gen uint64) *partClock {
+	return &partClock{storageGen: gen, lastActivity: time.Now(), index: closeIndex{at: map[string]int64{}}}
+}
+
+// observe advances stream time; it never goes back.
+func (c *partClock) observe(t int64) {
+	if !c.hasTime || t > c.streamTime {
+		c.streamTime, c.hasTime = t, true
+	}
+}
+
+// due pops the keys whose next close time stream time has reached.
+func (c *partClock) due(fn func(key string)) {
+	if !c.hasTime {
+		return
+	}
+	c.index.popDue(c.streamTime, fn)
+}
+
+// closeIndex maps keys to the stream time at which they next need a close,
+// with a min-heap for popping; stale heap entries are skipped lazily.
+type closeIndex struct {
+	at map[string]int64
+	h  closeHeap
+}
+
+func (x *closeIndex) set(key string, at int64, ok bool) {
+	if !ok {
+		delete(x.at, key)
+		return
+	}
+	if cur, exists := x.at[key]; exists && cur == at {
+		return
+	}
+	x.at[key] = at
+	heap.Push(&x.h, closeEntry{at, key})
+	if len(x.h) > 2*len(x.at)+1024 {
+		x.compact()
+	}
+}
+
+func (x *closeIndex) popDue(through int64, fn func(key string)) {
+	for len(x.h) > 0 && x.h[0].at <= through {
+		e := heap.Pop(&x.h).(closeEntry)
+		if cur, ok := x.at[e.key]; ok && cur == e.at {
+			delete(x.at, e.key)
+			fn(e.key)
+		}
+	}
+}
+
+func (x *closeIndex) compact() {
+	x.h = x.h[:0]
+	for k, at := range x.at {
+		x.h = append(x.h, closeEntry{at, k})
+	}
+	heap.Init(&x.h)
+}
+
+func (x *closeIndex) len() int { return len(x.at) }
+
+type closeEntry struct {
+	at  int64
+	key string
+}
+
+type closeHeap []closeEntry
+
+func (h closeHeap) Len() int           { return len(h) }
+func (h closeHeap) Less(i, j int) bool { return h[i].at < h[j].at || h[i].at == h[j].at && h[i].key < h[j].key }
+func (h closeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *closeHeap) Push(x any)        { *h = append(*h, x.(closeEntry)) }
+func (h *closeHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
