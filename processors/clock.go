@@ -87,10 +87,12 @@ type closeEntry struct {
 
 type closeHeap []closeEntry
 
-func (h closeHeap) Len() int           { return len(h) }
-func (h closeHeap) Less(i, j int) bool { return h[i].at < h[j].at || h[i].at == h[j].at && h[i].key < h[j].key }
-func (h closeHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *closeHeap) Push(x any)        { *h = append(*h, x.(closeEntry)) }
+func (h closeHeap) Len() int { return len(h) }
+func (h closeHeap) Less(i, j int) bool {
+	return h[i].at < h[j].at || h[i].at == h[j].at && h[i].key < h[j].key
+}
+func (h closeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *closeHeap) Push(x any)   { *h = append(*h, x.(closeEntry)) }
 func (h *closeHeap) Pop() any {
 	old := *h
 	e := old[len(old)-1]
