@@ -45,9 +45,10 @@ type Server struct {
 	authOn         bool
 	userSum, pwSum [32]byte
 
-	writeMu sync.Mutex   // serializes writes: validate, produce, apply
-	mu      sync.RWMutex // guards st
-	st      *state
+	sem    chan struct{} // the write lock: validate, produce, apply
+	closed chan struct{}
+	mu     sync.RWMutex // guards st against readers; writers hold sem too
+	st     *state
 
 	closeOnce sync.Once
 	closeErr  error
@@ -86,6 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		kgo.DefaultProduceTopic(cfg.Topic),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.ProducerLinger(0),
+		kgo.RecordDeliveryTimeout(writeTimeout),
 	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
@@ -97,6 +99,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		cl:     cl,
 		st:     newState(),
 		served: make(chan struct{}),
+		sem:    make(chan struct{}, 1),
+		closed: make(chan struct{}),
 	}
 	if cfg.Username != "" || cfg.Password != "" {
 		s.authOn = true
@@ -147,15 +151,27 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *Server) Handler() http.Handler { return s }
 
 // Close stops serving (waiting for requests in flight until ctx is done)
-// and closes the Kafka client. It is safe to call more than once.
+// and closes the Kafka client, failing a write still pending. It is safe to
+// call more than once. A Handler still mounted elsewhere keeps answering
+// reads from memory and refuses writes.
 func (s *Server) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() {
+		close(s.closed)
 		if err := s.srv.Shutdown(ctx); err != nil {
 			s.closeErr = fmt.Errorf("registry: shutdown: %w", err)
 			_ = s.srv.Close()
 		}
 		<-s.served
 		s.cl.Close()
+		// Wait for a write settling in the background: the closed client
+		// fails it.
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			if s.closeErr == nil {
+				s.closeErr = fmt.Errorf("registry: close: waiting for a pending write: %w", ctx.Err())
+			}
+		}
 	})
 	return s.closeErr
 }
@@ -272,8 +288,6 @@ func (s *Server) replay(ctx context.Context) (int, error) {
 // each; it returns the records that were written, in order, and the first
 // error.
 func (s *Server) produce(ctx context.Context, recs ...*kgo.Record) ([]*kgo.Record, error) {
-	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
-	defer cancel()
 	for _, r := range recs {
 		r.Partition = 0
 	}

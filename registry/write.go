@@ -2,17 +2,19 @@ package registry
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Every write below holds writeMu from validation to commit, so the state
-// it validated against is the state its record is applied to. Reading s.st
-// under writeMu alone is safe: only commit changes it, and commit is only
-// called with writeMu held.
+// Every write below holds the write lock from validation to commit, so the
+// state it validated against is the state its records are applied to.
+// Reading s.st under the write lock alone is safe: only commit changes it,
+// and commit is only called with the write lock held.
 
 // storeError answers a failed write to Kafka as Confluent does.
 func storeError(what string, err error) *apiError {
@@ -22,13 +24,108 @@ func storeError(what string, err error) *apiError {
 	return errf(http.StatusInternalServerError, codeStore, "Error while %s in the backend Kafka store: %v", what, err)
 }
 
+// writeLock is the write lock, held by one write at a time.
+type writeLock struct {
+	s        *Server
+	handedOn bool // write took the lock over
+}
+
+// lockWrites takes the write lock, giving up when ctx ends (a write may be
+// settling in the background) or the server is closed.
+func (s *Server) lockWrites(ctx context.Context) (*writeLock, *apiError) {
+	ctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	select {
+	case <-s.closed:
+		return nil, errf(http.StatusInternalServerError, codeStore, "The registry is closed")
+	default:
+	}
+	select {
+	case s.sem <- struct{}{}:
+		return &writeLock{s: s}, nil
+	case <-s.closed:
+		return nil, errf(http.StatusInternalServerError, codeStore, "The registry is closed")
+	case <-ctx.Done():
+		return nil, errf(http.StatusInternalServerError, codeStoreTimeout, "Timed out waiting for an earlier write to the Kafka store")
+	}
+}
+
+// release gives the lock back unless write took it over.
+func (w *writeLock) release() {
+	if !w.handedOn {
+		<-w.s.sem
+	}
+}
+
+// write produces recs, applies the acknowledged ones to the in-memory state
+// and releases the lock. It waits at most until ctx ends or writeTimeout
+// passes; a write Kafka has not settled by then (kgo will not fail a record
+// it may already have sent) goes on in the background, still holding the
+// lock, so memory keeps following the topic in order.
+func (w *writeLock) write(ctx context.Context, what string, recs ...*kgo.Record) *apiError {
+	s := w.s
+	w.handedOn = true
+	res := make(chan error, 1)
+	var gaveUp atomic.Bool
+	go func() {
+		defer func() { <-s.sem }()
+		pctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+		defer cancel()
+		done, err := s.produce(pctx, recs...)
+		s.commit(done)
+		if err != nil {
+			// A failed record may have been written all the same: never
+			// hand its id to another schema.
+			for _, r := range recs {
+				var v schemaValue
+				if r.Value != nil && json.Unmarshal(r.Value, &v) == nil {
+					s.st.maxID = max(s.st.maxID, v.ID)
+				}
+			}
+		}
+		if gaveUp.Load() {
+			s.log.Warn("registry: write settled after its request gave up", "while", what,
+				"written", len(done), "of", len(recs), "err", err)
+		}
+		res <- err
+	}()
+	wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+	defer cancel()
+	var err error
+	select {
+	case err = <-res:
+	case <-wctx.Done():
+		gaveUp.Store(true)
+		select {
+		case err = <-res:
+		default:
+			s.log.Warn("registry: write to Kafka still pending; answering with a timeout", "while", what)
+			return errf(http.StatusInternalServerError, codeStoreTimeout, "Write to the Kafka store timed out while %s", what)
+		}
+	}
+	if err != nil {
+		s.log.Warn("registry: write to Kafka failed", "while", what, "err", err)
+		return storeError(what, err)
+	}
+	return nil
+}
+
 func (s *Server) register(r *http.Request, subject string) (any, int, error) {
 	req, aerr := parseSchemaRequest(r)
 	if aerr != nil {
 		return nil, 0, aerr
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	// Already registered: answer from memory without waiting for the
+	// write lock, so serializers that register at start-up keep working
+	// while Kafka is slow or down.
+	if id, ok := s.registeredID(subject, req.entry.canon); ok {
+		return map[string]int{"id": id}, http.StatusOK, nil
+	}
+	w, aerr := s.lockWrites(r.Context())
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	defer w.release()
 	st := s.st
 
 	id, known := st.canon[req.entry.canon]
@@ -65,17 +162,28 @@ func (s *Server) register(r *http.Request, subject string) (any, int, error) {
 			Subject: subject, Version: version, ID: id, Schema: text,
 		}),
 	}
-	done, err := s.produce(r.Context(), rec)
-	if err != nil {
-		// The record may have been written all the same: never hand its
-		// id to another schema.
-		st.maxID = max(st.maxID, id)
-		s.log.Warn("registry: register failed", "subject", subject, "err", err)
-		return nil, 0, storeError("registering the schema", err)
+	if aerr := w.write(r.Context(), "registering the schema", rec); aerr != nil {
+		return nil, 0, aerr
 	}
-	s.commit(done)
 	s.log.Info("registry: schema registered", "subject", subject, "version", version, "id", id, "compatibility", level)
 	return map[string]int{"id": id}, http.StatusOK, nil
+}
+
+// registeredID is the id of the schema with identity canon when it is a
+// live version of subject.
+func (s *Server) registeredID(subject, canon string) (int, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.st.canon[canon]
+	if !ok {
+		return 0, false
+	}
+	for _, v := range s.st.versions(subject, false) {
+		if v.id == id {
+			return id, true
+		}
+	}
+	return 0, false
 }
 
 func (s *Server) deleteVersion(r *http.Request, subject, version string) (any, int, error) {
@@ -84,8 +192,11 @@ func (s *Server) deleteVersion(r *http.Request, subject, version string) (any, i
 		return nil, 0, aerr
 	}
 	permanent := queryBool(r, "permanent")
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	w, aerr := s.lockWrites(r.Context())
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	defer w.release()
 	st := s.st
 
 	if len(st.versions(subject, true)) == 0 {
@@ -126,11 +237,8 @@ func (s *Server) deleteVersion(r *http.Request, subject, version string) (any, i
 			recs = append(recs, &kgo.Record{Key: configKeyBytes(subject)})
 		}
 	}
-	done, err := s.produce(r.Context(), recs...)
-	s.commit(done)
-	if err != nil {
-		s.log.Warn("registry: delete version failed", "subject", subject, "version", v.version, "err", err)
-		return nil, 0, storeError("deleting the schema version", err)
+	if aerr := w.write(r.Context(), "deleting the schema version", recs...); aerr != nil {
+		return nil, 0, aerr
 	}
 	s.log.Info("registry: schema version deleted", "subject", subject, "version", v.version, "id", v.id, "permanent", permanent)
 	return v.version, http.StatusOK, nil
@@ -138,8 +246,11 @@ func (s *Server) deleteVersion(r *http.Request, subject, version string) (any, i
 
 func (s *Server) deleteSubject(r *http.Request, subject string) (any, int, error) {
 	permanent := queryBool(r, "permanent")
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	w, aerr := s.lockWrites(r.Context())
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	defer w.release()
 	st := s.st
 
 	all := st.versions(subject, true)
@@ -174,11 +285,8 @@ func (s *Server) deleteSubject(r *http.Request, subject string) (any, int, error
 			recs = append(recs, &kgo.Record{Key: configKeyBytes(subject)})
 		}
 	}
-	done, err := s.produce(r.Context(), recs...)
-	s.commit(done)
-	if err != nil {
-		s.log.Warn("registry: delete subject failed", "subject", subject, "err", err)
-		return nil, 0, storeError("deleting the subject", err)
+	if aerr := w.write(r.Context(), "deleting the subject", recs...); aerr != nil {
+		return nil, 0, aerr
 	}
 	s.log.Info("registry: subject deleted", "subject", subject, "versions", deleted, "permanent", permanent)
 	return deleted, http.StatusOK, nil
@@ -200,15 +308,15 @@ func (s *Server) putConfig(r *http.Request, subject string) (any, int, error) {
 	if !ok {
 		return nil, 0, errInvalidLevel()
 	}
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
-	rec := &kgo.Record{Key: configKeyBytes(subject), Value: marshalNoEscape(configValue{level})}
-	done, err := s.produce(r.Context(), rec)
-	if err != nil {
-		s.log.Warn("registry: config update failed", "subject", subject, "err", err)
-		return nil, 0, storeError("updating the compatibility level", err)
+	w, aerr := s.lockWrites(r.Context())
+	if aerr != nil {
+		return nil, 0, aerr
 	}
-	s.commit(done)
+	defer w.release()
+	rec := &kgo.Record{Key: configKeyBytes(subject), Value: marshalNoEscape(configValue{level})}
+	if aerr := w.write(r.Context(), "updating the compatibility level", rec); aerr != nil {
+		return nil, 0, aerr
+	}
 	s.log.Info("registry: compatibility set", "subject", subjectForLog(subject), "compatibility", level)
 	return map[string]string{"compatibility": level}, http.StatusOK, nil
 }
@@ -218,8 +326,11 @@ func (s *Server) putConfig(r *http.Request, subject string) (any, int, error) {
 // both "compatibility" (what the srclient and franz-go clients decode) and
 // "compatibilityLevel" (what Confluent's own Config entity uses).
 func (s *Server) deleteConfig(r *http.Request, subject string) (any, int, error) {
-	s.writeMu.Lock()
-	defer s.writeMu.Unlock()
+	w, aerr := s.lockWrites(r.Context())
+	if aerr != nil {
+		return nil, 0, aerr
+	}
+	defer w.release()
 	st := s.st
 	var prev string
 	if subject == "" {
@@ -238,12 +349,9 @@ func (s *Server) deleteConfig(r *http.Request, subject string) (any, int, error)
 		}
 		prev = l
 	}
-	done, err := s.produce(r.Context(), &kgo.Record{Key: configKeyBytes(subject)})
-	if err != nil {
-		s.log.Warn("registry: config delete failed", "subject", subjectForLog(subject), "err", err)
-		return nil, 0, storeError("deleting the compatibility level", err)
+	if aerr := w.write(r.Context(), "deleting the compatibility level", &kgo.Record{Key: configKeyBytes(subject)}); aerr != nil {
+		return nil, 0, aerr
 	}
-	s.commit(done)
 	s.log.Info("registry: compatibility reset", "subject", subjectForLog(subject), "was", prev)
 	return configAnswer(prev), http.StatusOK, nil
 }
