@@ -14,11 +14,17 @@
 // its end, then serves HTTP. Every change is produced synchronously and
 // applied in memory only after the broker acknowledged it.
 //
+// Handler serves the API at the root of its server; mount it under a
+// prefix with http.StripPrefix.
+//
 // Concurrency: a Server is safe for concurrent use by any number of HTTP
-// requests. Reads are served from memory under a read lock; writes
-// (register, delete, config changes) are serialized by a mutex, so ids and
-// versions are assigned without races within one process. The registry
-// assumes it is the only writer of its topic: run a single instance per
-// topic. A second instance would not see the first one's later writes and
-// could hand out the same ids.
+// requests. Reads are served from memory under a read lock and keep working
+// while Kafka is unreachable. Writes (register, delete, config changes) are
+// serialized by one write lock held from validation until Kafka has settled
+// the write, so ids and versions are assigned without races and memory
+// follows the topic in order; a request whose write Kafka has not settled
+// within 30 seconds is answered with error 50002 while the write finishes
+// in the background. The registry assumes it is the only writer of its
+// topic: run a single instance per topic. A second instance would not see
+// the first one's later writes and could hand out the same ids.
 package registry

@@ -11,7 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sr"
 
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/registry"
@@ -101,6 +103,23 @@ func TestEncodedSubject(t *testing.T) {
 	// Unencoded, the slash splits the path: no such route.
 	if r := call(t, "GET", base+"/subjects/team/users-value/versions/1", ""); r.status != http.StatusNotFound {
 		t.Fatalf("unencoded slash: %d %s", r.status, r.body)
+	}
+	// Both Go clients escape the slash.
+	c, err := sr.NewClient(sr.URLs(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := c.SchemaByVersion(context.Background(), "team/users-value", 1)
+	if err != nil || ss.ID != id || ss.Subject != "team/users-value" {
+		t.Fatalf("sr client: %+v %v", ss, err)
+	}
+	sc := srclient.CreateSchemaRegistryClient(base)
+	s2, err := sc.CreateSchema("team/orders value", orderV1, srclient.Avro)
+	if err != nil {
+		t.Fatalf("srclient: %v", err)
+	}
+	if got, err := sc.GetLatestSchema("team/orders value"); err != nil || got.ID() != s2.ID() {
+		t.Fatalf("srclient latest: %v %v", got, err)
 	}
 	setLevel(t, base, "team%2Fusers-value", "FULL")
 	r = call(t, "GET", base+"/config/team%2Fusers-value", "")

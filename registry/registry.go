@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -127,6 +128,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.srv = &http.Server{
 		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	go func() {
@@ -143,8 +145,19 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// URL is the registry's base URL, "http://host:port".
-func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
+// URL is the registry's base URL, "http://host:port". When listening on
+// all interfaces, the host is the loopback address.
+func (s *Server) URL() string {
+	addr := s.ln.Addr().String()
+	if ta, ok := s.ln.Addr().(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		host := "127.0.0.1"
+		if ta.IP.To4() == nil {
+			host = "::1"
+		}
+		addr = net.JoinHostPort(host, strconv.Itoa(ta.Port))
+	}
+	return "http://" + addr
+}
 
 // Handler serves the REST API, for mounting in another server. It is the
 // same handler Start serves, auth included.
