@@ -556,6 +556,12 @@ func (s *Server) getConfig(r *http.Request, subject string) (any, int, error) {
 	return map[string]string{"compatibilityLevel": lvl}, http.StatusOK, nil
 }
 
+// checkCompatibility answers POST /compatibility/subjects/{s}/versions and
+// .../versions/{v}. Without a version it checks what registering would:
+// the subject's level against its live versions (all of them for the
+// _TRANSITIVE levels). With a version, as Confluent, it checks against that
+// one version only, in the level's direction(s); "latest" on a subject
+// without versions is compatible.
 func (s *Server) checkCompatibility(r *http.Request, subject, version string) (any, int, error) {
 	var ref *versionRef
 	if version != "" {
