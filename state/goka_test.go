@@ -49,9 +49,11 @@ func saramaConfig() *sarama.Config {
 // gokaLogger routes goka's (and sarama's) logging to slog.
 type gokaLogger struct{ l *slog.Logger }
 
-func (g gokaLogger) Print(v ...any)                 { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any)               { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) { g.l.Info(fmt.Sprintf(format, v...), "component", "goka") }
+func (g gokaLogger) Print(v ...any)   { g.l.Info(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Println(v ...any) { g.l.Info(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Printf(format string, v ...any) {
+	g.l.Info(fmt.Sprintf(format, v...), "component", "goka")
+}
 
 // running is one run of the processor.
 type running struct {
