@@ -25,6 +25,8 @@ type avroType struct {
 	aliases  []string
 	branches []*avroType // union members
 	fields   []avroField // record fields (top level and nested)
+	items    *avroType   // array items, map values
+	size     int         // fixed size
 }
 
 type avroField struct {
@@ -150,8 +152,12 @@ func (p *schemaParser) parseMap(m map[string]any, ns string) (*avroType, error) 
 		for _, a := range strList(m["aliases"]) {
 			t.aliases = append(t.aliases, fullName(a, namespace, ns))
 		}
-		if lt, _ := m["logicalType"].(string); tname == "fixed" && lt == "decimal" {
-			t.kind = "decimal"
+		if tname == "fixed" {
+			size, ok := m["size"].(float64)
+			if !ok || size < 0 || size != float64(int(size)) {
+				return nil, fmt.Errorf("fixed %s: invalid size %v", t.name, m["size"])
+			}
+			t.size = int(size)
 		}
 		p.named[t.name] = t
 		if t.kind != "record" {
@@ -174,7 +180,15 @@ func (p *schemaParser) parseMap(m map[string]any, ns string) (*avroType, error) 
 		}
 		return t, nil
 	case "array", "map":
-		return &avroType{kind: tname}, nil
+		key := "items"
+		if tname == "map" {
+			key = "values"
+		}
+		items, err := p.parse(m[key], ns)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", tname, key, err)
+		}
+		return &avroType{kind: tname, items: items}, nil
 	default:
 		t, err := p.parse(tname, ns)
 		if err != nil {

@@ -92,7 +92,8 @@ type negEntry struct {
 type writerEntry struct {
 	codec   *goavro.Codec
 	plan    *plan
-	planErr error // the writer schema cannot be read as the reader schema
+	planErr error     // the writer schema cannot be read as the reader schema
+	guard   *avroType // writer schema, when it has arrays or maps (see guard.go)
 }
 
 func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
@@ -324,18 +325,35 @@ func (e *engine) fetch(id int) (*writerEntry, error) {
 		e.store(id, w)
 		return w, nil
 	}
-	codec, err := newGoavroCodec(s.Schema())
-	if err != nil {
-		w.planErr = err
-	} else if wt, err := parseSchema(s.Schema()); err != nil {
-		w.planErr = err
-	} else if p, err := newPlan(wt, e.reader); err != nil {
-		w.planErr = err
-	} else {
-		w.codec, w.plan = codec, p
-	}
+	w = e.compile(s.Schema())
 	e.store(id, w)
 	return w, nil
+}
+
+// compile builds the cache entry of a writer schema: its goavro codec and
+// its resolution plan onto the reader, or why there can be none.
+func (e *engine) compile(text string) *writerEntry {
+	w := &writerEntry{}
+	codec, err := newGoavroCodec(text)
+	if err != nil {
+		w.planErr = err
+		return w
+	}
+	wt, err := parseSchema(text)
+	if err != nil {
+		w.planErr = err
+		return w
+	}
+	p, err := newPlan(wt, e.reader)
+	if err != nil {
+		w.planErr = err
+		return w
+	}
+	w.codec, w.plan = codec, p
+	if hasCollections(wt) {
+		w.guard = wt
+	}
+	return w
 }
 
 func (e *engine) store(id int, w *writerEntry) {
@@ -372,6 +390,14 @@ func (e *engine) decode(b []byte, out []any) (int, error) {
 	}
 	if w.planErr != nil {
 		return id, e.reject(ReasonIncompatibleSchema, id, w.planErr.Error(), w.planErr)
+	}
+	if w.guard != nil {
+		if _, err := guard(w.guard, b[HeaderSize:], 0); err != nil {
+			if errors.Is(err, errShort) {
+				return id, e.reject(ReasonTruncated, id, err.Error(), err)
+			}
+			return id, e.reject(ReasonMalformed, id, err.Error(), err)
+		}
 	}
 	native, rest, err := nativeFromBinary(w.codec, b[HeaderSize:])
 	if err != nil {

@@ -18,21 +18,10 @@ func offline() Config {
 // seed caches writer schema text under id, as a registry fetch would.
 func seed(t testing.TB, e *engine, id int, text string) {
 	t.Helper()
-	w := &writerEntry{}
-	codec, err := newGoavroCodec(text)
-	if err != nil {
+	if _, err := newGoavroCodec(text); err != nil {
 		t.Fatal(err)
 	}
-	wt, err := parseSchema(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p, err := newPlan(wt, e.reader); err != nil {
-		w.planErr = err
-	} else {
-		w.codec, w.plan = codec, p
-	}
-	e.store(id, w)
+	e.store(id, e.compile(text))
 }
 
 // seedWriter makes id the encoder's resolved writer id.
