@@ -8,6 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // ChangelogInfo tells a store opening what its changelog partition looks like
@@ -57,25 +58,46 @@ func NewKafkaChangelog(opts ...kgo.Opt) (*KafkaChangelog, error) {
 func (k *KafkaChangelog) Close() { k.cl.Close() }
 
 // Describe implements ChangelogInfo with a metadata request (cluster and
-// topic ids) and a ListOffsets request (the high watermark).
+// topic ids) and a ListOffsets request (the high watermark). The metadata
+// request bypasses the client's metadata cache (kadm.Metadata would answer
+// from it for a few seconds, missing a topic recreated meanwhile).
 func (k *KafkaChangelog) Describe(ctx context.Context, topic string, partition int32) (ChangelogState, error) {
-	md, err := k.adm.Metadata(ctx, topic)
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, k.cl)
 	if err != nil {
 		return ChangelogState{}, fmt.Errorf("state: metadata for %s: %w", topic, err)
 	}
-	td, ok := md.Topics[topic]
-	if !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+	var td *kmsg.MetadataResponseTopic
+	for i := range resp.Topics {
+		if t := resp.Topics[i].Topic; t != nil && *t == topic {
+			td = &resp.Topics[i]
+		}
+	}
+	if td == nil {
 		return ChangelogState{}, fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
 	}
-	if td.Err != nil {
-		return ChangelogState{}, fmt.Errorf("state: metadata for %s: %w", topic, td.Err)
+	if err := kerr.ErrorForCode(td.ErrorCode); err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return ChangelogState{}, fmt.Errorf("%w: %s", ErrTopicNotFound, topic)
+		}
+		return ChangelogState{}, fmt.Errorf("state: metadata for %s: %w", topic, err)
 	}
-	if _, ok := td.Partitions[partition]; !ok {
+	found := false
+	for _, p := range td.Partitions {
+		found = found || p.Partition == partition
+	}
+	if !found {
 		return ChangelogState{}, fmt.Errorf("%w: %s/%d", ErrTopicNotFound, topic, partition)
 	}
-	st := ChangelogState{ClusterID: md.Cluster}
-	if td.ID != (kadm.TopicID{}) {
-		st.TopicID = td.ID.String()
+	var st ChangelogState
+	if resp.ClusterID != nil {
+		st.ClusterID = *resp.ClusterID
+	}
+	if td.TopicID != ([16]byte{}) {
+		st.TopicID = kadm.TopicID(td.TopicID).String()
 	}
 	ends, err := k.adm.ListEndOffsets(ctx, topic)
 	if err != nil {

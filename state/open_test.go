@@ -39,14 +39,24 @@ func (f *fakeChangelog) set(st state.ChangelogState, err error) {
 // passes everything on to the test log.
 type logRecorder struct {
 	slog.Handler
+	min  slog.Level
 	mu   *sync.Mutex
 	msgs *[]string
 }
 
 func newLogRecorder(t testing.TB) (*slog.Logger, func() string) {
+	return newRecorder(t, slog.LevelWarn)
+}
+
+// newInfoRecorder is newLogRecorder from info level on.
+func newInfoRecorder(t testing.TB) (*slog.Logger, func() string) {
+	return newRecorder(t, slog.LevelInfo)
+}
+
+func newRecorder(t testing.TB, min slog.Level) (*slog.Logger, func() string) {
 	var mu sync.Mutex
 	var msgs []string
-	h := logRecorder{Handler: testLogger(t).Handler(), mu: &mu, msgs: &msgs}
+	h := logRecorder{Handler: testLogger(t).Handler(), min: min, mu: &mu, msgs: &msgs}
 	return slog.New(h), func() string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -57,7 +67,7 @@ func newLogRecorder(t testing.TB) (*slog.Logger, func() string) {
 func (r logRecorder) Enabled(context.Context, slog.Level) bool { return true }
 
 func (r logRecorder) Handle(ctx context.Context, rec slog.Record) error {
-	if rec.Level >= slog.LevelWarn {
+	if rec.Level >= r.min {
 		var b strings.Builder
 		b.WriteString(rec.Message)
 		rec.Attrs(func(a slog.Attr) bool {
@@ -75,11 +85,11 @@ func (r logRecorder) Handle(ctx context.Context, rec slog.Record) error {
 }
 
 func (r logRecorder) WithAttrs(as []slog.Attr) slog.Handler {
-	return logRecorder{Handler: r.Handler.WithAttrs(as), mu: r.mu, msgs: r.msgs}
+	return logRecorder{Handler: r.Handler.WithAttrs(as), min: r.min, mu: r.mu, msgs: r.msgs}
 }
 
 func (r logRecorder) WithGroup(name string) slog.Handler {
-	return logRecorder{Handler: r.Handler.WithGroup(name), mu: r.mu, msgs: r.msgs}
+	return logRecorder{Handler: r.Handler.WithGroup(name), min: r.min, mu: r.mu, msgs: r.msgs}
 }
 
 // env opens stores of one state dir with a fake changelog.
