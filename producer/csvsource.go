@@ -1,0 +1,173 @@
+package producer
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// numCSVColumns is len(csvColumns()).
+const numCSVColumns = 11
+
+// csvColumns are the weekly file's columns the replay needs.
+func csvColumns() [numCSVColumns]string {
+	return [...]string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS"}
+}
+
+// csvSource replays an MTA weekly file, loaded whole (a week is about
+// 250,000 rows) so that it can be sorted by event time.
+type csvSource struct {
+	items   []item
+	pos     int
+	skipped int
+	start   time.Time // arrival of the first item
+}
+
+func newCSVSource(cfg CSVConfig, log *slog.Logger) (*csvSource, error) {
+	f, err := os.Open(cfg.Path)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %w", err)
+	}
+	defer f.Close()
+	label := cfg.SourceLabel
+	if label == "" {
+		label = "csv:" + filepath.Base(cfg.Path)
+	}
+	s, err := readCSV(f, label, cfg.Order, cfg.RecoveredDelay)
+	if err != nil {
+		return nil, fmt.Errorf("producer: %s: %w", cfg.Path, err)
+	}
+	if s.skipped > 0 && log != nil {
+		log.Warn("producer: skipped unparsable rows", "path", cfg.Path, "rows", s.skipped)
+	}
+	return s, nil
+}
+
+// readCSV parses a weekly file, plain or gzip (detected by its magic bytes).
+func readCSV(r io.Reader, label string, order Order, recoveredDelay time.Duration) (*csvSource, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, err
+		}
+		defer gz.Close()
+		br = bufio.NewReaderSize(gz, 1<<16)
+	}
+	cr := csv.NewReader(br)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("header: %w", err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(strings.TrimPrefix(h, "\ufeff"))] = i
+	}
+	var idx [numCSVColumns]int
+	for i, name := range csvColumns() {
+		c, ok := col[name]
+		if !ok {
+			return nil, fmt.Errorf("header has no %s column: %v", name, header)
+		}
+		idx[i] = c
+	}
+	ns := readingNamespace()
+	s := &csvSource{}
+	var maxEvent time.Time
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		var f [numCSVColumns]string
+		for i, c := range idx {
+			if c < len(rec) {
+				f[i] = strings.TrimSpace(rec[c])
+			}
+		}
+		it, ok := csvItem(f, ns, label)
+		if !ok {
+			s.skipped++
+			continue
+		}
+		switch order {
+		case OrderFile:
+			// The stream's clock is the latest event time seen so far.
+			if it.event.After(maxEvent) {
+				maxEvent = it.event
+			}
+			it.arrival = maxEvent
+		case OrderArrival:
+			if it.reading.Desc == "RECOVR AUD" {
+				it.arrival = it.event.Add(recoveredDelay)
+			}
+		}
+		s.items = append(s.items, it)
+	}
+	if order != OrderFile {
+		sort.SliceStable(s.items, func(i, j int) bool { return s.items[i].arrival.Before(s.items[j].arrival) })
+	}
+	if len(s.items) > 0 {
+		s.start = s.items[0].arrival
+	}
+	return s, nil
+}
+
+// csvItem maps one row to a reading: DATE MM/DD/YYYY becomes MM-DD-YY,
+// TIMESTAMP YYYY-MM-DD HH:MM:SS, ID a UUIDv5 of the row's content (so a
+// replay sends the same IDs and duplicates can be dropped downstream).
+func csvItem(f [numCSVColumns]string, ns uuid.UUID, label string) (item, bool) {
+	day, err := time.Parse(schemas.WindowDateLayout, f[6])
+	if err != nil {
+		return item{}, false
+	}
+	clock, err := schemas.ParseClock(f[7])
+	if err != nil {
+		return item{}, false
+	}
+	entries, err1 := strconv.ParseInt(f[9], 10, 64)
+	exits, err2 := strconv.ParseInt(f[10], 10, 64)
+	if err1 != nil || err2 != nil {
+		return item{}, false
+	}
+	t := day.Add(clock)
+	r := schemas.Reading{
+		CA: f[0], Unit: f[1], SCP: f[2], Station: f[3], LineName: f[4], Division: f[5], Desc: f[8],
+		Entries: entries, Exits: exits,
+		ID:        uuid.NewSHA1(ns, []byte(strings.Join(f[:], ","))).String(),
+		EventTime: t, Source: label,
+	}
+	r.SetTimes(t)
+	return item{reading: r, event: t, arrival: t}, true
+}
+
+func (s *csvSource) next() (item, error) {
+	if s.pos >= len(s.items) {
+		return item{}, io.EOF
+	}
+	it := s.items[s.pos]
+	s.items[s.pos] = item{} // let the strings go
+	s.pos++
+	return it, nil
+}
+
+func (s *csvSource) total() int64 { return int64(len(s.items)) }
+
+func (s *csvSource) origin() time.Time { return s.start }

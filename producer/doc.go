@@ -1,0 +1,32 @@
+// Package producer is the library behind `turnstile produce`: it sends
+// turnstile readings (TurnstileReading, Confluent wire format, see package
+// codecs) to Kafka with franz-go, keyed by device CA|UNIT|SCP and placed
+// with sarama's partitioner ([Partitioner]) so goka finds them.
+//
+// Two sources:
+//
+//   - synthetic (default): a live stream in the shape of the MTA's. Devices
+//     come from the embedded station reference (768 booths, a few SCPs
+//     each); each device reports once per Interval (4 h), booths staggered
+//     across the interval, with cumulative registers that grow with a
+//     station-specific rate and a daily ridership profile (or, in increment
+//     mode, the original demo's 5..10 per message). Speed runs event time
+//     faster than the wall clock so windows close quickly in a demo.
+//   - csv: replays an MTA weekly file (plain or gzip) in event-time order,
+//     in file order, or in "arrival" order where RECOVR AUD rows come late.
+//
+// On top of either, LateFraction, DuplicateFraction and BadFraction inject
+// late readings, resent duplicates and malformed records, each tagged with
+// the InjectedHeader header. Everything is deterministic under Config.Seed
+// given a fixed synthetic start time: the same Config yields the same
+// records byte for byte ([NewStream] exposes them without Kafka).
+//
+// [Run] paces the stream (Speed, Rate), produces asynchronously, draws a
+// progress bar on a terminal (rate, and ETA for finite sources) and returns
+// a [Summary].
+//
+// Concurrency: Run may be called from several goroutines with different
+// Configs; it shares nothing between calls except a caller-supplied Kafka
+// client or codec, both safe for concurrent use. A Stream is meant for one
+// goroutine.
+package producer

@@ -1,0 +1,299 @@
+package producer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"golang.org/x/term"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+)
+
+// Clock is the time source of the pacing.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits for d or until ctx is done.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+type wallClock struct{}
+
+func (wallClock) Now() time.Time { return time.Now() }
+func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func fnv32a(b []byte) uint32 {
+	h := fnv.New32a()
+	h.Write(b)
+	return h.Sum32()
+}
+
+// Partitioner places keys as sarama (and so goka) does: FNV-1a, sarama's
+// sign handling. Clients that produce keys goka looks up must use it.
+func Partitioner() kgo.Partitioner {
+	return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
+}
+
+// ClientOpts returns the options Run builds its client with: Partitioner()
+// followed by opts (so a later kgo.RecordPartitioner in opts would win).
+func ClientOpts(opts ...kgo.Opt) []kgo.Opt {
+	return append([]kgo.Opt{kgo.RecordPartitioner(Partitioner())}, opts...)
+}
+
+// Summary is the outcome of Run.
+type Summary struct {
+	Sent   int64 // records acknowledged by the broker
+	Failed int64 // records the broker did not take
+	Bytes  int64 // key and value bytes of the acknowledged records
+	// Injected counts the acknowledged records by injection (late,
+	// duplicate, bad-*).
+	Injected map[Injection]int64
+	SchemaID int // writer schema id
+	// FirstEvent and LastEvent bound the event times sent.
+	FirstEvent, LastEvent time.Time
+	Elapsed               time.Duration
+	// Stopped is true when ctx ended the run before the source did.
+	Stopped bool
+}
+
+// DeliveryError reports records the broker did not acknowledge.
+type DeliveryError struct {
+	Failed int64
+	Err    error // the first failure
+}
+
+func (e *DeliveryError) Error() string {
+	return fmt.Sprintf("producer: %d records not delivered; first: %v", e.Failed, e.Err)
+}
+
+func (e *DeliveryError) Unwrap() error { return e.Err }
+
+// Run produces cfg's stream to Kafka until the source ends, Limit is
+// reached, or ctx is done (then it returns the summary and a nil error,
+// with Summary.Stopped set). Records still buffered are flushed (for up to
+// 30 s after ctx is done) and counted. Undelivered records make Run return
+// a *DeliveryError with the summary.
+func Run(ctx context.Context, cfg Config) (Summary, error) {
+	clock := cfg.Clock
+	if clock == nil {
+		clock = wallClock{}
+	}
+	start := clock.Now()
+	sum := Summary{Injected: map[Injection]int64{}}
+	full, err := cfg.withDefaults(start)
+	if err != nil {
+		return sum, err
+	}
+	codec := full.Codec
+	if codec == nil {
+		codec, err = codecs.NewReadingCodec(codecs.ReadingConfig{
+			Config: codecs.Config{RegistryURL: full.RegistryURL, Client: full.RegistryClient,
+				Subject: full.Subject, LookupOnly: full.LookupOnly},
+			WriterVersion: full.SchemaVersion,
+		})
+		if err != nil {
+			return sum, fmt.Errorf("producer: %w", err)
+		}
+	}
+	if sum.SchemaID, err = codec.Prepare(ctx); err != nil {
+		return sum, fmt.Errorf("producer: writer schema: %w", err)
+	}
+	stream, err := NewStream(cfg, codec, start, full.Logger)
+	if err != nil {
+		return sum, err
+	}
+	cl := full.Client
+	if cl == nil {
+		if len(full.KafkaOpts) == 0 {
+			return sum, errors.New("producer: Client or KafkaOpts is required")
+		}
+		if cl, err = kgo.NewClient(ClientOpts(full.KafkaOpts...)...); err != nil {
+			return sum, fmt.Errorf("producer: kafka client: %w", err)
+		}
+		defer cl.Close()
+	}
+	if full.Logger != nil {
+		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
+			"schema_id", sum.SchemaID, "schema_version", full.SchemaVersion, "speed", full.Speed, "rate", full.Rate, "limit", full.Limit)
+	}
+
+	// Records live on past ctx so that a stopped run still delivers what it
+	// buffered: their context ends 30 s after ctx does.
+	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer pcancel()
+	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, pcancel) })
+	defer stopGrace()
+
+	bar := newBar(full, stream.Total())
+	var mu sync.Mutex // guards sum and firstErr from the produce callbacks
+	var firstErr error
+	var wg sync.WaitGroup
+	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin()}
+	var n int64
+	for full.Limit == 0 || n < full.Limit {
+		rec, err := stream.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			wg.Wait()
+			return sum, err
+		}
+		if err := pace.wait(ctx, rec.Arrival); err != nil {
+			break // ctx done
+		}
+		kr := &kgo.Record{Topic: full.Topic, Key: rec.Key, Value: rec.Value}
+		if rec.Injected != InjectNone {
+			kr.Headers = []kgo.RecordHeader{{Key: InjectedHeader, Value: []byte(rec.Injected)}}
+		}
+		if full.EventTimeAsRecordTime && !rec.EventTime.IsZero() {
+			kr.Timestamp = rec.EventTime
+		}
+		injected, event := rec.Injected, rec.EventTime
+		wg.Add(1)
+		cl.Produce(pctx, kr, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				sum.Failed++
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			sum.Sent++
+			sum.Bytes += int64(len(r.Key) + len(r.Value))
+			if injected != InjectNone {
+				sum.Injected[injected]++
+			}
+			if !event.IsZero() {
+				if sum.FirstEvent.IsZero() || event.Before(sum.FirstEvent) {
+					sum.FirstEvent = event
+				}
+				if event.After(sum.LastEvent) {
+					sum.LastEvent = event
+				}
+			}
+			if bar != nil {
+				_ = bar.Add(1)
+			}
+		})
+		n++
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	stopped := ctx.Err() != nil
+	flushErr := cl.Flush(pctx)
+	wg.Wait()
+	if bar != nil {
+		_ = bar.Finish()
+		fmt.Fprintln(barWriter(full))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	sum.Stopped = stopped
+	sum.Elapsed = clock.Now().Sub(start)
+	if full.Logger != nil {
+		full.Logger.Info("producer: done", "sent", sum.Sent, "failed", sum.Failed, "bytes", sum.Bytes,
+			"elapsed", sum.Elapsed, "stopped", stopped)
+	}
+	if sum.Failed > 0 {
+		return sum, &DeliveryError{Failed: sum.Failed, Err: firstErr}
+	}
+	if flushErr != nil {
+		return sum, fmt.Errorf("producer: flush: %w", flushErr)
+	}
+	return sum, nil
+}
+
+// pacer maps stream time to wall time (Speed) and spaces records (Rate).
+type pacer struct {
+	clock     Clock
+	speed     float64
+	rate      float64
+	wallStart time.Time
+	origin    time.Time
+	next      time.Time // earliest wall time of the next record under Rate
+}
+
+func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var target time.Time
+	if p.speed > 0 && !p.origin.IsZero() {
+		lead := float64(arrival.Sub(p.origin)) / p.speed
+		target = p.wallStart.Add(time.Duration(lead))
+	}
+	if p.rate > 0 {
+		if target.Before(p.next) {
+			target = p.next
+		}
+		now := p.clock.Now()
+		if target.IsZero() || target.Before(now) {
+			p.next = now.Add(time.Duration(float64(time.Second) / p.rate))
+		} else {
+			p.next = target.Add(time.Duration(float64(time.Second) / p.rate))
+		}
+	}
+	if target.IsZero() {
+		return nil
+	}
+	if d := target.Sub(p.clock.Now()); d > 0 {
+		return p.clock.Sleep(ctx, d)
+	}
+	return nil
+}
+
+func barWriter(c Config) io.Writer {
+	if c.ProgressWriter != nil {
+		return c.ProgressWriter
+	}
+	return os.Stderr
+}
+
+// newBar returns a progress bar when cfg asks for one: with rate and ETA for
+// a finite stream, a spinner with the rate for an endless one.
+func newBar(c Config, total int64) *progressbar.ProgressBar {
+	w := barWriter(c)
+	switch c.Progress {
+	case ProgressOff:
+		return nil
+	case ProgressAuto:
+		f, ok := w.(*os.File)
+		if !ok || !term.IsTerminal(int(f.Fd())) {
+			return nil
+		}
+	}
+	if total == 0 {
+		total = -1
+	}
+	return progressbar.NewOptions64(total,
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription("producing "+string(c.Source)),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("rec"),
+		progressbar.OptionSetPredictTime(total > 0),
+		progressbar.OptionSetElapsedTime(true),
+		progressbar.OptionThrottle(200*time.Millisecond),
+	)
+}

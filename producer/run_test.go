@@ -1,0 +1,205 @@
+package producer_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+func fnv32a(b []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range b {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+// saramaPartition is sarama's hash partitioner, written out: FNV-1a, as an
+// int32, modulo n, negated when negative.
+func saramaPartition(key []byte, n int32) int32 {
+	p := int32(fnv32a(key)) % n
+	if p < 0 {
+		p = -p
+	}
+	return p
+}
+
+// TestRunRoundTrip produces a CSV replay with every kind of injection to
+// the embedded broker, consumes it back and decodes it.
+func TestRunRoundTrip(t *testing.T) {
+	e := newEnv(t)
+	topic := "roundtrip"
+	testenv.CreateTopic(t, e.broker, topic, 4, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var progress bytes.Buffer
+	cfg := producer.Config{
+		Source: producer.SourceCSV, CSV: producer.CSVConfig{Path: excerpt},
+		Topic: topic, RegistryURL: e.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)},
+		LateFraction: 0.1, DuplicateFraction: 0.1, BadFraction: 0.1, Seed: 3,
+		Progress: producer.ProgressOn, ProgressWriter: &progress,
+	}
+	sum, err := producer.Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Failed != 0 || sum.Stopped || sum.Sent <= 207 || sum.SchemaID <= 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if !strings.Contains(progress.String(), "rec/s") {
+		t.Errorf("no progress drawn: %q", progress.String())
+	}
+	if sum.FirstEvent != time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC) || sum.LastEvent.Before(time.Date(2024, 1, 5, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("event span %v .. %v", sum.FirstEvent, sum.LastEvent)
+	}
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dec, err := codecs.NewReadingCodec(codecs.ReadingConfig{
+		Config: codecs.Config{RegistryURL: e.registry, Subject: schemas.Subject(topic)}, MaxFuture: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[producer.Injection]int64{}
+	var good, bytesSeen int64
+	for n := int64(0); n < sum.Sent; {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d: %v", n, sum.Sent, err)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			bytesSeen += int64(len(r.Key) + len(r.Value))
+			if want := saramaPartition(r.Key, 4); r.Partition != want {
+				t.Errorf("key %s in partition %d, sarama puts it in %d", r.Key, r.Partition, want)
+			}
+			inj := producer.InjectNone
+			for _, h := range r.Headers {
+				if h.Key == producer.InjectedHeader {
+					inj = producer.Injection(h.Value)
+				}
+			}
+			if inj != producer.InjectNone {
+				got[inj]++
+			}
+			reading, err := dec.DecodeReading(r.Value)
+			if inj.IsBad() {
+				if _, ok := codecs.AsReject(err); !ok {
+					t.Errorf("%s record: %v", inj, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Errorf("%s record: %v", inj, err)
+				return
+			}
+			good++
+			if reading.DeviceKey() != string(r.Key) {
+				t.Errorf("key %s, reading %s", r.Key, reading.DeviceKey())
+			}
+		})
+	}
+	if bytesSeen != sum.Bytes {
+		t.Errorf("bytes: consumed %d, summary %d", bytesSeen, sum.Bytes)
+	}
+	for k, v := range sum.Injected {
+		if got[k] != v {
+			t.Errorf("%s: consumed %d, summary %d", k, got[k], v)
+		}
+	}
+	if want := 207 + sum.Injected[producer.InjectDuplicate]; good != want {
+		t.Errorf("%d good readings, want %d", good, want)
+	}
+}
+
+func TestRunPacing(t *testing.T) {
+	e := newEnv(t)
+	testenv.CreateTopic(t, e.broker, "paced", 1, nil)
+	base := producer.Config{
+		Topic: "paced", RegistryURL: e.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)}, Progress: producer.ProgressOff,
+		Synthetic: producer.SyntheticConfig{Start: start, Duration: 24 * time.Hour, MaxBooths: 5, DevicesPerBooth: 1},
+	}
+	tests := []struct {
+		name     string
+		speed    float64
+		rate     float64
+		limit    int64
+		min, max time.Duration
+		sent     int64
+	}{
+		// 24 h of event time at an hour per second: under 24 s, the last
+		// reading being less than 24 h after the start.
+		{"speed", 3600, 0, 0, 20 * time.Second, 24 * time.Second, 30},
+		{"rate", -1, 10, 11, time.Second, time.Second, 11},
+		{"unpaced", -1, 0, 0, 0, 0, 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+			cfg := base
+			cfg.Speed, cfg.Rate, cfg.Limit, cfg.Clock = tt.speed, tt.rate, tt.limit, clock
+			sum, err := producer.Run(context.Background(), cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Sent != tt.sent || clock.slept < tt.min || clock.slept > tt.max {
+				t.Fatalf("sent %d in %v (fake)", sum.Sent, clock.slept)
+			}
+		})
+	}
+}
+
+func TestRunStops(t *testing.T) {
+	e := newEnv(t)
+	testenv.CreateTopic(t, e.broker, "live", 2, nil)
+	cl, err := kgo.NewClient(producer.ClientOpts(kgo.SeedBrokers(e.broker))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	// A live stream (real time) whose first interval began 4 h ago: the
+	// readings due so far go out at once, then it waits for the clock.
+	sum, err := producer.Run(ctx, producer.Config{
+		Topic: "live", RegistryURL: e.registry, Client: cl, Progress: producer.ProgressOff, SchemaVersion: 1,
+		Synthetic: producer.SyntheticConfig{Start: time.Now().Add(-4 * time.Hour), MaxBooths: 50},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sum.Stopped || sum.Sent == 0 || sum.Failed != 0 {
+		t.Fatalf("summary %+v", sum)
+	}
+	if sum.LastEvent.After(time.Now()) {
+		t.Fatalf("a live stream sent a reading from the future: %v", sum.LastEvent)
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if _, err := producer.Run(ctx, producer.Config{RegistryURL: e.registry}); err == nil {
+		t.Error("no Kafka client accepted")
+	}
+	if _, err := producer.Run(ctx, producer.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)}}); err == nil {
+		t.Error("no registry accepted")
+	}
+	_, err := producer.Run(ctx, producer.Config{RegistryURL: "http://127.0.0.1:1", KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)}})
+	if !codecs.IsRetryable(err) {
+		t.Errorf("registry down: %v", err)
+	}
+}
