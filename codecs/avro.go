@@ -425,6 +425,12 @@ func resolve(w, r *avroType) (converter, error) {
 	if r.kind == "null" {
 		return func(any) (any, error) { return nil, nil }, nil
 	}
+	if w.kind == r.kind && w.logical == r.logical {
+		// goavro's value already has the reader's Go type: pass the
+		// interface through rather than re-boxing it (an allocation per
+		// field).
+		return identity, nil
+	}
 	// Logical types are annotations: resolution is on the underlying types
 	// (so a plain long reads as a timestamp-millis and back), but a writer
 	// timestamp-micros read as timestamp-millis is scaled.
@@ -457,6 +463,8 @@ func resolve(w, r *avroType) (converter, error) {
 		return cook(r, p), nil
 	}, nil
 }
+
+func identity(v any) (any, error) { return v, nil }
 
 // defaultValue converts a reader field's JSON default to its native form.
 func defaultValue(t *avroType, d any) (any, error) {
