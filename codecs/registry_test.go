@@ -276,3 +276,33 @@ func TestSharedClient(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLookupOnlyAfterRegister: schemas registered by schemas.Register (the
+// CLI's `schemas register`, through franz-go's sr client) are found by
+// lookup-only encoders (srclient, which rewrites newlines in the schema
+// text before sending it), with the same ids.
+func TestLookupOnlyAfterRegister(t *testing.T) {
+	b := testenv.Broker(t, "")
+	reg := testenv.Registry(t, b.Addr())
+	ctx := context.Background()
+	regs, err := schemas.Register(ctx, schemas.RegisterConfig{Registry: schemas.RegistryConfig{URL: reg.URL()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int{1, 2} {
+		c, err := codecs.NewReadingCodec(codecs.ReadingConfig{
+			Config:        codecs.Config{RegistryURL: reg.URL(), Subject: schemas.Subject(schemas.DefaultInputTopic), LookupOnly: true},
+			WriterVersion: v,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := c.Prepare(ctx)
+		if err != nil {
+			t.Fatalf("v%d: %v", v, err)
+		}
+		if want := regs[v-1].ID; id != want {
+			t.Fatalf("v%d: id %d, registered %d", v, id, want)
+		}
+	}
+}
