@@ -293,12 +293,18 @@ func (s *Store) Close() error {
 	}
 	var errs []error
 	s.wmu.Lock()
-	if s.batch != nil {
-		if s.failed.Load() == nil {
-			if err := s.commitBatch(false); err != nil {
-				errs = append(errs, err)
-			}
+	if s.failed.Load() == nil {
+		var err error
+		if s.batch != nil {
+			err = s.commitBatch(false)
+		} else {
+			err = s.flushOffset()
 		}
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if s.batch != nil {
 		_ = s.batch.Close()
 		s.batch = nil
 	}

@@ -34,6 +34,10 @@ var (
 
 const formatVersion = "1"
 
+// maxPendingAcks bounds how many offsets SetOffset keeps in memory, after
+// recovery, waiting for a write to carry them.
+const maxPendingAcks = 1024
+
 // ErrClosed is returned by calls on a store that is not open.
 var ErrClosed = errors.New("state: store is not open")
 
@@ -68,7 +72,11 @@ type Store struct {
 	offset      int64
 	hasOffset   bool
 	offsetDirty bool // offset not yet in batch/DB
+	// pendingAcks counts SetOffset calls since the offset was last written
+	// after recovery.
+	pendingAcks int
 	keyBuf      []byte
+	offsetBuf   []byte
 	recovered   atomic.Bool
 
 	iterMu sync.Mutex
@@ -202,8 +210,7 @@ func (s *Store) Set(key string, value []byte) error {
 		return s.addedToBatch()
 	}
 	s.writes.Add(1)
-	if err := s.db.Set(k, value, pebble.NoSync); err != nil {
-		s.noteErr(err)
+	if err := s.write(k, value, false); err != nil {
 		return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
 	}
 	return nil
@@ -226,10 +233,42 @@ func (s *Store) Delete(key string) error {
 		return s.addedToBatch()
 	}
 	s.writes.Add(1)
-	if err := s.db.Delete(k, pebble.NoSync); err != nil {
-		s.noteErr(err)
+	if err := s.write(k, nil, true); err != nil {
 		return fmt.Errorf("state: delete %q in %s: %w", key, s.dir, err)
 	}
+	return nil
+}
+
+// write is the running (recovered) write path: one unsynced commit holding
+// the write and, if SetOffset recorded one since the last commit, the
+// offset. The offset covers only records applied before it was set, all of
+// which were committed earlier or are in this commit, so it is never ahead
+// of the data; riding along saves a commit per record. Callers hold wmu.
+func (s *Store) write(k, value []byte, del bool) error {
+	if !s.offsetDirty {
+		var err error
+		if del {
+			err = s.db.Delete(k, pebble.NoSync)
+		} else {
+			err = s.db.Set(k, value, pebble.NoSync)
+		}
+		s.noteErr(err)
+		return err
+	}
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	if del {
+		_ = b.Delete(k, nil)
+	} else {
+		_ = b.Set(k, value, nil)
+	}
+	s.offsetBuf = strconv.AppendInt(s.offsetBuf[:0], s.offset, 10)
+	_ = b.Set(keyOffset, s.offsetBuf, nil)
+	if err := s.db.Apply(b, pebble.NoSync); err != nil {
+		s.noteErr(err)
+		return err
+	}
+	s.offsetDirty, s.pendingAcks = false, 0
 	return nil
 }
 
@@ -316,7 +355,8 @@ func (s *Store) GetOffset(def int64) (int64, error) {
 
 // SetOffset records the offset of the last changelog record applied. While
 // recovering it is the point where a full (or old) batch is committed;
-// afterwards it is an unsynced write ordered after the data it covers.
+// afterwards it is written, unsynced, with the next Set or Delete (or on
+// its own after maxPendingAcks offsets without one, and on Close).
 func (s *Store) SetOffset(offset int64) error {
 	s.life.RLock()
 	defer s.life.RUnlock()
@@ -333,11 +373,27 @@ func (s *Store) SetOffset(offset int64) error {
 		}
 		return nil
 	}
-	s.offsetDirty = false
-	if err := s.db.Set(keyOffset, strconv.AppendInt(nil, offset, 10), pebble.NoSync); err != nil {
+	// Recovered: the offset rides along with the next Set/Delete (see
+	// write); it is written on its own only after maxPendingAcks offsets
+	// without a write, to bound what a crash replays.
+	s.pendingAcks++
+	if s.pendingAcks < maxPendingAcks {
+		return nil
+	}
+	return s.flushOffset()
+}
+
+// flushOffset writes a pending offset on its own. Callers hold wmu.
+func (s *Store) flushOffset() error {
+	if !s.offsetDirty {
+		return nil
+	}
+	s.offsetBuf = strconv.AppendInt(s.offsetBuf[:0], s.offset, 10)
+	if err := s.db.Set(keyOffset, s.offsetBuf, pebble.NoSync); err != nil {
 		s.noteErr(err)
 		return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
 	}
+	s.offsetDirty, s.pendingAcks = false, 0
 	return nil
 }
 
