@@ -453,6 +453,29 @@ var conformanceCases = []conformanceCase{
 		}
 		wantBytes(h.t, "key", it.Key(), "key-2")
 	}},
+	{name: "seek stays inside a range", diverge: map[string]string{
+		"memory": "goka's memory storage seeks by prefix",
+	}, run: func(h *harness) {
+		for _, k := range []string{"a", "b", "c", "d"} {
+			h.set(k, k)
+		}
+		it, err := h.st.IteratorWithRange([]byte("b"), []byte("d"))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		defer it.Release()
+		if !it.Seek([]byte("a")) {
+			h.t.Fatal("seek below the range: false")
+		}
+		wantBytes(h.t, "seek below the range", it.Key(), "b")
+		if !it.Seek([]byte("bb")) {
+			h.t.Fatal("seek inside the range: false")
+		}
+		wantBytes(h.t, "seek inside the range", it.Key(), "c")
+		if it.Seek([]byte("d")) {
+			h.t.Fatalf("seek to the limit: true, key %q", it.Key())
+		}
+	}},
 	{name: "seek never lands on the offset", diverge: map[string]string{
 		"memory":  "goka's memory storage seeks by prefix (finds nothing for \"__\")",
 		"leveldb": "goka's LevelDB storage stores the offset as table key \"__offset\" and Seek returns it",

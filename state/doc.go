@@ -18,8 +18,13 @@
 //     the data it covers; it can only leave data ahead of the offset, which a
 //     replay of the changelog overwrites with the same values.
 //   - After MarkRecovered nothing is synced per write: the changelog is the
-//     source of truth, and Pebble's write-ahead log keeps commits in order, so
-//     the same "offset never ahead of data" holds after a crash.
+//     source of truth. Goka calls SetOffset when the changelog acknowledges a
+//     table write, after the write itself; the offset is kept in memory and
+//     committed with the next Set or Delete (or on Close), one unsynced
+//     commit per table write. Pebble's write-ahead log keeps commits in
+//     order and a crash keeps a prefix of them, so the same "offset never
+//     ahead of data" holds; a crash replays at most the records acknowledged
+//     since the last write.
 //   - Open checks the store before goka uses it and rebuilds it (empties its
 //     directory, logging why at warning level) when Pebble cannot open it or
 //     found corruption earlier, when it was written for another Kafka cluster
