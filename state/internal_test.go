@@ -1,6 +1,7 @@
 package state
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -30,7 +31,7 @@ func TestPebbleFatalPoisonsStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	pebbleLogger{log: st.log, fatal: st.fail}.Fatalf("MANIFEST sync failed: %s", "disk on fire")
-	if err := st.Set("k2", []byte("v")); err == nil || !strings.Contains(err.Error(), "disk on fire") {
+	if err := st.Set("k2", []byte("v")); !errors.Is(err, ErrFailed) || !strings.Contains(err.Error(), "disk on fire") {
 		t.Fatalf("set on a poisoned store: %v", err)
 	}
 	if _, err := st.Get("k"); err == nil {

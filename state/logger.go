@@ -1,7 +1,6 @@
 package state
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 
@@ -53,10 +52,4 @@ func (s *Store) eventListener() *pebble.EventListener {
 			log.Warn("state: slow disk", "component", "pebble", "info", info.String())
 		},
 	}
-}
-
-// enabled reports whether l logs at lvl (to skip building expensive
-// attributes).
-func enabled(l *slog.Logger, lvl slog.Level) bool {
-	return l.Enabled(context.Background(), lvl)
 }

@@ -33,12 +33,16 @@ type Options struct {
 	CacheSize int64
 	// RecoveryBatchSize is how many bytes of changelog writes are gathered
 	// into one unsynced batch while a partition recovers. Default
-	// MemTableSize/4 (kept under Pebble's large-batch threshold of half a
-	// memtable, which would turn each batch into its own flush).
+	// MemTableSize/4. Pebble sizes a batch with its memtable node overhead,
+	// so for small records such a batch passes its large-batch threshold
+	// (half a memtable) and is queued for flushing as is instead of being
+	// copied into the memtable: measured faster for recovery (about 1.0M
+	// vs 0.75M records/s with MemTableSize/16).
 	RecoveryBatchSize int64
 	// RecoveryFlushInterval bounds how long recovered writes may sit in the
 	// recovery batch before they are committed (so a slow trickle of
-	// changelog records still makes durable progress). Default 5s.
+	// changelog records still makes durable progress; checked every 1024
+	// records). Default 5s.
 	RecoveryFlushInterval time.Duration
 	// MaxOpenFiles caps the table files each partition keeps open.
 	// Default 256.

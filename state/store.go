@@ -41,6 +41,10 @@ const maxPendingAcks = 1024
 // ErrClosed is returned by calls on a store that is not open.
 var ErrClosed = errors.New("state: store is not open")
 
+// ErrFailed is wrapped by calls on a store that found corruption or hit a
+// fatal Pebble error; it is rebuilt from the changelog on its next Open.
+var ErrFailed = errors.New("state: store failed")
+
 // Store is the goka storage.Storage of one table partition, backed by one
 // Pebble instance. Create it with Stores.Build or Stores.Store.
 type Store struct {
@@ -109,7 +113,7 @@ func (s *Store) usable() error {
 		return ErrClosed
 	}
 	if f := s.failed.Load(); f != nil {
-		return fmt.Errorf("state: store %s failed: %s", s.dir, *f)
+		return fmt.Errorf("%w: %s: %s", ErrFailed, s.dir, *f)
 	}
 	return nil
 }
