@@ -92,11 +92,15 @@ type StationState struct {
 
 func newStationState() *StationState { return &StationState{LastUpdate: -1, LastLoop: -1} }
 
+// expiredBefore follows the station's data time (the latest device window
+// end it received), not its close time: an idle partition closes its
+// windows at wall-clock time, and the device revisions that the device
+// stage publishes after its own idle close must still count.
 func (s *StationState) expiredBefore(sem *Semantics) int64 {
-	if !s.HasClosed {
+	if !s.HasEnd {
 		return -1 << 62
 	}
-	return sem.Windows.Earliest(s.ClosedThrough - sem.Retention)
+	return sem.Windows.Earliest(s.MaxEnd - sem.Retention)
 }
 
 func (s *StationState) closed(sem *Semantics, w *stationWin) bool {

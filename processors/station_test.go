@@ -40,8 +40,18 @@ func TestStationRollup(t *testing.T) {
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("got %+v want %+v", pub, want)
 	}
-	if s.Stale != 2 || s.Accepted != 3 {
+	if s.Stale != 2 || s.Accepted != 3 || s.Expired != 0 {
 		t.Fatalf("stale %d accepted %d", s.Stale, s.Accepted)
+	}
+	// An idle close far ahead (wall clock) must not make later revisions
+	// of recent windows expire: they still count as corrections.
+	s.close(sem, 1000*60*minute, stamp{})
+	take()
+	s.apply(sem, row("C", 0, 1, 1, 1), stamp{})
+	take()
+	want = append(want, WindowRow{Start: 0, End: 5 * minute, Rev: 3, Entries: 18, Exits: 4, Devices: 3})
+	if !reflect.DeepEqual(pub, want) {
+		t.Fatalf("after idle close: got %+v want %+v", pub, want)
 	}
 	b := encodeStation(s, nil)
 	got, err := decodeStation(b)

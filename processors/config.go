@@ -1,0 +1,176 @@
+package processors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+)
+
+// Topics names every topic of the graph.
+type Topics struct {
+	schemas.Topics
+	// Readings is the internal, device-keyed readings topic the ingest
+	// stage re-emits to.
+	Readings string
+	// StationUpdates carries published device window revisions keyed by
+	// station, from the device relay to the station stage.
+	StationUpdates string
+}
+
+// DefaultTopics are the topic names used unless configured otherwise.
+func DefaultTopics() Topics {
+	return Topics{Topics: schemas.DefaultTopics(), Readings: "turnstile-readings", StationUpdates: "turnstile-station-updates"}
+}
+
+// Groups names the goka groups. A group's table topic is "<group>-table"
+// and its loopback topic "<group>-loop" (goka's naming); its relay's
+// consumer group is "<group>-relay".
+type Groups struct {
+	Ingest   string
+	Windows  string
+	Stations string
+}
+
+// DefaultGroups are the group names used unless configured otherwise.
+func DefaultGroups() Groups {
+	return Groups{Ingest: "turnstile-ingest", Windows: "turnstile-windows", Stations: "station-windows"}
+}
+
+// Stage names for Config.Run.
+const (
+	StageIngest   = "ingest"
+	StageWindows  = "windows"
+	StageStations = "stations"
+)
+
+// Config configures the processors of one member.
+type Config struct {
+	// Brokers and Sarama reach Kafka for goka (Sarama applies TLS/SASL);
+	// KafkaOpts do the same for franz-go (relays, ticks, admin).
+	Brokers   []string
+	Sarama    func(*sarama.Config) error
+	KafkaOpts []kgo.Opt
+	// Registry is the Schema Registry client for the Avro topics.
+	Registry srclient.ISchemaRegistryClient
+
+	Topics Topics
+	Groups Groups
+	// Run lists the stages this member runs; empty means all.
+	Run []string
+
+	// Partitions and Replication are used when topics are created.
+	Partitions  int
+	Replication int
+	// MinCompactionLag protects changelog records until the relays have read
+	// them (see package emitter).
+	MinCompactionLag time.Duration
+
+	Window, Slide, Grace, Retention time.Duration
+	Counters                        string
+	MaxDelta                        int64
+	Emit                            string
+	// IdleTimeout, when positive, advances a caught-up partition that has
+	// received nothing for that long to wall-clock time.
+	IdleTimeout time.Duration
+	// TickInterval is how often each member sends ticks (default 1s).
+	TickInterval time.Duration
+	// MaxFuture is how far ahead of the wall clock an event time may be.
+	MaxFuture time.Duration
+
+	// Generation stamps every published window (see turnstile replay).
+	Generation int32
+
+	State      state.Options
+	HotStandby bool
+
+	Logger *slog.Logger
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Topics == (Topics{}) {
+		c.Topics = DefaultTopics()
+	}
+	if c.Groups == (Groups{}) {
+		c.Groups = DefaultGroups()
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.Replication == 0 {
+		c.Replication = 1
+	}
+	if c.MinCompactionLag == 0 {
+		c.MinCompactionLag = time.Hour
+	}
+	if c.Window == 0 {
+		c.Window = 5 * time.Minute
+	}
+	if c.Grace == 0 {
+		c.Grace = c.Window
+	}
+	if c.Retention == 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.Counters == "" {
+		c.Counters = Cumulative
+	}
+	if c.MaxDelta == 0 {
+		c.MaxDelta = 10000
+	}
+	if c.Emit == "" {
+		c.Emit = EmitFinal
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// semantics validates the window settings.
+func (c *Config) semantics() (*Semantics, error) {
+	w, err := NewWindows(c.Window, c.Slide)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case c.Counters != Cumulative && c.Counters != Increment:
+		return nil, fmt.Errorf("processors: counters must be %s or %s, got %q", Cumulative, Increment, c.Counters)
+	case c.Emit != EmitFinal && c.Emit != EmitUpdates:
+		return nil, fmt.Errorf("processors: emit must be %s or %s, got %q", EmitFinal, EmitUpdates, c.Emit)
+	case c.Grace < 0:
+		return nil, errors.New("processors: grace must not be negative")
+	case c.Retention < c.Window+c.Grace:
+		return nil, fmt.Errorf("processors: retention %v must cover window + grace (%v)", c.Retention, c.Window+c.Grace)
+	case c.MaxDelta <= 0:
+		return nil, errors.New("processors: max-delta must be positive")
+	}
+	return &Semantics{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
+		Counters: c.Counters, MaxDelta: c.MaxDelta, Emit: c.Emit}, nil
+}
+
+func (c *Config) runs(stage string) bool {
+	if len(c.Run) == 0 {
+		return true
+	}
+	for _, s := range c.Run {
+		if s == stage {
+			return true
+		}
+	}
+	return false
+}
+
+func tableTopic(group string) string { return group + "-table" }
+func loopTopic(group string) string  { return group + "-loop" }
+func relayGroup(group string) string { return group + "-relay" }

@@ -1,0 +1,87 @@
+package processors
+
+import (
+	"time"
+
+	"github.com/lovoo/goka"
+)
+
+// devices is the device-windows group: a table keyed by device holding
+// DeviceState, fed by the re-keyed readings.
+type devices struct {
+	*windowed
+	topics Topics
+}
+
+func (d *devices) group(name string) *goka.GroupGraph {
+	return goka.DefineGroup(goka.Group(name),
+		goka.Input(goka.Stream(d.topics.Readings), ReadingCodec{}, d.onReading),
+		goka.Loop(LoopCodec{}, d.onLoop),
+		goka.Persist(tableCodec{}),
+	)
+}
+
+func (d *devices) onReading(ctx goka.Context, msg any) {
+	d.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
+	r := msg.(*Reading)
+	c := d.clock(ctx)
+	c.lastActivity = time.Now()
+	st, _ := ctx.Value().(*DeviceState)
+	if st == nil {
+		st = newDeviceState()
+	}
+	if ctx.Offset() <= st.LastReading {
+		// Redelivered after a crash or rebalance; the table (rebuilt from
+		// the changelog after an unclean stop) already has its effect.
+		d.metrics.replaySkipped.WithLabelValues(d.name).Inc()
+		return
+	}
+	st.Outbox = outbox{}
+	st.LastReading = ctx.Offset()
+	stamp := d.stamp()
+	if c.hasTime && r.T < c.streamTime-d.sem.Retention {
+		st.Outbox.Late = append(st.Outbox.Late, encodeReading(r, nil))
+		d.metrics.late.Inc()
+	} else {
+		dup, dropped := st.Duplicates, st.Dropped
+		st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
+			[3]string{r.Station, r.LineName, r.Division}, stamp)
+		d.metrics.duplicates.Add(float64(st.Duplicates - dup))
+		if st.Dropped > dropped {
+			d.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
+		}
+		c.observe(r.T)
+	}
+	// Close this key's own due windows now rather than through the loop.
+	if at, ok := st.nextClose(d.sem); ok && at <= c.streamTime {
+		st.close(d.sem, c.streamTime, stamp)
+	}
+	ctx.SetValue(st)
+	at, ok := st.nextClose(d.sem)
+	c.index.set(ctx.Key(), at, ok)
+	d.sweep(ctx, c)
+}
+
+func (d *devices) onLoop(ctx goka.Context, msg any) {
+	switch m := msg.(type) {
+	case tickMsg:
+		d.onTick(ctx, m)
+	case closeMsg:
+		c := d.clock(ctx)
+		st, _ := ctx.Value().(*DeviceState)
+		if st == nil {
+			return
+		}
+		if ctx.Offset() <= st.LastLoop {
+			d.metrics.replaySkipped.WithLabelValues(d.name).Inc()
+			return
+		}
+		st.Outbox = outbox{}
+		if st.close(d.sem, m.Through, d.stamp()) {
+			st.LastLoop = ctx.Offset()
+			ctx.SetValue(st)
+		}
+		at, ok := st.nextClose(d.sem)
+		c.index.set(ctx.Key(), at, ok)
+	}
+}

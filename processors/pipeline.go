@@ -1,0 +1,270 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+)
+
+// Pipeline is one member of the processing stages: the goka processors it
+// runs, the relays that publish their tables' outboxes, and the tickers.
+type Pipeline struct {
+	cfg     Config
+	sem     *Semantics
+	metrics *Metrics
+
+	mu     sync.Mutex
+	procs  map[string]*goka.Processor
+	relays map[string]*emitter.Relay
+}
+
+// New validates cfg. metrics may be shared with an HTTP server.
+func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
+	cfg.Defaults()
+	sem, err := cfg.semantics()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Registry == nil {
+		return nil, errors.New("processors: a schema registry client is required")
+	}
+	if len(cfg.Brokers) == 0 {
+		return nil, errors.New("processors: no brokers")
+	}
+	if cfg.State.Dir == "" {
+		return nil, errors.New("processors: a state directory is required")
+	}
+	if metrics == nil {
+		if metrics, err = NewMetrics(nil); err != nil {
+			return nil, err
+		}
+	}
+	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics, procs: map[string]*goka.Processor{}, relays: map[string]*emitter.Relay{}}, nil
+}
+
+// Config returns the effective configuration.
+func (p *Pipeline) Config() Config { return p.cfg }
+
+func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
+	sc := goka.DefaultConfig()
+	sc.Version = sarama.V2_1_0_0
+	// New groups start at the oldest offset: a pipeline must not skip data
+	// that was produced before it first started.
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// The changelog's order is the table's truth: acknowledge from all
+	// replicas and never reorder on retry.
+	sc.Producer.RequiredAcks = sarama.WaitForAll
+	sc.Producer.Idempotent = true
+	sc.Net.MaxOpenRequests = 1
+	sc.Producer.Flush.Frequency = 5 * time.Millisecond
+	sc.Producer.Compression = sarama.CompressionNone
+	if p.cfg.Sarama != nil {
+		if err := p.cfg.Sarama(sc); err != nil {
+			return nil, err
+		}
+	}
+	return sc, nil
+}
+
+// Run creates the topics, then runs this member's stages until ctx ends.
+// Failing stages are restarted with backoff; Run returns when ctx is done.
+func (p *Pipeline) Run(ctx context.Context) error {
+	cfg := p.cfg
+	log := cfg.Logger
+	admCl, err := kgo.NewClient(cfg.KafkaOpts...)
+	if err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	created, partitions, err := EnsureTopics(ctx, adm, cfg.TopicSpecs(), int16(cfg.Replication))
+	if err != nil {
+		return err
+	}
+	if len(created) > 0 {
+		log.Info("created topics", "topics", created, "partitions", cfg.Partitions)
+	}
+	sc, err := p.saramaConfig()
+	if err != nil {
+		return err
+	}
+	changelog, err := state.NewKafkaChangelog(cfg.KafkaOpts...)
+	if err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+	defer changelog.Close()
+	stOpts := cfg.State
+	stOpts.Changelog = changelog
+	if stOpts.Logger == nil {
+		stOpts.Logger = log
+	}
+	stores, err := state.New(stOpts)
+	if err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+
+	reg := codecs.Config{Client: cfg.Registry}
+	withSubject := func(topic string) codecs.Config { c := reg; c.Subject = schemas.Subject(topic); return c }
+	inputCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: withSubject(cfg.Topics.Input), MaxFuture: cfg.MaxFuture})
+	if err != nil {
+		return err
+	}
+	pub := &publisher{topics: cfg.Topics, metrics: p.metrics}
+	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
+		return err
+	}
+	if pub.stationCodec, err = codecs.NewStationWindowCodec(withSubject(cfg.Topics.StationWindows)); err != nil {
+		return err
+	}
+	if pub.lateCodec, err = codecs.NewReadingCodec(codecs.ReadingConfig{Config: withSubject(cfg.Topics.Late), SkipValidation: true}); err != nil {
+		return err
+	}
+
+	// Stages run under runCtx; if setting up a later stage fails, the
+	// earlier ones are stopped before Run returns.
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := func(name string, fn func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			supervise(runCtx, log, name, fn)
+		}()
+	}
+	procOpts := func(tracker *storageTracker) []goka.ProcessorOption {
+		tm := goka.NewTopicManagerConfig()
+		tm.Table.Replication = cfg.Replication
+		tm.Stream.Replication = cfg.Replication
+		opts := []goka.ProcessorOption{
+			goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, tm)),
+			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
+			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
+			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
+			goka.WithLogger(gokaLogger{log}),
+		}
+		if tracker != nil {
+			opts = append(opts, goka.WithStorageBuilder(tracker.Build))
+			if cfg.HotStandby {
+				opts = append(opts, goka.WithHotStandby())
+			}
+		}
+		return opts
+	}
+	runProc := func(name string, graph func() *goka.GroupGraph, tracker *storageTracker) func(context.Context) error {
+		return func(ctx context.Context) error {
+			proc, err := goka.NewProcessor(cfg.Brokers, graph(), procOpts(tracker)...)
+			if err != nil {
+				return err
+			}
+			p.mu.Lock()
+			p.procs[name] = proc
+			p.mu.Unlock()
+			return proc.Run(ctx)
+		}
+	}
+	windowedFor := func(group, input string) (*windowed, *storageTracker) {
+		n := partitions[input]
+		tracker := newStorageTracker(stores, tableTopic(group))
+		return &windowed{name: group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
+			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}}, tracker
+	}
+	startWindowed := func(w *windowed, tracker *storageTracker, input string, graph func() *goka.GroupGraph, translate emitter.Translate) error {
+		start(w.name, runProc(w.name, graph, tracker))
+		relay, err := emitter.New(emitter.Config{KafkaOpts: cfg.KafkaOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
+			Translate: translate, OnPublished: pub.onPublished, Logger: log})
+		if err != nil {
+			return err
+		}
+		p.mu.Lock()
+		p.relays[w.name] = relay
+		p.mu.Unlock()
+		start(relayGroup(w.name), relay.Run)
+		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
+		if err != nil {
+			return err
+		}
+		context.AfterFunc(runCtx, tcl.Close)
+		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: w.name, input: input, loop: loopTopic(w.name),
+			ctrl: w.ctrl, interval: cfg.TickInterval, log: log}
+		start(w.name+"-ticker", tk.run)
+		return nil
+	}
+
+	if cfg.runs(StageIngest) {
+		in := &ingest{decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics}
+		start(cfg.Groups.Ingest, runProc(cfg.Groups.Ingest, func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil))
+	}
+	if cfg.runs(StageWindows) {
+		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
+		d := &devices{windowed: w, topics: cfg.Topics}
+		if err := startWindowed(w, tracker, cfg.Topics.Readings, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
+			pub.devices(cfg.Groups.Windows)); err != nil {
+			return err
+		}
+	}
+	if cfg.runs(StageStations) {
+		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates)
+		s := &stations{windowed: w, topics: cfg.Topics}
+		if err := startWindowed(w, tracker, cfg.Topics.StationUpdates, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
+			pub.stations(cfg.Groups.Stations)); err != nil {
+			return err
+		}
+	}
+	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "grace", cfg.Grace,
+		"retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
+	<-ctx.Done()
+	return nil
+}
+
+// Processor returns the running goka processor of a group, for views and
+// queries; nil until it started.
+func (p *Pipeline) Processor(group string) *goka.Processor {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.procs[group]
+}
+
+// supervise runs fn until ctx ends, restarting it with backoff when it
+// fails, so a broker outage or a goka error never ends the process.
+func supervise(ctx context.Context, log *slog.Logger, name string, fn func(context.Context) error) {
+	backoff := time.Second
+	for {
+		started := time.Now()
+		err := fn(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if time.Since(started) > time.Minute {
+			backoff = time.Second
+		}
+		log.Error("stage stopped; restarting", "stage", name, "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+// gokaLogger routes goka's log lines to slog at debug level.
+type gokaLogger struct{ l *slog.Logger }
+
+func (g gokaLogger) Print(v ...any)                 { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...), "component", "goka") }

@@ -1,0 +1,294 @@
+package processors_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// stack is the embedded broker and registry with the clients a test needs.
+type stack struct {
+	brokers  []string
+	registry srclient.ISchemaRegistryClient
+	client   *kgo.Client
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	b := testenv.Broker(t, "")
+	r := testenv.Registry(t, b.Addr())
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return &stack{brokers: []string{b.Addr()}, registry: srclient.CreateSchemaRegistryClient(r.URL()), client: cl}
+}
+
+func (s *stack) config(t *testing.T) processors.Config {
+	return processors.Config{
+		Brokers: s.brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(s.brokers...)}, Registry: s.registry,
+		Partitions: 3, Window: 5 * time.Minute, Retention: 2 * time.Hour,
+		IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond,
+		MaxFuture: -1, State: stateOptions(t), Logger: testenv.Logger(t),
+	}
+}
+
+// synthetic makes cumulative readings for devices of a few stations, every
+// ~4 minutes with jitter, counters that sometimes reset.
+func synthetic(seed uint64, devices, perDevice int) []schemas.Reading {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	base := time.Date(2024, 1, 6, 0, 0, 0, 0, time.UTC)
+	var out []schemas.Reading
+	for d := 0; d < devices; d++ {
+		st := d % 3
+		e, x := int64(1000*d), int64(500*d)
+		for i := 0; i < perDevice; i++ {
+			e += int64(rng.IntN(40))
+			x += int64(rng.IntN(15))
+			if rng.IntN(25) == 0 {
+				e = int64(rng.IntN(50))
+			}
+			r := schemas.Reading{CA: fmt.Sprintf("A%03d", st), Unit: fmt.Sprintf("R%03d", st), SCP: fmt.Sprintf("02-00-%02d", d),
+				Station: fmt.Sprintf("STATION %d", st), LineName: "NQR", Division: "BMT", Desc: "REGULAR",
+				Entries: e, Exits: x, ID: fmt.Sprintf("id-%d-%d", d, i)}
+			r.SetTimes(base.Add(time.Duration(i)*4*time.Minute + time.Duration(rng.IntN(60))*time.Second))
+			out = append(out, r)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Timestamp < out[j].Timestamp })
+	return out
+}
+
+func toReference(rs []schemas.Reading) []reference.Reading {
+	var out []reference.Reading
+	for _, r := range rs {
+		t, _ := r.ParseEventTime()
+		out = append(out, reference.Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
+			T: t.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
+	}
+	return out
+}
+
+func (s *stack) produce(t *testing.T, ctx context.Context, topic string, codec *codecs.ReadingCodec, rs []schemas.Reading, bad [][]byte) {
+	t.Helper()
+	for _, r := range rs {
+		b, err := codec.EncodeReading(&r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.client.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(r.ID), Value: b}, nil) // keyed like the original demo: by UUID
+	}
+	for _, b := range bad {
+		s.client.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte("bad"), Value: b}, nil)
+	}
+	if err := s.client.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sink reads a topic from the start and keeps the highest revision of
+// every key, failing if a (key, revision) ever appears with two contents.
+type sink[T any] struct {
+	latest map[string]T
+	revs   map[string]int32
+	seen   map[string]string
+	n      int
+}
+
+func readSink[T any](t *testing.T, ctx context.Context, s *stack, topic string, decode func([]byte) (T, int32, error), diff func(map[string]T) string) map[string]T {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	k := sink[T]{latest: map[string]T{}, revs: map[string]int32{}, seen: map[string]string{}}
+	for d := diff(k.latest); d != ""; d = diff(k.latest) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: gave up after %d records, %d keys:\n%s", topic, k.n, len(k.latest), d)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			k.n++
+			v, rev, err := decode(r.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			id := fmt.Sprintf("%s@%d", r.Key, rev)
+			if prev, ok := k.seen[id]; ok && prev != string(r.Value) {
+				t.Fatalf("%s: %s published twice with different content", topic, id)
+			}
+			k.seen[id] = string(r.Value)
+			if rev >= k.revs[string(r.Key)] {
+				k.revs[string(r.Key)], k.latest[string(r.Key)] = rev, v
+			}
+		})
+	}
+	return k.latest
+}
+
+func TestPipelineMatchesReference(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := s.config(t)
+	p, err := processors.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := p.Run(ctx)
+		if err != nil {
+			t.Errorf("Run: %v", err)
+			cancel()
+		}
+		done <- err
+	}()
+	defer func() { cancel(); <-done }()
+
+	topics := processors.DefaultTopics()
+	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	readings := synthetic(1, 12, 30)
+	// Arrival order: local shuffles (out of order within grace), a few
+	// readings delayed past their window's close (corrections), duplicates.
+	rng := rand.New(rand.NewPCG(9, 9))
+	arrive := append([]schemas.Reading(nil), readings...)
+	for i := range arrive {
+		if j := i + rng.IntN(5); j < len(arrive) {
+			arrive[i], arrive[j] = arrive[j], arrive[i]
+		}
+	}
+	for i := 0; i < 10; i++ {
+		j := rng.IntN(len(arrive) / 2)
+		late := arrive[j]
+		arrive = append(arrive[:j], arrive[j+1:]...)
+		arrive = append(arrive, late)
+	}
+	arrive = append(arrive, arrive[3], arrive[50], arrive[100])
+	bad := [][]byte{{1, 2, 3}, {0, 0, 0, 0, 99, 1}, []byte("not avro at all")}
+	s.produce(t, ctx, topics.Input, inCodec, arrive, bad)
+
+	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
+	want := reference.Devices(params, toReference(readings))
+	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
+	got := readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
+		w, err := devCodec.Unmarshal(b)
+		return w, w.Revision, err
+	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
+	if len(got) == 0 {
+		t.Fatal("no device windows")
+	}
+
+	stationOf := map[string][2]string{}
+	for _, r := range readings {
+		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
+	}
+	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
+	gotSt := readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
+		w, err := stCodec.Unmarshal(b)
+		return w, w.Revision, err
+	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	if len(gotSt) == 0 {
+		t.Fatal("no station windows")
+	}
+
+	dead := readAll(t, ctx, s, topics.DeadLetters, len(bad))
+	sources := map[string]bool{}
+	for _, r := range dead {
+		h := map[string]string{}
+		for _, x := range r.Headers {
+			h[x.Key] = string(x.Value)
+		}
+		if h[processors.HeaderReason] == "" || h[processors.HeaderSourceTopic] != topics.Input {
+			t.Errorf("dead letter without reason or source: %v", h)
+		}
+		sources[h[processors.HeaderSourcePartition]+"/"+h[processors.HeaderSourceOffset]] = true
+	}
+	if len(sources) != len(bad) {
+		t.Errorf("dead letters name %d distinct source records, want %d", len(sources), len(bad))
+	}
+}
+
+func matchesDevices(got map[string]schemas.DeviceWindow, want map[reference.DeviceKey]reference.Row) string {
+	var diffs []string
+	seen := 0
+	for k, w := range want {
+		key := k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)
+		g, ok := got[key]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing "+key)
+		case g.Entries != w.Entries || g.Exits != w.Exits || g.Desc != w.Desc:
+			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d %s want %d/%d %s", key, g.Entries, g.Exits, g.Desc, w.Entries, w.Exits, w.Desc))
+		default:
+			seen++
+		}
+	}
+	if len(got) != len(want) {
+		diffs = append(diffs, fmt.Sprintf("%d windows published, %d expected", len(got), len(want)))
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("... %d differences", len(diffs)))
+	}
+	return strings.Join(diffs, "\n")
+}
+
+func matchesStations(got map[string]schemas.StationWindow, want map[reference.StationKey]reference.Row) string {
+	var diffs []string
+	for k, w := range want {
+		key := k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)
+		g, ok := got[key]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing "+key)
+		case g.Entries != w.Entries || g.Exits != w.Exits || int(g.Devices) != w.Devices:
+			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d/%d want %d/%d/%d", key, g.Entries, g.Exits, g.Devices, w.Entries, w.Exits, w.Devices))
+		}
+	}
+	if len(got) != len(want) {
+		diffs = append(diffs, fmt.Sprintf("%d station windows published, %d expected", len(got), len(want)))
+	}
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("... %d differences", len(diffs)))
+	}
+	return strings.Join(diffs, "\n")
+}
+
+// readAll reads n records of a topic from the start.
+func readAll(t *testing.T, ctx context.Context, s *stack, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: %d of %d records", topic, len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}

@@ -1,0 +1,175 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// publisher turns table changelog records into the records the relays
+// publish.
+type publisher struct {
+	topics       Topics
+	deviceCodec  *codecs.DeviceWindowCodec
+	stationCodec *codecs.StationWindowCodec
+	lateCodec    *codecs.ReadingCodec
+	metrics      *Metrics
+}
+
+// publishInfo rides on an output record's Context so the relay's
+// acknowledgement hook can measure latency and count kinds.
+type publishInfo struct {
+	group     string
+	kind      string
+	emittedAt int64
+}
+
+type publishInfoKey struct{}
+
+func withInfo(group, kind string, emittedAt int64) context.Context {
+	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{group, kind, emittedAt})
+}
+
+func (p *publisher) onPublished(rec *kgo.Record) {
+	info, ok := rec.Context.Value(publishInfoKey{}).(publishInfo)
+	if !ok {
+		return
+	}
+	p.metrics.published.WithLabelValues(rec.Topic, info.kind).Inc()
+	if info.emittedAt > 0 && info.kind != "late" {
+		p.metrics.closeLatency.WithLabelValues(info.group).Observe(time.Since(time.UnixMilli(info.emittedAt)).Seconds())
+	}
+}
+
+func kind(rev int32) string {
+	if rev == 1 {
+		return "first"
+	}
+	return "correction"
+}
+
+// WindowKeyTime formats a window start in sink keys.
+const WindowKeyTime = "2006-01-02T15:04:05Z"
+
+func windowKey(prefix string, start int64) []byte {
+	return []byte(prefix + schemas.KeySeparator + time.UnixMilli(start).UTC().Format(WindowKeyTime))
+}
+
+// retryable marks codec errors that only mean "the registry is
+// unreachable" so the relay waits instead of skipping.
+func retryable(err error) error {
+	if codecs.IsRetryable(err) {
+		return fmt.Errorf("%w: %w", emitter.ErrRetry, err)
+	}
+	return err
+}
+
+// outboxOf decodes just the outbox at the front of a table value; records
+// without one cost a few bytes of decoding.
+func outboxOf(b []byte) (outbox, byte, error) {
+	if len(b) < 2 {
+		return outbox{}, 0, fmt.Errorf("processors: %w: short table value", errCorrupt)
+	}
+	tag := b[0]
+	if tag == tagPartition {
+		return outbox{}, tag, nil
+	}
+	d := dec{b: b}
+	d.header(tag)
+	o := d.outbox()
+	return o, tag, d.err
+}
+
+func (p *publisher) devices(group string) emitter.Translate {
+	return func(rec *kgo.Record) ([]*kgo.Record, error) {
+		if rec.Value == nil {
+			return nil, nil
+		}
+		o, tag, err := outboxOf(rec.Value)
+		if err != nil || o.empty() {
+			return nil, err
+		}
+		if tag != tagDevice {
+			return nil, fmt.Errorf("processors: %w: tag %d in a device table", errCorrupt, tag)
+		}
+		st, err := decodeDevice(rec.Value)
+		if err != nil {
+			return nil, err
+		}
+		ca, unit, scp, ok := schemas.SplitDeviceKey(string(rec.Key))
+		if !ok {
+			return nil, fmt.Errorf("processors: bad device key %q", rec.Key)
+		}
+		var outs []*kgo.Record
+		for _, w := range o.Windows {
+			dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: st.Station, LineName: st.Line,
+				Division: st.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
+				Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
+			dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
+			b, err := p.deviceCodec.Marshal(&dw)
+			if err != nil {
+				return nil, retryable(err)
+			}
+			ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
+			outs = append(outs,
+				&kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(string(rec.Key), w.Start), Value: b, Context: ctx},
+				&kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(schemas.StationKey(st.Station, st.Line)), Context: ctx,
+					Value: encodeDeviceRow(&deviceRow{Device: string(rec.Key), Station: st.Station, Line: st.Line, Division: st.Division,
+						Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen})})
+		}
+		for _, l := range o.Late {
+			r, err := decodeReading(l)
+			if err != nil {
+				return nil, err
+			}
+			b, err := p.lateCodec.EncodeReading(&r.Reading)
+			if err != nil {
+				return nil, retryable(err)
+			}
+			outs = append(outs, &kgo.Record{Topic: p.topics.Late, Key: rec.Key, Value: b, Context: withInfo(group, "late", 0)})
+		}
+		return outs, nil
+	}
+}
+
+func (p *publisher) stations(group string) emitter.Translate {
+	return func(rec *kgo.Record) ([]*kgo.Record, error) {
+		if rec.Value == nil {
+			return nil, nil
+		}
+		o, tag, err := outboxOf(rec.Value)
+		if err != nil || o.empty() {
+			return nil, err
+		}
+		if tag != tagStation {
+			return nil, fmt.Errorf("processors: %w: tag %d in a station table", errCorrupt, tag)
+		}
+		st, err := decodeStation(rec.Value)
+		if err != nil {
+			return nil, err
+		}
+		name, line, ok := schemas.SplitStationKey(string(rec.Key))
+		if !ok {
+			return nil, fmt.Errorf("processors: bad station key %q", rec.Key)
+		}
+		var outs []*kgo.Record
+		for _, w := range o.Windows {
+			sw := schemas.StationWindow{Station: name, LineName: line, Division: st.Division,
+				Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
+				Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
+			b, err := p.stationCodec.Marshal(&sw)
+			if err != nil {
+				return nil, retryable(err)
+			}
+			outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(string(rec.Key), w.Start),
+				Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
+		}
+		return outs, nil
+	}
+}
