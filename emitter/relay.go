@@ -35,7 +35,10 @@ type Config struct {
 	Translate Translate
 	// MaxPoll bounds the records handled per round (default 5000).
 	MaxPoll int
-	Logger  *slog.Logger
+	// OnPublished, if set, is called for every output record the broker
+	// acknowledged (from the producer's goroutine).
+	OnPublished func(*kgo.Record)
+	Logger      *slog.Logger
 }
 
 // Stats are a relay's running counters.
@@ -146,7 +149,10 @@ func (r *Relay) publish(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 		}
 		for _, out := range outs {
 			n++
-			cl.Produce(ctx, out, func(_ *kgo.Record, err error) {
+			cl.Produce(ctx, out, func(rec *kgo.Record, err error) {
+				if err == nil && r.cfg.OnPublished != nil {
+					r.cfg.OnPublished(rec)
+				}
 				if err != nil {
 					mu.Lock()
 					if firstErr == nil {

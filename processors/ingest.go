@@ -114,5 +114,3 @@ func truncate(s string, n int) string {
 	}
 	return s[:n]
 }
-
-

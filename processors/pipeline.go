@@ -265,6 +265,8 @@ func supervise(ctx context.Context, log *slog.Logger, name string, fn func(conte
 // gokaLogger routes goka's log lines to slog at debug level.
 type gokaLogger struct{ l *slog.Logger }
 
-func (g gokaLogger) Print(v ...any)                 { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any)               { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) { g.l.Debug(fmt.Sprintf(format, v...), "component", "goka") }
+func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
+func (g gokaLogger) Printf(format string, v ...any) {
+	g.l.Debug(fmt.Sprintf(format, v...), "component", "goka")
+}

@@ -21,11 +21,17 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&c.brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers, comma-separated")
+	c.registerKafka(fs)
 	fs.StringVar(&c.registryURL, "registry-url", "http://127.0.0.1:8081", "Schema Registry URL")
-	fs.StringVar(&c.kafkaConfig, "kafka-config", "", "Kafka client properties file (bootstrap.servers, security.protocol, sasl.*, ssl.ca.location, schema.registry.url, basic.auth.user.info)")
 	fs.StringVar(&c.registryUser, "registry-user", "", "Schema Registry basic-auth user")
 	fs.StringVar(&c.registryPassword, "registry-password", "", "Schema Registry basic-auth password")
+}
+
+// registerKafka registers only the Kafka flags, for commands that are
+// Kafka clients but not registry clients (the registry server itself).
+func (c *clientFlags) registerKafka(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&c.brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers, comma-separated")
+	fs.StringVar(&c.kafkaConfig, "kafka-config", "", "Kafka client properties file (bootstrap.servers, security.protocol, sasl.*, ssl.ca.location, schema.registry.url, basic.auth.user.info)")
 }
 
 // flagProperty maps our flags to the properties-file keys they override.

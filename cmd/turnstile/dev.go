@@ -1,43 +1,164 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/turnstile-streams/turnstile/broker"
+	"github.com/turnstile-streams/turnstile/clientconf"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 func newDevCmd(a *app) *cobra.Command {
 	var (
 		bf      brokerFlags
+		rf      registryFlags
+		pf      pipelineFlags
+		prf     produceFlags
+		topics  topicFlags
 		dataDir string
+		members int
+		produce bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole pipeline in one process on embedded services (make run)",
-		Long: `Starts the embedded Kafka broker and Schema Registry in one process, persistent
-under --data-dir, and prints what to do next. Ctrl-C shuts down cleanly; a
-second run resumes from the data directory.`,
+		Long: `Starts, in one process: the embedded Kafka broker and Schema Registry
+(persistent under --data-dir), the schemas, the topics, --members processor
+members and a synthetic producer (unless --produce=false, when outside
+producers feed --input-topic). Any Kafka client can use the broker and
+registry meanwhile. Ctrl-C shuts down cleanly; a second run resumes from the
+data directory.
+
+The demo stream runs event time 60x faster than the wall clock, one reading
+per turnstile per minute of event time, so 5-minute windows close within
+seconds.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			cfg, err := bf.config(a, dataDir)
+			bcfg, err := bf.config(a, dataDir)
 			if err != nil {
 				return err
 			}
-			b, err := broker.Start(ctx, cfg)
+			b, err := broker.Start(ctx, bcfg)
 			if err != nil {
 				return err
 			}
 			defer b.Close()
-			fmt.Fprintf(a.stdout, "turnstile dev: broker %s (data in %s)\n", b.Addr(), dataDir)
-			<-ctx.Done()
-			fmt.Fprintln(a.stdout, "turnstile dev: shutting down")
-			return nil
+			cc := clientconf.Config{Brokers: []string{b.Addr()}}
+			kopts, err := cc.KgoOpts()
+			if err != nil {
+				return err
+			}
+			reg, err := registry.Start(ctx, registry.Config{Addr: rf.addr, KafkaOpts: kopts, Topic: rf.topic,
+				Username: rf.authUser, Password: rf.authPassword, Logger: a.log})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_ = reg.Close(cctx)
+			}()
+			cc.RegistryURL, cc.RegistryUsername, cc.RegistryPassword = reg.URL(), rf.authUser, rf.authPassword
+			if _, err := schemas.Register(ctx, schemas.RegisterConfig{
+				Registry: schemas.RegistryConfig{URL: cc.RegistryURL, HTTPClient: cc.RegistryHTTPClient()},
+				Topics:   topics.schemaTopics()}); err != nil {
+				return err
+			}
+
+			var wg sync.WaitGroup
+			defer wg.Wait()
+			ctx, stop := context.WithCancel(ctx)
+			defer stop()
+			fail := make(chan error, members+1)
+			for i := 0; i < members; i++ {
+				pcfg, err := pf.config(a, cc, topics.t, dataDir)
+				if err != nil {
+					return err
+				}
+				// Members in one process need their own local state.
+				pcfg.State.Dir = filepath.Join(pcfg.State.Dir, fmt.Sprintf("member-%d", i))
+				pcfg.Logger = a.log.With("member", i)
+				p, err := processors.New(pcfg, nil)
+				if err != nil {
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := p.Run(ctx); err != nil {
+						fail <- fmt.Errorf("member %d: %w", i, err)
+					}
+				}()
+			}
+			if produce {
+				prcfg, err := prf.config(topics.t.Input, cc)
+				if err != nil {
+					return err
+				}
+				prcfg.Logger = a.log.With("component", "producer")
+				prcfg.Progress = producer.ProgressOff
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if _, err := producer.Run(ctx, prcfg); err != nil && ctx.Err() == nil {
+						fail <- fmt.Errorf("producer: %w", err)
+					}
+				}()
+			}
+			fmt.Fprintf(a.stdout, `turnstile dev is running (Ctrl-C to stop)
+  Kafka broker     %s   (data in %s)
+  Schema Registry  %s
+  Processors       %d member(s), %d partitions, %v windows, input %s
+  Producer         %s
+Try from another shell:
+  curl %s/subjects
+  bin/turnstile schemas list
+  bin/turnstile produce --source csv --file ../shared/data/mta/240106.csv.gz --limit 10000
+`, b.Addr(), dataDir, reg.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), reg.URL())
+			select {
+			case <-ctx.Done():
+				fmt.Fprintln(a.stdout, "turnstile dev: shutting down")
+				return nil
+			case err := <-fail:
+				stop()
+				return err
+			}
 		},
 	}
-	bf.register(cmd.Flags())
-	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory: broker in <data-dir>/kafka, state in <data-dir>/state")
+	fs := cmd.Flags()
+	bf.register(fs)
+	rf.register(fs)
+	pf.register(fs, 30*time.Second)
+	topics.register(fs)
+	prf.register(fs, "produce-")
+	fs.StringVar(&dataDir, "data-dir", "./data", "data directory: broker in <data-dir>/kafka, table state in <data-dir>/state")
+	fs.IntVar(&members, "members", 1, "processor members to run (each gets its share of the partitions)")
+	fs.BoolVar(&produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
+	// Demo defaults: fast event time, small state.
+	_ = fs.Set("retention", "1h")
+	_ = fs.Set("produce-speed", "60")
+	_ = fs.Set("produce-interval", "1m")
+	_ = fs.Set("produce-max-booths", "100")
+	for _, name := range []string{"retention", "produce-speed", "produce-interval", "produce-max-booths"} {
+		f := fs.Lookup(name)
+		f.DefValue, f.Changed = f.Value.String(), false
+	}
 	return cmd
+}
+
+func producerLine(on bool, p produceFlags) string {
+	if !on {
+		return "off (--produce=false): produce to the input topic yourself"
+	}
+	return fmt.Sprintf("synthetic, %gx event time, a reading per turnstile every %v", p.speed, p.interval)
 }

@@ -53,7 +53,11 @@ Every flag can also be set with an environment variable TURNSTILE_<FLAG>
 
 	root.AddCommand(
 		newBrokerCmd(a),
+		newRegistryCmd(a),
 		newDevCmd(a),
+		newSchemasCmd(a),
+		newProduceCmd(a),
+		newProcessCmd(a),
 	)
 	documentEnv(root)
 	return root

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/spf13/pflag"
+
+	"github.com/turnstile-streams/turnstile/clientconf"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/state"
+)
+
+// pipelineFlags configure the processors (turnstile process, turnstile dev).
+type pipelineFlags struct {
+	stages                          []string
+	partitions, replication         int
+	window, slide, grace, retention time.Duration
+	idleTimeout, maxFuture          time.Duration
+	counters, emit                  string
+	maxDelta                        int64
+	stateDir                        string
+	memtableMiB, cacheMiB           int64
+	hotStandby                      bool
+	generation                      int32
+}
+
+func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
+	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: ingest, windows, stations (default all)")
+	fs.IntVar(&p.partitions, "partitions", 6, "partitions of the topics the pipeline creates (the most members a group can use)")
+	fs.IntVar(&p.replication, "replication", 1, "replication factor of the topics the pipeline creates")
+	fs.DurationVar(&p.window, "window", 5*time.Minute, "window length")
+	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
+	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
+	fs.DurationVar(&p.retention, "retention", 24*time.Hour, "event time during which late readings still correct windows")
+	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "advance a caught-up partition that received nothing for this long to wall-clock time (0: off)")
+	fs.DurationVar(&p.maxFuture, "max-future", 0, "reject readings whose event time is further ahead of the wall clock (0: 24h, negative: no check)")
+	fs.StringVar(&p.counters, "counters", processors.Cumulative, "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
+	fs.StringVar(&p.emit, "emit", processors.EmitFinal, "final (a window when it closes, then corrections) or updates (also on every change)")
+	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
+	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
+	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", 16, "Pebble memtable per table partition")
+	fs.Int64Var(&p.cacheMiB, "state-cache-mib", 64, "Pebble block cache shared by the table partitions")
+	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
+	fs.Int32Var(&p.generation, "generation", 0, "replay generation stamped on published windows (set by turnstile replay)")
+}
+
+func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
+	opts, err := cc.KgoOpts()
+	if err != nil {
+		return processors.Config{}, err
+	}
+	stateDir := p.stateDir
+	if stateDir == "" {
+		stateDir = filepath.Join(dataDir, "state")
+	}
+	for _, s := range p.stages {
+		switch s {
+		case processors.StageIngest, processors.StageWindows, processors.StageStations:
+		default:
+			return processors.Config{}, fmt.Errorf("--groups: unknown stage %q (want ingest, windows, stations)", s)
+		}
+	}
+	return processors.Config{
+		Brokers: cc.Brokers, Sarama: func(sc *sarama.Config) error { return cc.ApplySarama(sc) }, KafkaOpts: opts,
+		Registry: cc.SRClient(), Topics: topics, Run: p.stages,
+		Partitions: p.partitions, Replication: p.replication,
+		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
+		Counters: p.counters, MaxDelta: p.maxDelta, Emit: p.emit, IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
+		Generation: p.generation, HotStandby: p.hotStandby,
+		State:  state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
+		Logger: a.log,
+	}, nil
+}

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+func newSchemasCmd(a *app) *cobra.Command {
+	var (
+		cf     clientFlags
+		topics topicFlags
+	)
+	cmd := &cobra.Command{
+		Use:   "schemas",
+		Short: "Register, check and list the pipeline's Avro schemas",
+	}
+	cf.register(cmd.PersistentFlags())
+	topics.register(cmd.PersistentFlags())
+	registryConfig := func(cmd *cobra.Command) (schemas.RegistryConfig, error) {
+		cfg, err := cf.resolve(a, cmd)
+		if err != nil {
+			return schemas.RegistryConfig{}, err
+		}
+		return schemas.RegistryConfig{URL: cfg.RegistryURL, HTTPClient: cfg.RegistryHTTPClient()}, nil
+	}
+
+	register := &cobra.Command{
+		Use:   "register",
+		Short: "Register every schema under its topic's subject (idempotent)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			reg, err := registryConfig(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := schemas.Register(cmd.Context(), schemas.RegisterConfig{Registry: reg, Topics: topics.schemaTopics()})
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SUBJECT\tSCHEMA\tVERSION\tID\tSTATUS")
+			for _, r := range res {
+				status := "already registered"
+				switch {
+				case r.Created:
+					status = "registered"
+				case r.Skipped:
+					status = "skipped (a newer version is the subject's latest)"
+				}
+				fmt.Fprintf(w, "%s\t%s v%d\t%d\t%d\t%s\n", r.Subject, r.Name, r.Version, r.RegistryVersion, r.ID, status)
+			}
+			return w.Flush()
+		},
+	}
+
+	var subject string
+	check := &cobra.Command{
+		Use:   "check FILE --subject S",
+		Short: "Check an .avsc file against a subject's latest version (run before deploying a new schema)",
+		Long: `Asks the registry whether the schema in FILE is compatible with the latest
+version of --subject under the subject's compatibility level. Exits non-zero
+with the registry's reasons when it is not.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := registryConfig(cmd)
+			if err != nil {
+				return err
+			}
+			text, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			res, err := schemas.Check(cmd.Context(), schemas.CheckConfig{Registry: reg, Subject: subject, Schema: string(text)})
+			var inc *schemas.IncompatibleError
+			if errors.As(err, &inc) {
+				fmt.Fprintf(a.stdout, "INCOMPATIBLE with %s:\n", subject)
+				for _, m := range inc.Messages {
+					fmt.Fprintf(a.stdout, "  - %s\n", m)
+				}
+				return fmt.Errorf("schema %s is not compatible with %s", args[0], subject)
+			}
+			if err != nil {
+				return err
+			}
+			if res.NewSubject {
+				fmt.Fprintf(a.stdout, "compatible: %s has no versions yet; the schema would be its first\n", subject)
+			} else {
+				fmt.Fprintf(a.stdout, "compatible with the latest version of %s\n", subject)
+			}
+			return nil
+		},
+	}
+	check.Flags().StringVar(&subject, "subject", "", "subject to check against, e.g. mta-turnstile-value")
+	_ = check.MarkFlagRequired("subject")
+
+	var all bool
+	list := &cobra.Command{
+		Use:   "list [SUBJECT...]",
+		Short: "List subjects with their latest (or, with --all, every) version",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			reg, err := registryConfig(cmd)
+			if err != nil {
+				return err
+			}
+			res, err := schemas.List(cmd.Context(), schemas.ListConfig{Registry: reg, Subjects: args, AllVersions: all})
+			if err != nil {
+				return err
+			}
+			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(w, "SUBJECT\tVERSION\tID\tSCHEMA")
+			for _, r := range res {
+				fmt.Fprintf(w, "%s\t%d\t%d\t%s\n", r.Subject, r.Version, r.ID, r.Name)
+			}
+			return w.Flush()
+		},
+	}
+	list.Flags().BoolVar(&all, "all", false, "every version, not just the latest")
+	cmd.AddCommand(register, check, list)
+	return cmd
+}
