@@ -467,10 +467,11 @@ func gokaCounterHelper(t *testing.T) {
 }
 
 // TestProcessorKilledMidWrite SIGKILLs a process running the processor
-// while it writes, then restarts it on the same state: the store reopens as
-// it was (no rebuild), goka resumes from its stored offsets instead of
-// re-reading the changelog, and the table ends up equal to what the
-// changelog says (goka is at-least-once, so counts may exceed the input).
+// while it writes, then restarts it on the same state. Goka wrote values
+// locally before the changelog acknowledged them, so the killed stores are
+// rebuilt from the changelog (not trusted), and the table ends up equal to
+// what the changelog says (goka is at-least-once, so counts may exceed the
+// input).
 func TestProcessorKilledMidWrite(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs goka against the embedded broker")
@@ -490,15 +491,11 @@ func TestProcessorKilledMidWrite(t *testing.T) {
 	r := a.start(t, log)
 	st := r.stores.Stats()
 	for _, s := range st {
-		if s.Rebuilt != "" {
-			t.Fatalf("store rebuilt after SIGKILL: %+v", s)
+		if !strings.Contains(s.Rebuilt, "not closed cleanly") {
+			t.Fatalf("store not rebuilt after SIGKILL: %+v", s)
 		}
 	}
-	replayed := recoveryWrites(st)
-	t.Logf("restart re-applied %d changelog records", replayed)
-	if replayed >= before/2 {
-		t.Fatalf("restart re-applied %d of %d changelog records: it did not resume from the stored offsets", replayed, before)
-	}
+	t.Logf("restart rebuilt the stores from %d changelog records", recoveryWrites(st))
 	a.waitConsumed(t)
 	r.stop(t)
 	want, _ := a.changelog(t)

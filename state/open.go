@@ -30,7 +30,13 @@ const lockFile = "LOCK"
 //     or the changelog topic no longer exists;
 //   - its offset is at or past the changelog's end offset (the changelog
 //     lost records the store has), which goka would otherwise refuse with
-//     "delete your local cache" or silently accept.
+//     "delete your local cache" or silently accept;
+//   - it was not closed cleanly after it began processing (the process was
+//     killed). Goka writes a table value locally before the changelog
+//     acknowledges it, so such a store may hold values the changelog never
+//     got; a processor that trusted them would skip redelivered input
+//     whose effect exists nowhere else. As in Kafka Streams, local state
+//     without a clean checkpoint is rebuilt from the changelog.
 //
 // The last three need Options.Changelog. A Kafka error other than "topic not
 // found" fails Open rather than risk serving or wiping state on a guess; so
@@ -157,6 +163,11 @@ func (s *Store) check(ctx context.Context, db *pebble.DB) (string, *ChangelogSta
 	off, hasOff, err := readOffset(db)
 	if err != nil {
 		return "unreadable offset: " + err.Error(), nil, nil
+	}
+	if _, running, err := getMeta(db, keyRunning); err != nil {
+		return "unreadable: " + err.Error(), nil, nil
+	} else if running {
+		return "it was not closed cleanly while processing (killed?): local writes may be ahead of the changelog", nil, nil
 	}
 	cluster, _, err := getMeta(db, keyClusterID)
 	if err != nil {
@@ -302,6 +313,20 @@ func (s *Store) Close() error {
 		}
 		if err != nil {
 			errs = append(errs, err)
+		}
+		// Clean only if the changelog acknowledged every processing write
+		// (goka skips SetOffset for a record at changelog offset 0, hence
+		// the one of slack).
+		sets, acks := s.runningSets.Load(), s.runningAcks.Load()
+		switch {
+		case err != nil || s.batch != nil:
+		case acks+1 >= sets:
+			if err := s.db.Delete(keyRunning, pebble.Sync); err != nil {
+				errs = append(errs, fmt.Errorf("state: mark %s clean: %w", s.dir, err))
+			}
+		default:
+			s.log.Warn("state: closing with writes the changelog has not acknowledged; the next open rebuilds",
+				"dir", s.dir, "writes", sets, "acknowledged", acks)
 		}
 	}
 	if s.batch != nil {

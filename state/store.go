@@ -27,6 +27,9 @@ var (
 	keyClusterID = []byte("m/cluster-id") // Kafka cluster id of the changelog
 	keyTopicID   = []byte("m/topic-id")   // changelog topic id
 	keyTopic     = []byte("m/topic")      // "<topic>/<partition>", informational
+	// keyRunning is present while the store takes processing writes (after
+	// MarkRecovered) and removed by a clean Close; see Store.Open.
+	keyRunning = []byte("m/running")
 
 	dataLower = []byte{dataPrefix}
 	dataUpper = []byte{dataPrefix + 1}
@@ -90,6 +93,9 @@ type Store struct {
 	recoveryWrites atomic.Int64
 	writes         atomic.Int64
 	commits        atomic.Int64
+	// Processing Sets and changelog acknowledgements (SetOffset calls after
+	// MarkRecovered): Close calls a store clean only when they match.
+	runningSets, runningAcks atomic.Int64
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -214,6 +220,7 @@ func (s *Store) Set(key string, value []byte) error {
 		return s.addedToBatch()
 	}
 	s.writes.Add(1)
+	s.runningSets.Add(1)
 	if err := s.write(k, value, false); err != nil {
 		return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
 	}
@@ -380,6 +387,7 @@ func (s *Store) SetOffset(offset int64) error {
 	// Recovered: the offset rides along with the next Set/Delete (see
 	// write); it is written on its own only after maxPendingAcks offsets
 	// without a write, to bound what a crash replays.
+	s.runningAcks.Add(1)
 	s.pendingAcks++
 	if s.pendingAcks < maxPendingAcks {
 		return nil
@@ -416,6 +424,13 @@ func (s *Store) MarkRecovered() error {
 	}
 	if err := s.commitBatch(true); err != nil {
 		return err
+	}
+	// From here on local writes precede their changelog acknowledgement:
+	// until a clean Close, this store may hold writes the changelog never
+	// got.
+	if err := s.db.Set(keyRunning, []byte("1"), pebble.Sync); err != nil {
+		s.noteErr(err)
+		return fmt.Errorf("state: mark %s running: %w", s.dir, err)
 	}
 	_ = s.batch.Close()
 	s.batch = nil
