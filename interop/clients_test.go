@@ -101,6 +101,7 @@ func TestThirdPartyClients(t *testing.T) {
 		setup func(*testing.T) client
 	}{
 		{"python", pythonClient},
+		{"node", nodeClient},
 	}
 	t.Run("clients", func(t *testing.T) {
 		for _, tc := range clients {

@@ -3,6 +3,8 @@ package interop_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +90,75 @@ func pythonClient(t *testing.T) client {
 	return client{name: "python", argv: []string{systemPython, script}}
 }
 
+// nodeClient returns the Node client, skipping when node or npm is missing.
+// It installs node/package-lock.json's packages with npm ci unless they
+// are already installed from the same lock file.
+func nodeClient(t *testing.T) client {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "interop: no node on PATH (apt-get install nodejs): %v", err)
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		missing(t, "interop: no npm on PATH (apt-get install npm): %v", err)
+	}
+	dir, err := filepath.Abs("node")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version, err := exec.Command(node, "--version").Output()
+	if err != nil {
+		t.Fatalf("interop: node --version: %v", err)
+	}
+	npmCI(t, npm, dir, strings.TrimSpace(string(version)))
+	return client{name: "node", argv: []string{node, filepath.Join(dir, "interop.js")}}
+}
+
+// npmCI runs npm ci in dir unless node_modules holds a stamp of the same
+// package-lock.json and node version. Concurrent test processes in the same
+// checkout serialize on a lock file, so one does not delete node_modules
+// under another.
+func npmCI(t *testing.T, npm, dir, nodeVersion string) {
+	t.Helper()
+	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		t.Fatalf("interop: %v", err)
+	}
+	sum := sha256.Sum256(append(lock, nodeVersion...))
+	want := hex.EncodeToString(sum[:])
+	stamp := filepath.Join(dir, "node_modules", ".turnstile-interop-stamp")
+
+	dirSum := sha256.Sum256([]byte(dir))
+	lf, err := os.OpenFile(filepath.Join(os.TempDir(), "turnstile-interop-npm-"+hex.EncodeToString(dirSum[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("interop: npm lock file: %v", err)
+	}
+	defer lf.Close()
+	if err := syscall.Flock(int(lf.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatalf("interop: lock %s: %v", lf.Name(), err)
+	}
+	defer syscall.Flock(int(lf.Fd()), syscall.LOCK_UN) // closing the file releases it too
+
+	if got, err := os.ReadFile(stamp); err == nil && string(got) == want {
+		return
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "ci", "--no-audit", "--no-fund", "--loglevel=error")
+	cmd.Dir = dir
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("interop: npm ci in %s: %v after %v\n%s", dir, err, time.Since(start).Round(time.Millisecond), out)
+	}
+	t.Logf("npm ci in %s: %v", dir, time.Since(start).Round(time.Millisecond))
+	if err := os.WriteFile(stamp, []byte(want), 0o644); err != nil {
+		t.Fatalf("interop: npm stamp: %v", err)
+	}
+}
+
 // run runs the script with args and returns its stdout. It fails the test
 // with the child's stderr when the child fails or outlives childTimeout;
 // otherwise the stderr is logged (shown with -v and on later failures).
@@ -96,7 +168,7 @@ func (c client) run(t *testing.T, args ...string) []byte {
 	defer cancel()
 	argv := append(slices.Clone(c.argv), args...)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "KAFKAJS_NO_PARTITIONER_WARNING=1")
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	// Don't wait for grandchildren holding the pipes past the kill.
