@@ -289,9 +289,13 @@ async function main (argv) {
     }
   })
   const cmd = positionals[0]
-  if (values.help || positionals.length !== 1) {
+  if (values.help) {
+    console.log(usage)
+    process.exit(0)
+  }
+  if (positionals.length !== 1) {
     console.error(usage)
-    process.exit(values.help ? 0 : 2)
+    process.exit(2)
   }
   const opts = {
     ...values,

@@ -3,7 +3,8 @@
 turnstile's broker and schema registry.
 
 Run with Debian's interpreter (/usr/bin/python3) and packages
-python3-confluent-kafka and python3-avro. Every subcommand prints one JSON
+python3-confluent-kafka, python3-avro and python3-requests. Global flags
+come before the command. Every subcommand prints one JSON
 document on stdout; diagnostics go to stderr. The exit status is non-zero
 when a step failed. See ../README.md.
 
