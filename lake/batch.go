@@ -1,0 +1,267 @@
+package lake
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// Format says which files the lake gets. The zero value writes both
+// formats, CSV with the index column.
+type Format struct {
+	// NoCSV skips the CSV.gz files (--csv=false).
+	NoCSV bool
+	// NoParquet skips the Parquet files (--parquet=false).
+	NoParquet bool
+	// NoCSVIndex drops the leading unnamed index column (--csv-index=false).
+	NoCSVIndex bool
+}
+
+// checkpoint is a topic-partition's progress in the lake: every record
+// below Next is in exactly one committed file (or in _rejected), none at or
+// above it. It is written after a batch's files, so it is the batch's
+// commit point; the Kafka group offset is only a copy, for lag monitoring.
+type checkpoint struct {
+	Dataset   Dataset   `json:"dataset"`
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Next      int64     `json:"next_offset"`
+	First     int64     `json:"batch_first_offset"`
+	Last      int64     `json:"batch_last_offset"`
+	Files     []string  `json:"batch_files"`
+	Written   time.Time `json:"written_at"`
+}
+
+func readCheckpoint(ctx context.Context, s *Store, ds Dataset, topic string, partition int32) (*checkpoint, error) {
+	b, err := s.read(ctx, checkpointKey(ds, topic, partition))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var cp checkpoint
+	if err := json.Unmarshal(b, &cp); err != nil {
+		return nil, fmt.Errorf("lake: checkpoint %s: %w", checkpointKey(ds, topic, partition), err)
+	}
+	return &cp, nil
+}
+
+// readCheckpoints returns a dataset's checkpoints by topic and partition.
+func readCheckpoints(ctx context.Context, s *Store, ds Dataset) (map[string]map[int32]int64, error) {
+	objs, err := s.list(ctx, string(ds)+"/"+checkpointDir+"/")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[int32]int64{}
+	for _, o := range objs {
+		if b := baseName(o.Key); strings.HasPrefix(b, ".") || !strings.HasSuffix(b, extJSON) {
+			continue // a temporary file
+		}
+		b, err := s.read(ctx, o.Key)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var cp checkpoint
+		if err := json.Unmarshal(b, &cp); err != nil {
+			return nil, fmt.Errorf("lake: checkpoint %s: %w", o.Key, err)
+		}
+		if out[cp.Topic] == nil {
+			out[cp.Topic] = map[int32]int64{}
+		}
+		out[cp.Topic][cp.Partition] = cp.Next
+	}
+	return out, nil
+}
+
+func baseName(key string) string {
+	_, _, b := splitKey(key)
+	return b
+}
+
+// rejected is a record that can never decode.
+type rejected struct {
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Timestamp time.Time `json:"timestamp"`
+	Key       string    `json:"key_base64"`
+	Value     string    `json:"value_base64"`
+	Reason    string    `json:"reason"`
+	Detail    string    `json:"error"`
+}
+
+func newRejected(topic string, partition int32, offset int64, ts time.Time, key, value []byte, reason string, err error) rejected {
+	return rejected{Topic: topic, Partition: partition, Offset: offset, Timestamp: ts.UTC(),
+		Key: base64.StdEncoding.EncodeToString(key), Value: base64.StdEncoding.EncodeToString(value),
+		Reason: reason, Detail: err.Error()}
+}
+
+// batch is what a topic-partition buffered since its last flush: decoded
+// windows in offset order (only the slice of its dataset is used) and
+// rejected records.
+type batch struct {
+	first, last int64 // offsets of the first and last record; first < 0: empty
+	devices     []schemas.DeviceWindow
+	stations    []schemas.StationWindow
+	rejected    []rejected
+	records     int
+	bytes       int64
+}
+
+func (b *batch) empty() bool { return b.records == 0 }
+
+func (b *batch) add(offset int64, size int) {
+	if b.records == 0 {
+		b.first = offset
+	}
+	b.last = offset
+	b.records++
+	b.bytes += int64(size)
+}
+
+// writtenFile describes one file a flush wrote.
+type writtenFile struct {
+	Key         string
+	Rows        int
+	First, Last int64
+}
+
+// writeBatch writes a batch's files and then its checkpoint: per date
+// partition one file per format, the rejected records, and last the
+// checkpoint, which commits them. afterData, if set, runs between the data
+// files and the checkpoint; an error stops writeBatch there, as a crash
+// would (tests).
+func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f Format, afterData func() error) ([]writtenFile, error) {
+	var files []writtenFile
+	put := func(key string, rows int, write func(io.Writer) error) error {
+		if err := s.put(ctx, key, write); err != nil {
+			return err
+		}
+		files = append(files, writtenFile{Key: key, Rows: rows, First: sp.First, Last: sp.Last})
+		return nil
+	}
+	meta := map[string]string{MetaTopic: sp.Topic, MetaPartition: strconv.Itoa(int(sp.Partition)),
+		MetaOffsets: fmt.Sprintf("%d-%d", sp.First, sp.Last)}
+	switch ds {
+	case DeviceWindows:
+		byDate := map[string][]int{}
+		for i := range b.devices {
+			d := PartitionDate(b.devices[i].End)
+			byDate[d] = append(byDate[d], i)
+		}
+		for _, d := range sortedKeys(byDate) {
+			idx := byDate[d]
+			dir := partitionDir(ds, d)
+			if !f.NoCSV {
+				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
+					return writeCSVGz(w, !f.NoCSVIndex, DeviceCSVColumns, len(idx), func(i int, dst []string) []string {
+						return deviceCSVFields(&b.devices[idx[i]], dst)
+					})
+				}); err != nil {
+					return files, err
+				}
+			}
+			if !f.NoParquet {
+				rows := make([]DeviceRow, len(idx))
+				for i, j := range idx {
+					rows[i] = NewDeviceRow(&b.devices[j])
+				}
+				if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
+					return writeParquet(w, rows, meta)
+				}); err != nil {
+					return files, err
+				}
+			}
+		}
+	case StationWindows:
+		byDate := map[string][]int{}
+		for i := range b.stations {
+			d := PartitionDate(b.stations[i].End)
+			byDate[d] = append(byDate[d], i)
+		}
+		for _, d := range sortedKeys(byDate) {
+			idx := byDate[d]
+			dir := partitionDir(ds, d)
+			if !f.NoCSV {
+				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
+					return writeCSVGz(w, !f.NoCSVIndex, StationCSVColumns, len(idx), func(i int, dst []string) []string {
+						return stationCSVFields(&b.stations[idx[i]], dst)
+					})
+				}); err != nil {
+					return files, err
+				}
+			}
+			if !f.NoParquet {
+				rows := make([]StationRow, len(idx))
+				for i, j := range idx {
+					rows[i] = NewStationRow(&b.stations[j])
+				}
+				if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
+					return writeParquet(w, rows, meta)
+				}); err != nil {
+					return files, err
+				}
+			}
+		}
+	default:
+		return nil, fmt.Errorf("lake: unknown dataset %q", ds)
+	}
+	if len(b.rejected) > 0 {
+		key := string(ds) + "/" + rejectedDir + "/" + partName(sp, extRejected)
+		if err := put(key, len(b.rejected), func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			for i := range b.rejected {
+				if err := enc.Encode(&b.rejected[i]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return files, err
+		}
+	}
+	if afterData != nil {
+		if err := afterData(); err != nil {
+			return files, err
+		}
+	}
+	cp := checkpoint{Dataset: ds, Topic: sp.Topic, Partition: sp.Partition, Next: sp.Last + 1,
+		First: sp.First, Last: sp.Last, Written: time.Now().UTC()}
+	for _, f := range files {
+		cp.Files = append(cp.Files, f.Key)
+	}
+	data, err := json.MarshalIndent(&cp, "", "  ")
+	if err != nil {
+		return files, fmt.Errorf("lake: checkpoint: %w", err)
+	}
+	if err := s.put(ctx, checkpointKey(ds, sp.Topic, sp.Partition), func(w io.Writer) error {
+		_, err := w.Write(append(data, '\n'))
+		return err
+	}); err != nil {
+		return files, err
+	}
+	return files, nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

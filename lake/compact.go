@@ -1,0 +1,502 @@
+package lake
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// CompactConfig configures Compact.
+type CompactConfig struct {
+	// Store is the lake. Required.
+	Store *Store
+	// Dates (YYYY-MM-DD) are the date partitions to compact; empty means
+	// every date partition that has something to compact.
+	Dates []string
+	// Datasets to compact; empty means all.
+	Datasets []Dataset
+	// Format.NoCSVIndex drops the index column of the compacted CSV (match
+	// the writer's --csv-index). The formats compacted are those present
+	// in the partition, whatever NoCSV and NoParquet say.
+	Format Format
+	// Logger receives a line per compacted partition; default: discard.
+	Logger *slog.Logger
+
+	// afterOutputs runs between writing the compacted files and deleting
+	// the inputs; an error stops Compact there, as a crash would (tests).
+	afterOutputs func() error
+}
+
+// CompactResult describes one compacted date partition.
+type CompactResult struct {
+	Dataset Dataset
+	Date    string
+	// Inputs are the files replaced (deleted), Outputs the files written,
+	// OutputRows the rows of each output.
+	Inputs     []string
+	Outputs    []string
+	OutputRows []int
+	// Recovered lists what a crashed earlier compaction left and this run
+	// finished ("rolled forward: ...") or undid ("rolled back: ...").
+	Recovered []string
+}
+
+// manifest is written before a compaction's outputs and deleted after its
+// inputs: while it exists, a reader can tell which files the outputs
+// replace, and a re-run knows how to finish or undo the compaction.
+type manifest struct {
+	Dataset Dataset   `json:"dataset"`
+	Date    string    `json:"date"`
+	Inputs  []string  `json:"inputs"`
+	Outputs []string  `json:"outputs"`
+	Started time.Time `json:"started_at"`
+}
+
+// Compact rewrites date partitions so that each holds one file per format
+// with only the newest version of every window: the highest GENERATION,
+// then the highest REVISION, the later file and row on a tie. Readers that
+// do not deduplicate then see exactly one row per window.
+//
+// For each partition it (1) writes _compaction-<hash>.json listing the
+// inputs and outputs, (2) writes compacted-<hash>.parquet and
+// compacted-<hash>.csv.gz atomically, (3) deletes the inputs and (4) the
+// manifest; <hash> is derived from the input names, so a re-run over the
+// same inputs produces the same names and bytes. A re-run after a crash
+// finds the manifest and finishes the compaction when every output exists
+// or removes the outputs and starts over when not. Only files of committed
+// batches (below their partition's checkpoint) are inputs, so compaction
+// may run while the writer runs; two compactions of the same lake must not
+// run at once.
+//
+// The compacted CSV is rendered from the compacted Parquet rows when both
+// formats have the same inputs (the default); a CSV without Parquet keeps
+// the last occurrence of each window (CSV has no REVISION column), which
+// is the newest because the emitter publishes a window's revisions in order
+// to one partition.
+func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("lake: CompactConfig.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	for _, d := range cfg.Dates {
+		if _, err := time.Parse(DateLayout, d); err != nil {
+			return nil, fmt.Errorf("lake: date %q is not YYYY-MM-DD", d)
+		}
+	}
+	datasets := cfg.Datasets
+	if len(datasets) == 0 {
+		datasets = Datasets()
+	}
+	var out []CompactResult
+	for _, ds := range datasets {
+		if ds != DeviceWindows && ds != StationWindows {
+			return out, fmt.Errorf("lake: unknown dataset %q", ds)
+		}
+		dates := cfg.Dates
+		if len(dates) == 0 {
+			var err error
+			if dates, err = listDates(ctx, cfg.Store, ds); err != nil {
+				return out, err
+			}
+		}
+		cps, err := readCheckpoints(ctx, cfg.Store, ds)
+		if err != nil {
+			return out, err
+		}
+		for _, d := range dates {
+			res, err := compactPartition(ctx, cfg, ds, d, cps)
+			if err != nil {
+				return out, err
+			}
+			if res != nil {
+				out = append(out, *res)
+			}
+		}
+	}
+	return out, nil
+}
+
+// listDates returns the dates of a dataset's dt= directories.
+func listDates(ctx context.Context, s *Store, ds Dataset) ([]string, error) {
+	objs, err := s.list(ctx, string(ds)+"/"+datePartitionName)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, o := range objs {
+		_, dir, _ := splitKey(o.Key)
+		if d, ok := parseDateDir(dir); ok {
+			seen[d] = true
+		}
+	}
+	return sortedKeys(seen), nil
+}
+
+type input struct {
+	key  string
+	name fileName
+	stem string
+}
+
+func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date string, cps map[string]map[int32]int64) (*CompactResult, error) {
+	s, log := cfg.Store, cfg.Logger
+	dir := partitionDir(ds, date)
+	res := &CompactResult{Dataset: ds, Date: date}
+
+	objs, err := s.list(ctx, dir)
+	if err != nil {
+		return nil, err
+	}
+	// Finish or undo what a crashed compaction left.
+	recovered := false
+	for _, o := range objs {
+		fn := parseName(baseName(o.Key))
+		if fn.kind != kindManifest || fn.temp {
+			continue
+		}
+		what, err := recoverManifest(ctx, s, o.Key, objs)
+		if err != nil {
+			return nil, err
+		}
+		res.Recovered = append(res.Recovered, what)
+		log.Info("recovered a crashed compaction", "dataset", ds, "date", date, "manifest", o.Key, "action", what)
+		recovered = true
+	}
+	if recovered {
+		if objs, err = s.list(ctx, dir); err != nil {
+			return nil, err
+		}
+	}
+
+	var parquetIn, csvIn []input
+	for _, o := range objs {
+		fn := parseName(baseName(o.Key))
+		if fn.temp && fn.kind == kindCompacted {
+			// A compaction write that crashed before its rename.
+			if err := s.remove(ctx, o.Key); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if fn.temp {
+			continue
+		}
+		switch fn.kind {
+		case kindPart:
+			next, ok := cps[fn.span.Topic][fn.span.Partition]
+			if !ok || fn.span.Last >= next {
+				continue // a batch in flight: not committed yet
+			}
+		case kindCompacted:
+		default:
+			continue
+		}
+		in := input{key: o.Key, name: fn, stem: strings.TrimSuffix(baseName(o.Key), fn.ext)}
+		switch fn.ext {
+		case ExtParquet:
+			parquetIn = append(parquetIn, in)
+		case ExtCSV:
+			csvIn = append(csvIn, in)
+		}
+	}
+	needs := func(in []input) bool {
+		return len(in) > 1 || (len(in) == 1 && in[0].name.kind != kindCompacted)
+	}
+	if !needs(parquetIn) {
+		parquetIn = nil
+	}
+	if !needs(csvIn) {
+		csvIn = nil
+	}
+	if len(parquetIn) == 0 && len(csvIn) == 0 {
+		if len(res.Recovered) > 0 {
+			return res, nil
+		}
+		return nil, nil
+	}
+	sortInputs(parquetIn)
+	sortInputs(csvIn)
+
+	var names []string
+	for _, in := range append(append([]input(nil), parquetIn...), csvIn...) {
+		names = append(names, baseName(in.key))
+		res.Inputs = append(res.Inputs, in.key)
+	}
+	hash := inputsHash(names)
+	man := manifest{Dataset: ds, Date: date, Inputs: res.Inputs, Started: time.Now().UTC()}
+	if len(parquetIn) > 0 {
+		man.Outputs = append(man.Outputs, dir+compactedPrefix+hash+ExtParquet)
+	}
+	if len(csvIn) > 0 {
+		man.Outputs = append(man.Outputs, dir+compactedPrefix+hash+ExtCSV)
+	}
+	manKey := dir + manifestPrefix + hash + extJSON
+	data, err := json.MarshalIndent(&man, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("lake: compaction manifest: %w", err)
+	}
+	if err := s.put(ctx, manKey, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err }); err != nil {
+		return nil, err
+	}
+
+	// The outputs.
+	var (
+		deviceRows  []DeviceRow
+		stationRows []StationRow
+	)
+	if len(parquetIn) > 0 {
+		key := dir + compactedPrefix + hash + ExtParquet
+		meta := map[string]string{MetaInputs: strings.Join(names, ",")}
+		var n int
+		var werr error
+		switch ds {
+		case DeviceWindows:
+			if deviceRows, err = mergeParquet[DeviceRow](ctx, s, parquetIn); err != nil {
+				return nil, err
+			}
+			n = len(deviceRows)
+			werr = s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, deviceRows, meta) })
+		case StationWindows:
+			if stationRows, err = mergeParquet[StationRow](ctx, s, parquetIn); err != nil {
+				return nil, err
+			}
+			n = len(stationRows)
+			werr = s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, stationRows, meta) })
+		}
+		if werr != nil {
+			return nil, werr
+		}
+		res.Outputs, res.OutputRows = append(res.Outputs, key), append(res.OutputRows, n)
+	}
+	if len(csvIn) > 0 {
+		key := dir + compactedPrefix + hash + ExtCSV
+		index := !cfg.Format.NoCSVIndex
+		var n int
+		var werr error
+		switch {
+		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == DeviceWindows:
+			n = len(deviceRows)
+			werr = s.put(ctx, key, func(w io.Writer) error {
+				return writeCSVGz(w, index, DeviceCSVColumns, n, func(i int, dst []string) []string { return deviceRows[i].csvFields(dst) })
+			})
+		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == StationWindows:
+			n = len(stationRows)
+			werr = s.put(ctx, key, func(w io.Writer) error {
+				return writeCSVGz(w, index, StationCSVColumns, n, func(i int, dst []string) []string { return stationRows[i].csvFields(dst) })
+			})
+		default:
+			header, rows, err := mergeCSV(ctx, s, ds, csvIn)
+			if err != nil {
+				return nil, err
+			}
+			n = len(rows)
+			werr = s.put(ctx, key, func(w io.Writer) error {
+				return writeCSVGz(w, index, header, n, func(i int, dst []string) []string { return append(dst[:0], rows[i]...) })
+			})
+		}
+		if werr != nil {
+			return nil, werr
+		}
+		res.Outputs, res.OutputRows = append(res.Outputs, key), append(res.OutputRows, n)
+	}
+	if cfg.afterOutputs != nil {
+		if err := cfg.afterOutputs(); err != nil {
+			return nil, err
+		}
+	}
+	// Replace: the inputs go, then the manifest.
+	for _, k := range res.Inputs {
+		if err := s.remove(ctx, k); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.remove(ctx, manKey); err != nil {
+		return nil, err
+	}
+	log.Info("compacted", "dataset", ds, "date", date, "inputs", len(res.Inputs), "outputs", res.Outputs, "rows", res.OutputRows)
+	return res, nil
+}
+
+// recoverManifest finishes a compaction whose outputs all exist (deleting
+// its remaining inputs) or undoes one whose outputs do not (deleting those
+// that exist), then deletes the manifest.
+func recoverManifest(ctx context.Context, s *Store, key string, objs []object) (string, error) {
+	data, err := s.read(ctx, key)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "gone", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var m manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return "", fmt.Errorf("lake: compaction manifest %s: %w", key, err)
+	}
+	exists := map[string]bool{}
+	for _, o := range objs {
+		exists[o.Key] = true
+	}
+	complete := len(m.Outputs) > 0
+	for _, o := range m.Outputs {
+		complete = complete && exists[o]
+	}
+	var what string
+	if complete {
+		what = "rolled forward: deleted the inputs of " + strings.Join(m.Outputs, ", ")
+		for _, in := range m.Inputs {
+			if err := s.remove(ctx, in); err != nil {
+				return "", err
+			}
+		}
+	} else {
+		what = "rolled back: deleted the incomplete outputs"
+		for _, o := range m.Outputs {
+			if err := s.remove(ctx, o); err != nil {
+				return "", err
+			}
+		}
+	}
+	if err := s.remove(ctx, key); err != nil {
+		return "", err
+	}
+	return what, nil
+}
+
+// sortInputs orders inputs oldest first: compacted files (which hold what
+// was compacted before), then part files by topic, partition and offset.
+func sortInputs(in []input) {
+	sort.Slice(in, func(i, j int) bool {
+		a, b := in[i].name, in[j].name
+		if (a.kind == kindCompacted) != (b.kind == kindCompacted) {
+			return a.kind == kindCompacted
+		}
+		if a.kind == kindCompacted {
+			return in[i].key < in[j].key
+		}
+		if a.span.Topic != b.span.Topic {
+			return a.span.Topic < b.span.Topic
+		}
+		if a.span.Partition != b.span.Partition {
+			return a.span.Partition < b.span.Partition
+		}
+		return a.span.First < b.span.First
+	})
+}
+
+func sameStems(a, b []input) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].stem != b[i].stem {
+			return false
+		}
+	}
+	return true
+}
+
+// versioned is a Parquet row with a window identity and a version.
+type versioned interface {
+	DeviceRow | StationRow
+}
+
+type rowPtr[R versioned] interface {
+	*R
+	windowKey() string
+	version() (generation, revision int32)
+}
+
+// mergeParquet reads inputs (oldest first) and keeps the newest version of
+// each window, sorted by window key.
+func mergeParquet[R versioned, P rowPtr[R]](ctx context.Context, s *Store, inputs []input) ([]R, error) {
+	best := map[string]R{}
+	for _, in := range inputs {
+		data, err := s.read(ctx, in.key)
+		if err != nil {
+			return nil, err
+		}
+		rows, err := readParquet[R](data)
+		if err != nil {
+			return nil, fmt.Errorf("lake: %s: %w", in.key, err)
+		}
+		for _, r := range rows {
+			k := P(&r).windowKey()
+			if cur, ok := best[k]; ok {
+				cg, cr := P(&cur).version()
+				g, rv := P(&r).version()
+				if g < cg || (g == cg && rv < cr) {
+					continue
+				}
+			}
+			best[k] = r
+		}
+	}
+	keys := sortedKeys(best)
+	out := make([]R, len(keys))
+	for i, k := range keys {
+		out[i] = best[k]
+	}
+	return out, nil
+}
+
+// mergeCSV reads CSV inputs (oldest first) and keeps the last row of each
+// window, sorted by the window's identity columns.
+func mergeCSV(ctx context.Context, s *Store, ds Dataset, inputs []input) ([]string, [][]string, error) {
+	var header []string
+	var idCols []int
+	best := map[string][]string{}
+	for _, in := range inputs {
+		data, err := s.read(ctx, in.key)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, err := readCSVGz(data)
+		if err != nil {
+			return nil, nil, fmt.Errorf("lake: %s: %w", in.key, err)
+		}
+		if header == nil {
+			if idCols, err = csvIdentity(ds, f.header); err != nil {
+				return nil, nil, fmt.Errorf("lake: %s: %w", in.key, err)
+			}
+			header = f.header
+		} else if strings.Join(header, ",") != strings.Join(f.header, ",") {
+			return nil, nil, fmt.Errorf("lake: %s: header differs from the other inputs'", in.key)
+		}
+		for _, row := range f.rows {
+			if len(row) != len(header) {
+				return nil, nil, fmt.Errorf("lake: %s: row of %d fields, header of %d", in.key, len(row), len(header))
+			}
+			best[csvRowKey(row, idCols)] = row
+		}
+	}
+	keys := sortedKeys(best)
+	rows := make([][]string, len(keys))
+	for i, k := range keys {
+		rows[i] = best[k]
+	}
+	return header, rows, nil
+}
+
+func csvRowKey(row []string, cols []int) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		v := row[c]
+		if c == cols[len(cols)-2] { // DATE MM/DD/YYYY: sort chronologically
+			if t, err := time.Parse("01/02/2006", v); err == nil {
+				v = t.Format(DateLayout)
+			}
+		}
+		parts[i] = strconv.Quote(v)
+	}
+	return strings.Join(parts, "|")
+}

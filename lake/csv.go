@@ -1,0 +1,178 @@
+package lake
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// DeviceCSVColumns are the columns of a device-window CSV file after the
+// optional unnamed index column: the warehouse's layout, the MTA weekly
+// files' layout.
+var DeviceCSVColumns = []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS"}
+
+// StationCSVColumns are the columns of a station-window CSV file after the
+// optional index column. DATE and TIME are the window end, as for devices.
+var StationCSVColumns = []string{"STATION", "LINENAME", "DIVISION", "DATE", "TIME", "ENTRIES", "EXITS", "DEVICES"}
+
+// deviceCSVFields returns a device window's CSV fields (without index).
+func deviceCSVFields(w *schemas.DeviceWindow, dst []string) []string {
+	return append(dst[:0], w.CA, w.Unit, w.SCP, w.Station, w.LineName, w.Division, w.Date, w.Time, w.Desc,
+		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10))
+}
+
+// stationCSVFields returns a station window's CSV fields (without index).
+func stationCSVFields(w *schemas.StationWindow, dst []string) []string {
+	date, clock := schemas.WindowEndFields(w.End)
+	return append(dst[:0], w.Station, w.LineName, w.Division, date, clock,
+		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10), strconv.FormatInt(int64(w.Devices), 10))
+}
+
+// csvEncoder writes rows the way pandas' DataFrame.to_csv does by default:
+// comma-separated, "\n" line ends, minimal quoting (a field is quoted only
+// when it contains a comma, a double quote, "\r" or "\n"; quotes inside are
+// doubled), and an unnamed leading index column 0..n-1 when index is set.
+//
+// encoding/csv differs from pandas in two corner cases (it also quotes a
+// field that starts with a space, and the field `\.`), hence this writer.
+type csvEncoder struct {
+	w     io.Writer
+	index bool
+	n     int
+	buf   []byte
+}
+
+func newCSVEncoder(w io.Writer, index bool, header []string) (*csvEncoder, error) {
+	e := &csvEncoder{w: w, index: index}
+	e.buf = e.buf[:0]
+	if index {
+		e.buf = append(e.buf, ',') // the index column has no name
+	}
+	e.buf = appendFields(e.buf, header)
+	if _, err := e.w.Write(e.buf); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *csvEncoder) write(fields []string) error {
+	e.buf = e.buf[:0]
+	if e.index {
+		e.buf = strconv.AppendInt(e.buf, int64(e.n), 10)
+		e.buf = append(e.buf, ',')
+	}
+	e.n++
+	e.buf = appendFields(e.buf, fields)
+	_, err := e.w.Write(e.buf)
+	return err
+}
+
+func appendFields(b []byte, fields []string) []byte {
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		if strings.ContainsAny(f, ",\"\r\n") {
+			b = append(b, '"')
+			b = append(b, strings.ReplaceAll(f, `"`, `""`)...)
+			b = append(b, '"')
+		} else {
+			b = append(b, f...)
+		}
+	}
+	return append(b, '\n')
+}
+
+// writeCSVGz writes a gzip-compressed CSV file: header, then rows. The
+// gzip header carries no name and no modification time, so equal rows give
+// equal bytes.
+func writeCSVGz(w io.Writer, index bool, header []string, n int, row func(i int, dst []string) []string) error {
+	zw, err := gzip.NewWriterLevel(w, gzip.DefaultCompression)
+	if err != nil {
+		return err
+	}
+	enc, err := newCSVEncoder(zw, index, header)
+	if err != nil {
+		return err
+	}
+	var fields []string
+	for i := 0; i < n; i++ {
+		fields = row(i, fields)
+		if err := enc.write(fields); err != nil {
+			return err
+		}
+	}
+	return zw.Close()
+}
+
+// csvFile is a parsed lake CSV file.
+type csvFile struct {
+	header []string   // without the index column
+	index  bool       // the file has the leading index column
+	rows   [][]string // without the index column
+}
+
+// readCSVGz parses a gzip CSV file written by writeCSVGz (or by pandas).
+func readCSVGz(data []byte) (*csvFile, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("lake: gzip: %w", err)
+	}
+	defer zr.Close()
+	r := csv.NewReader(zr)
+	r.ReuseRecord = false
+	header, err := r.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("lake: CSV file without a header")
+		}
+		return nil, fmt.Errorf("lake: CSV header: %w", err)
+	}
+	f := &csvFile{header: header}
+	if len(header) > 0 && header[0] == "" {
+		f.index, f.header = true, header[1:]
+	}
+	for {
+		rec, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lake: CSV: %w", err)
+		}
+		if f.index {
+			rec = rec[1:]
+		}
+		f.rows = append(f.rows, rec)
+	}
+	return f, nil
+}
+
+// csvIdentity returns the indexes of the columns that identify a window in
+// a CSV layout: the device (or station) and the window end.
+func csvIdentity(ds Dataset, header []string) ([]int, error) {
+	want := DeviceCSVColumns
+	id := []string{"CA", "UNIT", "SCP", "DATE", "TIME"}
+	if ds == StationWindows {
+		want, id = StationCSVColumns, []string{"STATION", "LINENAME", "DATE", "TIME"}
+	}
+	if strings.Join(header, ",") != strings.Join(want, ",") {
+		return nil, fmt.Errorf("lake: CSV header %q is not the %s layout %q", strings.Join(header, ","), ds, strings.Join(want, ","))
+	}
+	pos := map[string]int{}
+	for i, h := range header {
+		pos[h] = i
+	}
+	out := make([]int, len(id))
+	for i, c := range id {
+		out[i] = pos[c]
+	}
+	return out, nil
+}

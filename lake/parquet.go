@@ -1,0 +1,173 @@
+package lake
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// RowGroupRows caps the rows of one Parquet row group. A device row is
+// about 150 bytes before compression, so a full group is about 40 MB in
+// memory while written and a few MB compressed: large enough for efficient
+// scans, small enough for a 2-core box. Batch files (at most --flush-records
+// rows, 100,000 by default) are a single row group.
+const RowGroupRows = 256 * 1024
+
+// DeviceRow is one device window in a Parquet file. Columns are named like
+// the CSV and Avro fields; timestamps are TIMESTAMP(MILLIS, UTC).
+type DeviceRow struct {
+	CA         string    `parquet:"CA,dict"`
+	Unit       string    `parquet:"UNIT,dict"`
+	SCP        string    `parquet:"SCP,dict"`
+	Station    string    `parquet:"STATION,dict"`
+	LineName   string    `parquet:"LINENAME,dict"`
+	Division   string    `parquet:"DIVISION,dict"`
+	Date       string    `parquet:"DATE,dict"`
+	Time       string    `parquet:"TIME,dict"`
+	Desc       string    `parquet:"DESC,dict"`
+	Entries    int64     `parquet:"ENTRIES"`
+	Exits      int64     `parquet:"EXITS"`
+	Start      time.Time `parquet:"START,timestamp(millisecond:utc)"`
+	End        time.Time `parquet:"END,timestamp(millisecond:utc)"`
+	Revision   int32     `parquet:"REVISION"`
+	Generation int32     `parquet:"GENERATION"`
+	EmittedAt  time.Time `parquet:"EMITTED_AT,timestamp(millisecond:utc)"`
+}
+
+// StationRow is one station window in a Parquet file.
+type StationRow struct {
+	Station    string    `parquet:"STATION,dict"`
+	LineName   string    `parquet:"LINENAME,dict"`
+	Division   string    `parquet:"DIVISION,dict"`
+	Date       string    `parquet:"DATE,dict"`
+	Time       string    `parquet:"TIME,dict"`
+	Entries    int64     `parquet:"ENTRIES"`
+	Exits      int64     `parquet:"EXITS"`
+	Devices    int32     `parquet:"DEVICES"`
+	Start      time.Time `parquet:"START,timestamp(millisecond:utc)"`
+	End        time.Time `parquet:"END,timestamp(millisecond:utc)"`
+	Revision   int32     `parquet:"REVISION"`
+	Generation int32     `parquet:"GENERATION"`
+	EmittedAt  time.Time `parquet:"EMITTED_AT,timestamp(millisecond:utc)"`
+}
+
+func millis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+
+// NewDeviceRow converts a device window.
+func NewDeviceRow(w *schemas.DeviceWindow) DeviceRow {
+	return DeviceRow{
+		CA: w.CA, Unit: w.Unit, SCP: w.SCP, Station: w.Station, LineName: w.LineName, Division: w.Division,
+		Date: w.Date, Time: w.Time, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
+		Start: millis(w.Start), End: millis(w.End), Revision: w.Revision, Generation: w.Generation, EmittedAt: millis(w.EmittedAt),
+	}
+}
+
+// NewStationRow converts a station window.
+func NewStationRow(w *schemas.StationWindow) StationRow {
+	date, clock := schemas.WindowEndFields(w.End)
+	return StationRow{
+		Station: w.Station, LineName: w.LineName, Division: w.Division, Date: date, Time: clock,
+		Entries: w.Entries, Exits: w.Exits, Devices: w.Devices,
+		Start: millis(w.Start), End: millis(w.End), Revision: w.Revision, Generation: w.Generation, EmittedAt: millis(w.EmittedAt),
+	}
+}
+
+// csvFields returns the row's device CSV fields.
+func (r *DeviceRow) csvFields(dst []string) []string {
+	w := schemas.DeviceWindow{CA: r.CA, Unit: r.Unit, SCP: r.SCP, Station: r.Station, LineName: r.LineName, Division: r.Division,
+		Date: r.Date, Time: r.Time, Desc: r.Desc, Entries: r.Entries, Exits: r.Exits}
+	return deviceCSVFields(&w, dst)
+}
+
+// csvFields returns the row's station CSV fields.
+func (r *StationRow) csvFields(dst []string) []string {
+	w := schemas.StationWindow{Station: r.Station, LineName: r.LineName, Division: r.Division,
+		End: r.End, Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
+	return stationCSVFields(&w, dst)
+}
+
+// windowKey identifies the window of a row: the sink topic's record key
+// (device or station key, then START).
+func (r *DeviceRow) windowKey() string {
+	return schemas.DeviceKey(r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+}
+
+func (r *StationRow) windowKey() string {
+	return schemas.StationKey(r.Station, r.LineName) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+}
+
+func (r *DeviceRow) version() (int32, int32)  { return r.Generation, r.Revision }
+func (r *StationRow) version() (int32, int32) { return r.Generation, r.Revision }
+
+// Metadata keys written into every Parquet file's key-value metadata.
+const (
+	MetaTopic     = "turnstile.topic"
+	MetaPartition = "turnstile.partition"
+	MetaOffsets   = "turnstile.offsets" // "<first>-<last>", of the batch
+	MetaInputs    = "turnstile.compacted_inputs"
+)
+
+// writeParquet writes rows as one Parquet file (zstd, dictionary-encoded
+// strings, row groups of at most RowGroupRows rows).
+func writeParquet[R any](w io.Writer, rows []R, meta map[string]string) error {
+	opts := []parquet.WriterOption{
+		parquet.Compression(&parquet.Zstd),
+		parquet.MaxRowsPerRowGroup(RowGroupRows),
+		parquet.CreatedBy("turnstile lake", "", ""),
+	}
+	for _, k := range sortedKeys(meta) {
+		opts = append(opts, parquet.KeyValueMetadata(k, meta[k]))
+	}
+	pw := parquet.NewGenericWriter[R](w, opts...)
+	for len(rows) > 0 {
+		n, err := pw.Write(rows)
+		if err != nil {
+			return fmt.Errorf("lake: parquet: %w", err)
+		}
+		rows = rows[n:]
+	}
+	if err := pw.Close(); err != nil {
+		return fmt.Errorf("lake: parquet: %w", err)
+	}
+	return nil
+}
+
+// readParquet reads every row of a Parquet file. parquet-go panics on some
+// malformed input; that becomes an error here.
+func readParquet[R any](data []byte) (_ []R, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("lake: parquet: malformed file: %v", p)
+		}
+	}()
+	if _, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data))); err != nil {
+		return nil, fmt.Errorf("lake: parquet: %w", err)
+	}
+	r := parquet.NewGenericReader[R](bytes.NewReader(data))
+	defer r.Close()
+	out := make([]R, r.NumRows())
+	n := 0
+	for n < len(out) {
+		k, err := r.Read(out[n:])
+		n += k
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lake: parquet: %w", err)
+		}
+		if k == 0 {
+			break
+		}
+	}
+	if n != len(out) {
+		return nil, fmt.Errorf("lake: parquet: read %d of %d rows", n, len(out))
+	}
+	return out, nil
+}

@@ -1,0 +1,64 @@
+package lake
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+)
+
+// resume is where a newly assigned topic-partition continues.
+type resume struct {
+	next    int64 // first offset not in the lake; -1: nothing yet, start at the beginning
+	removed []string
+}
+
+// recoverPartitions prepares newly assigned partitions of one topic: it
+// reads each checkpoint and deletes the files a crashed batch left behind
+// (part and rejected files of the partition starting at or after the
+// checkpoint, and temporary files of the partition), so that whatever batch
+// boundaries the re-read has, no record ends up in two files.
+//
+// A committed file reaching past its checkpoint can only come from
+// something else writing into the lake (a second writer, a hand edit); that
+// is an error, not something to guess about.
+func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, partitions []int32, log *slog.Logger) (map[int32]resume, error) {
+	out := make(map[int32]resume, len(partitions))
+	for _, p := range partitions {
+		cp, err := readCheckpoint(ctx, s, ds, topic, p)
+		if err != nil {
+			return nil, err
+		}
+		r := resume{next: -1}
+		if cp != nil {
+			r.next = cp.Next
+		}
+		out[p] = r
+	}
+	objs, err := s.list(ctx, string(ds)+"/")
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range objs {
+		fn := parseName(baseName(o.Key))
+		if fn.kind != kindPart || fn.span.Topic != topic {
+			continue
+		}
+		r, ok := out[fn.span.Partition]
+		if !ok {
+			continue
+		}
+		switch {
+		case fn.temp, r.next < 0, fn.span.First >= r.next:
+			if err := s.remove(ctx, o.Key); err != nil {
+				return nil, err
+			}
+			r.removed = append(r.removed, o.Key)
+			out[fn.span.Partition] = r
+			log.Info("removed a file of an uncommitted batch", "file", o.Key, "topic", topic, "partition", fn.span.Partition, "checkpoint", r.next)
+		case fn.span.Last >= r.next:
+			return nil, fmt.Errorf("lake: %s covers offsets %d-%d but the checkpoint of %s/%d is %d: another writer is using this lake",
+				o.Key, fn.span.First, fn.span.Last, topic, fn.span.Partition, r.next)
+		}
+	}
+	return out, nil
+}
