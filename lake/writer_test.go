@@ -12,6 +12,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"gocloud.dev/blob/memblob"
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/schemas"
@@ -317,4 +318,65 @@ func TestNewValidates(t *testing.T) {
 			t.Errorf("%s: New succeeded", tc.name)
 		}
 	}
+}
+
+// TestWriterRebalance runs two members of the group over one memblob
+// bucket: the second member's arrival revokes partitions from the first,
+// which flushes them; the second member resumes from their checkpoints.
+// Every record still lands in exactly one file.
+func TestWriterRebalance(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	bucket := memblob.OpenBucket(nil)
+	defer bucket.Close()
+	store := NewBucketStore(bucket)
+
+	wl := genWorkload(21, 12, 4)
+	s.produce(t, ctx, wl, 0)
+	cfg := s.config(store)
+	cfg.FlushInterval, cfg.FlushRecords = time.Hour, 1_000_000 // only revocation and shutdown flush
+	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.HeartbeatInterval(200*time.Millisecond))
+	a, stopA := runWriter(t, cfg)
+	for a.Stats().Records < int64(len(wl.devices)+len(wl.stations)) {
+		if ctx.Err() != nil {
+			t.Fatal("member A did not consume the workload")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := len(keys(t, store, "")); n != 0 {
+		t.Fatalf("%d files before any flush", n)
+	}
+
+	more := genWorkload(22, 9, 2)
+	wl.devices = append(wl.devices, more.devices...)
+	wl.stations = append(wl.stations, more.stations...)
+	cfgB := cfg
+	cfgB.FlushInterval, cfgB.FlushRecords = 200*time.Millisecond, 40
+	b, stopB := runWriter(t, cfgB)
+	// The join revokes some of A's partitions: A flushes them.
+	for a.Stats().Batches == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("member A never flushed on revocation")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.produce(t, ctx, more, 0)
+	hw := s.highWatermarks(t, ctx)
+	// B writes what it owns as it goes; stopping A writes the rest and
+	// hands its partitions to B.
+	time.Sleep(time.Second)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	waitCaughtUp(t, ctx, store, hw)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Stats().Batches == 0 || b.Stats().Batches == 0 {
+		t.Errorf("batches: A %+v, B %+v; want both to have written", a.Stats(), b.Stats())
+	}
+	lc := readLake(t, ctx, store)
+	checkSpans(t, lc, hw)
+	checkVersions(t, lc, wl)
 }
