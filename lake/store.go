@@ -100,6 +100,9 @@ func Open(ctx context.Context, location string) (*Store, error) {
 		}
 	}
 	u.RawQuery = q.Encode()
+	if !blob.DefaultURLMux().ValidBucketScheme(u.Scheme) {
+		return nil, fmt.Errorf("lake: %s: no %s:// driver in this binary (s3:// and gs:// need a build with -tags lakecloud)", location, u.Scheme)
+	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
 		return nil, fmt.Errorf("lake: open %s: %w", location, err)
