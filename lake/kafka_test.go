@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -264,6 +265,12 @@ func readLake(t *testing.T, ctx context.Context, st *Store) lakeContent {
 	for _, ds := range Datasets() {
 		for _, k := range keys(t, st, string(ds)+"/") {
 			_, dir, base := splitKey(k)
+			if dir == rejectedDir {
+				if fn := parseName(base); fn.kind == kindPart && !fn.temp {
+					lc.spans[string(ds)+fn.ext] = append(lc.spans[string(ds)+fn.ext], fn.span)
+				}
+				continue
+			}
 			if !strings.HasPrefix(dir, datePartitionName) {
 				continue
 			}
@@ -305,21 +312,34 @@ func readLake(t *testing.T, ctx context.Context, st *Store) lakeContent {
 	return lc
 }
 
-// checkExactlyOnce checks that the part files of every topic-partition
-// cover [0, end) without gaps or overlaps, per dataset and format: each
-// batch's offset range appears once per date it touched, and the ranges of
-// distinct batches are disjoint and contiguous.
+// checkSpans checks that the batches of every topic-partition cover
+// [0, end) without gaps or overlaps: per dataset, the offset ranges of all
+// its files (data files of any date and format, and rejected files; a batch
+// of only undecodable records has no data file) are disjoint and
+// contiguous, and CSV and Parquet files exist for the same batches.
 func checkSpans(t *testing.T, lc lakeContent, hw map[string]map[int32]int64) {
 	t.Helper()
-	for key, spans := range lc.spans {
-		byPart := map[int32]map[span]bool{}
-		for _, s := range spans {
-			if byPart[s.Partition] == nil {
-				byPart[s.Partition] = map[span]bool{}
+	for _, ds := range Datasets() {
+		all := map[int32]map[span]bool{}
+		for _, ext := range []string{ExtCSV, ExtParquet, extRejected} {
+			for _, s := range lc.spans[string(ds)+ext] {
+				if all[s.Partition] == nil {
+					all[s.Partition] = map[span]bool{}
+				}
+				all[s.Partition][s] = true
 			}
-			byPart[s.Partition][s] = true
 		}
-		for p, set := range byPart {
+		setOf := func(ext string) map[span]bool {
+			m := map[span]bool{}
+			for _, s := range lc.spans[string(ds)+ext] {
+				m[s] = true
+			}
+			return m
+		}
+		if csv, pq := setOf(ExtCSV), setOf(ExtParquet); len(csv) > 0 && len(pq) > 0 && !reflect.DeepEqual(csv, pq) {
+			t.Errorf("%s: CSV and Parquet files cover different batches", ds)
+		}
+		for p, set := range all {
 			var ss []span
 			for s := range set {
 				ss = append(ss, s)
@@ -328,12 +348,12 @@ func checkSpans(t *testing.T, lc lakeContent, hw map[string]map[int32]int64) {
 			next := int64(0)
 			for _, s := range ss {
 				if s.First != next {
-					t.Errorf("%s partition %d: batch %d-%d after offset %d (gap or overlap)", key, p, s.First, s.Last, next-1)
+					t.Errorf("%s partition %d: batch %d-%d after offset %d (gap or overlap)", ds, p, s.First, s.Last, next-1)
 				}
 				next = s.Last + 1
 			}
 			if end := hw[ss[0].Topic][p]; next != end {
-				t.Errorf("%s partition %d: files end at %d, topic at %d", key, p, next, end)
+				t.Errorf("%s partition %d: files end at %d, topic at %d", ds, p, next, end)
 			}
 		}
 	}

@@ -106,6 +106,15 @@ func TestLayout(t *testing.T) {
 			if err := s.put(ctx, other, func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }); err != nil {
 				t.Fatal(err)
 			}
+			// And a checkpoint write that crashed before its rename, of
+			// this partition and of another one.
+			tmpCP := "device-windows/_checkpoints/.dev-0.json.tmp-abcdef"
+			otherCP := "device-windows/_checkpoints/.dev-1.json.tmp-abcdef"
+			for _, k := range []string{tmpCP, otherCP} {
+				if err := s.put(ctx, k, func(w io.Writer) error { _, err := w.Write([]byte("{")); return err }); err != nil {
+					t.Fatal(err)
+				}
+			}
 			res, err := recoverPartitions(ctx, s, DeviceWindows, "dev", []int32{0}, testLogger(t))
 			if err != nil {
 				t.Fatal(err)
@@ -122,8 +131,13 @@ func TestLayout(t *testing.T) {
 			if !contains(after, other) || !contains(after, want[1]) {
 				t.Errorf("recovery removed committed or foreign files: %v", after)
 			}
-			if err := s.remove(ctx, other); err != nil {
-				t.Fatal(err)
+			if contains(after, tmpCP) || !contains(after, otherCP) {
+				t.Errorf("temporary checkpoints after recovery: %v", after)
+			}
+			for _, k := range []string{other, otherCP} {
+				if err := s.remove(ctx, k); err != nil {
+					t.Fatal(err)
+				}
 			}
 
 			// A partition without a checkpoint starts from scratch.

@@ -101,17 +101,7 @@ const tempSuffix = ".tmp"
 // parseName classifies a base name. Temporary files of both the local store
 // and fileblob parse as the file they will become, with temp set.
 func parseName(base string) fileName {
-	var temp bool
-	if strings.HasPrefix(base, ".") { // local store: .<name>.tmp-<random>
-		if i := strings.LastIndex(base, tempSuffix+"-"); i > 0 {
-			base, temp = base[1:i], true
-		}
-	} else if strings.HasSuffix(base, tempSuffix) { // fileblob: <name>.<hex>.tmp
-		s := strings.TrimSuffix(base, tempSuffix)
-		if i := strings.LastIndexByte(s, '.'); i > 0 {
-			base, temp = s[:i], true
-		}
-	}
+	base, temp := tempOf(base)
 	var ext string
 	for _, e := range []string{ExtCSV, ExtParquet, extRejected, extJSON} {
 		if strings.HasSuffix(base, e) {
@@ -136,6 +126,22 @@ func parseName(base string) fileName {
 		return fileName{kind: kindManifest, hash: strings.TrimPrefix(stem, manifestPrefix), ext: ext, temp: temp}
 	}
 	return fileName{}
+}
+
+// tempOf returns the name a temporary file will get, and whether base is
+// a temporary file at all.
+func tempOf(base string) (string, bool) {
+	if strings.HasPrefix(base, ".") { // local store: .<name>.tmp-<random>
+		if i := strings.LastIndex(base, tempSuffix+"-"); i > 0 {
+			return base[1:i], true
+		}
+	} else if strings.HasSuffix(base, tempSuffix) { // fileblob: <name>.<hex>.tmp
+		s := strings.TrimSuffix(base, tempSuffix)
+		if i := strings.LastIndexByte(s, '.'); i > 0 {
+			return s[:i], true
+		}
+	}
+	return base, false
 }
 
 // parseSpan parses "<topic>-<partition>-<first>-<last>"; the topic may

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 )
 
 // resume is where a newly assigned topic-partition continues.
@@ -39,7 +41,19 @@ func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, 
 		return nil, err
 	}
 	for _, o := range objs {
-		fn := parseName(baseName(o.Key))
+		_, dir, base := splitKey(o.Key)
+		if dir == checkpointDir {
+			// A checkpoint write that crashed before its rename.
+			if name, temp := tempOf(base); temp {
+				if _, ours := out[checkpointPartition(name, topic)]; ours {
+					if err := s.remove(ctx, o.Key); err != nil {
+						return nil, err
+					}
+				}
+			}
+			continue
+		}
+		fn := parseName(base)
 		if fn.kind != kindPart || fn.span.Topic != topic {
 			continue
 		}
@@ -61,4 +75,18 @@ func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, 
 		}
 	}
 	return out, nil
+}
+
+// checkpointPartition returns the partition of topic whose checkpoint is
+// named name, or -1.
+func checkpointPartition(name, topic string) int32 {
+	rest, ok := strings.CutPrefix(name, topic+"-")
+	if !ok {
+		return -1
+	}
+	p, err := strconv.ParseInt(strings.TrimSuffix(rest, extJSON), 10, 32)
+	if err != nil || !strings.HasSuffix(rest, extJSON) {
+		return -1
+	}
+	return int32(p)
 }

@@ -240,7 +240,6 @@ func (w *Writer) Run(ctx context.Context) error {
 		fetches := cl.PollRecords(pctx, w.pollSize())
 		cancel()
 		if ctx.Err() != nil {
-			cl.AllowRebalance()
 			return w.shutdown(ctx, cl)
 		}
 		fetches.EachError(func(t string, p int32, err error) {
@@ -250,18 +249,18 @@ func (w *Writer) Run(ctx context.Context) error {
 			w.log.Warn("fetch error", "topic", t, "partition", p, "err", err)
 		})
 		if err := w.buffer(ctx, fetches.Records()); err != nil {
-			cl.AllowRebalance()
 			if ctx.Err() != nil {
 				return w.shutdown(ctx, cl)
 			}
+			cl.AllowRebalance()
 			return err
 		}
 		if w.due() {
 			if err := w.flushRetrying(ctx, cl); err != nil {
-				cl.AllowRebalance()
 				if ctx.Err() != nil {
 					return w.shutdown(ctx, cl)
 				}
+				cl.AllowRebalance()
 				return err
 			}
 		}
@@ -269,8 +268,11 @@ func (w *Writer) Run(ctx context.Context) error {
 	}
 }
 
-// shutdown flushes and commits after ctx ended.
+// shutdown flushes and commits after ctx ended, while rebalances are
+// still blocked (so every partition flushed is still ours), then lets the
+// group move on.
 func (w *Writer) shutdown(ctx context.Context, cl *kgo.Client) error {
+	defer cl.AllowRebalance()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.FlushTimeout)
 	defer cancel()
 	if err := w.flushAll(fctx, cl, nil); err != nil {
