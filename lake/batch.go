@@ -168,7 +168,7 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 			dir := partitionDir(ds, d)
 			if !f.NoCSV {
 				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
-					return writeCSVGz(w, !f.NoCSVIndex, DeviceCSVColumns, len(idx), func(i int, dst []string) []string {
+					return writeCSVGz(w, !f.NoCSVIndex, deviceCSVColumns, len(idx), func(i int, dst []string) []string {
 						return deviceCSVFields(&b.devices[idx[i]], dst)
 					})
 				}); err != nil {
@@ -198,7 +198,7 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 			dir := partitionDir(ds, d)
 			if !f.NoCSV {
 				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
-					return writeCSVGz(w, !f.NoCSVIndex, StationCSVColumns, len(idx), func(i int, dst []string) []string {
+					return writeCSVGz(w, !f.NoCSVIndex, stationCSVColumns, len(idx), func(i int, dst []string) []string {
 						return stationCSVFields(&b.stations[idx[i]], dst)
 					})
 				}); err != nil {

@@ -287,12 +287,12 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == DeviceWindows:
 			n = len(deviceRows)
 			werr = s.put(ctx, key, func(w io.Writer) error {
-				return writeCSVGz(w, index, DeviceCSVColumns, n, func(i int, dst []string) []string { return deviceRows[i].csvFields(dst) })
+				return writeCSVGz(w, index, deviceCSVColumns, n, func(i int, dst []string) []string { return deviceRows[i].csvFields(dst) })
 			})
 		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == StationWindows:
 			n = len(stationRows)
 			werr = s.put(ctx, key, func(w io.Writer) error {
-				return writeCSVGz(w, index, StationCSVColumns, n, func(i int, dst []string) []string { return stationRows[i].csvFields(dst) })
+				return writeCSVGz(w, index, stationCSVColumns, n, func(i int, dst []string) []string { return stationRows[i].csvFields(dst) })
 			})
 		default:
 			header, rows, err := mergeCSV(ctx, s, ds, csvIn)

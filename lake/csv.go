@@ -13,14 +13,21 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// DeviceCSVColumns are the columns of a device-window CSV file after the
-// optional unnamed index column: the warehouse's layout, the MTA weekly
+// DeviceCSVColumns returns the columns of a device-window CSV file after
+// the optional unnamed index column: the warehouse's layout, the MTA weekly
 // files' layout.
-var DeviceCSVColumns = []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS"}
+func DeviceCSVColumns() []string { return append([]string(nil), deviceCSVColumns...) }
 
-// StationCSVColumns are the columns of a station-window CSV file after the
-// optional index column. DATE and TIME are the window end, as for devices.
-var StationCSVColumns = []string{"STATION", "LINENAME", "DIVISION", "DATE", "TIME", "ENTRIES", "EXITS", "DEVICES"}
+// StationCSVColumns returns the columns of a station-window CSV file after
+// the optional index column. DATE and TIME are the window end, as for
+// devices.
+func StationCSVColumns() []string { return append([]string(nil), stationCSVColumns...) }
+
+// Read-only; see DeviceCSVColumns and StationCSVColumns.
+var (
+	deviceCSVColumns  = []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS"}
+	stationCSVColumns = []string{"STATION", "LINENAME", "DIVISION", "DATE", "TIME", "ENTRIES", "EXITS", "DEVICES"}
+)
 
 // deviceCSVFields returns a device window's CSV fields (without index).
 func deviceCSVFields(w *schemas.DeviceWindow, dst []string) []string {
@@ -158,10 +165,10 @@ func readCSVGz(data []byte) (*csvFile, error) {
 // csvIdentity returns the indexes of the columns that identify a window in
 // a CSV layout: the device (or station) and the window end.
 func csvIdentity(ds Dataset, header []string) ([]int, error) {
-	want := DeviceCSVColumns
+	want := deviceCSVColumns
 	id := []string{"CA", "UNIT", "SCP", "DATE", "TIME"}
 	if ds == StationWindows {
-		want, id = StationCSVColumns, []string{"STATION", "LINENAME", "DATE", "TIME"}
+		want, id = stationCSVColumns, []string{"STATION", "LINENAME", "DATE", "TIME"}
 	}
 	if strings.Join(header, ",") != strings.Join(want, ",") {
 		return nil, fmt.Errorf("lake: CSV header %q is not the %s layout %q", strings.Join(header, ","), ds, strings.Join(want, ","))

@@ -98,7 +98,7 @@ func TestCSVRoundTripsMTAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(recs[0], ","); got != ","+strings.Join(DeviceCSVColumns, ",") {
+	if got := strings.Join(recs[0], ","); got != ","+strings.Join(deviceCSVColumns, ",") {
 		t.Fatalf("MTA header %q", got)
 	}
 	var buf bytes.Buffer
@@ -107,7 +107,7 @@ func TestCSVRoundTripsMTAFile(t *testing.T) {
 			t.Fatalf("row %d has index %s", i, recs[i][0])
 		}
 	}
-	err = writeCSVGz(&buf, true, DeviceCSVColumns, len(recs)-1, func(i int, dst []string) []string {
+	err = writeCSVGz(&buf, true, deviceCSVColumns, len(recs)-1, func(i int, dst []string) []string {
 		rec := recs[i+1][1:]
 		entries, _ := strconv.ParseInt(rec[9], 10, 64)
 		exits, _ := strconv.ParseInt(rec[10], 10, 64)
@@ -126,7 +126,7 @@ func TestCSVRoundTripsMTAFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !f.index || len(f.rows) != len(recs)-1 || strings.Join(f.header, ",") != strings.Join(DeviceCSVColumns, ",") {
+	if !f.index || len(f.rows) != len(recs)-1 || strings.Join(f.header, ",") != strings.Join(deviceCSVColumns, ",") {
 		t.Fatalf("readCSVGz: index %v, %d rows, header %v", f.index, len(f.rows), f.header)
 	}
 }
