@@ -6,7 +6,7 @@ PKGS     := ./...
 # processes. One package at a time keeps a 2-core machine responsive.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build run test lint bench up down clean
+.PHONY: all build run test chaos lint bench up down clean
 
 all: build
 
@@ -20,6 +20,10 @@ run: build
 ## test: every test, against the embedded broker and schema registry
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## chaos: the crash tests: members killed with SIGKILL mid-stream and restarted
+chaos:
+	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos' -v ./processors/... ./lake/... ./state/...
 
 ## lint: formatting and vet
 lint:

@@ -90,6 +90,10 @@ type Config struct {
 
 	State      state.Options
 	HotStandby bool
+	// SessionTimeout bounds how long a member that died without leaving
+	// keeps its partitions (goka groups and relays alike); heartbeats go
+	// at a third of it. Default 10s; brokers enforce a minimum (6s).
+	SessionTimeout time.Duration
 
 	Logger *slog.Logger
 }
@@ -128,6 +132,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Emit == "" {
 		c.Emit = EmitFinal
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 10 * time.Second
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = time.Second

@@ -71,6 +71,11 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionNone
+	sc.Consumer.Group.Session.Timeout = p.cfg.SessionTimeout
+	sc.Consumer.Group.Heartbeat.Interval = heartbeat(p.cfg.SessionTimeout)
+	// A rebalance waits this long for members to rejoin; a member that died
+	// mid-rebalance would otherwise hold the group for a minute.
+	sc.Consumer.Group.Rebalance.Timeout = rebalanceTimeout(p.cfg.SessionTimeout)
 	if p.cfg.Sarama != nil {
 		if err := p.cfg.Sarama(sc); err != nil {
 			return nil, err
@@ -147,14 +152,17 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}()
 	}
 	procOpts := func(tracker *storageTracker) []goka.ProcessorOption {
+		// goka's builders write ClientID into the config they are given:
+		// every processor gets its own copy.
+		sc := *sc
 		tm := goka.NewTopicManagerConfig()
 		tm.Table.Replication = cfg.Replication
 		tm.Stream.Replication = cfg.Replication
 		opts := []goka.ProcessorOption{
-			goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, tm)),
-			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
-			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
-			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
+			goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&sc, tm)),
+			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
+			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
+			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
 			goka.WithLogger(gokaLogger{log}),
 		}
 		if tracker != nil {
@@ -183,9 +191,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return &windowed{name: group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
 			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}}, tracker
 	}
-	startWindowed := func(w *windowed, tracker *storageTracker, input string, graph func() *goka.GroupGraph, translate emitter.Translate) error {
+	startWindowed := func(w *windowed, tracker *storageTracker, input string, upstream []lagSource, graph func() *goka.GroupGraph, translate emitter.Translate) error {
 		start(w.name, runProc(w.name, graph, tracker))
-		relay, err := emitter.New(emitter.Config{KafkaOpts: cfg.KafkaOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
+		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
+			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout))}, cfg.KafkaOpts...)
+		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
 			Translate: translate, OnPublished: pub.onPublished, Logger: log})
 		if err != nil {
 			return err
@@ -199,7 +209,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		context.AfterFunc(runCtx, tcl.Close)
-		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: w.name, input: input, loop: loopTopic(w.name),
+		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: w.name, input: input, upstream: upstream, loop: loopTopic(w.name),
 			ctrl: w.ctrl, interval: cfg.TickInterval, log: log}
 		start(w.name+"-ticker", tk.run)
 		return nil
@@ -212,7 +222,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
 		d := &devices{windowed: w, topics: cfg.Topics}
-		if err := startWindowed(w, tracker, cfg.Topics.Readings, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
+		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}}
+		if err := startWindowed(w, tracker, cfg.Topics.Readings, upstream, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
 			pub.devices(cfg.Groups.Windows)); err != nil {
 			return err
 		}
@@ -220,7 +231,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if cfg.runs(StageStations) {
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates)
 		s := &stations{windowed: w, topics: cfg.Topics}
-		if err := startWindowed(w, tracker, cfg.Topics.StationUpdates, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
+		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}, {cfg.Groups.Windows, cfg.Topics.Readings},
+			{relayGroup(cfg.Groups.Windows), tableTopic(cfg.Groups.Windows)}}
+		if err := startWindowed(w, tracker, cfg.Topics.StationUpdates, upstream, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
 			pub.stations(cfg.Groups.Stations)); err != nil {
 			return err
 		}
@@ -238,6 +251,10 @@ func (p *Pipeline) Processor(group string) *goka.Processor {
 	defer p.mu.Unlock()
 	return p.procs[group]
 }
+
+func heartbeat(session time.Duration) time.Duration { return min(session/3, 3*time.Second) }
+
+func rebalanceTimeout(session time.Duration) time.Duration { return max(2*session, 15*time.Second) }
 
 // supervise runs fn until ctx ends, restarting it with backoff when it
 // fails, so a broker outage or a goka error never ends the process.

@@ -292,3 +292,50 @@ func readAll(t *testing.T, ctx context.Context, s *stack, topic string, n int) [
 	}
 	return out
 }
+
+// lateSet follows the too-late topic so a test can compute the reference
+// over exactly the accepted readings (input = accepted + dead-lettered +
+// too late).
+type lateSet struct {
+	cl    *kgo.Client
+	codec *codecs.ReadingCodec
+	ids   map[string]bool
+}
+
+func newLateSet(t *testing.T, s *stack, topic string) *lateSet {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topic)}, SkipValidation: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &lateSet{cl: cl, codec: codec, ids: map[string]bool{}}
+}
+
+// poll reads what arrived since the last call.
+func (l *lateSet) poll(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	l.cl.PollFetches(ctx).EachRecord(func(r *kgo.Record) {
+		rd, err := l.codec.DecodeReading(r.Value)
+		if err != nil {
+			t.Errorf("late topic: %v", err)
+			return
+		}
+		l.ids[rd.ID] = true
+	})
+}
+
+func (l *lateSet) accepted(rs []schemas.Reading) []schemas.Reading {
+	var out []schemas.Reading
+	for _, r := range rs {
+		if !l.ids[r.ID] {
+			out = append(out, r)
+		}
+	}
+	return out
+}

@@ -11,18 +11,24 @@ import (
 
 // ticker sends a tick to every partition's control key of a windowed
 // group at a fixed interval, saying whether the group has caught up with
-// the partition's input. Every member runs one; duplicate ticks are
-// harmless (ticks carry the wall clock, applied at most once each).
+// the partition's input and every upstream stage has caught up with its
+// whole input (a partition must not idle-advance while readings for it are
+// still upstream). Every member runs one; duplicate ticks are harmless
+// (ticks carry the wall clock, applied at most once each).
 type ticker struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
 	group    string
 	input    string
+	upstream []lagSource
 	loop     string
 	ctrl     []string
 	interval time.Duration
 	log      *slog.Logger
 }
+
+// lagSource is a consumer group reading a topic.
+type lagSource struct{ group, topic string }
 
 func (t *ticker) run(ctx context.Context) error {
 	tk := time.NewTicker(t.interval)
@@ -43,24 +49,55 @@ func (t *ticker) run(ctx context.Context) error {
 }
 
 // caughtUp reports, per partition of the group's input, whether its
-// committed offset has reached the end.
+// committed offset has reached the end and every upstream group has no lag
+// at all. Any error means "not caught up": idling late is safe, early is not.
 func (t *ticker) caughtUp(ctx context.Context) map[int32]bool {
-	out := map[int32]bool{}
 	qctx, cancel := context.WithTimeout(ctx, t.interval)
 	defer cancel()
-	ends, err := t.adm.ListEndOffsets(qctx, t.input)
-	if err != nil {
-		t.log.Debug("tick: end offsets", "err", err)
-		return out
+	for _, up := range t.upstream {
+		lag, err := t.partitionLag(qctx, up)
+		if err != nil {
+			t.log.Debug("tick: upstream lag", "group", up.group, "topic", up.topic, "err", err)
+			return nil
+		}
+		for _, l := range lag {
+			if l > 0 {
+				return nil
+			}
+		}
 	}
-	committed, err := t.adm.FetchOffsets(qctx, t.group)
+	lag, err := t.partitionLag(qctx, lagSource{t.group, t.input})
 	if err != nil {
-		t.log.Debug("tick: committed offsets", "err", err)
-		return out
+		t.log.Debug("tick: lag", "err", err)
+		return nil
 	}
-	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(t.input, o.Partition)
-		out[o.Partition] = o.Offset == 0 || ok && c.At >= o.Offset
-	})
+	out := map[int32]bool{}
+	for p, l := range lag {
+		out[p] = l == 0
+	}
 	return out
+}
+
+// partitionLag is end offset minus committed offset per partition; a
+// partition with records and no commit counts all its records.
+func (t *ticker) partitionLag(ctx context.Context, src lagSource) (map[int32]int64, error) {
+	ends, err := t.adm.ListEndOffsets(ctx, src.topic)
+	if err != nil {
+		return nil, err
+	}
+	committed, err := t.adm.FetchOffsets(ctx, src.group)
+	if err != nil {
+		return nil, err
+	}
+	lag := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(src.topic, o.Partition)
+		switch {
+		case !ok || c.At < 0:
+			lag[o.Partition] = o.Offset
+		default:
+			lag[o.Partition] = max(0, o.Offset-c.At)
+		}
+	})
+	return lag, nil
 }
