@@ -1,6 +1,6 @@
 //go:build lakecloud
 
-package lake
+package datalake
 
 // The s3:// and gs:// drivers, linked only with -tags lakecloud: they add
 // about 45 MB and some 45 modules to the binary.

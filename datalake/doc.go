@@ -107,4 +107,4 @@
 // the flushing goroutine. Compact must not run concurrently with another
 // Compact of the same lake; it may run while writers run. A Store is safe
 // for concurrent use.
-package lake
+package datalake

@@ -1,4 +1,4 @@
-package lake_test
+package datalake_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/lake"
+	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -73,11 +73,11 @@ func Example() {
 	// which flushes and commits.
 	dir, _ := os.MkdirTemp("", "lake-example")
 	defer os.RemoveAll(dir)
-	store, err := lake.Open(ctx, dir)
+	store, err := datalake.Open(ctx, dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	w, err := lake.New(lake.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(b.Addr())}, Registry: sr, Store: store, FlushInterval: time.Hour})
+	w, err := datalake.New(datalake.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(b.Addr())}, Registry: sr, Store: store, FlushInterval: time.Hour})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func Example() {
 	}
 	printFiles(dir)
 
-	res, err := lake.Compact(ctx, lake.CompactConfig{Store: store})
+	res, err := datalake.Compact(ctx, datalake.CompactConfig{Store: store})
 	if err != nil {
 		log.Fatal(err)
 	}

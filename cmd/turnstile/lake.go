@@ -9,7 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/lake"
+	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
@@ -23,7 +23,7 @@ func newLakeCmd(a *app) *cobra.Command {
 		stationTopic string
 		csvOn        bool
 		parquetOn    bool
-		flush        lake.Config
+		flush        datalake.Config
 	)
 	cmd := &cobra.Command{
 		Use:   "lake",
@@ -58,7 +58,7 @@ partitions with one row per window.`,
 			if err != nil {
 				return err
 			}
-			store, err := lake.Open(ctx, lakeDir)
+			store, err := datalake.Open(ctx, lakeDir)
 			if err != nil {
 				return err
 			}
@@ -68,9 +68,9 @@ partitions with one row per window.`,
 			cfg.Registry = cc.SRClient()
 			cfg.Group, cfg.DeviceTopic, cfg.StationTopic = group, deviceTopic, stationTopic
 			cfg.Store = store
-			cfg.Format = lake.Format{NoCSV: !csvOn, NoParquet: !parquetOn, NoCSVIndex: !csvIndex}
+			cfg.Format = datalake.Format{NoCSV: !csvOn, NoParquet: !parquetOn, NoCSVIndex: !csvIndex}
 			cfg.Logger = a.log
-			w, err := lake.New(cfg)
+			w, err := datalake.New(cfg)
 			if err != nil {
 				return err
 			}
@@ -84,14 +84,14 @@ partitions with one row per window.`,
 	pf.BoolVar(&csvIndex, "csv-index", true, "write the leading unnamed row-index column in CSV files (as pandas does)")
 	fs := cmd.Flags()
 	cf.register(fs)
-	fs.StringVar(&group, "group", lake.DefaultGroup, "consumer group of the lake-writers")
+	fs.StringVar(&group, "group", datalake.DefaultGroup, "consumer group of the lake-writers")
 	fs.StringVar(&deviceTopic, "device-topic", schemas.DefaultDeviceWindowsTopic, "topic of closed device windows (Avro TurnstileWindow)")
 	fs.StringVar(&stationTopic, "station-topic", schemas.DefaultStationWindowsTopic, "topic of closed station windows (Avro StationWindow)")
 	fs.BoolVar(&csvOn, "csv", true, "write CSV.gz files")
 	fs.BoolVar(&parquetOn, "parquet", true, "write Parquet files")
-	fs.DurationVar(&flush.FlushInterval, "flush-interval", lake.DefaultFlushInterval, "write buffered records once the oldest has waited this long")
-	fs.IntVar(&flush.FlushRecords, "flush-records", lake.DefaultFlushRecords, "write when this many records are buffered (also the largest batch)")
-	fs.Int64Var(&flush.FlushBytes, "flush-bytes", lake.DefaultFlushBytes, "write when the buffered record keys and values reach this many bytes")
+	fs.DurationVar(&flush.FlushInterval, "flush-interval", datalake.DefaultFlushInterval, "write buffered records once the oldest has waited this long")
+	fs.IntVar(&flush.FlushRecords, "flush-records", datalake.DefaultFlushRecords, "write when this many records are buffered (also the largest batch)")
+	fs.Int64Var(&flush.FlushBytes, "flush-bytes", datalake.DefaultFlushBytes, "write when the buffered record keys and values reach this many bytes")
 
 	cmd.AddCommand(newLakeCompactCmd(a, &lakeDir, &csvIndex))
 	return cmd
@@ -114,17 +114,17 @@ run two compactions of the same lake at once.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			store, err := lake.Open(ctx, *lakeDir)
+			store, err := datalake.Open(ctx, *lakeDir)
 			if err != nil {
 				return err
 			}
 			defer store.Close()
-			cfg := lake.CompactConfig{Store: store, Dates: dates, Format: lake.Format{NoCSVIndex: !*csvIndex}, Logger: a.log}
+			cfg := datalake.CompactConfig{Store: store, Dates: dates, Format: datalake.Format{NoCSVIndex: !*csvIndex}, Logger: a.log}
 			for _, d := range datasets {
-				cfg.Datasets = append(cfg.Datasets, lake.Dataset(d))
+				cfg.Datasets = append(cfg.Datasets, datalake.Dataset(d))
 			}
 			start := time.Now()
-			res, err := lake.Compact(ctx, cfg)
+			res, err := datalake.Compact(ctx, cfg)
 			w := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "DATASET\tDATE\tINPUTS\tOUTPUTS\tROWS\tRECOVERED")
 			for _, r := range res {

@@ -25,6 +25,7 @@ type pipelineFlags struct {
 	memtableMiB, cacheMiB           int64
 	hotStandby                      bool
 	generation                      int32
+	sessionTimeout                  time.Duration
 }
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
@@ -45,6 +46,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", 64, "Pebble block cache shared by the table partitions")
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "replay generation stamped on published windows (set by turnstile replay)")
+	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
@@ -69,7 +71,7 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 		Partitions: p.partitions, Replication: p.replication,
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		Counters: p.counters, MaxDelta: p.maxDelta, Emit: p.emit, IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
-		Generation: p.generation, HotStandby: p.hotStandby,
+		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State:  state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 		Logger: a.log,
 	}, nil
