@@ -11,6 +11,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/clientconf"
+	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/producer"
 	"github.com/turnstile-streams/turnstile/registry"
@@ -25,8 +26,11 @@ func newDevCmd(a *app) *cobra.Command {
 		prf     produceFlags
 		topics  topicFlags
 		dataDir string
+		lakeDir string
+		flushIv time.Duration
 		members int
 		produce bool
+		lakeOn  bool
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -100,6 +104,26 @@ seconds.`,
 					}
 				}()
 			}
+			if lakeOn {
+				store, err := datalake.Open(ctx, lakeDir)
+				if err != nil {
+					return err
+				}
+				defer store.Close()
+				w, err := datalake.New(datalake.Config{KafkaOpts: kopts, Registry: cc.SRClient(), Store: store,
+					DeviceTopic: topics.t.DeviceWindows, StationTopic: topics.t.StationWindows,
+					FlushInterval: flushIv, Logger: a.log.With("component", "lake")})
+				if err != nil {
+					return err
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := w.Run(ctx); err != nil && ctx.Err() == nil {
+						fail <- fmt.Errorf("lake-writer: %w", err)
+					}
+				}()
+			}
 			if produce {
 				prcfg, err := prf.config(topics.t.Input, cc)
 				if err != nil {
@@ -120,11 +144,12 @@ seconds.`,
   Schema Registry  %s
   Processors       %d member(s), %d partitions, %v windows, input %s
   Producer         %s
+  Lake             %s (CSV.gz and Parquet, flushed every %v)
 Try from another shell:
   curl %s/subjects
   bin/turnstile schemas list
   bin/turnstile produce --source csv --file ../shared/data/mta/240106.csv.gz --limit 10000
-`, b.Addr(), dataDir, reg.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), reg.URL())
+`, b.Addr(), dataDir, reg.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv, reg.URL())
 			select {
 			case <-ctx.Done():
 				fmt.Fprintln(a.stdout, "turnstile dev: shutting down")
@@ -143,6 +168,9 @@ Try from another shell:
 	prf.register(fs, "produce-")
 	fs.StringVar(&dataDir, "data-dir", "./data", "data directory: broker in <data-dir>/kafka, table state in <data-dir>/state")
 	fs.IntVar(&members, "members", 1, "processor members to run (each gets its share of the partitions)")
+	fs.StringVar(&lakeDir, "lake-dir", "./lake", "where the lake-writer writes (a directory or a URL, see turnstile lake --help)")
+	fs.DurationVar(&flushIv, "lake-flush-interval", 10*time.Second, "how often the lake-writer writes files")
+	fs.BoolVar(&lakeOn, "lake", true, "run the lake-writer")
 	fs.BoolVar(&produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
 	// Demo defaults: fast event time, small state.
 	_ = fs.Set("retention", "1h")
