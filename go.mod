@@ -24,6 +24,7 @@ require (
 	github.com/xdg-go/scram v1.4.0
 	gocloud.dev v0.47.0
 	golang.org/x/term v0.46.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
