@@ -30,9 +30,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## bench: micro-benchmarks, printed with ratios measured in the same run
+## bench: micro-benchmarks, with ratios measured in the same run (Pebble vs goka's LevelDB)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./codecs/... ./state/...
+	STATE_BENCH_COMPARE=1 $(GO) test -count=1 -v -run '^TestBenchCompare$$' ./state/
 
 ## up/down: the production-like stack (Apache Kafka, Confluent Schema Registry) with docker compose
 up:
