@@ -12,15 +12,21 @@ import (
 // whenever goka (re)opens that partition's storage, and touched only from
 // the partition's goroutine.
 type partClock struct {
-	storageGen   uint64 // the storage generation it was built from
-	streamTime   int64
-	hasTime      bool
+	storageGen uint64 // the storage generation it was built from
+	streamTime int64
+	hasTime    bool
+	// dataTime is the stream time the input itself reached, without idle
+	// advances to the wall clock: what retention of derived data follows.
+	dataTime     int64
+	hasData      bool
 	lastActivity time.Time
-	index        closeIndex
+	index        closeIndex // next window close, by stream time
+	expiries     closeIndex // key deletion past retention, by data time
 }
 
 func newPartClock(gen uint64) *partClock {
-	return &partClock{storageGen: gen, lastActivity: time.Now(), index: closeIndex{at: map[string]int64{}}}
+	return &partClock{storageGen: gen, lastActivity: time.Now(), index: closeIndex{at: map[string]int64{}},
+		expiries: closeIndex{at: map[string]int64{}}}
 }
 
 // observe advances stream time; it never goes back.
@@ -30,12 +36,22 @@ func (c *partClock) observe(t int64) {
 	}
 }
 
+// observeData advances data time and stream time.
+func (c *partClock) observeData(t int64) {
+	if !c.hasData || t > c.dataTime {
+		c.dataTime, c.hasData = t, true
+	}
+	c.observe(t)
+}
+
 // due pops the keys whose next close time stream time has reached.
 func (c *partClock) due(fn func(key string)) {
-	if !c.hasTime {
-		return
+	if c.hasTime {
+		c.index.popDue(c.streamTime, fn)
 	}
-	c.index.popDue(c.streamTime, fn)
+	if c.hasData {
+		c.expiries.popDue(c.dataTime, fn)
+	}
 }
 
 // closeIndex maps keys to the stream time at which they next need a close,

@@ -187,6 +187,22 @@ const (
 	Duplicate
 )
 
+// readingLess is the event-time order of a device's readings. Readings
+// with equal times (a device reporting two registers at once) are ordered
+// by their counters, so the order never depends on arrival or IDs; ties
+// left have equal counters and equal differences.
+func readingLess(a, b devReading) bool {
+	switch {
+	case a.T != b.T:
+		return a.T < b.T
+	case a.Entries != b.Entries:
+		return a.Entries < b.Entries
+	case a.Exits != b.Exits:
+		return a.Exits < b.Exits
+	}
+	return a.ID < b.ID
+}
+
 // apply adds an accepted (not too late) reading.
 func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st stamp) ApplyResult {
 	for _, old := range s.Readings {
@@ -196,10 +212,7 @@ func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st sta
 		}
 	}
 	s.Accepted++
-	pos := sort.Search(len(s.Readings), func(i int) bool {
-		o := s.Readings[i]
-		return o.T > r.T || o.T == r.T && o.ID > r.ID
-	})
+	pos := sort.Search(len(s.Readings), func(i int) bool { return readingLess(r, s.Readings[i]) })
 	if pos == len(s.Readings) {
 		s.Station, s.Line, s.Division = meta[0], meta[1], meta[2]
 	}

@@ -50,7 +50,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		if st.Dropped > dropped {
 			d.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
 		}
-		c.observe(r.T)
+		c.observeData(r.T)
 	}
 	// Close this key's own due windows now rather than through the loop.
 	if at, ok := st.nextClose(d.sem); ok && at <= c.streamTime {

@@ -222,6 +222,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
 		d := &devices{windowed: w, topics: cfg.Topics}
+		w.schedule = func(c *partClock, key string, v windowedState) {
+			at, ok := v.nextClose(p.sem)
+			c.index.set(key, at, ok)
+		}
 		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}}
 		if err := startWindowed(w, tracker, cfg.Topics.Readings, upstream, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
 			pub.devices(cfg.Groups.Windows)); err != nil {
@@ -231,6 +235,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if cfg.runs(StageStations) {
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates)
 		s := &stations{windowed: w, topics: cfg.Topics}
+		w.schedule = func(c *partClock, key string, v windowedState) {
+			if st, ok := v.(*StationState); ok {
+				s.schedule(c, key, st)
+			}
+		}
 		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}, {cfg.Groups.Windows, cfg.Topics.Readings},
 			{relayGroup(cfg.Groups.Windows), tableTopic(cfg.Groups.Windows)}}
 		if err := startWindowed(w, tracker, cfg.Topics.StationUpdates, upstream, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },

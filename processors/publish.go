@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -119,7 +120,9 @@ func (p *publisher) devices(group string) emitter.Translate {
 			ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
 			outs = append(outs,
 				&kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(string(rec.Key), w.Start), Value: b, Context: ctx},
-				&kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(schemas.StationKey(st.Station, st.Line)), Context: ctx,
+				// One station-table key per station window keeps table
+				// values small whatever the retention.
+				&kgo.Record{Topic: p.topics.StationUpdates, Key: windowKey(schemas.StationKey(st.Station, st.Line), w.Start), Context: ctx,
 					Value: encodeDeviceRow(&deviceRow{Device: string(rec.Key), Station: st.Station, Line: st.Line, Division: st.Division,
 						Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen})})
 		}
@@ -154,9 +157,9 @@ func (p *publisher) stations(group string) emitter.Translate {
 		if err != nil {
 			return nil, err
 		}
-		name, line, ok := schemas.SplitStationKey(string(rec.Key))
+		name, line, ok := splitStationWindowKey(string(rec.Key))
 		if !ok {
-			return nil, fmt.Errorf("processors: bad station key %q", rec.Key)
+			return nil, fmt.Errorf("processors: bad station window key %q", rec.Key)
 		}
 		var outs []*kgo.Record
 		for _, w := range o.Windows {
@@ -167,9 +170,18 @@ func (p *publisher) stations(group string) emitter.Translate {
 			if err != nil {
 				return nil, retryable(err)
 			}
-			outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(string(rec.Key), w.Start),
+			outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(schemas.StationKey(name, line), w.Start),
 				Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
 		}
 		return outs, nil
 	}
+}
+
+// splitStationWindowKey splits a station-table key, STATION|LINENAME|START.
+func splitStationWindowKey(key string) (station, line string, ok bool) {
+	i := strings.LastIndex(key, schemas.KeySeparator)
+	if i < 0 {
+		return "", "", false
+	}
+	return schemas.SplitStationKey(key[:i])
 }

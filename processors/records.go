@@ -80,7 +80,10 @@ func (ReadingCodec) Decode(b []byte) (any, error) { return decodeReading(b) }
 // Loopback messages drive closing: a close tells one key to close its
 // windows through a stream time; a tick, sent to a partition's control key,
 // brings the wall clock for idle partitions.
-type closeMsg struct{ Through int64 }
+type closeMsg struct {
+	Through int64 // stream time: close windows with END+grace <= Through
+	Data    int64 // the partition's data time (no idle advance), for retention
+}
 
 type tickMsg struct {
 	Wall     int64 // Unix ms
@@ -102,6 +105,7 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 		e.byte(tagClose)
 		e.byte(encodingVersion)
 		e.varint(m.Through)
+		e.varint(m.Data)
 	case tickMsg:
 		e.byte(tagTick)
 		e.byte(encodingVersion)
@@ -122,7 +126,7 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 	switch b[0] {
 	case tagClose:
 		d.header(tagClose)
-		v = closeMsg{Through: d.varint()}
+		v = closeMsg{Through: d.varint(), Data: d.varint()}
 	case tagTick:
 		d.header(tagTick)
 		v = tickMsg{Wall: d.varint(), CaughtUp: d.bool()}

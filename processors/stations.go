@@ -6,8 +6,10 @@ import (
 	"github.com/lovoo/goka"
 )
 
-// stations is the station-windows group: a table keyed by station
-// (STATION|LINENAME) rolling up published device window revisions.
+// stations is the station-windows group: a table keyed by station window
+// (STATION|LINENAME|START) rolling up published device window revisions.
+// One key per window keeps every table write small whatever the
+// retention; a key is deleted once its window is past retention.
 type stations struct {
 	*windowed
 	topics Topics
@@ -34,6 +36,12 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		s.metrics.replaySkipped.WithLabelValues(s.name).Inc()
 		return
 	}
+	if c.hasData && r.End+s.sem.Grace+s.sem.Retention <= c.dataTime {
+		// The window is past retention (its key may already be deleted): a
+		// redelivered or very late revision must not recreate it.
+		s.metrics.stationExpired.Inc()
+		return
+	}
 	st.Outbox = outbox{}
 	st.LastUpdate = ctx.Offset()
 	stamp := s.stamp()
@@ -42,15 +50,39 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	if st.Expired > expired {
 		s.metrics.stationExpired.Inc()
 	} else {
-		c.observe(r.End)
+		c.observeData(r.End)
 	}
 	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
 		st.close(s.sem, c.streamTime, stamp)
 	}
 	ctx.SetValue(st)
-	at, ok := st.nextClose(s.sem)
-	c.index.set(ctx.Key(), at, ok)
+	s.schedule(c, ctx.Key(), st)
 	s.sweep(ctx, c)
+}
+
+// schedule indexes the key's next window close (by stream time) or, once
+// its window closed, its deletion past retention (by data time).
+func (s *stations) schedule(c *partClock, key string, st *StationState) {
+	if at, ok := st.nextClose(s.sem); ok {
+		c.index.set(key, at, true)
+		c.expiries.set(key, 0, false)
+		return
+	}
+	c.index.set(key, 0, false)
+	del, ok := s.nextAction(st)
+	c.expiries.set(key, del, ok)
+}
+
+// nextAction is when the key next needs a close: its window's close, or,
+// once closed, the end of its retention, when the key is deleted.
+func (s *stations) nextAction(st *StationState) (int64, bool) {
+	if at, ok := st.nextClose(s.sem); ok {
+		return at, true
+	}
+	if len(st.Windows) == 0 {
+		return 0, false
+	}
+	return st.Windows[len(st.Windows)-1].End + s.sem.Grace + s.sem.Retention, true
 }
 
 func (s *stations) onLoop(ctx goka.Context, msg any) {
@@ -68,11 +100,18 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 			return
 		}
 		st.Outbox = outbox{}
+		if del, ok := s.nextAction(st); ok && st.HasClosed && del <= m.Data {
+			if _, open := st.nextClose(s.sem); !open {
+				ctx.Delete() // past retention: bounded state
+				c.index.set(ctx.Key(), 0, false)
+				c.expiries.set(ctx.Key(), 0, false)
+				return
+			}
+		}
 		if st.close(s.sem, m.Through, s.stamp()) {
 			st.LastLoop = ctx.Offset()
 			ctx.SetValue(st)
 		}
-		at, ok := st.nextClose(s.sem)
-		c.index.set(ctx.Key(), at, ok)
+		s.schedule(c, ctx.Key(), st)
 	}
 }

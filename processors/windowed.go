@@ -47,6 +47,8 @@ func (tableCodec) Decode(b []byte) (any, error) {
 type windowedState interface {
 	// mark is the stream time the value proves the partition reached.
 	mark() (int64, bool)
+	// dataMark is the data time it proves (mark without idle advances).
+	dataMark() (int64, bool)
 	nextClose(*Semantics) (int64, bool)
 }
 
@@ -57,6 +59,10 @@ func (s *DeviceState) mark() (int64, bool) {
 	}
 	return t, ok
 }
+
+func (s *DeviceState) dataMark() (int64, bool) { return s.maxEventTime() }
+
+func (s *StationState) dataMark() (int64, bool) { return s.MaxEnd, s.HasEnd }
 
 func (s *StationState) mark() (int64, bool) {
 	if s.HasClosed && (!s.HasEnd || s.ClosedThrough > s.MaxEnd) {
@@ -118,6 +124,10 @@ type windowed struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	// schedule indexes when a key needs its next close (the station group
+	// also schedules deletions past retention).
+	schedule func(c *partClock, key string, v windowedState)
+
 	mu     sync.Mutex
 	clocks map[int32]*partClock
 }
@@ -168,11 +178,13 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		case *partitionMeta:
 			c.observe(s.StreamTime)
 		case windowedState:
+			if t, ok := s.dataMark(); ok {
+				c.observeData(t)
+			}
 			if t, ok := s.mark(); ok {
 				c.observe(t)
 			}
-			at, ok := s.nextClose(w.sem)
-			c.index.set(string(it.Key()), at, ok)
+			w.schedule(c, string(it.Key()), s)
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -187,7 +199,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 // through the loopback topic (goka only lets a callback write its own key).
 func (w *windowed) sweep(ctx goka.Context, c *partClock) {
 	c.due(func(key string) {
-		ctx.Loopback(key, closeMsg{Through: c.streamTime})
+		ctx.Loopback(key, closeMsg{Through: c.streamTime, Data: c.dataTime})
 		w.metrics.closesSent.WithLabelValues(w.name).Inc()
 	})
 }

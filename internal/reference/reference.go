@@ -73,11 +73,19 @@ func Devices(p Params, readings []Reading) map[DeviceKey]Row {
 	out := map[DeviceKey]Row{}
 	last := map[DeviceKey]int64{}
 	for dev, rs := range byDev {
+		// Event-time order; equal times by counter values (the definition
+		// in the README), so arrival order and IDs never matter.
 		sort.Slice(rs, func(i, j int) bool {
-			if rs[i].T != rs[j].T {
-				return rs[i].T < rs[j].T
+			a, b := rs[i], rs[j]
+			switch {
+			case a.T != b.T:
+				return a.T < b.T
+			case a.Entries != b.Entries:
+				return a.Entries < b.Entries
+			case a.Exits != b.Exits:
+				return a.Exits < b.Exits
 			}
-			return rs[i].ID < rs[j].ID
+			return a.ID < b.ID
 		})
 		for i, r := range rs {
 			var de, dx int64
