@@ -198,6 +198,41 @@ func (d *dec) outbox() outbox {
 	return o
 }
 
+func (e *enc) emitted(ws []emitted) {
+	e.uvarint(uint64(len(ws)))
+	var ps int64
+	for _, w := range ws {
+		e.varint(w.Start - ps)
+		e.uvarint(uint64(w.Rev))
+		ps = w.Start
+	}
+}
+
+func (d *dec) emitted() []emitted {
+	n := d.count(2)
+	if n == 0 {
+		return nil
+	}
+	ws := make([]emitted, n)
+	var ps int64
+	for i := range ws {
+		ps += d.varint()
+		ws[i] = emitted{Start: ps, Rev: int32(d.uvarint())}
+	}
+	return ws
+}
+
+// finish reports the first decoding error, or trailing bytes.
+func (d *dec) finish() error {
+	if d.err != nil {
+		return d.err
+	}
+	if len(d.b) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	}
+	return nil
+}
+
 // encodeDevice writes a device state. Times and counters are delta-encoded
 // against the previous reading: a retained reading costs about 15 bytes.
 func encodeDevice(s *DeviceState, buf []byte) []byte {
@@ -225,13 +260,7 @@ func encodeDevice(s *DeviceState, buf []byte) []byte {
 		e.desc(r.Desc)
 		pt, pe, px = r.T, r.Entries, r.Exits
 	}
-	e.uvarint(uint64(len(s.Emitted)))
-	var ps int64
-	for _, w := range s.Emitted {
-		e.varint(w.Start - ps)
-		e.uvarint(uint64(w.Rev))
-		ps = w.Start
-	}
+	e.emitted(s.Emitted)
 	return e.b
 }
 
@@ -258,19 +287,9 @@ func decodeDevice(b []byte) (*DeviceState, error) {
 			s.Readings[i] = devReading{T: pt, Entries: pe, Exits: px, ID: d.u64(), Desc: d.desc()}
 		}
 	}
-	if n := d.count(2); n > 0 {
-		s.Emitted = make([]emitted, n)
-		var ps int64
-		for i := range s.Emitted {
-			ps += d.varint()
-			s.Emitted[i] = emitted{Start: ps, Rev: int32(d.uvarint())}
-		}
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	s.Emitted = d.emitted()
+	if err := d.finish(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }

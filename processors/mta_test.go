@@ -81,20 +81,7 @@ func TestMTAWeekInFileOrder(t *testing.T) {
 	cfg.Partitions = 6
 	cfg.Retention = 9 * 24 * time.Hour
 	cfg.IdleTimeout = 5 * time.Second
-	p, err := processors.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := p.Run(ctx)
-		if err != nil {
-			t.Errorf("Run: %v", err)
-			cancel()
-		}
-		done <- err
-	}()
-	defer func() { cancel(); <-done }()
+	runPipeline(t, ctx, cancel, cfg)
 
 	topics := processors.DefaultTopics()
 	start := time.Now()

@@ -146,21 +146,7 @@ func TestPipelineMatchesReference(t *testing.T) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := s.config(t)
-	p, err := processors.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := p.Run(ctx)
-		if err != nil {
-			t.Errorf("Run: %v", err)
-			cancel()
-		}
-		done <- err
-	}()
-	defer func() { cancel(); <-done }()
+	runPipeline(t, ctx, cancel, s.config(t))
 
 	topics := processors.DefaultTopics()
 	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
@@ -338,4 +324,24 @@ func (l *lateSet) accepted(rs []schemas.Reading) []schemas.Reading {
 		}
 	}
 	return out
+}
+
+// runPipeline runs a pipeline member until the test ends; a Run error fails
+// the test and cancels ctx.
+func runPipeline(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg processors.Config) {
+	t.Helper()
+	p, err := processors.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		err := p.Run(ctx)
+		if err != nil {
+			t.Errorf("Run: %v", err)
+			cancel()
+		}
+		done <- err
+	}()
+	t.Cleanup(func() { cancel(); <-done })
 }

@@ -87,17 +87,27 @@ func outboxOf(b []byte) (outbox, byte, error) {
 	return o, tag, d.err
 }
 
+// pendingOutbox returns a changelog record's outbox when it has one to
+// publish (tombstones, partition metadata and empty outboxes have none).
+func pendingOutbox(rec *kgo.Record, want byte) (outbox, bool, error) {
+	if rec.Value == nil {
+		return outbox{}, false, nil
+	}
+	o, tag, err := outboxOf(rec.Value)
+	if err != nil || o.empty() {
+		return o, false, err
+	}
+	if tag != want {
+		return o, false, fmt.Errorf("processors: %w: tag %d in a table of tag %d", errCorrupt, tag, want)
+	}
+	return o, true, nil
+}
+
 func (p *publisher) devices(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		if rec.Value == nil {
-			return nil, nil
-		}
-		o, tag, err := outboxOf(rec.Value)
-		if err != nil || o.empty() {
+		o, ok, err := pendingOutbox(rec, tagDevice)
+		if !ok {
 			return nil, err
-		}
-		if tag != tagDevice {
-			return nil, fmt.Errorf("processors: %w: tag %d in a device table", errCorrupt, tag)
 		}
 		st, err := decodeDevice(rec.Value)
 		if err != nil {
@@ -143,15 +153,9 @@ func (p *publisher) devices(group string) emitter.Translate {
 
 func (p *publisher) stations(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		if rec.Value == nil {
-			return nil, nil
-		}
-		o, tag, err := outboxOf(rec.Value)
-		if err != nil || o.empty() {
+		o, ok, err := pendingOutbox(rec, tagStation)
+		if !ok {
 			return nil, err
-		}
-		if tag != tagStation {
-			return nil, fmt.Errorf("processors: %w: tag %d in a station table", errCorrupt, tag)
 		}
 		st, err := decodeStation(rec.Value)
 		if err != nil {

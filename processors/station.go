@@ -256,13 +256,7 @@ func encodeStation(s *StationState, buf []byte) []byte {
 			e.uvarint(uint64(r.Gen))
 		}
 	}
-	e.uvarint(uint64(len(s.Emitted)))
-	ps = 0
-	for _, w := range s.Emitted {
-		e.varint(w.Start - ps)
-		e.uvarint(uint64(w.Rev))
-		ps = w.Start
-	}
+	e.emitted(s.Emitted)
 	return e.b
 }
 
@@ -294,19 +288,9 @@ func decodeStation(b []byte) (*StationState, error) {
 			s.Windows[i] = w
 		}
 	}
-	if n := d.count(2); n > 0 {
-		s.Emitted = make([]emitted, n)
-		var ps int64
-		for i := range s.Emitted {
-			ps += d.varint()
-			s.Emitted[i] = emitted{Start: ps, Rev: int32(d.uvarint())}
-		}
-	}
-	if d.err != nil {
-		return nil, d.err
-	}
-	if len(d.b) != 0 {
-		return nil, fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+	s.Emitted = d.emitted()
+	if err := d.finish(); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
