@@ -173,9 +173,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		return opts
 	}
-	runProc := func(name string, graph func() *goka.GroupGraph, tracker *storageTracker) func(context.Context) error {
+	runProc := func(name string, graph func() *goka.GroupGraph, tracker *storageTracker, extra ...goka.ProcessorOption) func(context.Context) error {
 		return func(ctx context.Context) error {
-			proc, err := goka.NewProcessor(cfg.Brokers, graph(), procOpts(tracker)...)
+			proc, err := goka.NewProcessor(cfg.Brokers, graph(), append(procOpts(tracker), extra...)...)
 			if err != nil {
 				return err
 			}
@@ -217,7 +217,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 
 	if cfg.runs(StageIngest) {
 		in := &ingest{decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics}
-		start(cfg.Groups.Ingest, runProc(cfg.Groups.Ingest, func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil))
+		// goka drops null-value records before the callback by default; the
+		// ingest stage must see them to dead-letter them.
+		start(cfg.Groups.Ingest, runProc(cfg.Groups.Ingest, func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil,
+			goka.WithNilHandling(goka.NilProcess)))
 	}
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)

@@ -170,7 +170,7 @@ func TestPipelineMatchesReference(t *testing.T) {
 		arrive = append(arrive, late)
 	}
 	arrive = append(arrive, arrive[3], arrive[50], arrive[100])
-	bad := [][]byte{{1, 2, 3}, {0, 0, 0, 0, 99, 1}, []byte("not avro at all")}
+	bad := [][]byte{{1, 2, 3}, {0, 0, 0, 0, 99, 1}, []byte("not avro at all"), nil /* a tombstone */}
 	s.produce(t, ctx, topics.Input, inCodec, arrive, bad)
 
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
