@@ -20,7 +20,6 @@ type Metrics struct {
 	published      *prometheus.CounterVec   // topic, kind (first|correction|late)
 	closeLatency   *prometheus.HistogramVec // group
 	registryWaits  prometheus.Counter
-	relaySkipped   *prometheus.CounterVec // group
 	stationExpired prometheus.Counter
 }
 
@@ -51,14 +50,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"group"}),
 		registryWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_registry_waits_total",
 			Help: "Times a record waited for the schema registry (unreachable, never-seen schema id)."}),
-		relaySkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_relay_skipped_total",
-			Help: "Changelog records a relay could not publish (corrupt)."}, []string{"group"}),
 		stationExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_station_expired_total",
 			Help: "Device window revisions for station windows past retention, ignored."}),
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
-			m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.relaySkipped, m.stationExpired} {
+			m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("processors: metrics: %w", err)
 			}

@@ -25,10 +25,6 @@ type Pipeline struct {
 	cfg     Config
 	sem     *Semantics
 	metrics *Metrics
-
-	mu     sync.Mutex
-	procs  map[string]*goka.Processor
-	relays map[string]*emitter.Relay
 }
 
 // New validates cfg. metrics may be shared with an HTTP server.
@@ -52,11 +48,8 @@ func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 			return nil, err
 		}
 	}
-	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics, procs: map[string]*goka.Processor{}, relays: map[string]*emitter.Relay{}}, nil
+	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics}, nil
 }
-
-// Config returns the effective configuration.
-func (p *Pipeline) Config() Config { return p.cfg }
 
 func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	sc := goka.DefaultConfig()
@@ -173,15 +166,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		return opts
 	}
-	runProc := func(name string, graph func() *goka.GroupGraph, tracker *storageTracker, extra ...goka.ProcessorOption) func(context.Context) error {
+	runProc := func(graph func() *goka.GroupGraph, tracker *storageTracker, extra ...goka.ProcessorOption) func(context.Context) error {
 		return func(ctx context.Context) error {
 			proc, err := goka.NewProcessor(cfg.Brokers, graph(), append(procOpts(tracker), extra...)...)
 			if err != nil {
 				return err
 			}
-			p.mu.Lock()
-			p.procs[name] = proc
-			p.mu.Unlock()
 			return proc.Run(ctx)
 		}
 	}
@@ -192,7 +182,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}}, tracker
 	}
 	startWindowed := func(w *windowed, tracker *storageTracker, input string, upstream []lagSource, graph func() *goka.GroupGraph, translate emitter.Translate) error {
-		start(w.name, runProc(w.name, graph, tracker))
+		start(w.name, runProc(graph, tracker))
 		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
 			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout))}, cfg.KafkaOpts...)
 		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
@@ -200,9 +190,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		p.mu.Lock()
-		p.relays[w.name] = relay
-		p.mu.Unlock()
 		start(relayGroup(w.name), relay.Run)
 		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
 		if err != nil {
@@ -219,7 +206,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		in := &ingest{decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics}
 		// goka drops null-value records before the callback by default; the
 		// ingest stage must see them to dead-letter them.
-		start(cfg.Groups.Ingest, runProc(cfg.Groups.Ingest, func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil,
+		start(cfg.Groups.Ingest, runProc(func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil,
 			goka.WithNilHandling(goka.NilProcess)))
 	}
 	if cfg.runs(StageWindows) {
@@ -254,14 +241,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		"retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
 	<-ctx.Done()
 	return nil
-}
-
-// Processor returns the running goka processor of a group, for views and
-// queries; nil until it started.
-func (p *Pipeline) Processor(group string) *goka.Processor {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.procs[group]
 }
 
 func heartbeat(session time.Duration) time.Duration { return min(session/3, 3*time.Second) }
