@@ -2,55 +2,85 @@ package codecs
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// DeviceWindowCodec encodes and decodes TurnstileWindow records
-// (schemas.DeviceWindow) in the Confluent wire format, for the emitter and
-// the lake-writer. It also satisfies goka.Codec (Decode returns
-// *schemas.DeviceWindow). It is safe for concurrent use.
-type DeviceWindowCodec struct {
+// WindowCodec encodes and decodes one window record type W in the
+// Confluent wire format, for the relays and the lake-writer. It also
+// satisfies goka.Codec (Decode returns *W). It is safe for concurrent use.
+type WindowCodec[W any, P interface {
+	*W
+	Validate() error
+}] struct {
 	e       *engine
-	setters []func(*schemas.DeviceWindow, any)
+	name    string
+	setters []func(*W, any)
+	native  func(*W) map[string]any
 }
+
+// DeviceWindowCodec encodes and decodes TurnstileWindow records
+// (schemas.DeviceWindow).
+type DeviceWindowCodec = WindowCodec[schemas.DeviceWindow, *schemas.DeviceWindow]
+
+// StationWindowCodec encodes and decodes StationWindow records
+// (schemas.StationWindow).
+type StationWindowCodec = WindowCodec[schemas.StationWindow, *schemas.StationWindow]
 
 // NewDeviceWindowCodec builds a device window codec for cfg.Subject
 // (normally schemas.Subject(topics.DeviceWindows)). It does not contact the
 // registry.
 func NewDeviceWindowCodec(cfg Config) (*DeviceWindowCodec, error) {
-	s := schemas.DeviceWindowSchema()
+	return newWindowCodec[schemas.DeviceWindow, *schemas.DeviceWindow](cfg, schemas.DeviceWindowSchema(), "device window",
+		deviceWindowSetters(), DeviceWindowNative)
+}
+
+// NewStationWindowCodec builds a station window codec for cfg.Subject
+// (normally schemas.Subject(topics.StationWindows)).
+func NewStationWindowCodec(cfg Config) (*StationWindowCodec, error) {
+	return newWindowCodec[schemas.StationWindow, *schemas.StationWindow](cfg, schemas.StationWindowSchema(), "station window",
+		stationWindowSetters(), StationWindowNative)
+}
+
+func newWindowCodec[W any, P interface {
+	*W
+	Validate() error
+}](cfg Config, s schemas.Schema, name string, setters map[string]func(*W, any), native func(*W) map[string]any) (*WindowCodec[W, P], error) {
 	e, err := newEngine(cfg, s.Text, s.Text)
 	if err != nil {
 		return nil, err
 	}
-	setters, err := bindSetters(e.reader, deviceWindowSetters())
+	bound, err := bindSetters(e.reader, setters)
 	if err != nil {
 		return nil, err
 	}
-	return &DeviceWindowCodec{e: e, setters: setters}, nil
+	return &WindowCodec[W, P]{e: e, name: name, setters: bound, native: native}, nil
 }
 
 // Subject returns the codec's subject.
-func (c *DeviceWindowCodec) Subject() string { return c.e.subject }
+func (c *WindowCodec[W, P]) Subject() string { return c.e.subject }
 
 // Prepare resolves the writer schema id now and returns it.
-func (c *DeviceWindowCodec) Prepare(ctx context.Context) (int, error) { return c.e.id(ctx) }
+func (c *WindowCodec[W, P]) Prepare(ctx context.Context) (int, error) { return c.e.id(ctx) }
 
 // Marshal encodes a window. It does not validate it.
-func (c *DeviceWindowCodec) Marshal(w *schemas.DeviceWindow) ([]byte, error) {
-	return c.e.encode(DeviceWindowNative(w))
+func (c *WindowCodec[W, P]) Marshal(w *W) ([]byte, error) {
+	return c.e.encode(c.native(w))
 }
 
 // Unmarshal decodes and validates a window. Errors are *RejectError or
 // retryable, as for readings.
-func (c *DeviceWindowCodec) Unmarshal(data []byte) (schemas.DeviceWindow, error) {
-	var w schemas.DeviceWindow
+func (c *WindowCodec[W, P]) Unmarshal(data []byte) (W, error) {
+	var w W
 	var vals [20]any
-	out := vals[:len(c.setters)]
+	out := vals[:0]
+	if len(c.setters) <= len(vals) {
+		out = vals[:len(c.setters)]
+	} else {
+		out = make([]any, len(c.setters))
+	}
 	id, err := c.e.decode(data, out)
 	if err != nil {
 		return w, err
@@ -58,29 +88,30 @@ func (c *DeviceWindowCodec) Unmarshal(data []byte) (schemas.DeviceWindow, error)
 	for i, set := range c.setters {
 		set(&w, out[i])
 	}
-	if err := w.Validate(); err != nil {
-		return schemas.DeviceWindow{}, fieldReject(c.e, id, ReasonInvalidField, err)
+	if err := P(&w).Validate(); err != nil {
+		var zero W
+		return zero, fieldReject(c.e, id, ReasonInvalidField, err)
 	}
 	return w, nil
 }
 
-// Encode implements goka.Codec for schemas.DeviceWindow or *schemas.DeviceWindow.
-func (c *DeviceWindowCodec) Encode(value any) ([]byte, error) {
+// Encode implements goka.Codec for W or *W.
+func (c *WindowCodec[W, P]) Encode(value any) ([]byte, error) {
 	switch w := value.(type) {
-	case *schemas.DeviceWindow:
+	case *W:
 		if w == nil {
-			return nil, errors.New("codecs: encode nil *schemas.DeviceWindow")
+			return nil, fmt.Errorf("codecs: encode nil %T", w)
 		}
 		return c.Marshal(w)
-	case schemas.DeviceWindow:
+	case W:
 		return c.Marshal(&w)
 	default:
-		return nil, fmt.Errorf("codecs: device window codec cannot encode %T", value)
+		return nil, fmt.Errorf("codecs: %s codec cannot encode %T", c.name, value)
 	}
 }
 
-// Decode implements goka.Codec, returning *schemas.DeviceWindow.
-func (c *DeviceWindowCodec) Decode(data []byte) (any, error) {
+// Decode implements goka.Codec, returning *W.
+func (c *WindowCodec[W, P]) Decode(data []byte) (any, error) {
 	w, err := c.Unmarshal(data)
 	if err != nil {
 		return nil, err
@@ -117,81 +148,6 @@ func deviceWindowSetters() map[string]func(*schemas.DeviceWindow, any) {
 		"GENERATION": func(w *schemas.DeviceWindow, v any) { w.Generation, _ = v.(int32) },
 		"EMITTED_AT": func(w *schemas.DeviceWindow, v any) { w.EmittedAt, _ = v.(time.Time) },
 	}
-}
-
-// StationWindowCodec encodes and decodes StationWindow records
-// (schemas.StationWindow); see DeviceWindowCodec.
-type StationWindowCodec struct {
-	e       *engine
-	setters []func(*schemas.StationWindow, any)
-}
-
-// NewStationWindowCodec builds a station window codec for cfg.Subject
-// (normally schemas.Subject(topics.StationWindows)).
-func NewStationWindowCodec(cfg Config) (*StationWindowCodec, error) {
-	s := schemas.StationWindowSchema()
-	e, err := newEngine(cfg, s.Text, s.Text)
-	if err != nil {
-		return nil, err
-	}
-	setters, err := bindSetters(e.reader, stationWindowSetters())
-	if err != nil {
-		return nil, err
-	}
-	return &StationWindowCodec{e: e, setters: setters}, nil
-}
-
-// Subject returns the codec's subject.
-func (c *StationWindowCodec) Subject() string { return c.e.subject }
-
-// Prepare resolves the writer schema id now and returns it.
-func (c *StationWindowCodec) Prepare(ctx context.Context) (int, error) { return c.e.id(ctx) }
-
-// Marshal encodes a station window. It does not validate it.
-func (c *StationWindowCodec) Marshal(w *schemas.StationWindow) ([]byte, error) {
-	return c.e.encode(StationWindowNative(w))
-}
-
-// Unmarshal decodes and validates a station window.
-func (c *StationWindowCodec) Unmarshal(data []byte) (schemas.StationWindow, error) {
-	var w schemas.StationWindow
-	var vals [16]any
-	out := vals[:len(c.setters)]
-	id, err := c.e.decode(data, out)
-	if err != nil {
-		return w, err
-	}
-	for i, set := range c.setters {
-		set(&w, out[i])
-	}
-	if err := w.Validate(); err != nil {
-		return schemas.StationWindow{}, fieldReject(c.e, id, ReasonInvalidField, err)
-	}
-	return w, nil
-}
-
-// Encode implements goka.Codec for schemas.StationWindow or *schemas.StationWindow.
-func (c *StationWindowCodec) Encode(value any) ([]byte, error) {
-	switch w := value.(type) {
-	case *schemas.StationWindow:
-		if w == nil {
-			return nil, errors.New("codecs: encode nil *schemas.StationWindow")
-		}
-		return c.Marshal(w)
-	case schemas.StationWindow:
-		return c.Marshal(&w)
-	default:
-		return nil, fmt.Errorf("codecs: station window codec cannot encode %T", value)
-	}
-}
-
-// Decode implements goka.Codec, returning *schemas.StationWindow.
-func (c *StationWindowCodec) Decode(data []byte) (any, error) {
-	w, err := c.Unmarshal(data)
-	if err != nil {
-		return nil, err
-	}
-	return &w, nil
 }
 
 // StationWindowNative returns the goavro native form of a station window.
