@@ -156,69 +156,19 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 	}
 	meta := map[string]string{MetaTopic: sp.Topic, MetaPartition: strconv.Itoa(int(sp.Partition)),
 		MetaOffsets: fmt.Sprintf("%d-%d", sp.First, sp.Last)}
+	var err error
 	switch ds {
 	case DeviceWindows:
-		byDate := map[string][]int{}
-		for i := range b.devices {
-			d := PartitionDate(b.devices[i].End)
-			byDate[d] = append(byDate[d], i)
-		}
-		for _, d := range sortedKeys(byDate) {
-			idx := byDate[d]
-			dir := partitionDir(ds, d)
-			if !f.NoCSV {
-				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
-					return writeCSVGz(w, !f.NoCSVIndex, deviceCSVColumns, len(idx), func(i int, dst []string) []string {
-						return deviceCSVFields(&b.devices[idx[i]], dst)
-					})
-				}); err != nil {
-					return files, err
-				}
-			}
-			if !f.NoParquet {
-				rows := make([]DeviceRow, len(idx))
-				for i, j := range idx {
-					rows[i] = NewDeviceRow(&b.devices[j])
-				}
-				if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
-					return writeParquet(w, rows, meta)
-				}); err != nil {
-					return files, err
-				}
-			}
-		}
+		err = writeDated(ds, sp, f, b.devices, deviceCSVColumns, deviceCSVFields, NewDeviceRow,
+			func(w *schemas.DeviceWindow) time.Time { return w.End }, put, meta)
 	case StationWindows:
-		byDate := map[string][]int{}
-		for i := range b.stations {
-			d := PartitionDate(b.stations[i].End)
-			byDate[d] = append(byDate[d], i)
-		}
-		for _, d := range sortedKeys(byDate) {
-			idx := byDate[d]
-			dir := partitionDir(ds, d)
-			if !f.NoCSV {
-				if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
-					return writeCSVGz(w, !f.NoCSVIndex, stationCSVColumns, len(idx), func(i int, dst []string) []string {
-						return stationCSVFields(&b.stations[idx[i]], dst)
-					})
-				}); err != nil {
-					return files, err
-				}
-			}
-			if !f.NoParquet {
-				rows := make([]StationRow, len(idx))
-				for i, j := range idx {
-					rows[i] = NewStationRow(&b.stations[j])
-				}
-				if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
-					return writeParquet(w, rows, meta)
-				}); err != nil {
-					return files, err
-				}
-			}
-		}
+		err = writeDated(ds, sp, f, b.stations, stationCSVColumns, stationCSVFields, NewStationRow,
+			func(w *schemas.StationWindow) time.Time { return w.End }, put, meta)
 	default:
 		return nil, fmt.Errorf("lake: unknown dataset %q", ds)
+	}
+	if err != nil {
+		return files, err
 	}
 	if len(b.rejected) > 0 {
 		key := string(ds) + "/" + rejectedDir + "/" + partName(sp, extRejected)
@@ -264,4 +214,41 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// writeDated writes one dataset's records of a batch: per window-end date
+// partition, a CSV.gz and a Parquet file (each unless switched off).
+func writeDated[W, R any](ds Dataset, sp span, f Format, recs []W, csvColumns []string,
+	csvFields func(*W, []string) []string, toRow func(*W) R, end func(*W) time.Time,
+	put func(key string, rows int, write func(io.Writer) error) error, meta map[string]string) error {
+	byDate := map[string][]int{}
+	for i := range recs {
+		d := PartitionDate(end(&recs[i]))
+		byDate[d] = append(byDate[d], i)
+	}
+	for _, d := range sortedKeys(byDate) {
+		idx := byDate[d]
+		dir := partitionDir(ds, d)
+		if !f.NoCSV {
+			if err := put(dir+partName(sp, ExtCSV), len(idx), func(w io.Writer) error {
+				return writeCSVGz(w, !f.NoCSVIndex, csvColumns, len(idx), func(i int, dst []string) []string {
+					return csvFields(&recs[idx[i]], dst)
+				})
+			}); err != nil {
+				return err
+			}
+		}
+		if !f.NoParquet {
+			rows := make([]R, len(idx))
+			for i, j := range idx {
+				rows[i] = toRow(&recs[j])
+			}
+			if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
+				return writeParquet(w, rows, meta)
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
