@@ -204,31 +204,12 @@ func (s *Store) Get(key string) ([]byte, error) {
 // Set stores value under key. While recovering it joins the recovery batch;
 // afterwards it is an unsynced write (the changelog is the source of truth).
 // A nil value is stored as an empty one, as goka's LevelDB storage does.
-func (s *Store) Set(key string, value []byte) error {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if err := s.usable(); err != nil {
-		return err
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	k := s.dataKey(key)
-	if s.batch != nil {
-		if err := s.batch.Set(k, value, nil); err != nil {
-			return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
-		}
-		return s.addedToBatch()
-	}
-	s.writes.Add(1)
-	s.runningSets.Add(1)
-	if err := s.write(k, value, false); err != nil {
-		return fmt.Errorf("state: set %q in %s: %w", key, s.dir, err)
-	}
-	return nil
-}
+func (s *Store) Set(key string, value []byte) error { return s.mutate("set", key, value, false) }
 
 // Delete removes key; deleting a missing key is not an error.
-func (s *Store) Delete(key string) error {
+func (s *Store) Delete(key string) error { return s.mutate("delete", key, nil, true) }
+
+func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if err := s.usable(); err != nil {
@@ -238,14 +219,24 @@ func (s *Store) Delete(key string) error {
 	defer s.wmu.Unlock()
 	k := s.dataKey(key)
 	if s.batch != nil {
-		if err := s.batch.Delete(k, nil); err != nil {
-			return fmt.Errorf("state: delete %q in %s: %w", key, s.dir, err)
+		var err error
+		if del {
+			err = s.batch.Delete(k, nil)
+		} else {
+			err = s.batch.Set(k, value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
 		}
 		return s.addedToBatch()
 	}
 	s.writes.Add(1)
-	if err := s.write(k, nil, true); err != nil {
-		return fmt.Errorf("state: delete %q in %s: %w", key, s.dir, err)
+	if !del {
+		// goka acknowledges table Sets with SetOffset (not Deletes).
+		s.runningSets.Add(1)
+	}
+	if err := s.write(k, value, del); err != nil {
+		return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
 	}
 	return nil
 }
