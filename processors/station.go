@@ -175,11 +175,13 @@ func (s *StationState) apply(sem *Semantics, r *deviceRow, st stamp) {
 		}
 	}
 	s.Accepted++
+	// Totals before the change: a device joining with zero counts still
+	// changes DEVICES, so they are taken before its row is inserted.
+	e0, x0, n0 := w.totals()
 	if i == len(w.Rows) || w.Rows[i].Device != r.Device {
 		w.Rows = append(w.Rows, stationRow{})
 		copy(w.Rows[i+1:], w.Rows[i:])
 	}
-	e0, x0, n0 := w.totals()
 	w.Rows[i] = stationRow{Device: r.Device, Entries: r.Entries, Exits: r.Exits, Rev: r.Rev, Gen: r.Gen}
 	if !s.HasEnd || r.End > s.MaxEnd {
 		s.MaxEnd, s.HasEnd = r.End, true

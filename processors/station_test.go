@@ -53,6 +53,14 @@ func TestStationRollup(t *testing.T) {
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("after idle close: got %+v want %+v", pub, want)
 	}
+	// A device joining a closed window with zero counts (its first reading
+	// in cumulative mode) changes DEVICES only: that is a correction too.
+	s.apply(sem, row("D", 0, 0, 0, 1), stamp{})
+	take()
+	want = append(want, WindowRow{Start: 0, End: 5 * minute, Rev: 4, Entries: 18, Exits: 4, Devices: 4})
+	if !reflect.DeepEqual(pub, want) {
+		t.Fatalf("zero-count device: got %+v want %+v", pub, want)
+	}
 	b := encodeStation(s, nil)
 	got, err := decodeStation(b)
 	if err != nil {
