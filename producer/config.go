@@ -42,6 +42,10 @@ const (
 	// CSVConfig.RecoveredDelay: recovered audits arrive late, as they do in
 	// the MTA's feed.
 	OrderArrival Order = "arrival"
+	// OrderShuffle sends rows in a random order (Config.Seed makes it
+	// repeatable): every kind of lateness at once, to check that results do
+	// not depend on arrival order.
+	OrderShuffle Order = "shuffle"
 )
 
 // CounterMode says what ENTRIES and EXITS carry in synthetic readings.
@@ -179,7 +183,7 @@ type SyntheticConfig struct {
 type CSVConfig struct {
 	// Path of an MTA weekly file, plain or gzip (detected by content).
 	Path string
-	// Order: OrderEvent (default), OrderFile or OrderArrival.
+	// Order: OrderEvent (default), OrderFile, OrderArrival or OrderShuffle.
 	Order Order
 	// RecoveredDelay holds RECOVR AUD rows back in OrderArrival; default 8 h.
 	RecoveredDelay time.Duration
@@ -263,7 +267,7 @@ func (c Config) withDefaults(now time.Time) (Config, error) {
 	if v.Order == "" {
 		v.Order = OrderEvent
 	}
-	if v.Order != OrderEvent && v.Order != OrderFile && v.Order != OrderArrival {
+	if v.Order != OrderEvent && v.Order != OrderFile && v.Order != OrderArrival && v.Order != OrderShuffle {
 		return c, fmt.Errorf("producer: unknown CSV order %q", v.Order)
 	}
 	if v.RecoveredDelay == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sort"
@@ -36,7 +37,7 @@ type csvSource struct {
 	start   time.Time // arrival of the first item
 }
 
-func newCSVSource(cfg CSVConfig, log *slog.Logger) (*csvSource, error) {
+func newCSVSource(cfg CSVConfig, seed int64, log *slog.Logger) (*csvSource, error) {
 	f, err := os.Open(cfg.Path)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %w", err)
@@ -46,7 +47,7 @@ func newCSVSource(cfg CSVConfig, log *slog.Logger) (*csvSource, error) {
 	if label == "" {
 		label = "csv:" + filepath.Base(cfg.Path)
 	}
-	s, err := readCSV(f, label, cfg.Order, cfg.RecoveredDelay)
+	s, err := readCSV(f, label, cfg, seed)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %s: %w", cfg.Path, err)
 	}
@@ -57,7 +58,7 @@ func newCSVSource(cfg CSVConfig, log *slog.Logger) (*csvSource, error) {
 }
 
 // readCSV parses a weekly file, plain or gzip (detected by its magic bytes).
-func readCSV(r io.Reader, label string, order Order, recoveredDelay time.Duration) (*csvSource, error) {
+func readCSV(r io.Reader, label string, cfg CSVConfig, seed int64) (*csvSource, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	if magic, err := br.Peek(2); err == nil && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
@@ -87,7 +88,6 @@ func readCSV(r io.Reader, label string, order Order, recoveredDelay time.Duratio
 	}
 	ns := readingNamespace()
 	s := &csvSource{}
-	var maxEvent time.Time
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
 		if err == io.EOF {
@@ -107,21 +107,25 @@ func readCSV(r io.Reader, label string, order Order, recoveredDelay time.Duratio
 			s.skipped++
 			continue
 		}
-		switch order {
-		case OrderFile:
-			// The stream's clock is the latest event time seen so far.
-			if it.event.After(maxEvent) {
-				maxEvent = it.event
-			}
-			it.arrival = maxEvent
-		case OrderArrival:
-			if it.reading.Desc == "RECOVR AUD" {
-				it.arrival = it.event.Add(recoveredDelay)
-			}
+		if cfg.Order == OrderArrival && it.reading.Desc == "RECOVR AUD" {
+			it.arrival = it.event.Add(cfg.RecoveredDelay)
 		}
 		s.items = append(s.items, it)
 	}
-	if order != OrderFile {
+	switch cfg.Order {
+	case OrderShuffle:
+		rand.New(rand.NewPCG(uint64(seed), 0)).Shuffle(len(s.items), func(i, j int) { s.items[i], s.items[j] = s.items[j], s.items[i] })
+		fallthrough
+	case OrderFile:
+		// The stream's clock is the latest event time sent so far.
+		var maxEvent time.Time
+		for i := range s.items {
+			if s.items[i].event.After(maxEvent) {
+				maxEvent = s.items[i].event
+			}
+			s.items[i].arrival = maxEvent
+		}
+	default:
 		sort.SliceStable(s.items, func(i, j int) bool { return s.items[i].arrival.Before(s.items[j].arrival) })
 	}
 	if len(s.items) > 0 {

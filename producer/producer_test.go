@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -339,6 +340,33 @@ func TestCSVReplay(t *testing.T) {
 	}
 	if recovr != 11 {
 		t.Fatalf("%d RECOVR AUD rows", recovr)
+	}
+
+	// Shuffle: the same rows in another order, the same order for the
+	// same seed, and arrival (the stream clock) never going back.
+	cfg.CSV.Order = producer.OrderShuffle
+	shuf, shufAgain := collect(t, cfg, c, 0), collect(t, cfg, c, 0)
+	cfg.Seed++
+	shufOther := collect(t, cfg, c, 0)
+	idsOf := func(rs []producer.Record) (order string, set []string) {
+		for _, r := range rs {
+			order += r.Reading.ID + ","
+			set = append(set, r.Reading.ID)
+		}
+		sort.Strings(set)
+		return order, set
+	}
+	o1, s1 := idsOf(shuf)
+	o2, _ := idsOf(shufAgain)
+	o3, s3 := idsOf(shufOther)
+	of, sf := idsOf(file)
+	if o1 != o2 || o1 == o3 || o1 == of || !slices.Equal(s1, sf) || !slices.Equal(s3, sf) {
+		t.Fatal("shuffle must send the file's rows in a random order that the seed repeats")
+	}
+	for i := 1; i < len(shuf); i++ {
+		if shuf[i].Arrival.Before(shuf[i-1].Arrival) {
+			t.Fatal("shuffled arrival must not go back")
+		}
 	}
 }
 

@@ -88,7 +88,7 @@ func NewStream(cfg Config, codec *codecs.ReadingCodec, now time.Time, log *slog.
 	var src source
 	switch cfg.Source {
 	case SourceCSV:
-		src, err = newCSVSource(cfg.CSV, log)
+		src, err = newCSVSource(cfg.CSV, cfg.Seed, log)
 	default:
 		src, err = newSynthetic(cfg.Synthetic, cfg.Seed)
 	}

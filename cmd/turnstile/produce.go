@@ -27,7 +27,7 @@ func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	n := func(s string) string { return prefix + s }
 	fs.StringVar(&p.source, n("source"), "synthetic", "synthetic (live stream from the station reference) or csv (an MTA weekly file)")
 	fs.StringVar(&p.file, n("file"), "", "MTA weekly file for --source csv (.csv or .csv.gz)")
-	fs.StringVar(&p.order, n("order"), "event", "csv order: event (event time), file (file order), arrival (event time, RECOVR AUD delayed)")
+	fs.StringVar(&p.order, n("order"), "event", "csv order: event (event time), file (file order), arrival (event time, RECOVR AUD delayed), shuffle (random, repeatable with --seed)")
 	fs.StringVar(&p.counters, n("counters"), "cumulative", "synthetic counters: cumulative registers or increment (the original demo's 5..10 per reading)")
 	fs.IntVar(&p.schemaVersion, n("schema-version"), 2, "TurnstileReading version to write (1 or 2)")
 	fs.Float64Var(&p.speed, n("speed"), 0, "event time per wall time (0: source default, <0: as fast as possible)")
