@@ -19,9 +19,9 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// mtaWeek is the real MTA week the shared data directory holds beside the
-// checkout (CI has it; a bare clone does not).
-const mtaWeek = "../../shared/data/mta/240106.csv.gz"
+// The real MTA weeks in the shared data directory beside the checkout (a
+// bare clone has none, and the tests that need them skip).
+const mtaDir = "../../shared/data/mta/"
 
 // readMTA parses the weekly file independently of the producer: columns
 // ,CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS.
@@ -61,21 +61,35 @@ func readMTA(t *testing.T, path string) []reference.Reading {
 	return out
 }
 
-// TestMTAWeekInFileOrder replays the real week in file order (the file is
-// sorted by device, so one device's whole week arrives after another's,
-// and stream time runs far ahead of most readings) with a retention that
-// covers the week: every reading is accepted, windows close early and are
-// corrected, and the highest revision of every device and station window
-// must equal the reference computed directly from the file.
-func TestMTAWeekInFileOrder(t *testing.T) {
-	if os.Getenv("TURNSTILE_MTA") == "" {
-		t.Skip("set TURNSTILE_MTA=1 to replay the real MTA week (250,000 readings)")
+// TestMTAWeeks replays real MTA weeks with a retention that covers the
+// week, so every reading is accepted however late it arrives, and checks
+// that the highest revision of every device and station window equals the
+// reference computed directly from the file:
+//   - in file order: the file is sorted by device, so one device's whole
+//     week arrives after another's and stream time runs far ahead of most
+//     readings (windows close early and are corrected);
+//   - shuffled: every kind of lateness at once.
+func TestMTAWeeks(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: the real MTA weeks take minutes")
 	}
-	if _, err := os.Stat(mtaWeek); err != nil {
+	for _, tc := range []struct {
+		name, file string
+		order      producer.Order
+	}{
+		{"file order", "240106.csv.gz", producer.OrderFile},
+		{"shuffled", "240113.csv.gz", producer.OrderShuffle},
+	} {
+		t.Run(tc.name, func(t *testing.T) { replayMTAWeek(t, mtaDir+tc.file, tc.order) })
+	}
+}
+
+func replayMTAWeek(t *testing.T, path string, order producer.Order) {
+	if _, err := os.Stat(path); err != nil {
 		t.Skipf("no MTA data beside the checkout (%v)", err)
 	}
 	s := newStack(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	cfg := s.config(t)
 	cfg.Partitions = 6
@@ -85,13 +99,13 @@ func TestMTAWeekInFileOrder(t *testing.T) {
 
 	topics := processors.DefaultTopics()
 	start := time.Now()
-	sum, err := producer.Run(ctx, producer.Config{Source: producer.SourceCSV, CSV: producer.CSVConfig{Path: mtaWeek, Order: producer.OrderFile},
+	sum, err := producer.Run(ctx, producer.Config{Source: producer.SourceCSV, CSV: producer.CSVConfig{Path: path, Order: order},
 		Topic: topics.Input, RegistryClient: s.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(s.brokers...)},
-		Speed: -1, Progress: producer.ProgressOff, Logger: cfg.Logger})
+		Speed: -1, Progress: producer.ProgressOff, Logger: cfg.Logger, Seed: 7})
 	if err != nil {
 		t.Fatal(err)
 	}
-	readings := readMTA(t, mtaWeek)
+	readings := readMTA(t, path)
 	if sum.Sent != int64(len(readings)) {
 		t.Fatalf("produced %d readings, the file has %d", sum.Sent, len(readings))
 	}
