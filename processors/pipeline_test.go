@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
@@ -101,45 +100,10 @@ func (s *stack) produce(t *testing.T, ctx context.Context, topic string, codec *
 	}
 }
 
-// sink reads a topic from the start and keeps the highest revision of
-// every key, failing if a (key, revision) ever appears with two contents.
-type sink[T any] struct {
-	latest map[string]T
-	revs   map[string]int32
-	seen   map[string]string
-	n      int
-}
-
+// readSink reads a sink topic until diff is satisfied (testenv.ReadSink).
 func readSink[T any](t *testing.T, ctx context.Context, s *stack, topic string, decode func([]byte) (T, int32, error), diff func(map[string]T) string) map[string]T {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	k := sink[T]{latest: map[string]T{}, revs: map[string]int32{}, seen: map[string]string{}}
-	for d := diff(k.latest); d != ""; d = diff(k.latest) {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: gave up after %d records, %d keys:\n%s", topic, k.n, len(k.latest), d)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			k.n++
-			v, rev, err := decode(r.Value)
-			if err != nil {
-				t.Fatalf("%s: %v", topic, err)
-			}
-			id := fmt.Sprintf("%s@%d", r.Key, rev)
-			if prev, ok := k.seen[id]; ok && prev != string(r.Value) {
-				t.Fatalf("%s: %s published twice with different content", topic, id)
-			}
-			k.seen[id] = string(r.Value)
-			if rev >= k.revs[string(r.Key)] {
-				k.revs[string(r.Key)], k.latest[string(r.Key)] = rev, v
-			}
-		})
-	}
-	return k.latest
+	return testenv.ReadSink(t, ctx, s.brokers, topic, decode, diff)
 }
 
 func TestPipelineMatchesReference(t *testing.T) {
@@ -216,48 +180,11 @@ func TestPipelineMatchesReference(t *testing.T) {
 }
 
 func matchesDevices(got map[string]schemas.DeviceWindow, want map[reference.DeviceKey]reference.Row) string {
-	var diffs []string
-	seen := 0
-	for k, w := range want {
-		key := k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)
-		g, ok := got[key]
-		switch {
-		case !ok:
-			diffs = append(diffs, "missing "+key)
-		case g.Entries != w.Entries || g.Exits != w.Exits || g.Desc != w.Desc:
-			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d %s want %d/%d %s", key, g.Entries, g.Exits, g.Desc, w.Entries, w.Exits, w.Desc))
-		default:
-			seen++
-		}
-	}
-	if len(got) != len(want) {
-		diffs = append(diffs, fmt.Sprintf("%d windows published, %d expected", len(got), len(want)))
-	}
-	if len(diffs) > 5 {
-		diffs = append(diffs[:5], fmt.Sprintf("... %d differences", len(diffs)))
-	}
-	return strings.Join(diffs, "\n")
+	return reference.DiffDevices(got, want)
 }
 
 func matchesStations(got map[string]schemas.StationWindow, want map[reference.StationKey]reference.Row) string {
-	var diffs []string
-	for k, w := range want {
-		key := k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)
-		g, ok := got[key]
-		switch {
-		case !ok:
-			diffs = append(diffs, "missing "+key)
-		case g.Entries != w.Entries || g.Exits != w.Exits || int(g.Devices) != w.Devices:
-			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d/%d want %d/%d/%d", key, g.Entries, g.Exits, g.Devices, w.Entries, w.Exits, w.Devices))
-		}
-	}
-	if len(got) != len(want) {
-		diffs = append(diffs, fmt.Sprintf("%d station windows published, %d expected", len(got), len(want)))
-	}
-	if len(diffs) > 5 {
-		diffs = append(diffs[:5], fmt.Sprintf("... %d differences", len(diffs)))
-	}
-	return strings.Join(diffs, "\n")
+	return reference.DiffStations(got, want)
 }
 
 // readAll reads n records of a topic from the start.

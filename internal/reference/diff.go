@@ -1,0 +1,60 @@
+package reference
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// keyTime formats window starts in sink keys (processors.WindowKeyTime,
+// restated: the reference does not import what it checks).
+const keyTime = "2006-01-02T15:04:05Z"
+
+// DiffDevices compares the latest device windows of a sink topic, by sink
+// key (CA|UNIT|SCP|START), with the reference; "" means equal.
+func DiffDevices(got map[string]schemas.DeviceWindow, want map[DeviceKey]Row) string {
+	var diffs []string
+	for k, w := range want {
+		key := k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+		g, ok := got[key]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing "+key)
+		case g.Entries != w.Entries || g.Exits != w.Exits || g.Desc != w.Desc:
+			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d %s want %d/%d %s", key, g.Entries, g.Exits, g.Desc, w.Entries, w.Exits, w.Desc))
+		}
+	}
+	if len(got) != len(want) {
+		diffs = append(diffs, fmt.Sprintf("%d windows published, %d expected", len(got), len(want)))
+	}
+	return summarize(diffs)
+}
+
+// DiffStations compares the latest station windows of a sink topic, by sink
+// key (STATION|LINENAME|START), with the reference; "" means equal.
+func DiffStations(got map[string]schemas.StationWindow, want map[StationKey]Row) string {
+	var diffs []string
+	for k, w := range want {
+		key := k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+		g, ok := got[key]
+		switch {
+		case !ok:
+			diffs = append(diffs, "missing "+key)
+		case g.Entries != w.Entries || g.Exits != w.Exits || int(g.Devices) != w.Devices:
+			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d/%d want %d/%d/%d", key, g.Entries, g.Exits, g.Devices, w.Entries, w.Exits, w.Devices))
+		}
+	}
+	if len(got) != len(want) {
+		diffs = append(diffs, fmt.Sprintf("%d station windows published, %d expected", len(got), len(want)))
+	}
+	return summarize(diffs)
+}
+
+func summarize(diffs []string) string {
+	if len(diffs) > 5 {
+		diffs = append(diffs[:5], fmt.Sprintf("... %d differences", len(diffs)))
+	}
+	return strings.Join(diffs, "\n")
+}

@@ -1,0 +1,47 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// ReadSink reads a sink topic from the start, keeping the highest revision
+// of every key, until diff of what it holds returns "" (then it returns
+// what it holds) or ctx ends (then the test fails with the last diff). It
+// fails the test if a (key, revision) ever appears with two contents:
+// re-emissions must be identical.
+func ReadSink[T any](t testing.TB, ctx context.Context, brokers []string, topic string,
+	decode func([]byte) (v T, rev int32, err error), diff func(map[string]T) string) map[string]T {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	latest, revs, seen, n := map[string]T{}, map[string]int32{}, map[string]string{}, 0
+	for d := diff(latest); d != ""; d = diff(latest) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: gave up after %d records, %d keys:\n%s", topic, n, len(latest), d)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			n++
+			v, rev, err := decode(r.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			id := fmt.Sprintf("%s@%d", r.Key, rev)
+			if prev, ok := seen[id]; ok && prev != string(r.Value) {
+				t.Fatalf("%s: %s published twice with different content", topic, id)
+			}
+			seen[id] = string(r.Value)
+			if rev >= revs[string(r.Key)] {
+				revs[string(r.Key)], latest[string(r.Key)] = rev, v
+			}
+		})
+	}
+	return latest
+}
