@@ -1,0 +1,189 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Results is every figure of a run; its JSON form is bench/results.json.
+type Results struct {
+	Machine   Machine   `json:"machine"`
+	StartedAt time.Time `json:"started_at"`
+	Seconds   float64   `json:"total_s"`
+	Settings  Settings  `json:"settings"`
+	Input     Input     `json:"input"`
+
+	// Throughput in readings/s of the three variants on the same input.
+	Throughput struct {
+		Ours  float64 `json:"ours"`
+		Limit float64 `json:"limit"`
+		Goka  float64 `json:"goka"`
+	} `json:"throughput"`
+	Ratio struct {
+		OursOverLimit float64 `json:"ours_over_limit"`
+		OursOverGoka  float64 `json:"ours_over_goka"`
+	} `json:"ratio"`
+	CPUPerReading struct {
+		Ours  float64 `json:"ours"`
+		Limit float64 `json:"limit"`
+		Goka  float64 `json:"goka"`
+	} `json:"cpu_us_per_reading"`
+	RSSMiB struct {
+		// Peak is the process's peak RSS during ours' throughput run
+		// (the in-process broker included; its logs are on disk).
+		Peak float64 `json:"peak"`
+		// BeforeStart is the RSS just before ours started.
+		BeforeStart float64 `json:"before_start"`
+		Limit       float64 `json:"limit"`
+		Goka        float64 `json:"goka"`
+	} `json:"rss_mib"`
+	// Variants has the details, with the window digests that were
+	// compared.
+	Variants []Variant `json:"variants"`
+	Latency  *Latency  `json:"latency_ms,omitempty"`
+	Restore  *Restore  `json:"restore,omitempty"`
+	Scaling  []Variant `json:"scaling,omitempty"`
+	Micro    []Micro   `json:"micro,omitempty"`
+	Targets  []Target  `json:"targets"`
+	Notes    []string  `json:"notes"`
+}
+
+// Settings are the sizes and pipeline settings of the run.
+type Settings struct {
+	Readings        int64    `json:"readings"`
+	Devices         int      `json:"devices"`
+	Partitions      int      `json:"partitions"`
+	Window          string   `json:"window"`
+	Grace           string   `json:"grace"`
+	Retention       string   `json:"retention"`
+	IdleTimeout     string   `json:"idle_timeout"`
+	LatencyLoad     float64  `json:"latency_load"`
+	ScalingReadings int64    `json:"scaling_readings"`
+	Phases          []string `json:"phases"`
+}
+
+// Target is one goal of the issue and where the run stands.
+type Target struct {
+	Name     string  `json:"name"`
+	Goal     string  `json:"goal"`
+	Measured string  `json:"measured"`
+	Met      bool    `json:"met"`
+	Value    float64 `json:"value"`
+}
+
+// Run runs every configured phase and returns the figures. On an error
+// the results so far are returned with it.
+func Run(ctx context.Context, cfg Config) (res *Results, err error) {
+	cfg.Defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	res = &Results{Machine: machine(), StartedAt: time.Now().UTC()}
+	res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
+		Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(),
+		LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, Phases: cfg.Phases}
+	if cfg.Dir == "" {
+		if cfg.Dir, err = os.MkdirTemp("", "turnstile-bench-"); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		if !cfg.Keep {
+			defer os.RemoveAll(cfg.Dir)
+		}
+	}
+	began := time.Now()
+	defer func() { res.Seconds = time.Since(began).Seconds() }()
+	say := func(format string, args ...any) {
+		fmt.Fprintf(cfg.Progress, "[%5.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+	}
+	say("bench: %d readings, %d devices, %d partitions; %s on %d cores (load %.1f); work dir %s",
+		cfg.Readings, cfg.Devices, cfg.Partitions, res.Machine.CPU, res.Machine.Cores, res.Machine.LoadAvg, cfg.Dir)
+
+	e, err := startEnv(ctx, filepath.Join(cfg.Dir, "main"), cfg.Logger)
+	if err != nil {
+		return res, err
+	}
+	defer e.close()
+	input := "mta-turnstile"
+	if res.Input, err = preload(ctx, e, &cfg, input, cfg.Readings, say); err != nil {
+		return res, err
+	}
+	say("preload: %d readings (%d devices, %d stations, %.0f MB) in %.1fs",
+		res.Input.Readings, res.Input.Devices, res.Input.Stations, float64(res.Input.Bytes)/1e6, res.Input.Seconds)
+
+	limit, err := runLimit(ctx, e, &cfg, input, cfg.Readings)
+	if err != nil {
+		return res, err
+	}
+	res.Variants = append(res.Variants, limit)
+	say("limit: %.0f readings/s (%d device windows, %d station windows)", limit.PerSecond, limit.Devices.Windows, limit.Stations.Windows)
+
+	res.RSSMiB.BeforeStart = rssMiB()
+	stateDir := filepath.Join(cfg.Dir, "main", "state")
+	ours, m, err := runOurs(ctx, e, &cfg, stateDir, 1, cfg.Readings, expected{limit.Devices, *limit.Stations}, say, true)
+	if err != nil {
+		return res, err
+	}
+	res.Variants = append(res.Variants, ours)
+	if serr := m.stop(); serr != nil {
+		return res, serr
+	}
+	if ours.Devices != limit.Devices || *ours.Stations != *limit.Stations {
+		return res, fmt.Errorf("bench: ours and the limit disagree:\n  device windows  ours  %v\n                  limit %v\n  station windows ours  %v\n                  limit %v",
+			ours.Devices, limit.Devices, *ours.Stations, *limit.Stations)
+	}
+	say("ours: device and station windows identical to the limit's")
+	res.Throughput.Ours, res.Throughput.Limit = ours.PerSecond, limit.PerSecond
+	res.Ratio.OursOverLimit = ours.PerSecond / limit.PerSecond
+	res.CPUPerReading.Ours, res.CPUPerReading.Limit = ours.CPUPerReading, limit.CPUPerReading
+	res.RSSMiB.Peak, res.RSSMiB.Limit = ours.RSSPeakMiB, limit.RSSPeakMiB
+
+	if cfg.runs(PhaseGoka) {
+		g, err := runGoka(ctx, e, &cfg, input, cfg.Readings, limit.Devices, say)
+		if err != nil {
+			return res, err
+		}
+		res.Variants = append(res.Variants, g)
+		if g.Devices != limit.Devices {
+			return res, fmt.Errorf("bench: the usual goka way and the limit disagree:\n  device windows goka  %v\n                 limit %v", g.Devices, limit.Devices)
+		}
+		say("usual goka: device windows identical to the limit's")
+		res.Throughput.Goka = g.PerSecond
+		res.Ratio.OursOverGoka = ours.PerSecond / g.PerSecond
+		res.CPUPerReading.Goka = g.CPUPerReading
+		res.RSSMiB.Goka = g.RSSPeakMiB
+	}
+	if cfg.runs(PhaseRestore) {
+		r, err := runRestore(ctx, e, &cfg, stateDir, res.Input.EventTo, say)
+		if err != nil {
+			return res, err
+		}
+		res.Restore = &r
+	}
+	if cfg.runs(PhaseLatency) {
+		l, err := runLatency(ctx, &cfg, cfg.LatencyLoad*ours.PerSecond, say)
+		if err != nil {
+			return res, err
+		}
+		res.Latency = &l
+		say("latency: %d windows at %.0f readings/s: p50 %.0f ms, p99 %.0f ms, p99.9 %.0f ms", l.Windows, l.Rate, l.P50, l.P99, l.P999)
+	}
+	if cfg.runs(PhaseScaling) {
+		for k := 1; k <= cfg.ScalingMembers; k++ {
+			v, err := runScaling(ctx, &cfg, k, say)
+			if err != nil {
+				return res, err
+			}
+			res.Scaling = append(res.Scaling, v)
+		}
+	}
+	if cfg.runs(PhaseMicro) {
+		if res.Micro, err = runMicro(e, &cfg, say); err != nil {
+			return res, err
+		}
+	}
+	res.assess()
+	return res, nil
+}

@@ -1,0 +1,175 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+)
+
+// Phases of a run, in the order they run.
+const (
+	PhaseThroughput = "throughput" // limit, ours, usual goka on the preloaded input
+	PhaseGoka       = "goka"       // the usual-goka variant (part of throughput)
+	PhaseRestore    = "restore"    // table rebuild, warm and cold restart (after ours)
+	PhaseLatency    = "latency"    // live mode at a fraction of ours' rate
+	PhaseScaling    = "scaling"    // 1..N members
+	PhaseMicro      = "micro"      // codec and storage micro-benchmarks
+)
+
+// AllPhases lists every phase.
+func AllPhases() []string {
+	return []string{PhaseThroughput, PhaseGoka, PhaseRestore, PhaseLatency, PhaseScaling, PhaseMicro}
+}
+
+// Config sizes a run. Zero fields take the defaults of [Config.Defaults],
+// which meet the minimums (2 million readings, ~5,000 devices).
+type Config struct {
+	// Readings preloaded for the throughput comparison.
+	Readings int64
+	// Devices in the synthetic stream (spread over the station reference's
+	// 768 booths; ~5,000 devices cover ~450 stations).
+	Devices int
+	// Interval between two readings of a device (MTA: 4h).
+	Interval time.Duration
+	// Start is the event time of the first reading.
+	Start time.Time
+	Seed  int64
+
+	// Pipeline settings.
+	Partitions    int
+	Window, Grace time.Duration
+	Retention     time.Duration
+	MaxDelta      int64
+	IdleTimeout   time.Duration
+	TickInterval  time.Duration
+
+	// LatencyDuration is how long the live-mode latency phase measures.
+	LatencyDuration time.Duration
+	// LatencyLoad is the produce rate as a fraction of ours' measured
+	// throughput (default 0.5).
+	LatencyLoad float64
+	// ScalingReadings is the input of each scaling run.
+	ScalingReadings int64
+	// ScalingMembers runs 1..ScalingMembers members.
+	ScalingMembers int
+	// RestartReadings are produced between stopping and restarting the
+	// pipeline in the restore phase.
+	RestartReadings int64
+	// MicroTime is how long each micro-benchmark runs.
+	MicroTime time.Duration
+
+	// Phases to run (default AllPhases). The throughput phase always runs
+	// (everything else is relative to it).
+	Phases []string
+
+	// Dir holds the brokers' logs and the local state; default a temporary
+	// directory, removed after the run unless Keep.
+	Dir  string
+	Keep bool
+	// CPUProfile and HeapProfile, when set, receive pprof profiles of the
+	// ours throughput run (heap: at its end).
+	CPUProfile, HeapProfile string
+	// PhaseTimeout bounds each waiting step (default 5m).
+	PhaseTimeout time.Duration
+
+	// Progress receives progress lines; nil discards them.
+	Progress io.Writer
+	// Logger receives the components' logs (default: discarded).
+	Logger *slog.Logger
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Readings == 0 {
+		c.Readings = 2_000_000
+	}
+	if c.Devices == 0 {
+		c.Devices = 5000
+	}
+	if c.Interval == 0 {
+		c.Interval = 4 * time.Hour
+	}
+	if c.Start.IsZero() {
+		c.Start = time.Date(2024, 1, 6, 0, 0, 0, 0, time.UTC)
+	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
+	if c.Partitions == 0 {
+		c.Partitions = 6
+	}
+	if c.Window == 0 {
+		c.Window = 5 * time.Minute
+	}
+	if c.Grace == 0 {
+		c.Grace = c.Window
+	}
+	if c.Retention == 0 {
+		c.Retention = 24 * time.Hour
+	}
+	if c.MaxDelta == 0 {
+		c.MaxDelta = 10000
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = time.Second
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 200 * time.Millisecond
+	}
+	if c.LatencyDuration == 0 {
+		c.LatencyDuration = 20 * time.Second
+	}
+	if c.LatencyLoad == 0 {
+		c.LatencyLoad = 0.5
+	}
+	if c.ScalingReadings == 0 {
+		c.ScalingReadings = 500_000
+	}
+	if c.ScalingMembers == 0 {
+		c.ScalingMembers = 3
+	}
+	if c.RestartReadings == 0 {
+		c.RestartReadings = 10_000
+	}
+	if c.MicroTime == 0 {
+		c.MicroTime = 300 * time.Millisecond
+	}
+	if c.Phases == nil {
+		c.Phases = AllPhases()
+	}
+	if c.PhaseTimeout == 0 {
+		c.PhaseTimeout = 5 * time.Minute
+	}
+	if c.Progress == nil {
+		c.Progress = io.Discard
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Readings < 1 || c.Devices < 1 || c.Partitions < 1 || c.ScalingReadings < 1 || c.ScalingMembers < 1:
+		return errors.New("bench: readings, devices, partitions and scaling sizes must be positive")
+	case c.Interval < c.Window:
+		return errors.New("bench: the reading interval must be at least the window")
+	case c.LatencyLoad <= 0 || c.LatencyLoad > 1:
+		return fmt.Errorf("bench: latency load %v is not in (0, 1]", c.LatencyLoad)
+	}
+	for _, p := range c.Phases {
+		if !slices.Contains(AllPhases(), p) {
+			return fmt.Errorf("bench: unknown phase %q (phases: %v)", p, AllPhases())
+		}
+	}
+	return nil
+}
+
+func (c *Config) runs(phase string) bool {
+	return phase == PhaseThroughput || slices.Contains(c.Phases, phase)
+}
+
+func errorsJoin(errs ...error) error { return errors.Join(errs...) }

@@ -1,0 +1,179 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// jsonCodec is the goka codec most goka code uses for values.
+type jsonCodec[T any] struct{}
+
+func (jsonCodec[T]) Encode(v any) ([]byte, error) { return json.Marshal(v) }
+
+func (jsonCodec[T]) Decode(b []byte) (any, error) {
+	v := new(T)
+	if err := json.Unmarshal(b, v); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// runGoka is "the usual goka way": one goka processor over the device-keyed
+// input, goka's default LevelDB storage and sarama settings, a JSON value
+// per device written with one SetValue per reading, a window emitted when
+// the device's next reading falls in a later window. No re-key hop (the
+// input is already keyed by device), no station rollup, no exactly-once
+// machinery. The windows still open at the end are emitted by a goka
+// visitor once every reading has been processed.
+func runGoka(ctx context.Context, e *env, cfg *Config, input string, n int64, want Digest, say func(string, ...any)) (Variant, error) {
+	v := Variant{Name: "usual goka", Members: 1, Readings: n}
+	const group = "bench-usual-goka"
+	sink := group + "-windows"
+	if err := e.createTopic(ctx, sink, int32(cfg.Partitions), nil); err != nil {
+		return v, err
+	}
+	codec, err := e.readingCodec(input)
+	if err != nil {
+		return v, err
+	}
+	w := windower{size: cfg.Window.Milliseconds(), maxDelta: cfg.MaxDelta}
+	var (
+		processed, first, outOfOrder atomic.Int64
+	)
+	emit := func(ctx goka.Context, cw closedWindow) {
+		ctx.Emit(goka.Stream(sink), fmt.Sprintf("%s|%d", cw.Device, cw.Start), &cw)
+	}
+	graph := goka.DefineGroup(goka.Group(group),
+		goka.Input(goka.Stream(input), codec, func(ctx goka.Context, msg any) {
+			first.CompareAndSwap(0, time.Now().UnixNano())
+			r := msg.(*schemas.Reading)
+			s, _ := ctx.Value().(*deviceState)
+			if s == nil {
+				s = &deviceState{}
+			}
+			t, err := r.ParseEventTime()
+			if err != nil {
+				ctx.Fail(err)
+			}
+			if cw, ok := w.apply(s, ctx.Key(), r.Station, r.LineName, t.UnixMilli(), r.Entries, r.Exits); ok {
+				emit(ctx, cw)
+			}
+			ctx.SetValue(s)
+			processed.Add(1)
+		}),
+		goka.Visitor("flush", func(ctx goka.Context, _ any) {
+			if s, _ := ctx.Value().(*deviceState); s != nil && s.Has {
+				if s.OutOfOrder {
+					outOfOrder.Add(1)
+				}
+				emit(ctx, s.window(ctx.Key()))
+			}
+		}),
+		goka.Persist(jsonCodec[deviceState]{}),
+		goka.Output(goka.Stream(sink), jsonCodec[closedWindow]{}),
+	)
+	sc := goka.DefaultConfig()
+	// Needed to read a preloaded topic at all: goka starts new groups at
+	// the newest offset.
+	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication, tm.Stream.Replication = 1, 1 // one embedded broker
+	proc, err := goka.NewProcessor(e.brokers(), graph,
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(sc, tm)),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(sc)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(sc)),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(sc)),
+		goka.WithStorageBuilder(storage.DefaultBuilder(filepath.Join(e.dir, "usual-goka"))),
+		goka.WithLogger(gokaDiscard{}))
+	if err != nil {
+		return v, fmt.Errorf("bench: usual goka: %w", err)
+	}
+	rss := startRSSPeak()
+	begin := time.Now()
+	pctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- proc.Run(pctx) }()
+	stop := func() error {
+		cancel()
+		return <-done
+	}
+	wctx, wcancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
+	defer wcancel()
+	poll := func(every time.Duration, ok func() bool, what string) error {
+		for !ok() {
+			select {
+			case err := <-done:
+				done <- err
+				return fmt.Errorf("bench: usual goka stopped while waiting for %s: %v", what, err)
+			case <-wctx.Done():
+				return fmt.Errorf("bench: usual goka: waiting for %s: %w", what, wctx.Err())
+			case <-time.After(every):
+			}
+		}
+		return nil
+	}
+	if err := poll(5*time.Millisecond, func() bool { return first.Load() != 0 }, "the first reading"); err != nil {
+		return v, errorsJoin(err, stop())
+	}
+	t0 := time.Unix(0, first.Load())
+	cpu0 := cpuTime()
+	v.StartupSeconds = t0.Sub(begin).Seconds()
+	say("usual goka: first reading after %.1fs", v.StartupSeconds)
+	last := time.Now()
+	if err := poll(20*time.Millisecond, func() bool {
+		if time.Since(last) > 5*time.Second {
+			last = time.Now()
+			p := processed.Load()
+			say("usual goka: %d of %d readings (%.0f/s)", p, n, float64(p)/time.Since(t0).Seconds())
+		}
+		return processed.Load() >= n
+	}, "every reading"); err != nil {
+		return v, errorsJoin(err, stop())
+	}
+	v.ProcessedSeconds = time.Since(t0).Seconds()
+	if err := proc.VisitAll(wctx, "flush", nil); err != nil {
+		return v, errorsJoin(fmt.Errorf("bench: usual goka: flush: %w", err), stop())
+	}
+	end, err := e.waitEnds(wctx, map[string]int64{sink: want.Windows}, 20*time.Millisecond)
+	if err != nil {
+		return v, errorsJoin(err, stop())
+	}
+	v.finish(t0, end, cpu0)
+	v.RSSPeakMiB = rss.done()
+	if err := stop(); err != nil {
+		return v, fmt.Errorf("bench: usual goka: %w", err)
+	}
+	if n := outOfOrder.Load(); n > 0 {
+		return v, fmt.Errorf("bench: usual goka: %d devices saw readings out of event-time order", n)
+	}
+	say("usual goka: %d readings in %.1fs: %.0f readings/s; checking the sink topic", n, v.Seconds, v.PerSecond)
+	var dec jsonCodec[closedWindow]
+	err = e.consumeAll(ctx, func(r *kgo.Record) error {
+		x, err := dec.Decode(r.Value)
+		if err != nil {
+			return fmt.Errorf("bench: usual goka: %s: %w", sink, err)
+		}
+		cw := x.(*closedWindow)
+		v.Devices.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
+		return nil
+	}, sink)
+	return v, err
+}
+
+// gokaDiscard drops goka's log lines.
+type gokaDiscard struct{}
+
+func (gokaDiscard) Print(...any)          {}
+func (gokaDiscard) Println(...any)        {}
+func (gokaDiscard) Printf(string, ...any) {}

@@ -1,0 +1,233 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/processors"
+)
+
+// Latency is the live-mode close latency of device windows.
+type Latency struct {
+	// TargetRate is the produce rate asked for (a fraction of ours'
+	// throughput); Rate the one achieved.
+	TargetRate float64 `json:"target_readings_per_s"`
+	Rate       float64 `json:"readings_per_s"`
+	Seconds    float64 `json:"measured_s"`
+	Windows    int     `json:"windows"`
+	P50        float64 `json:"p50"`
+	P99        float64 `json:"p99"`
+	P999       float64 `json:"p999"`
+	Max        float64 `json:"max"`
+	// Missing windows became closable during the measurement but were not
+	// on the sink topic by its end (plus a grace second).
+	Missing int `json:"missing"`
+}
+
+// closability records, per input partition, the stream time (largest event
+// time produced to it and acknowledged) and when it passed each window's
+// end + grace: the moment the window became closable.
+type closability struct {
+	size, grace int64
+	mu          sync.Mutex
+	stream      map[int32]int64
+	at          map[int32]map[int64]time.Time // partition -> window end -> when closable
+}
+
+func (c *closability) observe(p int32, evt int64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old, ok := c.stream[p]
+	if !ok {
+		c.stream[p] = evt
+		c.at[p] = map[int64]time.Time{}
+		return
+	}
+	if evt <= old {
+		return
+	}
+	c.stream[p] = evt
+	// Ends E with old < E+grace <= evt became closable.
+	first := floorTo(old-c.grace, c.size) + c.size
+	for e := first; e <= evt-c.grace; e += c.size {
+		c.at[p][e] = now
+	}
+}
+
+func (c *closability) when(p int32, end int64) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t, ok := c.at[p][end]
+	return t, ok
+}
+
+func floorTo(t, size int64) int64 { return t - ((t%size)+size)%size }
+
+// runLatency runs one pipeline member on a fresh broker, produces the
+// synthetic stream live at rate readings/s, and measures for each device
+// window the time from its becoming closable (its partition's stream time
+// passing end + grace, as acknowledged by the broker) to its record being
+// fetched from the sink topic. The first two seconds are warm-up.
+func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string, ...any)) (Latency, error) {
+	l := Latency{TargetRate: rate}
+	dir := filepath.Join(cfg.Dir, "latency")
+	e, err := startEnv(ctx, dir, cfg.Logger)
+	if err != nil {
+		return l, err
+	}
+	defer e.close()
+	topics, groups := processors.DefaultTopics(), processors.DefaultGroups()
+	if err := e.createTopic(ctx, topics.Input, int32(cfg.Partitions), nil); err != nil {
+		return l, err
+	}
+	m, err := startMembers(ctx, e, cfg, filepath.Join(dir, "state"), 1)
+	if err != nil {
+		return l, err
+	}
+	defer m.stop()
+	wctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
+	defer cancel()
+	if err := groupsStable(wctx, e.adm, 1, groups.Ingest, groups.Windows, groups.Stations, groups.Windows+"-relay"); err != nil {
+		return l, err
+	}
+	codec, err := e.readingCodec(topics.Input)
+	if err != nil {
+		return l, err
+	}
+	st, err := newStream(cfg, codec, cfg.Start)
+	if err != nil {
+		return l, err
+	}
+	cl := &closability{size: cfg.Window.Milliseconds(), grace: cfg.Grace.Milliseconds(), stream: map[int32]int64{}, at: map[int32]map[int64]time.Time{}}
+
+	// The sink reader.
+	sinkCl, err := kgo.NewClient(append(e.kafkaOpts(), kgo.ConsumeTopics(topics.DeviceWindows),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
+	if err != nil {
+		return l, fmt.Errorf("bench: %w", err)
+	}
+	defer sinkCl.Close()
+	part := emitter.Partitioner().ForTopic(topics.Input)
+	const warmup = 2 * time.Second
+	start := time.Now()
+	measureFrom := start.Add(warmup)
+	measureTo := measureFrom.Add(cfg.LatencyDuration)
+	var (
+		lat     []float64
+		seen    = map[string]bool{}
+		readErr error
+		rwg     sync.WaitGroup
+	)
+	rctx, rcancel := context.WithCancel(ctx)
+	defer rwg.Wait()
+	defer rcancel()
+	rwg.Add(1)
+	go func() {
+		defer rwg.Done()
+		for {
+			fs := sinkCl.PollFetches(rctx)
+			now := time.Now()
+			if rctx.Err() != nil {
+				return
+			}
+			fs.EachRecord(func(r *kgo.Record) {
+				key := string(r.Key)
+				i := strings.LastIndexByte(key, '|')
+				if i < 0 {
+					readErr = fmt.Errorf("bench: latency: bad window key %q", key)
+					return
+				}
+				s, err := time.Parse(processors.WindowKeyTime, key[i+1:])
+				if err != nil {
+					readErr = fmt.Errorf("bench: latency: window key %q: %w", key, err)
+					return
+				}
+				p := part.Partition(&kgo.Record{Key: []byte(key[:i])}, cfg.Partitions)
+				at, ok := cl.when(int32(p), s.UnixMilli()+cfg.Window.Milliseconds())
+				if !ok || at.Before(measureFrom) || !at.Before(measureTo) {
+					return
+				}
+				seen[key] = true
+				lat = append(lat, float64(now.Sub(at).Microseconds())/1000)
+			})
+		}
+	}()
+
+	say("latency: producing %.0f readings/s for %v (+%v warm-up)", rate, cfg.LatencyDuration, warmup)
+	type prodWindow struct {
+		part int32
+		end  int64
+	}
+	windows := map[string]prodWindow{}
+	var produced int64
+	var perr error
+	var pmu sync.Mutex
+	for time.Now().Before(measureTo) {
+		due := start.Add(time.Duration(float64(produced) / rate * float64(time.Second)))
+		if d := time.Until(due); d > time.Millisecond {
+			time.Sleep(d)
+		}
+		r, err := st.Next()
+		if err != nil {
+			return l, fmt.Errorf("bench: synthetic stream: %w", err)
+		}
+		evt := r.EventTime.UnixMilli()
+		ws := floorTo(evt, cfg.Window.Milliseconds())
+		windows[string(r.Key)+"|"+time.UnixMilli(ws).UTC().Format(processors.WindowKeyTime)] = prodWindow{
+			part: int32(part.Partition(&kgo.Record{Key: r.Key}, cfg.Partitions)), end: ws + cfg.Window.Milliseconds()}
+		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: r.Key, Value: r.Value}, func(rec *kgo.Record, err error) {
+			if err != nil {
+				pmu.Lock()
+				perr = err
+				pmu.Unlock()
+				return
+			}
+			cl.observe(rec.Partition, evt, time.Now())
+		})
+		produced++
+	}
+	l.Rate = float64(produced) / time.Since(start).Seconds()
+	if err := e.cl.Flush(ctx); err != nil {
+		return l, fmt.Errorf("bench: latency: %w", err)
+	}
+	// Stragglers: windows closable before the end get a second more.
+	time.Sleep(time.Second)
+	rcancel()
+	rwg.Wait()
+	pmu.Lock()
+	defer pmu.Unlock()
+	if perr != nil {
+		return l, fmt.Errorf("bench: latency: produce: %w", perr)
+	}
+	if readErr != nil {
+		return l, readErr
+	}
+	if err := m.failed(); err != nil {
+		return l, err
+	}
+	// Windows that became closable in the measured span and exist (a
+	// reading fell in them) but were not seen.
+	for k, w := range windows {
+		if at, ok := cl.when(w.part, w.end); ok && !at.Before(measureFrom) && at.Before(measureTo) && !seen[k] {
+			l.Missing++
+		}
+	}
+	l.Seconds = cfg.LatencyDuration.Seconds()
+	l.Windows = len(lat)
+	if len(lat) == 0 {
+		return l, fmt.Errorf("bench: latency: no window closed in the measured span")
+	}
+	slices.Sort(lat)
+	pct := func(q float64) float64 { return lat[max(0, int(math.Ceil(q*float64(len(lat))))-1)] }
+	l.P50, l.P99, l.P999, l.Max = pct(0.50), pct(0.99), pct(0.999), lat[len(lat)-1]
+	return l, nil
+}

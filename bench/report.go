@@ -1,0 +1,124 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// assess compares the figures with the targets.
+func (r *Results) assess() {
+	add := func(name, goal string, value float64, measured string, met bool) {
+		r.Targets = append(r.Targets, Target{Name: name, Goal: goal, Value: value, Measured: measured, Met: met})
+	}
+	add("ours / limit", ">= 0.25", r.Ratio.OursOverLimit, fmt.Sprintf("%.3f", r.Ratio.OursOverLimit), r.Ratio.OursOverLimit >= 0.25)
+	if r.Throughput.Goka > 0 {
+		add("ours / usual goka", ">= 2", r.Ratio.OursOverGoka, fmt.Sprintf("%.2f", r.Ratio.OursOverGoka), r.Ratio.OursOverGoka >= 2)
+	}
+	add("ours throughput", ">= 100,000 readings/s (2 cores, broker in process)", r.Throughput.Ours,
+		fmt.Sprintf("%.0f readings/s on %d cores", r.Throughput.Ours, r.Machine.Cores), r.Throughput.Ours >= 100_000)
+	if r.Latency != nil {
+		add("p99 close latency", "<= 250 ms", r.Latency.P99, fmt.Sprintf("%.0f ms", r.Latency.P99), r.Latency.P99 <= 250)
+	}
+	add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Peak, fmt.Sprintf("%.0f MiB", r.RSSMiB.Peak), r.RSSMiB.Peak <= 256)
+	if r.Restore != nil {
+		add("restore", ">= 500,000 records/s", r.Restore.RecordsPerS, fmt.Sprintf("%.0f records/s", r.Restore.RecordsPerS), r.Restore.RecordsPerS >= 500_000)
+		add("restore size", ">= 1 GB of changelog", float64(r.Restore.Bytes)/1e9,
+			fmt.Sprintf("%.2f GB (%d records)", float64(r.Restore.Bytes)/1e9, r.Restore.Records), r.Restore.Bytes >= 1e9)
+		add("warm restart", "<= 1 s", r.Restore.WarmS, fmt.Sprintf("%.2f s", r.Restore.WarmS), r.Restore.WarmS <= 1)
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "**no**"
+}
+
+// Markdown writes the results as markdown tables.
+func (r *Results) Markdown(w io.Writer) {
+	p := func(format string, args ...any) { fmt.Fprintf(w, format, args...) }
+	m := r.Machine
+	p("Machine: %s, %d cores (GOMAXPROCS %d), %.0f GiB, %s %s/%s; load average %.1f at start. Run took %.0f s.\n\n",
+		m.CPU, m.Cores, m.GOMAXPROCS, m.MemoryMiB/1024, m.GoVersion, m.OS, m.Arch, m.LoadAvg, r.Seconds)
+	in := r.Input
+	p("Input: %d synthetic readings (%d devices, %d stations, a reading per device every 4 h, %s to %s, %.0f MB of Avro), preloaded into the embedded broker in %.1f s. Window %s, grace %s, %d partitions.\n\n",
+		in.Readings, in.Devices, in.Stations, in.EventFrom.Format("2006-01-02"), in.EventTo.Format("2006-01-02"), float64(in.Bytes)/1e6,
+		in.Seconds, r.Settings.Window, r.Settings.Grace, r.Settings.Partitions)
+
+	p("### Throughput, same input, same process\n\n")
+	p("| variant | readings/s | ours ÷ it | CPU µs/reading | peak RSS MiB | startup s | device windows | station windows |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	var ours float64
+	for _, v := range r.Variants {
+		if v.Name == "ours" {
+			ours = v.PerSecond
+		}
+	}
+	for _, v := range r.Variants {
+		st := "—"
+		if v.Stations != nil {
+			st = fmt.Sprintf("%d", v.Stations.Windows)
+		}
+		p("| %s | %.0f | %.2f | %.1f | %.0f | %.1f | %d | %s |\n", v.Name, v.PerSecond, ours/v.PerSecond, v.CPUPerReading,
+			v.RSSPeakMiB, v.StartupSeconds, v.Devices.Windows, st)
+	}
+	p("\nAll variants' window totals are identical (checked: count, entries, exits and a hash of every window; stations also DEVICES). ")
+	for _, v := range r.Variants {
+		if v.Name == "ours" && v.ProcessedSeconds > 0 {
+			p("Ours applied the last reading to its device windows after %.1f s of its %.1f s (%.0f readings/s); the rest is the idle timeout (%s) closing the last windows and the station stage.",
+				v.ProcessedSeconds, v.Seconds, float64(v.Readings)/v.ProcessedSeconds, r.Settings.IdleTimeout)
+		}
+	}
+	p("\n\n")
+
+	if l := r.Latency; l != nil {
+		p("### Close latency, live mode\n\n")
+		p("| load | windows | p50 ms | p99 ms | p99.9 ms | max ms | missing |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| %.0f readings/s (%.0f%% of ours' max) for %.0f s | %d | %.0f | %.0f | %.0f | %.0f | %d |\n\n",
+			l.Rate, 100*r.Settings.LatencyLoad, l.Seconds, l.Windows, l.P50, l.P99, l.P999, l.Max, l.Missing)
+	}
+	if rs := r.Restore; rs != nil {
+		p("### Restore\n\n")
+		p("| changelog records | MB | seconds | records/s | MB/s | warm restart s | cold restart s |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| %d | %.0f | %.2f | %.0f | %.1f | %.2f | %.2f |\n\n", rs.Records, float64(rs.Bytes)/1e6, rs.Seconds, rs.RecordsPerS, rs.MBPerS, rs.WarmS, rs.ColdS)
+	}
+	if len(r.Scaling) > 0 {
+		p("### Scaling (in-process members, one broker, same 2 cores)\n\n")
+		p("| members | readings | readings/s | × one member | peak RSS MiB |\n| ---: | ---: | ---: | ---: | ---: |\n")
+		for _, v := range r.Scaling {
+			p("| %d | %d | %.0f | %.2f | %.0f |\n", v.Members, v.Readings, v.PerSecond, v.PerSecond/r.Scaling[0].PerSecond, v.RSSPeakMiB)
+		}
+		p("\n")
+	}
+	if len(r.Micro) > 0 {
+		p("### Micro-benchmarks\n\n")
+		p("| benchmark | ns/op | ops/s | allocs/op | B/op |\n| --- | ---: | ---: | ---: | ---: |\n")
+		for _, mb := range r.Micro {
+			p("| %s | %.0f | %.0f | %.1f | %.0f |\n", mb.Name, mb.NsPerOp, mb.OpsPerS, mb.AllocsPerOp, mb.BytesPerOp)
+		}
+		byName := map[string]Micro{}
+		for _, mb := range r.Micro {
+			byName[mb.Name] = mb
+		}
+		var ratios []string
+		for _, ph := range []string{"recovery write", "write", "read"} {
+			a, b := byName["storage: pebble (ours) "+ph], byName["storage: leveldb (goka default) "+ph]
+			if a.OpsPerS > 0 && b.OpsPerS > 0 {
+				ratios = append(ratios, fmt.Sprintf("%s %.2f×", ph, a.OpsPerS/b.OpsPerS))
+			}
+		}
+		if len(ratios) > 0 {
+			p("\nPebble ÷ LevelDB: %s.\n", strings.Join(ratios, ", "))
+		}
+		p("\n")
+	}
+	p("### Targets\n\n| target | goal | measured | met |\n| --- | --- | --- | --- |\n")
+	for _, t := range r.Targets {
+		p("| %s | %s | %s | %s |\n", t.Name, t.Goal, t.Measured, yesNo(t.Met))
+	}
+	for _, n := range r.Notes {
+		p("\n%s\n", n)
+	}
+}

@@ -1,0 +1,137 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	CPU        string  `json:"cpu"`
+	Cores      int     `json:"cores"`
+	GOMAXPROCS int     `json:"gomaxprocs"`
+	MemoryMiB  float64 `json:"memory_mib"`
+	GoVersion  string  `json:"go_version"`
+	OS         string  `json:"os"`
+	Arch       string  `json:"arch"`
+	// LoadAvg is the 1-minute load average when the run started: other
+	// work on the machine makes absolute figures noisy.
+	LoadAvg float64 `json:"load_avg_at_start"`
+}
+
+func machine() Machine {
+	m := Machine{Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), GoVersion: runtime.Version(),
+		OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if kb, ok := procStatusField("/proc/meminfo", "MemTotal"); ok {
+		m.MemoryMiB = float64(kb) / 1024
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			m.LoadAvg, _ = strconv.ParseFloat(f[0], 64)
+		}
+	}
+	return m
+}
+
+// cpuTime is the process's user+system CPU time so far (every goroutine,
+// the in-process broker included).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) time.Duration {
+		return time.Duration(t.Sec)*time.Second + time.Duration(t.Usec)*time.Microsecond
+	}
+	return tv(ru.Utime) + tv(ru.Stime)
+}
+
+// procStatusField reads a "Name: <n> kB" line of a /proc file.
+func procStatusField(path, name string) (int64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok || k != name {
+			continue
+		}
+		f := strings.Fields(v)
+		if len(f) == 0 {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(f[0], 10, 64)
+		return n, err == nil
+	}
+	return 0, false
+}
+
+// rssMiB is the resident set size now.
+func rssMiB() float64 {
+	kb, _ := procStatusField("/proc/self/status", "VmRSS")
+	return float64(kb) / 1024
+}
+
+// rssPeak tracks the peak RSS of one phase: it resets the kernel's
+// high-water mark (VmHWM, where supported) and also samples VmRSS, since a
+// reset is not possible everywhere.
+type rssPeak struct {
+	reset bool
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	max   float64
+}
+
+func startRSSPeak() *rssPeak {
+	// "5" resets the peak RSS (Linux 4.0+); ignore failure.
+	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	p := &rssPeak{reset: reset, stop: make(chan struct{}), max: rssMiB()}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+				r := rssMiB()
+				p.mu.Lock()
+				p.max = max(p.max, r)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+// done stops sampling and returns the phase's peak in MiB.
+func (p *rssPeak) done() float64 {
+	close(p.stop)
+	p.wg.Wait()
+	peak := p.max
+	if kb, ok := procStatusField("/proc/self/status", "VmHWM"); ok && p.reset {
+		peak = max(peak, float64(kb)/1024)
+	}
+	return peak
+}

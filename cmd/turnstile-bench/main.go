@@ -1,0 +1,91 @@
+// Command turnstile-bench runs the benchmark harness (package bench) behind
+// `make bench`: a markdown table on stdout, every figure in a JSON file,
+// progress on stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/turnstile-streams/turnstile/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "turnstile-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func newCmd() *cobra.Command {
+	var (
+		cfg      bench.Config
+		jsonPath string
+		logLevel string
+	)
+	cmd := &cobra.Command{
+		Use:   "turnstile-bench",
+		Short: "Throughput, latency, restore, scaling and micro-benchmarks of the turnstile pipeline, in one run",
+		Long: `Runs the whole pipeline on the embedded broker and schema registry, in this
+process, over a preloaded synthetic MTA-shaped stream, side by side with "the
+limit" (a plain franz-go consumer computing the same windows in memory) and
+"the usual goka way" (one goka processor, LevelDB, JSON values), and checks
+that all three publish identical window totals. Then: close latency in live
+mode, table restore and restarts, scaling over in-process members, codec and
+storage micro-benchmarks. Prints markdown tables on stdout and writes every
+figure to --json. Nothing asserts on speed; it fails only when the variants
+disagree or a phase cannot complete.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var lvl slog.Level
+			if err := lvl.UnmarshalText([]byte(logLevel)); err != nil {
+				return fmt.Errorf("--log-level: %w", err)
+			}
+			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+			cfg.Progress = os.Stderr
+			res, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			res.Markdown(cmd.OutOrStdout())
+			if jsonPath == "" {
+				return nil
+			}
+			b, err := json.MarshalIndent(res, "", "  ")
+			if err != nil {
+				return err
+			}
+			return os.WriteFile(jsonPath, append(b, '\n'), 0o644)
+		},
+	}
+	fs := cmd.Flags()
+	fs.Int64Var(&cfg.Readings, "readings", 2_000_000, "readings preloaded for the throughput comparison")
+	fs.IntVar(&cfg.Devices, "devices", 5000, "devices in the synthetic stream (spread over the 768 booths of the station reference)")
+	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of every topic")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "pipeline --idle-timeout, which closes the last windows (default 1s)")
+	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 0, "how long the live latency phase measures (default 20s)")
+	fs.Float64Var(&cfg.LatencyLoad, "latency-load", 0.5, "live produce rate as a fraction of ours' measured throughput")
+	fs.Int64Var(&cfg.ScalingReadings, "scaling-readings", 500_000, "readings of each scaling run")
+	fs.IntVar(&cfg.ScalingMembers, "scaling-members", 3, "scaling runs 1..N in-process members")
+	fs.DurationVar(&cfg.MicroTime, "micro-time", 0, "duration of each micro-benchmark (default 300ms)")
+	fs.StringSliceVar(&cfg.Phases, "phases", bench.AllPhases(), "phases to run (throughput always runs)")
+	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the synthetic stream")
+	fs.StringVar(&cfg.Dir, "dir", "", "work directory for the brokers' logs and local state (default: a temporary directory)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work directory")
+	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of ours' throughput run")
+	fs.StringVar(&cfg.HeapProfile, "heap-profile", "", "write a pprof heap profile at the end of ours' throughput run")
+	fs.StringVar(&jsonPath, "json", "bench/results.json", "write every figure here as JSON (empty: don't)")
+	fs.StringVar(&logLevel, "log-level", "error", "level of the components' logs on stderr")
+	return cmd
+}
