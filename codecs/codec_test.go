@@ -3,6 +3,7 @@ package codecs
 import (
 	"bytes"
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -232,6 +233,14 @@ func TestRejections(t *testing.T) {
 		{"empty id", encode(func(r *schemas.Reading) { r.ID = "" }), ReasonInvalidField, 7, "ID"},
 		{"future timestamp", encode(func(r *schemas.Reading) { r.Timestamp = "2024-01-07 12:00:01" }), ReasonFutureEventTime, 7, "TIMESTAMP"},
 		{"future event time", encode(func(r *schemas.Reading) { r.EventTime = fixedNow.Add(25 * time.Hour) }), ReasonFutureEventTime, 7, "EVENT_TIME"},
+		{"max event time", encode(func(r *schemas.Reading) { r.EventTime = time.UnixMilli(math.MaxInt64) }), ReasonFutureEventTime, 7, "EVENT_TIME"},
+		{"event time before 1970", encode(func(r *schemas.Reading) { r.EventTime = time.UnixMilli(-1) }), ReasonInvalidField, 7, "EVENT_TIME"},
+		{"min event time", encode(func(r *schemas.Reading) { r.EventTime = time.UnixMilli(math.MinInt64) }), ReasonInvalidField, 7, "EVENT_TIME"},
+		{"timestamp year 1", encode(func(r *schemas.Reading) { r.Timestamp = "0001-01-01 00:00:00" }), ReasonInvalidField, 7, "TIMESTAMP"},
+		{"long station", encode(func(r *schemas.Reading) { r.Station = strings.Repeat("S", DefaultMaxFieldBytes+1) }), ReasonInvalidField, 7, "STATION"},
+		{"long desc", encode(func(r *schemas.Reading) { r.Desc = strings.Repeat("é", DefaultMaxFieldBytes) }), ReasonInvalidField, 7, "DESC"},
+		{"oversized", append(bytes.Clone(good), make([]byte, DefaultMaxRecordBytes)...), ReasonOversized, 7, ""},
+		{"oversized garbage", bytes.Repeat([]byte{7}, DefaultMaxRecordBytes+1), ReasonOversized, -1, ""},
 	}
 	seen := map[Reason]bool{}
 	for _, tt := range tests {
@@ -266,6 +275,27 @@ func TestRejections(t *testing.T) {
 		seed(t, c2.e, 7, c.e.writerText)
 		b := encode(func(r *schemas.Reading) { r.Timestamp = "2099-01-01 00:00:00" })
 		if _, err := c2.Decode(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("event times stay in range without the future check", func(t *testing.T) {
+		c2 := newReadingCodec(t, ReadingConfig{Config: offline(), MaxFuture: -1})
+		seed(t, c2.e, 7, c.e.writerText)
+		for _, et := range []time.Time{LatestEventTime.Add(time.Millisecond), time.UnixMilli(math.MaxInt64)} {
+			_, err := c2.Decode(encode(func(r *schemas.Reading) { r.EventTime = et }))
+			if re, ok := AsReject(err); !ok || re.Reason != ReasonInvalidField || re.Field != "EVENT_TIME" {
+				t.Errorf("event time %d ms: %v", et.UnixMilli(), err)
+			}
+		}
+		if _, err := c2.Decode(encode(func(r *schemas.Reading) { r.EventTime = LatestEventTime })); err != nil {
+			t.Errorf("latest event time: %v", err)
+		}
+	})
+	t.Run("limits can be changed", func(t *testing.T) {
+		c2 := newReadingCodec(t, ReadingConfig{Config: Config{RegistryURL: "http://127.0.0.1:1", Subject: testSubject, MaxRecordBytes: -1},
+			Now: func() time.Time { return fixedNow }, MaxFieldBytes: -1})
+		seed(t, c2.e, 7, c.e.writerText)
+		if _, err := c2.Decode(encode(func(r *schemas.Reading) { r.Desc = strings.Repeat("d", 100<<10) })); err != nil {
 			t.Fatal(err)
 		}
 	})

@@ -36,7 +36,15 @@ type Config struct {
 	// UnknownIDTTL is how long an id the registry said it does not know
 	// (40403) is rejected from cache before asking again. Default 30 s.
 	UnknownIDTTL time.Duration
+	// MaxRecordBytes rejects larger payloads with ReasonOversized before
+	// decoding them; 0 means DefaultMaxRecordBytes, negative no limit.
+	MaxRecordBytes int
 }
+
+// DefaultMaxRecordBytes bounds a payload the codecs decode. The pipeline's
+// records are a few hundred bytes; a reading with every string field at
+// DefaultMaxFieldBytes is under 16 KiB.
+const DefaultMaxRecordBytes = 64 << 10
 
 func (c *Config) registry() (srclient.ISchemaRegistryClient, error) {
 	if c.Subject == "" {
@@ -65,6 +73,7 @@ type engine struct {
 	checkSubject bool
 	lookupOnly   bool
 	unknownTTL   time.Duration
+	maxBytes     int
 
 	reader *avroType // reader schema, for resolution
 
@@ -121,12 +130,17 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 	if ttl <= 0 {
 		ttl = 30 * time.Second
 	}
+	maxBytes := cfg.MaxRecordBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultMaxRecordBytes
+	}
 	return &engine{
 		client:       cl,
 		subject:      cfg.Subject,
 		checkSubject: !cfg.SkipSubjectCheck,
 		lookupOnly:   cfg.LookupOnly,
 		unknownTTL:   ttl,
+		maxBytes:     maxBytes,
 		reader:       reader,
 		writerText:   writerText,
 		writerCodec:  wc,
@@ -378,6 +392,12 @@ func (e *engine) decode(b []byte, out []any) (int, error) {
 	switch {
 	case len(b) == 0:
 		return -1, e.reject(ReasonEmpty, -1, "empty payload", nil)
+	case e.maxBytes > 0 && len(b) > e.maxBytes:
+		id, ok := SchemaID(b)
+		if !ok {
+			id = -1
+		}
+		return id, e.reject(ReasonOversized, id, fmt.Sprintf("%d bytes, more than the %d allowed", len(b), e.maxBytes), nil)
 	case b[0] != MagicByte:
 		return -1, e.reject(ReasonMagicByte, -1, fmt.Sprintf("first byte is 0x%02x, not 0x00", b[0]), nil)
 	case len(b) < HeaderSize:

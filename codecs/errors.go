@@ -40,13 +40,16 @@ const (
 	// ReasonFutureEventTime: the event time is later than the codec's clock
 	// plus its allowed skew.
 	ReasonFutureEventTime Reason = "future-event-time"
+	// ReasonOversized: the payload is larger than Config.MaxRecordBytes; it
+	// is not decoded at all.
+	ReasonOversized Reason = "oversized"
 )
 
 // Reasons lists every reason, for metrics and tests.
 func Reasons() []Reason {
 	return []Reason{ReasonEmpty, ReasonMagicByte, ReasonTruncated, ReasonUnknownSchemaID,
 		ReasonWrongSubject, ReasonIncompatibleSchema, ReasonMalformed, ReasonTrailingBytes,
-		ReasonInvalidField, ReasonFutureEventTime}
+		ReasonInvalidField, ReasonFutureEventTime, ReasonOversized}
 }
 
 // RejectError is returned by decoders for a record that can never be decoded:

@@ -15,6 +15,20 @@ import (
 // before it is rejected with ReasonFutureEventTime.
 const DefaultMaxFuture = 24 * time.Hour
 
+// DefaultMaxFieldBytes bounds every string field of a reading (MTA fields
+// are a few dozen bytes at most): a longer one is rejected with
+// ReasonInvalidField rather than carried into keys, tables and sinks.
+const DefaultMaxFieldBytes = 1024
+
+// Event times outside [EarliestEventTime, LatestEventTime] are rejected
+// with ReasonInvalidField whatever MaxFuture says: the window arithmetic
+// works on Unix milliseconds and must never get near int64 overflow, and a
+// reading from before 1970 is a broken clock, not a late reading.
+var (
+	EarliestEventTime = time.Unix(0, 0).UTC()
+	LatestEventTime   = time.Date(9999, 12, 31, 23, 59, 59, 999_000_000, time.UTC)
+)
+
 // ReadingConfig configures a [ReadingCodec].
 type ReadingConfig struct {
 	Config
@@ -28,6 +42,9 @@ type ReadingConfig struct {
 	// DefaultMaxFuture and a negative value disables the check. A producer
 	// running event time faster than wall time (Speed > 1) needs a large one.
 	MaxFuture time.Duration
+	// MaxFieldBytes bounds the length of every string field; 0 means
+	// DefaultMaxFieldBytes and a negative value disables the check.
+	MaxFieldBytes int
 	// SkipValidation turns off the domain checks on decode (the framing,
 	// schema and Avro checks remain).
 	SkipValidation bool
@@ -41,6 +58,7 @@ type ReadingCodec struct {
 	setters   []func(*schemas.Reading, any)
 	now       func() time.Time
 	maxFuture time.Duration
+	maxField  int
 	validate  bool
 }
 
@@ -64,7 +82,10 @@ func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, validate: !cfg.SkipValidation}
+	c := &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}
+	if c.maxField == 0 {
+		c.maxField = DefaultMaxFieldBytes
+	}
 	if c.now == nil {
 		c.now = time.Now
 	}
@@ -128,24 +149,64 @@ func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
 	if !c.validate {
 		return r, nil
 	}
+	if c.maxField > 0 {
+		if err := checkLengths(&r, c.maxField); err != nil {
+			return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+		}
+	}
 	if err := r.Validate(); err != nil {
 		return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
 	}
+	et, err := r.ParseEventTime()
+	if err != nil {
+		return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+	}
+	field := "TIMESTAMP"
+	if !r.EventTime.IsZero() {
+		field = "EVENT_TIME"
+	}
+	outOfRange := func() error {
+		return &RejectError{Reason: ReasonInvalidField, SchemaID: id, Subject: c.e.subject, Field: field,
+			Detail: fmt.Sprintf("event time %s is outside %s..%s", fmtTime(et), fmtTime(EarliestEventTime), fmtTime(LatestEventTime))}
+	}
+	if et.Before(EarliestEventTime) {
+		return schemas.Reading{}, outOfRange()
+	}
 	if c.maxFuture > 0 {
-		et, err := r.ParseEventTime()
-		if err != nil {
-			return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
-		}
 		if limit := c.now().Add(c.maxFuture); et.After(limit) {
-			field := "TIMESTAMP"
-			if !r.EventTime.IsZero() {
-				field = "EVENT_TIME"
-			}
 			return schemas.Reading{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
-				Detail: fmt.Sprintf("event time %s is after %s", et.Format(time.RFC3339), limit.UTC().Format(time.RFC3339))}
+				Detail: fmt.Sprintf("event time %s is after %s", fmtTime(et), fmtTime(limit))}
 		}
 	}
+	if et.After(LatestEventTime) {
+		return schemas.Reading{}, outOfRange()
+	}
 	return r, nil
+}
+
+// fmtTime formats t like RFC 3339, also outside years 0..9999 (where
+// time.Format would print a string RFC 3339 cannot hold).
+func fmtTime(t time.Time) string {
+	t = t.UTC()
+	if y := t.Year(); y < 0 || y > 9999 {
+		return fmt.Sprintf("year %d (%d ms since 1970)", y, t.UnixMilli())
+	}
+	return t.Format(time.RFC3339)
+}
+
+// checkLengths rejects any string field longer than max bytes.
+func checkLengths(r *schemas.Reading, max int) error {
+	for _, f := range []struct{ name, v string }{
+		{"CA", r.CA}, {"UNIT", r.Unit}, {"SCP", r.SCP}, {"STATION", r.Station}, {"LINENAME", r.LineName},
+		{"DIVISION", r.Division}, {"DATE", r.Date}, {"TIME", r.Time}, {"DESC", r.Desc}, {"ID", r.ID},
+		{"TIMESTAMP", r.Timestamp}, {"SOURCE", r.Source},
+	} {
+		if len(f.v) > max {
+			return &schemas.FieldError{Field: f.name, Value: f.v[:min(32, len(f.v))] + "...",
+				Reason: fmt.Sprintf("%d bytes, longer than the %d allowed", len(f.v), max)}
+		}
+	}
+	return nil
 }
 
 func fieldReject(e *engine, id int, reason Reason, err error) *RejectError {
