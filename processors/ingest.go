@@ -22,6 +22,19 @@ const (
 	HeaderSourceTopic     = "turnstile.source.topic"
 	HeaderSourcePartition = "turnstile.source.partition"
 	HeaderSourceOffset    = "turnstile.source.offset"
+	// HeaderOriginalSize and HeaderOriginalKeySize are set when a record
+	// was too large to dead-letter whole: the value (key) on the dead-letter
+	// topic is then its first bytes, and the header has the original length.
+	HeaderOriginalSize    = "turnstile.original-size"
+	HeaderOriginalKeySize = "turnstile.original-key-size"
+)
+
+// Dead-letter records must fit the producer's and the broker's record size
+// limits (1 MiB by default) with their headers, or the ingest stage could
+// never get past the record. Larger keys and values are cut to these sizes.
+const (
+	maxDeadLetterKey   = 1 << 10
+	maxDeadLetterBytes = 900 << 10 // key and value
 )
 
 // ingest decodes and validates input records, dead-letters rejects and
@@ -105,7 +118,18 @@ func (in *ingest) reject(ctx goka.Context, raw []byte, err error) {
 	if raw == nil {
 		raw = []byte{} // a tombstone: keep a record
 	}
-	ctx.Emit(goka.Stream(in.topics.DeadLetters), ctx.Key(), raw, goka.WithCtxEmitHeaders(h))
+	key := ctx.Key()
+	if len(key)+len(raw) > maxDeadLetterBytes {
+		if len(key) > maxDeadLetterKey {
+			h[HeaderOriginalKeySize] = []byte(strconv.Itoa(len(key)))
+			key = key[:maxDeadLetterKey]
+		}
+		if len(key)+len(raw) > maxDeadLetterBytes {
+			h[HeaderOriginalSize] = []byte(strconv.Itoa(len(raw)))
+			raw = raw[:maxDeadLetterBytes-len(key)]
+		}
+	}
+	ctx.Emit(goka.Stream(in.topics.DeadLetters), key, raw, goka.WithCtxEmitHeaders(h))
 }
 
 func truncate(s string, n int) string {
