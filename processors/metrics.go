@@ -2,12 +2,19 @@ package processors
 
 import (
 	"fmt"
+	"strconv"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/turnstile-streams/turnstile/state"
 )
 
 // Metrics are the processors' Prometheus metrics. Register them on the
-// registry the HTTP server exposes; tests read them directly.
+// registry the HTTP server exposes; tests read them directly. One Metrics
+// belongs to one Pipeline (wrap the registerer with a member label to put
+// several members of one process on one registry).
 type Metrics struct {
 	recordsIn      *prometheus.CounterVec   // stage
 	rejected       *prometheus.CounterVec   // reason
@@ -21,6 +28,10 @@ type Metrics struct {
 	closeLatency   *prometheus.HistogramVec // group
 	registryWaits  prometheus.Counter
 	stationExpired prometheus.Counter
+	rebalances     *prometheus.CounterVec // group
+	assigned       *prometheus.GaugeVec   // group
+	openKeys       *prometheus.GaugeVec   // group, partition
+	state          *stateCollector
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -45,21 +56,208 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Times an idle partition's stream time advanced to the wall clock."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
 			Help: "Records published by the relays, by topic and kind (first, correction, late, update)."}, []string{"topic", "kind"}),
+		// The window close latency: from the close decision (the table
+		// write holding the window in its outbox) to the window being
+		// acknowledged on its sink topic.
 		closeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "turnstile_window_publish_latency_seconds",
-			Help:    "From the close decision to the window being acknowledged on its topic.",
+			Help:    "Window close latency: from the close decision to the window being acknowledged on its topic.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"group"}),
 		registryWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_registry_waits_total",
 			Help: "Times a record waited for the schema registry (unreachable, never-seen schema id)."}),
 		stationExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_station_expired_total",
 			Help: "Device window revisions for station windows past retention, ignored."}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_rebalances_total",
+			Help: "Partition assignments this member received (one per consumer group generation), by goka group."}, []string{"group"}),
+		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_assigned_partitions",
+			Help: "Partitions of the group this member owns (0: idle standby)."}, []string{"group"}),
+		openKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_open_keys",
+			Help: "Table keys with at least one window not closed yet, by group and owned partition (devices with an open window; for stations, open station windows)."},
+			[]string{"group", "partition"}),
+		state: &stateCollector{
+			bytes: prometheus.NewDesc("turnstile_state_bytes", "Local table state: Pebble disk usage plus memtables, by table topic.",
+				[]string{"table"}, nil),
+			parts: prometheus.NewDesc("turnstile_state_partitions", "Table partitions open in local state, by table topic.",
+				[]string{"table"}, nil),
+		},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
-			m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired} {
+		for _, c := range m.collectors() {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("processors: metrics: %w", err)
 			}
 		}
 	}
 	return m, nil
+}
+
+func (m *Metrics) collectors() []prometheus.Collector {
+	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
+		m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired,
+		m.rebalances, m.assigned, m.openKeys, m.state}
+}
+
+// setOpen records how many keys of a partition have an open window; called
+// from the partition's goroutine after it swept its clock.
+func (m *Metrics) setOpen(group string, partition int32, n int) {
+	m.openKeys.WithLabelValues(group, strconv.Itoa(int(partition))).Set(float64(n))
+}
+
+// onAssign records a new assignment of a group's partitions.
+func (m *Metrics) onAssign(group string, partitions map[int32]bool) {
+	m.rebalances.WithLabelValues(group).Inc()
+	m.assigned.WithLabelValues(group).Set(float64(len(partitions)))
+	// Partitions that moved away no longer report open keys here; the
+	// owned ones report again on their next sweep (at least every tick).
+	m.openKeys.DeletePartialMatch(prometheus.Labels{"group": group})
+}
+
+// stateCollector reports the size of the local table stores at scrape time.
+type stateCollector struct {
+	bytes, parts *prometheus.Desc
+	mu           sync.Mutex
+	stores       *state.Stores
+}
+
+func (c *stateCollector) set(s *state.Stores) {
+	c.mu.Lock()
+	c.stores = s
+	c.mu.Unlock()
+}
+
+// total is the state size over every table.
+func (c *stateCollector) total() float64 {
+	c.mu.Lock()
+	s := c.stores
+	c.mu.Unlock()
+	if s == nil {
+		return 0
+	}
+	var n float64
+	for _, st := range s.Stats() {
+		n += float64(st.DiskBytes + st.MemTableBytes)
+	}
+	return n
+}
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.bytes; ch <- c.parts }
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	s := c.stores
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	bytes, parts := map[string]float64{}, map[string]float64{}
+	for _, st := range s.Stats() {
+		bytes[st.Topic] += float64(st.DiskBytes + st.MemTableBytes)
+		parts[st.Topic]++
+	}
+	for t, b := range bytes {
+		ch <- prometheus.MustNewConstMetric(c.bytes, prometheus.GaugeValue, b, t)
+		ch <- prometheus.MustNewConstMetric(c.parts, prometheus.GaugeValue, parts[t], t)
+	}
+}
+
+// Snapshot is a point-in-time copy of a member's counters, for the live
+// status line. Counters are totals since the process started.
+type Snapshot struct {
+	In         map[string]float64 // by stage
+	Rejected   float64
+	Late       float64
+	Duplicates float64
+	Dropped    float64
+	// Published by topic, then kind (first, correction, late, update).
+	Published map[string]map[string]float64
+	// OpenKeys by group, over the partitions this member owns.
+	OpenKeys   map[string]float64
+	StateBytes float64
+}
+
+// Snapshot reads the counters.
+func (m *Metrics) Snapshot() Snapshot {
+	s := Snapshot{In: map[string]float64{}, Published: map[string]map[string]float64{}, OpenKeys: map[string]float64{}}
+	each(m.recordsIn, func(l map[string]string, v float64) { s.In[l["stage"]] += v })
+	each(m.rejected, func(_ map[string]string, v float64) { s.Rejected += v })
+	each(m.late, func(_ map[string]string, v float64) { s.Late += v })
+	each(m.duplicates, func(_ map[string]string, v float64) { s.Duplicates += v })
+	each(m.droppedDeltas, func(_ map[string]string, v float64) { s.Dropped += v })
+	each(m.published, func(l map[string]string, v float64) {
+		if s.Published[l["topic"]] == nil {
+			s.Published[l["topic"]] = map[string]float64{}
+		}
+		s.Published[l["topic"]][l["kind"]] += v
+	})
+	each(m.openKeys, func(l map[string]string, v float64) { s.OpenKeys[l["group"]] += v })
+	s.StateBytes = m.state.total()
+	return s
+}
+
+// Add sums two snapshots (members of one process).
+func (s Snapshot) Add(o Snapshot) Snapshot {
+	out := Snapshot{In: map[string]float64{}, Published: map[string]map[string]float64{}, OpenKeys: map[string]float64{},
+		Rejected: s.Rejected + o.Rejected, Late: s.Late + o.Late, Duplicates: s.Duplicates + o.Duplicates,
+		Dropped: s.Dropped + o.Dropped, StateBytes: s.StateBytes + o.StateBytes}
+	for _, x := range []Snapshot{s, o} {
+		for k, v := range x.In {
+			out.In[k] += v
+		}
+		for k, v := range x.OpenKeys {
+			out.OpenKeys[k] += v
+		}
+		for t, kinds := range x.Published {
+			if out.Published[t] == nil {
+				out.Published[t] = map[string]float64{}
+			}
+			for k, v := range kinds {
+				out.Published[t][k] += v
+			}
+		}
+	}
+	return out
+}
+
+// each calls fn with the labels and value of every counter or gauge c
+// currently holds.
+func each(c prometheus.Collector, fn func(labels map[string]string, v float64)) {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			continue
+		}
+		labels := map[string]string{}
+		for _, lp := range d.GetLabel() {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		switch {
+		case d.Counter != nil:
+			fn(labels, d.Counter.GetValue())
+		case d.Gauge != nil:
+			fn(labels, d.Gauge.GetValue())
+		}
+	}
+}
+
+// ConsumerGroup is one consumer group of the pipeline and the topics whose
+// lag says whether it has caught up.
+type ConsumerGroup struct {
+	Group  string
+	Topics []string
+}
+
+// ConsumerGroups lists the pipeline's consumer groups in stage order: each
+// goka group with its input (its loopback topic carries ticks all the time
+// and is left out) and each relay with its table's changelog.
+func (c Config) ConsumerGroups() []ConsumerGroup {
+	c.Defaults()
+	g, t := c.Groups, c.Topics
+	return []ConsumerGroup{
+		{g.Ingest, []string{t.Input}},
+		{g.Windows, []string{t.Readings}},
+		{relayGroup(g.Windows), []string{tableTopic(g.Windows)}},
+		{g.Stations, []string{t.StationUpdates}},
+		{relayGroup(g.Stations), []string{tableTopic(g.Stations)}},
+	}
 }

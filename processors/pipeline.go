@@ -25,6 +25,7 @@ type Pipeline struct {
 	cfg     Config
 	sem     *Semantics
 	metrics *Metrics
+	q       *queryState // what queries, readiness and the HTTP server see
 }
 
 // New validates cfg. metrics may be shared with an HTTP server.
@@ -48,7 +49,7 @@ func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 			return nil, err
 		}
 	}
-	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics}, nil
+	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics, q: newQueryState()}, nil
 }
 
 func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
@@ -69,6 +70,8 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	// A rebalance waits this long for members to rejoin; a member that died
 	// mid-rebalance would otherwise hold the group for a minute.
 	sc.Consumer.Group.Rebalance.Timeout = rebalanceTimeout(p.cfg.SessionTimeout)
+	// Other members find this member's HTTP address in the group metadata.
+	sc.Consumer.Group.Member.UserData = p.q.memberData()
 	if p.cfg.Sarama != nil {
 		if err := p.cfg.Sarama(sc); err != nil {
 			return nil, err
@@ -88,6 +91,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	defer admCl.Close()
 	adm := kadm.NewClient(admCl)
+	p.q.setAdmin(adm)
+	defer p.q.setAdmin(nil)
 	created, partitions, err := EnsureTopics(ctx, adm, cfg.TopicSpecs(), int16(cfg.Replication))
 	if err != nil {
 		return err
@@ -113,6 +118,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("processors: %w", err)
 	}
+	p.metrics.state.set(stores)
 
 	reg := codecs.Config{Client: cfg.Registry}
 	withSubject := func(topic string) codecs.Config { c := reg; c.Subject = schemas.Subject(topic); return c }
@@ -167,17 +173,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return opts
 	}
 	runProc := func(graph func() *goka.GroupGraph, tracker *storageTracker, extra ...goka.ProcessorOption) func(context.Context) error {
+		group := string(graph().Group())
+		p.q.addGroup(group)
 		return func(ctx context.Context) error {
-			proc, err := goka.NewProcessor(cfg.Brokers, graph(), append(procOpts(tracker), extra...)...)
+			opts := append(procOpts(tracker), extra...)
+			opts = append(opts, goka.WithRebalanceCallback(p.q.onAssign(group, p.metrics)))
+			proc, err := goka.NewProcessor(cfg.Brokers, graph(), opts...)
 			if err != nil {
 				return err
 			}
+			p.q.setProc(group, proc)
+			defer p.q.setProc(group, nil)
 			return proc.Run(ctx)
 		}
 	}
 	windowedFor := func(group, input string) (*windowed, *storageTracker) {
 		n := partitions[input]
 		tracker := newStorageTracker(stores, tableTopic(group))
+		p.q.setTable(group, tracker, n)
 		return &windowed{name: group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
 			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}}, tracker
 	}

@@ -227,4 +227,5 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
 	}
 	w.sweep(ctx, c)
+	w.metrics.setOpen(w.name, p, c.index.len())
 }

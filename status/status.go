@@ -1,0 +1,222 @@
+package status
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// Config names what a report covers.
+type Config struct {
+	// Groups are the consumer groups and the topics whose lag counts.
+	Groups []processors.ConsumerGroup
+	// Topics names the pipeline's external topics (input, sinks, dead
+	// letters, late readings).
+	Topics schemas.Topics
+}
+
+// ForPipeline covers a pipeline's groups plus, when lakeGroup is not
+// empty, the lake-writer's group reading both sink topics.
+func ForPipeline(cfg processors.Config, lakeGroup string) Config {
+	cfg.Defaults()
+	c := Config{Groups: cfg.ConsumerGroups(), Topics: cfg.Topics.Topics}
+	if lakeGroup != "" {
+		c.Groups = append(c.Groups, processors.ConsumerGroup{Group: lakeGroup,
+			Topics: []string{cfg.Topics.DeviceWindows, cfg.Topics.StationWindows}})
+	}
+	return c
+}
+
+// Report is the state of a deployment as Kafka sees it.
+type Report struct {
+	At     time.Time `json:"at"`
+	Groups []Group   `json:"groups"`
+	Topics []Topic   `json:"topics"`
+	// Records retained on the dead-letter, late and sink topics (end minus
+	// start offsets: what retention kept, corrections included).
+	DeadLettered   int64 `json:"dead_lettered"`
+	Late           int64 `json:"too_late"`
+	DeviceWindows  int64 `json:"device_windows"`
+	StationWindows int64 `json:"station_windows"`
+}
+
+// Group is one consumer group's progress.
+type Group struct {
+	Group   string `json:"group"`
+	State   string `json:"state"` // Stable, PreparingRebalance, Empty, Dead, ...
+	Members int    `json:"members"`
+	// Absent groups have neither members nor committed offsets: that part
+	// of the deployment never ran; they do not count for CaughtUp.
+	Absent bool         `json:"absent,omitempty"`
+	Lag    int64        `json:"lag"`
+	Topics []GroupTopic `json:"topics"`
+}
+
+// GroupTopic is a group's lag on one topic.
+type GroupTopic struct {
+	Topic     string `json:"topic"`
+	Lag       int64  `json:"lag"`
+	Committed int64  `json:"committed"` // sum over partitions of the committed offsets (-1 each: none)
+	End       int64  `json:"end"`       // sum over partitions of the end offsets
+}
+
+// Topic is one topic's offsets.
+type Topic struct {
+	Topic      string `json:"topic"`
+	Partitions int    `json:"partitions"`
+	Start      int64  `json:"start"`   // sum of log start offsets
+	End        int64  `json:"end"`     // sum of end offsets
+	Records    int64  `json:"records"` // End - Start
+	Missing    bool   `json:"missing,omitempty"`
+}
+
+// Lag is the sum of every present group's lag.
+func (r *Report) Lag() int64 {
+	var n int64
+	for _, g := range r.Groups {
+		if !g.Absent {
+			n += g.Lag
+		}
+	}
+	return n
+}
+
+// CaughtUp says whether every present group has consumed everything.
+func (r *Report) CaughtUp() bool {
+	for _, g := range r.Groups {
+		if !g.Absent && g.Lag > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Group returns a group's entry.
+func (r *Report) Group(name string) (Group, bool) {
+	for _, g := range r.Groups {
+		if g.Group == name {
+			return g, true
+		}
+	}
+	return Group{}, false
+}
+
+// Collect reads group offsets and topic offsets from Kafka. Committed
+// offsets are read before end offsets, so a group reported caught up has
+// consumed everything its upstream had written when it committed.
+func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error) {
+	r := &Report{At: time.Now().UTC()}
+	names := make([]string, len(cfg.Groups))
+	for i, g := range cfg.Groups {
+		names[i] = g.Group
+	}
+	committed := map[string]kadm.OffsetResponses{}
+	for _, g := range names {
+		offs, err := adm.FetchOffsets(ctx, g)
+		if err != nil {
+			return nil, fmt.Errorf("status: offsets of %s: %w", g, err)
+		}
+		committed[g] = offs
+	}
+	described, err := adm.DescribeGroups(ctx, names...)
+	if err != nil {
+		return nil, fmt.Errorf("status: describe groups: %w", err)
+	}
+
+	topicSet := map[string]bool{}
+	for _, g := range cfg.Groups {
+		for _, t := range g.Topics {
+			topicSet[t] = true
+		}
+	}
+	for _, t := range []string{cfg.Topics.Input, cfg.Topics.DeviceWindows, cfg.Topics.StationWindows, cfg.Topics.DeadLetters, cfg.Topics.Late} {
+		if t != "" {
+			topicSet[t] = true
+		}
+	}
+	var topics []string
+	for t := range topicSet {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("status: end offsets: %w", err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, fmt.Errorf("status: start offsets: %w", err)
+	}
+
+	byTopic := map[string]Topic{}
+	for _, t := range topics {
+		tp := Topic{Topic: t}
+		ps, ok := ends[t]
+		if !ok || len(ps) == 0 {
+			tp.Missing = true
+		}
+		for p, e := range ps {
+			if e.Err != nil {
+				tp.Missing = true
+				continue
+			}
+			tp.Partitions++
+			tp.End += e.Offset
+			if s, ok := starts.Lookup(t, p); ok && s.Err == nil {
+				tp.Start += s.Offset
+			}
+		}
+		tp.Records = tp.End - tp.Start
+		byTopic[t] = tp
+		r.Topics = append(r.Topics, tp)
+	}
+	r.DeadLettered = byTopic[cfg.Topics.DeadLetters].Records
+	r.Late = byTopic[cfg.Topics.Late].Records
+	r.DeviceWindows = byTopic[cfg.Topics.DeviceWindows].Records
+	r.StationWindows = byTopic[cfg.Topics.StationWindows].Records
+
+	for _, cg := range cfg.Groups {
+		g := Group{Group: cg.Group}
+		if d, ok := described[cg.Group]; ok && d.Err == nil {
+			g.State, g.Members = d.State, len(d.Members)
+		}
+		if g.State == "" {
+			g.State = "Dead"
+		}
+		hasCommit := false
+		for _, t := range cg.Topics {
+			gt := GroupTopic{Topic: t}
+			for p, e := range ends[t] {
+				if e.Err != nil {
+					continue
+				}
+				start := int64(0)
+				if s, ok := starts.Lookup(t, p); ok && s.Err == nil {
+					start = s.Offset
+				}
+				gt.End += e.Offset
+				c, ok := committed[cg.Group].Lookup(t, p)
+				switch {
+				case ok && c.Err == nil && c.At >= 0:
+					hasCommit = true
+					gt.Committed += c.At
+					gt.Lag += max(0, e.Offset-max(c.At, start))
+				default:
+					gt.Committed--
+					gt.Lag += e.Offset - start
+				}
+			}
+			g.Lag += gt.Lag
+			g.Topics = append(g.Topics, gt)
+		}
+		g.Absent = !hasCommit && g.Members == 0
+		r.Groups = append(r.Groups, g)
+	}
+	return r, nil
+}
