@@ -3,8 +3,10 @@ package codecs
 import (
 	"encoding/hex"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -76,6 +78,9 @@ func TestWriteFuzzCorpus(t *testing.T) {
 	seeds["reject-bad-date"] = bad(func(r *schemas.Reading) { r.Date = "2023-12-30" })
 	seeds["reject-future"] = bad(func(r *schemas.Reading) { r.Timestamp = "2099-01-01 00:00:00" })
 	seeds["reject-empty-device"] = bad(func(r *schemas.Reading) { r.CA = "" })
+	seeds["reject-long-field"] = bad(func(r *schemas.Reading) { r.Desc = strings.Repeat("D", DefaultMaxFieldBytes+1) })
+	seeds["reject-before-1970"] = bad(func(r *schemas.Reading) { r.EventTime = time.UnixMilli(-1) })
+	seeds["reject-max-event-time"] = bad(func(r *schemas.Reading) { r.EventTime = time.UnixMilli(math.MaxInt64) })
 	dir := filepath.Join("testdata", "fuzz", "FuzzDecode")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
