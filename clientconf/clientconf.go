@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -275,11 +276,24 @@ func (c Config) String() string {
 	if c.usesSASL() {
 		fmt.Fprintf(&b, " sasl=%s user=%s password=%s", c.mechanism(), c.SASLUsername, redact(c.SASLPassword))
 	}
-	fmt.Fprintf(&b, " registry=%s", c.RegistryURL)
+	fmt.Fprintf(&b, " registry=%s", redactURL(c.RegistryURL))
 	if c.RegistryUsername != "" {
 		fmt.Fprintf(&b, " registry-user=%s registry-password=%s", c.RegistryUsername, redact(c.RegistryPassword))
 	}
 	return b.String()
+}
+
+// redactURL hides the password of a URL with user info
+// (https://user:password@host), which HTTP clients turn into basic auth.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return "[unparsable URL redacted]"
+		}
+		return s
+	}
+	return u.Redacted()
 }
 
 func redact(s string) string {

@@ -109,4 +109,8 @@ func TestStringRedactsSecrets(t *testing.T) {
 	if !strings.Contains(s, "user=u") {
 		t.Fatalf("user missing from %q", s)
 	}
+	c.RegistryURL = "https://ru:hunter4@registry:8081/"
+	if s := c.String(); strings.Contains(s, "hunter") || !strings.Contains(s, "registry:8081") {
+		t.Fatalf("registry URL with user info shown as %q", s)
+	}
 }
