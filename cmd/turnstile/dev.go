@@ -3,11 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/clientconf"
@@ -16,6 +22,7 @@ import (
 	"github.com/turnstile-streams/turnstile/producer"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/status"
 )
 
 func newDevCmd(a *app) *cobra.Command {
@@ -23,6 +30,7 @@ func newDevCmd(a *app) *cobra.Command {
 		bf      brokerFlags
 		rf      registryFlags
 		pf      pipelineFlags
+		hf      httpFlags
 		prf     produceFlags
 		topics  topicFlags
 		dataDir string
@@ -62,7 +70,7 @@ seconds.`,
 			if err != nil {
 				return err
 			}
-			reg, err := registry.Start(ctx, registry.Config{Addr: rf.addr, KafkaOpts: kopts, Topic: rf.topic,
+			sr, err := registry.Start(ctx, registry.Config{Addr: rf.addr, KafkaOpts: kopts, Topic: rf.topic,
 				Username: rf.authUser, Password: rf.authPassword, Logger: a.log})
 			if err != nil {
 				return err
@@ -70,9 +78,9 @@ seconds.`,
 			defer func() {
 				cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 				defer cancel()
-				_ = reg.Close(cctx)
+				_ = sr.Close(cctx)
 			}()
-			cc.RegistryURL, cc.RegistryUsername, cc.RegistryPassword = reg.URL(), rf.authUser, rf.authPassword
+			cc.RegistryURL, cc.RegistryUsername, cc.RegistryPassword = sr.URL(), rf.authUser, rf.authPassword
 			if _, err := schemas.Register(ctx, schemas.RegisterConfig{
 				Registry: schemas.RegistryConfig{URL: cc.RegistryURL, HTTPClient: cc.RegistryHTTPClient()},
 				Topics:   topics.schemaTopics()}); err != nil {
@@ -84,6 +92,18 @@ seconds.`,
 			ctx, stop := context.WithCancel(ctx)
 			defer stop()
 			fail := make(chan error, members+1)
+			reg := newRegistry()
+			var (
+				metrics []*processors.Metrics
+				urls    []string
+				scfg    status.Config
+			)
+			admCl, err := kgo.NewClient(kopts...)
+			if err != nil {
+				return err
+			}
+			defer admCl.Close()
+			adm := kadm.NewClient(admCl)
 			for i := 0; i < members; i++ {
 				pcfg, err := pf.config(a, cc, topics.t, dataDir)
 				if err != nil {
@@ -92,9 +112,40 @@ seconds.`,
 				// Members in one process need their own local state.
 				pcfg.State.Dir = filepath.Join(pcfg.State.Dir, fmt.Sprintf("member-%d", i))
 				pcfg.Logger = a.log.With("member", i)
-				p, err := processors.New(pcfg, nil)
+				// One registry for the process; members are told apart by a label.
+				m, err := processors.NewMetrics(prometheus.WrapRegistererWith(prometheus.Labels{"member": strconv.Itoa(i)}, reg))
 				if err != nil {
 					return err
+				}
+				metrics = append(metrics, m)
+				p, err := processors.New(pcfg, m)
+				if err != nil {
+					return err
+				}
+				if i == 0 {
+					lakeGroup := ""
+					if lakeOn {
+						lakeGroup = datalake.DefaultGroup
+					}
+					scfg = status.ForPipeline(pcfg, lakeGroup)
+					reg.MustRegister(status.NewCollector(adm, scfg, 0))
+				}
+				if hf.addr != "" {
+					// The first member serves on --http-addr, the others on
+					// free ports of the same host.
+					addr := hf.addr
+					if i > 0 {
+						host, _, _ := net.SplitHostPort(hf.addr)
+						addr = net.JoinHostPort(host, "0")
+					}
+					ln, url, err := listenHTTP(addr, "", p)
+					if err != nil {
+						return err
+					}
+					srv := serveHTTP(ctx, a, ln, url, reg, p)
+					wg.Add(1)
+					go func() { defer wg.Done(); <-srv.done }()
+					urls = append(urls, url)
 				}
 				wg.Add(1)
 				go func() {
@@ -104,6 +155,7 @@ seconds.`,
 					}
 				}()
 			}
+			var lakeFiles func() int64
 			if lakeOn {
 				store, err := datalake.Open(ctx, lakeDir)
 				if err != nil {
@@ -116,6 +168,7 @@ seconds.`,
 				if err != nil {
 					return err
 				}
+				lakeFiles = func() int64 { return w.Stats().Files }
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -145,11 +198,26 @@ seconds.`,
   Processors       %d member(s), %d partitions, %v windows, input %s
   Producer         %s
   Lake             %s (CSV.gz and Parquet, flushed every %v)
+  HTTP             %s
 Try from another shell:
   curl %s/subjects
   bin/turnstile schemas list
+  bin/turnstile status
   bin/turnstile produce --source csv --file ../shared/data/mta/240106.csv.gz --limit 10000
-`, b.Addr(), dataDir, reg.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv, reg.URL())
+%s`, b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
+				httpLine(urls), sr.URL(), httpTry(urls))
+			if !hf.quiet {
+				live := &status.Live{Out: a.stdout, Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
+					Metrics: func() processors.Snapshot {
+						var s processors.Snapshot
+						for _, m := range metrics {
+							s = s.Add(m.Snapshot())
+						}
+						return s
+					}}
+				wg.Add(1)
+				go func() { defer wg.Done(); _ = live.Run(ctx) }()
+			}
 			select {
 			case <-ctx.Done():
 				fmt.Fprintln(a.stdout, "turnstile dev: shutting down")
@@ -164,6 +232,7 @@ Try from another shell:
 	bf.register(fs)
 	rf.register(fs)
 	pf.register(fs, 30*time.Second)
+	hf.register(fs)
 	topics.register(fs)
 	prf.register(fs, "produce-")
 	fs.StringVar(&dataDir, "data-dir", "./data", "data directory: broker in <data-dir>/kafka, table state in <data-dir>/state")
@@ -189,4 +258,18 @@ func producerLine(on bool, p produceFlags) string {
 		return "off (--produce=false): produce to the input topic yourself"
 	}
 	return fmt.Sprintf("synthetic, %gx event time, a reading per turnstile every %v", p.speed, p.interval)
+}
+
+func httpLine(urls []string) string {
+	if len(urls) == 0 {
+		return "off (--http-addr \"\")"
+	}
+	return strings.Join(urls, ", ") + " (/metrics, /readyz, /monitor/, window queries)"
+}
+
+func httpTry(urls []string) string {
+	if len(urls) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  curl %s/metrics\n  curl -L %s/stations/<STATION>/windows\n", urls[0], urls[0])
 }

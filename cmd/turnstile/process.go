@@ -1,15 +1,21 @@
 package main
 
 import (
+	"context"
+
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/status"
 )
 
 func newProcessCmd(a *app) *cobra.Command {
 	var (
 		cf      clientFlags
 		pf      pipelineFlags
+		hf      httpFlags
 		topics  topicFlags
 		dataDir string
 	)
@@ -21,9 +27,16 @@ members, on this machine or others, to share the partitions: up to
 --partitions members get work; more stand by.
 
 Creates the pipeline's topics if they are missing, with --partitions
-partitions and compacted changelogs.`,
+partitions and compacted changelogs.
+
+Serves HTTP on --http-addr: Prometheus /metrics, /healthz, /readyz, goka's
+monitor on /monitor/, and window queries (GET /devices/{ca}/{unit}/{scp}/windows,
+GET /stations/{station}/windows) answered by the member that owns the key;
+other members redirect to it. Prints a live status every --status-interval
+unless --quiet.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
 			cc, err := cf.resolve(a, cmd)
 			if err != nil {
 				return err
@@ -32,7 +45,8 @@ partitions and compacted changelogs.`,
 			if err != nil {
 				return err
 			}
-			m, err := processors.NewMetrics(nil)
+			reg := newRegistry()
+			m, err := processors.NewMetrics(reg)
 			if err != nil {
 				return err
 			}
@@ -40,11 +54,38 @@ partitions and compacted changelogs.`,
 			if err != nil {
 				return err
 			}
-			return p.Run(cmd.Context())
+			admCl, err := kgo.NewClient(cfg.KafkaOpts...)
+			if err != nil {
+				return err
+			}
+			defer admCl.Close()
+			adm := kadm.NewClient(admCl)
+			scfg := status.ForPipeline(cfg, "")
+			reg.MustRegister(status.NewCollector(adm, scfg, 0))
+
+			ctx, stop := context.WithCancel(ctx)
+			defer stop()
+			if hf.addr != "" {
+				ln, url, err := listenHTTP(hf.addr, hf.advertise, p)
+				if err != nil {
+					return err
+				}
+				srv := serveHTTP(ctx, a, ln, url, reg, p)
+				defer func() { stop(); <-srv.done }()
+				a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url)
+			}
+			if !hf.quiet {
+				live := &status.Live{Out: a.stdout, Interval: hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}
+				done := make(chan struct{})
+				go func() { defer close(done); _ = live.Run(ctx) }()
+				defer func() { stop(); <-done }()
+			}
+			return p.Run(ctx)
 		},
 	}
 	cf.register(cmd.Flags())
 	pf.register(cmd.Flags(), 0)
+	hf.register(cmd.Flags())
 	topics.register(cmd.Flags())
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory (table state in <data-dir>/state)")
 	return cmd

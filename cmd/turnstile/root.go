@@ -59,6 +59,7 @@ Every flag can also be set with an environment variable TURNSTILE_<FLAG>
 		newProduceCmd(a),
 		newProcessCmd(a),
 		newLakeCmd(a),
+		newStatusCmd(a),
 	)
 	documentEnv(root)
 	return root

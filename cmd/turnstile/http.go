@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/turnstile-streams/turnstile/httpapi"
+	"github.com/turnstile-streams/turnstile/processors"
+)
+
+// httpFlags configure a member's HTTP server and its live status output
+// (turnstile process, turnstile dev).
+type httpFlags struct {
+	addr, advertise string
+	quiet           bool
+	statusInterval  time.Duration
+}
+
+func (h *httpFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&h.addr, "http-addr", "127.0.0.1:8080", "HTTP server: /metrics, /healthz, /readyz, /monitor/, window queries (\"\": off; 0.0.0.0:8080 for all interfaces)")
+	fs.StringVar(&h.advertise, "http-advertise", "", "URL other members redirect queries to (default: http://<http-addr>, hostname for 0.0.0.0)")
+	fs.BoolVar(&h.quiet, "quiet", false, "no live status in the terminal, logs only")
+	fs.DurationVar(&h.statusInterval, "status-interval", 5*time.Second, "how often the live status is printed")
+}
+
+// newRegistry is the Prometheus registry of a process: Go runtime and
+// process metrics, plus what the caller registers.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// member is a started HTTP server for one pipeline member.
+type memberHTTP struct {
+	url  string
+	done chan error
+}
+
+// listenHTTP binds addr and tells the pipeline its advertised URL (the
+// pipeline must not be running yet); serve starts answering.
+func listenHTTP(addr, advertise string, p *processors.Pipeline) (net.Listener, string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("--http-addr: %w", err)
+	}
+	url := httpapi.AdvertisedURL(ln.Addr(), advertise)
+	if p != nil {
+		p.AdvertiseHTTP(url)
+	}
+	return ln, url, nil
+}
+
+func serveHTTP(ctx context.Context, a *app, ln net.Listener, url string, reg prometheus.Gatherer, p *processors.Pipeline) *memberHTTP {
+	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: url, Logger: a.log.With("component", "http")})
+	m := &memberHTTP{url: url, done: make(chan error, 1)}
+	go func() { m.done <- srv.Serve(ctx, ln) }()
+	return m
+}

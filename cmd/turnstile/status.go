@@ -1,0 +1,91 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/datalake"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/status"
+)
+
+func newStatusCmd(a *app) *cobra.Command {
+	var (
+		cf        clientFlags
+		topics    topicFlags
+		lakeGroup string
+		wait      bool
+		asJSON    bool
+		timeout   time.Duration
+		interval  time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show a deployment's consumer lag, topic offsets, dead-lettered and too-late counts, from Kafka alone",
+		Long: `Reads, from Kafka only, every pipeline consumer group's lag (goka groups on
+their inputs, relays on the table changelogs, the lake-writer on the sink
+topics), the topics' offsets, and the records on the dead-letter, too-late
+and sink topics. Groups that never ran are marked and ignored.
+
+--wait shows a progress bar with an ETA from the consumer lag and returns
+(exit 0) once every group has caught up, e.g. after turnstile replay;
+--timeout bounds the wait (exit 1).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			cc, err := cf.resolve(a, cmd)
+			if err != nil {
+				return err
+			}
+			opts, err := cc.KgoOpts()
+			if err != nil {
+				return err
+			}
+			cl, err := kgo.NewClient(opts...)
+			if err != nil {
+				return err
+			}
+			defer cl.Close()
+			adm := kadm.NewClient(cl)
+			scfg := status.ForPipeline(processors.Config{Topics: topics.t}, lakeGroup)
+			if timeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			var rep *status.Report
+			if wait {
+				rep, err = status.Wait(ctx, adm, status.WaitConfig{Config: scfg, Interval: interval, Progress: a.stderr})
+			} else {
+				rep, err = status.Collect(ctx, adm, scfg)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				enc := json.NewEncoder(a.stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			if err := rep.WriteText(a.stdout); err != nil {
+				return fmt.Errorf("status: %w", err)
+			}
+			return nil
+		},
+	}
+	fs := cmd.Flags()
+	cf.registerKafka(fs)
+	topics.register(fs)
+	fs.StringVar(&lakeGroup, "lake-group", datalake.DefaultGroup, "the lake-writer's consumer group (\"\": leave it out)")
+	fs.BoolVar(&wait, "wait", false, "wait until every group has caught up, with a progress bar and ETA")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
+	fs.DurationVar(&interval, "interval", time.Second, "how often --wait polls")
+	return cmd
+}
