@@ -2,11 +2,13 @@ package status
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
@@ -119,6 +121,9 @@ func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error)
 	committed := map[string]kadm.OffsetResponses{}
 	for _, g := range names {
 		offs, err := adm.FetchOffsets(ctx, g)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			continue // never committed (the embedded broker says so; Kafka answers empty)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("status: offsets of %s: %w", g, err)
 		}
