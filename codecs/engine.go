@@ -244,12 +244,24 @@ func (e *engine) id(ctx context.Context) (int, error) {
 // errors; everything else (transport errors, 5xx, context) is retryable.
 func (e *engine) registryErr(op string, id int, err error, code int) error {
 	switch {
+	case code == 401 || code == 403 || authStatus(err):
+		return fmt.Errorf("codecs: %s under %s: %w: %w", op, e.subject, ErrRegistryAuth, err)
 	case code == 409:
 		return fmt.Errorf("codecs: %s under %s: incompatible with the subject: %w", op, e.subject, err)
 	case code == 42201:
 		return fmt.Errorf("codecs: %s under %s: invalid schema: %w", op, e.subject, err)
 	}
 	return &UnavailableError{Op: op, SchemaID: id, Subject: e.subject, Err: err}
+}
+
+// authStatus reports a registry answer without a JSON body (a proxy's)
+// whose HTTP status is 401 or 403: srclient reports it as the status text.
+func authStatus(err error) bool {
+	if err == nil || registryCode(err) != 0 {
+		return false
+	}
+	msg := err.Error()
+	return strings.HasPrefix(msg, "401 ") || strings.HasPrefix(msg, "403 ")
 }
 
 func (e *engine) reject(reason Reason, id int, detail string, err error) *RejectError {

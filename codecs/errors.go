@@ -90,6 +90,13 @@ func (e *RejectError) Unwrap() error { return e.Err }
 // schema registry being unreachable or failing: such errors are retryable.
 var ErrRegistryUnavailable = errors.New("codecs: schema registry unavailable")
 
+// ErrRegistryAuth is wrapped by the error of an encoder whose registry
+// refused its credentials (HTTP 401 or 403). Retrying will not help; the
+// configuration must change. (A decoder meeting a never-seen schema id
+// keeps treating it as unavailability: a record is never dead-lettered for
+// the registry's sake.)
+var ErrRegistryAuth = errors.New("the schema registry refused the credentials")
+
 // ErrNotRegistered is wrapped by the error of an encoder configured with
 // Config.LookupOnly whose writer schema is not registered under its subject.
 var ErrNotRegistered = errors.New("writer schema is not registered under the subject")
