@@ -146,6 +146,11 @@ type Config struct {
 	Progress ProgressMode
 	// ProgressWriter defaults to os.Stderr.
 	ProgressWriter io.Writer
+	// ConnectTimeout is how long Run waits for Kafka to answer before it
+	// sends anything (0: one minute). Errors that waiting cannot fix (TLS
+	// verification, TLS missing, SASL or authorization refusals) fail at
+	// once. Once running, an unreachable broker is retried without limit.
+	ConnectTimeout time.Duration
 	// Logger receives a line at start and at the end; nil discards.
 	Logger *slog.Logger
 	// Clock paces the stream; nil is the wall clock. Tests use a fake.

@@ -2,15 +2,19 @@ package producer
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"golang.org/x/term"
 
@@ -127,6 +131,13 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, fmt.Errorf("producer: kafka client: %w", err)
 		}
 		defer cl.Close()
+	}
+	if err := waitForKafka(ctx, cl, full.ConnectTimeout, full.Logger); err != nil {
+		if ctx.Err() != nil {
+			sum.Stopped = true
+			return sum, nil
+		}
+		return sum, err
 	}
 	if full.Logger != nil {
 		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
@@ -296,4 +307,67 @@ func newBar(c Config, total int64) *progressbar.ProgressBar {
 		progressbar.OptionSetElapsedTime(true),
 		progressbar.OptionThrottle(200*time.Millisecond),
 	)
+}
+
+// waitForKafka pings the cluster until it answers, for up to timeout
+// (default one minute), so that a producer that cannot reach Kafka or is
+// refused says so instead of buffering records forever. Errors that
+// waiting cannot fix fail at once.
+func waitForKafka(ctx context.Context, cl *kgo.Client, timeout time.Duration, log *slog.Logger) error {
+	if timeout <= 0 {
+		timeout = time.Minute
+	}
+	deadline := time.Now().Add(timeout)
+	backoff := 250 * time.Millisecond
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := cl.Ping(pctx)
+		cancel()
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case permanentKafkaError(err):
+			return fmt.Errorf("producer: kafka refused the connection (check security.protocol, ssl.ca.location and the SASL settings): %w", err)
+		case time.Now().After(deadline):
+			return fmt.Errorf("producer: kafka did not answer for %v (or closed the connection: a wrong SASL password looks like that to a client): %w", timeout, err)
+		}
+		if log != nil {
+			log.Warn("producer: waiting for kafka", "err", err, "retry_in", backoff)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
+}
+
+// permanentKafkaError reports connection errors retrying cannot fix.
+func permanentKafkaError(err error) bool {
+	var (
+		unknownCA  x509.UnknownAuthorityError
+		hostname   x509.HostnameError
+		invalid    x509.CertificateInvalidError
+		verify     *tls.CertificateVerificationError
+		header     tls.RecordHeaderError
+		firstRead  *kgo.ErrFirstReadEOF
+		kafkaError *kerr.Error
+	)
+	switch {
+	case errors.As(err, &unknownCA), errors.As(err, &hostname), errors.As(err, &invalid), errors.As(err, &verify),
+		errors.As(err, &header), errors.As(err, &firstRead):
+		return true
+	case errors.As(err, &kafkaError):
+		switch kafkaError {
+		case kerr.SaslAuthenticationFailed, kerr.IllegalSaslState, kerr.UnsupportedSaslMechanism,
+			kerr.ClusterAuthorizationFailed, kerr.TopicAuthorizationFailed:
+			return true
+		}
+	}
+	return false
 }
