@@ -23,7 +23,7 @@ test:
 
 ## chaos: the crash tests: members killed with SIGKILL mid-stream and restarted
 chaos:
-	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos' -v ./processors/... ./lake/... ./state/...
+	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos|Scale' -v ./processors/... ./datalake/... ./state/...
 
 ## lint: formatting and vet
 lint:
