@@ -118,14 +118,14 @@ func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 	checkSinks := func() {
 		t.Helper()
 		devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
-		testenv.ReadSink(t, ctx, []string{s.broker}, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
+		testenv.ReadSink(t, ctx, []string{s.broker}, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int64, error) {
 			w, err := devCodec.Unmarshal(b)
-			return w, w.Revision, err
+			return w, int64(w.Revision), err
 		}, func(m map[string]schemas.DeviceWindow) string { return reference.DiffDevices(m, want) })
 		stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.StationWindows)})
-		testenv.ReadSink(t, ctx, []string{s.broker}, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
+		testenv.ReadSink(t, ctx, []string{s.broker}, topics.StationWindows, func(b []byte) (schemas.StationWindow, int64, error) {
 			w, err := stCodec.Unmarshal(b)
-			return w, w.Revision, err
+			return w, int64(w.Revision), err
 		}, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
 	}
 	checkSinks()

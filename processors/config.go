@@ -23,11 +23,14 @@ type Topics struct {
 	// StationUpdates carries published device window revisions keyed by
 	// station, from the device relay to the station stage.
 	StationUpdates string
+	// Generations records the current generation (see Generation).
+	Generations string
 }
 
 // DefaultTopics are the topic names used unless configured otherwise.
 func DefaultTopics() Topics {
-	return Topics{Topics: schemas.DefaultTopics(), Readings: "turnstile-readings", StationUpdates: "turnstile-station-updates"}
+	return Topics{Topics: schemas.DefaultTopics(), Readings: "turnstile-readings", StationUpdates: "turnstile-station-updates",
+		Generations: "turnstile-generations"}
 }
 
 // Groups names the goka groups. A group's table topic is "<group>-table"
@@ -103,6 +106,9 @@ func (c *Config) Defaults() {
 	if c.Topics == (Topics{}) {
 		c.Topics = DefaultTopics()
 	}
+	if c.Topics.Generations == "" {
+		c.Topics.Generations = DefaultTopics().Generations
+	}
 	if c.Groups == (Groups{}) {
 		c.Groups = DefaultGroups()
 	}
@@ -176,6 +182,26 @@ func (c *Config) runs(stage string) bool {
 		}
 	}
 	return false
+}
+
+// Stage is one goka group of the graph with the topics an admin tool (turnstile
+// replay, turnstile status) needs: the stream it consumes, its loopback and
+// table topics, and the consumer group of the relay publishing its table
+// ("" for the table-less ingest stage).
+type Stage struct {
+	Name, Group, Input, Loop, Table, Relay string
+}
+
+// Stages lists the graph's stages, upstream first.
+func (c *Config) Stages() []Stage {
+	windowed := func(name, group, input string) Stage {
+		return Stage{Name: name, Group: group, Input: input, Loop: loopTopic(group), Table: tableTopic(group), Relay: relayGroup(group)}
+	}
+	return []Stage{
+		{Name: StageIngest, Group: c.Groups.Ingest, Input: c.Topics.Input},
+		windowed(StageWindows, c.Groups.Windows, c.Topics.Readings),
+		windowed(StageStations, c.Groups.Stations, c.Topics.StationUpdates),
+	}
 }
 
 func tableTopic(group string) string { return group + "-table" }

@@ -100,6 +100,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if len(created) > 0 {
 		log.Info("created topics", "topics", created, "partitions", cfg.Partitions)
 	}
+	if err := p.loadGeneration(ctx, admCl); err != nil {
+		return err
+	}
+	cfg = p.cfg
 	sc, err := p.saramaConfig()
 	if err != nil {
 		return err

@@ -103,7 +103,10 @@ func (s *stack) produce(t *testing.T, ctx context.Context, topic string, codec *
 // readSink reads a sink topic until diff is satisfied (testenv.ReadSink).
 func readSink[T any](t *testing.T, ctx context.Context, s *stack, topic string, decode func([]byte) (T, int32, error), diff func(map[string]T) string) map[string]T {
 	t.Helper()
-	return testenv.ReadSink(t, ctx, s.brokers, topic, decode, diff)
+	return testenv.ReadSink(t, ctx, s.brokers, topic, func(b []byte) (T, int64, error) {
+		v, rev, err := decode(b)
+		return v, int64(rev), err
+	}, diff)
 }
 
 func TestPipelineMatchesReference(t *testing.T) {

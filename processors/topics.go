@@ -45,6 +45,8 @@ func (c *Config) TopicSpecs() []TopicSpec {
 		spec(c.Topics.StationWindows, false, nil),
 		spec(c.Topics.DeadLetters, false, nil),
 		spec(c.Topics.Late, false, nil),
+		// One partition: the latest generation is its last record.
+		{Name: c.Topics.Generations, Partitions: 1, Configs: map[string]*string{"cleanup.policy": str("compact")}},
 	}
 }
 

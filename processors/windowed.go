@@ -220,7 +220,10 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	if ctx.Offset() <= meta.LastTick {
 		return
 	}
-	if w.idle > 0 && m.CaughtUp && time.Since(c.lastActivity) >= w.idle && (!c.hasTime || m.Wall > c.streamTime) {
+	// Only a partition that has seen data advances: one that never did has
+	// nothing to close, and advancing it would make every reading that
+	// arrives later (a backfill of old data into a fresh pipeline) too late.
+	if w.idle > 0 && m.CaughtUp && c.hasTime && time.Since(c.lastActivity) >= w.idle && m.Wall > c.streamTime {
 		c.observe(m.Wall)
 		meta.StreamTime, meta.LastTick = c.streamTime, ctx.Offset()
 		ctx.SetValue(meta)

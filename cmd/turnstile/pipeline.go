@@ -45,7 +45,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", 16, "Pebble memtable per table partition")
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", 64, "Pebble block cache shared by the table partitions")
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
-	fs.Int32Var(&p.generation, "generation", 0, "replay generation stamped on published windows (set by turnstile replay)")
+	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
 	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 

@@ -58,6 +58,7 @@ Every flag can also be set with an environment variable TURNSTILE_<FLAG>
 		newSchemasCmd(a),
 		newProduceCmd(a),
 		newProcessCmd(a),
+		newReplayCmd(a),
 		newLakeCmd(a),
 		newStatusCmd(a),
 	)

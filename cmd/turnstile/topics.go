@@ -21,6 +21,7 @@ func (f *topicFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.t.Late, "late-topic", d.Late, "topic of readings too late for any retained window")
 	fs.StringVar(&f.t.Readings, "readings-topic", d.Readings, "internal topic of validated readings keyed by device")
 	fs.StringVar(&f.t.StationUpdates, "station-updates-topic", d.StationUpdates, "internal topic of device window revisions keyed by station")
+	fs.StringVar(&f.t.Generations, "generations-topic", d.Generations, "internal topic recording the current generation (turnstile replay)")
 }
 
 func (f *topicFlags) schemaTopics() schemas.Topics { return f.t.Topics }

@@ -8,20 +8,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ReadSink reads a sink topic from the start, keeping the highest revision
-// of every key, until diff of what it holds returns "" (then it returns
+// ReadSink reads a sink topic from the start, keeping the highest version
+// (the revision, or generation and revision in one number) of every key, until diff of what it holds returns "" (then it returns
 // what it holds) or ctx ends (then the test fails with the last diff). It
-// fails the test if a (key, revision) ever appears with two contents:
+// fails the test if a (key, version) ever appears with two contents:
 // re-emissions must be identical.
 func ReadSink[T any](t testing.TB, ctx context.Context, brokers []string, topic string,
-	decode func([]byte) (v T, rev int32, err error), diff func(map[string]T) string) map[string]T {
+	decode func([]byte) (v T, version int64, err error), diff func(map[string]T) string) map[string]T {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	latest, revs, seen, n := map[string]T{}, map[string]int32{}, map[string]string{}, 0
+	latest, revs, seen, n := map[string]T{}, map[string]int64{}, map[string]string{}, 0
 	for d := diff(latest); d != ""; d = diff(latest) {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
