@@ -348,6 +348,7 @@ func (s *Store) Close() error {
 		errs = append(errs, fmt.Errorf("state: unlock %s: %w", s.dir, err))
 	}
 	s.db, s.lock = nil, nil
+	s.cache.reset()
 	s.parent.release(s)
 	return errors.Join(errs...)
 }

@@ -15,7 +15,7 @@ import (
 //
 // Memory use is bounded by roughly
 //
-//	CacheSize + open partitions × (MemTableSize × 2 + RecoveryBatchSize)
+//	CacheSize + open partitions × (MemTableSize × 2 + RecoveryBatchSize + ValueCacheSize)
 //
 // (the cache is shared by all partitions of one Stores; a partition holds at
 // most two memtables before Pebble stalls writes, plus the recovery batch
@@ -44,6 +44,11 @@ type Options struct {
 	// changelog records still makes durable progress; checked every 1024
 	// records). Default 5s.
 	RecoveryFlushInterval time.Duration
+	// ValueCacheSize bounds the memory each partition's store uses to keep
+	// recently written and read values, so a processing callback reading
+	// the value it wrote for the previous record skips Pebble. Default 4
+	// MiB; negative disables the cache.
+	ValueCacheSize int64
 	// MaxOpenFiles caps the table files each partition keeps open.
 	// Default 256.
 	MaxOpenFiles int
@@ -64,6 +69,7 @@ type Options struct {
 const (
 	defaultMemTableSize     = 16 << 20
 	defaultCacheSize        = 64 << 20
+	defaultValueCacheSize   = 4 << 20
 	defaultRecoveryInterval = 5 * time.Second
 	defaultMaxOpenFiles     = 256
 	defaultCheckTimeout     = 30 * time.Second
@@ -86,6 +92,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.CacheSize == 0 {
 		o.CacheSize = defaultCacheSize
+	}
+	if o.ValueCacheSize == 0 {
+		o.ValueCacheSize = defaultValueCacheSize
 	}
 	if o.RecoveryBatchSize == 0 {
 		o.RecoveryBatchSize = o.MemTableSize / 4

@@ -89,6 +89,9 @@ type Store struct {
 	iterMu sync.Mutex
 	iters  map[*iterator]struct{}
 
+	// cache holds recent values (nil when Options.ValueCacheSize < 0).
+	cache *valueCache
+
 	rebuilt        string // why Open rebuilt the store, "" if it did not
 	recoveryWrites atomic.Int64
 	writes         atomic.Int64
@@ -109,6 +112,7 @@ func newStore(parent *Stores, topic string, partition int32, dir string) *Store 
 		dir:       dir,
 		log:       parent.opts.Logger.With("topic", topic, "partition", partition),
 		iters:     make(map[*iterator]struct{}),
+		cache:     newValueCache(parent.opts.ValueCacheSize),
 	}
 }
 
@@ -184,6 +188,10 @@ func (s *Store) Get(key string) ([]byte, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
+	v, gen, ok := s.cache.get(key)
+	if ok {
+		return v, nil
+	}
 	if err := s.flushForRead(); err != nil {
 		return nil, err
 	}
@@ -198,6 +206,11 @@ func (s *Store) Get(key string) ([]byte, error) {
 	out := make([]byte, len(v))
 	copy(out, v)
 	_ = closer.Close()
+	if s.recovered.Load() {
+		cached := make([]byte, len(out))
+		copy(cached, out)
+		s.cache.fill(key, cached, gen)
+	}
 	return out, nil
 }
 
@@ -219,6 +232,7 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	defer s.wmu.Unlock()
 	k := s.dataKey(key)
 	if s.batch != nil {
+		s.cache.del(key)
 		var err error
 		if del {
 			err = s.batch.Delete(k, nil)
@@ -236,7 +250,13 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 		s.runningSets.Add(1)
 	}
 	if err := s.write(k, value, del); err != nil {
+		s.cache.del(key)
 		return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
+	}
+	if del {
+		s.cache.del(key)
+	} else {
+		s.cache.set(key, value)
 	}
 	return nil
 }
