@@ -6,7 +6,7 @@ PKGS     := ./...
 # processes. One package at a time keeps a 2-core machine responsive.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build run test chaos lint bench up down clean
+.PHONY: all build run test chaos lint bench bench-go up down clean
 
 all: build
 
@@ -30,8 +30,15 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-## bench: micro-benchmarks, with ratios measured in the same run (Pebble vs goka's LevelDB)
+## bench: one run (< 10 min): ours vs the limit vs the usual goka way on 2M readings, close latency,
+## restore, scaling, micro-benchmarks; markdown on stdout, every figure in bench/results.json.
+## Sizes: BENCHFLAGS='--readings 500000 --phases throughput,goka' (go run ./cmd/turnstile-bench --help)
+BENCHFLAGS ?=
 bench:
+	$(GO) run ./cmd/turnstile-bench $(BENCHFLAGS)
+
+## bench-go: the go test micro-benchmarks in detail (codecs, state; Pebble/LevelDB ratio table)
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./codecs/... ./state/...
 	STATE_BENCH_COMPARE=1 $(GO) test -count=1 -v -run '^TestBenchCompare$$' ./state/
 

@@ -34,7 +34,8 @@ type Config struct {
 	Devices int
 	// Interval between two readings of a device (MTA: 4h).
 	Interval time.Duration
-	// Start is the event time of the first reading.
+	// Start is the event time of the first reading (default 2024-01-06,
+	// the first MTA week in ../shared/data/mta).
 	Start time.Time
 	Seed  int64
 
@@ -155,8 +156,8 @@ func (c *Config) validate() error {
 	switch {
 	case c.Readings < 1 || c.Devices < 1 || c.Partitions < 1 || c.ScalingReadings < 1 || c.ScalingMembers < 1:
 		return errors.New("bench: readings, devices, partitions and scaling sizes must be positive")
-	case c.Interval < c.Window:
-		return errors.New("bench: the reading interval must be at least the window")
+	case c.Interval < time.Second:
+		return errors.New("bench: the reading interval must be at least a second")
 	case c.LatencyLoad <= 0 || c.LatencyLoad > 1:
 		return fmt.Errorf("bench: latency load %v is not in (0, 1]", c.LatencyLoad)
 	}

@@ -17,6 +17,7 @@ import (
 // Input describes the preloaded stream.
 type Input struct {
 	Source    string    `json:"source"`
+	Start     time.Time `json:"stream_start"`
 	Readings  int64     `json:"readings"`
 	Devices   int       `json:"devices"`
 	Stations  int       `json:"stations"`
@@ -63,7 +64,8 @@ func preload(ctx context.Context, e *env, cfg *Config, topic string, n int64, sa
 	if err != nil {
 		return in, err
 	}
-	st, err := newStream(cfg, codec, cfg.Start)
+	in.Start = cfg.Start
+	st, err := newStream(cfg, codec, in.Start)
 	if err != nil {
 		return in, err
 	}

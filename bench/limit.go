@@ -33,6 +33,11 @@ type Variant struct {
 	// StationCorrections are station windows published again with a
 	// higher REVISION (see stationFollower).
 	StationCorrections int64 `json:"station_corrections,omitempty"`
+	// StationUpdatesIgnored are device window updates the station stage
+	// ignored as past retention; StationsDiffer says the published station
+	// windows differ from the limit's (a pipeline defect; see README).
+	StationUpdatesIgnored float64 `json:"station_updates_ignored,omitempty"`
+	StationsDiffer        bool    `json:"stations_differ,omitempty"`
 }
 
 func (v *Variant) finish(t0, end time.Time, cpu0 time.Duration) {

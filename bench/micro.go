@@ -65,14 +65,15 @@ func runMicro(e *env, cfg *Config, say func(string, ...any)) ([]Micro, error) {
 		return nil
 	}
 	topics := schemas.DefaultTopics()
+	start := cfg.Start
 	rc, err := e.readingCodec(topics.Input)
 	if err != nil {
 		return nil, err
 	}
 	r := schemas.Reading{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", LineName: "NQR456W", Division: "BMT",
 		Desc: "REGULAR", Entries: 7_654_321, Exits: 2_345_678, ID: "0b7a0c5e-6a8e-5b1f-9d0e-1c2d3e4f5a6b",
-		EventTime: cfg.Start, Source: "bench"}
-	r.SetTimes(cfg.Start)
+		EventTime: start, Source: "bench"}
+	r.SetTimes(start)
 	data, err := rc.EncodeReading(&r)
 	if err != nil {
 		return nil, err
@@ -88,8 +89,8 @@ func runMicro(e *env, cfg *Config, say func(string, ...any)) ([]Micro, error) {
 		return nil, err
 	}
 	w := schemas.DeviceWindow{CA: r.CA, Unit: r.Unit, SCP: r.SCP, Station: r.Station, LineName: r.LineName, Division: r.Division,
-		Desc: r.Desc, Entries: 5, Exits: 14, Revision: 1, EmittedAt: cfg.Start}
-	w.SetWindow(cfg.Start, cfg.Start.Add(cfg.Window))
+		Desc: r.Desc, Entries: 5, Exits: 14, Revision: 1, EmittedAt: start}
+	w.SetWindow(start, start.Add(cfg.Window))
 	wdata, err := dc.Marshal(&w)
 	if err != nil {
 		return nil, err

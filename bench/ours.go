@@ -75,6 +75,12 @@ func startMembers(ctx context.Context, e *env, cfg *Config, stateDir string, n i
 
 // in is the number of records the stage's callbacks saw, over all members.
 func (m *members) in(stage string) float64 {
+	return m.counter("turnstile_records_in_total", "stage", stage)
+}
+
+// counter sums a counter over all members, restricted to one label value
+// unless label is "".
+func (m *members) counter(name, label, value string) float64 {
 	var n float64
 	for _, reg := range m.regs {
 		mfs, err := reg.Gather()
@@ -82,14 +88,16 @@ func (m *members) in(stage string) float64 {
 			continue
 		}
 		for _, mf := range mfs {
-			if mf.GetName() != "turnstile_records_in_total" {
+			if mf.GetName() != name {
 				continue
 			}
 			for _, mt := range mf.GetMetric() {
+				ok := label == ""
 				for _, l := range mt.GetLabel() {
-					if l.GetName() == "stage" && l.GetValue() == stage {
-						n += mt.GetCounter().GetValue()
-					}
+					ok = ok || l.GetName() == label && l.GetValue() == value
+				}
+				if ok {
+					n += mt.GetCounter().GetValue()
 				}
 			}
 		}
@@ -125,6 +133,20 @@ func (m *members) waitIn(ctx context.Context, stage string, n float64, every tim
 		case <-time.After(every):
 		}
 	}
+}
+
+// stationsIgnored counts device window updates the station stage ignored
+// as past retention.
+func (m *members) stationsIgnored() float64 {
+	return m.counter("turnstile_station_expired_total", "", "")
+}
+
+// explain adds the pipeline's counters that tell why windows are missing.
+func (m *members) explain(err error) error {
+	return fmt.Errorf("%w\n  pipeline counters: ingested %.0f, device stage %.0f, station stage %.0f, late %.0f, rejected %.0f, station updates ignored past retention %.0f, idle advances %.0f",
+		err, m.in(processors.StageIngest), m.in(processors.StageWindows), m.in(processors.StageStations),
+		m.counter("turnstile_late_total", "", ""), m.counter("turnstile_rejected_total", "", ""),
+		m.counter("turnstile_station_expired_total", "", ""), m.counter("turnstile_idle_advances_total", "", ""))
 }
 
 // expected is what a pipeline run must publish.
@@ -205,17 +227,18 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 			}
 		}
 	}()
-	end, err := waitSinks(wctx, e, f, topics, want)
+	end, err := waitSinks(wctx, e, f, m, cfg, topics, want)
 	close(stopProgress)
 	pwg.Wait()
 	if err != nil {
-		return fail(err)
+		return fail(m.explain(err))
 	}
 	v.finish(t0, end, cpu0)
 	if !processedAt.IsZero() {
 		v.ProcessedSeconds = processedAt.Sub(t0).Seconds()
 	}
 	v.RSSPeakMiB = rss.done()
+	v.StationUpdatesIgnored = m.stationsIgnored()
 	if profile && cfg.HeapProfile != "" {
 		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
 			return fail(err)
@@ -246,12 +269,17 @@ func writeHeapProfile(path string) error {
 // each: emit final, ordered input; checked afterwards), seen from its high
 // watermarks, so nothing competes with the pipeline for the CPU by reading
 // it; the station windows' latest revisions match (see stationFollower).
-func waitSinks(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected) (time.Time, error) {
+//
+// If the pipeline ignores station updates as past retention (a defect when
+// device partitions progress more than the retention apart, see README),
+// the station windows never match; the wait then ends once they stop arriving, and the caller reports
+// the difference.
+func waitSinks(ctx context.Context, e *env, f *stationFollower, m *members, cfg *Config, topics processors.Topics, want expected) (time.Time, error) {
 	dev, err := e.waitEnds(ctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
 	if err != nil {
 		return dev, err
 	}
-	st, err := f.wait(ctx, want.stations)
+	st, err := f.wait(ctx, want.stations, 3*cfg.IdleTimeout+2*time.Second, func() bool { return m.stationsIgnored() > 0 })
 	if st.Before(dev) {
 		st = dev
 	}

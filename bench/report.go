@@ -64,11 +64,19 @@ func (r *Results) Markdown(w io.Writer) {
 		p("| %s | %.0f | %.2f | %.1f | %.0f | %.1f | %d | %s |\n", v.Name, v.PerSecond, ours/v.PerSecond, v.CPUPerReading,
 			v.RSSPeakMiB, v.StartupSeconds, v.Devices.Windows, st)
 	}
-	p("\nAll variants' window totals are identical (checked: count, entries, exits and a hash of every window; stations also DEVICES). ")
+	if len(r.Failures) == 0 {
+		p("\nAll variants' window totals are identical (checked: count, entries, exits and a hash of every window; stations also DEVICES). ")
+	} else {
+		p("\n**CHECKS FAILED:** %s. Device windows are identical across the variants (count, entries, exits and a hash of every window). ", strings.Join(r.Failures, "; "))
+	}
 	for _, v := range r.Variants {
 		if v.Name == "ours" && v.ProcessedSeconds > 0 {
 			p("Ours applied the last reading to its device windows after %.1f s of its %.1f s (%.0f readings/s); the rest is the idle timeout (%s) closing the last windows and the station stage.",
 				v.ProcessedSeconds, v.Seconds, float64(v.Readings)/v.ProcessedSeconds, r.Settings.IdleTimeout)
+		}
+		if v.StationCorrections > 0 {
+			p(" %s published %d station window corrections (REVISION > 1) for %d station windows: the station stage closes a window by the newest device window it has seen, so under a backlog, device partitions that lag behind correct it.",
+				v.Name, v.StationCorrections, v.Stations.Windows)
 		}
 	}
 	p("\n\n")

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -55,18 +56,21 @@ disagree or a phase cannot complete.`,
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			cfg.Progress = os.Stderr
 			res, err := bench.Run(cmd.Context(), cfg)
-			if err != nil {
+			if res == nil || len(res.Variants) == 0 {
 				return err
 			}
+			// A failed check still prints and records what was measured.
 			res.Markdown(cmd.OutOrStdout())
-			if jsonPath == "" {
-				return nil
+			if jsonPath != "" {
+				b, jerr := json.MarshalIndent(res, "", "  ")
+				if jerr == nil {
+					jerr = os.WriteFile(jsonPath, append(b, '\n'), 0o644)
+				}
+				if jerr != nil {
+					return errors.Join(err, jerr)
+				}
 			}
-			b, err := json.MarshalIndent(res, "", "  ")
-			if err != nil {
-				return err
-			}
-			return os.WriteFile(jsonPath, append(b, '\n'), 0o644)
+			return err
 		},
 	}
 	fs := cmd.Flags()
