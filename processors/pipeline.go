@@ -181,7 +181,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		p.q.addGroup(group)
 		return func(ctx context.Context) error {
 			opts := append(procOpts(tracker), extra...)
-			opts = append(opts, goka.WithRebalanceCallback(p.q.onAssign(group, p.metrics)))
+			opts = append(opts, goka.WithRebalanceCallback(logStandby(log, group, p.q.onAssign(group, p.metrics))))
 			proc, err := goka.NewProcessor(cfg.Brokers, graph(), opts...)
 			if err != nil {
 				return err
