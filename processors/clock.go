@@ -44,6 +44,24 @@ func (c *partClock) observeData(t int64) {
 	c.observe(t)
 }
 
+// watermark advances data time to the least data time of the n upstream
+// (device) partitions, once every one has reported; it never goes back.
+func (c *partClock) watermark(sources map[int32]int64, n int) {
+	var w int64
+	for p := range n {
+		t, ok := sources[int32(p)]
+		if !ok {
+			return
+		}
+		if p == 0 || t < w {
+			w = t
+		}
+	}
+	if n > 0 && (!c.hasData || w > c.dataTime) {
+		c.dataTime, c.hasData = w, true
+	}
+}
+
 // due pops the keys whose next close time stream time has reached.
 func (c *partClock) due(fn func(key string)) {
 	if c.hasTime {

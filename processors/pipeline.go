@@ -130,7 +130,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub := &publisher{topics: cfg.Topics, metrics: p.metrics}
+	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, stationCtrl: controlKeys(partitions[cfg.Topics.StationUpdates])}
 	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
 		return err
 	}
@@ -228,6 +228,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
+		w.publishData = true // watermarks for the station group
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			at, ok := v.nextClose(p.sem)
@@ -241,6 +242,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if cfg.runs(StageStations) {
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates)
+		w.sources = partitions[cfg.Topics.Readings] // device partitions
 		s := &stations{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			if st, ok := v.(*StationState); ok {

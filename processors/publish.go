@@ -21,6 +21,9 @@ type publisher struct {
 	stationCodec *codecs.StationWindowCodec
 	lateCodec    *codecs.ReadingCodec
 	metrics      *Metrics
+	// stationCtrl are the control keys of the station-updates partitions,
+	// where device partitions' watermarks go.
+	stationCtrl []string
 }
 
 // publishInfo rides on an output record's Context so the relay's
@@ -103,8 +106,26 @@ func pendingOutbox(rec *kgo.Record, want byte) (outbox, bool, error) {
 	return o, true, nil
 }
 
+// marks passes a device partition's data time, recorded in its metadata,
+// to every station partition.
+func (p *publisher) marks(rec *kgo.Record) ([]*kgo.Record, error) {
+	meta, err := decodeMeta(rec.Value)
+	if err != nil || meta.DataTime == 0 {
+		return nil, err
+	}
+	b := encodeMark(&markMsg{Source: rec.Partition, Time: meta.DataTime})
+	outs := make([]*kgo.Record, len(p.stationCtrl))
+	for i, k := range p.stationCtrl {
+		outs[i] = &kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(k), Value: b}
+	}
+	return outs, nil
+}
+
 func (p *publisher) devices(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
+		if len(rec.Value) > 0 && rec.Value[0] == tagPartition {
+			return p.marks(rec)
+		}
 		o, ok, err := pendingOutbox(rec, tagDevice)
 		if !ok {
 			return nil, err

@@ -3,6 +3,7 @@ package processors
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
@@ -141,10 +142,17 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 
 // partitionMeta is the table value under a partition's control key: the
 // stream time it reached through idle ticks (stream time otherwise follows
-// from the keys' own state) and the last tick applied.
+// from the keys' own state), the last tick applied, and the partition's
+// watermark bookkeeping:
+//   - device partitions record the data time they reached (DataTime); the
+//     device relay passes it on to every station partition as a markMsg;
+//   - station partitions record the latest mark of every device partition
+//     (Sources); their data time is the smallest, once all have reported.
 type partitionMeta struct {
 	StreamTime int64
 	LastTick   int64
+	DataTime   int64
+	Sources    map[int32]int64
 }
 
 func encodeMeta(m *partitionMeta) []byte {
@@ -153,6 +161,14 @@ func encodeMeta(m *partitionMeta) []byte {
 	e.byte(encodingVersion)
 	e.varint(m.StreamTime)
 	e.varint(m.LastTick)
+	e.varint(m.DataTime)
+	srcs := keys(m.Sources)
+	slices.Sort(srcs)
+	e.uvarint(uint64(len(srcs)))
+	for _, p := range srcs {
+		e.uvarint(uint64(p))
+		e.varint(m.Sources[p])
+	}
 	return e.b
 }
 
@@ -160,8 +176,48 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 	d := dec{b: b}
 	d.header(tagPartition)
 	m := &partitionMeta{StreamTime: d.varint(), LastTick: d.varint()}
+	if len(d.b) > 0 { // absent in values written before watermarks
+		m.DataTime = d.varint()
+		if n := d.count(2); n > 0 {
+			m.Sources = make(map[int32]int64, n)
+			for range n {
+				p := int32(d.uvarint())
+				m.Sources[p] = d.varint()
+			}
+		}
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("processors: partition meta: %w", errCorrupt)
+	}
+	return m, nil
+}
+
+// markMsg, on the station-updates topic under a station partition's control
+// key, says that device partition Source has processed input up to data
+// time Time: every device window revision it publishes later is of a window
+// within its retention of Time.
+type markMsg struct {
+	Source int32
+	Time   int64
+}
+
+const tagMark byte = 12
+
+func encodeMark(m *markMsg) []byte {
+	e := enc{}
+	e.byte(tagMark)
+	e.byte(encodingVersion)
+	e.uvarint(uint64(m.Source))
+	e.varint(m.Time)
+	return e.b
+}
+
+func decodeMark(b []byte) (*markMsg, error) {
+	d := dec{b: b}
+	d.header(tagMark)
+	m := &markMsg{Source: int32(d.uvarint()), Time: d.varint()}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, fmt.Errorf("processors: mark: %w", errCorrupt)
 	}
 	return m, nil
 }

@@ -51,15 +51,23 @@ func decodeDeviceRow(b []byte) (*deviceRow, error) {
 // DeviceRowCodec is the goka codec of the station-updates topic.
 type DeviceRowCodec struct{}
 
+// It carries device window revisions (*deviceRow) and watermarks (*markMsg).
 func (DeviceRowCodec) Encode(v any) ([]byte, error) {
-	r, ok := v.(*deviceRow)
-	if !ok {
-		return nil, fmt.Errorf("processors: DeviceRowCodec cannot encode %T", v)
+	switch m := v.(type) {
+	case *deviceRow:
+		return encodeDeviceRow(m), nil
+	case *markMsg:
+		return encodeMark(m), nil
 	}
-	return encodeDeviceRow(r), nil
+	return nil, fmt.Errorf("processors: DeviceRowCodec cannot encode %T", v)
 }
 
-func (DeviceRowCodec) Decode(b []byte) (any, error) { return decodeDeviceRow(b) }
+func (DeviceRowCodec) Decode(b []byte) (any, error) {
+	if len(b) > 0 && b[0] == tagMark {
+		return decodeMark(b)
+	}
+	return decodeDeviceRow(b)
+}
 
 type stationRow struct {
 	Device         string

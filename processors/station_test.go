@@ -108,3 +108,38 @@ func TestControlKeysLandOnTheirPartition(t *testing.T) {
 		}
 	}
 }
+
+func TestWatermarkIsTheLeastSource(t *testing.T) {
+	c := newPartClock(1)
+	c.watermark(map[int32]int64{0: 50, 2: 70}, 3)
+	if c.hasData {
+		t.Fatal("a watermark before every source reported")
+	}
+	c.watermark(map[int32]int64{0: 50, 1: 90, 2: 70}, 3)
+	if !c.hasData || c.dataTime != 50 {
+		t.Fatalf("watermark %d %v, want 50", c.dataTime, c.hasData)
+	}
+	c.watermark(map[int32]int64{0: 40, 1: 90, 2: 70}, 3)
+	if c.dataTime != 50 {
+		t.Fatalf("watermark went back to %d", c.dataTime)
+	}
+
+	m := &partitionMeta{StreamTime: 5, LastTick: 7, DataTime: 9, Sources: map[int32]int64{2: 70, 0: 50}}
+	got, err := decodeMeta(encodeMeta(m))
+	if err != nil || !reflect.DeepEqual(got, m) {
+		t.Fatalf("meta round trip: %+v %v", got, err)
+	}
+	// Metadata written before watermarks existed still decodes.
+	e := enc{}
+	e.byte(tagPartition)
+	e.byte(encodingVersion)
+	e.varint(5)
+	e.varint(7)
+	if old, err := decodeMeta(e.b); err != nil || old.StreamTime != 5 || old.LastTick != 7 || old.Sources != nil {
+		t.Fatalf("old meta: %+v %v", old, err)
+	}
+	mark := &markMsg{Source: 4, Time: 1704500000000}
+	if v, err := (DeviceRowCodec{}).Decode(encodeMark(mark)); err != nil || !reflect.DeepEqual(v, mark) {
+		t.Fatalf("mark round trip: %+v %v", v, err)
+	}
+}

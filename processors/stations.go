@@ -24,6 +24,10 @@ func (s *stations) group(name string) *goka.GroupGraph {
 }
 
 func (s *stations) onRow(ctx goka.Context, msg any) {
+	if m, ok := msg.(*markMsg); ok {
+		s.onMark(ctx, m)
+		return
+	}
 	s.metrics.recordsIn.WithLabelValues(StageStations).Inc()
 	r := msg.(*deviceRow)
 	c := s.clock(ctx)
@@ -37,8 +41,9 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		return
 	}
 	if c.hasData && r.End+s.sem.Grace+s.sem.Retention <= c.dataTime {
-		// The window is past retention (its key may already be deleted): a
-		// redelivered or very late revision must not recreate it.
+		// The window is past retention by the watermark (its key may
+		// already be deleted): only a redelivered revision can be this old,
+		// and it must not recreate the key.
 		s.metrics.stationExpired.Inc()
 		return
 	}
@@ -50,13 +55,40 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	if st.Expired > expired {
 		s.metrics.stationExpired.Inc()
 	} else {
-		c.observeData(r.End)
+		c.observe(r.End)
 	}
 	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
 		st.close(s.sem, c.streamTime, stamp)
 	}
 	ctx.SetValue(st)
 	s.schedule(c, ctx.Key(), st)
+	s.sweep(ctx, c)
+}
+
+// onMark takes a device partition's watermark, on this partition's control
+// key. The partition's data time, which retention and deletion follow, is
+// the least of the device partitions' marks: a window's revisions from a
+// device partition that lags (catching up, restoring, replaying) still
+// count however far the others are ahead.
+func (s *stations) onMark(ctx goka.Context, m *markMsg) {
+	p := ctx.Partition()
+	if int(p) >= len(s.ctrl) || ctx.Key() != s.ctrl[p] {
+		return // for another partition count; ignore
+	}
+	c := s.clock(ctx)
+	meta, _ := ctx.Value().(*partitionMeta)
+	if meta == nil {
+		meta = &partitionMeta{LastTick: -1}
+	}
+	if t, ok := meta.Sources[m.Source]; ok && m.Time <= t {
+		return // an old or redelivered mark
+	}
+	if meta.Sources == nil {
+		meta.Sources = map[int32]int64{}
+	}
+	meta.Sources[m.Source] = m.Time
+	ctx.SetValue(meta)
+	c.watermark(meta.Sources, s.sources)
 	s.sweep(ctx, c)
 }
 

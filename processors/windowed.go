@@ -62,7 +62,11 @@ func (s *DeviceState) mark() (int64, bool) {
 
 func (s *DeviceState) dataMark() (int64, bool) { return s.maxEventTime() }
 
-func (s *StationState) dataMark() (int64, bool) { return s.MaxEnd, s.HasEnd }
+// dataMark of a station window is none: a station partition's data time is
+// its watermark, the least data time of the device partitions (see
+// partClock.watermark), because device partitions progress independently
+// and a window's revisions from a lagging one are still to come.
+func (s *StationState) dataMark() (int64, bool) { return 0, false }
 
 func (s *StationState) mark() (int64, bool) {
 	if s.HasClosed && (!s.HasEnd || s.ClosedThrough > s.MaxEnd) {
@@ -124,6 +128,14 @@ type windowed struct {
 	log     *slog.Logger
 	metrics *Metrics
 
+	// publishData: the partition metadata records the data time reached,
+	// which the device relay passes on as watermarks (the device group).
+	publishData bool
+	// sources is the number of upstream partitions whose watermarks make
+	// this group's data time (the station group; 0: data time is the
+	// largest event time seen).
+	sources int
+
 	// schedule indexes when a key needs its next close (the station group
 	// also schedules deletions past retention).
 	schedule func(c *partClock, key string, v windowedState)
@@ -177,6 +189,9 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		switch s := v.(type) {
 		case *partitionMeta:
 			c.observe(s.StreamTime)
+			if w.sources > 0 {
+				c.watermark(s.Sources, w.sources)
+			}
 		case windowedState:
 			if t, ok := s.dataMark(); ok {
 				c.observeData(t)
@@ -223,11 +238,19 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	// Only a partition that has seen data advances: one that never did has
 	// nothing to close, and advancing it would make every reading that
 	// arrives later (a backfill of old data into a fresh pipeline) too late.
+	changed := false
 	if w.idle > 0 && m.CaughtUp && c.hasTime && time.Since(c.lastActivity) >= w.idle && m.Wall > c.streamTime {
 		c.observe(m.Wall)
-		meta.StreamTime, meta.LastTick = c.streamTime, ctx.Offset()
-		ctx.SetValue(meta)
+		meta.StreamTime, changed = c.streamTime, true
 		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
+	}
+	if w.publishData && c.hasData && c.dataTime > meta.DataTime {
+		// at most once per tick: the relay sends it to every station partition
+		meta.DataTime, changed = c.dataTime, true
+	}
+	if changed {
+		meta.LastTick = ctx.Offset()
+		ctx.SetValue(meta)
 	}
 	w.sweep(ctx, c)
 	w.metrics.setOpen(w.name, p, c.index.len())
