@@ -68,7 +68,8 @@ func (e *ActiveError) Error() string {
 type Reset struct {
 	Group, Topic string
 	// Why: "from" (restart point), "end" (skip what an upstream replay
-	// re-emits), "start" (a recreated table's changelog).
+	// re-emits), "skip" (stale loopback closes and ticks), "start" (a
+	// recreated table's changelog).
 	Why     string
 	Offsets map[int32]int64 // new
 	Current map[int32]int64 // committed now (absent: none)
@@ -155,7 +156,7 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Loop, Why: "end", Offsets: loop})
+			plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Loop, Why: "skip", Offsets: loop})
 		}
 		if s.Table != "" {
 			tc, err := describeTopic(ctx, adm, s.Table)
@@ -173,6 +174,9 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 	for i := range plan.Resets {
 		r := &plan.Resets[i]
 		committed, err := adm.FetchOffsets(ctx, r.Group)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			err = nil // a group that never committed (the embedded broker says so; Kafka answers empty)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("replay: committed offsets of %s: %w", r.Group, err)
 		}
@@ -254,7 +258,8 @@ func (p *Plan) Print(w io.Writer) {
 	}
 	for _, r := range p.Resets {
 		fmt.Fprintf(w, "reset %s on %s to %s:\n", r.Group, r.Topic, map[string]string{
-			"from": p.Generation.From, "end": "the end (its upstream stage republishes it)", "start": "the start of the recreated table"}[r.Why])
+			"from": p.Generation.From, "end": "the end (its upstream stage republishes it)", "skip": "the end (closes and ticks of the old generation)",
+			"start": "the start of the recreated table"}[r.Why])
 		parts := make([]int32, 0, len(r.Offsets))
 		for part := range r.Offsets {
 			parts = append(parts, part)

@@ -1,0 +1,422 @@
+package replay_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/datalake"
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/replay"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+)
+
+// TestReplayIncludesLateReadings is issue 8's replay check: readings that
+// arrive later than retention land on the too-late topic; a replay from the
+// earliest offset with a retention that covers them runs as generation 1;
+// afterwards the sink topics (highest generation, then revision) and the
+// compacted lake equal the reference computed over all readings, the late
+// ones included.
+func TestReplayIncludesLateReadings(t *testing.T) {
+	b := testenv.Broker(t, "")
+	reg := testenv.Registry(t, b.Addr())
+	sr := srclient.CreateSchemaRegistryClient(reg.URL())
+	brokers := []string{b.Addr()}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	topics := processors.DefaultTopics()
+	cfg := processors.Config{
+		Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Registry: sr,
+		Partitions: 3, Window: 5 * time.Minute, Retention: 30 * time.Minute,
+		IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, MaxFuture: -1,
+		State:  state.Options{Dir: t.TempDir(), MemTableSize: 4 << 20, CacheSize: 8 << 20},
+		Logger: testenv.Logger(t),
+	}
+	// One input partition produced in event-time order: every device
+	// partition sees its readings in order, so nothing of the first pass is
+	// late by chance although the data spans more than the retention.
+	testenv.CreateTopic(t, b.Addr(), topics.Input, 1, nil)
+	ensureTopics(t, ctx, cfg)
+
+	// The lake-writer runs throughout, as in a deployment.
+	lakeDir := t.TempDir()
+	store, err := datalake.Open(ctx, lakeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw, err := datalake.New(datalake.Config{KafkaOpts: cfg.KafkaOpts, Registry: sr, Store: store,
+		FlushInterval: 300 * time.Millisecond, Logger: cfg.Logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lakeCtx, stopLake := context.WithCancel(ctx)
+	lakeDone := make(chan error, 1)
+	go func() { lakeDone <- lw.Run(lakeCtx) }()
+
+	// Phase 1: readings of 6 devices over 100 minutes.
+	rng := rand.New(rand.NewPCG(3, 3))
+	onTime, late := readings(rng)
+	sort.SliceStable(onTime, func(i, j int) bool { return onTime[i].Timestamp < onTime[j].Timestamp })
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Input)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, ctx, brokers, topics.Input, codec, onTime)
+	stop := start(t, ctx, cfg)
+	wantFirst := expected(onTime)
+	checkSinks(t, ctx, brokers, sr, topics, wantFirst, 0)
+
+	// Phase 2: recovered audits from 40 to 80 minutes before the newest
+	// reading, beyond the 30-minute retention: too late.
+	produce(t, ctx, brokers, topics.Input, codec, late)
+	lateIDs := map[string]bool{}
+	lateCodec, _ := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Late)}, SkipValidation: true})
+	for _, r := range readTopic(t, ctx, brokers, topics.Late, len(late)) {
+		rd, err := lateCodec.DecodeReading(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lateIDs[rd.ID] = true
+	}
+	if len(lateIDs) != len(late) {
+		t.Fatalf("%d distinct readings on the late topic, want %d", len(lateIDs), len(late))
+	}
+
+	// A replay refuses while the members run, and says who they are.
+	rcfg := replay.Config{KafkaOpts: cfg.KafkaOpts, From: replay.Earliest, Retention: 24 * time.Hour}
+	_, err = replay.Prepare(ctx, rcfg)
+	var active *replay.ActiveError
+	if !errors.As(err, &active) || len(active.Members[processors.DefaultGroups().Windows]) == 0 {
+		t.Fatalf("Prepare while members run: %v, want an ActiveError naming the windows group's member", err)
+	}
+	stop()
+	var plan *replay.Plan
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if plan, err = replay.Prepare(ctx, rcfg); !errors.As(err, &active) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond) // members leaving
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var printed bytes.Buffer
+	plan.Print(&printed)
+	t.Logf("plan:\n%s", printed.String())
+	for _, want := range []string{"generation 0 -> 1, from earliest, retention 24h0m0s",
+		"clear table turnstile-windows-table", "clear table station-windows-table",
+		"reset turnstile-ingest on mta-turnstile to earliest", "reset turnstile-windows on turnstile-readings to the end",
+		"reset turnstile-windows-relay on turnstile-windows-table to the start"} {
+		if !strings.Contains(printed.String(), want) {
+			t.Errorf("plan does not say %q", want)
+		}
+	}
+	if err := plan.Execute(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The members start again on the same state directory: they find the
+	// recreated tables, start empty, run generation 1 with its retention.
+	start(t, ctx, cfg)
+	all := append(append([]schemas.Reading(nil), onTime...), late...)
+	want := expected(all)
+	checkSinks(t, ctx, brokers, sr, topics, want, 1)
+
+	// The lake: after the writer's final flush, compaction keeps one row
+	// per window, the highest generation and revision.
+	stopLake()
+	if err := <-lakeDone; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datalake.Compact(ctx, datalake.CompactConfig{Store: store, Logger: cfg.Logger}); err != nil {
+		t.Fatal(err)
+	}
+	checkLake(t, lakeDir, want)
+}
+
+type want struct {
+	devices  map[reference.DeviceKey]reference.Row
+	stations map[reference.StationKey]reference.Row
+}
+
+func expected(rs []schemas.Reading) want {
+	var refs []reference.Reading
+	stationOf := map[string][2]string{}
+	for _, r := range rs {
+		et, err := r.ParseEventTime()
+		if err != nil {
+			panic(err) // the test made these readings
+		}
+		refs = append(refs, reference.Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
+			T: et.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
+		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
+	}
+	d := reference.Devices(reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}, refs)
+	return want{d, reference.Stations(d, func(dev string) (string, string) { return stationOf[dev][0], stationOf[dev][1] })}
+}
+
+// readings makes the on-time readings of 6 devices at 2 stations every ~5
+// minutes for 100 minutes, and recovered audits (RECOVR AUD, counters
+// between their neighbours') from minute 20 to 60, which arrive last.
+func readings(rng *rand.Rand) (onTime, late []schemas.Reading) {
+	base := time.Date(2024, 1, 6, 8, 0, 0, 0, time.UTC)
+	for d := 0; d < 6; d++ {
+		e, x := int64(10_000*d), int64(5_000*d)
+		for i := 0; i <= 20; i++ {
+			r := schemas.Reading{CA: "R01", Unit: fmt.Sprintf("R%03d", d%2), SCP: fmt.Sprintf("00-00-%02d", d),
+				Station: fmt.Sprintf("REPLAY %d", d%2), LineName: "7", Division: "IRT", Desc: "REGULAR",
+				Entries: e, Exits: x, ID: fmt.Sprintf("r-%d-%d", d, i)}
+			r.SetTimes(base.Add(time.Duration(i) * 5 * time.Minute).Add(time.Duration(rng.IntN(40)) * time.Second))
+			onTime = append(onTime, r)
+			if i >= 4 && i < 12 && i%2 == 0 {
+				a := r
+				a.Desc, a.ID = "RECOVR AUD", fmt.Sprintf("audit-%d-%d", d, i)
+				a.Entries, a.Exits = e+int64(rng.IntN(30)), x+int64(rng.IntN(10))
+				a.SetTimes(base.Add(time.Duration(i)*5*time.Minute + 150*time.Second))
+				late = append(late, a)
+			}
+			e += 30 + int64(rng.IntN(20))
+			x += 10 + int64(rng.IntN(5))
+		}
+	}
+	return onTime, late
+}
+
+func ensureTopics(t *testing.T, ctx context.Context, cfg processors.Config) {
+	t.Helper()
+	cl, err := kgo.NewClient(cfg.KafkaOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	cfg.Defaults()
+	if _, _, err := processors.EnsureTopics(ctx, kadm.NewClient(cl), cfg.TopicSpecs(), 1); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func produce(t *testing.T, ctx context.Context, brokers []string, topic string, codec *codecs.ReadingCodec, rs []schemas.Reading) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(emitter.Partitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := range rs {
+		v, err := codec.EncodeReading(&rs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(rs[i].ID), Value: v}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start runs a pipeline member until stop (or the test's end).
+func start(t *testing.T, ctx context.Context, cfg processors.Config) (stop func()) {
+	t.Helper()
+	p, err := processors.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	var stopped bool
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// checkSinks waits until the sink topics' latest windows (highest
+// generation, then revision) equal w, all of generation gen.
+func checkSinks(t *testing.T, ctx context.Context, brokers []string, sr srclient.ISchemaRegistryClient, topics processors.Topics, w want, gen int32) {
+	t.Helper()
+	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
+	devs := testenv.ReadSink(t, ctx, brokers, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int64, error) {
+		v, err := devCodec.Unmarshal(b)
+		return v, int64(v.Generation)<<32 | int64(v.Revision), err
+	}, func(m map[string]schemas.DeviceWindow) string {
+		return reference.DiffDevices(m, w.devices) + generationDiff(m, gen, func(w schemas.DeviceWindow) int32 { return w.Generation })
+	})
+	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.StationWindows)})
+	sts := testenv.ReadSink(t, ctx, brokers, topics.StationWindows, func(b []byte) (schemas.StationWindow, int64, error) {
+		v, err := stCodec.Unmarshal(b)
+		return v, int64(v.Generation)<<32 | int64(v.Revision), err
+	}, func(m map[string]schemas.StationWindow) string {
+		return reference.DiffStations(m, w.stations) + generationDiff(m, gen, func(w schemas.StationWindow) int32 { return w.Generation })
+	})
+	t.Logf("generation %d: %d device and %d station windows match the reference", gen, len(devs), len(sts))
+}
+
+func generationDiff[W any](m map[string]W, gen int32, generation func(W) int32) string {
+	for k, w := range m {
+		if g := generation(w); g != gen {
+			return fmt.Sprintf("\n%s is of generation %d, want %d", k, g, gen)
+		}
+	}
+	return ""
+}
+
+func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, n int) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: %d of %d records", topic, len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+// checkLake reads the compacted Parquet files: one row per window, equal
+// to the reference, all of generation 1.
+func checkLake(t *testing.T, dir string, w want) {
+	t.Helper()
+	devs := map[string]schemas.DeviceWindow{}
+	for _, r := range readCompacted[datalake.DeviceRow](t, dir, datalake.DeviceWindows) {
+		key := r.CA + "|" + r.Unit + "|" + r.SCP + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		if _, dup := devs[key]; dup || r.Generation != 1 {
+			t.Errorf("lake: device window %s twice or of generation %d", key, r.Generation)
+		}
+		devs[key] = schemas.DeviceWindow{Entries: r.Entries, Exits: r.Exits, Desc: r.Desc}
+	}
+	if d := reference.DiffDevices(devs, w.devices); d != "" {
+		t.Errorf("compacted lake, device windows:\n%s", d)
+	}
+	sts := map[string]schemas.StationWindow{}
+	for _, r := range readCompacted[datalake.StationRow](t, dir, datalake.StationWindows) {
+		key := r.Station + "|" + r.LineName + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		if _, dup := sts[key]; dup || r.Generation != 1 {
+			t.Errorf("lake: station window %s twice or of generation %d", key, r.Generation)
+		}
+		sts[key] = schemas.StationWindow{Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
+	}
+	if d := reference.DiffStations(sts, w.stations); d != "" {
+		t.Errorf("compacted lake, station windows:\n%s", d)
+	}
+	t.Logf("compacted lake: %d device and %d station windows match the reference", len(devs), len(sts))
+}
+
+func readCompacted[R any](t *testing.T, dir string, ds datalake.Dataset) []R {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, string(ds), "dt=*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no parquet files in %s (%v)", ds, err)
+	}
+	var out []R
+	for _, f := range files {
+		if !strings.HasPrefix(filepath.Base(f), "compacted-") {
+			t.Fatalf("uncompacted file left: %s", f)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parquet.Read[R](bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, rows...)
+	}
+	return out
+}
+
+// TestPlanStages: the first replayed stage of a chain restarts at From, the
+// ones after it skip to the end of their input; every replayed table is
+// cleared and its relay restarts at the start; unknown stages are refused.
+func TestPlanStages(t *testing.T) {
+	b := testenv.Broker(t, "")
+	ctx := t.Context()
+	cfg := processors.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(b.Addr())}, Partitions: 2}
+	ensureTopics(t, ctx, cfg)
+	for _, tc := range []struct {
+		stages  []string
+		resets  []string // group topic why
+		cleared []string
+	}{
+		{[]string{"windows", "stations"}, []string{
+			"turnstile-windows turnstile-readings from", "turnstile-windows turnstile-windows-loop skip",
+			"turnstile-windows-relay turnstile-windows-table start",
+			"station-windows turnstile-station-updates end", "station-windows station-windows-loop skip",
+			"station-windows-relay station-windows-table start"},
+			[]string{"turnstile-windows-table", "station-windows-table"}},
+		{[]string{"stations"}, []string{
+			"station-windows turnstile-station-updates from", "station-windows station-windows-loop skip",
+			"station-windows-relay station-windows-table start"},
+			[]string{"station-windows-table"}},
+		{[]string{"ingest", "stations"}, []string{
+			"turnstile-ingest mta-turnstile from",
+			"station-windows turnstile-station-updates from", "station-windows station-windows-loop skip",
+			"station-windows-relay station-windows-table start"},
+			[]string{"station-windows-table"}},
+	} {
+		t.Run(strings.Join(tc.stages, ","), func(t *testing.T) {
+			plan, err := replay.Prepare(ctx, replay.Config{KafkaOpts: cfg.KafkaOpts, Stages: tc.stages, From: "2024-01-06T00:00:00Z"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resets, cleared []string
+			for _, r := range plan.Resets {
+				resets = append(resets, r.Group+" "+r.Topic+" "+r.Why)
+				if len(r.Offsets) != 2 {
+					t.Errorf("%s on %s: offsets %v", r.Group, r.Topic, r.Offsets)
+				}
+			}
+			for _, c := range plan.Recreate {
+				cleared = append(cleared, c.Name)
+				if c.Partitions != 2 || c.Configs["cleanup.policy"] == nil || *c.Configs["cleanup.policy"] != "compact" {
+					t.Errorf("table %s copied as %d partitions, configs %v", c.Name, c.Partitions, c.Configs)
+				}
+			}
+			if fmt.Sprint(resets) != fmt.Sprint(tc.resets) || fmt.Sprint(cleared) != fmt.Sprint(tc.cleared) {
+				t.Errorf("resets %q\nwant %q\ncleared %v, want %v", resets, tc.resets, cleared, tc.cleared)
+			}
+			if plan.Generation.Number != 1 || plan.Generation.From != "2024-01-06T00:00:00Z" {
+				t.Errorf("generation %+v", plan.Generation)
+			}
+		})
+	}
+	for _, bad := range []replay.Config{{Stages: []string{"lake"}}, {From: "yesterday"}} {
+		bad.KafkaOpts = cfg.KafkaOpts
+		if _, err := replay.Prepare(ctx, bad); err == nil {
+			t.Errorf("Prepare(%+v) succeeded", bad)
+		}
+	}
+}
