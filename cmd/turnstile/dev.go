@@ -204,6 +204,8 @@ Try from another shell:
   bin/turnstile schemas list
   bin/turnstile status
   bin/turnstile produce --source csv --file ../shared/data/mta/240106.csv.gz --limit 10000
+    (a week of 2024: beside the live synthetic stream it is older than retention and goes to
+     mta-turnstile-late; to window it, run dev --produce=false on a fresh --data-dir)
 %s`, b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
 				httpLine(urls), sr.URL(), httpTry(urls))
 			if !hf.quiet {
