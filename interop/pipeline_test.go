@@ -109,12 +109,8 @@ func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 	})
 
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, toReference(readings))
-	stationOf := map[string][2]string{}
-	for _, r := range readings {
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	want := reference.Devices(params, reference.FromSchemas(readings))
+	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
 	checkSinks := func() {
 		t.Helper()
 		devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
@@ -145,7 +141,7 @@ func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 		t.Fatalf("python produced %+v", out)
 	}
 
-	dead := readN(t, ctx, s, topics.DeadLetters, len(bad))
+	dead := testenv.ReadN(t, ctx, []string{s.broker}, topics.DeadLetters, len(bad), time.Second)
 	reasons := map[string]int{}
 	for _, r := range dead {
 		for _, h := range r.Headers {
@@ -161,7 +157,7 @@ func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 	}
 	lateCodec, _ := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Late)}, SkipValidation: true})
 	lateIDs := map[string]bool{}
-	for _, r := range readN(t, ctx, s, topics.Late, len(tooLate)) {
+	for _, r := range testenv.ReadN(t, ctx, []string{s.broker}, topics.Late, len(tooLate), time.Second) {
 		rd, err := lateCodec.DecodeReading(r.Value)
 		if err != nil {
 			t.Fatal(err)
@@ -295,19 +291,6 @@ func avroJSON(r *schemas.Reading) map[string]any {
 	return m
 }
 
-func toReference(rs []schemas.Reading) []reference.Reading {
-	var out []reference.Reading
-	for _, r := range rs {
-		t, err := r.ParseEventTime()
-		if err != nil {
-			panic(err) // the test made these readings
-		}
-		out = append(out, reference.Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
-			T: t.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
-	}
-	return out
-}
-
 func createTopics(t *testing.T, ctx context.Context, s stack, topics processors.Topics) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker))
@@ -320,31 +303,6 @@ func createTopics(t *testing.T, ctx context.Context, s stack, topics processors.
 	if _, _, err := processors.EnsureTopics(ctx, kadm.NewClient(cl), cfg.TopicSpecs(), 1); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// readN reads n records of a topic from the start (and fails on more
-// arriving within a short while after).
-func readN(t *testing.T, ctx context.Context, s stack, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.broker), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d of %d records", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	extra, cancel := context.WithTimeout(ctx, time.Second)
-	defer cancel()
-	if more := cl.PollFetches(extra).Records(); len(more) > 0 {
-		t.Errorf("%s: %d records, want %d", topic, len(out)+len(more), n)
-	}
-	return out
 }
 
 // gather flattens a registry's counters as name{label=value,...} -> value.

@@ -140,17 +140,13 @@ func TestBadInputCampaign(t *testing.T) {
 	}
 
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, toReference(valid))
+	want := reference.Devices(params, reference.FromSchemas(valid))
 	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
 	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
 		w, err := devCodec.Unmarshal(b)
 		return w, w.Revision, err
 	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) + extraDevices(m, want) })
-	stationOf := map[string][2]string{}
-	for _, r := range valid {
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	wantSt := reference.StationsOf(want, reference.FromSchemas(valid))
 	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
 	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
 		w, err := stCodec.Unmarshal(b)

@@ -252,7 +252,7 @@ func convergeToReference(t *testing.T, ctx context.Context, s *stack, readings [
 		return w, w.Revision, err
 	}, func(m map[string]schemas.DeviceWindow) string {
 		late.poll(t)
-		want = reference.Devices(params, toReference(late.accepted(readings)))
+		want = reference.Devices(params, reference.FromSchemas(late.accepted(readings)))
 		return matchesDevices(m, want)
 	})
 	t.Logf("%d readings, %d too late, %d device windows", len(readings), len(late.ids), len(want))

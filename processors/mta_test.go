@@ -120,11 +120,7 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
 	t.Logf("%d device windows match the reference after %v", len(want), time.Since(start).Round(time.Millisecond))
 
-	stationOf := map[string][2]string{}
-	for _, r := range readings {
-		stationOf[r.Device] = [2]string{r.Station, r.Line}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	wantSt := reference.StationsOf(want, readings)
 	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
 	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
 		w, err := stCodec.Unmarshal(b)

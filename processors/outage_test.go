@@ -183,7 +183,7 @@ func TestRegistryOutage(t *testing.T) {
 	startRegistry(t, regAddr, b.Addr())
 	all := readings
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, toReference(all))
+	want := reference.Devices(params, reference.FromSchemas(all))
 	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
 	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
 		w, err := devCodec.Unmarshal(b)
@@ -207,11 +207,7 @@ func (s *stack) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(s.broke
 // the device windows want.
 func checkStations(t *testing.T, ctx context.Context, s *stack, topics processors.Topics, readings []schemas.Reading, want map[reference.DeviceKey]reference.Row) {
 	t.Helper()
-	stationOf := map[string][2]string{}
-	for _, r := range readings {
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
 	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
 	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
 		w, err := stCodec.Unmarshal(b)
@@ -305,7 +301,7 @@ func TestBrokerOutage(t *testing.T) {
 	// the producer's records, once each.
 	readings := inputReadings(t, ctx, s, topics.Input, limit)
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, toReference(readings))
+	want := reference.Devices(params, reference.FromSchemas(readings))
 	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
 	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
 		w, err := devCodec.Unmarshal(b)

@@ -73,16 +73,6 @@ func synthetic(seed uint64, devices, perDevice int) []schemas.Reading {
 	return out
 }
 
-func toReference(rs []schemas.Reading) []reference.Reading {
-	var out []reference.Reading
-	for _, r := range rs {
-		t, _ := r.ParseEventTime()
-		out = append(out, reference.Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
-			T: t.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
-	}
-	return out
-}
-
 func (s *stack) produce(t *testing.T, ctx context.Context, topic string, codec *codecs.ReadingCodec, rs []schemas.Reading, bad [][]byte) {
 	t.Helper()
 	for _, r := range rs {
@@ -141,7 +131,7 @@ func TestPipelineMatchesReference(t *testing.T) {
 	s.produce(t, ctx, topics.Input, inCodec, arrive, bad)
 
 	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, toReference(readings))
+	want := reference.Devices(params, reference.FromSchemas(readings))
 	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
 	got := readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
 		w, err := devCodec.Unmarshal(b)
@@ -151,11 +141,7 @@ func TestPipelineMatchesReference(t *testing.T) {
 		t.Fatal("no device windows")
 	}
 
-	stationOf := map[string][2]string{}
-	for _, r := range readings {
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
 	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
 	gotSt := readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
 		w, err := stCodec.Unmarshal(b)
@@ -193,20 +179,7 @@ func matchesStations(got map[string]schemas.StationWindow, want map[reference.St
 // readAll reads n records of a topic from the start.
 func readAll(t *testing.T, ctx context.Context, s *stack, topic string, n int) []*kgo.Record {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d of %d records", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
+	return testenv.ReadN(t, ctx, s.brokers, topic, n, 0)
 }
 
 // lateSet follows the too-late topic so a test can compute the reference

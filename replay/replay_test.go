@@ -89,7 +89,7 @@ func TestReplayIncludesLateReadings(t *testing.T) {
 	produce(t, ctx, brokers, topics.Input, codec, late)
 	lateIDs := map[string]bool{}
 	lateCodec, _ := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Late)}, SkipValidation: true})
-	for _, r := range readTopic(t, ctx, brokers, topics.Late, len(late)) {
+	for _, r := range testenv.ReadN(t, ctx, brokers, topics.Late, len(late), time.Second) {
 		rd, err := lateCodec.DecodeReading(r.Value)
 		if err != nil {
 			t.Fatal(err)
@@ -158,19 +158,9 @@ type want struct {
 }
 
 func expected(rs []schemas.Reading) want {
-	var refs []reference.Reading
-	stationOf := map[string][2]string{}
-	for _, r := range rs {
-		et, err := r.ParseEventTime()
-		if err != nil {
-			panic(err) // the test made these readings
-		}
-		refs = append(refs, reference.Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
-			T: et.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
+	refs := reference.FromSchemas(rs)
 	d := reference.Devices(reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}, refs)
-	return want{d, reference.Stations(d, func(dev string) (string, string) { return stationOf[dev][0], stationOf[dev][1] })}
+	return want{d, reference.StationsOf(d, refs)}
 }
 
 // readings makes the on-time readings of 6 devices at 2 stations every ~5
@@ -285,24 +275,6 @@ func generationDiff[W any](m map[string]W, gen int32, generation func(W) int32) 
 		}
 	}
 	return ""
-}
-
-func readTopic(t *testing.T, ctx context.Context, brokers []string, topic string, n int) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var out []*kgo.Record
-	for len(out) < n {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("%s: %d of %d records", topic, len(out), n)
-		}
-		out = append(out, fs.Records()...)
-	}
-	return out
 }
 
 // checkLake reads the compacted Parquet files: one row per window, equal

@@ -58,3 +58,18 @@ func summarize(diffs []string) string {
 	}
 	return strings.Join(diffs, "\n")
 }
+
+// FromSchemas converts readings as produced to the reference's form; a
+// reading whose event time does not parse is a bug in the test making it.
+func FromSchemas(rs []schemas.Reading) []Reading {
+	out := make([]Reading, 0, len(rs))
+	for _, r := range rs {
+		t, err := r.ParseEventTime()
+		if err != nil {
+			panic(fmt.Sprintf("reference: reading %s: %v", r.ID, err))
+		}
+		out = append(out, Reading{Device: r.DeviceKey(), Station: r.Station, Line: r.LineName, Division: r.Division,
+			T: t.UnixMilli(), Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc})
+	}
+	return out
+}

@@ -131,3 +131,13 @@ func Stations(devices map[DeviceKey]Row, station func(device string) (name, line
 	}
 	return out
 }
+
+// StationsOf is Stations with each device's station and line taken from
+// its readings.
+func StationsOf(devices map[DeviceKey]Row, readings []Reading) map[StationKey]Row {
+	of := map[string][2]string{}
+	for _, r := range readings {
+		of[r.Device] = [2]string{r.Station, r.Line}
+	}
+	return Stations(devices, func(d string) (string, string) { return of[d][0], of[d][1] })
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -44,4 +45,32 @@ func ReadSink[T any](t testing.TB, ctx context.Context, brokers []string, topic 
 		})
 	}
 	return latest
+}
+
+// ReadN reads the first n records of a topic from the start, failing the
+// test if ctx ends first. With settle > 0 it then keeps reading for that
+// long and fails if more records arrive: the topic holds exactly n.
+func ReadN(t testing.TB, ctx context.Context, brokers []string, topic string, n int, settle time.Duration) []*kgo.Record {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var out []*kgo.Record
+	for len(out) < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: %d of %d records", topic, len(out), n)
+		}
+		out = append(out, fs.Records()...)
+	}
+	if settle > 0 {
+		extra, cancel := context.WithTimeout(ctx, settle)
+		defer cancel()
+		if more := cl.PollFetches(extra).Records(); len(more) > 0 || len(out) > n {
+			t.Errorf("%s: %d records, want %d", topic, len(out)+len(more), n)
+		}
+	}
+	return out
 }
