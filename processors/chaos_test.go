@@ -1,0 +1,832 @@
+package processors_test
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/riferrei/srclient"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/broker"
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/datalake"
+	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+)
+
+// Chaos run parameters. The MTA subset is the first chaosRows rows of the
+// week in file order (the file is sorted by device, so these are the whole
+// weeks of the first few hundred devices); the run takes a few minutes on
+// a busy 2-core machine.
+const (
+	chaosRows       = 15000
+	chaosMembers    = 3
+	chaosPartitions = 3
+	chaosKills      = 12 // SIGKILLs of members and the lake-writer
+	chaosTooLate    = 25 // synthetic readings older than retention
+	chaosRetention  = 9 * 24 * time.Hour
+)
+
+// TestChaos is issue 10's chaos run (make chaos). Everything runs in its
+// own OS process, re-executing this test binary (TestHelperChaos): the
+// embedded broker (persistent data directory), the registry, three
+// pipeline members and the lake-writer. A fixed dataset is produced: the
+// first 15,000 rows of the real MTA week 240106 in file order (a synthetic
+// stream when the file is absent) with the producer's injections (2% held
+// back 12 h as RECOVR AUD, 2% sent twice, 1% malformed in five ways), plus
+// 25 readings older than retention. While it is produced, random members
+// and the lake-writer are SIGKILLed 12 times at random moments and
+// restarted on their local state, and the broker and the registry are each
+// stopped and restarted once on the same address (the broker on its data
+// directory). TURNSTILE_CHAOS_SEED reproduces a run's schedule.
+//
+// At the end, with no tolerance: the sink topics (highest generation, then
+// revision; a (key, version) published twice with different contents
+// fails) and the lake after datalake.Compact equal internal/reference over
+// the accepted readings; every malformed input record is on the dead-letter
+// topic exactly with the reason its kind implies, and nothing else is; the
+// too-late topic holds exactly the too-old readings; and input = accepted +
+// duplicates + dead-lettered + too late, counted from the topics. It prints
+// one CHAOS summary line.
+func TestChaos(t *testing.T) {
+	if os.Getenv("TURNSTILE_CHAOS") == "" {
+		t.Skip("set TURNSTILE_CHAOS=1 (make chaos) for the chaos run")
+	}
+	seed := uint64(time.Now().UnixNano())
+	if v := os.Getenv("TURNSTILE_CHAOS_SEED"); v != "" {
+		var err error
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("TURNSTILE_CHAOS_SEED=%d", seed)
+	rng := rand.New(rand.NewPCG(seed, 10))
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	defer cancel()
+	began := time.Now()
+	// The summary line, printed however the test ends; -1 is not measured
+	// (the test stopped before).
+	fig := struct {
+		kills, in, accepted, dups, dlq, late int
+		devs, sts, lakeDevs, lakeSts         int
+		sinkMismatches, lakeMismatches       int
+		dataset                              string
+	}{in: -1, accepted: -1, dups: -1, dlq: -1, late: -1, devs: -1, sts: -1, lakeDevs: -1, lakeSts: -1, sinkMismatches: -1, lakeMismatches: -1}
+	defer func() {
+		fmt.Printf("CHAOS %s: kills survived %d (members and lake-writer, SIGKILL) + broker and registry restarted once each; "+
+			"readings in %d (%s) = accepted %d + duplicates %d + dead-lettered %d + too late %d; "+
+			"windows out: sink topics %d device + %d station, compacted lake %d + %d; mismatches: sink topics %d, lake %d; %v\n",
+			map[bool]string{true: "FAIL", false: "PASS"}[t.Failed()], fig.kills, fig.in, fig.dataset, fig.accepted, fig.dups, fig.dlq, fig.late,
+			fig.devs, fig.sts, fig.lakeDevs, fig.lakeSts, fig.sinkMismatches, fig.lakeMismatches, time.Since(began).Round(time.Second))
+	}()
+
+	// The services, each in its own process on a fixed address.
+	brokerAddr, registryAddr := freeAddr(t), freeAddr(t)
+	brokerDir := t.TempDir()
+	brokers := []string{brokerAddr}
+	registryURL := "http://" + registryAddr
+	svc := &chaosServices{}
+	svc.broker = startChaosChild(t, "broker", "TURNSTILE_ADDR="+brokerAddr, "TURNSTILE_DATA="+brokerDir)
+	svc.registry = startChaosChild(t, "registry", "TURNSTILE_ADDR="+registryAddr, "TURNSTILE_BROKERS="+brokerAddr)
+	topics := processors.DefaultTopics()
+	for _, spec := range (&processors.Config{Partitions: chaosPartitions, Topics: topics, Groups: processors.DefaultGroups(), MinCompactionLag: time.Hour}).TopicSpecs() {
+		testenv.CreateTopic(t, brokerAddr, spec.Name, spec.Partitions, spec.Configs)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(emitter.Partitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	t.Cleanup(func() {
+		if t.Failed() {
+			describeGroups(t, brokers)
+		}
+	})
+	sr := srclient.CreateSchemaRegistryClient(registryURL)
+	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Input)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The dataset.
+	pcfg := producer.Config{Topic: topics.Input, RegistryClient: sr, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)},
+		Speed: -1, Rate: 150, Progress: producer.ProgressOff, Logger: testenv.Logger(t), Seed: int64(seed % 1000),
+		LateFraction: 0.02, LateBy: 12 * time.Hour, DuplicateFraction: 0.02, BadFraction: 0.01}
+	dataset := "synthetic stream (no MTA file)"
+	rows := 0
+	if path := mtaDir + "240106.csv.gz"; fileExists(path) {
+		sub := filepath.Join(t.TempDir(), "240106-head.csv.gz")
+		rows = headCSV(t, path, sub, chaosRows)
+		pcfg.Source, pcfg.CSV = producer.SourceCSV, producer.CSVConfig{Path: sub, Order: producer.OrderFile}
+		dataset = fmt.Sprintf("MTA 240106 first %d rows in file order", rows)
+	} else {
+		rows = -1 // counted from the topic only
+		pcfg.Synthetic = producer.SyntheticConfig{Start: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Duration: 7 * 24 * time.Hour, MaxBooths: 80}
+	}
+
+	fig.dataset = dataset
+
+	// The pipeline.
+	var procs chaosProcs
+	memberEnv := []string{"TURNSTILE_BROKERS=" + brokerAddr, "TURNSTILE_REGISTRY=" + registryURL,
+		fmt.Sprintf("TURNSTILE_PARTITIONS=%d", chaosPartitions)}
+	for i := range chaosMembers {
+		name := fmt.Sprintf("member-%d", i+1)
+		env := append([]string{"TURNSTILE_MEMBER=" + name, "TURNSTILE_STATE=" + t.TempDir()}, memberEnv...)
+		procs.add(t, name, "member", env)
+	}
+	lakeDir := t.TempDir()
+	procs.add(t, "lake", "lake", []string{"TURNSTILE_BROKERS=" + brokerAddr, "TURNSTILE_REGISTRY=" + registryURL, "TURNSTILE_DATA=" + lakeDir})
+
+	// Produce while the chaos runs.
+	var sum producer.Summary
+	prodDone := make(chan error, 1)
+	go func() {
+		var err error
+		sum, err = producer.Run(ctx, pcfg)
+		prodDone <- err
+	}()
+	// Too-old readings of devices of the dataset, sent once the dataset is
+	// in: they are older than retention for their device's partition.
+	tooLate := map[string]bool{}
+	tooLateSent := make(chan struct{})
+
+	// Every member and the lake-writer are killed the same number of
+	// times, in a random order.
+	var victims []string
+	for len(victims) < chaosKills {
+		victims = append(victims, procs.names...)
+	}
+	rng.Shuffle(len(victims), func(i, j int) { victims[i], victims[j] = victims[j], victims[i] })
+	kills := 0
+	for event := 0; kills < len(victims); event++ {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("chaos: %v after %d kills", ctx.Err(), kills)
+		case <-time.After(time.Duration(2000+rng.IntN(5000)) * time.Millisecond):
+		}
+		switch {
+		case event == 4:
+			svc.restart(t, "broker", &svc.broker, []string{"TURNSTILE_ADDR=" + brokerAddr, "TURNSTILE_DATA=" + brokerDir})
+			continue
+		case event == 9:
+			svc.restart(t, "registry", &svc.registry, []string{"TURNSTILE_ADDR=" + registryAddr, "TURNSTILE_BROKERS=" + brokerAddr})
+			continue
+		}
+		name := victims[kills]
+		procs.kill(t, name)
+		kills++
+		time.Sleep(time.Duration(rng.IntN(2500)) * time.Millisecond)
+		procs.restart(t, name)
+		fig.kills = kills
+		t.Logf("%v: kill %d: %s SIGKILLed and restarted", time.Since(began).Round(100*time.Millisecond), kills, name)
+		select {
+		case err := <-prodDone:
+			if err != nil {
+				t.Fatalf("producer: %v", err)
+			}
+			prodDone = nil
+			sendTooLate(t, ctx, brokers, cl, inCodec, sum, topics.Input, tooLate)
+			close(tooLateSent)
+		default:
+		}
+	}
+	if prodDone != nil {
+		if err := <-prodDone; err != nil {
+			t.Fatalf("producer: %v", err)
+		}
+		sendTooLate(t, ctx, brokers, cl, inCodec, sum, topics.Input, tooLate)
+		close(tooLateSent)
+	}
+	<-tooLateSent
+	t.Logf("%v: chaos over (%d kills, broker and registry restarted); producer sent %d records %v",
+		time.Since(began).Round(100*time.Millisecond), kills, sum.Sent, sum.Injected)
+	procs.checkAlive(t)
+
+	// What went in, read back from the input topic.
+	in := readInput(t, ctx, brokers, adm, topics.Input, inCodec)
+	fig.in = in.records
+	if want := sum.Sent + int64(len(tooLate)); int64(in.records) != want {
+		t.Errorf("input topic holds %d records, the producer sent %d and %d too-old readings", in.records, sum.Sent, len(tooLate))
+	}
+	if int64(len(in.bad)) != badInjected(sum) || rows >= 0 && int64(in.records-len(in.bad)) != int64(rows)+sum.Injected[producer.InjectDuplicate]+int64(len(tooLate)) {
+		t.Errorf("input: %d records, %d malformed; the dataset has %d rows, %d duplicates, %d malformed, %d too old",
+			in.records, len(in.bad), rows, sum.Injected[producer.InjectDuplicate], badInjected(sum), len(tooLate))
+	}
+
+	// The sink topics converge to the reference over the accepted readings.
+	late := newLateSet(t, &stack{brokers: brokers, registry: sr}, topics.Late)
+	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
+	var want map[reference.DeviceKey]reference.Row
+	var accepted []schemas.Reading
+	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
+	devs := testenv.ReadSink(t, ctx, brokers, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int64, error) {
+		v, err := devCodec.Unmarshal(b)
+		return v, int64(v.Generation)<<32 | int64(v.Revision), err
+	}, func(m map[string]schemas.DeviceWindow) string {
+		late.poll(t)
+		accepted = late.accepted(in.good)
+		want = reference.Devices(params, reference.FromSchemas(accepted))
+		return reference.DiffDevices(m, want)
+	})
+	stationOf := map[string][2]string{}
+	for _, r := range in.good {
+		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
+	}
+	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
+	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.StationWindows)})
+	sts := testenv.ReadSink(t, ctx, brokers, topics.StationWindows, func(b []byte) (schemas.StationWindow, int64, error) {
+		v, err := stCodec.Unmarshal(b)
+		return v, int64(v.Generation)<<32 | int64(v.Revision), err
+	}, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
+	fig.devs, fig.sts = len(devs), len(sts)
+	fig.sinkMismatches = deviceMismatches(devs, want) + stationMismatches(sts, wantSt)
+	t.Logf("%v: sink topics equal the reference: %d device and %d station windows", time.Since(began).Round(100*time.Millisecond), len(devs), len(sts))
+
+	// Too late: exactly the too-old readings (the rest of the data spans
+	// less than retention).
+	late.poll(t)
+	for id := range late.ids {
+		if !tooLate[id] {
+			t.Errorf("reading %s is on the too-late topic but is within retention", id)
+		}
+	}
+	for id := range tooLate {
+		if !late.ids[id] {
+			t.Errorf("too-old reading %s is not on the too-late topic", id)
+		}
+	}
+
+	// Dead letters: every malformed record, with its reason, and nothing
+	// else.
+	dlq := readDLQ(t, ctx, brokers, adm, topics.DeadLetters, in.bad)
+
+	// The lake: once the lake-writer has committed everything on the sink
+	// topics, stop it, compact, and compare.
+	waitCommitted(t, ctx, adm, datalake.DefaultGroup, topics.DeviceWindows, topics.StationWindows)
+	procs.terminate(t, "lake")
+	store, err := datalake.Open(ctx, lakeDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := datalake.Compact(ctx, datalake.CompactConfig{Store: store}); err != nil {
+		t.Fatal(err)
+	}
+	lakeDevs, lakeSts := compactedLake(t, lakeDir)
+	fig.lakeDevs, fig.lakeSts = len(lakeDevs), len(lakeSts)
+	fig.lakeMismatches = deviceMismatches(lakeDevs, want) + stationMismatches(lakeSts, wantSt)
+	if d := reference.DiffDevices(lakeDevs, want); d != "" {
+		t.Errorf("compacted lake, device windows:\n%s", d)
+	}
+	if d := reference.DiffStations(lakeSts, wantSt); d != "" {
+		t.Errorf("compacted lake, station windows:\n%s", d)
+	}
+
+	// Accounting: input = accepted + duplicates + dead-lettered + too late.
+	distinct := map[[2]string]bool{}
+	for _, r := range in.good {
+		distinct[[2]string{r.DeviceKey(), r.ID}] = true
+	}
+	dups := len(in.good) - len(distinct)
+	acceptedN := len(distinct) - len(late.ids)
+	if acc := acceptedN + dups + dlq + len(late.ids); acc != in.records {
+		t.Errorf("input %d != accepted %d + duplicates %d + dead-lettered %d + too late %d = %d",
+			in.records, acceptedN, dups, dlq, len(late.ids), acc)
+	}
+	fig.accepted, fig.dups, fig.dlq, fig.late = acceptedN, dups, dlq, len(late.ids)
+	procs.checkAlive(t)
+}
+
+// TestHelperChaos is not a test: TestChaos runs it as a child process with
+// TURNSTILE_HELPER=chaos-<role>: broker (TURNSTILE_ADDR, TURNSTILE_DATA),
+// registry (TURNSTILE_ADDR, TURNSTILE_BROKERS), member (as TestHelperMember,
+// with a retention covering the week) or lake (TURNSTILE_DATA is the lake).
+// It prints "chaos helper ready" once it serves and runs until SIGTERM
+// (a clean stop) or SIGKILL.
+func TestHelperChaos(t *testing.T) {
+	role, ok := strings.CutPrefix(os.Getenv("TURNSTILE_HELPER"), "chaos-")
+	if !ok {
+		t.Skip("helper process")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	log := testenv.Logger(t)
+	brokers := strings.Split(os.Getenv("TURNSTILE_BROKERS"), ",")
+	ready := func() { fmt.Println("chaos helper ready") }
+	switch role {
+	case "broker":
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		b, err := broker.Start(sctx, broker.Config{Addr: os.Getenv("TURNSTILE_ADDR"), DataDir: os.Getenv("TURNSTILE_DATA"), Logger: log})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready()
+		<-ctx.Done()
+		b.Close()
+	case "registry":
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		r, err := registry.Start(sctx, registry.Config{Addr: os.Getenv("TURNSTILE_ADDR"), KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Logger: log})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready()
+		<-ctx.Done()
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = r.Close(cctx)
+	case "member":
+		partitions, err := strconv.Atoi(os.Getenv("TURNSTILE_PARTITIONS"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := processors.Config{
+			Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(os.Getenv("TURNSTILE_MEMBER"))},
+			Registry:   srclient.CreateSchemaRegistryClient(os.Getenv("TURNSTILE_REGISTRY")),
+			Partitions: partitions, Window: 5 * time.Minute, Retention: chaosRetention,
+			IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, MaxFuture: -1,
+			SessionTimeout: 6 * time.Second,
+			State:          state.Options{Dir: os.Getenv("TURNSTILE_STATE"), MemTableSize: 4 << 20, CacheSize: 8 << 20},
+			Logger:         log,
+		}
+		p, err := processors.New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready()
+		if err := p.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	case "lake":
+		store, err := datalake.Open(ctx, os.Getenv("TURNSTILE_DATA"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := datalake.New(datalake.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)},
+			Registry: srclient.CreateSchemaRegistryClient(os.Getenv("TURNSTILE_REGISTRY")),
+			Store:    store, FlushInterval: 500 * time.Millisecond, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready()
+		if err := w.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+	default:
+		t.Fatalf("unknown helper role %q", role)
+	}
+	fmt.Println("chaos helper stopped")
+}
+
+// startChaosChild runs TestHelperChaos with the role in a child process
+// and waits until it is ready.
+func startChaosChild(t *testing.T, role string, env ...string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChaos$", "-test.v")
+	cmd.Env = append(append(os.Environ(), "TURNSTILE_HELPER=chaos-"+role), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	c := &child{cmd: cmd, done: make(chan struct{})}
+	t.Cleanup(c.kill)
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		debug := os.Getenv("TURNSTILE_TEST_DEBUG") != ""
+		var once sync.Once
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "chaos helper ready") {
+				once.Do(func() { close(ready) })
+			}
+			if debug || strings.Contains(line, "FAIL") || strings.Contains(line, "panic") {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", role, line)
+			}
+		}
+		_ = cmd.Wait()
+		close(c.done)
+	}()
+	select {
+	case <-ready:
+	case <-c.done:
+		t.Fatalf("%s exited before it was ready: %v", role, cmd.ProcessState)
+	case <-time.After(90 * time.Second):
+		t.Fatalf("%s did not start", role)
+	}
+	return c
+}
+
+// chaosServices are the broker and registry processes.
+type chaosServices struct {
+	broker, registry *child
+}
+
+// restart stops a service cleanly (SIGTERM) and starts it again on the
+// same address and data.
+func (s *chaosServices) restart(t *testing.T, role string, c **child, env []string) {
+	t.Helper()
+	at := time.Now()
+	(*c).terminate(t, 60*time.Second)
+	*c = startChaosChild(t, role, env...)
+	t.Logf("%s restarted (down %v)", role, time.Since(at).Round(100*time.Millisecond))
+}
+
+// chaosProcs are the members and the lake-writer, by name.
+type chaosProcs struct {
+	names []string
+	role  map[string]string
+	env   map[string][]string
+	procs map[string]*child
+}
+
+func (p *chaosProcs) add(t *testing.T, name, role string, env []string) {
+	if p.procs == nil {
+		p.role, p.env, p.procs = map[string]string{}, map[string][]string{}, map[string]*child{}
+	}
+	p.names = append(p.names, name)
+	p.role[name], p.env[name] = role, env
+	p.procs[name] = startChaosChild(t, role, env...)
+}
+
+func (p *chaosProcs) kill(t *testing.T, name string) {
+	t.Helper()
+	select {
+	case <-p.procs[name].done:
+		t.Errorf("%s had exited by itself (%v) before it was to be killed", name, p.procs[name].cmd.ProcessState)
+	default:
+	}
+	p.procs[name].kill()
+}
+
+func (p *chaosProcs) restart(t *testing.T, name string) {
+	t.Helper()
+	p.procs[name] = startChaosChild(t, p.role[name], p.env[name]...)
+}
+
+func (p *chaosProcs) terminate(t *testing.T, name string) {
+	t.Helper()
+	p.procs[name].terminate(t, 60*time.Second)
+}
+
+// checkAlive fails the test for a member or lake-writer that exited by
+// itself (an error it did not survive).
+func (p *chaosProcs) checkAlive(t *testing.T) {
+	t.Helper()
+	for _, name := range p.names {
+		c := p.procs[name]
+		select {
+		case <-c.done:
+			if name != "lake" || c.cmd.ProcessState.ExitCode() != 0 {
+				t.Errorf("%s exited by itself: %v", name, c.cmd.ProcessState)
+			}
+		default:
+		}
+	}
+}
+
+// freeAddr returns a loopback address with a port free right now.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+// headCSV writes the header and the first n rows of the gzipped CSV src to
+// dst (gzipped) and returns the number of rows written.
+func headCSV(t *testing.T, src, dst string, n int) int {
+	t.Helper()
+	f, err := os.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	sc := bufio.NewScanner(gz)
+	rows := -1 // the header
+	for sc.Scan() && rows < n {
+		fmt.Fprintln(w, sc.Text())
+		rows++
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
+
+func badInjected(sum producer.Summary) int64 {
+	var n int64
+	for k, v := range sum.Injected {
+		if k.IsBad() {
+			n += v
+		}
+	}
+	return n
+}
+
+// sendTooLate produces chaosTooLate readings of devices of the dataset, 30
+// days before the dataset's first event time: older than retention for any
+// partition that has seen the dataset. Their IDs go into ids.
+func sendTooLate(t *testing.T, ctx context.Context, brokers []string, cl *kgo.Client, codec *codecs.ReadingCodec, sum producer.Summary, topic string, ids map[string]bool) {
+	t.Helper()
+	// Devices from the input topic's first records: read a few back.
+	rd, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var devices []schemas.Reading
+	seen := map[string]bool{}
+	for len(devices) < chaosTooLate {
+		fs := rd.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatal("too-late readings: no devices to send them for")
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v, err := codec.DecodeReading(r.Value)
+			if err != nil || seen[v.DeviceKey()] || len(devices) >= chaosTooLate {
+				return
+			}
+			seen[v.DeviceKey()] = true
+			devices = append(devices, v)
+		})
+	}
+	old := sum.FirstEvent.Add(-30 * 24 * time.Hour)
+	for i, d := range devices {
+		r := d
+		r.ID = fmt.Sprintf("chaos-too-old-%d", i)
+		r.Desc = "RECOVR AUD"
+		r.Entries, r.Exits = 1, 1
+		r.SetTimes(old.Add(time.Duration(i) * time.Minute))
+		r.EventTime = old.Add(time.Duration(i) * time.Minute) // v2: EVENT_TIME is the event time
+		var v []byte
+		for v, err = codec.EncodeReading(&r); err != nil; v, err = codec.EncodeReading(&r) {
+			if !codecs.IsRetryable(err) || ctx.Err() != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(500 * time.Millisecond) // the registry is restarting
+		}
+		ids[r.ID] = true
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Key: []byte(r.ID), Value: v}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type chaosInput struct {
+	records int
+	good    []schemas.Reading        // decoded, in topic order (duplicates included)
+	bad     map[string]codecs.Reason // partition/offset -> the reason its injection implies
+}
+
+// readInput reads the whole input topic: the producer's injected header
+// names the malformed records and what their dead letter must say; every
+// other record must decode.
+func readInput(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Client, topic string, codec *codecs.ReadingCodec) chaosInput {
+	t.Helper()
+	wantReason := map[producer.Injection]codecs.Reason{
+		producer.BadMagicByte: codecs.ReasonMagicByte, producer.BadTruncated: codecs.ReasonTruncated,
+		producer.BadNegativeCounter: codecs.ReasonInvalidField, producer.BadTimestamp: codecs.ReasonInvalidField,
+		producer.BadEmptyDevice: codecs.ReasonInvalidField,
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := 0
+	ends.Each(func(o kadm.ListedOffset) { total += int(o.Offset) })
+	in := chaosInput{bad: map[string]codecs.Reason{}}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for in.records < total {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("input: read %d of %d records", in.records, total)
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			in.records++
+			var inj producer.Injection
+			for _, h := range r.Headers {
+				if h.Key == producer.InjectedHeader {
+					inj = producer.Injection(h.Value)
+				}
+			}
+			if inj.IsBad() {
+				in.bad[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = wantReason[inj]
+				return
+			}
+			v, err := codec.DecodeReading(r.Value)
+			if err != nil {
+				t.Fatalf("input %d/%d (%s): %v", r.Partition, r.Offset, inj, err)
+			}
+			in.good = append(in.good, v)
+		})
+	}
+	return in
+}
+
+// readDLQ waits until the dead-letter topic holds every malformed input
+// record (by source partition and offset; a redelivery after a kill may
+// dead-letter one twice), checks each reason, and returns how many distinct
+// input records it holds.
+func readDLQ(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Client, topic string, bad map[string]codecs.Reason) int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	got := map[string]bool{}
+	for len(got) < len(bad) {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("dead letters: %d of %d malformed records", len(got), len(bad))
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			h := map[string]string{}
+			for _, x := range r.Headers {
+				h[x.Key] = string(x.Value)
+			}
+			src := h[processors.HeaderSourcePartition] + "/" + h[processors.HeaderSourceOffset]
+			want, ok := bad[src]
+			switch {
+			case !ok:
+				t.Errorf("dead letter from %s, which is not a malformed record (reason %s: %s)", src, h[processors.HeaderReason], h[processors.HeaderDetail])
+			case h[processors.HeaderReason] != string(want):
+				t.Errorf("dead letter from %s: reason %q (%s), want %q", src, h[processors.HeaderReason], h[processors.HeaderDetail], want)
+			}
+			got[src] = true
+		})
+	}
+	// Nothing more arrives after the last one.
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	ends.Each(func(o kadm.ListedOffset) { n += int(o.Offset) })
+	t.Logf("dead-letter topic: %d records for %d malformed input records", n, len(got))
+	return len(got)
+}
+
+// waitCommitted waits until group has committed the end of every partition
+// of topics.
+func waitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, group string, topics ...string) {
+	t.Helper()
+	var last string
+	for {
+		ends, err1 := adm.ListEndOffsets(ctx, topics...)
+		committed, err2 := adm.FetchOffsets(ctx, group)
+		last = fmt.Sprint(err1, err2)
+		if err1 == nil && err2 == nil {
+			behind := 0
+			ends.Each(func(o kadm.ListedOffset) {
+				c, ok := committed.Lookup(o.Topic, o.Partition)
+				if o.Offset > 0 && (!ok || c.At < o.Offset) {
+					behind++
+				}
+			})
+			if behind == 0 {
+				return
+			}
+			last = fmt.Sprintf("%d partitions behind", behind)
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s never committed the end of %v: %s", group, topics, last)
+		case <-time.After(300 * time.Millisecond):
+		}
+	}
+}
+
+// compactedLake reads the compacted Parquet files of both datasets, keyed
+// like the sink topics; a window twice fails the test.
+func compactedLake(t *testing.T, dir string) (map[string]schemas.DeviceWindow, map[string]schemas.StationWindow) {
+	t.Helper()
+	devs := map[string]schemas.DeviceWindow{}
+	for _, r := range readCompactedRows[datalake.DeviceRow](t, dir, datalake.DeviceWindows) {
+		key := r.CA + "|" + r.Unit + "|" + r.SCP + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		if _, dup := devs[key]; dup {
+			t.Errorf("lake: device window %s twice after compaction", key)
+		}
+		devs[key] = schemas.DeviceWindow{Entries: r.Entries, Exits: r.Exits, Desc: r.Desc}
+	}
+	sts := map[string]schemas.StationWindow{}
+	for _, r := range readCompactedRows[datalake.StationRow](t, dir, datalake.StationWindows) {
+		key := r.Station + "|" + r.LineName + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		if _, dup := sts[key]; dup {
+			t.Errorf("lake: station window %s twice after compaction", key)
+		}
+		sts[key] = schemas.StationWindow{Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
+	}
+	return devs, sts
+}
+
+func readCompactedRows[R any](t *testing.T, dir string, ds datalake.Dataset) []R {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, string(ds), "dt=*", "*.parquet"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no parquet files in %s (%v)", ds, err)
+	}
+	var out []R
+	for _, f := range files {
+		if !strings.HasPrefix(filepath.Base(f), "compacted-") {
+			t.Fatalf("uncompacted file left: %s", f)
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := parquet.Read[R](bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		out = append(out, rows...)
+	}
+	return out
+}
+
+// deviceMismatches counts the device windows missing from got, different
+// in got, or in got without being in want.
+func deviceMismatches(got map[string]schemas.DeviceWindow, want map[reference.DeviceKey]reference.Row) int {
+	n, found := 0, 0
+	for k, w := range want {
+		g, ok := got[k.Device+"|"+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)]
+		if ok {
+			found++
+		}
+		if !ok || g.Entries != w.Entries || g.Exits != w.Exits || g.Desc != w.Desc {
+			n++
+		}
+	}
+	return n + len(got) - found
+}
+
+// stationMismatches is deviceMismatches for station windows.
+func stationMismatches(got map[string]schemas.StationWindow, want map[reference.StationKey]reference.Row) int {
+	n, found := 0, 0
+	for k, w := range want {
+		g, ok := got[k.Station+"|"+k.Line+"|"+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)]
+		if ok {
+			found++
+		}
+		if !ok || g.Entries != w.Entries || g.Exits != w.Exits || int(g.Devices) != w.Devices {
+			n++
+		}
+	}
+	return n + len(got) - found
+}
