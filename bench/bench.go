@@ -155,29 +155,31 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	res.CPUPerReading.Ours, res.CPUPerReading.Limit = ours.CPUPerReading, limit.CPUPerReading
 	res.RSSMiB.Peak, res.RSSMiB.Limit = ours.RSSPeakMiB, limit.RSSPeakMiB
 
-	if cfg.runs(PhaseGoka) {
-		g, err := runGoka(ctx, e, &cfg, input, cfg.Readings, limit.Devices, say)
-		if err != nil {
-			return res, err
+	// fits says whether a phase estimated to take est fits in the budget,
+	// noting it when it does not.
+	fits := func(phase string, est time.Duration) bool {
+		if !cfg.runs(phase) {
+			return false
 		}
-		res.Variants = append(res.Variants, g)
-		if g.Devices != limit.Devices {
-			return res, fmt.Errorf("bench: the usual goka way and the limit disagree:\n  device windows goka  %v\n                 limit %v", g.Devices, limit.Devices)
+		left := cfg.Budget - time.Since(began)
+		if est <= left {
+			return true
 		}
-		say("usual goka: device windows identical to the limit's")
-		res.Throughput.Goka = g.PerSecond
-		res.Ratio.OursOverGoka = ours.PerSecond / g.PerSecond
-		res.CPUPerReading.Goka = g.CPUPerReading
-		res.RSSMiB.Goka = g.RSSPeakMiB
+		n := fmt.Sprintf("Phase %q skipped: estimated %.0f s, %.0f s left of the %v budget (--budget, or smaller sizes).",
+			phase, est.Seconds(), left.Seconds(), cfg.Budget)
+		res.Notes = append(res.Notes, n)
+		say("%s", n)
+		return false
 	}
-	if cfg.runs(PhaseRestore) {
+	perReading := time.Duration(float64(time.Second) / ours.PerSecond)
+	if fits(PhaseRestore, 30*time.Second) {
 		r, err := runRestore(ctx, e, &cfg, stateDir, res.Input.EventTo, say)
 		if err != nil {
 			return res, err
 		}
 		res.Restore = &r
 	}
-	if cfg.runs(PhaseLatency) {
+	if fits(PhaseLatency, cfg.LatencyDuration+15*time.Second) {
 		l, err := runLatency(ctx, &cfg, cfg.LatencyLoad*ours.PerSecond, say)
 		if err != nil {
 			return res, err
@@ -185,16 +187,42 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		res.Latency = &l
 		say("latency: %d windows at %.0f readings/s: p50 %.0f ms, p99 %.0f ms, p99.9 %.0f ms", l.Windows, l.Rate, l.P50, l.P99, l.P999)
 	}
-	if cfg.runs(PhaseScaling) {
+	if fits(PhaseGoka, time.Duration(cfg.Readings)*perReading/2+20*time.Second) {
+		g, err := runGoka(ctx, e, &cfg, input, cfg.Readings, limit.Devices, say)
+		if err != nil {
+			return res, err
+		}
+		res.Variants = append(res.Variants, g)
+		if g.Devices != limit.Devices {
+			// goka is at-least-once: input redelivered after a rebalance
+			// (sessions expire on a starved machine) is applied again to
+			// state that already has it. Reported, and the run fails at the
+			// end; its throughput is still measured on the same input.
+			res.Failures = append(res.Failures, fmt.Sprintf("the usual goka way's device windows differ from the limit's (goka %v; limit %v)",
+				g.Devices, limit.Devices))
+			say("usual goka: DEVICE WINDOWS DIFFER from the limit's (goka %v; limit %v); continuing, the run will fail at the end", g.Devices, limit.Devices)
+		} else {
+			say("usual goka: device windows identical to the limit's")
+		}
+		res.Throughput.Goka = g.PerSecond
+		res.Ratio.OursOverGoka = ours.PerSecond / g.PerSecond
+		res.CPUPerReading.Goka = g.CPUPerReading
+		res.RSSMiB.Goka = g.RSSPeakMiB
+	}
+	if fits(PhaseScaling, time.Duration(cfg.ScalingMembers)*(time.Duration(cfg.ScalingReadings)*perReading+15*time.Second)) {
 		for k := 1; k <= cfg.ScalingMembers; k++ {
 			v, err := runScaling(ctx, &cfg, k, say)
 			if err != nil {
-				return res, err
+				// Reported, and the run fails at the end; the other
+				// phases' figures are still worth having.
+				res.Failures = append(res.Failures, fmt.Sprintf("scaling with %d members: %v", k, err))
+				say("scaling: %d member(s) FAILED: %v", k, err)
+				break
 			}
 			res.Scaling = append(res.Scaling, v)
 		}
 	}
-	if cfg.runs(PhaseMicro) {
+	if fits(PhaseMicro, 12*cfg.MicroTime+5*time.Second) {
 		if res.Micro, err = runMicro(e, &cfg, say); err != nil {
 			return res, err
 		}

@@ -38,6 +38,9 @@ type Variant struct {
 	// windows differ from the limit's (a pipeline defect; see README).
 	StationUpdatesIgnored float64 `json:"station_updates_ignored,omitempty"`
 	StationsDiffer        bool    `json:"stations_differ,omitempty"`
+	// Duplicates are windows published more than once (the usual goka
+	// way is at-least-once), counted once.
+	Duplicates int64 `json:"duplicate_windows,omitempty"`
 }
 
 func (v *Variant) finish(t0, end time.Time, cpu0 time.Duration) {

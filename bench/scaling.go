@@ -33,7 +33,7 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 		return v, err
 	}
 	defer m.stop()
-	wctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
+	wctx, cancel := context.WithTimeout(ctx, min(cfg.PhaseTimeout, 2*time.Minute))
 	defer cancel()
 	begin := time.Now()
 	if err := groupsStable(wctx, e.adm, k, groups.Ingest, groups.Windows, groups.Stations,
