@@ -228,7 +228,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
-		w.publishData = true // watermarks for the station group
+		// Watermarks for the station group are off: with them on, the
+		// station stage stopped committing after a broker restart
+		// (TestBrokerOutage), cause not found yet. Without them a station
+		// partition never has a complete watermark, so station windows are
+		// never deleted: exact, but the station table grows (README, Known
+		// limitations).
+		w.publishData = false
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			at, ok := v.nextClose(p.sem)
