@@ -19,7 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -28,6 +27,7 @@ import (
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/laketest"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -304,7 +304,7 @@ func TestChaos(t *testing.T) {
 	if _, err := datalake.Compact(ctx, datalake.CompactConfig{Store: store}); err != nil {
 		t.Fatal(err)
 	}
-	lakeDevs, lakeSts := compactedLake(t, lakeDir)
+	lakeDevs, lakeSts := laketest.Compacted(t, lakeDir)
 	fig.lakeDevs, fig.lakeSts = len(lakeDevs), len(lakeSts)
 	fig.lakeMismatches = deviceMismatches(lakeDevs, want) + stationMismatches(lakeSts, wantSt)
 	if d := reference.DiffDevices(lakeDevs, want); d != "" {
@@ -759,53 +759,6 @@ func waitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, group st
 		case <-time.After(300 * time.Millisecond):
 		}
 	}
-}
-
-// compactedLake reads the compacted Parquet files of both datasets, keyed
-// like the sink topics; a window twice fails the test.
-func compactedLake(t *testing.T, dir string) (map[string]schemas.DeviceWindow, map[string]schemas.StationWindow) {
-	t.Helper()
-	devs := map[string]schemas.DeviceWindow{}
-	for _, r := range readCompactedRows[datalake.DeviceRow](t, dir, datalake.DeviceWindows) {
-		key := r.CA + "|" + r.Unit + "|" + r.SCP + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
-		if _, dup := devs[key]; dup {
-			t.Errorf("lake: device window %s twice after compaction", key)
-		}
-		devs[key] = schemas.DeviceWindow{Entries: r.Entries, Exits: r.Exits, Desc: r.Desc}
-	}
-	sts := map[string]schemas.StationWindow{}
-	for _, r := range readCompactedRows[datalake.StationRow](t, dir, datalake.StationWindows) {
-		key := r.Station + "|" + r.LineName + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
-		if _, dup := sts[key]; dup {
-			t.Errorf("lake: station window %s twice after compaction", key)
-		}
-		sts[key] = schemas.StationWindow{Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
-	}
-	return devs, sts
-}
-
-func readCompactedRows[R any](t *testing.T, dir string, ds datalake.Dataset) []R {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, string(ds), "dt=*", "*.parquet"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no parquet files in %s (%v)", ds, err)
-	}
-	var out []R
-	for _, f := range files {
-		if !strings.HasPrefix(filepath.Base(f), "compacted-") {
-			t.Fatalf("uncompacted file left: %s", f)
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := parquet.Read[R](bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, rows...)
-	}
-	return out
 }
 
 // deviceMismatches counts the device windows missing from got, different

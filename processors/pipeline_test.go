@@ -233,18 +233,5 @@ func (l *lateSet) accepted(rs []schemas.Reading) []schemas.Reading {
 // the test and cancels ctx.
 func runPipeline(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg processors.Config) {
 	t.Helper()
-	p, err := processors.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := p.Run(ctx)
-		if err != nil {
-			t.Errorf("Run: %v", err)
-			cancel()
-		}
-		done <- err
-	}()
-	t.Cleanup(func() { cancel(); <-done })
+	runPipelineWith(t, ctx, cancel, cfg, nil)
 }

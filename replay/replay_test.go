@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,6 +18,7 @@ import (
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/laketest"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -277,118 +275,16 @@ func generationDiff[W any](m map[string]W, gen int32, generation func(W) int32) 
 	return ""
 }
 
-// checkLake reads the compacted Parquet files: one row per window, equal
-// to the reference, all of generation 1.
+// checkLake reads the compacted lake: one row per window, equal to the
+// reference, all of generation 1.
 func checkLake(t *testing.T, dir string, w want) {
 	t.Helper()
-	devs := map[string]schemas.DeviceWindow{}
-	for _, r := range readCompacted[datalake.DeviceRow](t, dir, datalake.DeviceWindows) {
-		key := r.CA + "|" + r.Unit + "|" + r.SCP + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
-		if _, dup := devs[key]; dup || r.Generation != 1 {
-			t.Errorf("lake: device window %s twice or of generation %d", key, r.Generation)
-		}
-		devs[key] = schemas.DeviceWindow{Entries: r.Entries, Exits: r.Exits, Desc: r.Desc}
-	}
-	if d := reference.DiffDevices(devs, w.devices); d != "" {
+	devs, sts := laketest.Compacted(t, dir)
+	if d := reference.DiffDevices(devs, w.devices) + generationDiff(devs, 1, func(w schemas.DeviceWindow) int32 { return w.Generation }); d != "" {
 		t.Errorf("compacted lake, device windows:\n%s", d)
 	}
-	sts := map[string]schemas.StationWindow{}
-	for _, r := range readCompacted[datalake.StationRow](t, dir, datalake.StationWindows) {
-		key := r.Station + "|" + r.LineName + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
-		if _, dup := sts[key]; dup || r.Generation != 1 {
-			t.Errorf("lake: station window %s twice or of generation %d", key, r.Generation)
-		}
-		sts[key] = schemas.StationWindow{Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
-	}
-	if d := reference.DiffStations(sts, w.stations); d != "" {
+	if d := reference.DiffStations(sts, w.stations) + generationDiff(sts, 1, func(w schemas.StationWindow) int32 { return w.Generation }); d != "" {
 		t.Errorf("compacted lake, station windows:\n%s", d)
 	}
 	t.Logf("compacted lake: %d device and %d station windows match the reference", len(devs), len(sts))
-}
-
-func readCompacted[R any](t *testing.T, dir string, ds datalake.Dataset) []R {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, string(ds), "dt=*", "*.parquet"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no parquet files in %s (%v)", ds, err)
-	}
-	var out []R
-	for _, f := range files {
-		if !strings.HasPrefix(filepath.Base(f), "compacted-") {
-			t.Fatalf("uncompacted file left: %s", f)
-		}
-		data, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rows, err := parquet.Read[R](bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			t.Fatalf("%s: %v", f, err)
-		}
-		out = append(out, rows...)
-	}
-	return out
-}
-
-// TestPlanStages: the first replayed stage of a chain restarts at From, the
-// ones after it skip to the end of their input; every replayed table is
-// cleared and its relay restarts at the start; unknown stages are refused.
-func TestPlanStages(t *testing.T) {
-	b := testenv.Broker(t, "")
-	ctx := t.Context()
-	cfg := processors.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(b.Addr())}, Partitions: 2}
-	ensureTopics(t, ctx, cfg)
-	for _, tc := range []struct {
-		stages  []string
-		resets  []string // group topic why
-		cleared []string
-	}{
-		{[]string{"windows", "stations"}, []string{
-			"turnstile-windows turnstile-readings from", "turnstile-windows turnstile-windows-loop skip",
-			"turnstile-windows-relay turnstile-windows-table start",
-			"station-windows turnstile-station-updates end", "station-windows station-windows-loop skip",
-			"station-windows-relay station-windows-table start"},
-			[]string{"turnstile-windows-table", "station-windows-table"}},
-		{[]string{"stations"}, []string{
-			"station-windows turnstile-station-updates from", "station-windows station-windows-loop skip",
-			"station-windows-relay station-windows-table start"},
-			[]string{"station-windows-table"}},
-		{[]string{"ingest", "stations"}, []string{
-			"turnstile-ingest mta-turnstile from",
-			"station-windows turnstile-station-updates from", "station-windows station-windows-loop skip",
-			"station-windows-relay station-windows-table start"},
-			[]string{"station-windows-table"}},
-	} {
-		t.Run(strings.Join(tc.stages, ","), func(t *testing.T) {
-			plan, err := replay.Prepare(ctx, replay.Config{KafkaOpts: cfg.KafkaOpts, Stages: tc.stages, From: "2024-01-06T00:00:00Z"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var resets, cleared []string
-			for _, r := range plan.Resets {
-				resets = append(resets, r.Group+" "+r.Topic+" "+r.Why)
-				if len(r.Offsets) != 2 {
-					t.Errorf("%s on %s: offsets %v", r.Group, r.Topic, r.Offsets)
-				}
-			}
-			for _, c := range plan.Recreate {
-				cleared = append(cleared, c.Name)
-				if c.Partitions != 2 || c.Configs["cleanup.policy"] == nil || *c.Configs["cleanup.policy"] != "compact" {
-					t.Errorf("table %s copied as %d partitions, configs %v", c.Name, c.Partitions, c.Configs)
-				}
-			}
-			if fmt.Sprint(resets) != fmt.Sprint(tc.resets) || fmt.Sprint(cleared) != fmt.Sprint(tc.cleared) {
-				t.Errorf("resets %q\nwant %q\ncleared %v, want %v", resets, tc.resets, cleared, tc.cleared)
-			}
-			if plan.Generation.Number != 1 || plan.Generation.From != "2024-01-06T00:00:00Z" {
-				t.Errorf("generation %+v", plan.Generation)
-			}
-		})
-	}
-	for _, bad := range []replay.Config{{Stages: []string{"lake"}}, {From: "yesterday"}} {
-		bad.KafkaOpts = cfg.KafkaOpts
-		if _, err := replay.Prepare(ctx, bad); err == nil {
-			t.Errorf("Prepare(%+v) succeeded", bad)
-		}
-	}
 }
