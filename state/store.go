@@ -159,59 +159,57 @@ func dataKey(key string) []byte {
 	return k
 }
 
-// Has reports whether key exists.
+// Has reports whether key exists. A key in the value cache is answered from
+// there, as Get answers it; otherwise Pebble is asked.
 func (s *Store) Has(key string) (bool, error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if err := s.usable(); err != nil {
-		return false, err
-	}
-	if err := s.flushForRead(); err != nil {
-		return false, err
-	}
-	_, closer, err := s.db.Get(dataKey(key))
-	if errors.Is(err, pebble.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		s.noteErr(err)
-		return false, fmt.Errorf("state: has %q in %s: %w", key, s.dir, err)
-	}
-	_ = closer.Close()
-	return true, nil
+	_, ok, err := s.lookup("has", key, false)
+	return ok, err
 }
 
 // Get returns a copy of key's value, or nil, nil if key does not exist.
 func (s *Store) Get(key string) ([]byte, error) {
+	v, _, err := s.lookup("get", key, true)
+	return v, err
+}
+
+// lookup is Get and Has: the value cache first, then Pebble (after
+// committing pending recovery writes so they are visible). With value it
+// returns a copy of the value, non-nil if the key exists, and fills the
+// cache from Pebble once the store is recovered; without it returns no value
+// and leaves the cache alone.
+func (s *Store) lookup(op, key string, value bool) ([]byte, bool, error) {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if err := s.usable(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	v, gen, ok := s.cache.get(key)
 	if ok {
-		return v, nil
+		return v, true, nil
 	}
 	if err := s.flushForRead(); err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	v, closer, err := s.db.Get(dataKey(key))
+	pv, closer, err := s.db.Get(dataKey(key))
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
+		return nil, false, nil
 	}
 	if err != nil {
 		s.noteErr(err)
-		return nil, fmt.Errorf("state: get %q from %s: %w", key, s.dir, err)
+		return nil, false, fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
 	}
-	out := make([]byte, len(v))
-	copy(out, v)
-	_ = closer.Close()
+	defer func() { _ = closer.Close() }()
+	if !value {
+		return nil, true, nil
+	}
+	out := make([]byte, len(pv))
+	copy(out, pv)
 	if s.recovered.Load() {
 		cached := make([]byte, len(out))
 		copy(cached, out)
 		s.cache.fill(key, cached, gen)
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // Set stores value under key. While recovering it joins the recovery batch;
