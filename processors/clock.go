@@ -22,6 +22,7 @@ type partClock struct {
 	lastActivity time.Time
 	index        closeIndex // next window close, by stream time
 	expiries     closeIndex // key deletion past retention, by data time
+	memo         memo       // decoded values last written, by key
 }
 
 func newPartClock(gen uint64) *partClock {

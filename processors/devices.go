@@ -26,7 +26,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	r := msg.(*Reading)
 	c := d.clock(ctx)
 	c.lastActivity = time.Now()
-	st, _ := ctx.Value().(*DeviceState)
+	st, _ := value(ctx, c).(*DeviceState)
 	if st == nil {
 		st = newDeviceState()
 	}
@@ -56,7 +56,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	if at, ok := st.nextClose(d.sem); ok && at <= c.streamTime {
 		st.close(d.sem, c.streamTime, stamp)
 	}
-	ctx.SetValue(st)
+	setValue(ctx, c, st)
 	at, ok := st.nextClose(d.sem)
 	c.index.set(ctx.Key(), at, ok)
 	d.sweep(ctx, c)
@@ -68,7 +68,7 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 		d.onTick(ctx, m)
 	case closeMsg:
 		c := d.clock(ctx)
-		st, _ := ctx.Value().(*DeviceState)
+		st, _ := value(ctx, c).(*DeviceState)
 		if st == nil {
 			return
 		}
@@ -79,7 +79,7 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 		st.Outbox = outbox{}
 		if st.close(d.sem, m.Through, d.stamp()) {
 			st.LastLoop = ctx.Offset()
-			ctx.SetValue(st)
+			setValue(ctx, c, st)
 		}
 		at, ok := st.nextClose(d.sem)
 		c.index.set(ctx.Key(), at, ok)

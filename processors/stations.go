@@ -32,7 +32,7 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	r := msg.(*deviceRow)
 	c := s.clock(ctx)
 	c.lastActivity = time.Now()
-	st, _ := ctx.Value().(*StationState)
+	st, _ := value(ctx, c).(*StationState)
 	if st == nil {
 		st = newStationState()
 	}
@@ -60,7 +60,7 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
 		st.close(s.sem, c.streamTime, stamp)
 	}
-	ctx.SetValue(st)
+	setValue(ctx, c, st)
 	s.schedule(c, ctx.Key(), st)
 	s.sweep(ctx, c)
 }
@@ -76,7 +76,7 @@ func (s *stations) onMark(ctx goka.Context, m *markMsg) {
 		return // for another partition count; ignore
 	}
 	c := s.clock(ctx)
-	meta, _ := ctx.Value().(*partitionMeta)
+	meta, _ := value(ctx, c).(*partitionMeta)
 	if meta == nil {
 		meta = &partitionMeta{LastTick: -1}
 	}
@@ -87,7 +87,7 @@ func (s *stations) onMark(ctx goka.Context, m *markMsg) {
 		meta.Sources = map[int32]int64{}
 	}
 	meta.Sources[m.Source] = m.Time
-	ctx.SetValue(meta)
+	setValue(ctx, c, meta)
 	c.watermark(meta.Sources, s.sources)
 	s.sweep(ctx, c)
 }
@@ -123,7 +123,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		s.onTick(ctx, m)
 	case closeMsg:
 		c := s.clock(ctx)
-		st, _ := ctx.Value().(*StationState)
+		st, _ := value(ctx, c).(*StationState)
 		if st == nil {
 			return
 		}
@@ -134,7 +134,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		st.Outbox = outbox{}
 		if del, ok := s.nextAction(st); ok && st.HasClosed && del <= m.Data {
 			if _, open := st.nextClose(s.sem); !open {
-				ctx.Delete() // past retention: bounded state
+				deleteValue(ctx, c) // past retention: bounded state
 				c.index.set(ctx.Key(), 0, false)
 				c.expiries.set(ctx.Key(), 0, false)
 				return
@@ -142,7 +142,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		}
 		if st.close(s.sem, m.Through, s.stamp()) {
 			st.LastLoop = ctx.Offset()
-			ctx.SetValue(st)
+			setValue(ctx, c, st)
 		}
 		s.schedule(c, ctx.Key(), st)
 	}

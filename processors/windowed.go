@@ -228,7 +228,7 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 		return // a tick for another partition count; ignore
 	}
 	c := w.clock(ctx)
-	meta, _ := ctx.Value().(*partitionMeta)
+	meta, _ := value(ctx, c).(*partitionMeta)
 	if meta == nil {
 		meta = &partitionMeta{LastTick: -1}
 	}
@@ -250,7 +250,7 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	}
 	if changed {
 		meta.LastTick = ctx.Offset()
-		ctx.SetValue(meta)
+		setValue(ctx, c, meta)
 	}
 	w.sweep(ctx, c)
 	w.metrics.setOpen(w.name, p, c.index.len())

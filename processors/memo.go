@@ -1,0 +1,73 @@
+package processors
+
+import "github.com/lovoo/goka"
+
+// memoKeys bounds how many decoded values a partition's memo keeps. A
+// device value is a few hundred bytes decoded; the memo holds every device
+// of a partition at MTA scale (about 5,000 devices over the partitions)
+// and the open windows of a station partition.
+const memoKeys = 8192
+
+// memo keeps the decoded value a partition's callbacks last wrote for each
+// key, so the next callback for that key skips goka's storage read and
+// decode (the largest single cost per record in the profile). It belongs
+// to a partClock, which is rebuilt whenever goka opens the partition's
+// storage again (a new session after a rebalance or restart, recovery from
+// the changelog): within one storage generation our callbacks are the
+// table's only writer, so what they last wrote is what the table holds.
+//
+// The contract for callbacks: a value obtained from value may be mutated
+// only on the way to setValue. Resetting the transient outbox without a
+// write is the one exception: the next write replaces the outbox anyway.
+//
+// Like the clock, a memo is used by the partition's callback goroutine
+// only.
+type memo struct {
+	values map[string]any
+}
+
+func (m *memo) get(key string) (any, bool) {
+	v, ok := m.values[key]
+	return v, ok
+}
+
+func (m *memo) put(key string, v any) {
+	if m.values == nil {
+		m.values = make(map[string]any)
+	}
+	if _, ok := m.values[key]; !ok && len(m.values) >= memoKeys {
+		for k := range m.values { // drop an arbitrary key
+			delete(m.values, k)
+			break
+		}
+	}
+	m.values[key] = v
+}
+
+func (m *memo) del(key string) { delete(m.values, key) }
+
+// value is the key's current table value: the memo's, or goka's (decoded
+// from storage) on a miss.
+func value(ctx goka.Context, c *partClock) any {
+	if v, ok := c.memo.get(ctx.Key()); ok {
+		return v
+	}
+	v := ctx.Value()
+	if v != nil {
+		c.memo.put(ctx.Key(), v)
+	}
+	return v
+}
+
+// setValue writes the key's value through goka (storage and changelog;
+// goka encodes it before returning) and remembers the decoded value.
+func setValue(ctx goka.Context, c *partClock, v any) {
+	ctx.SetValue(v)
+	c.memo.put(ctx.Key(), v)
+}
+
+// deleteValue deletes the key from the table and the memo.
+func deleteValue(ctx goka.Context, c *partClock) {
+	ctx.Delete()
+	c.memo.del(ctx.Key())
+}
