@@ -41,6 +41,9 @@ type Variant struct {
 	// Duplicates are windows published more than once (the usual goka
 	// way is at-least-once), counted once.
 	Duplicates int64 `json:"duplicate_windows,omitempty"`
+	// Redelivered are input records goka delivered again after a
+	// rebalance, which the usual goka way skipped by offset.
+	Redelivered int64 `json:"redelivered,omitempty"`
 }
 
 func (v *Variant) finish(t0, end time.Time, cpu0 time.Duration) {

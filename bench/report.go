@@ -74,8 +74,8 @@ func (r *Results) Markdown(w io.Writer) {
 			p("Ours applied the last reading to its device windows after %.1f s of its %.1f s (%.0f readings/s); the rest is the idle timeout (%s) closing the last windows and the station stage.",
 				v.ProcessedSeconds, v.Seconds, float64(v.Readings)/v.ProcessedSeconds, r.Settings.IdleTimeout)
 		}
-		if v.Duplicates > 0 {
-			p(" %s published %d windows more than once (at-least-once; counted once).", v.Name, v.Duplicates)
+		if v.Duplicates > 0 || v.Redelivered > 0 {
+			p(" %s was redelivered %d readings after rebalances (skipped by offset) and published %d windows more than once (at-least-once; counted once).", v.Name, v.Redelivered, v.Duplicates)
 		}
 		if v.StationCorrections > 0 {
 			p(" %s published %d station window corrections (REVISION > 1) for %d station windows: the station stage closes a window by the newest device window it has seen, so under a backlog, device partitions that lag behind correct it.",
