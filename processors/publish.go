@@ -74,36 +74,43 @@ func retryable(err error) error {
 	return err
 }
 
-// outboxOf decodes just the outbox at the front of a table value; records
-// without one cost a few bytes of decoding.
-func outboxOf(b []byte) (outbox, byte, error) {
-	if len(b) < 2 {
-		return outbox{}, 0, fmt.Errorf("processors: %w: short table value", errCorrupt)
-	}
-	tag := b[0]
-	if tag == tagPartition {
-		return outbox{}, tag, nil
-	}
-	d := dec{b: b}
-	d.header(tag)
-	o := d.outbox()
-	return o, tag, d.err
+// head is what the relays need of a table value: the outbox at its front
+// and the strings that follow it (station, line and division for a device;
+// division for a station window), without decoding the rest of the state.
+type head struct {
+	outbox  outbox
+	strings [3]string
 }
 
-// pendingOutbox returns a changelog record's outbox when it has one to
+// pendingHead decodes a changelog record's head when it has an outbox to
 // publish (tombstones, partition metadata and empty outboxes have none).
-func pendingOutbox(rec *kgo.Record, want byte) (outbox, bool, error) {
-	if rec.Value == nil {
-		return outbox{}, false, nil
+// A device value has three identity strings after its outbox, a station
+// window value one.
+func pendingHead(rec *kgo.Record, want byte) (head, bool, error) {
+	var h head
+	if rec.Value == nil || len(rec.Value) > 0 && rec.Value[0] == tagPartition {
+		return h, false, nil
 	}
-	o, tag, err := outboxOf(rec.Value)
-	if err != nil || o.empty() {
-		return o, false, err
+	if len(rec.Value) < 2 {
+		return h, false, fmt.Errorf("processors: %w: short table value", errCorrupt)
 	}
-	if tag != want {
-		return o, false, fmt.Errorf("processors: %w: tag %d in a table of tag %d", errCorrupt, tag, want)
+	if tag := rec.Value[0]; tag != want {
+		return h, false, fmt.Errorf("processors: %w: tag %d in a table of tag %d", errCorrupt, tag, want)
 	}
-	return o, true, nil
+	d := dec{b: rec.Value}
+	d.header(want)
+	h.outbox = d.outbox()
+	if d.err != nil || h.outbox.empty() {
+		return h, false, d.err
+	}
+	n := 1
+	if want == tagDevice {
+		n = 3
+	}
+	for i := range n {
+		h.strings[i] = d.str()
+	}
+	return h, d.err == nil, d.err
 }
 
 // marks passes a device partition's data time, recorded in its metadata,
@@ -126,22 +133,19 @@ func (p *publisher) devices(group string) emitter.Translate {
 		if len(rec.Value) > 0 && rec.Value[0] == tagPartition {
 			return p.marks(rec)
 		}
-		o, ok, err := pendingOutbox(rec, tagDevice)
+		h, ok, err := pendingHead(rec, tagDevice)
 		if !ok {
 			return nil, err
 		}
-		st, err := decodeDevice(rec.Value)
-		if err != nil {
-			return nil, err
-		}
+		o, station, line, division := h.outbox, h.strings[0], h.strings[1], h.strings[2]
 		ca, unit, scp, ok := schemas.SplitDeviceKey(string(rec.Key))
 		if !ok {
 			return nil, fmt.Errorf("processors: bad device key %q", rec.Key)
 		}
 		var outs []*kgo.Record
 		for _, w := range o.Windows {
-			dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: st.Station, LineName: st.Line,
-				Division: st.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
+			dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: station, LineName: line,
+				Division: division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 				Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
 			dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
 			b, err := p.deviceCodec.Marshal(&dw)
@@ -153,8 +157,8 @@ func (p *publisher) devices(group string) emitter.Translate {
 				&kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(string(rec.Key), w.Start), Value: b, Context: ctx},
 				// One station-table key per station window keeps table
 				// values small whatever the retention.
-				&kgo.Record{Topic: p.topics.StationUpdates, Key: windowKey(schemas.StationKey(st.Station, st.Line), w.Start), Context: ctx,
-					Value: encodeDeviceRow(&deviceRow{Device: string(rec.Key), Station: st.Station, Line: st.Line, Division: st.Division,
+				&kgo.Record{Topic: p.topics.StationUpdates, Key: windowKey(schemas.StationKey(station, line), w.Start), Context: ctx,
+					Value: encodeDeviceRow(&deviceRow{Device: string(rec.Key), Station: station, Line: line, Division: division,
 						Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen})})
 		}
 		for _, l := range o.Late {
@@ -174,21 +178,18 @@ func (p *publisher) devices(group string) emitter.Translate {
 
 func (p *publisher) stations(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		o, ok, err := pendingOutbox(rec, tagStation)
+		h, ok, err := pendingHead(rec, tagStation)
 		if !ok {
 			return nil, err
 		}
-		st, err := decodeStation(rec.Value)
-		if err != nil {
-			return nil, err
-		}
+		o, division := h.outbox, h.strings[0]
 		name, line, ok := splitStationWindowKey(string(rec.Key))
 		if !ok {
 			return nil, fmt.Errorf("processors: bad station window key %q", rec.Key)
 		}
 		var outs []*kgo.Record
 		for _, w := range o.Windows {
-			sw := schemas.StationWindow{Station: name, LineName: line, Division: st.Division,
+			sw := schemas.StationWindow{Station: name, LineName: line, Division: division,
 				Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
 				Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
 			b, err := p.stationCodec.Marshal(&sw)
