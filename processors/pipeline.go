@@ -228,13 +228,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if cfg.runs(StageWindows) {
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
-		// Watermarks for the station group are off: with them on, the
-		// station stage stopped committing after a broker restart
-		// (TestBrokerOutage), cause not found yet. Without them a station
-		// partition never has a complete watermark, so station windows are
-		// never deleted: exact, but the station table grows (README, Known
-		// limitations).
-		w.publishData = false
+		// Device partitions publish their data time: the relay passes it on
+		// to every station partition as a watermark, which station window
+		// deletion and expiry follow.
+		w.publishData = true
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			at, ok := v.nextClose(p.sem)

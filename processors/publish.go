@@ -117,7 +117,7 @@ func pendingHead(rec *kgo.Record, want byte) (head, bool, error) {
 // to every station partition.
 func (p *publisher) marks(rec *kgo.Record) ([]*kgo.Record, error) {
 	meta, err := decodeMeta(rec.Value)
-	if err != nil || meta.DataTime == 0 {
+	if err != nil || !meta.Mark {
 		return nil, err
 	}
 	b := encodeMark(&markMsg{Source: rec.Partition, Time: meta.DataTime})

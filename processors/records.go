@@ -145,7 +145,12 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 // from the keys' own state), the last tick applied, and the partition's
 // watermark bookkeeping:
 //   - device partitions record the data time they reached (DataTime); the
-//     device relay passes it on to every station partition as a markMsg;
+//     write that advances it sets Mark, and the device relay passes it on
+//     to every station partition as a markMsg. Mark is transient, like a
+//     state's outbox: other writes (idle advances of StreamTime, every
+//     tick once a partition idles) clear it, so marks flow only while data
+//     does, and a station partition's input can be caught up (no lag)
+//     while device partitions idle;
 //   - station partitions record the latest mark of every device partition
 //     (Sources); their data time is the smallest, once all have reported.
 type partitionMeta struct {
@@ -153,6 +158,7 @@ type partitionMeta struct {
 	LastTick   int64
 	DataTime   int64
 	Sources    map[int32]int64
+	Mark       bool
 }
 
 func encodeMeta(m *partitionMeta) []byte {
@@ -169,6 +175,7 @@ func encodeMeta(m *partitionMeta) []byte {
 		e.uvarint(uint64(p))
 		e.varint(m.Sources[p])
 	}
+	e.bool(m.Mark)
 	return e.b
 }
 
@@ -184,6 +191,9 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 				p := int32(d.uvarint())
 				m.Sources[p] = d.varint()
 			}
+		}
+		if len(d.b) > 0 { // absent in values written before Mark
+			m.Mark = d.bool()
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {

@@ -124,10 +124,14 @@ func TestWatermarkIsTheLeastSource(t *testing.T) {
 		t.Fatalf("watermark went back to %d", c.dataTime)
 	}
 
-	m := &partitionMeta{StreamTime: 5, LastTick: 7, DataTime: 9, Sources: map[int32]int64{2: 70, 0: 50}}
-	got, err := decodeMeta(encodeMeta(m))
-	if err != nil || !reflect.DeepEqual(got, m) {
-		t.Fatalf("meta round trip: %+v %v", got, err)
+	for _, m := range []*partitionMeta{
+		{StreamTime: 5, LastTick: 7, DataTime: 9, Sources: map[int32]int64{2: 70, 0: 50}},
+		{StreamTime: 5, LastTick: 7, DataTime: 9, Mark: true},
+	} {
+		got, err := decodeMeta(encodeMeta(m))
+		if err != nil || !reflect.DeepEqual(got, m) {
+			t.Fatalf("meta round trip: %+v %v", got, err)
+		}
 	}
 	// Metadata written before watermarks existed still decodes.
 	e := enc{}

@@ -239,6 +239,7 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	// nothing to close, and advancing it would make every reading that
 	// arrives later (a backfill of old data into a fresh pipeline) too late.
 	changed := false
+	meta.Mark = false // transient: only the write that advances DataTime marks
 	if w.idle > 0 && m.CaughtUp && c.hasTime && time.Since(c.lastActivity) >= w.idle && m.Wall > c.streamTime {
 		c.observe(m.Wall)
 		meta.StreamTime, changed = c.streamTime, true
@@ -246,7 +247,7 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	}
 	if w.publishData && c.hasData && c.dataTime > meta.DataTime {
 		// at most once per tick: the relay sends it to every station partition
-		meta.DataTime, changed = c.dataTime, true
+		meta.DataTime, meta.Mark, changed = c.dataTime, true, true
 	}
 	if changed {
 		meta.LastTick = ctx.Offset()
