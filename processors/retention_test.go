@@ -122,4 +122,3 @@ func stationTable(t *testing.T, ctx context.Context, s *stack, topic string) (li
 	}
 	return live, deleted, oldest
 }
-
