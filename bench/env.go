@@ -91,6 +91,23 @@ func (e *env) createTopic(ctx context.Context, topic string, partitions int32, c
 
 // endOffsets is the sum of the high watermarks of each topic (records ever
 // written, as nothing is deleted during a run).
+// partitionEnds is a topic's end offset per partition.
+func (e *env) partitionEnds(ctx context.Context, topic string) (map[int32]int64, error) {
+	ends, err := e.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("bench: end offsets: %w", err)
+	}
+	out := map[int32]int64{}
+	var ferr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			ferr = fmt.Errorf("bench: end offset of %s/%d: %w", o.Topic, o.Partition, o.Err)
+		}
+		out[o.Partition] = o.Offset
+	})
+	return out, ferr
+}
+
 func (e *env) endOffsets(ctx context.Context, topics ...string) (map[string]int64, error) {
 	ends, err := e.adm.ListEndOffsets(ctx, topics...)
 	if err != nil {

@@ -25,6 +25,8 @@ type Variant struct {
 	// in-process broker included) per reading, in microseconds.
 	CPUPerReading float64 `json:"cpu_us_per_reading"`
 	RSSPeakMiB    float64 `json:"rss_peak_mib"`
+	// GoHeapPeakMiB is the part of it that was the Go heap (ours only).
+	GoHeapPeakMiB float64 `json:"go_heap_peak_mib,omitempty"`
 	// StartupSeconds is from starting the variant to its first fetched
 	// reading (group joins, table opens); not in Seconds.
 	StartupSeconds float64 `json:"startup_s"`

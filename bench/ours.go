@@ -238,6 +238,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 		v.ProcessedSeconds = processedAt.Sub(t0).Seconds()
 	}
 	v.RSSPeakMiB = rss.done()
+	v.GoHeapPeakMiB = rss.heapPeak()
 	v.StationUpdatesIgnored = m.stationsIgnored()
 	if profile && cfg.HeapProfile != "" {
 		if err := writeHeapProfile(cfg.HeapProfile); err != nil {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,12 +100,26 @@ type rssPeak struct {
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	max   float64
+	// heap is the peak of the Go heap (live and not yet swept objects),
+	// sampled alongside: what of RSS is the Go heap rather than Pebble's
+	// manually managed memory, stacks and the runtime.
+	heap float64
+}
+
+// goHeapMiB is the Go heap's objects, live and garbage not yet swept.
+func goHeapMiB() float64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return float64(s[0].Value.Uint64()) / (1 << 20)
 }
 
 func startRSSPeak() *rssPeak {
 	// "5" resets the peak RSS (Linux 4.0+); ignore failure.
 	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	p := &rssPeak{reset: reset, stop: make(chan struct{}), max: rssMiB()}
+	p := &rssPeak{reset: reset, stop: make(chan struct{}), max: rssMiB(), heap: goHeapMiB()}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -115,9 +130,9 @@ func startRSSPeak() *rssPeak {
 			case <-p.stop:
 				return
 			case <-t.C:
-				r := rssMiB()
+				r, h := rssMiB(), goHeapMiB()
 				p.mu.Lock()
-				p.max = max(p.max, r)
+				p.max, p.heap = max(p.max, r), max(p.heap, h)
 				p.mu.Unlock()
 			}
 		}
@@ -125,7 +140,8 @@ func startRSSPeak() *rssPeak {
 	return p
 }
 
-// done stops sampling and returns the phase's peak in MiB.
+// done stops sampling and returns the phase's peak in MiB (heapPeak then
+// has the Go heap's).
 func (p *rssPeak) done() float64 {
 	close(p.stop)
 	p.wg.Wait()
@@ -134,4 +150,11 @@ func (p *rssPeak) done() float64 {
 		peak = max(peak, float64(kb)/1024)
 	}
 	return peak
+}
+
+// heapPeak is the Go heap's peak in MiB, after done.
+func (p *rssPeak) heapPeak() float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.heap
 }
