@@ -139,19 +139,10 @@ func TestBadInputCampaign(t *testing.T) {
 		t.FailNow()
 	}
 
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, reference.FromSchemas(valid))
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) + extraDevices(m, want) })
+	want := reference.Devices(refParams, reference.FromSchemas(valid))
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) + extraDevices(m, want) })
 	wantSt := reference.StationsOf(want, reference.FromSchemas(valid))
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 
 	// Every bad record is dead-lettered once, with its reason, source and
 	// original bytes; nothing else is.

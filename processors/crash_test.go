@@ -243,16 +243,11 @@ func newChildStack(t *testing.T, partitions int) (*stack, string, *codecs.Readin
 func convergeToReference(t *testing.T, ctx context.Context, s *stack, readings []schemas.Reading) {
 	t.Helper()
 	topics := processors.DefaultTopics()
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
 	late := newLateSet(t, s, topics.Late)
 	var want map[reference.DeviceKey]reference.Row
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string {
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string {
 		late.poll(t)
-		want = reference.Devices(params, reference.FromSchemas(late.accepted(readings)))
+		want = reference.Devices(refParams, reference.FromSchemas(late.accepted(readings)))
 		return matchesDevices(m, want)
 	})
 	t.Logf("%d readings, %d too late, %d device windows", len(readings), len(late.ids), len(want))
@@ -262,11 +257,7 @@ func convergeToReference(t *testing.T, ctx context.Context, s *stack, readings [
 		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
 	}
 	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 	t.Logf("%d station windows", len(wantSt))
 }
 

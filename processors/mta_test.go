@@ -12,7 +12,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/producer"
@@ -111,20 +110,11 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	}
 	t.Logf("produced %d readings in %v", sum.Sent, time.Since(start).Round(time.Millisecond))
 
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, readings)
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
+	want := reference.Devices(refParams, readings)
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
 	t.Logf("%d device windows match the reference after %v", len(want), time.Since(start).Round(time.Millisecond))
 
 	wantSt := reference.StationsOf(want, readings)
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 	t.Logf("%d station windows match the reference after %v", len(wantSt), time.Since(start).Round(time.Millisecond))
 }

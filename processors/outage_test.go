@@ -182,14 +182,7 @@ func TestRegistryOutage(t *testing.T) {
 
 	startRegistry(t, regAddr, b.Addr())
 	all := readings
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, reference.FromSchemas(all))
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
-	checkStations(t, ctx, s, topics, all, want)
+	checkSinks(t, ctx, s, reference.FromSchemas(all))
 	if dead := readFor(t, s, topics.DeadLetters, time.Second); len(dead) > 0 {
 		t.Errorf("%d records dead-lettered", len(dead))
 	}
@@ -202,18 +195,6 @@ func TestRegistryOutage(t *testing.T) {
 }
 
 func (s *stack) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(s.brokers...)} }
-
-// checkStations reads the station sink until it equals the reference over
-// the device windows want.
-func checkStations(t *testing.T, ctx context.Context, s *stack, topics processors.Topics, readings []schemas.Reading, want map[reference.DeviceKey]reference.Row) {
-	t.Helper()
-	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
-}
 
 // TestBrokerOutage stops the broker (persistent, like a real one) in the
 // middle of the stream and starts it again on the same address and data
@@ -300,14 +281,7 @@ func TestBrokerOutage(t *testing.T) {
 	// The reference is computed from what the input topic holds: exactly
 	// the producer's records, once each.
 	readings := inputReadings(t, ctx, s, topics.Input, limit)
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, reference.FromSchemas(readings))
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
-	checkStations(t, ctx, s, topics, readings, want)
+	want := checkSinks(t, ctx, s, reference.FromSchemas(readings))
 
 	// The lake: per sink partition, the Parquet files' offset spans tile
 	// [0, high watermark) with no gap and no overlap.

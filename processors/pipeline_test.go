@@ -130,26 +130,7 @@ func TestPipelineMatchesReference(t *testing.T) {
 	bad := [][]byte{{1, 2, 3}, {0, 0, 0, 0, 99, 1}, []byte("not avro at all"), nil /* a tombstone */}
 	s.produce(t, ctx, topics.Input, inCodec, arrive, bad)
 
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, reference.FromSchemas(readings))
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	got := readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
-	if len(got) == 0 {
-		t.Fatal("no device windows")
-	}
-
-	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	gotSt := readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
-	if len(gotSt) == 0 {
-		t.Fatal("no station windows")
-	}
+	checkSinks(t, ctx, s, reference.FromSchemas(readings))
 
 	dead := readAll(t, ctx, s, topics.DeadLetters, len(bad))
 	sources := map[string]bool{}

@@ -43,19 +43,8 @@ func TestStationStateBounded(t *testing.T) {
 	readings := synthetic(4, 12, 120)
 	s.produce(t, ctx, topics.Input, inCodec, readings, nil)
 
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
-	want := reference.Devices(params, reference.FromSchemas(readings))
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	readSink(t, ctx, s, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int32, error) {
-		w, err := devCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
-	wantSt := reference.StationsOf(want, reference.FromSchemas(readings))
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	readSink(t, ctx, s, topics.StationWindows, func(b []byte) (schemas.StationWindow, int32, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, w.Revision, err
-	}, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	want := checkSinks(t, ctx, s, reference.FromSchemas(readings))
+	stationWindows := len(reference.StationsOf(want, reference.FromSchemas(readings)))
 
 	// The newest reading bounds the watermark; every live station window
 	// must end within grace + retention (+ one window of slack) of it.
@@ -78,13 +67,13 @@ func TestStationStateBounded(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	t.Logf("%d station windows published; the table holds %d (oldest starts %s), %d deleted; newest reading %s",
-		len(wantSt), live, oldest.Format(time.TimeOnly), deleted, newest.Format(time.TimeOnly))
+		stationWindows, live, oldest.Format(time.TimeOnly), deleted, newest.Format(time.TimeOnly))
 	if deleted == 0 || oldest.Before(horizon) {
 		t.Fatalf("station table not bounded: oldest live window starts %s, before %s (retention %s behind the newest reading); %d deleted",
 			oldest, horizon, cfg.Retention, deleted)
 	}
-	if live >= len(wantSt)/2 {
-		t.Errorf("the station table holds %d of %d windows", live, len(wantSt))
+	if live >= stationWindows/2 {
+		t.Errorf("the station table holds %d of %d windows", live, stationWindows)
 	}
 }
 

@@ -123,17 +123,7 @@ const crashKeys = 1000
 // STATE_RECOVERED=1 it first calls MarkRecovered (the running write path),
 // otherwise it stays in recovery (the batched path).
 func storeWriterHelper(t *testing.T) {
-	ss, err := state.New(state.Options{Dir: os.Getenv("STATE_DIR"), RecoveryBatchSize: 64 << 10})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ss.Store("table", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, state.Options{Dir: os.Getenv("STATE_DIR"), RecoveryBatchSize: 64 << 10}, "table", 0)
 	if os.Getenv("STATE_RECOVERED") == "1" {
 		if err := st.MarkRecovered(); err != nil {
 			t.Fatal(err)
@@ -174,17 +164,7 @@ func TestKilledWriterNeverLeavesOffsetAheadOfData(t *testing.T) {
 				reached := c.waitFor(t, "written", lastOffset+50000, 60*time.Second)
 				c.kill(t)
 
-				ss, err := state.New(state.Options{Dir: dir, Logger: testLogger(t)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				st, err := ss.Store("table", 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Open(); err != nil {
-					t.Fatalf("reopen after SIGKILL: %v", err)
-				}
+				st := openStore(t, state.Options{Dir: dir, Logger: testLogger(t)}, "table", 0) // after the SIGKILL
 				if recovered {
 					// A store killed while processing may hold writes the
 					// changelog never acknowledged: it must be rebuilt,
@@ -238,17 +218,7 @@ func TestKilledWriterNeverLeavesOffsetAheadOfData(t *testing.T) {
 // TestRecoveryWritesAreBatched checks that recovery commits per batch, not
 // per record, and that MarkRecovered switches to direct writes.
 func TestRecoveryWritesAreBatched(t *testing.T) {
-	ss, err := state.New(state.Options{Dir: t.TempDir(), RecoveryBatchSize: 256 << 10, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := ss.Store("table", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Open(); err != nil {
-		t.Fatal(err)
-	}
+	st := openStore(t, state.Options{Dir: t.TempDir(), RecoveryBatchSize: 256 << 10, Logger: testLogger(t)}, "table", 0)
 	defer st.Close()
 	val := make([]byte, 100)
 	const n = 20000 // ~2.3 MB of records

@@ -163,22 +163,9 @@ func TestStoreHas(t *testing.T) {
 					_ = st.Close()
 				}
 			})
-			// open returns an opened store of the partition from a fresh
-			// Stores (a closed Store cannot be opened again); recovering
-			// until MarkRecovered.
 			open := func() *Store {
 				t.Helper()
-				ss, err := New(opts)
-				if err != nil {
-					t.Fatal(err)
-				}
-				st, err := ss.Store("t", 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if err := st.Open(); err != nil {
-					t.Fatal(err)
-				}
+				st := openTestStore(t, opts)
 				opened = append(opened, st)
 				return st
 			}

@@ -12,20 +12,7 @@ import (
 // process) makes the store refuse further use and rebuild on next open.
 func TestPebbleFatalPoisonsStore(t *testing.T) {
 	dir := t.TempDir()
-	open := func() *Store {
-		ss, err := New(Options{Dir: dir, Logger: testenv.Logger(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := ss.Store("t", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Open(); err != nil {
-			t.Fatal(err)
-		}
-		return st
-	}
+	open := func() *Store { return openTestStore(t, Options{Dir: dir, Logger: testenv.Logger(t)}) }
 	st := open()
 	if err := st.Set("k", []byte("v")); err != nil {
 		t.Fatal(err)

@@ -87,17 +87,7 @@ func TestPebbleLogsGoToSlog(t *testing.T) {
 	logger, logs := newInfoRecorder(t)
 	dir := t.TempDir()
 	for i := 0; i < 2; i++ {
-		ss, err := state.New(state.Options{Dir: dir, Logger: logger})
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := ss.Store("t", 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := st.Open(); err != nil {
-			t.Fatal(err)
-		}
+		st := openStore(t, state.Options{Dir: dir, Logger: logger}, "t", 0)
 		if err := st.MarkRecovered(); err != nil {
 			t.Fatal(err)
 		}

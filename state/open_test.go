@@ -116,18 +116,7 @@ func (e *env) open() *state.Store {
 }
 
 func (e *env) tryOpen() (*state.Store, error) {
-	ss, err := state.New(state.Options{Dir: e.dir, Logger: e.log, Changelog: e.cl})
-	if err != nil {
-		return nil, err
-	}
-	st, err := ss.Store("table", 3)
-	if err != nil {
-		return nil, err
-	}
-	if err := st.Open(); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return tryOpenStore(state.Options{Dir: e.dir, Logger: e.log, Changelog: e.cl}, "table", 3)
 }
 
 func (e *env) partDir() string { return filepath.Join(e.dir, "table.3") }
