@@ -43,6 +43,9 @@ type Results struct {
 		BeforeStart float64 `json:"before_start"`
 		Limit       float64 `json:"limit"`
 		Goka        float64 `json:"goka"`
+		// Member is the peak RSS of one pipeline member in its own process
+		// at full speed (the memory phase): the pipeline's own memory.
+		Member float64 `json:"member,omitempty"`
 	} `json:"rss_mib"`
 	// Variants has the details, with the window digests that were
 	// compared.
@@ -50,6 +53,7 @@ type Results struct {
 	Latency  *Latency  `json:"latency_ms,omitempty"`
 	Restore  *Restore  `json:"restore,omitempty"`
 	Scaling  []Variant `json:"scaling,omitempty"`
+	Memory   *Memory   `json:"memory,omitempty"`
 	Micro    []Micro   `json:"micro,omitempty"`
 	Targets  []Target  `json:"targets"`
 	Notes    []string  `json:"notes"`
@@ -229,6 +233,13 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			}
 			res.Scaling = append(res.Scaling, v)
 		}
+	}
+	if fits(PhaseMemory, time.Duration(cfg.MemoryReadings)*perReading+20*time.Second) {
+		m, err := runMemory(ctx, &cfg, say)
+		if err != nil {
+			return res, err
+		}
+		res.Memory, res.RSSMiB.Member = &m, m.RSSPeakMiB
 	}
 	if fits(PhaseMicro, 12*cfg.MicroTime+5*time.Second) {
 		if res.Micro, err = runMicro(e, &cfg, say); err != nil {

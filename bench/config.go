@@ -16,12 +16,13 @@ const (
 	PhaseLatency    = "latency"    // live mode at a fraction of ours' rate
 	PhaseGoka       = "goka"       // the usual-goka variant on the same input
 	PhaseScaling    = "scaling"    // 1..N members
+	PhaseMemory     = "memory"     // one member in its own process: its RSS
 	PhaseMicro      = "micro"      // codec and storage micro-benchmarks
 )
 
 // AllPhases lists every phase, in the order they run.
 func AllPhases() []string {
-	return []string{PhaseThroughput, PhaseRestore, PhaseLatency, PhaseGoka, PhaseScaling, PhaseMicro}
+	return []string{PhaseThroughput, PhaseRestore, PhaseLatency, PhaseGoka, PhaseScaling, PhaseMemory, PhaseMicro}
 }
 
 // Config sizes a run. Zero fields take the defaults of [Config.Defaults],
@@ -54,6 +55,9 @@ type Config struct {
 	LatencyLoad float64
 	// ScalingReadings is the input of each scaling run.
 	ScalingReadings int64
+	// MemoryReadings is the input of the memory phase (RSS grows with
+	// the input while memtables and caches fill).
+	MemoryReadings int64
 	// ScalingMembers runs 1..ScalingMembers members.
 	ScalingMembers int
 	// RestartReadings are produced between stopping and restarting the
@@ -134,6 +138,9 @@ func (c *Config) Defaults() {
 	if c.ScalingReadings == 0 {
 		c.ScalingReadings = 200_000
 	}
+	if c.MemoryReadings == 0 {
+		c.MemoryReadings = 500_000
+	}
 	if c.ScalingMembers == 0 {
 		c.ScalingMembers = 3
 	}
@@ -162,7 +169,7 @@ func (c *Config) Defaults() {
 
 func (c *Config) validate() error {
 	switch {
-	case c.Readings < 1 || c.Devices < 1 || c.Partitions < 1 || c.ScalingReadings < 1 || c.ScalingMembers < 1:
+	case c.Readings < 1 || c.Devices < 1 || c.Partitions < 1 || c.ScalingReadings < 1 || c.MemoryReadings < 1 || c.ScalingMembers < 1:
 		return errors.New("bench: readings, devices, partitions and scaling sizes must be positive")
 	case c.Interval < time.Second:
 		return errors.New("bench: the reading interval must be at least a second")

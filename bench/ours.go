@@ -141,6 +141,9 @@ func (m *members) stationsIgnored() float64 {
 	return m.counter("turnstile_station_expired_total", "", "")
 }
 
+// ignoredAny says whether the station stage ignored any update.
+func (m *members) ignoredAny() bool { return m.stationsIgnored() > 0 }
+
 // explain adds the pipeline's counters that tell why windows are missing.
 func (m *members) explain(err error) error {
 	return fmt.Errorf("%w\n  pipeline counters: ingested %.0f, device stage %.0f, station stage %.0f, late %.0f, rejected %.0f, station updates ignored past retention %.0f, idle advances %.0f",
@@ -227,7 +230,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 			}
 		}
 	}()
-	end, err := waitSinks(wctx, e, f, m, cfg, topics, want)
+	end, err := waitSinks(wctx, e, f, m.ignoredAny, cfg, topics, want)
 	close(stopProgress)
 	pwg.Wait()
 	if err != nil {
@@ -275,12 +278,12 @@ func writeHeapProfile(path string) error {
 // device partitions progress more than the retention apart, see README),
 // the station windows never match; the wait then ends once they stop arriving, and the caller reports
 // the difference.
-func waitSinks(ctx context.Context, e *env, f *stationFollower, m *members, cfg *Config, topics processors.Topics, want expected) (time.Time, error) {
+func waitSinks(ctx context.Context, e *env, f *stationFollower, ignored func() bool, cfg *Config, topics processors.Topics, want expected) (time.Time, error) {
 	dev, err := e.waitEnds(ctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
 	if err != nil {
 		return dev, err
 	}
-	st, err := f.wait(ctx, want.stations, 3*cfg.IdleTimeout+2*time.Second, func() bool { return m.stationsIgnored() > 0 })
+	st, err := f.wait(ctx, want.stations, 3*cfg.IdleTimeout+2*time.Second, ignored)
 	if st.Before(dev) {
 		st = dev
 	}

@@ -20,7 +20,12 @@ func (r *Results) assess() {
 	if r.Latency != nil {
 		add("p99 close latency", "<= 250 ms", r.Latency.P99, fmt.Sprintf("%.0f ms", r.Latency.P99), r.Latency.P99 <= 250)
 	}
-	add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Peak, fmt.Sprintf("%.0f MiB (process, broker included; Go heap peak %.0f MiB)", r.RSSMiB.Peak, r.RSSMiB.GoHeapPeak), r.RSSMiB.Peak <= 256)
+	if r.Memory != nil {
+		add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Member, fmt.Sprintf("%.0f MiB (one member in its own process; the bench process, broker included, %.0f MiB)",
+			r.RSSMiB.Member, r.RSSMiB.Peak), r.RSSMiB.Member <= 256)
+	} else {
+		add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Peak, fmt.Sprintf("%.0f MiB (process, broker included; Go heap peak %.0f MiB)", r.RSSMiB.Peak, r.RSSMiB.GoHeapPeak), r.RSSMiB.Peak <= 256)
+	}
 	if r.Restore != nil {
 		add("restore", ">= 500,000 records/s", r.Restore.RecordsPerS, fmt.Sprintf("%.0f records/s", r.Restore.RecordsPerS), r.Restore.RecordsPerS >= 500_000)
 		add("restore size", ">= 1 GB of changelog", float64(r.Restore.Bytes)/1e9,
@@ -102,6 +107,12 @@ func (r *Results) Markdown(w io.Writer) {
 			p("| %d | %d | %.0f | %.2f | %.0f |\n", v.Members, v.Readings, v.PerSecond, v.PerSecond/r.Scaling[0].PerSecond, v.RSSPeakMiB)
 		}
 		p("\n")
+	}
+	if m := r.Memory; m != nil {
+		p("### Memory: one member in its own process\n\n")
+		p("| readings | readings/s | peak RSS MiB |\n| ---: | ---: | ---: |\n")
+		p("| %d | %.0f | %.0f |\n\n", m.Readings, m.PerSecond, m.RSSPeakMiB)
+		p("The member is this binary re-executed as a pipeline member (`turnstile process` settings, default state options) against this process's broker; the stream is produced at full speed while it runs, so the rate includes the producer competing for the cores.\n\n")
 	}
 	if len(r.Micro) > 0 {
 		p("### Micro-benchmarks\n\n")

@@ -42,14 +42,6 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 	}
 	v.StartupSeconds = time.Since(begin).Seconds()
 	say("scaling: %d member(s) joined in %.1fs; producing %d readings", k, v.StartupSeconds, cfg.ScalingReadings)
-	codec, err := e.readingCodec(topics.Input)
-	if err != nil {
-		return v, err
-	}
-	st, err := newStream(cfg, codec, cfg.Start)
-	if err != nil {
-		return v, err
-	}
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
 	f, err := followStations(fctx, e, topics.StationWindows)
@@ -64,42 +56,17 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 		ferr <- err
 		first <- t
 	}()
-	w := windower{size: cfg.Window.Milliseconds(), maxDelta: cfg.MaxDelta}
-	devs := map[string]*deviceState{}
-	roll := rollup{}
-	var want Digest
-	for i := int64(0); i < cfg.ScalingReadings; i++ {
-		r, err := st.Next()
-		if err != nil {
-			return v, fmt.Errorf("bench: synthetic stream: %w", err)
-		}
-		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: r.Key, Value: r.Value}, nil)
-		key := string(r.Key)
-		s := devs[key]
-		if s == nil {
-			s = &deviceState{}
-			devs[key] = s
-		}
-		if cw, ok := w.apply(s, key, r.Reading.Station, r.Reading.LineName, r.EventTime.UnixMilli(), r.Reading.Entries, r.Reading.Exits); ok {
-			want.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
-			roll.add(cw)
-		}
+	exp, err := produceStream(ctx, e, cfg, topics.Input, cfg.ScalingReadings)
+	if err != nil {
+		return v, err
 	}
-	for key, s := range devs {
-		cw := s.window(key)
-		want.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
-		roll.add(cw)
-	}
-	wantSt := roll.digest()
-	if err := e.cl.Flush(ctx); err != nil {
-		return v, fmt.Errorf("bench: scaling: %w", err)
-	}
+	want, wantSt := exp.devices, exp.stations
 	if err := <-ferr; err != nil {
 		return v, err
 	}
 	t0 := <-first
 	cpu0 := cpuTime()
-	end, err := waitSinks(wctx, e, f, m, cfg, topics, expected{want, wantSt})
+	end, err := waitSinks(wctx, e, f, m.ignoredAny, cfg, topics, exp)
 	if err != nil {
 		return v, m.explain(err)
 	}
@@ -122,4 +89,48 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 	}
 	say("scaling: %d member(s): %.0f readings/s", k, v.PerSecond)
 	return v, nil
+}
+
+// produceStream produces n readings of the synthetic stream to topic at
+// full speed and returns the windows they make (computed as the limit
+// does).
+func produceStream(ctx context.Context, e *env, cfg *Config, topic string, n int64) (expected, error) {
+	codec, err := e.readingCodec(topic)
+	if err != nil {
+		return expected{}, err
+	}
+	st, err := newStream(cfg, codec, cfg.Start)
+	if err != nil {
+		return expected{}, err
+	}
+	w := windower{size: cfg.Window.Milliseconds(), maxDelta: cfg.MaxDelta}
+	devs := map[string]*deviceState{}
+	roll := rollup{}
+	var want Digest
+	for i := int64(0); i < n; i++ {
+		r, err := st.Next()
+		if err != nil {
+			return expected{}, fmt.Errorf("bench: synthetic stream: %w", err)
+		}
+		e.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value}, nil)
+		key := string(r.Key)
+		s := devs[key]
+		if s == nil {
+			s = &deviceState{}
+			devs[key] = s
+		}
+		if cw, ok := w.apply(s, key, r.Reading.Station, r.Reading.LineName, r.EventTime.UnixMilli(), r.Reading.Entries, r.Reading.Exits); ok {
+			want.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
+			roll.add(cw)
+		}
+	}
+	for key, s := range devs {
+		cw := s.window(key)
+		want.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
+		roll.add(cw)
+	}
+	if err := e.cl.Flush(ctx); err != nil {
+		return expected{}, fmt.Errorf("bench: producing the stream: %w", err)
+	}
+	return expected{want, roll.digest()}, nil
 }

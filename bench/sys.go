@@ -86,8 +86,11 @@ func procStatusField(path, name string) (int64, bool) {
 }
 
 // rssMiB is the resident set size now.
-func rssMiB() float64 {
-	kb, _ := procStatusField("/proc/self/status", "VmRSS")
+func rssMiB() float64 { return procRSSMiB("/proc/self") }
+
+// procRSSMiB is the resident set size of the process at proc (/proc/<pid>).
+func procRSSMiB(proc string) float64 {
+	kb, _ := procStatusField(proc+"/status", "VmRSS")
 	return float64(kb) / 1024
 }
 
@@ -95,6 +98,7 @@ func rssMiB() float64 {
 // high-water mark (VmHWM, where supported) and also samples VmRSS, since a
 // reset is not possible everywhere.
 type rssPeak struct {
+	proc  string // /proc/self or /proc/<pid>
 	reset bool
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -116,10 +120,21 @@ func goHeapMiB() float64 {
 	return float64(s[0].Value.Uint64()) / (1 << 20)
 }
 
-func startRSSPeak() *rssPeak {
+func startRSSPeak() *rssPeak { return startRSSPeakOf("/proc/self") }
+
+// startRSSPeakOf tracks the process at proc (/proc/<pid>); the Go heap is
+// sampled only for this process.
+func startRSSPeakOf(proc string) *rssPeak {
+	self := proc == "/proc/self"
+	heap := func() float64 {
+		if self {
+			return goHeapMiB()
+		}
+		return 0
+	}
 	// "5" resets the peak RSS (Linux 4.0+); ignore failure.
-	reset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
-	p := &rssPeak{reset: reset, stop: make(chan struct{}), max: rssMiB(), heap: goHeapMiB()}
+	reset := os.WriteFile(proc+"/clear_refs", []byte("5"), 0) == nil
+	p := &rssPeak{proc: proc, reset: reset, stop: make(chan struct{}), max: procRSSMiB(proc), heap: heap()}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
@@ -130,7 +145,7 @@ func startRSSPeak() *rssPeak {
 			case <-p.stop:
 				return
 			case <-t.C:
-				r, h := rssMiB(), goHeapMiB()
+				r, h := procRSSMiB(proc), heap()
 				p.mu.Lock()
 				p.max, p.heap = max(p.max, r), max(p.heap, h)
 				p.mu.Unlock()
@@ -146,7 +161,7 @@ func (p *rssPeak) done() float64 {
 	close(p.stop)
 	p.wg.Wait()
 	peak := p.max
-	if kb, ok := procStatusField("/proc/self/status", "VmHWM"); ok && p.reset {
+	if kb, ok := procStatusField(p.proc+"/status", "VmHWM"); ok && p.reset {
 		peak = max(peak, float64(kb)/1024)
 	}
 	return peak

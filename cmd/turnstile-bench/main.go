@@ -21,6 +21,15 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The memory phase re-executes this binary as one pipeline member.
+	if spec := os.Getenv(bench.MemberEnv); spec != "" {
+		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		if err := bench.RunMember(ctx, spec, log); err != nil && !errors.Is(err, context.Canceled) {
+			fmt.Fprintln(os.Stderr, "turnstile-bench member:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := newCmd().ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "turnstile-bench:", err)
 		os.Exit(1)
@@ -82,6 +91,7 @@ disagree or a phase cannot complete.`,
 	fs.Float64Var(&cfg.LatencyLoad, "latency-load", 0.5, "live produce rate as a fraction of ours' measured throughput")
 	fs.Int64Var(&cfg.ScalingReadings, "scaling-readings", 200_000, "readings of each scaling run")
 	fs.IntVar(&cfg.ScalingMembers, "scaling-members", 3, "scaling runs 1..N in-process members")
+	fs.Int64Var(&cfg.MemoryReadings, "memory-readings", 500_000, "readings of the memory phase (one member in its own process)")
 	fs.DurationVar(&cfg.MicroTime, "micro-time", 0, "duration of each micro-benchmark (default 300ms)")
 	fs.StringSliceVar(&cfg.Phases, "phases", bench.AllPhases(), "phases to run (throughput always runs)")
 	fs.Int64Var(&cfg.Seed, "seed", 1, "seed of the synthetic stream")
