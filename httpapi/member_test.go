@@ -21,7 +21,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/httpapi"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -40,14 +39,8 @@ type env struct {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	b := testenv.Broker(t, "")
-	r := testenv.Registry(t, b.Addr())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return &env{brokers: []string{b.Addr()}, registry: srclient.CreateSchemaRegistryClient(r.URL()), client: cl, adm: kadm.NewClient(cl)}
+	brokers, sr, cl := testenv.Stack(t)
+	return &env{brokers: brokers, registry: sr, client: cl, adm: kadm.NewClient(cl)}
 }
 
 func (e *env) config(t *testing.T) processors.Config {

@@ -9,12 +9,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -415,44 +413,8 @@ func TestHelperChaos(t *testing.T) {
 // and waits until it is ready.
 func startChaosChild(t *testing.T, role string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperChaos$", "-test.v")
-	cmd.Env = append(append(os.Environ(), "TURNSTILE_HELPER=chaos-"+role), env...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	c := &child{cmd: cmd, done: make(chan struct{})}
-	t.Cleanup(c.kill)
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		debug := os.Getenv("TURNSTILE_TEST_DEBUG") != ""
-		var once sync.Once
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "chaos helper ready") {
-				once.Do(func() { close(ready) })
-			}
-			if debug || strings.Contains(line, "FAIL") || strings.Contains(line, "panic") {
-				fmt.Fprintf(os.Stderr, "%s: %s\n", role, line)
-			}
-		}
-		_ = cmd.Wait()
-		close(c.done)
-	}()
-	select {
-	case <-ready:
-	case <-c.done:
-		t.Fatalf("%s exited before it was ready: %v", role, cmd.ProcessState)
-	case <-time.After(90 * time.Second):
-		t.Fatalf("%s did not start", role)
-	}
-	return c
+	return startChild(t, "TestHelperChaos", role, "chaos helper ready", 90*time.Second,
+		append([]string{"TURNSTILE_HELPER=chaos-" + role}, env...))
 }
 
 // chaosServices are the broker and registry processes.

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -79,10 +80,18 @@ type child struct {
 // waits until it runs. env adds TURNSTILE_PARTITIONS, TURNSTILE_MEMBER.
 func startMember(t *testing.T, brokers []string, registryURL, stateDir string, env ...string) *child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperMember$", "-test.v")
-	cmd.Env = append(os.Environ(), "TURNSTILE_HELPER=member", "TURNSTILE_BROKERS="+strings.Join(brokers, ","),
-		"TURNSTILE_REGISTRY="+registryURL, "TURNSTILE_STATE="+stateDir)
-	cmd.Env = append(cmd.Env, env...)
+	env = append([]string{"TURNSTILE_HELPER=member", "TURNSTILE_BROKERS=" + strings.Join(brokers, ","),
+		"TURNSTILE_REGISTRY=" + registryURL, "TURNSTILE_STATE=" + stateDir}, env...)
+	return startChild(t, "TestHelperMember", "member", "member running", 30*time.Second, env)
+}
+
+// startChild runs the helper test in a child process (this test binary)
+// with env added, and waits until it prints ready. Its output is echoed
+// with TURNSTILE_TEST_DEBUG, and lines with FAIL or panic always are.
+func startChild(t *testing.T, helper, name, ready string, timeout time.Duration, env []string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -92,26 +101,31 @@ func startMember(t *testing.T, brokers []string, registryURL, stateDir string, e
 		t.Fatal(err)
 	}
 	c := &child{cmd: cmd, done: make(chan struct{})}
-	t.Cleanup(func() { c.kill() })
-	ready := make(chan struct{})
+	t.Cleanup(c.kill)
+	isReady := make(chan struct{})
 	go func() {
 		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		debug := os.Getenv("TURNSTILE_TEST_DEBUG") != ""
+		var once sync.Once
 		for sc.Scan() {
-			if strings.Contains(sc.Text(), "member running") {
-				close(ready)
+			line := sc.Text()
+			if strings.Contains(line, ready) {
+				once.Do(func() { close(isReady) })
 			}
-			if debug {
-				fmt.Fprintln(os.Stderr, "member:", sc.Text())
+			if debug || strings.Contains(line, "FAIL") || strings.Contains(line, "panic") {
+				fmt.Fprintf(os.Stderr, "%s: %s\n", name, line)
 			}
 		}
 		_ = cmd.Wait()
 		close(c.done)
 	}()
 	select {
-	case <-ready:
-	case <-time.After(30 * time.Second):
-		t.Fatal("member did not start")
+	case <-isReady:
+	case <-c.done:
+		t.Fatalf("%s exited before it was ready: %v", name, cmd.ProcessState)
+	case <-time.After(timeout):
+		t.Fatalf("%s did not start", name)
 	}
 	return c
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -28,14 +27,8 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	b := testenv.Broker(t, "")
-	r := testenv.Registry(t, b.Addr())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return &stack{brokers: []string{b.Addr()}, registry: srclient.CreateSchemaRegistryClient(r.URL()), client: cl}
+	brokers, sr, cl := testenv.Stack(t)
+	return &stack{brokers: brokers, registry: sr, client: cl}
 }
 
 func (s *stack) config(t *testing.T) processors.Config {

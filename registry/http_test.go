@@ -1,13 +1,11 @@
 package registry_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -410,7 +408,7 @@ func TestIgnoredRequestFields(t *testing.T) {
 // the password shows in no answer and no log line.
 func TestAuth(t *testing.T) {
 	b := testenv.Broker(t, "")
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	const user, pass = "svc", "s3cret-pa55"
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -479,7 +477,7 @@ func TestAuth(t *testing.T) {
 // TestLogsChangesOnly checks one info line per change and none per read.
 func TestLogsChangesOnly(t *testing.T) {
 	b := testenv.Broker(t, "")
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reg, err := registry.Start(ctx, registry.Config{
@@ -512,22 +510,4 @@ func TestLogsChangesOnly(t *testing.T) {
 			t.Errorf("line %d = %s, want info %q", i, lines[i], want)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,29 +23,10 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
-// command's loggers and the test's reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // cliRun is one turnstile command running in this process.
 type cliRun struct {
 	name        string
-	stdout, err *syncBuffer
+	stdout, err *testenv.SyncBuffer
 	done        chan error
 	cancel      context.CancelFunc
 }
@@ -56,7 +36,7 @@ type cliRun struct {
 func startCLI(t *testing.T, env map[string]string, args ...string) *cliRun {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &cliRun{name: args[0], stdout: &syncBuffer{}, err: &syncBuffer{}, done: make(chan error, 1), cancel: cancel}
+	r := &cliRun{name: args[0], stdout: &testenv.SyncBuffer{}, err: &testenv.SyncBuffer{}, done: make(chan error, 1), cancel: cancel}
 	root := newRootCmd(r.stdout, r.err, func(k string) (string, bool) { v, ok := env[k]; return v, ok })
 	root.SetArgs(args)
 	go func() { r.done <- root.ExecuteContext(ctx) }()
