@@ -6,22 +6,32 @@ import (
 )
 
 // partClock is the in-memory view of one partition of a windowed group:
-// its stream time, when it last saw input, and an index of the keys that
-// have a window to close by the stream time at which it closes, so closing
-// never scans the table. It is rebuilt from the partition's local table
-// whenever goka (re)opens that partition's storage, and touched only from
-// the partition's goroutine.
+// its watermark (the durable one, from the partition's metadata), how far
+// it has sent its closed marker, when it last saw input, and an index of
+// the keys that have a window to close by the watermark at which it
+// closes, so closing never scans the table. It is rebuilt from the
+// partition's local table whenever goka (re)opens that partition's
+// storage, and touched only from the partition's goroutine.
 type partClock struct {
 	storageGen uint64 // the storage generation it was built from
+	// streamTime is the partition's watermark: windows with END + grace
+	// <= streamTime are closed. It only moves with the partition's
+	// metadata (partitionMeta.StreamTime), written before any close it
+	// causes is sent.
 	streamTime int64
 	hasTime    bool
-	// dataTime is the stream time the input itself reached, without idle
-	// advances to the wall clock: what retention of derived data follows.
-	dataTime     int64
-	hasData      bool
+	// closedSent is the watermark of the last closed marker sent through
+	// the loopback (device partitions; see windowed.sweep).
+	closedSent    int64
+	hasClosedSent bool
+	// newest is the latest event time the partition has seen (device
+	// partitions: readings; station partitions: window ends), for the
+	// watermark lag metric only.
+	newest       int64
+	hasNewest    bool
 	lastActivity time.Time
-	index        closeIndex // next window close, by stream time
-	expiries     closeIndex // key deletion past retention, by data time
+	index        closeIndex // next window close, by watermark
+	expiries     closeIndex // key deletion past retention, by watermark
 	memo         memo       // decoded values last written, by key
 }
 
@@ -30,48 +40,34 @@ func newPartClock(gen uint64) *partClock {
 		expiries: closeIndex{at: map[string]int64{}}}
 }
 
-// observe advances stream time; it never goes back.
-func (c *partClock) observe(t int64) {
-	if !c.hasTime || t > c.streamTime {
-		c.streamTime, c.hasTime = t, true
+// advance moves the watermark; it never goes back.
+func (c *partClock) advance(t int64) bool {
+	if c.hasTime && t <= c.streamTime {
+		return false
+	}
+	c.streamTime, c.hasTime = t, true
+	return true
+}
+
+// seen records an event time for the lag metric.
+func (c *partClock) seen(t int64) {
+	if !c.hasNewest || t > c.newest {
+		c.newest, c.hasNewest = t, true
 	}
 }
 
-// observeData advances data time and stream time.
-func (c *partClock) observeData(t int64) {
-	if !c.hasData || t > c.dataTime {
-		c.dataTime, c.hasData = t, true
-	}
-	c.observe(t)
-}
-
-// watermark advances data time to the least data time of the n upstream
-// (device) partitions, once every one has reported; it never goes back.
-func (c *partClock) watermark(sources map[int32]int64, n int) {
-	var w int64
-	for p := range n {
-		t, ok := sources[int32(p)]
-		if !ok {
-			return
-		}
-		if p == 0 || t < w {
-			w = t
-		}
-	}
-	if n > 0 && (!c.hasData || w > c.dataTime) {
-		c.dataTime, c.hasData = w, true
-	}
-}
-
-// due pops the keys whose next close time stream time has reached.
+// due pops the keys whose next close (or deletion) the watermark reached.
 func (c *partClock) due(fn func(key string)) {
 	if c.hasTime {
 		c.index.popDue(c.streamTime, fn)
-	}
-	if c.hasData {
-		c.expiries.popDue(c.dataTime, fn)
+		c.expiries.popDue(c.streamTime, fn)
 	}
 }
+
+// pendingBefore is the earliest close time still indexed: every window
+// closing before it is closed (keys swept but not yet closed are not
+// indexed; their closes are ahead in the loopback).
+func (c *partClock) pendingBefore() (int64, bool) { return c.index.min() }
 
 // closeIndex maps keys to the stream time at which they next need a close,
 // with a min-heap for popping; stale heap entries are skipped lazily.
@@ -103,6 +99,18 @@ func (x *closeIndex) popDue(through int64, fn func(key string)) {
 			fn(e.key)
 		}
 	}
+}
+
+// min is the earliest time indexed.
+func (x *closeIndex) min() (int64, bool) {
+	for len(x.h) > 0 {
+		e := x.h[0]
+		if cur, ok := x.at[e.key]; ok && cur == e.at {
+			return e.at, true
+		}
+		heap.Pop(&x.h)
+	}
+	return 0, false
 }
 
 func (x *closeIndex) compact() {

@@ -80,9 +80,16 @@ type Config struct {
 	Counters                        string
 	MaxDelta                        int64
 	Emit                            string
-	// IdleTimeout, when positive, advances a caught-up partition that has
-	// received nothing for that long to wall-clock time.
+	// IdleTimeout, when positive, marks an input partition that is caught
+	// up and has received nothing for that long idle: it stops holding the
+	// watermark back until it has data again, and once every input
+	// partition is idle the last windows with data close. 0 never marks a
+	// partition idle: a silent one then holds every window back.
 	IdleTimeout time.Duration
+	// MarkInterval throttles the ingest stage's watermark marks: a busy
+	// input partition sends its mark to every readings partition at most
+	// this often (default 200ms; ticks flush the rest).
+	MarkInterval time.Duration
 	// TickInterval is how often each member sends ticks (default 1s).
 	TickInterval time.Duration
 	// MaxFuture is how far ahead of the wall clock an event time may be.
@@ -145,6 +152,9 @@ func (c *Config) Defaults() {
 	if c.TickInterval == 0 {
 		c.TickInterval = time.Second
 	}
+	if c.MarkInterval == 0 {
+		c.MarkInterval = 200 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +208,7 @@ func (c *Config) Stages() []Stage {
 		return Stage{Name: name, Group: group, Input: input, Loop: loopTopic(group), Table: tableTopic(group), Relay: relayGroup(group)}
 	}
 	return []Stage{
-		{Name: StageIngest, Group: c.Groups.Ingest, Input: c.Topics.Input},
+		{Name: StageIngest, Group: c.Groups.Ingest, Input: c.Topics.Input, Loop: loopTopic(c.Groups.Ingest)},
 		windowed(StageWindows, c.Groups.Windows, c.Topics.Readings),
 		windowed(StageStations, c.Groups.Stations, c.Topics.StationUpdates),
 	}

@@ -22,6 +22,10 @@ func (d *devices) group(name string) *goka.GroupGraph {
 }
 
 func (d *devices) onReading(ctx goka.Context, msg any) {
+	if m, ok := msg.(*markMsg); ok {
+		d.onMark(ctx, m)
+		return
+	}
 	d.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
 	r := msg.(*Reading)
 	c := d.clock(ctx)
@@ -39,6 +43,8 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	st.Outbox = outbox{}
 	st.LastReading = ctx.Offset()
 	stamp := d.stamp()
+	// Too late: older than the watermark minus retention, where the
+	// device's windows have been pruned.
 	if c.hasTime && r.T < c.streamTime-d.sem.Retention {
 		st.Outbox.Late = append(st.Outbox.Late, encodeReading(r, nil))
 		d.metrics.late.Inc()
@@ -50,16 +56,17 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		if st.Dropped > dropped {
 			d.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
 		}
-		c.observeData(r.T)
+		c.seen(r.T)
 	}
-	// Close this key's own due windows now rather than through the loop.
+	// A reading for a window the watermark has already closed (a
+	// correction, or a window's first reading arriving after its close)
+	// closes this key's due windows now rather than through the loop.
 	if at, ok := st.nextClose(d.sem); ok && at <= c.streamTime {
 		st.close(d.sem, c.streamTime, stamp)
 	}
 	setValue(ctx, c, st)
 	at, ok := st.nextClose(d.sem)
 	c.index.set(ctx.Key(), at, ok)
-	d.sweep(ctx, c)
 }
 
 func (d *devices) onLoop(ctx goka.Context, msg any) {
@@ -67,7 +74,15 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 	case tickMsg:
 		d.onTick(ctx, m)
 	case closeMsg:
+		if d.isCtrl(ctx) {
+			d.onClosed(ctx, m)
+			return
+		}
 		c := d.clock(ctx)
+		through, ok := d.through(c, m)
+		if !ok {
+			return
+		}
 		st, _ := value(ctx, c).(*DeviceState)
 		if st == nil {
 			return
@@ -77,7 +92,7 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 			return
 		}
 		st.Outbox = outbox{}
-		if st.close(d.sem, m.Through, d.stamp()) {
+		if st.close(d.sem, through, d.stamp()) {
 			st.LastLoop = ctx.Offset()
 			setValue(ctx, c, st)
 		}

@@ -3,6 +3,7 @@ package processors
 import (
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/watermark"
 )
 
 // Dead-letter headers: why a record was rejected and where it came from.
@@ -38,20 +40,92 @@ const (
 )
 
 // ingest decodes and validates input records, dead-letters rejects and
-// re-keys valid readings by device with goka's partitioner.
+// re-keys valid readings by device with goka's partitioner. It is where
+// event time enters the graph: each input partition is a watermark source
+// whose marks (the largest event time it accepted, or that it is idle) go,
+// after the readings they cover, to every readings partition.
 type ingest struct {
+	name    string // the goka group
 	decoder *codecs.ReadingCodec
 	topics  Topics
 	log     *slog.Logger
 	metrics *Metrics
+	// idle: an input partition caught up and silent this long is idle.
+	idle time.Duration
+	// markEvery throttles the marks of a busy partition.
+	markEvery time.Duration
+	// readingsCtrl are the control keys of the readings partitions, ctrl
+	// those of this group's loopback partitions (its ticks).
+	readingsCtrl, ctrl []string
+
+	mu      sync.Mutex
+	sources map[int32]*watermark.Source // by input partition
 }
 
-func (in *ingest) group(name string) *goka.GroupGraph {
-	return goka.DefineGroup(goka.Group(name),
+func (in *ingest) group() *goka.GroupGraph {
+	return goka.DefineGroup(goka.Group(in.name),
 		goka.Input(goka.Stream(in.topics.Input), new(codec.Bytes), in.onRecord),
+		goka.Loop(LoopCodec{}, in.onLoop),
 		goka.Output(goka.Stream(in.topics.Readings), ReadingCodec{}),
 		goka.Output(goka.Stream(in.topics.DeadLetters), new(codec.Bytes)),
 	)
+}
+
+// source is the partition's watermark source. Each partition's callbacks
+// run in one goroutine, so only the map needs the lock.
+func (in *ingest) source(p int32) *watermark.Source {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.sources == nil {
+		in.sources = map[int32]*watermark.Source{}
+	}
+	s := in.sources[p]
+	if s == nil {
+		s = &watermark.Source{}
+		in.sources[p] = s
+	}
+	return s
+}
+
+// onRebalance forgets every source: a partition this member gets (back)
+// may have been marked idle by another owner meanwhile, so it announces
+// itself again before its first reading.
+func (in *ingest) onRebalance(goka.Assignment) {
+	in.mu.Lock()
+	in.sources = nil
+	in.mu.Unlock()
+}
+
+// sendMark sends a source mark to every readings partition. goka's
+// producer keeps the order of one partition's emits per output partition,
+// so each mark follows the readings it covers.
+func (in *ingest) sendMark(ctx goka.Context, mk watermark.Mark) {
+	m := &markMsg{Source: ctx.Partition(), Time: mk.Time, HasTime: mk.Has, Idle: mk.Idle}
+	for _, k := range in.readingsCtrl {
+		ctx.Emit(goka.Stream(in.topics.Readings), k, m)
+	}
+	in.metrics.marksSent.WithLabelValues(StageIngest).Add(float64(len(in.readingsCtrl)))
+}
+
+// onLoop takes this member's ticks: it sends a partition's mark if its
+// time advanced since the last (throttled) one, and marks it idle once it
+// is caught up and has been silent for the idle timeout.
+func (in *ingest) onLoop(ctx goka.Context, msg any) {
+	m, ok := msg.(tickMsg)
+	p := ctx.Partition()
+	if !ok || int(p) >= len(in.ctrl) || ctx.Key() != in.ctrl[p] {
+		return
+	}
+	src := in.source(p)
+	now := time.Now()
+	if mk, ok := src.Flush(now); ok {
+		in.sendMark(ctx, mk)
+	}
+	if mk, ok := src.Idle(now, m.CaughtUp, in.idle); ok {
+		in.sendMark(ctx, mk)
+		in.metrics.idleAdvances.WithLabelValues(in.name).Inc()
+	}
+	in.metrics.setSource(p, src)
 }
 
 func (in *ingest) onRecord(ctx goka.Context, msg any) {
@@ -88,7 +162,16 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 		in.reject(ctx, raw, &codecs.RejectError{Reason: codecs.ReasonInvalidField, SchemaID: schemaID(raw), Field: "TIMESTAMP", Detail: err.Error(), Err: err})
 		return
 	}
+	src := in.source(ctx.Partition())
+	now := time.Now()
+	if mk, ok := src.Announce(now); ok {
+		in.sendMark(ctx, mk) // rejoin the receivers' minimum before the reading
+	}
 	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &Reading{Reading: r, T: t.UnixMilli()})
+	src.Observe(t.UnixMilli())
+	if mk, ok := src.Due(now, in.markEvery); ok {
+		in.sendMark(ctx, mk)
+	}
 }
 
 func schemaID(raw []byte) int {

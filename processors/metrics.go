@@ -9,6 +9,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/watermark"
 )
 
 // Metrics are the processors' Prometheus metrics. Register them on the
@@ -31,6 +32,13 @@ type Metrics struct {
 	rebalances     *prometheus.CounterVec // group
 	assigned       *prometheus.GaugeVec   // group
 	openKeys       *prometheus.GaugeVec   // group, partition
+	marksSent      *prometheus.CounterVec // stage
+	watermark      *prometheus.GaugeVec   // group, partition
+	watermarkLag   *prometheus.GaugeVec   // group, partition
+	holder         *prometheus.GaugeVec   // group, partition
+	waiting        *prometheus.GaugeVec   // group, partition
+	sourceTime     *prometheus.GaugeVec   // partition
+	sourceIdle     *prometheus.GaugeVec   // partition
 	state          *stateCollector
 }
 
@@ -43,7 +51,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_rejected_total",
 			Help: "Input records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_late_total",
-			Help: "Readings older than stream time minus retention, sent to the late topic."}),
+			Help: "Readings older than their device partition's watermark minus retention, sent to the late topic."}),
 		duplicates: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_duplicates_total",
 			Help: "Readings whose ID the device had already applied."}),
 		droppedDeltas: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_dropped_deltas_total",
@@ -53,7 +61,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		closesSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_closes_sent_total",
 			Help: "Close requests sent through the loopback topic."}, []string{"group"}),
 		idleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_idle_advances_total",
-			Help: "Times an idle partition's stream time advanced to the wall clock."}, []string{"group"}),
+			Help: "Idle steps: an input partition marked idle (stage ingest), or a device partition whose sources are all idle advancing its watermark (group)."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
 			Help: "Records published by the relays, by topic and kind (first, correction, late, update)."}, []string{"topic", "kind"}),
 		// The window close latency: from the close decision (the table
@@ -73,6 +81,26 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		openKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_open_keys",
 			Help: "Table keys with at least one window not closed yet, by group and owned partition (devices with an open window; for stations, open station windows)."},
 			[]string{"group", "partition"}),
+		marksSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_marks_sent_total",
+			Help: "Watermark marks sent in band, by the stage that sent them (ingest: one per readings partition)."}, []string{"stage"}),
+		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_watermark_seconds",
+			Help: "A windowed partition's watermark (Unix seconds of event time): windows with end + grace up to it are closed. Absent until every source has been heard from."},
+			[]string{"group", "partition"}),
+		watermarkLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_watermark_lag_seconds",
+			Help: "How far a windowed partition's watermark is behind the newest event time it has seen, in seconds."},
+			[]string{"group", "partition"}),
+		holder: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_watermark_holder",
+			Help: "The upstream partition holding a windowed partition's watermark back (the least active source, or the first not heard from); -1 when every source is idle."},
+			[]string{"group", "partition"}),
+		waiting: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_watermark_waiting_sources",
+			Help: "Upstream partitions a windowed partition has no time from yet (not idle): while above 0 it has no watermark and closes nothing."},
+			[]string{"group", "partition"}),
+		sourceTime: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_source_watermark_seconds",
+			Help: "An input partition's source watermark: the largest event time the ingest stage accepted from it (Unix seconds)."},
+			[]string{"partition"}),
+		sourceIdle: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_source_idle",
+			Help: "1 when the ingest stage has marked an input partition idle (caught up and silent for --idle-timeout)."},
+			[]string{"partition"}),
 		state: &stateCollector{
 			bytes: prometheus.NewDesc("turnstile_state_bytes", "Local table state: Pebble disk usage plus memtables, by table topic.",
 				[]string{"table"}, nil),
@@ -93,7 +121,36 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
 		m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired,
-		m.rebalances, m.assigned, m.openKeys, m.state}
+		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.watermark, m.watermarkLag, m.holder, m.waiting,
+		m.sourceTime, m.sourceIdle, m.state}
+}
+
+// setWatermark records a windowed partition's watermark and what holds it;
+// called from the partition's goroutine.
+func (m *Metrics) setWatermark(group string, partition int32, c *partClock, p watermark.Progress) {
+	l := prometheus.Labels{"group": group, "partition": strconv.Itoa(int(partition))}
+	m.holder.With(l).Set(float64(p.Holder))
+	m.waiting.With(l).Set(float64(p.Waiting))
+	if !c.hasTime {
+		return
+	}
+	m.watermark.With(l).Set(float64(c.streamTime) / 1000)
+	if c.hasNewest {
+		m.watermarkLag.With(l).Set(float64(max(0, c.newest-c.streamTime)) / 1000)
+	}
+}
+
+// setSource records an input partition's source watermark.
+func (m *Metrics) setSource(partition int32, s *watermark.Source) {
+	p := strconv.Itoa(int(partition))
+	if t, ok := s.Max(); ok {
+		m.sourceTime.WithLabelValues(p).Set(float64(t) / 1000)
+	}
+	idle := 0.0
+	if s.IsIdle() {
+		idle = 1
+	}
+	m.sourceIdle.WithLabelValues(p).Set(idle)
 }
 
 // setOpen records how many keys of a partition have an open window; called
@@ -108,7 +165,9 @@ func (m *Metrics) onAssign(group string, partitions map[int32]bool) {
 	m.assigned.WithLabelValues(group).Set(float64(len(partitions)))
 	// Partitions that moved away no longer report open keys here; the
 	// owned ones report again on their next sweep (at least every tick).
-	m.openKeys.DeletePartialMatch(prometheus.Labels{"group": group})
+	for _, g := range []*prometheus.GaugeVec{m.openKeys, m.watermark, m.watermarkLag, m.holder, m.waiting} {
+		g.DeletePartialMatch(prometheus.Labels{"group": group})
+	}
 }
 
 // stateCollector reports the size of the local table stores at scrape time.

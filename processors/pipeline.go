@@ -176,12 +176,18 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 		return opts
 	}
-	runProc := func(graph func() *goka.GroupGraph, tracker *storageTracker, extra ...goka.ProcessorOption) func(context.Context) error {
+	runProc := func(graph func() *goka.GroupGraph, tracker *storageTracker, onRebalance goka.RebalanceCallback, extra ...goka.ProcessorOption) func(context.Context) error {
 		group := string(graph().Group())
 		p.q.addGroup(group)
+		assigned := p.q.onAssign(group, p.metrics)
 		return func(ctx context.Context) error {
 			opts := append(procOpts(tracker), extra...)
-			opts = append(opts, goka.WithRebalanceCallback(logStandby(log, group, p.q.onAssign(group, p.metrics))))
+			opts = append(opts, goka.WithRebalanceCallback(logStandby(log, group, func(a goka.Assignment) {
+				if onRebalance != nil {
+					onRebalance(a)
+				}
+				assigned(a)
+			})))
 			proc, err := goka.NewProcessor(cfg.Brokers, graph(), opts...)
 			if err != nil {
 				return err
@@ -191,15 +197,29 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return proc.Run(ctx)
 		}
 	}
-	windowedFor := func(group, input string) (*windowed, *storageTracker) {
+	// startTicker sends ticks to every partition of a group's loopback
+	// topic; with lagOf set they say whether the group has caught up with
+	// that topic.
+	startTicker := func(group string, ctrl []string, lagOf string) error {
+		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
+		if err != nil {
+			return err
+		}
+		context.AfterFunc(runCtx, tcl.Close)
+		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: group, input: lagOf, loop: loopTopic(group),
+			ctrl: ctrl, interval: cfg.TickInterval, log: log}
+		start(group+"-ticker", tk.run)
+		return nil
+	}
+	windowedFor := func(group, input string, sources int) (*windowed, *storageTracker) {
 		n := partitions[input]
 		tracker := newStorageTracker(stores, tableTopic(group))
 		p.q.setTable(group, tracker, n)
 		return &windowed{name: group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
-			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}}, tracker
+			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}, sources: sources}, tracker
 	}
-	startWindowed := func(w *windowed, tracker *storageTracker, input string, upstream []lagSource, graph func() *goka.GroupGraph, translate emitter.Translate) error {
-		start(w.name, runProc(graph, tracker))
+	startWindowed := func(w *windowed, tracker *storageTracker, graph func() *goka.GroupGraph, translate emitter.Translate) error {
+		start(w.name, runProc(graph, tracker, nil))
 		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
 			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout))}, cfg.KafkaOpts...)
 		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
@@ -208,53 +228,50 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		start(relayGroup(w.name), relay.Run)
-		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
-		if err != nil {
-			return err
-		}
-		context.AfterFunc(runCtx, tcl.Close)
-		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: w.name, input: input, upstream: upstream, loop: loopTopic(w.name),
-			ctrl: w.ctrl, interval: cfg.TickInterval, log: log}
-		start(w.name+"-ticker", tk.run)
-		return nil
+		// The watermarks travel in band; ticks only sweep rebuilt
+		// partitions and drive the idle advance, so they need no lag.
+		return startTicker(w.name, w.ctrl, "")
 	}
 
 	if cfg.runs(StageIngest) {
-		in := &ingest{decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics}
+		in := &ingest{name: cfg.Groups.Ingest, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
+			idle: cfg.IdleTimeout, markEvery: cfg.MarkInterval,
+			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(partitions[cfg.Topics.Input])}
 		// goka drops null-value records before the callback by default; the
 		// ingest stage must see them to dead-letter them.
-		start(cfg.Groups.Ingest, runProc(func() *goka.GroupGraph { return in.group(cfg.Groups.Ingest) }, nil,
-			goka.WithNilHandling(goka.NilProcess)))
+		start(cfg.Groups.Ingest, runProc(in.group, nil, in.onRebalance, goka.WithNilHandling(goka.NilProcess)))
+		// Ingest ticks say whether its input partition is caught up: a
+		// source is idle only then.
+		if err := startTicker(cfg.Groups.Ingest, in.ctrl, cfg.Topics.Input); err != nil {
+			return err
+		}
 	}
 	if cfg.runs(StageWindows) {
-		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings)
-		// Device partitions publish their data time: the relay passes it on
-		// to every station partition as a watermark, which station window
-		// deletion and expiry follow.
-		w.publishData = true
+		// A device partition's watermark merges the input partitions'
+		// marks; its closed marks go on to the station partitions.
+		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings, partitions[cfg.Topics.Input])
+		w.closedMarks, w.idleAdvance = true, true
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			at, ok := v.nextClose(p.sem)
 			c.index.set(key, at, ok)
 		}
-		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}}
-		if err := startWindowed(w, tracker, cfg.Topics.Readings, upstream, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
+		if err := startWindowed(w, tracker, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
 			pub.devices(cfg.Groups.Windows)); err != nil {
 			return err
 		}
 	}
 	if cfg.runs(StageStations) {
-		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates)
-		w.sources = partitions[cfg.Topics.Readings] // device partitions
+		// A station partition's watermark merges the device partitions'
+		// closed marks.
+		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates, partitions[cfg.Topics.Readings])
 		s := &stations{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			if st, ok := v.(*StationState); ok {
 				s.schedule(c, key, st)
 			}
 		}
-		upstream := []lagSource{{cfg.Groups.Ingest, cfg.Topics.Input}, {cfg.Groups.Windows, cfg.Topics.Readings},
-			{relayGroup(cfg.Groups.Windows), tableTopic(cfg.Groups.Windows)}}
-		if err := startWindowed(w, tracker, cfg.Topics.StationUpdates, upstream, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
+		if err := startWindowed(w, tracker, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
 			pub.stations(cfg.Groups.Stations)); err != nil {
 			return err
 		}

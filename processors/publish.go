@@ -113,14 +113,16 @@ func pendingHead(rec *kgo.Record, want byte) (head, bool, error) {
 	return h, d.err == nil, d.err
 }
 
-// marks passes a device partition's data time, recorded in its metadata,
-// to every station partition.
+// marks passes a device partition's closed watermark, recorded in its
+// metadata after the closes it covers (so their rows are ahead of it in
+// this changelog partition, and the relay publishes them first), to every
+// station partition.
 func (p *publisher) marks(rec *kgo.Record) ([]*kgo.Record, error) {
 	meta, err := decodeMeta(rec.Value)
-	if err != nil || !meta.Mark {
+	if err != nil || !meta.Mark || !meta.HasClosed {
 		return nil, err
 	}
-	b := encodeMark(&markMsg{Source: rec.Partition, Time: meta.DataTime})
+	b := encodeMark(&markMsg{Source: rec.Partition, Time: meta.Closed, HasTime: true})
 	outs := make([]*kgo.Record, len(p.stationCtrl))
 	for i, k := range p.stationCtrl {
 		outs[i] = &kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(k), Value: b}

@@ -77,12 +77,11 @@ func TestPendingHead(t *testing.T) {
 	}
 }
 
-// TestMarksOnlyWhenDataTimeAdvances: the device relay passes a partition's
-// data time on to every station partition only from the metadata write
-// that advanced it. Idle advances rewrite the metadata on every tick; were
-// they passed on, station partitions would never see their input caught
-// up, never idle-advance, and never close their last windows.
-func TestMarksOnlyWhenDataTimeAdvances(t *testing.T) {
+// TestMarksOnlyWhenClosedAdvances: the device relay passes a partition's
+// closed watermark on to every station partition only from the metadata
+// write that advanced it (after the closes it covers); the other metadata
+// writes (source marks, idle advances) carry no mark.
+func TestMarksOnlyWhenClosedAdvances(t *testing.T) {
 	p := &publisher{topics: DefaultTopics(), stationCtrl: []string{"ctrl-0", "ctrl-1", "ctrl-2"}}
 	translate := p.devices("turnstile-windows")
 	for _, tc := range []struct {
@@ -90,9 +89,9 @@ func TestMarksOnlyWhenDataTimeAdvances(t *testing.T) {
 		meta  partitionMeta
 		marks int
 	}{
-		{"data time advanced", partitionMeta{StreamTime: 100, DataTime: 90, Mark: true}, 3},
-		{"idle advance", partitionMeta{StreamTime: 200, DataTime: 90}, 0},
-		{"no data yet", partitionMeta{StreamTime: 200}, 0},
+		{"closed advanced", partitionMeta{StreamTime: 100, HasTime: true, Closed: 90, HasClosed: true, Mark: true}, 3},
+		{"watermark advanced", partitionMeta{StreamTime: 200, HasTime: true, Closed: 90, HasClosed: true}, 0},
+		{"nothing closed yet", partitionMeta{StreamTime: 200, HasTime: true}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			outs, err := translate(&kgo.Record{Key: []byte("ctrl"), Partition: 4, Value: encodeMeta(&tc.meta)})
@@ -101,7 +100,7 @@ func TestMarksOnlyWhenDataTimeAdvances(t *testing.T) {
 			}
 			for i, o := range outs {
 				m, err := decodeMark(o.Value)
-				if err != nil || o.Topic != p.topics.StationUpdates || string(o.Key) != p.stationCtrl[i] || *m != (markMsg{Source: 4, Time: 90}) {
+				if err != nil || o.Topic != p.topics.StationUpdates || string(o.Key) != p.stationCtrl[i] || *m != (markMsg{Source: 4, Time: 90, HasTime: true}) {
 					t.Errorf("mark %d: %s %q %+v %v", i, o.Topic, o.Key, m, err)
 				}
 			}

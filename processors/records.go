@@ -3,10 +3,10 @@ package processors
 import (
 	"fmt"
 	"hash/fnv"
-	"slices"
-	"time"
+		"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/watermark"
 )
 
 // Reading is a validated reading on the internal, device-keyed readings
@@ -68,22 +68,31 @@ func decodeReading(b []byte) (*Reading, error) {
 // ReadingCodec is the goka codec of the internal readings topic.
 type ReadingCodec struct{}
 
+// It carries readings (*Reading) and the ingest stage's source marks
+// (*markMsg).
 func (ReadingCodec) Encode(v any) ([]byte, error) {
-	r, ok := v.(*Reading)
-	if !ok {
-		return nil, fmt.Errorf("processors: ReadingCodec cannot encode %T", v)
+	switch m := v.(type) {
+	case *Reading:
+		return encodeReading(m, nil), nil
+	case *markMsg:
+		return encodeMark(m), nil
 	}
-	return encodeReading(r, nil), nil
+	return nil, fmt.Errorf("processors: ReadingCodec cannot encode %T", v)
 }
 
-func (ReadingCodec) Decode(b []byte) (any, error) { return decodeReading(b) }
+func (ReadingCodec) Decode(b []byte) (any, error) {
+	if len(b) > 0 && b[0] == tagMark {
+		return decodeMark(b)
+	}
+	return decodeReading(b)
+}
 
 // Loopback messages drive closing: a close tells one key to close its
 // windows through a stream time; a tick, sent to a partition's control key,
 // brings the wall clock for idle partitions.
 type closeMsg struct {
-	Through int64 // stream time: close windows with END+grace <= Through
-	Data    int64 // the partition's data time (no idle advance), for retention
+	Through int64 // watermark: close windows with END+grace <= Through
+	Data    int64 // written as Through; read only from loop records of older versions
 }
 
 type tickMsg struct {
@@ -141,58 +150,130 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 }
 
 // partitionMeta is the table value under a partition's control key: the
-// stream time it reached through idle ticks (stream time otherwise follows
-// from the keys' own state), the last tick applied, and the partition's
-// watermark bookkeeping:
-//   - device partitions record the data time they reached (DataTime); the
-//     write that advances it sets Mark, and the device relay passes it on
-//     to every station partition as a markMsg. Mark is transient, like a
-//     state's outbox: other writes (idle advances of StreamTime, every
-//     tick once a partition idles) clear it, so marks flow only while data
-//     does, and a station partition's input can be caught up (no lag)
-//     while device partitions idle;
-//   - station partitions record the latest mark of every device partition
-//     (Sources); their data time is the smallest, once all have reported.
+// partition's event-time progress, durable in the changelog so that a
+// restart or a new owner continues from exactly the decisions made.
+//   - Sources is what the partition heard from its upstream partitions
+//     (a device partition: the ingest stage's input partitions; a station
+//     partition: the device partitions), merged by watermark.Merge.
+//     LastInput is the offset of the last mark applied, so a redelivered
+//     mark is skipped.
+//   - StreamTime (when HasTime) is the partition's watermark: windows with
+//     END + grace <= StreamTime are closed. It is the merge of Sources, or
+//     an idle advance once every source is idle, and never goes back.
+//   - Closed (device partitions, when HasClosed) is how far the partition
+//     has published its closes: every window with END + grace <= Closed
+//     is on the outbox path. The write that advances it sets Mark, and the
+//     device relay passes it on to every station partition as a markMsg.
+//     Mark is transient, like a state's outbox: other writes clear it.
+//   - LastTick is the offset of the last tick applied.
 type partitionMeta struct {
 	StreamTime int64
+	HasTime    bool
 	LastTick   int64
-	DataTime   int64
-	Sources    map[int32]int64
+	LastInput  int64
+	Closed     int64
+	HasClosed  bool
 	Mark       bool
+	Sources    watermark.Merge
+}
+
+func newPartitionMeta(sources int) *partitionMeta {
+	return &partitionMeta{LastTick: -1, LastInput: -1, Sources: watermark.Merge{N: sources}}
+}
+
+// Partition metadata layouts: 1 (before watermarks through the graph:
+// stream time, last tick, data time, station sources, mark) is still read.
+const metaVersion byte = 2
+
+const (
+	markHasTime byte = 1 << iota
+	markIdle
+)
+
+func markFlags(m watermark.Mark) byte {
+	var f byte
+	if m.Has {
+		f |= markHasTime
+	}
+	if m.Idle {
+		f |= markIdle
+	}
+	return f
+}
+
+func flagsMark(t int64, f byte) watermark.Mark {
+	return watermark.Mark{Time: t, Has: f&markHasTime != 0, Idle: f&markIdle != 0}
 }
 
 func encodeMeta(m *partitionMeta) []byte {
 	e := enc{}
 	e.byte(tagPartition)
-	e.byte(encodingVersion)
+	e.byte(metaVersion)
+	e.bool(m.HasTime)
 	e.varint(m.StreamTime)
 	e.varint(m.LastTick)
-	e.varint(m.DataTime)
-	srcs := keys(m.Sources)
-	slices.Sort(srcs)
+	e.varint(m.LastInput)
+	e.bool(m.HasClosed)
+	e.varint(m.Closed)
+	e.bool(m.Mark)
+	e.uvarint(uint64(m.Sources.N))
+	srcs := m.Sources.Sorted()
 	e.uvarint(uint64(len(srcs)))
 	for _, p := range srcs {
+		mk := m.Sources.Sources[p]
 		e.uvarint(uint64(p))
-		e.varint(m.Sources[p])
+		e.varint(mk.Time)
+		e.byte(markFlags(mk))
 	}
-	e.bool(m.Mark)
 	return e.b
 }
 
 func decodeMeta(b []byte) (*partitionMeta, error) {
+	if len(b) >= 2 && b[0] == tagPartition && b[1] == encodingVersion {
+		return decodeMetaV1(b)
+	}
+	d := dec{b: b}
+	if d.byte() != tagPartition || d.byte() != metaVersion {
+		return nil, fmt.Errorf("processors: partition meta: %w: header", errCorrupt)
+	}
+	m := &partitionMeta{HasTime: d.bool(), StreamTime: d.varint(), LastTick: d.varint(), LastInput: d.varint(),
+		HasClosed: d.bool(), Closed: d.varint(), Mark: d.bool()}
+	m.Sources.N = int(d.uvarint())
+	if n := d.count(3); n > 0 {
+		m.Sources.Sources = make(map[int32]watermark.Mark, n)
+		for range n {
+			p := int32(d.uvarint())
+			t := d.varint()
+			m.Sources.Sources[p] = flagsMark(t, d.byte())
+		}
+	}
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("processors: partition meta: %w", err)
+	}
+	return m, nil
+}
+
+// decodeMetaV1 reads the layout written before watermarks went through the
+// whole graph: its stream time was an idle advance (or 0), its data time
+// what a device partition had told the station stage, its sources the
+// station partition's device marks.
+func decodeMetaV1(b []byte) (*partitionMeta, error) {
 	d := dec{b: b}
 	d.header(tagPartition)
-	m := &partitionMeta{StreamTime: d.varint(), LastTick: d.varint()}
-	if len(d.b) > 0 { // absent in values written before watermarks
-		m.DataTime = d.varint()
+	m := &partitionMeta{StreamTime: d.varint(), LastTick: d.varint(), LastInput: -1}
+	m.HasTime = m.StreamTime != 0
+	if len(d.b) > 0 {
+		if dt := d.varint(); dt != 0 {
+			m.Closed, m.HasClosed = dt, true
+		}
 		if n := d.count(2); n > 0 {
-			m.Sources = make(map[int32]int64, n)
+			m.Sources.Sources = make(map[int32]watermark.Mark, n)
 			for range n {
 				p := int32(d.uvarint())
-				m.Sources[p] = d.varint()
+				m.Sources.Sources[p] = watermark.Mark{Time: d.varint(), Has: true}
 			}
 		}
-		if len(d.b) > 0 { // absent in values written before Mark
+		if len(d.b) > 0 {
 			m.Mark = d.bool()
 		}
 	}
@@ -202,13 +283,21 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 	return m, nil
 }
 
-// markMsg, on the station-updates topic under a station partition's control
-// key, says that device partition Source has processed input up to data
-// time Time: every device window revision it publishes later is of a window
-// within its retention of Time.
+// markMsg is an upstream partition's event-time progress, sent in band
+// after the records it covers to a partition's control key:
+//   - on the readings topic, from the ingest stage: input partition Source
+//     has accepted readings up to event time Time (or is idle);
+//   - on the station-updates topic, from the device relay: device partition
+//     Source has published every window with END + grace <= Time.
 type markMsg struct {
 	Source int32
 	Time   int64
+	HasTime bool
+	Idle    bool
+}
+
+func (m *markMsg) mark() watermark.Mark {
+	return watermark.Mark{Time: m.Time, Has: m.HasTime, Idle: m.Idle}
 }
 
 const tagMark byte = 12
@@ -219,13 +308,18 @@ func encodeMark(m *markMsg) []byte {
 	e.byte(encodingVersion)
 	e.uvarint(uint64(m.Source))
 	e.varint(m.Time)
+	e.byte(markFlags(m.mark()))
 	return e.b
 }
 
 func decodeMark(b []byte) (*markMsg, error) {
 	d := dec{b: b}
 	d.header(tagMark)
-	m := &markMsg{Source: int32(d.uvarint()), Time: d.varint()}
+	m := &markMsg{Source: int32(d.uvarint()), Time: d.varint(), HasTime: true}
+	if len(d.b) > 0 { // absent in marks written before idleness
+		mk := flagsMark(m.Time, d.byte())
+		m.HasTime, m.Idle = mk.Has, mk.Idle
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("processors: mark: %w", errCorrupt)
 	}

@@ -88,7 +88,7 @@ type StationState struct {
 	Emitted       []emitted
 	ClosedThrough int64
 	HasClosed     bool
-	MaxEnd        int64 // stream mark: the latest device window end seen
+	MaxEnd        int64 // the latest device window end the key has seen
 	HasEnd        bool
 
 	LastUpdate, LastLoop int64
@@ -100,10 +100,9 @@ type StationState struct {
 
 func newStationState() *StationState { return &StationState{LastUpdate: -1, LastLoop: -1} }
 
-// expiredBefore follows the station's data time (the latest device window
-// end it received), not its close time: an idle partition closes its
-// windows at wall-clock time, and the device revisions that the device
-// stage publishes after its own idle close must still count.
+// expiredBefore is the start of the earliest window the key still keeps,
+// by the latest device window end it received. Deleting a whole key past
+// retention follows the partition's watermark (stations.nextAction).
 func (s *StationState) expiredBefore(sem *Semantics) int64 {
 	if !s.HasEnd {
 		return -1 << 62

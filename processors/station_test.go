@@ -3,6 +3,10 @@ package processors
 import (
 	"reflect"
 	"testing"
+
+	"github.com/lovoo/goka"
+
+	"github.com/turnstile-streams/turnstile/watermark"
 )
 
 func TestStationRollup(t *testing.T) {
@@ -109,41 +113,74 @@ func TestControlKeysLandOnTheirPartition(t *testing.T) {
 	}
 }
 
-func TestWatermarkIsTheLeastSource(t *testing.T) {
-	c := newPartClock(1)
-	c.watermark(map[int32]int64{0: 50, 2: 70}, 3)
-	if c.hasData {
-		t.Fatal("a watermark before every source reported")
-	}
-	c.watermark(map[int32]int64{0: 50, 1: 90, 2: 70}, 3)
-	if !c.hasData || c.dataTime != 50 {
-		t.Fatalf("watermark %d %v, want 50", c.dataTime, c.hasData)
-	}
-	c.watermark(map[int32]int64{0: 40, 1: 90, 2: 70}, 3)
-	if c.dataTime != 50 {
-		t.Fatalf("watermark went back to %d", c.dataTime)
-	}
-
+func TestPartitionMetaRoundTrip(t *testing.T) {
 	for _, m := range []*partitionMeta{
-		{StreamTime: 5, LastTick: 7, DataTime: 9, Sources: map[int32]int64{2: 70, 0: 50}},
-		{StreamTime: 5, LastTick: 7, DataTime: 9, Mark: true},
+		newPartitionMeta(3),
+		{StreamTime: 5, HasTime: true, LastTick: 7, LastInput: 11, Closed: 4, HasClosed: true, Mark: true,
+			Sources: watermark.Merge{N: 3, Sources: map[int32]watermark.Mark{
+				2: {Time: 70, Has: true}, 0: {Time: 50, Has: true, Idle: true}, 1: {Idle: true}}}},
 	} {
 		got, err := decodeMeta(encodeMeta(m))
 		if err != nil || !reflect.DeepEqual(got, m) {
-			t.Fatalf("meta round trip: %+v %v", got, err)
+			t.Fatalf("meta round trip: %+v %v, want %+v", got, err, m)
 		}
 	}
-	// Metadata written before watermarks existed still decodes.
-	e := enc{}
-	e.byte(tagPartition)
-	e.byte(encodingVersion)
-	e.varint(5)
-	e.varint(7)
-	if old, err := decodeMeta(e.b); err != nil || old.StreamTime != 5 || old.LastTick != 7 || old.Sources != nil {
-		t.Fatalf("old meta: %+v %v", old, err)
+	// Metadata written before watermarks went through the graph still
+	// decodes: the old idle advance, data time and station sources.
+	for _, tc := range []struct {
+		name string
+		b    func(e *enc)
+		want *partitionMeta
+	}{
+		{"before watermarks", func(e *enc) { e.varint(5); e.varint(7) },
+			&partitionMeta{StreamTime: 5, HasTime: true, LastTick: 7, LastInput: -1}},
+		{"with marks", func(e *enc) {
+			e.varint(0)
+			e.varint(7)
+			e.varint(90)
+			e.uvarint(1)
+			e.uvarint(2)
+			e.varint(70)
+			e.bool(true)
+		}, &partitionMeta{LastTick: 7, LastInput: -1, Closed: 90, HasClosed: true, Mark: true,
+			Sources: watermark.Merge{Sources: map[int32]watermark.Mark{2: {Time: 70, Has: true}}}}},
+	} {
+		e := enc{}
+		e.byte(tagPartition)
+		e.byte(encodingVersion)
+		tc.b(&e)
+		if got, err := decodeMeta(e.b); err != nil || !reflect.DeepEqual(got, tc.want) {
+			t.Fatalf("%s: %+v %v, want %+v", tc.name, got, err, tc.want)
+		}
 	}
-	mark := &markMsg{Source: 4, Time: 1704500000000}
-	if v, err := (DeviceRowCodec{}).Decode(encodeMark(mark)); err != nil || !reflect.DeepEqual(v, mark) {
-		t.Fatalf("mark round trip: %+v %v", v, err)
+	if _, err := decodeMeta([]byte{tagPartition, 9}); err == nil {
+		t.Fatal("unknown meta version decoded")
+	}
+}
+
+func TestMarkRoundTrip(t *testing.T) {
+	for _, m := range []*markMsg{
+		{Source: 4, Time: 1704500000000, HasTime: true},
+		{Source: 1, Idle: true},
+		{Source: 0, Time: 9, HasTime: true, Idle: true},
+	} {
+		for _, c := range []goka.Codec{DeviceRowCodec{}, ReadingCodec{}} {
+			b, err := c.Encode(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v, err := c.Decode(b); err != nil || !reflect.DeepEqual(v, m) {
+				t.Fatalf("%T round trip: %+v %v", c, v, err)
+			}
+		}
+	}
+	// A mark written before idleness (no flags byte) has a time.
+	e := enc{}
+	e.byte(tagMark)
+	e.byte(encodingVersion)
+	e.uvarint(2)
+	e.varint(77)
+	if m, err := decodeMark(e.b); err != nil || *m != (markMsg{Source: 2, Time: 77, HasTime: true}) {
+		t.Fatalf("old mark: %+v %v", m, err)
 	}
 }

@@ -40,7 +40,7 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		s.metrics.replaySkipped.WithLabelValues(s.name).Inc()
 		return
 	}
-	if c.hasData && r.End+s.sem.Grace+s.sem.Retention <= c.dataTime {
+	if c.hasTime && r.End+s.sem.Grace+s.sem.Retention <= c.streamTime {
 		// The window is past retention by the watermark (its key may
 		// already be deleted): only a redelivered revision can be this old,
 		// and it must not recreate the key.
@@ -55,45 +55,17 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	if st.Expired > expired {
 		s.metrics.stationExpired.Inc()
 	} else {
-		c.observe(r.End)
+		c.seen(r.End)
 	}
 	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
 		st.close(s.sem, c.streamTime, stamp)
 	}
 	setValue(ctx, c, st)
 	s.schedule(c, ctx.Key(), st)
-	s.sweep(ctx, c)
 }
 
-// onMark takes a device partition's watermark, on this partition's control
-// key. The partition's data time, which retention and deletion follow, is
-// the least of the device partitions' marks: a window's revisions from a
-// device partition that lags (catching up, restoring, replaying) still
-// count however far the others are ahead.
-func (s *stations) onMark(ctx goka.Context, m *markMsg) {
-	p := ctx.Partition()
-	if int(p) >= len(s.ctrl) || ctx.Key() != s.ctrl[p] {
-		return // for another partition count; ignore
-	}
-	c := s.clock(ctx)
-	meta, _ := value(ctx, c).(*partitionMeta)
-	if meta == nil {
-		meta = &partitionMeta{LastTick: -1}
-	}
-	if t, ok := meta.Sources[m.Source]; ok && m.Time <= t {
-		return // an old or redelivered mark
-	}
-	if meta.Sources == nil {
-		meta.Sources = map[int32]int64{}
-	}
-	meta.Sources[m.Source] = m.Time
-	setValue(ctx, c, meta)
-	c.watermark(meta.Sources, s.sources)
-	s.sweep(ctx, c)
-}
-
-// schedule indexes the key's next window close (by stream time) or, once
-// its window closed, its deletion past retention (by data time).
+// schedule indexes the key's next window close or, once its window closed,
+// its deletion past retention, both by the partition's watermark.
 func (s *stations) schedule(c *partClock, key string, st *StationState) {
 	if at, ok := st.nextClose(s.sem); ok {
 		c.index.set(key, at, true)
@@ -123,6 +95,10 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		s.onTick(ctx, m)
 	case closeMsg:
 		c := s.clock(ctx)
+		through, ok := s.through(c, m)
+		if !ok {
+			return
+		}
 		st, _ := value(ctx, c).(*StationState)
 		if st == nil {
 			return
@@ -132,7 +108,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 			return
 		}
 		st.Outbox = outbox{}
-		if del, ok := s.nextAction(st); ok && st.HasClosed && del <= m.Data {
+		if del, ok := s.nextAction(st); ok && st.HasClosed && del <= through {
 			if _, open := st.nextClose(s.sem); !open {
 				deleteValue(ctx, c) // past retention: bounded state
 				c.index.set(ctx.Key(), 0, false)
@@ -140,7 +116,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 				return
 			}
 		}
-		if st.close(s.sem, m.Through, s.stamp()) {
+		if st.close(s.sem, through, s.stamp()) {
 			st.LastLoop = ctx.Offset()
 			setValue(ctx, c, st)
 		}

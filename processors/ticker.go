@@ -9,18 +9,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// ticker sends a tick to every partition's control key of a windowed
-// group at a fixed interval, saying whether the group has caught up with
-// the partition's input and every upstream stage has caught up with its
-// whole input (a partition must not idle-advance while readings for it are
-// still upstream). Every member runs one; duplicate ticks are harmless
-// (ticks carry the wall clock, applied at most once each).
+// ticker sends a tick to every partition's control key of a group's
+// loopback topic at a fixed interval with the wall clock and, when input
+// is set, whether the group has caught up with that partition of its
+// input (the ingest stage marks a source idle only then). Every member
+// runs one; duplicate ticks are harmless (each is applied at most once,
+// and a stale one changes nothing).
 type ticker struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
 	group    string
 	input    string
-	upstream []lagSource
 	loop     string
 	ctrl     []string
 	interval time.Duration
@@ -39,7 +38,10 @@ func (t *ticker) run(ctx context.Context) error {
 			return nil
 		case <-tk.C:
 		}
-		caught := t.caughtUp(ctx)
+		var caught map[int32]bool
+		if t.input != "" {
+			caught = t.caughtUp(ctx)
+		}
 		now := time.Now().UnixMilli()
 		for p, key := range t.ctrl {
 			b, _ := LoopCodec{}.Encode(tickMsg{Wall: now, CaughtUp: caught[int32(p)]})
@@ -49,23 +51,11 @@ func (t *ticker) run(ctx context.Context) error {
 }
 
 // caughtUp reports, per partition of the group's input, whether its
-// committed offset has reached the end and every upstream group has no lag
-// at all. Any error means "not caught up": idling late is safe, early is not.
+// committed offset has reached the end. Any error means "not caught up":
+// idling late is safe, early is not.
 func (t *ticker) caughtUp(ctx context.Context) map[int32]bool {
 	qctx, cancel := context.WithTimeout(ctx, t.interval)
 	defer cancel()
-	for _, up := range t.upstream {
-		lag, err := t.partitionLag(qctx, up)
-		if err != nil {
-			t.log.Debug("tick: upstream lag", "group", up.group, "topic", up.topic, "err", err)
-			return nil
-		}
-		for _, l := range lag {
-			if l > 0 {
-				return nil
-			}
-		}
-	}
 	lag, err := t.partitionLag(qctx, lagSource{t.group, t.input})
 	if err != nil {
 		t.log.Debug("tick: lag", "err", err)

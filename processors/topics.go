@@ -18,6 +18,10 @@ type TopicSpec struct {
 	// CoPartitioned topics must have the pipeline's partition count:
 	// goka joins them by partition.
 	CoPartitioned bool
+	// PartitionsOf, when set, names an earlier topic whose partition count
+	// this one must have (the ingest stage's loopback follows the input,
+	// which may exist with any count).
+	PartitionsOf string
 }
 
 // TopicSpecs lists every topic of the graph with its partitions and
@@ -35,6 +39,7 @@ func (c *Config) TopicSpecs() []TopicSpec {
 	}
 	return []TopicSpec{
 		spec(c.Topics.Input, false, nil),
+		{Name: loopTopic(c.Groups.Ingest), Partitions: p, PartitionsOf: c.Topics.Input},
 		spec(c.Topics.Readings, true, nil),
 		spec(loopTopic(c.Groups.Windows), true, nil),
 		spec(tableTopic(c.Groups.Windows), true, compact),
@@ -65,6 +70,9 @@ func EnsureTopics(ctx context.Context, adm *kadm.Client, specs []TopicSpec, repl
 	}
 	partitions = map[string]int{}
 	for _, s := range specs {
+		if n, ok := partitions[s.PartitionsOf]; ok {
+			s.Partitions, s.CoPartitioned = int32(n), true
+		}
 		if d, ok := existing[s.Name]; ok && d.Err == nil {
 			partitions[s.Name] = len(d.Partitions)
 			if s.CoPartitioned && int32(len(d.Partitions)) != s.Partitions {

@@ -45,34 +45,23 @@ func (tableCodec) Decode(b []byte) (any, error) {
 // windowedState is what the shared closing machinery needs from a key's
 // value.
 type windowedState interface {
-	// mark is the stream time the value proves the partition reached.
-	mark() (int64, bool)
-	// dataMark is the data time it proves (mark without idle advances).
-	dataMark() (int64, bool)
+	// closedThrough is how far the key has closed its windows (a durable
+	// decision: the watermark had reached it).
+	closedThrough() (int64, bool)
+	// newest is the latest event time the key holds (for the lag metric).
+	newest(*Semantics) (int64, bool)
 	nextClose(*Semantics) (int64, bool)
 }
 
-func (s *DeviceState) mark() (int64, bool) {
-	t, ok := s.maxEventTime()
-	if s.HasClosed && (!ok || s.ClosedThrough > t) {
-		return s.ClosedThrough, true
+func (s *DeviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *DeviceState) newest(*Semantics) (int64, bool) { return s.maxEventTime() }
+
+func (s *StationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *StationState) newest(*Semantics) (int64, bool) {
+	if len(s.Windows) == 0 {
+		return 0, false
 	}
-	return t, ok
-}
-
-func (s *DeviceState) dataMark() (int64, bool) { return s.maxEventTime() }
-
-// dataMark of a station window is none: a station partition's data time is
-// its watermark, the least data time of the device partitions (see
-// partClock.watermark), because device partitions progress independently
-// and a window's revisions from a lagging one are still to come.
-func (s *StationState) dataMark() (int64, bool) { return 0, false }
-
-func (s *StationState) mark() (int64, bool) {
-	if s.HasClosed && (!s.HasEnd || s.ClosedThrough > s.MaxEnd) {
-		return s.ClosedThrough, true
-	}
-	return s.MaxEnd, s.HasEnd
+	return s.Windows[len(s.Windows)-1].End, true
 }
 
 // storageTracker wraps the storage builder to know which storage goka
@@ -116,8 +105,9 @@ func (t *storageTracker) current(partition int32) trackedStorage {
 }
 
 // windowed is the closing machinery shared by the device and station
-// groups: per-partition clocks rebuilt from the table, closes sent through
-// the loopback topic, ticks for idle partitions.
+// groups: per-partition watermarks merged from upstream marks and kept in
+// the partition's metadata, closes sent through the loopback topic, ticks
+// for rebuilt and idle partitions.
 type windowed struct {
 	name    string
 	sem     *Semantics
@@ -128,13 +118,19 @@ type windowed struct {
 	log     *slog.Logger
 	metrics *Metrics
 
-	// publishData: the partition metadata records the data time reached,
-	// which the device relay passes on as watermarks (the device group).
-	publishData bool
-	// sources is the number of upstream partitions whose watermarks make
-	// this group's data time (the station group; 0: data time is the
-	// largest event time seen).
+	// sources is the number of upstream partitions whose marks make this
+	// group's watermark (device group: input partitions; station group:
+	// device partitions).
 	sources int
+	// closedMarks: after the closes of each watermark advance, a closed
+	// marker goes through the loopback to the control key, whose metadata
+	// then records Closed (with Mark) for the relay to pass downstream
+	// (the device group).
+	closedMarks bool
+	// idleAdvance: once every source is idle, ticks move the watermark on
+	// to close the last windows with data (the device group; the station
+	// group follows the device partitions' closed marks).
+	idleAdvance bool
 
 	// schedule indexes when a key needs its next close (the station group
 	// also schedules deletions past retention).
@@ -176,6 +172,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 	}
 	defer it.Release()
 	keys := 0
+	var meta *partitionMeta
 	for it.Next() {
 		b, err := it.Value()
 		if err != nil {
@@ -188,16 +185,17 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		keys++
 		switch s := v.(type) {
 		case *partitionMeta:
-			c.observe(s.StreamTime)
-			if w.sources > 0 {
-				c.watermark(s.Sources, w.sources)
+			if int(p) < len(w.ctrl) && string(it.Key()) == w.ctrl[p] {
+				meta = s
 			}
 		case windowedState:
-			if t, ok := s.dataMark(); ok {
-				c.observeData(t)
+			// A key's closes are written after the metadata that allowed
+			// them, to the same changelog partition: they never outrun it.
+			if t, ok := s.closedThrough(); ok {
+				c.advance(t)
 			}
-			if t, ok := s.mark(); ok {
-				c.observe(t)
+			if t, ok := s.newest(w.sem); ok {
+				c.seen(t)
 			}
 			w.schedule(c, string(it.Key()), s)
 		}
@@ -205,54 +203,158 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 	if err := it.Err(); err != nil {
 		ctx.Fail(fmt.Errorf("processors: %s: partition %d: iterate: %w", w.name, p, err))
 	}
-	w.log.Info("partition clock rebuilt", "group", w.name, "partition", p, "keys", keys,
-		"stream_time", time.UnixMilli(c.streamTime).UTC(), "open_keys", c.index.len(), "took", time.Since(start).Round(time.Millisecond))
+	if meta != nil {
+		if meta.HasTime {
+			c.advance(meta.StreamTime)
+		}
+		c.closedSent, c.hasClosedSent = meta.Closed, meta.HasClosed
+	}
+	w.log.Debug("partition clock rebuilt", "group", w.name, "partition", p, "keys", keys,
+		"watermark", fmtTime(c.streamTime, c.hasTime), "open_keys", c.index.len(), "took", time.Since(start).Round(time.Millisecond))
 	return c
 }
 
-// sweep asks every key whose windows stream time has closed to close them,
-// through the loopback topic (goka only lets a callback write its own key).
-func (w *windowed) sweep(ctx goka.Context, c *partClock) {
-	c.due(func(key string) {
-		ctx.Loopback(key, closeMsg{Through: c.streamTime, Data: c.dataTime})
-		w.metrics.closesSent.WithLabelValues(w.name).Inc()
-	})
+func fmtTime(t int64, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return time.UnixMilli(t).UTC().Format(time.RFC3339)
 }
 
-// onTick handles a tick on a partition's control key: it advances an idle,
-// caught-up partition to wall-clock time, and lets a freshly rebuilt
-// partition close what became due while nobody was processing it.
-func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
+// meta is the partition's metadata (the callback's key must be the
+// partition's control key).
+func (w *windowed) meta(ctx goka.Context, c *partClock) *partitionMeta {
+	m, _ := value(ctx, c).(*partitionMeta)
+	if m == nil {
+		m = newPartitionMeta(w.sources)
+	}
+	m.Sources.N = w.sources
+	return m
+}
+
+// isCtrl says whether the callback's key is its partition's control key.
+func (w *windowed) isCtrl(ctx goka.Context) bool {
 	p := ctx.Partition()
-	if int(p) >= len(w.ctrl) || ctx.Key() != w.ctrl[p] {
+	return int(p) < len(w.ctrl) && ctx.Key() == w.ctrl[p]
+}
+
+// sweep asks every key whose windows the watermark has closed to close
+// them, through the loopback topic (goka only lets a callback write its
+// own key), then, for a group with closed marks, sends the closed marker
+// behind them: the loopback keeps one partition's records in order, so
+// when the control key reads the marker every close before it is done.
+func (w *windowed) sweep(ctx goka.Context, c *partClock) {
+	c.due(func(key string) {
+		ctx.Loopback(key, closeMsg{Through: c.streamTime, Data: c.streamTime})
+		w.metrics.closesSent.WithLabelValues(w.name).Inc()
+	})
+	if w.closedMarks && c.hasTime && (!c.hasClosedSent || c.streamTime > c.closedSent) {
+		ctx.Loopback(w.ctrl[ctx.Partition()], closeMsg{Through: c.streamTime, Data: c.streamTime})
+		c.closedSent, c.hasClosedSent = c.streamTime, true
+	}
+	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
+}
+
+// through is how far a close request may close: never past the
+// receiver's own watermark. A close sent by a previous owner whose
+// watermark advance did not become durable is clamped here; the key stays
+// indexed and closes when the watermark really gets there.
+func (w *windowed) through(c *partClock, m closeMsg) (int64, bool) {
+	if !c.hasTime {
+		return 0, false
+	}
+	return min(m.Through, c.streamTime), true
+}
+
+// onMark applies an upstream partition's mark on the control key: the
+// watermark is the merge of every source's marks, recorded in the
+// partition metadata before any close it causes is sent.
+func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
+	if !w.isCtrl(ctx) {
+		return // for another partition count; ignore
+	}
+	c := w.clock(ctx)
+	meta := w.meta(ctx, c)
+	if ctx.Offset() <= meta.LastInput {
+		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
+		return
+	}
+	changed := meta.Sources.Observe(m.Source, m.mark())
+	if meta.HasTime {
+		c.advance(meta.StreamTime)
+	}
+	if prog := meta.Sources.Progress(); prog.Has && c.advance(prog.Time) {
+		changed = true
+	}
+	if changed {
+		meta.LastInput = ctx.Offset()
+		meta.StreamTime, meta.HasTime = c.streamTime, c.hasTime
+		meta.Mark = false
+		setValue(ctx, c, meta)
+	}
+	w.metrics.setWatermark(w.name, ctx.Partition(), c, meta.Sources.Progress())
+	w.sweep(ctx, c)
+}
+
+// onClosed handles the closed marker on the control key: every close sent
+// before it has been applied, so the partition has published every window
+// with END + grace <= its watermark, except those of keys whose close was
+// clamped (still indexed). The write with Mark makes the relay pass it on.
+func (w *windowed) onClosed(ctx goka.Context, m closeMsg) {
+	c := w.clock(ctx)
+	t, ok := w.through(c, m)
+	if !ok {
+		return
+	}
+	if at, pending := c.pendingBefore(); pending && at <= t {
+		t = at - 1
+	}
+	meta := w.meta(ctx, c)
+	if meta.HasClosed && t <= meta.Closed {
+		return
+	}
+	meta.Closed, meta.HasClosed, meta.Mark = t, true, true
+	setValue(ctx, c, meta)
+}
+
+// onTick handles a tick on a partition's control key: it lets a freshly
+// rebuilt partition close what became due while nobody was processing it,
+// and, in a group with idle advance, moves the watermark of a partition
+// whose sources are all idle on to close its last windows.
+func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
+	if !w.isCtrl(ctx) {
 		return // a tick for another partition count; ignore
 	}
 	c := w.clock(ctx)
-	meta, _ := value(ctx, c).(*partitionMeta)
-	if meta == nil {
-		meta = &partitionMeta{LastTick: -1}
-	}
-	if ctx.Offset() <= meta.LastTick {
-		return
-	}
-	// Only a partition that has seen data advances: one that never did has
-	// nothing to close, and advancing it would make every reading that
-	// arrives later (a backfill of old data into a fresh pipeline) too late.
-	changed := false
-	meta.Mark = false // transient: only the write that advances DataTime marks
-	if w.idle > 0 && m.CaughtUp && c.hasTime && time.Since(c.lastActivity) >= w.idle && m.Wall > c.streamTime {
-		c.observe(m.Wall)
-		meta.StreamTime, changed = c.streamTime, true
-		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
-	}
-	if w.publishData && c.hasData && c.dataTime > meta.DataTime {
-		// at most once per tick: the relay sends it to every station partition
-		meta.DataTime, meta.Mark, changed = c.dataTime, true, true
-	}
-	if changed {
-		meta.LastTick = ctx.Offset()
-		setValue(ctx, c, meta)
+	if w.idleAdvance && w.idle > 0 {
+		meta := w.meta(ctx, c)
+		prog := meta.Sources.Progress()
+		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
+			if t := idleTarget(w.sem, prog.Time, m.Wall); c.advance(t) {
+				meta.LastTick = ctx.Offset()
+				meta.StreamTime, meta.HasTime = c.streamTime, true
+				meta.Mark = false
+				setValue(ctx, c, meta)
+				w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
+				w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+			}
+		}
 	}
 	w.sweep(ctx, c)
-	w.metrics.setOpen(w.name, p, c.index.len())
+}
+
+// idleTarget is where the watermark of a partition whose sources are all
+// idle moves: far enough to close every window holding data up to newest
+// (the greatest time any source reached), but never past the wall clock,
+// so a live stream that pauses does not close the window its next reading
+// falls in. Between those it moves in steps of the slide (window closes
+// happen only at start + size + grace), so a pause costs one metadata
+// write per slide, not one per tick.
+func idleTarget(sem *Semantics, newest, wall int64) int64 {
+	last := sem.Windows.Latest(newest) + sem.Windows.Size + sem.Grace
+	if wall >= last {
+		return last
+	}
+	// the latest close time <= wall
+	return floorDiv(wall-sem.Windows.Size-sem.Grace, sem.Windows.Slide)*sem.Windows.Slide + sem.Windows.Size + sem.Grace
 }
