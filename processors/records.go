@@ -3,7 +3,7 @@ package processors
 import (
 	"fmt"
 	"hash/fnv"
-		"time"
+	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
@@ -290,8 +290,8 @@ func decodeMetaV1(b []byte) (*partitionMeta, error) {
 //   - on the station-updates topic, from the device relay: device partition
 //     Source has published every window with END + grace <= Time.
 type markMsg struct {
-	Source int32
-	Time   int64
+	Source  int32
+	Time    int64
 	HasTime bool
 	Idle    bool
 }

@@ -53,7 +53,7 @@ type windowedState interface {
 	nextClose(*Semantics) (int64, bool)
 }
 
-func (s *DeviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *DeviceState) closedThrough() (int64, bool)    { return s.ClosedThrough, s.HasClosed }
 func (s *DeviceState) newest(*Semantics) (int64, bool) { return s.maxEventTime() }
 
 func (s *StationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
