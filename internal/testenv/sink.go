@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -71,6 +72,55 @@ func ReadN(t testing.TB, ctx context.Context, brokers []string, topic string, n 
 		if more := cl.PollFetches(extra).Records(); len(more) > 0 || len(out) > n {
 			t.Errorf("%s: %d records, want %d", topic, len(out)+len(more), n)
 		}
+	}
+	return out
+}
+
+// Revisions reads a sink topic from the start to its current end and
+// counts, per key, the distinct versions published (a republication after
+// a crash is byte-identical, so it is one version). Call it once the
+// pipeline has converged (after ReadSink).
+func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string, version func([]byte) (int64, error)) map[string]int {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	left := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset > 0 {
+			left[o.Partition] = o.Offset
+		}
+	})
+	seen := map[string]map[int64]bool{}
+	for len(left) > 0 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("%s: counting revisions: %v", topic, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
+				delete(left, r.Partition)
+			}
+			v, err := version(r.Value)
+			if err != nil {
+				t.Fatalf("%s: %v", topic, err)
+			}
+			k := string(r.Key)
+			if seen[k] == nil {
+				seen[k] = map[int64]bool{}
+			}
+			seen[k][v] = true
+		})
+	}
+	out := make(map[string]int, len(seen))
+	for k, vs := range seen {
+		out[k] = len(vs)
 	}
 	return out
 }

@@ -1,0 +1,332 @@
+package processors_test
+
+import (
+	"context"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// backlog is input preloaded before the pipeline starts, the way a
+// catch-up, a restart after downtime or a replay sees it: readings spread
+// over the input partitions at random (random keys), each partition in
+// event-time order with jitter below grace, a few readings delayed past
+// grace.
+type backlog struct {
+	readings []schemas.Reading   // every reading
+	parts    [][]schemas.Reading // arrival order per input partition
+	late     map[string]bool     // IDs of the readings delayed past grace
+}
+
+func makeBacklog(seed uint64, readings []schemas.Reading, partitions int, jitter time.Duration, lateFrac float64) backlog {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	b := backlog{readings: readings, parts: make([][]schemas.Reading, partitions), late: map[string]bool{}}
+	arrival := map[string]int64{}
+	for _, r := range readings {
+		t, _ := r.ParseEventTime()
+		at := t.UnixMilli() + rng.Int64N(jitter.Milliseconds())
+		if rng.Float64() < lateFrac {
+			at = t.UnixMilli() + time.Hour.Milliseconds() + rng.Int64N(2*time.Hour.Milliseconds())
+			b.late[r.ID] = true
+		}
+		arrival[r.ID] = at
+		p := rng.IntN(partitions)
+		b.parts[p] = append(b.parts[p], r)
+	}
+	for _, part := range b.parts {
+		sort.SliceStable(part, func(i, j int) bool { return arrival[part[i].ID] < arrival[part[j].ID] })
+	}
+	return b
+}
+
+// produce writes each partition's readings to its input partition, in
+// order, plus extra records on partition 0.
+func (b backlog) produce(t *testing.T, ctx context.Context, s *stack, codec *codecs.ReadingCodec, extra [][]byte) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	topic := processors.DefaultTopics().Input
+	for p, part := range b.parts {
+		for _, r := range part {
+			v, err := codec.EncodeReading(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: int32(p), Key: []byte(r.ID), Value: v}, nil)
+		}
+	}
+	for _, v := range extra {
+		cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: 0, Key: []byte("extra"), Value: v}, nil)
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mayRevise lists the device and station sink keys that a late reading can
+// change: the windows of the late reading and, counters being cumulative,
+// those of the device's next reading in event-time order, whose difference
+// it splits. Every other window must be published exactly once.
+func (b backlog) mayRevise(p reference.Params) (devices, stations map[string]bool) {
+	devices, stations = map[string]bool{}, map[string]bool{}
+	byDevice := map[string][]reference.Reading{}
+	for _, r := range reference.FromSchemas(b.readings) {
+		byDevice[r.Device] = append(byDevice[r.Device], r)
+	}
+	key := func(prefix string, t int64) string {
+		return prefix + schemas.KeySeparator + time.UnixMilli(t).UTC().Format(processors.WindowKeyTime)
+	}
+	mark := func(r reference.Reading) {
+		for s := r.T - ((r.T%p.SlideMs)+p.SlideMs)%p.SlideMs; s > r.T-p.SizeMs; s -= p.SlideMs {
+			devices[key(r.Device, s)] = true
+			stations[key(schemas.StationKey(r.Station, r.Line), s)] = true
+		}
+	}
+	for _, rs := range byDevice {
+		sort.Slice(rs, func(i, j int) bool {
+			a, c := rs[i], rs[j]
+			if a.T != c.T {
+				return a.T < c.T
+			}
+			if a.Entries != c.Entries {
+				return a.Entries < c.Entries
+			}
+			return a.Exits < c.Exits
+		})
+		for i, r := range rs {
+			if b.late[r.ID] {
+				mark(r)
+				if i+1 < len(rs) {
+					mark(rs[i+1])
+				}
+			}
+		}
+	}
+	return devices, stations
+}
+
+// checkRevisions counts the distinct revisions of every window on both
+// sinks and fails for any window outside allowed with more than one.
+func checkRevisions(t *testing.T, ctx context.Context, s *stack, allowedDev, allowedSt map[string]bool) (devRevised, stRevised int) {
+	t.Helper()
+	topics := processors.DefaultTopics()
+	devCodec, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stCodec, err := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := testenv.Revisions(t, ctx, s.brokers, topics.DeviceWindows, func(b []byte) (int64, error) {
+		w, err := devCodec.Unmarshal(b)
+		return int64(w.Generation)<<32 | int64(w.Revision), err
+	})
+	st := testenv.Revisions(t, ctx, s.brokers, topics.StationWindows, func(b []byte) (int64, error) {
+		w, err := stCodec.Unmarshal(b)
+		return int64(w.Generation)<<32 | int64(w.Revision), err
+	})
+	for _, c := range []struct {
+		name    string
+		revs    map[string]int
+		allowed map[string]bool
+	}{{"device", dev, allowedDev}, {"station", st, allowedSt}} {
+		revised, unexpected, extra := 0, 0, 0
+		var sample []string
+		for k, n := range c.revs {
+			if n > 1 {
+				revised++
+				extra += n - 1
+				if !c.allowed[k] {
+					unexpected++
+					if len(sample) < 5 {
+						sample = append(sample, k)
+					}
+				}
+			}
+		}
+		t.Logf("%s windows: %d, revised %d (%d extra revisions); a late reading may revise %d; revised without one: %d",
+			c.name, len(c.revs), revised, extra, len(c.allowed), unexpected)
+		if unexpected > 0 {
+			t.Errorf("%d %s windows were published more than once although no late reading changes them, e.g. %v", unexpected, c.name, sample)
+		}
+		if c.name == "device" {
+			devRevised = revised
+		} else {
+			stRevised = revised
+		}
+	}
+	return devRevised, stRevised
+}
+
+func backlogConfig(t *testing.T, s *stack) processors.Config {
+	cfg := s.config(t)
+	cfg.Partitions = 6
+	cfg.Retention = 24 * time.Hour // every delayed reading is a correction, none too late
+	// Marks as often as the ingest stage can send them: windows close all
+	// through the backlog, not only when the input runs dry (the default
+	// throttle would send only a few marks over so small a backlog).
+	cfg.MarkInterval = time.Millisecond
+	cfg.MaxFuture = 0 // the default check: a reading far in the future is dead-lettered
+	return cfg
+}
+
+// futureReading is valid Avro with an event time a year ahead: it must be
+// dead-lettered, not push a source watermark forward.
+func futureReading(t *testing.T, codec *codecs.ReadingCodec) []byte {
+	t.Helper()
+	r := schemas.Reading{CA: "F001", Unit: "R001", SCP: "00-00-00", Station: "FUTURE", LineName: "1", Division: "IRT",
+		Desc: "REGULAR", Entries: 1, Exits: 1, ID: "future"}
+	r.SetTimes(time.Now().AddDate(1, 0, 0).UTC())
+	b, err := codec.EncodeReading(&r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func inputCodec(t *testing.T, s *stack) *codecs.ReadingCodec {
+	t.Helper()
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry,
+		Subject: schemas.Subject(processors.DefaultTopics().Input)}, WriterVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec
+}
+
+// TestBacklogPublishesOnce: a preloaded backlog over six input partitions
+// with random keys is exact, and every device and station window is
+// published once, except the windows a reading later than grace changes.
+// Before watermarks went through the graph, most windows of such a backlog
+// were published several times (the fastest input partition closed them).
+func TestBacklogPublishesOnce(t *testing.T) {
+	for _, restart := range []bool{false, true} {
+		name := "one run"
+		if restart {
+			name = "member restarted mid-backlog"
+		}
+		t.Run(name, func(t *testing.T) {
+			if restart && testing.Short() {
+				t.Skip("-short")
+			}
+			s := newStack(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+			defer cancel()
+			cfg := backlogConfig(t, s)
+			// Create the topics first: the backlog goes to six partitions.
+			bootCtx, stopBoot := context.WithCancel(ctx)
+			startInProcess(t, bootCtx, cfg).waitTopics(t, ctx, s)
+			stopBoot()
+
+			codec := inputCodec(t, s)
+			b := makeBacklog(3, synthetic(5, 60, 90), 6, 90*time.Second, 0.03)
+			b.produce(t, ctx, s, codec, [][]byte{futureReading(t, codec)})
+
+			m := startInProcess(t, ctx, cfg)
+			if restart {
+				// Stop the member once part of the backlog is published,
+				// then start it again over the same local state.
+				testenv.ReadN(t, ctx, s.brokers, processors.DefaultTopics().DeviceWindows, 1500, 0)
+				m.stop()
+				startInProcess(t, ctx, cfg)
+			}
+			checkSinks(t, ctx, s, reference.FromSchemas(b.readings))
+			dead := readAll(t, ctx, s, processors.DefaultTopics().DeadLetters, 1)
+			if r := dead[0]; header(r, processors.HeaderReason) != string(codecs.ReasonFutureEventTime) {
+				t.Errorf("the future reading was dead-lettered as %q", header(r, processors.HeaderReason))
+			}
+			if n := endOffset(t, ctx, s, processors.DefaultTopics().Late); n != 0 {
+				t.Errorf("%d readings were too late; with 24h of retention none is", n)
+			}
+			dev, st := b.mayRevise(refParams)
+			t.Logf("%d readings, %d delayed past grace", len(b.readings), len(b.late))
+			if revised, _ := checkRevisions(t, ctx, s, dev, st); revised == 0 {
+				// The delayed readings arrive an hour or more after their
+				// windows: corrections prove windows closed mid-backlog,
+				// not only once the input ran dry.
+				t.Error("no device window was corrected: windows closed only at the end of the input")
+			}
+		})
+	}
+}
+
+// endOffset is the number of records a topic's partitions hold.
+func endOffset(t *testing.T, ctx context.Context, s *stack, topic string) int64 {
+	t.Helper()
+	ends, err := kadm.NewClient(s.client).ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n
+}
+
+func header(r *kgo.Record, key string) string {
+	for _, h := range r.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// inProcess is a pipeline member in this process a test can stop and wait for.
+type inProcess struct {
+	cancel context.CancelFunc
+	once   sync.Once
+	done   chan error
+	t      *testing.T
+}
+
+func startInProcess(t *testing.T, ctx context.Context, cfg processors.Config) *inProcess {
+	t.Helper()
+	p, err := processors.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mctx, cancel := context.WithCancel(ctx)
+	m := &inProcess{cancel: cancel, done: make(chan error, 1), t: t}
+	go func() { m.done <- p.Run(mctx) }()
+	t.Cleanup(m.stop)
+	return m
+}
+
+// stop stops the member (a clean shutdown) and waits for it.
+func (m *inProcess) stop() {
+	m.once.Do(func() {
+		m.cancel()
+		if err := <-m.done; err != nil {
+			m.t.Errorf("Run: %v", err)
+		}
+	})
+}
+
+// waitTopics waits until the member has created the pipeline's topics.
+func (m *inProcess) waitTopics(t *testing.T, ctx context.Context, s *stack) {
+	t.Helper()
+	adm := kadm.NewClient(s.client)
+	for ctx.Err() == nil {
+		td, err := adm.ListTopics(ctx, processors.DefaultTopics().Input, processors.DefaultTopics().Late)
+		if err == nil && len(td) == 2 && td.Error() == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("topics never created")
+}
