@@ -33,6 +33,15 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%d variants, want limit, ours, usual goka", len(res.Variants))
 	}
 	limit := res.Variants[0]
+	// Preloaded, ordered input: Run fails on a correction; the figures
+	// must still be the throughput run's and be reported.
+	if ours := res.Variants[1]; ours.Name != "ours" || ours.DeviceCorrections != res.Corrections.Device ||
+		ours.StationCorrections != res.Corrections.Station || res.Corrections.Device != 0 || res.Corrections.Station != 0 {
+		t.Errorf("corrections: results %+v, variant %+v", res.Corrections, ours)
+	}
+	if !strings.Contains(md.String(), "ours published 0 device and 0 station window corrections (REVISION > 1)") {
+		t.Error("the report does not state ours' corrections")
+	}
 	for _, v := range res.Variants {
 		if v.PerSecond <= 0 || v.Devices.Windows == 0 {
 			t.Errorf("%s: %+v", v.Name, v)

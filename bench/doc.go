@@ -12,7 +12,9 @@
 // machine; the comparisons are ratios measured in the same run.
 //
 // Benchmarks are not tests: nothing here asserts on speed. Run fails only
-// when the variants disagree or a phase cannot complete.
+// when the variants disagree, when ours publishes a window of the
+// preloaded, ordered input more than once (a correction, REVISION > 1, on
+// the device or station windows topic), or when a phase cannot complete.
 //
 // Concurrency: Run is not safe for concurrent use (it measures the whole
 // process: CPU time, RSS, pprof); run one at a time.

@@ -12,8 +12,10 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // Latency is the live-mode close latency of device windows.
@@ -31,6 +33,13 @@ type Latency struct {
 	// Missing windows became closable during the measurement but were not
 	// on the sink topic by its end (plus a grace second).
 	Missing int `json:"missing"`
+	// DeviceCorrections are the records with REVISION > 1 on the device
+	// windows topic during the phase (warm-up included): windows published
+	// again, which are not closes and are not latency samples. Reported,
+	// not a check (live input). The phase does not follow the station
+	// windows topic (a second reader would compete for the cores with the
+	// member being measured), so it has no station corrections.
+	DeviceCorrections int64 `json:"device_corrections"`
 }
 
 // closability records, per input partition, the stream time (largest event
@@ -109,7 +118,11 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	}
 	cl := &closability{size: cfg.Window.Milliseconds(), grace: cfg.Grace.Milliseconds(), stream: map[int32]int64{}, at: map[int32]map[int64]time.Time{}}
 
-	// The sink reader.
+	// The sink reader, of the device windows topic only.
+	devCodec, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: e.sr, Subject: schemas.Subject(topics.DeviceWindows)})
+	if err != nil {
+		return l, err
+	}
 	sinkCl, err := kgo.NewClient(append(e.kafkaOpts(), kgo.ConsumeTopics(topics.DeviceWindows),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(100*time.Millisecond))...)
 	if err != nil {
@@ -125,7 +138,9 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		lat     []float64
 		seen    = map[string]bool{}
 		readErr error
-		rwg     sync.WaitGroup
+		// corrections is the reader's until rwg.Wait.
+		corrections int64
+		rwg         sync.WaitGroup
 	)
 	rctx, rcancel := context.WithCancel(ctx)
 	defer rwg.Wait()
@@ -140,6 +155,18 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 				return
 			}
 			fs.EachRecord(func(r *kgo.Record) {
+				if readErr != nil {
+					return
+				}
+				w, err := devCodec.Unmarshal(r.Value)
+				if err != nil {
+					readErr = fmt.Errorf("bench: latency: %s: %w", r.Topic, err)
+					return
+				}
+				if w.Revision > 1 {
+					corrections++
+					return
+				}
 				key := string(r.Key)
 				i := strings.LastIndexByte(key, '|')
 				if i < 0 {
@@ -203,6 +230,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	time.Sleep(time.Second)
 	rcancel()
 	rwg.Wait()
+	l.DeviceCorrections = corrections
 	pmu.Lock()
 	defer pmu.Unlock()
 	if perr != nil {

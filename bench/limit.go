@@ -32,8 +32,14 @@ type Variant struct {
 	StartupSeconds float64 `json:"startup_s"`
 	Devices        Digest  `json:"device_windows"`
 	Stations       *Digest `json:"station_windows,omitempty"`
-	// StationCorrections are station windows published again with a
-	// higher REVISION (see stationFollower).
+	// DeviceCorrections and StationCorrections are the records with
+	// REVISION > 1 that a run of our pipeline (ours, and the scaling runs)
+	// published on the device and station windows topics (see deviceTally
+	// and stationFollower): windows published again. On ordered input the
+	// watermark closes each window once, so both should be 0 (absent from
+	// the JSON); the limit publishes nothing and the usual goka way has no
+	// revisions (see Duplicates).
+	DeviceCorrections  int64 `json:"device_corrections,omitempty"`
 	StationCorrections int64 `json:"station_corrections,omitempty"`
 	// StationUpdatesIgnored are device window updates the station stage
 	// ignored as past retention; StationsDiffer says the published station

@@ -68,6 +68,12 @@ type Memory struct {
 	Seconds    float64 `json:"seconds"`
 	PerSecond  float64 `json:"readings_per_s"`
 	RSSPeakMiB float64 `json:"rss_peak_mib"`
+	// DeviceCorrections and StationCorrections are the records with
+	// REVISION > 1 the member published on the device and station windows
+	// topics (see Variant). Reported, not a check: the input is produced
+	// while the member runs, not preloaded.
+	DeviceCorrections  int64 `json:"device_corrections"`
+	StationCorrections int64 `json:"station_corrections"`
 }
 
 // runMemory runs one pipeline member in its own process against this
@@ -153,6 +159,7 @@ func runMemory(ctx context.Context, cfg *Config, say func(string, ...any)) (Memo
 	if err := checkOurs(ctx, e, &v, topics, f); err != nil {
 		return fail(err)
 	}
+	r.DeviceCorrections, r.StationCorrections = v.DeviceCorrections, v.StationCorrections
 	if v.Devices != exp.devices || *v.Stations != exp.stations {
 		return fail(fmt.Errorf("bench: memory: published windows differ from the expected ones:\n  device windows  got %v\n                  want %v\n  station windows got %v\n                  want %v",
 			v.Devices, exp.devices, *v.Stations, exp.stations))

@@ -42,4 +42,5 @@ func TestMemoryPhase(t *testing.T) {
 	if m.RSSPeakMiB <= 0 || m.PerSecond <= 0 || m.Readings != 3000 {
 		t.Fatalf("memory phase: %+v", m)
 	}
+	t.Logf("memory phase: %d device and %d station window corrections (REVISION > 1)", m.DeviceCorrections, m.StationCorrections)
 }

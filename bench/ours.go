@@ -290,10 +290,16 @@ func waitSinks(ctx context.Context, e *env, f *stationFollower, ignored func() b
 	return st, err
 }
 
-// checkOurs reads the device windows topic and digests it, failing on a
-// window published twice or a revision other than 1 (ordered input: a
-// device window is final when first published) and on dead letters or late
-// readings; the station digest is the follower's.
+// checkOurs reads the device windows topic and digests it by the latest
+// revision of each window, counting corrections (REVISION > 1; on ordered
+// input the watermark closes each device window once, so a correction is a
+// pipeline defect the caller reports), and fails on dead letters or late
+// readings; the station digest and corrections are the follower's.
+//
+// A device correction adds a record to the topic, so waitSinks' wait for
+// as many records as windows can end before the last window is out; the
+// station windows, which need every device window, are waited for after
+// it, and a window still missing shows as a digest difference.
 func checkOurs(ctx context.Context, e *env, v *Variant, topics processors.Topics, f *stationFollower) error {
 	ends, err := e.endOffsets(ctx, topics.DeadLetters, topics.Late)
 	if err != nil {
@@ -306,17 +312,21 @@ func checkOurs(ctx context.Context, e *env, v *Variant, topics processors.Topics
 	if err != nil {
 		return err
 	}
-	err = e.consumeAll(ctx, func(r *kgo.Record) error {
-		w, err := devCodec.Unmarshal(r.Value)
-		if err != nil {
-			return fmt.Errorf("bench: %s: %w", r.Topic, err)
-		}
-		if w.Revision != 1 {
-			return fmt.Errorf("bench: %s: %s revision %d: ordered input should never correct a device window", r.Topic, r.Key, w.Revision)
-		}
-		v.Devices.Add(w.DeviceKey(), w.Start.UnixMilli(), w.Entries, w.Exits, 0)
-		return nil
-	}, topics.DeviceWindows)
+	var t deviceTally
+	pass := func(fn func(string, schemas.DeviceWindow) error) error {
+		return e.consumeAll(ctx, func(r *kgo.Record) error {
+			w, err := devCodec.Unmarshal(r.Value)
+			if err != nil {
+				return fmt.Errorf("bench: %s: %w", r.Topic, err)
+			}
+			return fn(string(r.Key), w)
+		}, topics.DeviceWindows)
+	}
+	err = pass(t.first)
+	if err == nil && t.needSecond() {
+		err = pass(func(k string, w schemas.DeviceWindow) error { t.second(k, w); return nil })
+	}
+	v.Devices, v.DeviceCorrections = t.finish()
 	st, corr := f.result()
 	v.Stations, v.StationCorrections = &st, corr
 	return err

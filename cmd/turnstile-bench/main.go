@@ -53,7 +53,9 @@ that all three publish identical window totals. Then: close latency in live
 mode, table restore and restarts, scaling over in-process members, codec and
 storage micro-benchmarks. Prints markdown tables on stdout and writes every
 figure to --json. Nothing asserts on speed; it fails only when the variants
-disagree or a phase cannot complete.`,
+disagree, when our pipeline publishes a window of the preloaded, ordered
+input more than once (a correction, REVISION > 1), or a phase cannot
+complete.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,

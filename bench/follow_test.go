@@ -1,0 +1,67 @@
+package bench
+
+import (
+	"testing"
+	"time"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// TestDeviceTally checks the two-pass digest of the device windows topic:
+// the latest revision of each window counts, once, and every record with
+// REVISION > 1 is a correction.
+func TestDeviceTally(t *testing.T) {
+	start := time.Date(2024, 1, 6, 0, 0, 0, 0, time.UTC)
+	win := func(scp string, k int, entries int64, rev int32) (string, schemas.DeviceWindow) {
+		w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: scp, Start: start.Add(time.Duration(k) * 5 * time.Minute),
+			Entries: entries, Exits: entries / 2, Revision: rev}
+		return w.DeviceKey() + "|" + w.Start.Format(time.RFC3339), w
+	}
+	type rec struct {
+		key string
+		w   schemas.DeviceWindow
+	}
+	mk := func(scp string, k int, entries int64, rev int32) rec {
+		key, w := win(scp, k, entries, rev)
+		return rec{key, w}
+	}
+	digest := func(rs ...rec) Digest {
+		var d Digest
+		for _, r := range rs {
+			d.Add(r.w.DeviceKey(), r.w.Start.UnixMilli(), r.w.Entries, r.w.Exits, 0)
+		}
+		return d
+	}
+	tally := func(topic []rec) (Digest, int64, bool) {
+		var tl deviceTally
+		for _, r := range topic {
+			if err := tl.first(r.key, r.w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		second := tl.needSecond()
+		if second {
+			for _, r := range topic {
+				tl.second(r.key, r.w)
+			}
+		}
+		d, n := tl.finish()
+		return d, n, second
+	}
+
+	a, b, c := mk("01", 0, 10, 1), mk("01", 1, 20, 1), mk("02", 0, 30, 1)
+	if d, n, second := tally([]rec{a, b, c}); d != digest(a, b, c) || n != 0 || second {
+		t.Fatalf("no corrections: digest %v (want %v), %d corrections, second pass %v", d, digest(a, b, c), n, second)
+	}
+
+	b2, b3, c2 := mk("01", 1, 25, 2), mk("01", 1, 27, 3), mk("02", 0, 31, 2)
+	d, n, second := tally([]rec{a, b, c, b2, c2, b3})
+	if want := digest(a, b3, c2); d != want || n != 3 || !second {
+		t.Fatalf("corrections: digest %v (want %v), %d corrections (want 3), second pass %v", d, want, n, second)
+	}
+
+	var tl deviceTally
+	if key, w := win("01", 0, 1, 0); tl.first(key, w) == nil {
+		t.Fatal("revision 0 accepted")
+	}
+}
