@@ -79,7 +79,7 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 			return
 		}
 		c := d.clock(ctx)
-		through, ok := d.through(c, m)
+		through, ok := d.through(c)
 		if !ok {
 			return
 		}

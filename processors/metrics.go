@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -231,6 +232,48 @@ type Snapshot struct {
 	// OpenKeys by group, over the partitions this member owns.
 	OpenKeys   map[string]float64
 	StateBytes float64
+	// Watermarks by group: the partition this member owns with the least
+	// watermark (the one that holds its windows back).
+	Watermarks map[string]WatermarkView
+}
+
+// WatermarkView is one windowed partition's event-time progress.
+type WatermarkView struct {
+	Partition int32
+	// Time is the watermark (zero: none yet; Waiting sources not heard from).
+	Time time.Time
+	// Lag is how far it is behind the newest event time the partition saw.
+	Lag time.Duration
+	// Holder is the upstream partition holding it back (-1: all idle).
+	Holder  int32
+	Waiting int
+}
+
+// watermarks reads the watermark gauges: per group, the least watermark
+// of the partitions this member owns.
+func (m *Metrics) watermarks() map[string]WatermarkView {
+	type key struct{ group, part string }
+	views := map[key]*WatermarkView{}
+	get := func(l map[string]string) *WatermarkView {
+		k := key{l["group"], l["partition"]}
+		if views[k] == nil {
+			p, _ := strconv.Atoi(k.part)
+			views[k] = &WatermarkView{Partition: int32(p), Holder: -1}
+		}
+		return views[k]
+	}
+	each(m.watermark, func(l map[string]string, v float64) { get(l).Time = time.UnixMilli(int64(v * 1000)).UTC() })
+	each(m.watermarkLag, func(l map[string]string, v float64) { get(l).Lag = time.Duration(v * float64(time.Second)) })
+	each(m.holder, func(l map[string]string, v float64) { get(l).Holder = int32(v) })
+	each(m.waiting, func(l map[string]string, v float64) { get(l).Waiting = int(v) })
+	out := map[string]WatermarkView{}
+	for k, v := range views {
+		cur, ok := out[k.group]
+		if !ok || v.Time.Before(cur.Time) || v.Time.Equal(cur.Time) && v.Partition < cur.Partition {
+			out[k.group] = *v
+		}
+	}
+	return out
 }
 
 // Snapshot reads the counters.
@@ -249,6 +292,7 @@ func (m *Metrics) Snapshot() Snapshot {
 	})
 	each(m.openKeys, func(l map[string]string, v float64) { s.OpenKeys[l["group"]] += v })
 	s.StateBytes = m.state.total()
+	s.Watermarks = m.watermarks()
 	return s
 }
 
@@ -256,8 +300,13 @@ func (m *Metrics) Snapshot() Snapshot {
 func (s Snapshot) Add(o Snapshot) Snapshot {
 	out := Snapshot{In: map[string]float64{}, Published: map[string]map[string]float64{}, OpenKeys: map[string]float64{},
 		Rejected: s.Rejected + o.Rejected, Late: s.Late + o.Late, Duplicates: s.Duplicates + o.Duplicates,
-		Dropped: s.Dropped + o.Dropped, StateBytes: s.StateBytes + o.StateBytes}
+		Dropped: s.Dropped + o.Dropped, StateBytes: s.StateBytes + o.StateBytes, Watermarks: map[string]WatermarkView{}}
 	for _, x := range []Snapshot{s, o} {
+		for g, v := range x.Watermarks {
+			if cur, ok := out.Watermarks[g]; !ok || v.Time.Before(cur.Time) {
+				out.Watermarks[g] = v
+			}
+		}
 		for k, v := range x.In {
 			out.In[k] += v
 		}

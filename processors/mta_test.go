@@ -67,7 +67,9 @@ func readMTA(t *testing.T, path string) []reference.Reading {
 //   - in file order: the file is sorted by device, so one device's whole
 //     week arrives after another's and stream time runs far ahead of most
 //     readings (windows close early and are corrected);
-//   - shuffled: every kind of lateness at once.
+//   - shuffled: every kind of lateness at once;
+//   - in event order: nothing is late, so every device and station window
+//     is published exactly once.
 func TestMTAWeeks(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: the real MTA weeks take minutes")
@@ -78,6 +80,7 @@ func TestMTAWeeks(t *testing.T) {
 	}{
 		{"file order", "240106.csv.gz", producer.OrderFile},
 		{"shuffled", "240113.csv.gz", producer.OrderShuffle},
+		{"event order", "240113.csv.gz", producer.OrderEvent},
 	} {
 		t.Run(tc.name, func(t *testing.T) { replayMTAWeek(t, mtaDir+tc.file, tc.order) })
 	}
@@ -117,4 +120,22 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	wantSt := reference.StationsOf(want, readings)
 	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 	t.Logf("%d station windows match the reference after %v", len(wantSt), time.Since(start).Round(time.Millisecond))
+
+	var once map[string]bool // in event order no window may be revised
+	if order != producer.OrderEvent {
+		once = allKeys(want, wantSt) // any may be
+	}
+	checkRevisions(t, ctx, s, once, once)
+}
+
+// allKeys is every device and station sink key of the references.
+func allKeys(devs map[reference.DeviceKey]reference.Row, sts map[reference.StationKey]reference.Row) map[string]bool {
+	out := map[string]bool{}
+	for k := range devs {
+		out[k.Device+schemas.KeySeparator+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)] = true
+	}
+	for k := range sts {
+		out[schemas.StationKey(k.Station, k.Line)+schemas.KeySeparator+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)] = true
+	}
+	return out
 }

@@ -95,7 +95,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		s.onTick(ctx, m)
 	case closeMsg:
 		c := s.clock(ctx)
-		through, ok := s.through(c, m)
+		through, ok := s.through(c)
 		if !ok {
 			return
 		}

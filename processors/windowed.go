@@ -255,16 +255,12 @@ func (w *windowed) sweep(ctx goka.Context, c *partClock) {
 	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
 }
 
-// through is how far a close request may close: never past the
-// receiver's own watermark. A close sent by a previous owner whose
-// watermark advance did not become durable is clamped here; the key stays
-// indexed and closes when the watermark really gets there.
-func (w *windowed) through(c *partClock, m closeMsg) (int64, bool) {
-	if !c.hasTime {
-		return 0, false
-	}
-	return min(m.Through, c.streamTime), true
-}
+// through is how far a close request closes a key: through the
+// receiver's own watermark, whatever the request says. A request sent at
+// an earlier watermark closes everything due by now (the key would
+// otherwise stay due until the next sweep), and one sent by a previous
+// owner whose watermark write never became durable cannot close early.
+func (w *windowed) through(c *partClock) (int64, bool) { return c.streamTime, c.hasTime }
 
 // onMark applies an upstream partition's mark on the control key: the
 // watermark is the merge of every source's marks, recorded in the
@@ -302,12 +298,17 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 // clamped (still indexed). The write with Mark makes the relay pass it on.
 func (w *windowed) onClosed(ctx goka.Context, m closeMsg) {
 	c := w.clock(ctx)
-	t, ok := w.through(c, m)
-	if !ok {
+	if !c.hasTime {
 		return
 	}
+	t := min(m.Through, c.streamTime)
 	if at, pending := c.pendingBefore(); pending && at <= t {
+		// A key is still due (its close was clamped after a rebuild):
+		// record what is certain, and send a new marker on the next sweep.
 		t = at - 1
+		if c.closedSent > t {
+			c.closedSent = t
+		}
 	}
 	meta := w.meta(ctx, c)
 	if meta.HasClosed && t <= meta.Closed {
