@@ -36,7 +36,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
 	fs.DurationVar(&p.retention, "retention", 24*time.Hour, "event time during which late readings still correct windows")
-	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "advance a caught-up partition that received nothing for this long to wall-clock time (0: off)")
+	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
 	fs.DurationVar(&p.maxFuture, "max-future", 0, "reject readings whose event time is further ahead of the wall clock (0: 24h, negative: no check)")
 	fs.StringVar(&p.counters, "counters", processors.Cumulative, "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
 	fs.StringVar(&p.emit, "emit", processors.EmitFinal, "final (a window when it closes, then corrections) or updates (also on every change)")

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"time"
+
 	"context"
 
 	"github.com/spf13/cobra"
@@ -84,7 +86,7 @@ unless --quiet.`,
 		},
 	}
 	cf.register(cmd.Flags())
-	pf.register(cmd.Flags(), 0)
+	pf.register(cmd.Flags(), 30*time.Second)
 	hf.register(cmd.Flags())
 	topics.register(cmd.Flags())
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory (table state in <data-dir>/state)")
