@@ -77,100 +77,10 @@ func (b backlog) produce(t *testing.T, ctx context.Context, s *stack, codec *cod
 	}
 }
 
-// mayRevise lists the device and station sink keys that a late reading can
-// change: the windows of the late reading and, counters being cumulative,
-// those of the device's next reading in event-time order, whose difference
-// it splits. Every other window must be published exactly once.
-func (b backlog) mayRevise(p reference.Params) (devices, stations map[string]bool) {
-	devices, stations = map[string]bool{}, map[string]bool{}
-	byDevice := map[string][]reference.Reading{}
-	for _, r := range reference.FromSchemas(b.readings) {
-		byDevice[r.Device] = append(byDevice[r.Device], r)
-	}
-	key := func(prefix string, t int64) string {
-		return prefix + schemas.KeySeparator + time.UnixMilli(t).UTC().Format(processors.WindowKeyTime)
-	}
-	mark := func(r reference.Reading) {
-		for s := r.T - ((r.T%p.SlideMs)+p.SlideMs)%p.SlideMs; s > r.T-p.SizeMs; s -= p.SlideMs {
-			devices[key(r.Device, s)] = true
-			stations[key(schemas.StationKey(r.Station, r.Line), s)] = true
-		}
-	}
-	for _, rs := range byDevice {
-		sort.Slice(rs, func(i, j int) bool {
-			a, c := rs[i], rs[j]
-			if a.T != c.T {
-				return a.T < c.T
-			}
-			if a.Entries != c.Entries {
-				return a.Entries < c.Entries
-			}
-			return a.Exits < c.Exits
-		})
-		for i, r := range rs {
-			if b.late[r.ID] {
-				mark(r)
-				if i+1 < len(rs) {
-					mark(rs[i+1])
-				}
-			}
-		}
-	}
-	return devices, stations
-}
-
-// checkRevisions counts the distinct revisions of every window on both
-// sinks and fails for any window outside allowed with more than one.
-func checkRevisions(t *testing.T, ctx context.Context, s *stack, allowedDev, allowedSt map[string]bool) (devRevised, stRevised int) {
-	t.Helper()
-	topics := processors.DefaultTopics()
-	devCodec, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stCodec, err := codecs.NewStationWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.StationWindows)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := testenv.Revisions(t, ctx, s.brokers, topics.DeviceWindows, func(b []byte) (int64, error) {
-		w, err := devCodec.Unmarshal(b)
-		return int64(w.Generation)<<32 | int64(w.Revision), err
-	})
-	st := testenv.Revisions(t, ctx, s.brokers, topics.StationWindows, func(b []byte) (int64, error) {
-		w, err := stCodec.Unmarshal(b)
-		return int64(w.Generation)<<32 | int64(w.Revision), err
-	})
-	for _, c := range []struct {
-		name    string
-		revs    map[string]int
-		allowed map[string]bool
-	}{{"device", dev, allowedDev}, {"station", st, allowedSt}} {
-		revised, unexpected, extra := 0, 0, 0
-		var sample []string
-		for k, n := range c.revs {
-			if n > 1 {
-				revised++
-				extra += n - 1
-				if !c.allowed[k] {
-					unexpected++
-					if len(sample) < 5 {
-						sample = append(sample, k)
-					}
-				}
-			}
-		}
-		t.Logf("%s windows: %d, revised %d (%d extra revisions); a late reading may revise %d; revised without one: %d",
-			c.name, len(c.revs), revised, extra, len(c.allowed), unexpected)
-		if unexpected > 0 {
-			t.Errorf("%d %s windows were published more than once although no late reading changes them, e.g. %v", unexpected, c.name, sample)
-		}
-		if c.name == "device" {
-			devRevised = revised
-		} else {
-			stRevised = revised
-		}
-	}
-	return devRevised, stRevised
+// sinks are the stack's sink topics, generation 0.
+func (s *stack) sinks() testenv.Sinks {
+	t := processors.DefaultTopics()
+	return testenv.Sinks{Brokers: s.brokers, Registry: s.registry, DeviceTopic: t.DeviceWindows, StationTopic: t.StationWindows}
 }
 
 func backlogConfig(t *testing.T, s *stack) processors.Config {
@@ -253,9 +163,9 @@ func TestBacklogPublishesOnce(t *testing.T) {
 			if n := endOffset(t, ctx, s, processors.DefaultTopics().Late); n != 0 {
 				t.Errorf("%d readings were too late; with 24h of retention none is", n)
 			}
-			dev, st := b.mayRevise(refParams)
+			dev, st := reference.SinkKeys(reference.Changeable(refParams, reference.FromSchemas(b.readings), b.late))
 			t.Logf("%d readings, %d delayed past grace", len(b.readings), len(b.late))
-			if revised, _ := checkRevisions(t, ctx, s, dev, st); revised == 0 {
+			if revised, _ := testenv.CheckRevisions(t, ctx, s.sinks(), dev, st); revised == 0 {
 				// The delayed readings arrive an hour or more after their
 				// windows: corrections prove windows closed mid-backlog,
 				// not only once the input ran dry.

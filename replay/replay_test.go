@@ -137,6 +137,15 @@ func TestReplayIncludesLateReadings(t *testing.T) {
 	all := append(append([]schemas.Reading(nil), onTime...), late...)
 	want := expected(all)
 	checkSinks(t, ctx, brokers, sr, topics, want, 1)
+	// Each generation publishes every window once, except, in generation
+	// 1, the windows the recovered audits change: they arrive after their
+	// windows closed (within the new retention: corrections). Generation 0
+	// saw them as too late.
+	sinks := testenv.Sinks{Brokers: brokers, Registry: sr, DeviceTopic: topics.DeviceWindows, StationTopic: topics.StationWindows}
+	testenv.CheckRevisions(t, ctx, sinks, map[string]bool{}, map[string]bool{})
+	sinks.Generation = 1
+	devOK, stOK := reference.SinkKeys(reference.Changeable(params, reference.FromSchemas(all), lateIDs))
+	testenv.CheckRevisions(t, ctx, sinks, devOK, stOK)
 
 	// The lake: after the writer's final flush, compaction keeps one row
 	// per window, the highest generation and revision.
@@ -155,9 +164,11 @@ type want struct {
 	stations map[reference.StationKey]reference.Row
 }
 
+var params = reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
+
 func expected(rs []schemas.Reading) want {
 	refs := reference.FromSchemas(rs)
-	d := reference.Devices(reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}, refs)
+	d := reference.Devices(params, refs)
 	return want{d, reference.StationsOf(d, refs)}
 }
 

@@ -12,12 +12,34 @@ import (
 // restated: the reference does not import what it checks).
 const keyTime = "2006-01-02T15:04:05Z"
 
+// SinkKey is the window's key on the device sink topic, CA|UNIT|SCP|START.
+func (k DeviceKey) SinkKey() string {
+	return k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+}
+
+// SinkKey is the window's key on the station sink topic, STATION|LINENAME|START.
+func (k StationKey) SinkKey() string {
+	return k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+}
+
+// SinkKeys turns sets of windows into sets of sink keys.
+func SinkKeys(devices map[DeviceKey]bool, stations map[StationKey]bool) (map[string]bool, map[string]bool) {
+	d, st := make(map[string]bool, len(devices)), make(map[string]bool, len(stations))
+	for k := range devices {
+		d[k.SinkKey()] = true
+	}
+	for k := range stations {
+		st[k.SinkKey()] = true
+	}
+	return d, st
+}
+
 // DiffDevices compares the latest device windows of a sink topic, by sink
 // key (CA|UNIT|SCP|START), with the reference; "" means equal.
 func DiffDevices(got map[string]schemas.DeviceWindow, want map[DeviceKey]Row) string {
 	var diffs []string
 	for k, w := range want {
-		key := k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+		key := k.SinkKey()
 		g, ok := got[key]
 		switch {
 		case !ok:
@@ -37,7 +59,7 @@ func DiffDevices(got map[string]schemas.DeviceWindow, want map[DeviceKey]Row) st
 func DiffStations(got map[string]schemas.StationWindow, want map[StationKey]Row) string {
 	var diffs []string
 	for k, w := range want {
-		key := k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+		key := k.SinkKey()
 		g, ok := got[key]
 		switch {
 		case !ok:

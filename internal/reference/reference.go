@@ -73,20 +73,7 @@ func Devices(p Params, readings []Reading) map[DeviceKey]Row {
 	out := map[DeviceKey]Row{}
 	last := map[DeviceKey]int64{}
 	for dev, rs := range byDev {
-		// Event-time order; equal times by counter values (the definition
-		// in the README), so arrival order and IDs never matter.
-		sort.Slice(rs, func(i, j int) bool {
-			a, b := rs[i], rs[j]
-			switch {
-			case a.T != b.T:
-				return a.T < b.T
-			case a.Entries != b.Entries:
-				return a.Entries < b.Entries
-			case a.Exits != b.Exits:
-				return a.Exits < b.Exits
-			}
-			return a.ID < b.ID
-		})
+		sortEventTime(rs)
 		for i, r := range rs {
 			var de, dx int64
 			switch {
@@ -140,4 +127,55 @@ func StationsOf(devices map[DeviceKey]Row, readings []Reading) map[StationKey]Ro
 		of[r.Device] = [2]string{r.Station, r.Line}
 	}
 	return Stations(devices, func(d string) (string, string) { return of[d][0], of[d][1] })
+}
+
+// Changeable lists the device and station windows that the readings named
+// in late can change when they arrive after their windows closed: the
+// windows of each such reading and, with cumulative counters, those of the
+// device's next reading in event-time order, whose difference it splits.
+// A pipeline that closes each window once must publish every other window
+// exactly once.
+func Changeable(p Params, readings []Reading, late map[string]bool) (map[DeviceKey]bool, map[StationKey]bool) {
+	devices, stations := map[DeviceKey]bool{}, map[StationKey]bool{}
+	byDev := map[string][]Reading{}
+	for _, r := range readings {
+		byDev[r.Device] = append(byDev[r.Device], r)
+	}
+	mark := func(r Reading) {
+		for _, s := range starts(p, r.T) {
+			devices[DeviceKey{r.Device, s}] = true
+			stations[StationKey{r.Station, r.Line, s}] = true
+		}
+	}
+	for _, rs := range byDev {
+		sortEventTime(rs)
+		for i, r := range rs {
+			if !late[r.ID] {
+				continue
+			}
+			mark(r)
+			if p.Cumulative && i+1 < len(rs) {
+				mark(rs[i+1])
+			}
+		}
+	}
+	return devices, stations
+}
+
+// sortEventTime puts one device's readings in event-time order; equal
+// times by counter values (the definition in the README), so arrival order
+// and IDs never matter.
+func sortEventTime(rs []Reading) {
+	sort.Slice(rs, func(i, j int) bool {
+		a, b := rs[i], rs[j]
+		switch {
+		case a.T != b.T:
+			return a.T < b.T
+		case a.Entries != b.Entries:
+			return a.Entries < b.Entries
+		case a.Exits != b.Exits:
+			return a.Exits < b.Exits
+		}
+		return a.ID < b.ID
+	})
 }

@@ -78,8 +78,9 @@ func ReadN(t testing.TB, ctx context.Context, brokers []string, topic string, n 
 
 // Revisions reads a sink topic from the start to its current end and
 // counts, per key, the distinct versions published (a republication after
-// a crash is byte-identical, so it is one version). Call it once the
-// pipeline has converged (after ReadSink).
+// a crash is byte-identical, so it is one version); a negative version
+// skips the record. Call it once the pipeline has converged (after
+// ReadSink).
 func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string, version func([]byte) (int64, error)) map[string]int {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -110,6 +111,9 @@ func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string
 			v, err := version(r.Value)
 			if err != nil {
 				t.Fatalf("%s: %v", topic, err)
+			}
+			if v < 0 {
+				return
 			}
 			k := string(r.Key)
 			if seen[k] == nil {
