@@ -2,6 +2,7 @@ package processors
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -69,25 +70,49 @@ func (t *ticker) caughtUp(ctx context.Context) map[int32]bool {
 }
 
 // partitionLag is end offset minus committed offset per partition; a
-// partition with records and no commit counts all its records.
+// partition with no commit counts the records it holds (end minus log
+// start). A partition whose offsets could not be listed is an error, not
+// lag 0: unknown is never caught up.
 func (t *ticker) partitionLag(ctx context.Context, src lagSource) (map[int32]int64, error) {
 	ends, err := t.adm.ListEndOffsets(ctx, src.topic)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("processors: end offsets of %s: %w", src.topic, err)
+	}
+	starts, err := t.adm.ListStartOffsets(ctx, src.topic)
+	if err == nil {
+		err = starts.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("processors: start offsets of %s: %w", src.topic, err)
 	}
 	committed, err := t.adm.FetchOffsets(ctx, src.group)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = committed.Error()
 	}
+	if err != nil {
+		return nil, fmt.Errorf("processors: committed offsets of %s: %w", src.group, err)
+	}
+	return lagOf(src.topic, starts, ends, committed), nil
+}
+
+// lagOf computes per-partition lag from listed offsets and commits.
+func lagOf(topic string, starts, ends kadm.ListedOffsets, committed kadm.OffsetResponses) map[int32]int64 {
 	lag := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		c, ok := committed.Lookup(src.topic, o.Partition)
+		start := int64(0)
+		if s, ok := starts.Lookup(topic, o.Partition); ok {
+			start = s.Offset
+		}
+		c, ok := committed.Lookup(topic, o.Partition)
 		switch {
 		case !ok || c.At < 0:
-			lag[o.Partition] = o.Offset
+			lag[o.Partition] = max(0, o.Offset-start)
 		default:
-			lag[o.Partition] = max(0, o.Offset-c.At)
+			lag[o.Partition] = max(0, o.Offset-max(c.At, start))
 		}
 	})
-	return lag, nil
+	return lag
 }
