@@ -314,13 +314,14 @@ func (s *Store) Close() error {
 		if err != nil {
 			errs = append(errs, err)
 		}
-		// Clean only if the changelog acknowledged every processing write
-		// (goka skips SetOffset for a record at changelog offset 0, hence
-		// the one of slack).
+		// Clean only if the changelog acknowledged every processing write.
+		// goka skips SetOffset for a record at changelog offset 0, so a
+		// store that recovered nothing (its first write can be that
+		// record) has one write of slack, and only that one.
 		sets, acks := s.runningSets.Load(), s.runningAcks.Load()
 		switch {
 		case err != nil || s.batch != nil:
-		case acks+1 >= sets:
+		case acks+s.runningSlack >= sets:
 			if err := s.db.Delete(keyRunning, pebble.Sync); err != nil {
 				errs = append(errs, fmt.Errorf("state: mark %s clean: %w", s.dir, err))
 			}

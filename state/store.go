@@ -99,6 +99,10 @@ type Store struct {
 	// Processing Sets and changelog acknowledgements (SetOffset calls after
 	// MarkRecovered): Close calls a store clean only when they match.
 	runningSets, runningAcks atomic.Int64
+	// runningSlack is 1 when the first processing write can land at
+	// changelog offset 0, the one write goka acknowledges without
+	// SetOffset: the store recovered no changelog record.
+	runningSlack int64
 }
 
 var _ storage.Storage = (*Store)(nil)
@@ -443,6 +447,10 @@ func (s *Store) MarkRecovered() error {
 	}
 	_ = s.batch.Close()
 	s.batch = nil
+	s.runningSlack = 0
+	if !s.hasOffset {
+		s.runningSlack = 1
+	}
 	s.recovered.Store(true)
 	s.log.Debug("state: recovered", "dir", s.dir, "offset", s.offset, "has_offset", s.hasOffset,
 		"recovery_writes", s.recoveryWrites.Load())
