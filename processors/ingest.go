@@ -147,8 +147,7 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 		in.log.Warn("waiting for the schema registry", "partition", ctx.Partition(), "offset", ctx.Offset(), "err", err, "retry_in", backoff)
 		select {
 		case <-ctx.Context().Done():
-			ctx.Fail(ctx.Context().Err())
-			return
+			stopIfDone(ctx) // never return: goka would commit the record unprocessed
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)

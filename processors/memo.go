@@ -1,6 +1,11 @@
 package processors
 
-import "github.com/lovoo/goka"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/lovoo/goka"
+)
 
 // memoKeys bounds how many decoded values a partition's memo keeps. A
 // device value is a few hundred bytes decoded; the memo holds every device
@@ -53,6 +58,7 @@ func value(ctx goka.Context, c *partClock) any {
 		return v
 	}
 	v := ctx.Value()
+	stopIfDone(ctx) // a failed read comes back as nil once the context is done
 	if v != nil {
 		c.memo.put(ctx.Key(), v)
 	}
@@ -62,12 +68,32 @@ func value(ctx goka.Context, c *partClock) any {
 // setValue writes the key's value through goka (storage and changelog;
 // goka encodes it before returning) and remembers the decoded value.
 func setValue(ctx goka.Context, c *partClock, v any) {
+	stopIfDone(ctx)
 	ctx.SetValue(v)
+	stopIfDone(ctx)
 	c.memo.put(ctx.Key(), v)
 }
 
 // deleteValue deletes the key from the table and the memo.
 func deleteValue(ctx goka.Context, c *partClock) {
+	stopIfDone(ctx)
 	ctx.Delete()
+	stopIfDone(ctx)
 	c.memo.del(ctx.Key())
+}
+
+// errStopping ends a callback whose partition is being stopped.
+var errStopping = errors.New("processors: partition stopping")
+
+// stopIfDone ends the callback when its partition's context is done. goka's
+// Fail panics only while the context is live; once it is done, Fail records
+// the error and returns into the callback, where a failed Value reads as
+// nil (a new key) and a failed SetValue as success, and goka then commits
+// the input. A panic is how goka's own Fail ends a callback: the partition
+// processor recovers it, does not commit the input and stops the
+// partition, so the record is processed again by the next owner.
+func stopIfDone(ctx goka.Context) {
+	if err := ctx.Context().Err(); err != nil {
+		panic(fmt.Errorf("%w: %w", errStopping, err))
+	}
 }

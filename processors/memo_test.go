@@ -1,8 +1,12 @@
 package processors
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"testing"
+
+	"github.com/lovoo/goka"
 )
 
 // TestMemoBounded: the memo returns what was put last for a key, forgets
@@ -37,5 +41,52 @@ func TestMemoBounded(t *testing.T) {
 	m.put("5000", "again")
 	if len(m.values) != memoKeys {
 		t.Fatalf("%d values after rewriting a key, want %d", len(m.values), memoKeys)
+	}
+}
+
+// doneCtx is a goka callback context whose partition is stopping: goka's
+// Fail no longer panics, so a failed read returns nil and a write "works".
+type doneCtx struct {
+	gokaContext // nil: any other method panics
+	ctx         context.Context
+	writes      int
+}
+
+type gokaContext = goka.Context
+
+func (c *doneCtx) Context() context.Context { return c.ctx }
+func (c *doneCtx) Key() string              { return "k" }
+func (c *doneCtx) Value() any               { return nil }
+func (c *doneCtx) SetValue(any, ...goka.ContextOption) {
+	c.writes++
+}
+func (c *doneCtx) Delete(...goka.ContextOption) { c.writes++ }
+
+// TestStoppingPartitionNeverReadsNilOrWrites (issue 16 C): once the
+// partition's context is done, reading a key whose storage read failed and
+// writing a key both end the callback instead of treating the key as new
+// and letting goka commit the input.
+func TestStoppingPartitionNeverReadsNilOrWrites(t *testing.T) {
+	cctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for name, fn := range map[string]func(ctx *doneCtx, c *partClock){
+		"value":  func(ctx *doneCtx, c *partClock) { value(ctx, c) },
+		"set":    func(ctx *doneCtx, c *partClock) { setValue(ctx, c, &DeviceState{}) },
+		"delete": func(ctx *doneCtx, c *partClock) { deleteValue(ctx, c) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := &doneCtx{ctx: cctx}
+			defer func() {
+				r := recover()
+				err, _ := r.(error)
+				if !errors.Is(err, errStopping) {
+					t.Fatalf("recovered %v, want errStopping", r)
+				}
+				if ctx.writes != 0 {
+					t.Fatalf("%d writes on a stopping partition", ctx.writes)
+				}
+			}()
+			fn(ctx, newPartClock(1))
+		})
 	}
 }
