@@ -1,4 +1,4 @@
-// Package status reports on a turnstile deployment from Kafka alone: each
+// Package status reports on a turnstile deployment from Kafka: each
 // consumer group's lag on the topics it consumes, topic offsets, and the
 // records on the dead-letter, too-late and sink topics (Collect, Report).
 // Wait polls until every group has caught up, with a progress bar and ETA
@@ -6,6 +6,13 @@
 // same numbers to Prometheus at scrape time. Live prints the running
 // process's own rates and counts with the Kafka lag every few seconds
 // (turnstile dev and turnstile process).
+//
+// CollectWatermarks adds what Kafka cannot say: the event-time watermarks.
+// It finds the member owning each windowed and input partition from the
+// consumer groups (members advertise their HTTP address in their group
+// metadata) and scrapes every owner's /metrics once, with a short timeout;
+// a partition whose owner is not reachable is reported unknown, the rest
+// of the report stands.
 //
 // Lag is end offset minus committed offset per partition (minus the log
 // start offset when nothing is committed). Committed offsets are read
@@ -16,5 +23,6 @@
 //
 // # Concurrency
 //
-// Collect and Wait are safe to call concurrently; a Live is run once.
+// Collect, CollectWatermarks and Wait are safe to call concurrently; a
+// Live is run once.
 package status

@@ -127,5 +127,25 @@ func (l *Live) Format(prev, cur processors.Snapshot, elapsed time.Duration, rep 
 		fmt.Fprintf(&b, "   lake files %d", lakeFiles)
 	}
 	b.WriteByte('\n')
+	if len(cur.Watermarks) > 0 {
+		b.WriteString("          watermark")
+		for _, g := range slices.Sorted(maps.Keys(cur.Watermarks)) {
+			fmt.Fprintf(&b, "  %s %s", g, FormatWatermark(cur.Watermarks[g]))
+		}
+		b.WriteByte('\n')
+	}
 	return b.String()
+}
+
+// FormatWatermark says where a partition's watermark is and what holds it:
+// "p3 2024-01-06T10:15:00Z (-12m0s, held by source 2)".
+func FormatWatermark(v processors.WatermarkView) string {
+	if v.Time.IsZero() {
+		return fmt.Sprintf("p%d none yet (waiting for %d sources, first %d)", v.Partition, v.Waiting, v.Holder)
+	}
+	held := fmt.Sprintf("held by source %d", v.Holder)
+	if v.Holder < 0 {
+		held = "all sources idle"
+	}
+	return fmt.Sprintf("p%d %s (-%s, %s)", v.Partition, v.Time.Format(time.RFC3339), v.Lag.Round(time.Second), held)
 }

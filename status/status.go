@@ -21,13 +21,16 @@ type Config struct {
 	// Topics names the pipeline's external topics (input, sinks, dead
 	// letters, late readings).
 	Topics schemas.Topics
+	// Stages are the pipeline's stages whose watermarks CollectWatermarks
+	// reads (the windowed ones and ingest); Collect does not use them.
+	Stages []processors.Stage
 }
 
 // ForPipeline covers a pipeline's groups plus, when lakeGroup is not
 // empty, the lake-writer's group reading both sink topics.
 func ForPipeline(cfg processors.Config, lakeGroup string) Config {
 	cfg.Defaults()
-	c := Config{Groups: cfg.ConsumerGroups(), Topics: cfg.Topics.Topics}
+	c := Config{Groups: cfg.ConsumerGroups(), Topics: cfg.Topics.Topics, Stages: cfg.Stages()}
 	if lakeGroup != "" {
 		c.Groups = append(c.Groups, processors.ConsumerGroup{Group: lakeGroup,
 			Topics: []string{cfg.Topics.DeviceWindows, cfg.Topics.StationWindows}})
@@ -35,7 +38,8 @@ func ForPipeline(cfg processors.Config, lakeGroup string) Config {
 	return c
 }
 
-// Report is the state of a deployment as Kafka sees it.
+// Report is the state of a deployment as Kafka sees it, and, when
+// CollectWatermarks has filled Watermarks in, as its members report it.
 type Report struct {
 	At     time.Time `json:"at"`
 	Groups []Group   `json:"groups"`
@@ -46,6 +50,9 @@ type Report struct {
 	Late           int64 `json:"too_late"`
 	DeviceWindows  int64 `json:"device_windows"`
 	StationWindows int64 `json:"station_windows"`
+	// Watermarks is nil unless the caller collected them
+	// (CollectWatermarks): Collect reads Kafka only.
+	Watermarks *Watermarks `json:"watermarks,omitempty"`
 }
 
 // Group is one consumer group's progress.

@@ -24,14 +24,26 @@ func newStatusCmd(a *app) *cobra.Command {
 		asJSON    bool
 		timeout   time.Duration
 		interval  time.Duration
+		marks     bool
+		scrapeTO  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show a deployment's consumer lag, topic offsets, dead-lettered and too-late counts, from Kafka alone",
-		Long: `Reads, from Kafka only, every pipeline consumer group's lag (goka groups on
+		Short: "Show a deployment's consumer lag, topic offsets, dead-lettered and too-late counts, and watermarks",
+		Long: `Reads, from Kafka, every pipeline consumer group's lag (goka groups on
 their inputs, relays on the table changelogs, the lake-writer on the sink
 topics), the topics' offsets, and the records on the dead-letter, too-late
 and sink topics. Groups that never ran are marked and ignored.
+
+Then, unless --watermarks=false, it scrapes the /metrics of each member
+owning a windowed or ingest partition (the HTTP address members advertise
+in their consumer group metadata) once, for the event-time watermarks:
+per windowed partition the watermark, how far it is behind the newest
+event time and the upstream partition holding it back (or all sources
+idle, or how many sources it still waits for); per input partition the
+source watermark and whether it is idle. The least of each group is
+marked. A partition whose owner advertises no address or does not answer
+within --scrape-timeout is shown as unknown.
 
 --wait shows a progress bar with an ETA from the consumer lag and returns
 (exit 0) once every group has caught up, e.g. after turnstile replay;
@@ -68,6 +80,14 @@ and sink topics. Groups that never ran are marked and ignored.
 			if err != nil {
 				return err
 			}
+			if marks {
+				w, err := status.CollectWatermarks(ctx, adm, scfg, scrapeTO)
+				if err != nil {
+					// The Kafka part of the report stands on its own.
+					a.log.Warn("no watermarks", "err", err)
+				}
+				rep.Watermarks = w
+			}
 			if asJSON {
 				enc := json.NewEncoder(a.stdout)
 				enc.SetIndent("", "  ")
@@ -87,5 +107,7 @@ and sink topics. Groups that never ran are marked and ignored.
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
 	fs.DurationVar(&interval, "interval", time.Second, "how often --wait polls")
+	fs.BoolVar(&marks, "watermarks", true, "scrape the owning members' /metrics for the watermarks (false: Kafka only)")
+	fs.DurationVar(&scrapeTO, "scrape-timeout", status.DefaultScrapeTimeout, "how long each member has to answer /metrics")
 	return cmd
 }

@@ -48,6 +48,11 @@ func TestStatusCommand(t *testing.T) {
 	if !ok || !g.Absent || g.Lag != 5 || rep.DeadLettered != 1 {
 		t.Errorf("ingest %+v, dead-lettered %d", g, rep.DeadLettered)
 	}
+	if w := rep.Watermarks; w == nil || w.Sources == nil || len(w.Sources.Partitions) != 2 || w.Sources.Partitions[1].Unknown != "no owner" {
+		t.Errorf("watermarks %+v", w)
+	} else if len(w.Groups) != 2 || w.Groups[0].Group != "turnstile-windows" || w.Groups[1].Group != "station-windows" {
+		t.Errorf("windowed groups %+v", w.Groups)
+	}
 
 	// The ingest group committed 2 records: it lags by 3, and --wait gives
 	// up at the timeout.
@@ -73,6 +78,15 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if !strings.Contains(out, "lag 3") || !strings.Contains(out, "dead-lettered 1") {
 		t.Errorf("text status:\n%s", out)
+	}
+	// Nobody owns the input partitions: their watermarks are unknown; the
+	// windowed groups' inputs do not exist yet.
+	if !strings.Contains(out, "turnstile-ingest  p0-p1 unknown (no owner)") || !strings.Contains(out, "WATERMARK ") {
+		t.Errorf("text status has no watermarks:\n%s", out)
+	}
+	out, _, err = runCLI(t, ctx, env, "status", "--watermarks=false")
+	if err != nil || strings.Contains(out, "WATERMARK") {
+		t.Errorf("status --watermarks=false: %v\n%s", err, out)
 	}
 	if _, _, err := runCLI(t, ctx, env, "status", "--wait", "--interval", "100ms", "--timeout", "1s"); err == nil {
 		t.Error("status --wait returned while the ingest group lagged")

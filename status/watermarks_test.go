@@ -1,0 +1,157 @@
+package status_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/httpapi"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/status"
+)
+
+// TestPipelineWatermarks runs one member of the whole pipeline with its
+// HTTP server, as turnstile process does, feeds it readings, and checks
+// that the report has, once the data went through, a watermark for every
+// partition of both windowed groups and a source watermark for every
+// input partition, found through the member's advertised address.
+func TestPipelineWatermarks(t *testing.T) {
+	brokers, sr, cl := testenv.Stack(t)
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cfg := processors.Config{
+		Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Registry: sr,
+		Partitions: 2, Window: 5 * time.Minute, Retention: 3 * time.Hour,
+		IdleTimeout: 2 * time.Second, TickInterval: 100 * time.Millisecond, SessionTimeout: 6 * time.Second,
+		MaxFuture: -1, State: state.Options{Dir: t.TempDir(), MemTableSize: 4 << 20, CacheSize: 8 << 20},
+		Logger: testenv.Logger(t),
+	}
+	reg := prometheus.NewRegistry()
+	m, err := processors.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := processors.New(cfg, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := httpapi.AdvertisedURL(ln.Addr(), "")
+	p.AdvertiseHTTP(self)
+	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: self, Logger: testenv.Logger(t)})
+	runCtx, stop := context.WithCancel(ctx)
+	runDone, srvDone := make(chan error, 1), make(chan error, 1)
+	go func() { runDone <- p.Run(runCtx) }()
+	go func() { srvDone <- srv.Serve(runCtx, ln) }()
+	defer func() {
+		stop()
+		if err := <-runDone; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+		if err := <-srvDone; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+
+	// Readings of 4 devices at two stations, every 4 minutes.
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr,
+		Subject: schemas.Subject(schemas.DefaultInputTopic)}, WriterVersion: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().UTC().Add(-time.Hour).Truncate(time.Minute)
+	var newest time.Time
+	for i := 0; i < 6; i++ {
+		for d := 0; d < 4; d++ {
+			r := schemas.Reading{CA: fmt.Sprintf("A%03d", d%2), Unit: fmt.Sprintf("R%03d", d%2), SCP: fmt.Sprintf("02-00-%02d", d),
+				Station: fmt.Sprintf("STATION %d", d%2), LineName: "NQR", Division: "BMT", Desc: "REGULAR",
+				Entries: int64(1000*d + 17*i), Exits: int64(500*d + 5*i), ID: fmt.Sprintf("id-%d-%d", d, i)}
+			at := base.Add(time.Duration(i) * 4 * time.Minute)
+			newest = at
+			r.SetTimes(at)
+			b, err := codec.EncodeReading(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl.Produce(ctx, &kgo.Record{Topic: schemas.DefaultInputTopic, Key: []byte(r.ID), Value: b}, nil)
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	scfg := status.ForPipeline(cfg, "")
+	groups := processors.DefaultGroups()
+	var (
+		rep  *status.Report
+		last string
+	)
+	for ctx.Err() == nil {
+		if last = func() string {
+			var err error
+			if rep, err = status.Collect(ctx, adm, scfg); err != nil {
+				return err.Error()
+			}
+			if rep.Watermarks, err = status.CollectWatermarks(ctx, adm, scfg, 0); err != nil {
+				return err.Error()
+			}
+			for _, g := range []string{groups.Windows, groups.Stations} {
+				gw, ok := rep.Watermarks.Group(g)
+				if !ok || len(gw.Partitions) != cfg.Partitions {
+					return fmt.Sprintf("%s: %+v", g, gw)
+				}
+				for _, p := range gw.Partitions {
+					if p.Unknown != "" || p.Watermark == nil || p.Owner != self {
+						return fmt.Sprintf("%s: %+v", g, p)
+					}
+					if p.Watermark.Before(base) || p.Watermark.After(time.Now()) {
+						return fmt.Sprintf("%s p%d: watermark %v, the readings are from %v to %v", g, p.Partition, p.Watermark, base, newest)
+					}
+				}
+				if _, ok := gw.Least(); !ok {
+					return g + ": no least partition"
+				}
+			}
+			src := rep.Watermarks.Sources
+			if src == nil || len(src.Partitions) != cfg.Partitions {
+				return fmt.Sprintf("sources: %+v", src)
+			}
+			for _, p := range src.Partitions {
+				if p.Unknown != "" || p.Watermark == nil || p.Watermark.After(newest) || p.Watermark.Before(base) {
+					return fmt.Sprintf("source %+v", p)
+				}
+			}
+			return ""
+		}(); last == "" {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if last != "" {
+		t.Fatalf("no watermarks: %s", last)
+	}
+	var text bytes.Buffer
+	if err := rep.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("report:\n%s", text.String())
+	if n := strings.Count(text.String(), "<- least"); n < 2 {
+		t.Errorf("%d partitions marked least, want one per windowed group:\n%s", n, text.String())
+	}
+}
