@@ -1,0 +1,62 @@
+package processors_test
+
+import (
+	"context"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// TestCloseBeyondWatermarkIsClamped (issue 16 A): a close request on the
+// loopback topic that carries a watermark the receiving partition never
+// reached (as one sent by a previous owner whose watermark write did not
+// become durable) must not close the device's windows early. On the old
+// rule the device closed through the request, pruned its readings, and its
+// later readings passed the late check but were dropped as expired: its
+// windows were never published and nothing went to the late topic.
+func TestCloseBeyondWatermarkIsClamped(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cfg := s.config(t)
+	runPipeline(t, ctx, cancel, cfg)
+
+	codec := inputCodec(t, s)
+	readings := synthetic(11, 12, 30)
+	sort.SliceStable(readings, func(i, j int) bool { return readings[i].Timestamp < readings[j].Timestamp })
+	first, rest := readings[:len(readings)/2], readings[len(readings)/2:]
+	topics := processors.DefaultTopics()
+	s.produce(t, ctx, topics.Input, codec, first, nil)
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string {
+		if len(m) < 20 {
+			return "waiting for the first windows"
+		}
+		return ""
+	})
+
+	// A close for one device, ten hours past everything it will ever see.
+	dev := first[0].DeviceKey()
+	last, _ := readings[len(readings)-1].ParseEventTime()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	loop := processors.DefaultGroups().Windows + "-loop"
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: loop, Partition: processors.PartitionOf(dev, cfg.Partitions), Key: []byte(dev),
+		Value: processors.EncodeClose(last.Add(10 * time.Hour).UnixMilli())}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+
+	s.produce(t, ctx, topics.Input, codec, rest, nil)
+	checkSinks(t, ctx, s, reference.FromSchemas(readings))
+	if n := endOffset(t, ctx, s, topics.Late); n != 0 {
+		t.Errorf("%d readings on the late topic; none is late", n)
+	}
+}
