@@ -232,8 +232,9 @@ func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st sta
 		_, _, droppedBefore = s.contribution(sem, pos)
 	}
 	sort.Slice(affected, func(i, j int) bool { return affected[i] < affected[j] })
-	// Expired windows are final (a reading that old is too late and never
-	// gets here; this only guards the invariant).
+	// Expired windows are final: a reading in one is too late and never
+	// gets here (devices.onReading checks expired first; its successor's
+	// windows are later still). This only guards that invariant.
 	from := s.expiredBefore(sem)
 	for len(affected) > 0 && affected[0] < from {
 		affected = affected[1:]
@@ -287,6 +288,12 @@ func (s *DeviceState) expiredBefore(sem *Semantics) int64 {
 		return -1 << 62
 	}
 	return sem.Windows.Earliest(s.ClosedThrough - sem.Retention)
+}
+
+// expired says whether a reading at t falls in a window the device has
+// pruned (older than every window that can still change).
+func (s *DeviceState) expired(sem *Semantics, t int64) bool {
+	return s.HasClosed && sem.Windows.Earliest(t) < s.expiredBefore(sem)
 }
 
 // eachLiveWindow calls fn once for every window, oldest first, that holds a

@@ -43,16 +43,24 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	st.Outbox = outbox{}
 	st.LastReading = ctx.Offset()
 	stamp := d.stamp()
-	// Too late: older than the watermark minus retention, where the
-	// device's windows have been pruned.
-	if c.hasTime && r.T < c.streamTime-d.sem.Retention {
+	// Too late: older than the watermark minus retention, or in a window
+	// the device has already pruned (one rule: apply never sees a reading
+	// it would have to ignore). Every reading ends applied, duplicate or
+	// too late, each counted.
+	if c.hasTime && r.T < c.streamTime-d.sem.Retention || st.expired(d.sem, r.T) {
 		st.Outbox.Late = append(st.Outbox.Late, encodeReading(r, nil))
 		d.metrics.late.Inc()
+		d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeLate).Inc()
 	} else {
-		dup, dropped := st.Duplicates, st.Dropped
-		st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
+		dropped := st.Dropped
+		res := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
 			[3]string{r.Station, r.LineName, r.Division}, stamp)
-		d.metrics.duplicates.Add(float64(st.Duplicates - dup))
+		if res == Duplicate {
+			d.metrics.duplicates.Inc()
+			d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeDuplicate).Inc()
+		} else {
+			d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeApplied).Inc()
+		}
 		if st.Dropped > dropped {
 			d.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
 		}

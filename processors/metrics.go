@@ -34,6 +34,7 @@ type Metrics struct {
 	assigned       *prometheus.GaugeVec   // group
 	openKeys       *prometheus.GaugeVec   // group, partition
 	marksSent      *prometheus.CounterVec // stage
+	outcomes       *prometheus.CounterVec // stage, outcome
 	watermark      *prometheus.GaugeVec   // group, partition
 	watermarkLag   *prometheus.GaugeVec   // group, partition
 	holder         *prometheus.GaugeVec   // group, partition
@@ -82,6 +83,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		openKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_open_keys",
 			Help: "Table keys with at least one window not closed yet, by group and owned partition (devices with an open window; for stations, open station windows)."},
 			[]string{"group", "partition"}),
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_reading_outcomes_total",
+			Help: "What became of each reading the device stage received, exactly one each: applied, duplicate (its ID was applied already) or late (older than the watermark minus retention: on the late topic). Redelivered input already applied is turnstile_replay_skipped_total."},
+			[]string{"stage", "outcome"}),
 		marksSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_marks_sent_total",
 			Help: "Watermark marks sent in band, by the stage that sent them (ingest: one per readings partition)."}, []string{"stage"}),
 		watermark: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_watermark_seconds",
@@ -122,9 +126,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
 		m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired,
-		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.watermark, m.watermarkLag, m.holder, m.waiting,
+		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.outcomes, m.watermark, m.watermarkLag, m.holder, m.waiting,
 		m.sourceTime, m.sourceIdle, m.state}
 }
+
+// Reading outcomes at the device stage (turnstile_reading_outcomes_total).
+const (
+	OutcomeApplied   = "applied"
+	OutcomeDuplicate = "duplicate"
+	OutcomeLate      = "late"
+)
 
 // setWatermark records a windowed partition's watermark and what holds it;
 // called from the partition's goroutine.
@@ -232,6 +243,9 @@ type Snapshot struct {
 	// OpenKeys by group, over the partitions this member owns.
 	OpenKeys   map[string]float64
 	StateBytes float64
+	// Outcomes of the readings the device stage received (applied,
+	// duplicate, late).
+	Outcomes map[string]float64
 	// Watermarks by group: the partition this member owns with the least
 	// watermark (the one that holds its windows back).
 	Watermarks map[string]WatermarkView
@@ -293,6 +307,8 @@ func (m *Metrics) Snapshot() Snapshot {
 	each(m.openKeys, func(l map[string]string, v float64) { s.OpenKeys[l["group"]] += v })
 	s.StateBytes = m.state.total()
 	s.Watermarks = m.watermarks()
+	s.Outcomes = map[string]float64{}
+	each(m.outcomes, func(l map[string]string, v float64) { s.Outcomes[l["outcome"]] += v })
 	return s
 }
 
@@ -301,7 +317,11 @@ func (s Snapshot) Add(o Snapshot) Snapshot {
 	out := Snapshot{In: map[string]float64{}, Published: map[string]map[string]float64{}, OpenKeys: map[string]float64{},
 		Rejected: s.Rejected + o.Rejected, Late: s.Late + o.Late, Duplicates: s.Duplicates + o.Duplicates,
 		Dropped: s.Dropped + o.Dropped, StateBytes: s.StateBytes + o.StateBytes, Watermarks: map[string]WatermarkView{}}
+	out.Outcomes = map[string]float64{}
 	for _, x := range []Snapshot{s, o} {
+		for k, v := range x.Outcomes {
+			out.Outcomes[k] += v
+		}
 		for g, v := range x.Watermarks {
 			if cur, ok := out.Watermarks[g]; !ok || v.Time.Before(cur.Time) {
 				out.Watermarks[g] = v
