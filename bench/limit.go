@@ -41,6 +41,10 @@ type Variant struct {
 	// revisions (see Duplicates).
 	DeviceCorrections  int64 `json:"device_corrections,omitempty"`
 	StationCorrections int64 `json:"station_corrections,omitempty"`
+	// Marks are the watermark marks the ingest stage sent (one per input
+	// partition per readings partition, at most every 200 ms while busy):
+	// the cost of event-time progress, next to Readings.
+	Marks float64 `json:"marks,omitempty"`
 	// StationUpdatesIgnored are device window updates the station stage
 	// ignored as past retention; StationsDiffer says the published station
 	// windows differ from the limit's (a pipeline defect; see README).

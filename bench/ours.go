@@ -243,6 +243,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 	v.RSSPeakMiB = rss.done()
 	v.GoHeapPeakMiB = rss.heapPeak()
 	v.StationUpdatesIgnored = m.stationsIgnored()
+	v.Marks = m.counter("turnstile_marks_sent_total", "stage", processors.StageIngest)
 	if profile && cfg.HeapProfile != "" {
 		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
 			return fail(err)
