@@ -47,6 +47,8 @@ type Config struct {
 	MaxDelta      int64
 	IdleTimeout   time.Duration
 	TickInterval  time.Duration
+	// MarkInterval is the pipeline's watermark mark throttle (0: its default).
+	MarkInterval time.Duration
 
 	// LatencyDuration is how long the live-mode latency phase measures.
 	LatencyDuration time.Duration

@@ -13,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -44,9 +43,10 @@ type Latency struct {
 
 // closability records, per input partition, the stream time (largest event
 // time produced to it and acknowledged) and when it passed each window's
-// end + grace: the moment the window became closable.
+// end + grace; a window became closable when every partition had.
 type closability struct {
 	size, grace int64
+	parts       int
 	mu          sync.Mutex
 	stream      map[int32]int64
 	at          map[int32]map[int64]time.Time // partition -> window end -> when closable
@@ -72,20 +72,36 @@ func (c *closability) observe(p int32, evt int64, now time.Time) {
 	}
 }
 
-func (c *closability) when(p int32, end int64) (time.Time, bool) {
+// when is the moment the window ending at end became closable: the
+// pipeline's watermark is the least of the input partitions' event times,
+// so it is when the last of the parts partitions passed end + grace.
+func (c *closability) when(end int64) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	t, ok := c.at[p][end]
-	return t, ok
+	var last time.Time
+	if len(c.at) < c.parts {
+		return last, false
+	}
+	for _, ends := range c.at {
+		t, ok := ends[end]
+		if !ok {
+			return time.Time{}, false
+		}
+		if t.After(last) {
+			last = t
+		}
+	}
+	return last, true
 }
 
 func floorTo(t, size int64) int64 { return t - ((t%size)+size)%size }
 
 // runLatency runs one pipeline member on a fresh broker, produces the
 // synthetic stream live at rate readings/s, and measures for each device
-// window the time from its becoming closable (its partition's stream time
-// passing end + grace, as acknowledged by the broker) to its record being
-// fetched from the sink topic. The first two seconds are warm-up.
+// window the time from its becoming closable (every input partition's
+// stream time past end + grace, as acknowledged by the broker: the
+// pipeline's watermark is their least) to its record being fetched from
+// the sink topic. The first two seconds are warm-up.
 func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string, ...any)) (Latency, error) {
 	l := Latency{TargetRate: rate}
 	dir := filepath.Join(cfg.Dir, "latency")
@@ -116,7 +132,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	if err != nil {
 		return l, err
 	}
-	cl := &closability{size: cfg.Window.Milliseconds(), grace: cfg.Grace.Milliseconds(), stream: map[int32]int64{}, at: map[int32]map[int64]time.Time{}}
+	cl := &closability{size: cfg.Window.Milliseconds(), grace: cfg.Grace.Milliseconds(), parts: cfg.Partitions, stream: map[int32]int64{}, at: map[int32]map[int64]time.Time{}}
 
 	// The sink reader, of the device windows topic only.
 	devCodec, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: e.sr, Subject: schemas.Subject(topics.DeviceWindows)})
@@ -129,7 +145,6 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		return l, fmt.Errorf("bench: %w", err)
 	}
 	defer sinkCl.Close()
-	part := emitter.Partitioner().ForTopic(topics.Input)
 	const warmup = 2 * time.Second
 	start := time.Now()
 	measureFrom := start.Add(warmup)
@@ -178,8 +193,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 					readErr = fmt.Errorf("bench: latency: window key %q: %w", key, err)
 					return
 				}
-				p := part.Partition(&kgo.Record{Key: []byte(key[:i])}, cfg.Partitions)
-				at, ok := cl.when(int32(p), s.UnixMilli()+cfg.Window.Milliseconds())
+				at, ok := cl.when(s.UnixMilli() + cfg.Window.Milliseconds())
 				if !ok || at.Before(measureFrom) || !at.Before(measureTo) {
 					return
 				}
@@ -190,11 +204,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	}()
 
 	say("latency: producing %.0f readings/s for %v (+%v warm-up)", rate, cfg.LatencyDuration, warmup)
-	type prodWindow struct {
-		part int32
-		end  int64
-	}
-	windows := map[string]prodWindow{}
+	windows := map[string]int64{} // sink key -> window end
 	var produced int64
 	var perr error
 	var pmu sync.Mutex
@@ -209,8 +219,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		}
 		evt := r.EventTime.UnixMilli()
 		ws := floorTo(evt, cfg.Window.Milliseconds())
-		windows[string(r.Key)+"|"+time.UnixMilli(ws).UTC().Format(processors.WindowKeyTime)] = prodWindow{
-			part: int32(part.Partition(&kgo.Record{Key: r.Key}, cfg.Partitions)), end: ws + cfg.Window.Milliseconds()}
+		windows[string(r.Key)+"|"+time.UnixMilli(ws).UTC().Format(processors.WindowKeyTime)] = ws + cfg.Window.Milliseconds()
 		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: r.Key, Value: r.Value}, func(rec *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()
@@ -244,8 +253,8 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	}
 	// Windows that became closable in the measured span and exist (a
 	// reading fell in them) but were not seen.
-	for k, w := range windows {
-		if at, ok := cl.when(w.part, w.end); ok && !at.Before(measureFrom) && at.Before(measureTo) && !seen[k] {
+	for k, end := range windows {
+		if at, ok := cl.when(end); ok && !at.Before(measureFrom) && at.Before(measureTo) && !seen[k] {
 			l.Missing++
 		}
 	}
