@@ -88,7 +88,9 @@ type Config struct {
 	IdleTimeout time.Duration
 	// MarkInterval throttles the ingest stage's watermark marks: a busy
 	// input partition sends its mark to every readings partition at most
-	// this often (default 50ms; ticks flush the rest). Measured with make bench's latency phase: 50ms kept the p99 close latency at 183 ms (17 marks per 1,000 readings), 200ms let it reach 545 ms (5 per 1,000).
+	// this often (default 50ms; ticks flush the rest). Measured in make
+	// bench's latency phase: 50ms kept the p99 close latency at 183 ms (17
+	// marks per 1,000 readings), 200ms let it reach 545 ms (5 per 1,000).
 	MarkInterval time.Duration
 	// TickInterval is how often each member sends ticks (default 1s).
 	TickInterval time.Duration
