@@ -234,7 +234,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 
 	if cfg.runs(StageIngest) {
-		in := &ingest{name: cfg.Groups.Ingest, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
+		in := &ingest{name: cfg.Groups.Ingest, sem: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
 			idle: cfg.IdleTimeout, markEvery: cfg.MarkInterval,
 			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(partitions[cfg.Topics.Input])}
 		// goka drops null-value records before the callback by default; the

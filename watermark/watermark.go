@@ -127,6 +127,11 @@ func (c *Clock) Advance(t int64) bool {
 // which must announce itself active before its first record (a previous
 // owner of the partition may have marked it idle).
 type Source struct {
+	// Steps, when set, numbers the instants at which something downstream
+	// can happen (a window's end + grace): a mark that stays within one
+	// step changes no decision, so Due does not send it (Flush does).
+	Steps func(t int64) int64
+
 	max         int64
 	hasMax      bool
 	sent        int64
@@ -165,17 +170,28 @@ func (s *Source) Observe(t int64) {
 }
 
 // Due reports the mark to send now, if the source's time advanced since it
-// last sent one and at least every has passed (every <= 0: at once).
+// last sent one, into a later step (see Steps), and at least every has
+// passed since the last mark (every <= 0: at once).
 func (s *Source) Due(now time.Time, every time.Duration) (Mark, bool) {
 	s.init(now)
 	if !s.hasMax || s.hasSent && s.max <= s.sent || now.Sub(s.sentAt) < every {
 		return Mark{}, false
 	}
+	if s.Steps != nil && s.hasSent && s.Steps(s.max) == s.Steps(s.sent) {
+		return Mark{}, false
+	}
 	return s.current(now), true
 }
 
-// Flush is Due without the throttle: what a tick sends.
-func (s *Source) Flush(now time.Time) (Mark, bool) { return s.Due(now, 0) }
+// Flush reports the mark to send if the source's time advanced at all
+// since the last one, with no throttle and no steps: what a tick sends.
+func (s *Source) Flush(now time.Time) (Mark, bool) {
+	s.init(now)
+	if !s.hasMax || s.hasSent && s.max <= s.sent {
+		return Mark{}, false
+	}
+	return s.current(now), true
+}
 
 // Idle reports the idle mark to send, once, when the source is caught up
 // and has had no input for timeout (timeout <= 0: never idle).

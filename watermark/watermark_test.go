@@ -143,6 +143,30 @@ func TestSourceLifecycle(t *testing.T) {
 	}
 }
 
+// TestSourceSteps: with steps, a mark that stays within one step is not
+// sent by Due (nothing downstream can change), only by Flush.
+func TestSourceSteps(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := Source{Steps: func(t int64) int64 { return t / 100 }}
+	s.Announce(t0)
+	s.Observe(120)
+	if mk, ok := s.Due(t0, 0); !ok || mk.Time != 120 {
+		t.Fatalf("first mark = %+v, %v", mk, ok)
+	}
+	s.Observe(180) // same step
+	if _, ok := s.Due(t0, 0); ok {
+		t.Fatal("a mark within the step was due")
+	}
+	s.Observe(205) // next step
+	if mk, ok := s.Due(t0, 0); !ok || mk.Time != 205 {
+		t.Fatalf("mark into the next step = %+v, %v", mk, ok)
+	}
+	s.Observe(250)
+	if mk, ok := s.Flush(t0); !ok || mk.Time != 250 {
+		t.Fatalf("flush within the step = %+v, %v", mk, ok)
+	}
+}
+
 func TestSourceNeverIdleWithoutTimeout(t *testing.T) {
 	var s Source
 	now := time.Unix(0, 0)
