@@ -2,6 +2,7 @@ package processors_test
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/replay"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
@@ -125,13 +127,10 @@ func inputCodec(t *testing.T, s *stack) *codecs.ReadingCodec {
 // Before watermarks went through the graph, most windows of such a backlog
 // were published several times (the fastest input partition closed them).
 func TestBacklogPublishesOnce(t *testing.T) {
-	for _, restart := range []bool{false, true} {
-		name := "one run"
-		if restart {
-			name = "member restarted mid-backlog"
-		}
-		t.Run(name, func(t *testing.T) {
-			if restart && testing.Short() {
+	for _, mode := range []string{"one run", "member restarted mid-backlog", "replayed from earliest"} {
+		restart, replayed := mode == "member restarted mid-backlog", mode == "replayed from earliest"
+		t.Run(mode, func(t *testing.T) {
+			if mode != "one run" && testing.Short() {
 				t.Skip("-short")
 			}
 			s := newStack(t)
@@ -195,6 +194,37 @@ func TestBacklogPublishesOnce(t *testing.T) {
 				// not only once the input ran dry.
 				t.Error("no device window was corrected: windows closed only at the end of the input")
 			}
+			if !replayed {
+				return
+			}
+			// turnstile replay: the whole backlog again as generation 1,
+			// which must publish every window once too, except those the
+			// delayed readings change.
+			for _, m := range members {
+				m.stop()
+			}
+			rcfg := replay.Config{KafkaOpts: cfg.KafkaOpts, Pipeline: cfg, From: replay.Earliest}
+			var plan *replay.Plan
+			var err error
+			for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+				var active *replay.ActiveError
+				if plan, err = replay.Prepare(ctx, rcfg); !errors.As(err, &active) || time.Now().After(deadline) {
+					break // members leaving the groups
+				}
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := plan.Execute(ctx); err != nil {
+				t.Fatal(err)
+			}
+			startInProcess(t, ctx, cfg)
+			refs := reference.FromSchemas(b.readings)
+			want := reference.Devices(refParams, refs)
+			testenv.WaitGeneration(t, ctx, s.sinks(), 1, want, reference.StationsOf(want, refs))
+			sinks := s.sinks()
+			sinks.Generation = 1
+			testenv.CheckRevisions(t, ctx, sinks, dev, st)
 		})
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
-
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
@@ -82,12 +80,7 @@ func TestStationStateBounded(t *testing.T) {
 // a tombstone (deleted), and the oldest live window's start.
 func stationTable(t *testing.T, ctx context.Context, s *stack, topic string) (live, deleted int, oldest time.Time) {
 	t.Helper()
-	ends, err := kadm.NewClient(s.client).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	n := endOffset(t, ctx, s, topic)
 	last := map[string]bool{}
 	for _, r := range testenv.ReadN(t, ctx, s.brokers, topic, int(n), 0) {
 		if strings.HasPrefix(string(r.Key), "~") { // partition control keys

@@ -260,30 +260,8 @@ func start(t *testing.T, ctx context.Context, cfg processors.Config) (stop func(
 // generation, then revision) equal w, all of generation gen.
 func checkSinks(t *testing.T, ctx context.Context, brokers []string, sr srclient.ISchemaRegistryClient, topics processors.Topics, w want, gen int32) {
 	t.Helper()
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
-	devs := testenv.ReadSink(t, ctx, brokers, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int64, error) {
-		v, err := devCodec.Unmarshal(b)
-		return v, int64(v.Generation)<<32 | int64(v.Revision), err
-	}, func(m map[string]schemas.DeviceWindow) string {
-		return reference.DiffDevices(m, w.devices) + generationDiff(m, gen, func(w schemas.DeviceWindow) int32 { return w.Generation })
-	})
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.StationWindows)})
-	sts := testenv.ReadSink(t, ctx, brokers, topics.StationWindows, func(b []byte) (schemas.StationWindow, int64, error) {
-		v, err := stCodec.Unmarshal(b)
-		return v, int64(v.Generation)<<32 | int64(v.Revision), err
-	}, func(m map[string]schemas.StationWindow) string {
-		return reference.DiffStations(m, w.stations) + generationDiff(m, gen, func(w schemas.StationWindow) int32 { return w.Generation })
-	})
-	t.Logf("generation %d: %d device and %d station windows match the reference", gen, len(devs), len(sts))
-}
-
-func generationDiff[W any](m map[string]W, gen int32, generation func(W) int32) string {
-	for k, w := range m {
-		if g := generation(w); g != gen {
-			return fmt.Sprintf("\n%s is of generation %d, want %d", k, g, gen)
-		}
-	}
-	return ""
+	testenv.WaitGeneration(t, ctx, testenv.Sinks{Brokers: brokers, Registry: sr, DeviceTopic: topics.DeviceWindows, StationTopic: topics.StationWindows},
+		gen, w.devices, w.stations)
 }
 
 // checkLake reads the compacted lake: one row per window, equal to the
@@ -291,10 +269,10 @@ func generationDiff[W any](m map[string]W, gen int32, generation func(W) int32) 
 func checkLake(t *testing.T, dir string, w want) {
 	t.Helper()
 	devs, sts := laketest.Compacted(t, dir)
-	if d := reference.DiffDevices(devs, w.devices) + generationDiff(devs, 1, func(w schemas.DeviceWindow) int32 { return w.Generation }); d != "" {
+	if d := reference.DiffDevices(devs, w.devices) + testenv.GenerationDiff(devs, 1, func(w schemas.DeviceWindow) int32 { return w.Generation }); d != "" {
 		t.Errorf("compacted lake, device windows:\n%s", d)
 	}
-	if d := reference.DiffStations(sts, w.stations) + generationDiff(sts, 1, func(w schemas.StationWindow) int32 { return w.Generation }); d != "" {
+	if d := reference.DiffStations(sts, w.stations) + testenv.GenerationDiff(sts, 1, func(w schemas.StationWindow) int32 { return w.Generation }); d != "" {
 		t.Errorf("compacted lake, station windows:\n%s", d)
 	}
 	t.Logf("compacted lake: %d device and %d station windows match the reference", len(devs), len(sts))
