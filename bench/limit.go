@@ -42,7 +42,7 @@ type Variant struct {
 	DeviceCorrections  int64 `json:"device_corrections,omitempty"`
 	StationCorrections int64 `json:"station_corrections,omitempty"`
 	// Marks are the watermark marks the ingest stage sent (one per input
-	// partition per readings partition, at most every 50 ms while busy):
+	// partition per readings partition, at most every 200 ms while busy):
 	// the cost of event-time progress, next to Readings.
 	Marks float64 `json:"marks,omitempty"`
 	// StationUpdatesIgnored are device window updates the station stage

@@ -88,7 +88,7 @@ complete.`,
 	fs.Int64Var(&cfg.Readings, "readings", 2_000_000, "readings preloaded for the throughput comparison")
 	fs.IntVar(&cfg.Devices, "devices", 5000, "devices in the synthetic stream (spread over the 768 booths of the station reference)")
 	fs.IntVar(&cfg.Partitions, "partitions", 6, "partitions of every topic")
-	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "pipeline watermark mark throttle (default: the pipeline's, 50ms)")
+	fs.DurationVar(&cfg.MarkInterval, "mark-interval", 0, "pipeline watermark mark throttle (default: the pipeline's, 200ms)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", 0, "pipeline --idle-timeout, which closes the last windows (default 1s)")
 	fs.DurationVar(&cfg.LatencyDuration, "latency-duration", 0, "how long the live latency phase measures (default 20s)")
 	fs.Float64Var(&cfg.LatencyLoad, "latency-load", 0.5, "live produce rate as a fraction of ours' measured throughput")
