@@ -1,9 +1,6 @@
 package processors
 
-import (
-	"container/heap"
-	"time"
-)
+import "container/heap"
 
 // partClock is the in-memory view of one partition of a windowed group:
 // its watermark (the durable one, from the partition's metadata), how far
@@ -27,16 +24,15 @@ type partClock struct {
 	// newest is the latest event time the partition has seen (device
 	// partitions: readings; station partitions: window ends), for the
 	// watermark lag metric only.
-	newest       int64
-	hasNewest    bool
-	lastActivity time.Time
-	index        closeIndex // next window close, by watermark
-	expiries     closeIndex // key deletion past retention, by watermark
-	memo         memo       // decoded values last written, by key
+	newest    int64
+	hasNewest bool
+	index     closeIndex // next window close, by watermark
+	expiries  closeIndex // key deletion past retention, by watermark
+	memo      memo       // decoded values last written, by key
 }
 
 func newPartClock(gen uint64) *partClock {
-	return &partClock{storageGen: gen, lastActivity: time.Now(), index: closeIndex{at: map[string]int64{}},
+	return &partClock{storageGen: gen, index: closeIndex{at: map[string]int64{}},
 		expiries: closeIndex{at: map[string]int64{}}}
 }
 

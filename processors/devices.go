@@ -1,10 +1,6 @@
 package processors
 
-import (
-	"time"
-
-	"github.com/lovoo/goka"
-)
+import "github.com/lovoo/goka"
 
 // devices is the device-windows group: a table keyed by device holding
 // DeviceState, fed by the re-keyed readings.
@@ -29,7 +25,6 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	d.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
 	r := msg.(*Reading)
 	c := d.clock(ctx)
-	c.lastActivity = time.Now()
 	st, _ := value(ctx, c).(*DeviceState)
 	if st == nil {
 		st = newDeviceState()

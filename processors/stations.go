@@ -1,10 +1,6 @@
 package processors
 
-import (
-	"time"
-
-	"github.com/lovoo/goka"
-)
+import "github.com/lovoo/goka"
 
 // stations is the station-windows group: a table keyed by station window
 // (STATION|LINENAME|START) rolling up published device window revisions.
@@ -31,7 +27,6 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	s.metrics.recordsIn.WithLabelValues(StageStations).Inc()
 	r := msg.(*deviceRow)
 	c := s.clock(ctx)
-	c.lastActivity = time.Now()
 	st, _ := value(ctx, c).(*StationState)
 	if st == nil {
 		st = newStationState()
