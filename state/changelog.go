@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -36,22 +37,83 @@ type ChangelogState struct {
 // topic or partition does not exist.
 var ErrTopicNotFound = errors.New("state: changelog topic or partition not found")
 
+// TailSealer is implemented by a ChangelogInfo that can make a changelog
+// partition end with a record. goka's recovery reads until it has seen the
+// record at end offset − 1; when that offset holds none (the newest records
+// were compacted away, or the partition ends with a transaction marker) it
+// waits forever. A store seals such a tail before goka recovers it.
+type TailSealer interface {
+	// SealTail appends a tombstone for SealKey to the partition if its
+	// last offset (end − 1) holds no record, and reports whether it did.
+	SealTail(ctx context.Context, topic string, partition int32, end int64) (bool, error)
+}
+
+// SealKey is the key of the tombstone that seals a changelog tail; it never
+// holds a value, so recovering it deletes nothing that exists.
+const SealKey = "~state~seal"
+
 // KafkaChangelog is a ChangelogInfo that asks Kafka through franz-go.
 type KafkaChangelog struct {
-	cl  *kgo.Client
-	adm *kadm.Client
+	opts []kgo.Opt
+	cl   *kgo.Client
+	adm  *kadm.Client
 }
+
+var _ TailSealer = (*KafkaChangelog)(nil)
 
 var _ ChangelogInfo = (*KafkaChangelog)(nil)
 
 // NewKafkaChangelog creates a client from opts (at least kgo.SeedBrokers).
 // The client connects lazily. Close it when the stores are closed.
 func NewKafkaChangelog(opts ...kgo.Opt) (*KafkaChangelog, error) {
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), opts...), kgo.RecordPartitioner(kgo.ManualPartitioner()))...)
 	if err != nil {
 		return nil, fmt.Errorf("state: kafka client: %w", err)
 	}
-	return &KafkaChangelog{cl: cl, adm: kadm.NewClient(cl)}, nil
+	return &KafkaChangelog{opts: opts, cl: cl, adm: kadm.NewClient(cl)}, nil
+}
+
+// SealTail implements TailSealer: it fetches the partition's last offset
+// and, if no record comes back, produces a tombstone for SealKey to it. A
+// slow fetch only costs an unneeded tombstone.
+func (k *KafkaChangelog) SealTail(ctx context.Context, topic string, partition int32, end int64) (bool, error) {
+	if end <= 0 {
+		return false, nil
+	}
+	has, err := k.recordAt(ctx, topic, partition, end-1)
+	if err != nil || has {
+		return false, err
+	}
+	rec := &kgo.Record{Topic: topic, Partition: partition, Key: []byte(SealKey)}
+	if err := k.cl.ProduceSync(ctx, rec).FirstErr(); err != nil {
+		return false, fmt.Errorf("state: seal the tail of %s/%d: %w", topic, partition, err)
+	}
+	return true, nil
+}
+
+// recordAt says whether offset off of the partition holds a record.
+func (k *KafkaChangelog) recordAt(ctx context.Context, topic string, partition int32, off int64) (bool, error) {
+	cl, err := kgo.NewClient(append(append([]kgo.Opt(nil), k.opts...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(off)}}),
+		kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return false, fmt.Errorf("state: kafka client: %w", err)
+	}
+	defer cl.Close()
+	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for fctx.Err() == nil {
+		fs := cl.PollFetches(fctx)
+		found := false
+		fs.EachRecord(func(r *kgo.Record) { found = found || r.Offset == off })
+		if found {
+			return true, nil
+		}
+		if errs := fs.Errors(); len(errs) > 0 && fctx.Err() == nil {
+			return false, fmt.Errorf("state: fetch %s/%d@%d: %w", topic, partition, off, errs[0].Err)
+		}
+	}
+	return false, ctx.Err()
 }
 
 // Close closes the client.

@@ -123,6 +123,18 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 		_ = lock.Close()
 		return err
 	}
+	if ts, ok := s.opts.Changelog.(TailSealer); ok && cur != nil {
+		sealed, err := ts.SealTail(ctx, s.topic, s.partition, cur.EndOffset)
+		switch {
+		case err != nil:
+			// goka's recovery may wait forever on this partition: say so.
+			s.log.Warn("state: cannot check the changelog tail; recovery may stall if its last offset holds no record",
+				"dir", s.dir, "err", err)
+		case sealed:
+			s.log.Info("state: sealed a changelog whose last offset held no record (compacted away or a transaction marker), so recovery can finish",
+				"topic", s.topic, "partition", s.partition, "end_offset", cur.EndOffset)
+		}
+	}
 	off, has, err := readOffset(db)
 	if err != nil {
 		// Unreachable after check, which read it; be safe anyway.
