@@ -98,7 +98,11 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	cfg.Partitions = 6
 	cfg.Retention = 9 * 24 * time.Hour
 	cfg.IdleTimeout = 5 * time.Second
-	runPipeline(t, ctx, cancel, cfg)
+	metrics, err := processors.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPipelineWith(t, ctx, cancel, cfg, metrics)
 
 	topics := processors.DefaultTopics()
 	start := time.Now()
@@ -121,6 +125,19 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	wantSt := reference.StationsOf(want, readings)
 	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 	t.Logf("%d station windows match the reference after %v", len(wantSt), time.Since(start).Round(time.Millisecond))
+
+	// Every reading accounted for at the device stage: each distinct
+	// (device, ID) applied once, repeated rows duplicates, none too late.
+	distinct := map[[2]string]bool{}
+	for _, r := range readings {
+		distinct[[2]string{r.Device, r.ID}] = true
+	}
+	snap := metrics.Snapshot()
+	if a, d, l := snap.Outcomes[processors.OutcomeApplied], snap.Outcomes[processors.OutcomeDuplicate], snap.Outcomes[processors.OutcomeLate]; a != float64(len(distinct)) || a+d != float64(len(readings)) || l != 0 {
+		t.Errorf("device stage: %v applied + %v duplicates + %v too late; want %d distinct of %d readings, none too late", a, d, l, len(distinct), len(readings))
+	}
+	t.Logf("accounting: %d readings = %v applied + %v duplicates + %v too late", len(readings),
+		snap.Outcomes[processors.OutcomeApplied], snap.Outcomes[processors.OutcomeDuplicate], snap.Outcomes[processors.OutcomeLate])
 
 	// In event order nothing is late: no window may be revised. In the
 	// other orders any may be (most readings are late); the counts are
