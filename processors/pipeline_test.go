@@ -96,7 +96,11 @@ func TestPipelineMatchesReference(t *testing.T) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	runPipeline(t, ctx, cancel, s.config(t))
+	metrics, err := processors.NewMetrics(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runPipelineWith(t, ctx, cancel, s.config(t), metrics)
 
 	topics := processors.DefaultTopics()
 	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
@@ -139,6 +143,24 @@ func TestPipelineMatchesReference(t *testing.T) {
 	}
 	if len(sources) != len(bad) {
 		t.Errorf("dead letters name %d distinct source records, want %d", len(sources), len(bad))
+	}
+
+	// Every record accounted for: input = applied + duplicates + too late +
+	// dead-lettered, each distinct reading applied once.
+	// (The duplicates change no window: wait until the device stage has
+	// seen them.)
+	var snap processors.Snapshot
+	var a, d, l float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		snap = metrics.Snapshot()
+		a, d, l = snap.Outcomes[processors.OutcomeApplied], snap.Outcomes[processors.OutcomeDuplicate], snap.Outcomes[processors.OutcomeLate]
+		if a+d+l >= float64(len(arrive)) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if snap.Rejected != float64(len(bad)) || a+d+l != float64(len(arrive)) || a+l != float64(len(readings)) {
+		t.Errorf("accounting: %d records in = %v applied + %v duplicates + %v too late + %v dead-lettered; want %d distinct readings and %d dead-lettered",
+			len(arrive)+len(bad), a, d, l, snap.Rejected, len(readings), len(bad))
 	}
 }
 
