@@ -4,8 +4,8 @@ import "container/heap"
 
 // partClock is the in-memory view of one partition of a windowed group:
 // its watermark (the durable one, from the partition's metadata), how far
-// it has sent its closed marker, when it last saw input, and an index of
-// the keys that have a window to close by the watermark at which it
+// it has sent its closed marker, the newest event time it saw, and an
+// index of the keys that have a window to close by the watermark at which it
 // closes, so closing never scans the table. It is rebuilt from the
 // partition's local table whenever goka (re)opens that partition's
 // storage, and touched only from the partition's goroutine.

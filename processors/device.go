@@ -29,6 +29,17 @@ type Semantics struct {
 	Emit      string
 }
 
+// closeStep numbers the instants at which windows close, start + size +
+// grace with start a multiple of the slide: the latest at or before t.
+func (sem *Semantics) closeStep(t int64) int64 {
+	return floorDiv(t-sem.Windows.Size-sem.Grace, sem.Windows.Slide)
+}
+
+// closeTime is the instant of close step n.
+func (sem *Semantics) closeTime(n int64) int64 {
+	return n*sem.Windows.Slide + sem.Windows.Size + sem.Grace
+}
+
 // devReading is one accepted reading as kept in device state.
 type devReading struct {
 	T       int64 // event time, Unix ms

@@ -82,18 +82,12 @@ func (in *ingest) source(p int32) *watermark.Source {
 	}
 	s := in.sources[p]
 	if s == nil {
-		s = &watermark.Source{Steps: in.closeStep}
+		// A mark that reaches no later window close can close nothing:
+		// it waits for a tick.
+		s = &watermark.Source{Steps: in.sem.closeStep}
 		in.sources[p] = s
 	}
 	return s
-}
-
-// closeStep numbers the instants at which windows close (start + size +
-// grace, start a multiple of the slide): a source mark that does not reach
-// the next one can close nothing, so it waits for a tick.
-func (in *ingest) closeStep(t int64) int64 {
-	w := in.sem.Windows
-	return floorDiv(t-w.Size-in.sem.Grace, w.Slide)
 }
 
 // onRebalance forgets every source: a partition this member gets (back)

@@ -92,7 +92,6 @@ func (ReadingCodec) Decode(b []byte) (any, error) {
 // brings the wall clock for idle partitions.
 type closeMsg struct {
 	Through int64 // watermark: close windows with END+grace <= Through
-	Data    int64 // written as Through; read only from loop records of older versions
 }
 
 type tickMsg struct {
@@ -115,7 +114,7 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 		e.byte(tagClose)
 		e.byte(encodingVersion)
 		e.varint(m.Through)
-		e.varint(m.Data)
+		e.varint(m.Through) // was the data time; members of older versions read it
 	case tickMsg:
 		e.byte(tagTick)
 		e.byte(encodingVersion)
@@ -136,7 +135,8 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 	switch b[0] {
 	case tagClose:
 		d.header(tagClose)
-		v = closeMsg{Through: d.varint(), Data: d.varint()}
+		v = closeMsg{Through: d.varint()}
+		d.varint() // the old data time, ignored
 	case tagTick:
 		d.header(tagTick)
 		v = tickMsg{Wall: d.varint(), CaughtUp: d.bool()}

@@ -49,15 +49,15 @@ type windowedState interface {
 	// decision: the watermark had reached it).
 	closedThrough() (int64, bool)
 	// newest is the latest event time the key holds (for the lag metric).
-	newest(*Semantics) (int64, bool)
+	newest() (int64, bool)
 	nextClose(*Semantics) (int64, bool)
 }
 
-func (s *DeviceState) closedThrough() (int64, bool)    { return s.ClosedThrough, s.HasClosed }
-func (s *DeviceState) newest(*Semantics) (int64, bool) { return s.maxEventTime() }
+func (s *DeviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *DeviceState) newest() (int64, bool)        { return s.maxEventTime() }
 
 func (s *StationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-func (s *StationState) newest(*Semantics) (int64, bool) {
+func (s *StationState) newest() (int64, bool) {
 	if len(s.Windows) == 0 {
 		return 0, false
 	}
@@ -194,7 +194,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 			if t, ok := s.closedThrough(); ok {
 				c.advance(t)
 			}
-			if t, ok := s.newest(w.sem); ok {
+			if t, ok := s.newest(); ok {
 				c.seen(t)
 			}
 			w.schedule(c, string(it.Key()), s)
@@ -245,11 +245,11 @@ func (w *windowed) isCtrl(ctx goka.Context) bool {
 // when the control key reads the marker every close before it is done.
 func (w *windowed) sweep(ctx goka.Context, c *partClock) {
 	c.due(func(key string) {
-		ctx.Loopback(key, closeMsg{Through: c.streamTime, Data: c.streamTime})
+		ctx.Loopback(key, closeMsg{Through: c.streamTime})
 		w.metrics.closesSent.WithLabelValues(w.name).Inc()
 	})
 	if w.closedMarks && c.hasTime && (!c.hasClosedSent || c.streamTime > c.closedSent) {
-		ctx.Loopback(w.ctrl[ctx.Partition()], closeMsg{Through: c.streamTime, Data: c.streamTime})
+		ctx.Loopback(w.ctrl[ctx.Partition()], closeMsg{Through: c.streamTime})
 		c.closedSent, c.hasClosedSent = c.streamTime, true
 	}
 	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
@@ -276,9 +276,6 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 		return
 	}
 	changed := meta.Sources.Observe(m.Source, m.mark())
-	if meta.HasTime {
-		c.advance(meta.StreamTime)
-	}
 	if prog := meta.Sources.Progress(); prog.Has && c.advance(prog.Time) {
 		changed = true
 	}
@@ -348,14 +345,9 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 // idle moves: far enough to close every window holding data up to newest
 // (the greatest time any source reached), but never past the wall clock,
 // so a live stream that pauses does not close the window its next reading
-// falls in. Between those it moves in steps of the slide (window closes
-// happen only at start + size + grace), so a pause costs one metadata
-// write per slide, not one per tick.
+// falls in. It moves from one close time to the next, so a pause costs
+// one metadata write per slide, not one per tick.
 func idleTarget(sem *Semantics, newest, wall int64) int64 {
-	last := sem.Windows.Latest(newest) + sem.Windows.Size + sem.Grace
-	if wall >= last {
-		return last
-	}
-	// the latest close time <= wall
-	return floorDiv(wall-sem.Windows.Size-sem.Grace, sem.Windows.Slide)*sem.Windows.Slide + sem.Windows.Size + sem.Grace
+	// The last window holding newest closes at step floor(newest/slide).
+	return sem.closeTime(min(sem.closeStep(wall), floorDiv(newest, sem.Windows.Slide)))
 }

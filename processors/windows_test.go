@@ -50,3 +50,37 @@ func TestNewWindowsRejects(t *testing.T) {
 		}
 	}
 }
+
+func TestCloseStepsAndIdleTarget(t *testing.T) {
+	sem := &Semantics{Windows: Windows{Size: 5 * minute, Slide: 5 * minute}, Grace: 5 * minute}
+	for _, tc := range []struct{ t, step, at int64 }{
+		{10 * minute, 0, 10 * minute}, // [0,5) closes at 10
+		{14 * minute, 0, 10 * minute},
+		{15 * minute, 1, 15 * minute},
+		{9 * minute, -1, 5 * minute},
+	} {
+		if got := sem.closeStep(tc.t); got != tc.step || sem.closeTime(got) != tc.at {
+			t.Errorf("closeStep(%d min) = %d (closes at %d min), want %d (%d min)", tc.t/minute, got, sem.closeTime(got)/minute, tc.step, tc.at/minute)
+		}
+	}
+	for _, tc := range []struct {
+		name               string
+		newest, wall, want int64
+	}{
+		// a backfill: the window holding the newest reading closes, no more
+		{"far behind the wall clock", 62 * minute, 1000 * minute, 70 * minute},
+		{"on a window start", 60 * minute, 1000 * minute, 70 * minute},
+		// a live stream that pauses: never past the wall clock, on a close time
+		{"at the wall clock", 62 * minute, 67 * minute, 65 * minute},
+		{"wall exactly on a close", 62 * minute, 65 * minute, 65 * minute},
+	} {
+		if got := idleTarget(sem, tc.newest, tc.wall); got != tc.want {
+			t.Errorf("%s: idleTarget = %d min, want %d min", tc.name, got/minute, tc.want/minute)
+		}
+	}
+	sliding := &Semantics{Windows: Windows{Size: 10 * minute, Slide: 5 * minute}, Grace: 0}
+	// newest 62 lies in [55,65) and [60,70): the later closes at 70
+	if got := idleTarget(sliding, 62*minute, 1000*minute); got != 70*minute {
+		t.Errorf("sliding: idleTarget = %d min, want 70", got/minute)
+	}
+}
