@@ -265,6 +265,7 @@ func convergeToReference(t *testing.T, ctx context.Context, s *stack, readings [
 		return matchesDevices(m, want)
 	})
 	t.Logf("%d readings, %d too late, %d device windows", len(readings), len(late.ids), len(want))
+	accountInput(t, ctx, s, readings, late)
 
 	stationOf := map[string][2]string{}
 	for _, r := range readings {
@@ -273,6 +274,33 @@ func convergeToReference(t *testing.T, ctx context.Context, s *stack, readings [
 	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
 	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
 	t.Logf("%d station windows", len(wantSt))
+}
+
+// accountInput checks, from the topics, that every record the test put on the
+// input topic is accounted for: the input topic holds exactly the readings
+// (nothing extra, nothing lost before ingest), none was dead-lettered (they
+// are all valid), and each too-late one is one of them. With the sinks equal
+// to the reference over the rest, input = accepted + too late and accepted =
+// applied hold exactly (the readings have no duplicates).
+func accountInput(t *testing.T, ctx context.Context, s *stack, readings []schemas.Reading, late *lateSet) {
+	t.Helper()
+	topics := processors.DefaultTopics()
+	if n := endOffset(t, ctx, s, topics.Input); n != int64(len(readings)) {
+		t.Errorf("accounting: the input topic holds %d records, the test produced %d", n, len(readings))
+	}
+	if n := endOffset(t, ctx, s, topics.DeadLetters); n != 0 {
+		t.Errorf("accounting: %d valid readings were dead-lettered", n)
+	}
+	ids := make(map[string]bool, len(readings))
+	for _, r := range readings {
+		ids[r.ID] = true
+	}
+	for id := range late.ids {
+		if !ids[id] {
+			t.Errorf("accounting: the too-late topic holds %s, which was never produced", id)
+		}
+	}
+	t.Logf("accounting: %d records in = %d applied + %d too late + 0 dead-lettered", len(readings), len(readings)-len(late.ids), len(late.ids))
 }
 
 // waitStable waits until every consumer group is stable with one member:
