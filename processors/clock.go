@@ -87,6 +87,12 @@ func (x *closeIndex) set(key string, at int64, ok bool) {
 	}
 }
 
+// get is the key's indexed time.
+func (x *closeIndex) get(key string) (int64, bool) {
+	at, ok := x.at[key]
+	return at, ok
+}
+
 func (x *closeIndex) popDue(through int64, fn func(key string)) {
 	for len(x.h) > 0 && x.h[0].at <= through {
 		e := heap.Pop(&x.h).(closeEntry)

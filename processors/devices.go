@@ -1,6 +1,10 @@
 package processors
 
-import "github.com/lovoo/goka"
+import (
+	"fmt"
+
+	"github.com/lovoo/goka"
+)
 
 // devices is the device-windows group: a table keyed by device holding
 // DeviceState, fed by the re-keyed readings.
@@ -38,6 +42,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	st.Outbox = outbox{}
 	st.LastReading = ctx.Offset()
 	stamp := d.stamp()
+	d.catchUpKey(c, ctx.Key(), st, stamp)
 	// Too late: older than the watermark minus retention, or in a window
 	// the device has already pruned (one rule: apply never sees a reading
 	// it would have to ignore). Every reading ends applied, duplicate or
@@ -61,12 +66,9 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		}
 		c.seen(r.T)
 	}
-	// A reading for a window the watermark has already closed (a
-	// correction, or a window's first reading arriving after its close)
-	// closes this key's due windows now rather than through the loop.
-	if at, ok := st.nextClose(d.sem); ok && at <= c.streamTime {
-		st.close(d.sem, c.streamTime, stamp)
-	}
+	// A reading for a window the watermark has already closed is a
+	// correction, or a window's first reading arriving after its close:
+	// apply published it (closed() is true for it after the catch-up).
 	setValue(ctx, c, st)
 	at, ok := st.nextClose(d.sem)
 	c.index.set(ctx.Key(), at, ok)
@@ -77,29 +79,92 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 	case tickMsg:
 		d.onTick(ctx, m)
 	case closeMsg:
-		if d.isCtrl(ctx) {
-			d.onClosed(ctx, m)
-			return
-		}
-		c := d.clock(ctx)
-		through, ok := d.through(c)
-		if !ok {
-			return
-		}
-		st, _ := value(ctx, c).(*DeviceState)
-		if st == nil {
-			return
-		}
-		if ctx.Offset() <= st.LastLoop {
-			d.metrics.replaySkipped.WithLabelValues(d.name).Inc()
-			return
-		}
-		st.Outbox = outbox{}
-		if st.close(d.sem, through, d.stamp()) {
-			st.LastLoop = ctx.Offset()
-			setValue(ctx, c, st)
-		}
-		at, ok := st.nextClose(d.sem)
-		c.index.set(ctx.Key(), at, ok)
+		// Written by the loopback design (before closes went into the
+		// control key's writes): a close still due is published by the
+		// partition's next sweep, so the request itself changes nothing.
+	}
+}
+
+// catchUpKey brings a key's value up to the partition's watermark. Its
+// windows that the watermark closed were published by the sweep that
+// advanced it (in the control key's write), so this records them as
+// published, silently. A key the index still holds as due (closes in
+// flight from the loopback design, after an upgrade) has not been swept:
+// it is closed here, its rows in its own outbox, and leaves the index.
+func (d *devices) catchUpKey(c *partClock, key string, st *DeviceState, stamp stamp) {
+	if !c.hasTime {
+		return
+	}
+	if at, ok := c.index.get(key); ok && at <= c.streamTime {
+		st.close(d.sem, c.streamTime, stamp)
+		c.index.set(key, 0, false)
+		return
+	}
+	o := st.Outbox
+	st.close(d.sem, c.streamTime, stamp)
+	st.Outbox = o
+}
+
+// closeKey closes one device's windows through the given time inside the
+// control key's callback and returns their rows for the metadata write
+// (windowed.closeKey). The device's own value is not written: every reader
+// catches it up the same way (catchUpKey, windowed.catchUp), and the
+// decoded value kept in the memo is the caught-up one.
+func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through int64, stamp stamp) []closedRow {
+	st := d.load(ctx, c, key)
+	if st == nil {
+		return nil
+	}
+	o := st.Outbox
+	if c.hasTime && through > c.streamTime {
+		// What the watermark closed before this advance was published by
+		// earlier sweeps (a value read from storage lags behind).
+		d.catchUp(st, c.streamTime)
+	}
+	st.Outbox = outbox{}
+	st.close(d.sem, through, stamp)
+	var rows []closedRow
+	for _, w := range st.Outbox.Windows {
+		rows = append(rows, closedRow{Key: key, Station: st.Station, Line: st.Line, Division: st.Division, Row: w})
+	}
+	st.Outbox = o
+	at, ok := st.nextClose(d.sem)
+	c.index.set(key, at, ok)
+	return rows
+}
+
+// load is another key's decoded value in the partition's callback: the
+// memo's, or the partition's open storage's.
+func (d *devices) load(ctx goka.Context, c *partClock, key string) *DeviceState {
+	if v, ok := c.memo.get(key); ok {
+		st, _ := v.(*DeviceState)
+		return st
+	}
+	cur := d.tracker.current(ctx.Partition())
+	if cur.st == nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d has no open storage", d.name, ctx.Partition()))
+	}
+	b, err := cur.st.Get(key)
+	stopIfDone(ctx)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", d.name, ctx.Partition(), key, err))
+	}
+	if b == nil {
+		return nil
+	}
+	st, err := decodeDevice(b)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", d.name, ctx.Partition(), key, err))
+	}
+	c.memo.put(key, st)
+	return st
+}
+
+// catchUp is windowed.catchUp for device values.
+func (d *devices) catchUp(v windowedState, through int64) {
+	if st, ok := v.(*DeviceState); ok {
+		o := st.Outbox
+		st.close(d.sem, through, stamp{})
+		st.Outbox = o
 	}
 }

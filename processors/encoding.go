@@ -153,18 +153,37 @@ func (d *dec) desc() string {
 	}
 }
 
+// row is one published window revision (an outbox entry).
+func (e *enc) row(w WindowRow) {
+	e.varint(w.Start)
+	e.varint(w.End - w.Start)
+	e.uvarint(uint64(w.Rev))
+	e.uvarint(uint64(w.Gen))
+	e.varint(w.Entries)
+	e.varint(w.Exits)
+	e.desc(w.Desc)
+	e.uvarint(uint64(w.Devices))
+	e.varint(w.EmittedAt)
+}
+
+func (d *dec) row() WindowRow {
+	var w WindowRow
+	w.Start = d.varint()
+	w.End = w.Start + d.varint()
+	w.Rev = int32(d.uvarint())
+	w.Gen = int32(d.uvarint())
+	w.Entries = d.varint()
+	w.Exits = d.varint()
+	w.Desc = d.desc()
+	w.Devices = int32(d.uvarint())
+	w.EmittedAt = d.varint()
+	return w
+}
+
 func (e *enc) outbox(o outbox) {
 	e.uvarint(uint64(len(o.Windows)))
 	for _, w := range o.Windows {
-		e.varint(w.Start)
-		e.varint(w.End - w.Start)
-		e.uvarint(uint64(w.Rev))
-		e.uvarint(uint64(w.Gen))
-		e.varint(w.Entries)
-		e.varint(w.Exits)
-		e.desc(w.Desc)
-		e.uvarint(uint64(w.Devices))
-		e.varint(w.EmittedAt)
+		e.row(w)
 	}
 	e.uvarint(uint64(len(o.Late)))
 	for _, l := range o.Late {
@@ -177,16 +196,7 @@ func (d *dec) outbox() outbox {
 	if n := d.count(9); n > 0 {
 		o.Windows = make([]WindowRow, n)
 		for i := range o.Windows {
-			w := &o.Windows[i]
-			w.Start = d.varint()
-			w.End = w.Start + d.varint()
-			w.Rev = int32(d.uvarint())
-			w.Gen = int32(d.uvarint())
-			w.Entries = d.varint()
-			w.Exits = d.varint()
-			w.Desc = d.desc()
-			w.Devices = int32(d.uvarint())
-			w.EmittedAt = d.varint()
+			o.Windows[i] = d.row()
 		}
 	}
 	if n := d.count(1); n > 0 {

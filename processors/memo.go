@@ -22,8 +22,11 @@ const memoKeys = 8192
 // table's only writer, so what they last wrote is what the table holds.
 //
 // The contract for callbacks: a value obtained from value may be mutated
-// only on the way to setValue. Resetting the transient outbox without a
-// write is the one exception: the next write replaces the outbox anyway.
+// only on the way to setValue, with two exceptions that change nothing a
+// reader can tell: resetting the transient outbox (the next write replaces
+// it anyway), and a device value caught up to the partition's watermark by
+// the control key's sweep (devices.closeKey; every reader of the stored
+// value catches it up the same way, deterministically).
 //
 // Like the clock, a memo is used by the partition's callback goroutine
 // only.

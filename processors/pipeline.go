@@ -248,10 +248,12 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	if cfg.runs(StageWindows) {
 		// A device partition's watermark merges the input partitions'
-		// marks; its closed marks go on to the station partitions.
+		// marks; it closes its windows in the writes that advance it, and
+		// those writes' Closed goes on to the station partitions.
 		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings, partitions[cfg.Topics.Input])
-		w.closedMarks, w.idleAdvance = true, true
+		w.idleAdvance = true
 		d := &devices{windowed: w, topics: cfg.Topics}
+		w.closeKey, w.catchUp = d.closeKey, d.catchUp
 		w.schedule = func(c *partClock, key string, v windowedState) {
 			at, ok := v.nextClose(p.sem)
 			c.index.set(key, at, ok)

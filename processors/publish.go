@@ -114,54 +114,46 @@ func pendingHead(rec *kgo.Record, want byte) (head, bool, error) {
 }
 
 // marks passes a device partition's closed watermark, recorded in its
-// metadata after the closes it covers (so their rows are ahead of it in
-// this changelog partition, and the relay publishes them first), to every
-// station partition.
-func (p *publisher) marks(rec *kgo.Record) ([]*kgo.Record, error) {
-	meta, err := decodeMeta(rec.Value)
-	if err != nil || !meta.Mark || !meta.HasClosed {
-		return nil, err
+// metadata in the same write as the closes it covers (or after them), to
+// every station partition: the relay publishes the rows first.
+func (p *publisher) marks(meta *partitionMeta, partition int32) []*kgo.Record {
+	if !meta.Mark || !meta.HasClosed {
+		return nil
 	}
-	b := encodeMark(&markMsg{Source: rec.Partition, Time: meta.Closed, HasTime: true})
+	b := encodeMark(&markMsg{Source: partition, Time: meta.Closed, HasTime: true})
 	outs := make([]*kgo.Record, len(p.stationCtrl))
 	for i, k := range p.stationCtrl {
 		outs[i] = &kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(k), Value: b}
 	}
-	return outs, nil
+	return outs
 }
 
 func (p *publisher) devices(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
 		if len(rec.Value) > 0 && rec.Value[0] == tagPartition {
-			return p.marks(rec)
+			// The partition's closes, then its closed mark.
+			meta, err := decodeMeta(rec.Value)
+			if err != nil {
+				return nil, err
+			}
+			outs, err := p.deviceRows(group, meta.Closes)
+			if err != nil {
+				return nil, err
+			}
+			return append(outs, p.marks(meta, rec.Partition)...), nil
 		}
 		h, ok, err := pendingHead(rec, tagDevice)
 		if !ok {
 			return nil, err
 		}
-		o, station, line, division := h.outbox, h.strings[0], h.strings[1], h.strings[2]
-		ca, unit, scp, ok := schemas.SplitDeviceKey(string(rec.Key))
-		if !ok {
-			return nil, fmt.Errorf("processors: bad device key %q", rec.Key)
+		o := h.outbox
+		rows := make([]closedRow, len(o.Windows))
+		for i, w := range o.Windows {
+			rows[i] = closedRow{Key: string(rec.Key), Station: h.strings[0], Line: h.strings[1], Division: h.strings[2], Row: w}
 		}
-		var outs []*kgo.Record
-		for _, w := range o.Windows {
-			dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: station, LineName: line,
-				Division: division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
-				Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-			dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
-			b, err := p.deviceCodec.Marshal(&dw)
-			if err != nil {
-				return nil, retryable(err)
-			}
-			ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
-			outs = append(outs,
-				&kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(string(rec.Key), w.Start), Value: b, Context: ctx},
-				// One station-table key per station window keeps table
-				// values small whatever the retention.
-				&kgo.Record{Topic: p.topics.StationUpdates, Key: windowKey(schemas.StationKey(station, line), w.Start), Context: ctx,
-					Value: encodeDeviceRow(&deviceRow{Device: string(rec.Key), Station: station, Line: line, Division: division,
-						Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen})})
+		outs, err := p.deviceRows(group, rows)
+		if err != nil {
+			return nil, err
 		}
 		for _, l := range o.Late {
 			r, err := decodeReading(l)
@@ -176,6 +168,48 @@ func (p *publisher) devices(group string) emitter.Translate {
 		}
 		return outs, nil
 	}
+}
+
+// deviceRows are the records of published device window revisions: one
+// per row on the device windows topic, and on the station-updates topic
+// one per station window (STATION|LINENAME|START, one station-table key
+// per station window keeps table values small whatever the retention),
+// holding every row of it, in order.
+func (p *publisher) deviceRows(group string, rows []closedRow) ([]*kgo.Record, error) {
+	var outs, updates []*kgo.Record
+	var batches []deviceRows
+	byKey := map[string]int{}
+	for _, c := range rows {
+		ca, unit, scp, ok := schemas.SplitDeviceKey(c.Key)
+		if !ok {
+			return nil, fmt.Errorf("processors: bad device key %q", c.Key)
+		}
+		w := c.Row
+		dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: c.Station, LineName: c.Line,
+			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
+			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
+		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
+		b, err := p.deviceCodec.Marshal(&dw)
+		if err != nil {
+			return nil, retryable(err)
+		}
+		ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
+		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(c.Key, w.Start), Value: b, Context: ctx})
+		key := windowKey(schemas.StationKey(c.Station, c.Line), w.Start)
+		row := &deviceRow{Device: c.Key, Station: c.Station, Line: c.Line, Division: c.Division,
+			Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen}
+		if i, ok := byKey[string(key)]; ok {
+			batches[i] = append(batches[i], row)
+			continue
+		}
+		byKey[string(key)] = len(updates)
+		updates = append(updates, &kgo.Record{Topic: p.topics.StationUpdates, Key: key, Context: ctx})
+		batches = append(batches, deviceRows{row})
+	}
+	for i, u := range updates {
+		u.Value = encodeDeviceRows(batches[i])
+	}
+	return append(outs, updates...), nil
 }
 
 func (p *publisher) stations(group string) emitter.Translate {

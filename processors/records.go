@@ -166,6 +166,15 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 //     device relay passes it on to every station partition as a markMsg.
 //     Mark is transient, like a state's outbox: other writes clear it.
 //   - LastTick is the offset of the last tick applied.
+//   - Closes (device partitions) is the outbox of the write that advanced
+//     StreamTime: the first revision of every window that advance closed,
+//     for every key of the partition, in the same record as the watermark
+//     (so the two are durable together, and the relay publishes the rows
+//     before it passes Closed on). Transient, like Mark.
+//   - Inline says the partition closes its windows in the control key's
+//     writes (layout 3); a partition written by the loopback design still
+//     has closes in flight on its loop topic, which its first sweep
+//     publishes.
 type partitionMeta struct {
 	StreamTime int64
 	HasTime    bool
@@ -175,6 +184,16 @@ type partitionMeta struct {
 	HasClosed  bool
 	Mark       bool
 	Sources    watermark.Merge
+	Closes     []closedRow
+	Inline     bool
+}
+
+// closedRow is one window a device partition's watermark closed: the
+// device key, its identity strings and the row.
+type closedRow struct {
+	Key                     string
+	Station, Line, Division string
+	Row                     WindowRow
 }
 
 func newPartitionMeta(sources int) *partitionMeta {
@@ -182,8 +201,13 @@ func newPartitionMeta(sources int) *partitionMeta {
 }
 
 // Partition metadata layouts: 1 (before watermarks through the graph:
-// stream time, last tick, data time, station sources, mark) is still read.
-const metaVersion byte = 2
+// stream time, last tick, data time, station sources, mark) and 2 (before
+// closes in the control key's writes: no closes, not inline) are still
+// read.
+const (
+	metaVersion   byte = 3
+	metaVersionV2 byte = 2
+)
 
 const (
 	markHasTime byte = 1 << iota
@@ -225,6 +249,15 @@ func encodeMeta(m *partitionMeta) []byte {
 		e.varint(mk.Time)
 		e.byte(markFlags(mk))
 	}
+	e.bool(m.Inline)
+	e.uvarint(uint64(len(m.Closes)))
+	for _, c := range m.Closes {
+		e.str(c.Key)
+		e.str(c.Station)
+		e.str(c.Line)
+		e.str(c.Division)
+		e.row(c.Row)
+	}
 	return e.b
 }
 
@@ -233,8 +266,12 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 		return decodeMetaV1(b)
 	}
 	d := dec{b: b}
-	if d.byte() != tagPartition || d.byte() != metaVersion {
+	if d.byte() != tagPartition {
 		return nil, fmt.Errorf("processors: partition meta: %w: header", errCorrupt)
+	}
+	version := d.byte()
+	if version != metaVersion && version != metaVersionV2 {
+		return nil, fmt.Errorf("processors: partition meta: %w: layout %d", errCorrupt, version)
 	}
 	m := &partitionMeta{HasTime: d.bool(), StreamTime: d.varint(), LastTick: d.varint(), LastInput: d.varint(),
 		HasClosed: d.bool(), Closed: d.varint(), Mark: d.bool()}
@@ -245,6 +282,17 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 			p := int32(d.uvarint())
 			t := d.varint()
 			m.Sources.Sources[p] = flagsMark(t, d.byte())
+		}
+	}
+	if version == metaVersion {
+		m.Inline = d.bool()
+		if n := d.count(13); n > 0 {
+			m.Closes = make([]closedRow, n)
+			for i := range m.Closes {
+				c := &m.Closes[i]
+				c.Key, c.Station, c.Line, c.Division = d.str(), d.str(), d.str(), d.str()
+				c.Row = d.row()
+			}
 		}
 	}
 	if err := d.finish(); err != nil {
@@ -300,6 +348,8 @@ func (m *markMsg) mark() watermark.Mark {
 	return watermark.Mark{Time: m.Time, Has: m.HasTime, Idle: m.Idle}
 }
 
+// Record tags in use: 10 reading, 11 device row, 12 mark, 13 device rows,
+// 20 close, 21 tick (table values: 1 device, 2 partition, 3 station).
 const tagMark byte = 12
 
 func encodeMark(m *markMsg) []byte {

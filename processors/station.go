@@ -15,12 +15,56 @@ type deviceRow struct {
 	Rev, Gen                int32
 }
 
-const tagDeviceRow byte = 11
+const (
+	tagDeviceRow  byte = 11
+	tagDeviceRows byte = 13
+)
+
+// deviceRows is several device window revisions of one station window in
+// one station-updates record: the device relay combines the rows of one
+// changelog record (a device partition's closes) by station window, so
+// the station stage applies them in one callback and one table write.
+type deviceRows []*deviceRow
 
 func encodeDeviceRow(r *deviceRow) []byte {
 	e := enc{}
 	e.byte(tagDeviceRow)
 	e.byte(encodingVersion)
+	e.deviceRow(r)
+	return e.b
+}
+
+// encodeDeviceRows encodes rows of one station window: one row in the
+// single-row layout, more in the batch layout.
+func encodeDeviceRows(rs deviceRows) []byte {
+	if len(rs) == 1 {
+		return encodeDeviceRow(rs[0])
+	}
+	e := enc{}
+	e.byte(tagDeviceRows)
+	e.byte(encodingVersion)
+	e.uvarint(uint64(len(rs)))
+	for _, r := range rs {
+		e.deviceRow(r)
+	}
+	return e.b
+}
+
+func decodeDeviceRows(b []byte) (deviceRows, error) {
+	d := dec{b: b}
+	d.header(tagDeviceRows)
+	n := d.count(10)
+	rs := make(deviceRows, n)
+	for i := range rs {
+		rs[i] = d.deviceRow()
+	}
+	if d.err != nil || len(d.b) != 0 || n == 0 {
+		return nil, fmt.Errorf("processors: device rows: %w", errCorrupt)
+	}
+	return rs, nil
+}
+
+func (e *enc) deviceRow(r *deviceRow) {
 	e.str(r.Device)
 	e.str(r.Station)
 	e.str(r.Line)
@@ -31,17 +75,21 @@ func encodeDeviceRow(r *deviceRow) []byte {
 	e.varint(r.Exits)
 	e.uvarint(uint64(r.Rev))
 	e.uvarint(uint64(r.Gen))
-	return e.b
 }
 
-func decodeDeviceRow(b []byte) (*deviceRow, error) {
-	d := dec{b: b}
-	d.header(tagDeviceRow)
+func (d *dec) deviceRow() *deviceRow {
 	r := &deviceRow{Device: d.str(), Station: d.str(), Line: d.str(), Division: d.str()}
 	r.Start = d.varint()
 	r.End = r.Start + d.varint()
 	r.Entries, r.Exits = d.varint(), d.varint()
 	r.Rev, r.Gen = int32(d.uvarint()), int32(d.uvarint())
+	return r
+}
+
+func decodeDeviceRow(b []byte) (*deviceRow, error) {
+	d := dec{b: b}
+	d.header(tagDeviceRow)
+	r := d.deviceRow()
 	if d.err != nil || len(d.b) != 0 {
 		return nil, fmt.Errorf("processors: device row: %w", errCorrupt)
 	}
@@ -51,11 +99,14 @@ func decodeDeviceRow(b []byte) (*deviceRow, error) {
 // DeviceRowCodec is the goka codec of the station-updates topic.
 type DeviceRowCodec struct{}
 
-// It carries device window revisions (*deviceRow) and watermarks (*markMsg).
+// It carries device window revisions (*deviceRow, or deviceRows of one
+// station window) and watermarks (*markMsg).
 func (DeviceRowCodec) Encode(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *deviceRow:
 		return encodeDeviceRow(m), nil
+	case deviceRows:
+		return encodeDeviceRows(m), nil
 	case *markMsg:
 		return encodeMark(m), nil
 	}
@@ -65,6 +116,9 @@ func (DeviceRowCodec) Encode(v any) ([]byte, error) {
 func (DeviceRowCodec) Decode(b []byte) (any, error) {
 	if len(b) > 0 && b[0] == tagMark {
 		return decodeMark(b)
+	}
+	if len(b) > 0 && b[0] == tagDeviceRows {
+		return decodeDeviceRows(b)
 	}
 	return decodeDeviceRow(b)
 }

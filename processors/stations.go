@@ -24,8 +24,11 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		s.onMark(ctx, m)
 		return
 	}
-	s.metrics.recordsIn.WithLabelValues(StageStations).Inc()
-	r := msg.(*deviceRow)
+	rows, ok := msg.(deviceRows)
+	if !ok {
+		rows = deviceRows{msg.(*deviceRow)}
+	}
+	s.metrics.recordsIn.WithLabelValues(StageStations).Add(float64(len(rows)))
 	c := s.clock(ctx)
 	st, _ := value(ctx, c).(*StationState)
 	if st == nil {
@@ -35,22 +38,26 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		s.metrics.replaySkipped.WithLabelValues(s.name).Inc()
 		return
 	}
-	if c.hasTime && r.End+s.sem.Grace+s.sem.Retention <= c.streamTime {
+	// Rows of one record are of one station window (the relay groups them
+	// by key).
+	if r := rows[0]; c.hasTime && r.End+s.sem.Grace+s.sem.Retention <= c.streamTime {
 		// The window is past retention by the watermark (its key may
 		// already be deleted): only a redelivered revision can be this old,
 		// and it must not recreate the key.
-		s.metrics.stationExpired.Inc()
+		s.metrics.stationExpired.Add(float64(len(rows)))
 		return
 	}
 	st.Outbox = outbox{}
 	st.LastUpdate = ctx.Offset()
 	stamp := s.stamp()
-	expired := st.Expired
-	st.apply(s.sem, r, stamp)
-	if st.Expired > expired {
-		s.metrics.stationExpired.Inc()
-	} else {
-		c.seen(r.End)
+	for _, r := range rows {
+		expired := st.Expired
+		st.apply(s.sem, r, stamp)
+		if st.Expired > expired {
+			s.metrics.stationExpired.Inc()
+		} else {
+			c.seen(r.End)
+		}
 	}
 	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
 		st.close(s.sem, c.streamTime, stamp)

@@ -136,6 +136,18 @@ type windowed struct {
 	// also schedules deletions past retention).
 	schedule func(c *partClock, key string, v windowedState)
 
+	// closeKey, when set (the device group), closes one key's windows
+	// through a time inside the control key's callback and returns their
+	// rows: the partition's closes then ride in the same write as the
+	// watermark that causes them (partitionMeta.Closes), with no loopback
+	// round trip. It also re-indexes the key. Unset (the station group),
+	// closes go through the loopback topic.
+	closeKey func(ctx goka.Context, c *partClock, key string, through int64, st stamp) []closedRow
+	// catchUp, with closeKey, brings a decoded value up to the partition's
+	// watermark as the sweeps already published it (rebuild uses it to
+	// index what is still open).
+	catchUp func(v windowedState, through int64)
+
 	mu     sync.Mutex
 	clocks map[int32]*partClock
 }
@@ -173,6 +185,25 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 	defer it.Release()
 	keys := 0
 	var meta *partitionMeta
+	if int(p) < len(w.ctrl) {
+		b, err := cur.st.Get(w.ctrl[p])
+		if err != nil {
+			ctx.Fail(fmt.Errorf("processors: %s: partition %d: metadata: %w", w.name, p, err))
+		}
+		if b != nil {
+			if meta, err = decodeMeta(b); err != nil {
+				ctx.Fail(fmt.Errorf("processors: %s: partition %d: %w", w.name, p, err))
+			}
+		}
+	}
+	// A partition that closes inline has published every window its
+	// watermark reached, in the metadata writes: its keys' own values lag
+	// behind (nothing rewrites a key to close it) and are caught up here
+	// as every reader catches them up.
+	inlineThrough, inline := int64(0), false
+	if w.catchUp != nil && meta != nil && meta.Inline && meta.HasTime {
+		inlineThrough, inline = meta.StreamTime, true
+	}
 	for it.Next() {
 		b, err := it.Value()
 		if err != nil {
@@ -185,10 +216,10 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		keys++
 		switch s := v.(type) {
 		case *partitionMeta:
-			if int(p) < len(w.ctrl) && string(it.Key()) == w.ctrl[p] {
-				meta = s
-			}
 		case windowedState:
+			if inline {
+				w.catchUp(s, inlineThrough)
+			}
 			// A key's closes are written after the metadata that allowed
 			// them, to the same changelog partition: they never outrun it.
 			if t, ok := s.closedThrough(); ok {
@@ -276,6 +307,15 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 		return
 	}
 	changed := meta.Sources.Observe(m.Source, m.mark())
+	if w.closeKey != nil {
+		if changed {
+			meta.LastInput = ctx.Offset()
+		}
+		prog := meta.Sources.Progress()
+		w.advanceInline(ctx, c, meta, prog.Time, prog.Has, changed)
+		w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+		return
+	}
 	if prog := meta.Sources.Progress(); prog.Has && c.advance(prog.Time) {
 		changed = true
 	}
@@ -327,7 +367,14 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 	if w.idleAdvance && w.idle > 0 {
 		meta := w.meta(ctx, c)
 		prog := meta.Sources.Progress()
-		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
+		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has && w.closeKey != nil {
+			if t := idleTarget(w.sem, prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
+				meta.LastTick = ctx.Offset()
+				w.advanceInline(ctx, c, meta, t, true, true)
+				w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
+				w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+			}
+		} else if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
 			if t := idleTarget(w.sem, prog.Time, m.Wall); c.advance(t) {
 				meta.LastTick = ctx.Offset()
 				meta.StreamTime, meta.HasTime = c.streamTime, true
@@ -338,7 +385,83 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 			}
 		}
 	}
+	if w.closeKey != nil {
+		if c.hasTime {
+			if at, ok := c.index.min(); ok && at <= c.streamTime {
+				// Still due after a rebuild from a loopback-era partition
+				// (its closes were in flight): publish them now.
+				w.advanceInline(ctx, c, w.meta(ctx, c), c.streamTime, true, false)
+			}
+		}
+		return
+	}
 	w.sweep(ctx, c)
+}
+
+// maxCloseRows bounds the rows one metadata write carries (about 100 bytes
+// each, well under Kafka's default 1 MB record limit); an advance that
+// closes more is written in steps, each a watermark with every close up to
+// it. The windows of one close time are never split (at most one per key).
+const maxCloseRows = 4096
+
+// advanceInline moves the partition's watermark to target (when has) and
+// closes, in the control key's writes, every window it reaches: the rows
+// go in partitionMeta.Closes, in the same record as the watermark that
+// closed them, and the record sets Mark so the relay passes the new Closed
+// on after publishing them. Keys close in the order of their next close;
+// when the rows reach maxCloseRows and more are due, the watermark is
+// written at the close time reached so far, and the rest follows in the
+// next write. dirty says the metadata changed anyway (a source's mark).
+func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *partitionMeta, target int64, has, dirty bool) {
+	if !has {
+		if dirty {
+			w.writeMeta(ctx, c, meta, nil, false)
+		}
+		return
+	}
+	if c.hasTime && target < c.streamTime {
+		target = c.streamTime // never back; still sweep what is due
+	}
+	stamp := w.stamp()
+	var rows []closedRow
+	for {
+		at, ok := c.index.min()
+		if !ok || at > target {
+			break
+		}
+		var group []closedRow
+		c.index.popDue(at, func(key string) {
+			group = append(group, w.closeKey(ctx, c, key, at, stamp)...)
+			w.metrics.closesSent.WithLabelValues(w.name).Inc()
+		})
+		if len(rows) > 0 && len(rows)+len(group) > maxCloseRows && (!c.hasTime || at-1 > c.streamTime) {
+			// Everything closing before at is in rows: write it as a step.
+			c.advance(at - 1)
+			w.writeMeta(ctx, c, meta, rows, true)
+			rows = nil
+		}
+		rows = append(rows, group...)
+	}
+	advanced := c.advance(target)
+	if advanced || dirty || len(rows) > 0 || !meta.Inline {
+		w.writeMeta(ctx, c, meta, rows, advanced || len(rows) > 0)
+	}
+	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
+}
+
+// writeMeta writes the partition's metadata with the clock's watermark and
+// the given closes; closed says the write publishes a new Closed.
+func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *partitionMeta, rows []closedRow, closed bool) {
+	meta.StreamTime, meta.HasTime = c.streamTime, c.hasTime
+	meta.Inline = true
+	meta.Closes = rows
+	meta.Mark = closed && c.hasTime
+	if meta.Mark {
+		meta.Closed, meta.HasClosed = c.streamTime, true
+		c.closedSent, c.hasClosedSent = c.streamTime, true
+	}
+	setValue(ctx, c, meta)
+	meta.Closes = nil
 }
 
 // idleTarget is where the watermark of a partition whose sources are all
