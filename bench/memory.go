@@ -49,6 +49,8 @@ func RunMember(ctx context.Context, spec string, log *slog.Logger) error {
 	if err := json.Unmarshal([]byte(spec), &s); err != nil {
 		return fmt.Errorf("bench: %s: %w", MemberEnv, err)
 	}
+	// As turnstile process: the default memory budget.
+	processors.ApplyMemoryLimit(processors.DefaultMemoryLimit, s.Partitions, state.Options{})
 	p, err := processors.New(processors.Config{
 		Brokers: s.Brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(s.Brokers...)},
 		Registry:   srclient.CreateSchemaRegistryClient(s.Registry),

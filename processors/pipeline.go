@@ -65,6 +65,11 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionNone
+	// Bounded consumer buffers: a member consumes ~30 partitions (inputs,
+	// loops, and the changelogs while recovering), each with sarama's
+	// message channels and fetch buffer (defaults 256 messages, 1 MiB).
+	sc.ChannelBufferSize = 64
+	sc.Consumer.Fetch.Default = 256 << 10
 	sc.Consumer.Group.Session.Timeout = p.cfg.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = heartbeat(p.cfg.SessionTimeout)
 	// A rebalance waits this long for members to rejoin; a member that died
@@ -220,8 +225,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	startWindowed := func(w *windowed, tracker *storageTracker, graph func() *goka.GroupGraph, translate emitter.Translate) error {
 		start(w.name, runProc(graph, tracker, nil))
+		// Relay fetches are bounded (franz-go's default allows 50 MiB per
+		// fetch response) and options from the user's config come last.
 		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
-			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout))}, cfg.KafkaOpts...)
+			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
+			cfg.KafkaOpts...)
 		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
 			Translate: translate, OnPublished: pub.onPublished, Logger: log})
 		if err != nil {

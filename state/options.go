@@ -26,10 +26,12 @@ type Options struct {
 	Dir string
 
 	// MemTableSize is the size of one Pebble memtable per partition.
-	// Default 16 MiB.
+	// Default 4 MiB (a member owning every partition of both tables holds
+	// 12 × 2 of them at most).
 	MemTableSize int64
 	// CacheSize is the block cache shared by all partitions opened through
-	// the same Stores. Default 64 MiB.
+	// the same Stores. Default 16 MiB: the callbacks read values they
+	// wrote moments before, from the memtable or the value cache.
 	CacheSize int64
 	// RecoveryBatchSize is how many bytes of changelog writes are gathered
 	// into one unsynced batch while a partition recovers. Default
@@ -46,7 +48,7 @@ type Options struct {
 	RecoveryFlushInterval time.Duration
 	// ValueCacheSize bounds the memory each partition's store uses to keep
 	// recently written and read values, so a processing callback reading
-	// the value it wrote for the previous record skips Pebble. Default 4
+	// the value it wrote for the previous record skips Pebble. Default 2
 	// MiB; negative disables the cache.
 	ValueCacheSize int64
 	// MaxOpenFiles caps the table files each partition keeps open.
@@ -67,14 +69,35 @@ type Options struct {
 }
 
 const (
-	defaultMemTableSize     = 16 << 20
-	defaultCacheSize        = 64 << 20
-	defaultValueCacheSize   = 4 << 20
+	defaultMemTableSize     = 4 << 20
+	defaultCacheSize        = 16 << 20
+	defaultValueCacheSize   = 2 << 20
 	defaultRecoveryInterval = 5 * time.Second
 	defaultMaxOpenFiles     = 256
 	defaultCheckTimeout     = 30 * time.Second
 	minMemTableSize         = 1 << 20
 )
+
+// Defaults are the options' defaults, as the flags show them.
+func Defaults() Options {
+	return Options{MemTableSize: defaultMemTableSize, CacheSize: defaultCacheSize, ValueCacheSize: defaultValueCacheSize}
+}
+
+// ManualMemory is the most memory Pebble allocates outside the Go heap
+// (memtables and the block cache) for the given number of open table
+// partitions with these options: what a process memory budget must leave
+// it.
+func (o Options) ManualMemory(partitions int) int64 {
+	x := o
+	if x.Dir == "" {
+		x.Dir = "." // only the sizes matter here
+	}
+	d, err := x.withDefaults()
+	if err != nil {
+		d = o
+	}
+	return d.CacheSize + int64(partitions)*2*d.MemTableSize
+}
 
 func (o Options) withDefaults() (Options, error) {
 	if o.Dir == "" {

@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -23,6 +25,7 @@ type pipelineFlags struct {
 	maxDelta                        int64
 	stateDir                        string
 	memtableMiB, cacheMiB           int64
+	memoryLimit                     string
 	hotStandby                      bool
 	generation                      int32
 	sessionTimeout                  time.Duration
@@ -42,14 +45,55 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.StringVar(&p.emit, "emit", processors.EmitFinal, "final (a window when it closes, then corrections) or updates (also on every change)")
 	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
 	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
-	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", 16, "Pebble memtable per table partition")
-	fs.Int64Var(&p.cacheMiB, "state-cache-mib", 64, "Pebble block cache shared by the table partitions")
+	st := state.Defaults()
+	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", st.MemTableSize>>20, "Pebble memtable per table partition (up to two per partition)")
+	fs.Int64Var(&p.cacheMiB, "state-cache-mib", st.CacheSize>>20, "Pebble block cache shared by the table partitions")
+	fs.StringVar(&p.memoryLimit, "memory-limit", fmt.Sprintf("%dMiB", processors.DefaultMemoryLimit>>20),
+		"the member's memory budget: Go's soft limit is set to it minus what Pebble may hold (0: no limit; GOMEMLIMIT in the environment wins)")
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
 	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 
+// applyMemoryLimit sets the process's memory budget from --memory-limit.
+func (p *pipelineFlags) applyMemoryLimit(a *app) error {
+	limit, err := parseBytes(p.memoryLimit)
+	if err != nil {
+		return fmt.Errorf("--memory-limit: %w", err)
+	}
+	st := state.Options{MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20}
+	if goLimit := processors.ApplyMemoryLimit(limit, p.partitions, st); goLimit > 0 {
+		a.log.Debug("memory limit", "budget_mib", limit>>20, "go_soft_limit_mib", goLimit>>20, "pebble_mib", st.ManualMemory(2*p.partitions)>>20)
+	}
+	return nil
+}
+
+// parseBytes reads a size such as 256MiB, 1GiB, 512MB or a plain number of
+// bytes.
+func parseBytes(in string) (int64, error) {
+	s := strings.TrimSpace(in)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("invalid size %q (want e.g. 256MiB, 1GiB or 0)", in)
+	}
+	return int64(n * float64(mult)), nil
+}
+
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
+	if err := p.applyMemoryLimit(a); err != nil {
+		return processors.Config{}, err
+	}
 	opts, err := cc.KgoOpts()
 	if err != nil {
 		return processors.Config{}, err
