@@ -48,15 +48,25 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	st := state.Defaults()
 	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", st.MemTableSize>>20, "Pebble memtable per table partition (up to two per partition)")
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", st.CacheSize>>20, "Pebble block cache shared by the table partitions")
-	fs.StringVar(&p.memoryLimit, "memory-limit", fmt.Sprintf("%dMiB", processors.DefaultMemoryLimit>>20),
-		"the member's memory budget: Go's soft limit is set to it minus what Pebble may hold (0: no limit; GOMEMLIMIT in the environment wins)")
+
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
 	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 
+// registerMemory adds --memory-limit (turnstile process: a member's
+// budget; dev also holds the embedded broker's log in memory, so it has
+// none).
+func (p *pipelineFlags) registerMemory(fs *pflag.FlagSet) {
+	fs.StringVar(&p.memoryLimit, "memory-limit", fmt.Sprintf("%dMiB", processors.DefaultMemoryLimit>>20),
+		"the member's memory budget: Go's soft limit is set to it minus what Pebble may hold (0: no limit; GOMEMLIMIT in the environment wins)")
+}
+
 // applyMemoryLimit sets the process's memory budget from --memory-limit.
 func (p *pipelineFlags) applyMemoryLimit(a *app) error {
+	if p.memoryLimit == "" {
+		return nil
+	}
 	limit, err := parseBytes(p.memoryLimit)
 	if err != nil {
 		return fmt.Errorf("--memory-limit: %w", err)
@@ -91,9 +101,6 @@ func parseBytes(in string) (int64, error) {
 }
 
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
-	if err := p.applyMemoryLimit(a); err != nil {
-		return processors.Config{}, err
-	}
 	opts, err := cc.KgoOpts()
 	if err != nil {
 		return processors.Config{}, err

@@ -43,6 +43,9 @@ unless --quiet.`,
 			if err != nil {
 				return err
 			}
+			if err := pf.applyMemoryLimit(a); err != nil {
+				return err
+			}
 			cfg, err := pf.config(a, cc, topics.t, dataDir)
 			if err != nil {
 				return err
@@ -87,6 +90,7 @@ unless --quiet.`,
 	}
 	cf.register(cmd.Flags())
 	pf.register(cmd.Flags(), 30*time.Second)
+	pf.registerMemory(cmd.Flags())
 	hf.register(cmd.Flags())
 	topics.register(cmd.Flags())
 	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory (table state in <data-dir>/state)")
