@@ -16,6 +16,9 @@ type Results struct {
 	Seconds   float64   `json:"total_s"`
 	Settings  Settings  `json:"settings"`
 	Input     Input     `json:"input"`
+	// Calibration is the short run that chose the sizes (absent when the
+	// sizes were given).
+	Calibration *Calibration `json:"calibration,omitempty"`
 
 	// Throughput in readings/s of the three variants on the same input.
 	Throughput struct {
@@ -83,6 +86,7 @@ type Settings struct {
 	IdleTimeout     string   `json:"idle_timeout"`
 	LatencyLoad     float64  `json:"latency_load"`
 	ScalingReadings int64    `json:"scaling_readings"`
+	MemoryReadings  int64    `json:"memory_readings"`
 	Phases          []string `json:"phases"`
 }
 
@@ -103,9 +107,12 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		return nil, err
 	}
 	res = &Results{Machine: machine(), StartedAt: time.Now().UTC()}
-	res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
-		Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(),
-		LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, Phases: cfg.Phases}
+	settings := func() {
+		res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
+			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(),
+			LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, MemoryReadings: cfg.MemoryReadings, Phases: cfg.Phases}
+	}
+	settings()
 	if cfg.Dir == "" {
 		if cfg.Dir, err = os.MkdirTemp("", "turnstile-bench-"); err != nil {
 			return nil, fmt.Errorf("bench: %w", err)
@@ -125,6 +132,17 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	say("bench: %d readings, %d devices, %d partitions; %s on %d cores (load %.1f); work dir %s",
 		cfg.Readings, cfg.Devices, cfg.Partitions, res.Machine.CPU, res.Machine.Cores, res.Machine.LoadAvg, cfg.Dir)
 
+	if cfg.Calibrate {
+		cal, err := calibrate(ctx, &cfg, say)
+		if err != nil {
+			return res, fmt.Errorf("bench: calibrate: %w", err)
+		}
+		res.Calibration = &cal
+		settings()
+		if cal.Scale < 1 {
+			res.Notes = append(res.Notes, fmt.Sprintf("Sizes scaled ×%.2f to fit the %v budget on this machine today (%s).", cal.Scale, cfg.Budget, cal))
+		}
+	}
 	e, err := startEnv(ctx, filepath.Join(cfg.Dir, "main"), cfg.Logger)
 	if err != nil {
 		return res, err

@@ -30,6 +30,10 @@ func AllPhases() []string {
 type Config struct {
 	// Readings preloaded for the throughput comparison.
 	Readings int64
+	// Calibrate runs a short calibration first and scales Readings,
+	// ScalingReadings and MemoryReadings down (never up) so that every
+	// phase fits the budget on this machine today.
+	Calibrate bool
 	// Devices in the synthetic stream (spread over the station reference's
 	// 768 booths; ~5,000 devices cover ~450 stations).
 	Devices int

@@ -66,6 +66,12 @@ complete.`,
 			}
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			cfg.Progress = os.Stderr
+			// Sizes given as flags are the user's: no calibration.
+			for _, f := range []string{"readings", "scaling-readings", "memory-readings"} {
+				if cmd.Flags().Changed(f) {
+					cfg.Calibrate = false
+				}
+			}
 			res, err := bench.Run(cmd.Context(), cfg)
 			if res == nil || len(res.Variants) == 0 {
 				return err
@@ -105,5 +111,6 @@ complete.`,
 	fs.StringVar(&cfg.HeapProfile, "heap-profile", "", "write a pprof heap profile at the end of ours' throughput run")
 	fs.StringVar(&jsonPath, "json", "bench/results.json", "write every figure here as JSON (empty: don't)")
 	fs.StringVar(&logLevel, "log-level", "error", "level of the components' logs on stderr")
+	fs.BoolVar(&cfg.Calibrate, "calibrate", true, "measure this machine first (a 60,000-reading run) and scale the sizes not given as flags down so every phase fits --budget")
 	return cmd
 }
