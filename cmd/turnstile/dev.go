@@ -39,6 +39,7 @@ func newDevCmd(a *app) *cobra.Command {
 		members int
 		produce bool
 		lakeOn  bool
+		codec   string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -65,7 +66,7 @@ seconds.`,
 				return err
 			}
 			defer b.Close()
-			cc := clientconf.Config{Brokers: []string{b.Addr()}}
+			cc := clientconf.Config{Brokers: []string{b.Addr()}, Compression: codec}
 			kopts, err := cc.KgoOpts()
 			if err != nil {
 				return err
@@ -243,6 +244,7 @@ Try from another shell:
 	fs.DurationVar(&flushIv, "lake-flush-interval", 10*time.Second, "how often the lake-writer writes files")
 	fs.BoolVar(&lakeOn, "lake", true, "run the lake-writer")
 	fs.BoolVar(&produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
+	registerCompression(fs, &codec)
 	// Demo defaults: fast event time, small state.
 	_ = fs.Set("retention", "1h")
 	_ = fs.Set("produce-speed", "60")

@@ -85,7 +85,7 @@ unless --quiet.`,
 			return p.Run(ctx)
 		},
 	}
-	cf.register(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
 	pf.register(cmd.Flags(), 30*time.Second)
 	hf.register(cmd.Flags())
 	topics.register(cmd.Flags())

@@ -112,8 +112,8 @@ Late, duplicate and malformed readings can be injected for testing. The same
 			return err
 		},
 	}
-	cf.register(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
 	pf.register(cmd.Flags(), "")
-	topics.register(cmd.Flags())
+	topics.register(cmd.Flags(), flagInputTopic)
 	return cmd
 }
