@@ -185,6 +185,10 @@ seconds.`,
 				}
 				prcfg.Logger = a.log.With("component", "producer")
 				prcfg.Progress = producer.ProgressOff
+				// The members create the topics too; whoever is first.
+				prcfg.Prepare = func(ctx context.Context, cl *kgo.Client) error {
+					return ensureTopic(ctx, a, cl, pf.pipeline(topics.t), topics.t.Input)
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()

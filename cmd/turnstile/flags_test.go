@@ -43,6 +43,9 @@ func TestConnectionFlagsOnEveryClientCommand(t *testing.T) {
 		// The lake-writer's own --device-topic and --station-topic.
 		{path: "lake", client: true, uses: usesKafka | usesRegistry, topics: []string{flagDeviceTopic, flagStationTopic}},
 		{path: "lake compact"},
+		{path: "topics", client: true, uses: usesKafka, topics: every},
+		{path: "topics create", client: true, uses: usesKafka, topics: every},
+		{path: "topics list", client: true, uses: usesKafka, topics: every},
 	}
 
 	// Every command is in the table, so a new one must say what it is.

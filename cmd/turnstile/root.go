@@ -61,6 +61,7 @@ Every flag can also be set with an environment variable TURNSTILE_<FLAG>
 		newReplayCmd(a),
 		newLakeCmd(a),
 		newStatusCmd(a),
+		newTopicsCmd(a),
 	)
 	documentEnv(root)
 	return root
