@@ -7,49 +7,19 @@ import (
 	"io"
 	"os"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/turnstile-streams/turnstile/console"
+	"github.com/turnstile-streams/turnstile/internal/testenv"
 )
-
-// openPTY opens a pseudo-terminal pair of w×h cells: the terminal side a
-// program writes to, and the side a terminal emulator reads.
-func openPTY(t *testing.T, w, h int) (tty, ptmx *os.File) {
-	t.Helper()
-	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { ptmx.Close() })
-	var unlock int32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, ptmx.Fd(), syscall.TIOCSPTLCK, uintptr(unsafe.Pointer(&unlock))); e != 0 {
-		t.Fatalf("unlockpt: %v", e)
-	}
-	var n uint32
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, ptmx.Fd(), syscall.TIOCGPTN, uintptr(unsafe.Pointer(&n))); e != 0 {
-		t.Fatalf("ptsname: %v", e)
-	}
-	tty, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { tty.Close() })
-	ws := struct{ row, col, x, y uint16 }{uint16(h), uint16(w), 0, 0}
-	if _, _, e := syscall.Syscall(syscall.SYS_IOCTL, tty.Fd(), syscall.TIOCSWINSZ, uintptr(unsafe.Pointer(&ws))); e != 0 {
-		t.Fatalf("set window size: %v", e)
-	}
-	return tty, ptmx
-}
 
 // TestConsoleOnAPseudoTerminal: Terminal recognizes a real pseudo-terminal
 // (and its size) and nothing else; a Console drawing on it, read from the
 // other side as an emulator would, leaves one status view below the logs.
 func TestConsoleOnAPseudoTerminal(t *testing.T) {
 	const w, h = 72, 10
-	tty, ptmx := openPTY(t, w, h)
+	tty, ptmx := testenv.PTY(t, w, h)
 	size, ok := console.Terminal(tty)
 	if !ok {
 		t.Fatal("a pseudo-terminal is not a terminal")
