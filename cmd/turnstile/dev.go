@@ -53,10 +53,23 @@ data directory.
 
 The demo stream runs event time 60x faster than the wall clock, one reading
 per turnstile per minute of event time, so 5-minute windows close within
-seconds.`,
+seconds.
+
+On a terminal, the status (rates, lag, watermarks, windows, dead-lettered,
+too late, lake files) is one view redrawn in place every --status-interval,
+with warnings and errors above it; every log record goes to --log-file
+(<data-dir>/turnstile.log), and a line every --log-summary-interval counts
+them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// First: on a terminal it re-routes the logger everything
+			// below is given, and it must close last.
+			term, err := a.startLive(hf, dataDir)
+			if err != nil {
+				return err
+			}
+			defer term.close()
 			bcfg, err := bf.config(a, dataDir)
 			if err != nil {
 				return err
@@ -214,7 +227,7 @@ Try from another shell:
 %s`, b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
 				httpLine(urls), sr.URL(), httpTry(urls))
 			if !hf.quiet {
-				live := &status.Live{Out: a.stdout, Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
+				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
 					Metrics: func() processors.Snapshot {
 						var s processors.Snapshot
 						for _, m := range metrics {
