@@ -44,6 +44,11 @@ type Config struct {
 	RegistryURL      string
 	RegistryUsername string
 	RegistryPassword string
+
+	// Compression is the codec of every batch produced through KgoOpts and
+	// ApplySarama: none, gzip, snappy, lz4 or zstd (the producer property
+	// compression.type); empty means DefaultCompression.
+	Compression string
 }
 
 // Properties maps the keys we understand in a properties file to the field
@@ -52,7 +57,7 @@ type Config struct {
 var propertyKeys = []string{
 	"bootstrap.servers", "security.protocol", "sasl.mechanism", "sasl.mechanisms",
 	"sasl.username", "sasl.password", "ssl.ca.location",
-	"schema.registry.url", "basic.auth.user.info",
+	"schema.registry.url", "basic.auth.user.info", "compression.type",
 }
 
 // ParseProperties reads a Java/librdkafka-style properties file: key=value
@@ -114,6 +119,7 @@ func (c *Config) ApplyProperties(props map[string]string, explicit map[string]bo
 	set("sasl.password", &c.SASLPassword)
 	set("ssl.ca.location", &c.SSLCALocation)
 	set("schema.registry.url", &c.RegistryURL)
+	set("compression.type", &c.Compression)
 	if v, ok := props["basic.auth.user.info"]; ok && !explicit["basic.auth.user.info"] {
 		user, pass, found := strings.Cut(v, ":")
 		if !found {
@@ -148,6 +154,9 @@ func SplitList(s string) []string {
 func (c Config) Validate() error {
 	if len(c.Brokers) == 0 {
 		return errors.New("clientconf: no brokers (set --brokers or bootstrap.servers)")
+	}
+	if err := c.validateCompression(); err != nil {
+		return err
 	}
 	switch strings.ToUpper(c.protocol()) {
 	case Plaintext, SSL:
@@ -210,12 +219,13 @@ func (c Config) TLSConfig() (*tls.Config, error) {
 	return tc, nil
 }
 
-// KgoOpts returns franz-go options for the brokers, TLS and SASL.
+// KgoOpts returns franz-go options for the brokers, TLS, SASL and the
+// compression of produced batches (franz-go's own default would be snappy).
 func (c Config) KgoOpts() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...)}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ProducerBatchCompression(c.kgoCompression())}
 	tc, err := c.TLSConfig()
 	if err != nil {
 		return nil, err
@@ -236,12 +246,14 @@ func (c Config) KgoOpts() ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// ApplySarama sets TLS and SASL on a sarama config (goka's client). Brokers
-// are passed to goka separately (Config.Brokers).
+// ApplySarama sets TLS, SASL and the producer's compression on a sarama
+// config (goka's client). Brokers are passed to goka separately
+// (Config.Brokers).
 func (c Config) ApplySarama(sc *sarama.Config) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
+	sc.Producer.Compression = c.saramaCompression()
 	tc, err := c.TLSConfig()
 	if err != nil {
 		return err
@@ -276,7 +288,7 @@ func (c Config) String() string {
 	if c.usesSASL() {
 		fmt.Fprintf(&b, " sasl=%s user=%s password=%s", c.mechanism(), c.SASLUsername, redact(c.SASLPassword))
 	}
-	fmt.Fprintf(&b, " registry=%s", redactURL(c.RegistryURL))
+	fmt.Fprintf(&b, " compression=%s registry=%s", c.compression(), redactURL(c.RegistryURL))
 	if c.RegistryUsername != "" {
 		fmt.Fprintf(&b, " registry-user=%s registry-password=%s", c.RegistryUsername, redact(c.RegistryPassword))
 	}

@@ -1,6 +1,7 @@
 package producer
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -151,6 +152,11 @@ type Config struct {
 	// verification, TLS missing, SASL or authorization refusals) fail at
 	// once. Once running, an unreachable broker is retried without limit.
 	ConnectTimeout time.Duration
+	// Prepare, when set, runs once Kafka answers and before the first
+	// record, with the client Run produces with; an error ends Run with
+	// nothing sent. turnstile produce creates the topic there if it is
+	// missing (package provision).
+	Prepare func(ctx context.Context, cl *kgo.Client) error
 	// Logger receives a line at start and at the end; nil discards.
 	Logger *slog.Logger
 	// Clock paces the stream; nil is the wall clock. Tests use a fake.

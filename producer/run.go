@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -78,12 +79,27 @@ type Summary struct {
 
 // DeliveryError reports records the broker did not acknowledge.
 type DeliveryError struct {
+	Topic  string
 	Failed int64
 	Err    error // the first failure
 }
 
 func (e *DeliveryError) Error() string {
-	return fmt.Sprintf("producer: %d records not delivered; first: %v", e.Failed, e.Err)
+	if e.MissingTopic() {
+		return fmt.Sprintf("producer: topic %s does not exist: %d records not delivered (%v)", e.Topic, e.Failed, e.Err)
+	}
+	return fmt.Sprintf("producer: %d records not delivered to %s; first: %v", e.Failed, e.Topic, e.Err)
+}
+
+// MissingTopic reports whether the records failed because the topic does
+// not exist.
+func (e *DeliveryError) MissingTopic() bool { return errors.Is(e.Err, kerr.UnknownTopicOrPartition) }
+
+// fatalDelivery reports produce errors that will fail every later record
+// too: the run stops at the first one instead of sending the rest into it.
+func fatalDelivery(err error) bool {
+	return errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.TopicAuthorizationFailed) ||
+		errors.Is(err, kerr.ClusterAuthorizationFailed)
 }
 
 func (e *DeliveryError) Unwrap() error { return e.Err }
@@ -92,7 +108,9 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // reached, or ctx is done (then it returns the summary and a nil error,
 // with Summary.Stopped set). Records still buffered are flushed (for up to
 // 30 s after ctx is done) and counted. Undelivered records make Run return
-// a *DeliveryError with the summary.
+// a *DeliveryError with the summary; a failure every later record would
+// share (the topic does not exist, writing is not authorized) ends the run
+// at once.
 func Run(ctx context.Context, cfg Config) (Summary, error) {
 	clock := cfg.Clock
 	if clock == nil {
@@ -139,6 +157,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 		}
 		return sum, err
 	}
+	if full.Prepare != nil {
+		if err := full.Prepare(ctx, cl); err != nil {
+			if ctx.Err() != nil {
+				sum.Stopped = true
+				return sum, nil
+			}
+			return sum, err
+		}
+	}
 	if full.Logger != nil {
 		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
 			"schema_id", sum.SchemaID, "schema_version", full.SchemaVersion, "speed", full.Speed, "rate", full.Rate, "limit", full.Limit)
@@ -154,10 +181,14 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	bar := newBar(full, stream.Total())
 	var mu sync.Mutex // guards sum and firstErr from the produce callbacks
 	var firstErr error
+	var fatal atomic.Bool // a failure every later record would share
 	var wg sync.WaitGroup
 	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin()}
 	var n int64
 	for full.Limit == 0 || n < full.Limit {
+		if fatal.Load() {
+			break
+		}
 		rec, err := stream.Next()
 		if err == io.EOF {
 			break
@@ -186,6 +217,11 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 				sum.Failed++
 				if firstErr == nil {
 					firstErr = err
+				}
+				if fatalDelivery(err) && !fatal.Swap(true) {
+					// The records still buffered would only fail the same
+					// way, after the client's retries: fail them now.
+					pcancel()
 				}
 				return
 			}
@@ -227,7 +263,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			"elapsed", sum.Elapsed, "stopped", stopped)
 	}
 	if sum.Failed > 0 {
-		return sum, &DeliveryError{Failed: sum.Failed, Err: firstErr}
+		return sum, &DeliveryError{Topic: full.Topic, Failed: sum.Failed, Err: firstErr}
 	}
 	if flushErr != nil {
 		return sum, fmt.Errorf("producer: flush: %w", flushErr)

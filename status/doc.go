@@ -5,7 +5,8 @@
 // (turnstile status --wait, used after a replay). Collector exports the
 // same numbers to Prometheus at scrape time. Live prints the running
 // process's own rates and counts with the Kafka lag every few seconds
-// (turnstile dev and turnstile process).
+// (turnstile dev and turnstile process), or hands each block to Show (on a
+// terminal, package console redraws it in place).
 //
 // CollectWatermarks adds what Kafka cannot say: the event-time watermarks.
 // It finds the member owning each windowed and input partition from the
@@ -24,5 +25,5 @@
 // # Concurrency
 //
 // Collect, CollectWatermarks and Wait are safe to call concurrently; a
-// Live is run once.
+// Live is run once, and calls Show from Run's goroutine only.
 package status

@@ -18,7 +18,11 @@ import (
 // (turnstile dev, turnstile process): rates from the process's own
 // counters, lag from Kafka.
 type Live struct {
-	Out      io.Writer
+	Out io.Writer
+	// Show, when set, receives each block instead of Out, and a first
+	// one at once: a console.Console's SetStatus, which redraws the block
+	// in place on a terminal.
+	Show     func(block string)
 	Interval time.Duration // default 5s
 	// Metrics returns the process's counters (all its members summed).
 	Metrics func() processors.Snapshot
@@ -40,6 +44,12 @@ func (l *Live) Run(ctx context.Context) error {
 		l.Now = time.Now
 	}
 	prev, prevAt := l.Metrics(), l.Now()
+	show := l.Show
+	if show == nil {
+		show = func(block string) { fmt.Fprint(l.Out, block) }
+	} else {
+		show(fmt.Sprintf("%s  starting: the first rates in %v\n", prevAt.Format("15:04:05"), l.Interval))
+	}
 	tk := time.NewTicker(l.Interval)
 	defer tk.Stop()
 	for {
@@ -62,7 +72,7 @@ func (l *Live) Run(ctx context.Context) error {
 		if l.LakeFiles != nil {
 			files = l.LakeFiles()
 		}
-		fmt.Fprint(l.Out, l.Format(prev, cur, at.Sub(prevAt), rep, files, at))
+		show(l.Format(prev, cur, at.Sub(prevAt), rep, files, at))
 		prev, prevAt = cur, at
 	}
 }

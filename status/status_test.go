@@ -172,3 +172,39 @@ func TestLiveFormat(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveShow: with Show set, Live hands it a first block at once and
+// then every Interval's block, and writes nothing to Out.
+func TestLiveShow(t *testing.T) {
+	var out bytes.Buffer
+	blocks := make(chan string, 16)
+	l := &status.Live{Out: &out, Interval: 20 * time.Millisecond, Show: func(b string) { blocks <- b },
+		Metrics: func() processors.Snapshot { return processors.Snapshot{} }, LakeFiles: func() int64 { return 3 }}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- l.Run(ctx) }()
+	var got []string
+	for len(got) < 3 {
+		select {
+		case b := <-blocks:
+			got = append(got, b)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("blocks shown: %q", got)
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(got[0], "starting: the first rates in 20ms") {
+		t.Errorf("first block %q", got[0])
+	}
+	for _, b := range got[1:] {
+		if !strings.Contains(b, "in/s") || !strings.Contains(b, "lake files 3") {
+			t.Errorf("block %q", b)
+		}
+	}
+	if out.Len() > 0 {
+		t.Errorf("wrote to Out: %q", out.String())
+	}
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -9,29 +10,63 @@ import (
 	"github.com/turnstile-streams/turnstile/clientconf"
 )
 
-// clientFlags are the flags of every command that is a Kafka or Schema
-// Registry client, so the same binary runs against the embedded services or
-// real ones.
+// clientFlags are the connection flags of every command that is a Kafka or
+// Schema Registry client, so the same binary runs against the embedded
+// services or real ones. Every client command takes all of them, so one
+// properties file or one set of TURNSTILE_* variables serves every
+// command; the help shows only those that change what the command does.
 type clientFlags struct {
 	brokers          []string
 	registryURL      string
 	kafkaConfig      string
 	registryUser     string
 	registryPassword string
+	compression      string
 }
 
-func (c *clientFlags) register(fs *pflag.FlagSet) {
-	c.registerKafka(fs)
+// uses says which connection settings a command acts on.
+type uses uint8
+
+const (
+	usesKafka    uses = 1 << iota // --brokers
+	usesRegistry                  // --registry-url, --registry-user, --registry-password
+	usesProduce                   // --compression: the command produces records
+)
+
+// connectionFlags maps each connection flag to what makes it matter.
+// --kafka-config always does (it may hold any of the settings).
+var connectionFlags = []struct {
+	name string
+	uses uses
+}{
+	{"brokers", usesKafka},
+	{"kafka-config", 0},
+	{"registry-url", usesRegistry},
+	{"registry-user", usesRegistry},
+	{"registry-password", usesRegistry},
+	{"compression", usesProduce},
+}
+
+func (c *clientFlags) register(fs *pflag.FlagSet, u uses) {
+	fs.StringSliceVar(&c.brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers, comma-separated")
+	fs.StringVar(&c.kafkaConfig, "kafka-config", "", "Kafka client properties file (bootstrap.servers, security.protocol, sasl.*, ssl.ca.location, schema.registry.url, basic.auth.user.info, compression.type)")
 	fs.StringVar(&c.registryURL, "registry-url", "http://127.0.0.1:8081", "Schema Registry URL")
 	fs.StringVar(&c.registryUser, "registry-user", "", "Schema Registry basic-auth user")
 	fs.StringVar(&c.registryPassword, "registry-password", "", "Schema Registry basic-auth password")
+	registerCompression(fs, &c.compression)
+	for _, f := range connectionFlags {
+		if f.uses != 0 && u&f.uses == 0 {
+			_ = fs.MarkHidden(f.name)
+		}
+	}
 }
 
-// registerKafka registers only the Kafka flags, for commands that are
-// Kafka clients but not registry clients (the registry server itself).
-func (c *clientFlags) registerKafka(fs *pflag.FlagSet) {
-	fs.StringSliceVar(&c.brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers, comma-separated")
-	fs.StringVar(&c.kafkaConfig, "kafka-config", "", "Kafka client properties file (bootstrap.servers, security.protocol, sasl.*, ssl.ca.location, schema.registry.url, basic.auth.user.info)")
+// registerCompression registers --compression (also for dev, which has no
+// other connection flags).
+func registerCompression(fs *pflag.FlagSet, dst *string) {
+	fs.StringVar(dst, "compression", clientconf.DefaultCompression,
+		"codec of the record batches this command produces: "+strings.Join(clientconf.Compressions(), ", ")+
+			" (none and gzip are the ones stock kafkajs reads; see the README)")
 }
 
 // flagProperty maps our flags to the properties-file keys they override.
@@ -40,6 +75,7 @@ var flagProperty = map[string]string{
 	"registry-url":      "schema.registry.url",
 	"registry-user":     "basic.auth.user.info",
 	"registry-password": "basic.auth.user.info",
+	"compression":       "compression.type",
 }
 
 // resolve merges flags, environment and the properties file.
@@ -49,6 +85,7 @@ func (c *clientFlags) resolve(a *app, cmd *cobra.Command) (clientconf.Config, er
 		RegistryURL:      c.registryURL,
 		RegistryUsername: c.registryUser,
 		RegistryPassword: c.registryPassword,
+		Compression:      c.compression,
 	}
 	if c.kafkaConfig != "" {
 		explicit := map[string]bool{}

@@ -39,6 +39,7 @@ func newDevCmd(a *app) *cobra.Command {
 		members int
 		produce bool
 		lakeOn  bool
+		codec   string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -52,10 +53,23 @@ data directory.
 
 The demo stream runs event time 60x faster than the wall clock, one reading
 per turnstile per minute of event time, so 5-minute windows close within
-seconds.`,
+seconds.
+
+On a terminal, the status (rates, lag, watermarks, windows, dead-lettered,
+too late, lake files) is one view redrawn in place every --status-interval,
+with warnings and errors above it; every log record goes to --log-file
+(<data-dir>/turnstile.log), and a line every --log-summary-interval counts
+them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// First: on a terminal it re-routes the logger everything
+			// below is given, and it must close last.
+			term, err := a.startLive(hf, dataDir)
+			if err != nil {
+				return err
+			}
+			defer term.close()
 			bcfg, err := bf.config(a, dataDir)
 			if err != nil {
 				return err
@@ -65,7 +79,7 @@ seconds.`,
 				return err
 			}
 			defer b.Close()
-			cc := clientconf.Config{Brokers: []string{b.Addr()}}
+			cc := clientconf.Config{Brokers: []string{b.Addr()}, Compression: codec}
 			kopts, err := cc.KgoOpts()
 			if err != nil {
 				return err
@@ -184,6 +198,10 @@ seconds.`,
 				}
 				prcfg.Logger = a.log.With("component", "producer")
 				prcfg.Progress = producer.ProgressOff
+				// The members create the topics too; whoever is first.
+				prcfg.Prepare = func(ctx context.Context, cl *kgo.Client) error {
+					return ensureTopic(ctx, a, cl, pf.pipeline(topics.t), topics.t.Input)
+				}
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
@@ -209,7 +227,7 @@ Try from another shell:
 %s`, b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
 				httpLine(urls), sr.URL(), httpTry(urls))
 			if !hf.quiet {
-				live := &status.Live{Out: a.stdout, Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
+				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
 					Metrics: func() processors.Snapshot {
 						var s processors.Snapshot
 						for _, m := range metrics {
@@ -243,6 +261,7 @@ Try from another shell:
 	fs.DurationVar(&flushIv, "lake-flush-interval", 10*time.Second, "how often the lake-writer writes files")
 	fs.BoolVar(&lakeOn, "lake", true, "run the lake-writer")
 	fs.BoolVar(&produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
+	registerCompression(fs, &codec)
 	// Demo defaults: fast event time, small state.
 	_ = fs.Set("retention", "1h")
 	_ = fs.Set("produce-speed", "60")

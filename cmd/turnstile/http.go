@@ -20,13 +20,17 @@ type httpFlags struct {
 	addr, advertise string
 	quiet           bool
 	statusInterval  time.Duration
+	logFile         string
+	logSummary      time.Duration
 }
 
 func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&h.addr, "http-addr", "127.0.0.1:8080", "HTTP server: /metrics, /healthz, /readyz, /monitor/, window queries (\"\": off; 0.0.0.0:8080 for all interfaces)")
 	fs.StringVar(&h.advertise, "http-advertise", "", "URL other members redirect queries to (default: http://<http-addr>, hostname for 0.0.0.0)")
-	fs.BoolVar(&h.quiet, "quiet", false, "no live status in the terminal, logs only")
-	fs.DurationVar(&h.statusInterval, "status-interval", 5*time.Second, "how often the live status is printed")
+	fs.BoolVar(&h.quiet, "quiet", false, "no live status, logs only (on a terminal too)")
+	fs.DurationVar(&h.statusInterval, "status-interval", 5*time.Second, "how often the live status is printed (on a terminal: redrawn in place)")
+	fs.StringVar(&h.logFile, "log-file", "", "on a terminal, where the logs go (default <data-dir>/turnstile.log); the terminal shows the status, warnings and errors")
+	fs.DurationVar(&h.logSummary, "log-summary-interval", time.Minute, "on a terminal, how often one line counts the log records that went only to --log-file")
 }
 
 // newRegistry is the Prometheus registry of a process: Go runtime and

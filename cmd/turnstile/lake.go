@@ -83,7 +83,7 @@ partitions with one row per window.`,
 	pf.StringVar(&lakeDir, "lake-dir", "./lake", "lake location: a directory, or a URL (file:///path, mem://, s3://bucket/prefix, gs://bucket/prefix)")
 	pf.BoolVar(&csvIndex, "csv-index", true, "write the leading unnamed row-index column in CSV files (as pandas does)")
 	fs := cmd.Flags()
-	cf.register(fs)
+	cf.register(fs, usesKafka|usesRegistry)
 	fs.StringVar(&group, "group", datalake.DefaultGroup, "consumer group of the lake-writers")
 	fs.StringVar(&deviceTopic, "device-topic", schemas.DefaultDeviceWindowsTopic, "topic of closed device windows (Avro TurnstileWindow)")
 	fs.StringVar(&stationTopic, "station-topic", schemas.DefaultStationWindowsTopic, "topic of closed station windows (Avro StationWindow)")

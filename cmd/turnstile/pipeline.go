@@ -17,8 +17,8 @@ import (
 
 // pipelineFlags configure the processors (turnstile process, turnstile dev).
 type pipelineFlags struct {
+	layoutFlags
 	stages                          []string
-	partitions, replication         int
 	window, slide, grace, retention time.Duration
 	idleTimeout, maxFuture          time.Duration
 	counters, emit                  string
@@ -33,8 +33,7 @@ type pipelineFlags struct {
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: ingest, windows, stations (default all)")
-	fs.IntVar(&p.partitions, "partitions", 6, "partitions of the topics the pipeline creates (the most members a group can use)")
-	fs.IntVar(&p.replication, "replication", 1, "replication factor of the topics the pipeline creates")
+	p.layoutFlags.register(fs)
 	fs.DurationVar(&p.window, "window", 5*time.Minute, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")

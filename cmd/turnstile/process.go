@@ -35,10 +35,19 @@ Serves HTTP on --http-addr: Prometheus /metrics, /healthz, /readyz, goka's
 monitor on /monitor/, and window queries (GET /devices/{ca}/{unit}/{scp}/windows,
 GET /stations/{station}/windows) answered by the member that owns the key;
 other members redirect to it. Prints a live status every --status-interval
-unless --quiet.`,
+unless --quiet: on a terminal one status view redrawn in place, with
+warnings and errors above it and every log record in --log-file; elsewhere
+a status block each time, and the logs on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			// First: on a terminal it re-routes the logger everything
+			// below is given, and it must close last.
+			term, err := a.startLive(hf, dataDir)
+			if err != nil {
+				return err
+			}
+			defer term.close()
 			cc, err := cf.resolve(a, cmd)
 			if err != nil {
 				return err
@@ -80,7 +89,7 @@ unless --quiet.`,
 				a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url)
 			}
 			if !hf.quiet {
-				live := &status.Live{Out: a.stdout, Interval: hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}
+				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}
 				done := make(chan struct{})
 				go func() { defer close(done); _ = live.Run(ctx) }()
 				defer func() { stop(); <-done }()
@@ -88,7 +97,7 @@ unless --quiet.`,
 			return p.Run(ctx)
 		},
 	}
-	cf.register(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
 	pf.register(cmd.Flags(), 30*time.Second)
 	pf.registerMemory(cmd.Flags())
 	hf.register(cmd.Flags())

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/clientconf"
 	"github.com/turnstile-streams/turnstile/producer"
@@ -77,6 +79,7 @@ func newProduceCmd(a *app) *cobra.Command {
 		cf     clientFlags
 		pf     produceFlags
 		topics topicFlags
+		layout layoutFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -90,7 +93,11 @@ device (CA|UNIT|SCP) and partitioned like goka, to --input-topic.
                        by default (--order file keeps the file's order)
 
 Late, duplicate and malformed readings can be injected for testing. The same
---seed gives the same records.`,
+--seed gives the same records.
+
+A missing --input-topic is created first, as turnstile process would create
+it (--partitions, --replication); a user who may not create topics gets, within
+10 s, the command that creates it.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cc, err := cf.resolve(a, cmd)
@@ -103,6 +110,9 @@ Late, duplicate and malformed readings can be injected for testing. The same
 			}
 			cfg.Logger = a.log
 			cfg.ProgressWriter = a.stderr
+			cfg.Prepare = func(ctx context.Context, cl *kgo.Client) error {
+				return ensureTopic(ctx, a, cl, layout.pipeline(topics.t), topics.t.Input)
+			}
 			sum, err := producer.Run(cmd.Context(), cfg)
 			fmt.Fprintf(a.stdout, "sent %d records (%d bytes), failed %d, in %s", sum.Sent, sum.Bytes, sum.Failed, sum.Elapsed.Round(time.Millisecond))
 			if len(sum.Injected) > 0 {
@@ -112,8 +122,11 @@ Late, duplicate and malformed readings can be injected for testing. The same
 			return err
 		},
 	}
-	cf.register(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
 	pf.register(cmd.Flags(), "")
-	topics.register(cmd.Flags())
+	topics.register(cmd.Flags(), flagInputTopic)
+	layout.register(cmd.Flags())
+	cmd.Flags().Lookup("partitions").Usage = "partitions of the input topic if it is missing and produce creates it (as the pipeline would: use the members' --partitions)"
+	cmd.Flags().Lookup("replication").Usage = "replication factor of the input topic if produce creates it"
 	return cmd
 }

@@ -60,7 +60,7 @@ registry serves the same ids. Run one instance per cluster.`,
 			return srv.Close(ctx)
 		},
 	}
-	cf.registerKafka(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesProduce)
 	rf.register(cmd.Flags())
 	return cmd
 }

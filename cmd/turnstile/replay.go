@@ -77,8 +77,10 @@ turnstile status --wait.`,
 			return nil
 		},
 	}
-	cf.registerKafka(cmd.Flags())
-	topics.register(cmd.Flags())
+	cf.register(cmd.Flags(), usesKafka|usesProduce)
+	// The groups' inputs and the generations topic; the sinks are only
+	// written to.
+	topics.register(cmd.Flags(), flagInputTopic, flagReadingsTopic, flagStationUpdatesTopic, flagGenerationsTopic)
 	fs := cmd.Flags()
 	fs.StringSliceVar(&stages, "groups", nil, "stages to replay: ingest, windows, stations (default all)")
 	fs.StringVar(&from, "from", replay.Earliest, `where to restart: "earliest" or an RFC 3339 time`)

@@ -61,26 +61,36 @@ Every flag can also be set with an environment variable TURNSTILE_<FLAG>
 		newReplayCmd(a),
 		newLakeCmd(a),
 		newStatusCmd(a),
+		newTopicsCmd(a),
 	)
 	documentEnv(root)
 	return root
 }
 
 func (a *app) setupLogger() error {
+	h, err := a.logHandler(a.stderr)
+	if err != nil {
+		return err
+	}
+	a.log = slog.New(h)
+	return nil
+}
+
+// logHandler is the handler --log-level and --log-format ask for, writing
+// to w.
+func (a *app) logHandler(w io.Writer) (slog.Handler, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
+		return nil, fmt.Errorf("--log-level: %w", err)
 	}
 	opts := &slog.HandlerOptions{Level: lvl}
 	switch a.logFormat {
 	case "text":
-		a.log = slog.New(slog.NewTextHandler(a.stderr, opts))
+		return slog.NewTextHandler(w, opts), nil
 	case "json":
-		a.log = slog.New(slog.NewJSONHandler(a.stderr, opts))
-	default:
-		return fmt.Errorf("--log-format: want text or json, got %q", a.logFormat)
+		return slog.NewJSONHandler(w, opts), nil
 	}
-	return nil
+	return nil, fmt.Errorf("--log-format: want text or json, got %q", a.logFormat)
 }
 
 // envName is the environment variable for a flag.

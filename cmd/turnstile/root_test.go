@@ -81,7 +81,7 @@ func TestBindEnv(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
 			var cf clientFlags
-			cf.register(fs)
+			cf.register(fs, usesKafka|usesRegistry|usesProduce)
 			fs.Int("count", 1, "")
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)

@@ -20,8 +20,7 @@ func newSchemasCmd(a *app) *cobra.Command {
 		Use:   "schemas",
 		Short: "Register, check and list the pipeline's Avro schemas",
 	}
-	cf.register(cmd.PersistentFlags())
-	topics.register(cmd.PersistentFlags())
+	cf.register(cmd.PersistentFlags(), usesRegistry)
 	registryConfig := func(cmd *cobra.Command) (schemas.RegistryConfig, error) {
 		cfg, err := cf.resolve(a, cmd)
 		if err != nil {
@@ -58,6 +57,9 @@ func newSchemasCmd(a *app) *cobra.Command {
 			return w.Flush()
 		},
 	}
+
+	// The topics with a schema, whose subjects register registers.
+	topics.register(register.Flags(), flagInputTopic, flagDeviceTopic, flagStationTopic, flagLateTopic)
 
 	var subject string
 	check := &cobra.Command{

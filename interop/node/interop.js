@@ -12,6 +12,9 @@
 //   consume    consume --count readings from an existing topic in a group
 //   evolve     register v1 then v2 of the reading schema under one subject
 //              and try an incompatible one (ENTRIES as string): expect 409
+//
+// --stock leaves kafkajs as npm installs it: no snappy codec (kafkajs
+// decodes gzip and uncompressed batches by itself, nothing else).
 'use strict'
 
 const fs = require('node:fs')
@@ -21,11 +24,14 @@ const { parseArgs } = require('node:util')
 const { Kafka, logLevel, CompressionTypes, CompressionCodecs } = require('kafkajs')
 const { SchemaRegistry, SchemaType } = require('@kafkajs/confluent-schema-registry')
 
-// kafkajs reads only gzip-compressed batches by itself. franz-go (turnstile's
-// producer and pipeline) compresses with snappy by default; without a
-// snappy codec the consumer crashes with "Snappy compression not
-// implemented" and then retries forever.
-CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
+// kafkajs reads only gzip-compressed and uncompressed batches by itself.
+// turnstile writes uncompressed batches unless --compression says
+// otherwise; a snappy topic (franz-go's own default, turnstile
+// --compression snappy) crashes a stock consumer with "Snappy compression
+// not implemented". Unless --stock, the script registers a snappy codec.
+function addSnappy () {
+  CompressionCodecs[CompressionTypes.Snappy] = require('kafkajs-snappy')
+}
 
 const schemaDir = path.resolve(__dirname, '..', '..', 'schemas', 'avro')
 const schemaPath = (v) => path.join(schemaDir, `turnstile_reading_v${v}.avsc`)
@@ -264,7 +270,7 @@ async function evolve (opts) {
   return out
 }
 
-const usage = `usage: node interop.js [--bootstrap HOST:PORT] [--registry URL] [--timeout S] COMMAND [flags]
+const usage = `usage: node interop.js [--bootstrap HOST:PORT] [--registry URL] [--timeout S] [--stock] COMMAND [flags]
   roundtrip [--topic T] [--group G] [--partitions N] [--count N] [--schema FILE]
   consume   [--topic T] [--group G] [--count N]
   evolve    [--subject S] [--v1 FILE] [--v2 FILE]`
@@ -285,9 +291,11 @@ async function main (argv) {
       subject: { type: 'string', default: 'interop-evolution-node-value' },
       v1: { type: 'string', default: schemaPath(1) },
       v2: { type: 'string', default: schemaPath(2) },
+      stock: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' }
     }
   })
+  if (!values.stock) addSnappy()
   const cmd = positionals[0]
   if (values.help) {
     console.log(usage)

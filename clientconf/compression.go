@@ -1,0 +1,76 @@
+package clientconf
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Compression codecs for the batches our producers write, by their Kafka
+// names (the producer property compression.type).
+const (
+	CompressionNone   = "none"
+	CompressionGzip   = "gzip"
+	CompressionSnappy = "snappy"
+	CompressionLZ4    = "lz4"
+	CompressionZstd   = "zstd"
+)
+
+// DefaultCompression is the codec used when Config.Compression is empty.
+// Every Kafka client reads uncompressed batches, stock kafkajs included
+// (it decodes gzip and nothing else without plugins); see the README's
+// Compression section for the measurements behind the choice.
+const DefaultCompression = CompressionNone
+
+// Compressions lists the codecs Config.Compression accepts.
+func Compressions() []string {
+	return []string{CompressionNone, CompressionGzip, CompressionSnappy, CompressionLZ4, CompressionZstd}
+}
+
+// compression returns the configured codec, lower case, or the default.
+func (c Config) compression() string {
+	if c.Compression == "" {
+		return DefaultCompression
+	}
+	return strings.ToLower(c.Compression)
+}
+
+func (c Config) validateCompression() error {
+	if !slices.Contains(Compressions(), c.compression()) {
+		return fmt.Errorf("clientconf: unsupported compression %q (want %s)", c.Compression, strings.Join(Compressions(), ", "))
+	}
+	return nil
+}
+
+// kgoCompression is the franz-go codec of c's compression.
+func (c Config) kgoCompression() kgo.CompressionCodec {
+	switch c.compression() {
+	case CompressionGzip:
+		return kgo.GzipCompression()
+	case CompressionSnappy:
+		return kgo.SnappyCompression()
+	case CompressionLZ4:
+		return kgo.Lz4Compression()
+	case CompressionZstd:
+		return kgo.ZstdCompression()
+	}
+	return kgo.NoCompression()
+}
+
+// saramaCompression is the sarama codec of c's compression.
+func (c Config) saramaCompression() sarama.CompressionCodec {
+	switch c.compression() {
+	case CompressionGzip:
+		return sarama.CompressionGZIP
+	case CompressionSnappy:
+		return sarama.CompressionSnappy
+	case CompressionLZ4:
+		return sarama.CompressionLZ4
+	case CompressionZstd:
+		return sarama.CompressionZSTD
+	}
+	return sarama.CompressionNone
+}
