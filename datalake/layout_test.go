@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -85,21 +86,22 @@ func TestLayout(t *testing.T) {
 			}
 
 			// A crash after the data files of batch 7..8, before its
-			// checkpoint: recovery removes them, and resumes at 7.
+			// checkpoint: they are staged, not visible; recovery removes
+			// them, and resumes at 7.
 			crashed := deviceBatch(7, devWin("A002", "R051", "02-00-00", "59 ST", "NQR456W", t0.Add(-8*3600e9), 2, 121, 80))
 			sp := span{Topic: "dev", Partition: 0, First: 7, Last: 8}
 			crashed.add(8, 1)
-			if _, err := writeBatch(ctx, s, DeviceWindows, sp, crashed, Format{}, func() error { return errCrash }); !errors.Is(err, errCrash) {
-				t.Fatalf("writeBatch: %v", err)
+			if _, committed, err := writeBatch(ctx, s, DeviceWindows, sp, crashed, Format{}, batchHooks{afterData: func() error { return errCrash }}); !errors.Is(err, errCrash) || committed {
+				t.Fatalf("writeBatch: %v (committed %v)", err, committed)
 			}
 			orphans := []string{
-				"device-windows/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.csv.gz",
-				"device-windows/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.parquet",
+				"device-windows/_staging/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.csv.gz",
+				"device-windows/_staging/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.parquet",
 			}
-			for _, k := range orphans {
-				if !contains(keys(t, s, ""), k) {
-					t.Fatalf("%s missing after the simulated crash", k)
-				}
+			wantCrashed := append(append([]string(nil), orphans...), want...)
+			sort.Strings(wantCrashed)
+			if got := keys(t, s, ""); !reflect.DeepEqual(got, wantCrashed) {
+				t.Fatalf("keys after the simulated crash:\n%s\nwant the staged files and:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			// A file of partition 1 at the same offsets is not partition 0's.
 			other := "device-windows/dt=2024-01-06/part-dev-1-00000000000000000007-00000000000000000008.parquet"
