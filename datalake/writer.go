@@ -142,6 +142,9 @@ type partState struct {
 	// because publishing failed: the next flush publishes them first, and
 	// the group offset waits for them.
 	pending []writtenFile
+	// acked is the group offset last committed for the partition (-1:
+	// none by this member); a flush commits next when it is ahead.
+	acked int64
 }
 
 // New validates cfg and fills in defaults.
@@ -439,6 +442,7 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 		}
 	}
 	if len(todo) == 0 {
+		w.commitProgress(ctx, cl, only)
 		return nil
 	}
 	sort.Slice(todo, func(i, j int) bool {
@@ -494,8 +498,10 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 	}
 	wg.Wait()
 
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	var errs []error
+	var (
+		errs      []error
+		published bool
+	)
 	for _, r := range results {
 		ps := w.parts[r.k]
 		for _, f := range r.published {
@@ -525,24 +531,47 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 			}
 			errs = append(errs, r.err)
 		}
-		if len(ps.pending) == 0 && ps.next >= 0 && (r.committed || len(r.published) > 0) {
-			if offsets[r.k.topic] == nil {
-				offsets[r.k.topic] = map[int32]kgo.EpochOffset{}
-			}
-			offsets[r.k.topic][r.k.partition] = kgo.EpochOffset{Epoch: ps.epoch, Offset: ps.next}
-		}
+		published = published || r.committed || len(r.published) > 0
 	}
-	if w.hooks.afterCheckpoint != nil && len(offsets) > 0 {
+	if w.hooks.afterCheckpoint != nil && published {
 		w.hooks.afterCheckpoint()
 	}
-	if len(offsets) > 0 && cl != nil {
-		// The lake's checkpoints are the truth; the group offsets only
-		// show progress (lag). A failed commit loses nothing.
-		if err := commit(ctx, cl, offsets); err != nil {
-			w.log.Warn("committing group offsets failed; the lake's checkpoints still hold the progress", "err", err)
+	w.commitProgress(ctx, cl, only)
+	return errors.Join(errs...)
+}
+
+// commitProgress commits to the group, for the given partitions (nil: all),
+// the checkpoint of every partition that is ahead of its last commit and
+// has nothing left to publish. The lake's checkpoints are the truth; the
+// group offsets only show progress (lag), so a failed commit loses nothing
+// and is retried by the next flush (the final one included). Called with
+// w.mu held.
+func (w *Writer) commitProgress(ctx context.Context, cl *kgo.Client, only map[tp]bool) {
+	if cl == nil {
+		return
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for k, ps := range w.parts {
+		if (only != nil && !only[k]) || len(ps.pending) > 0 || ps.next < 0 || ps.next <= ps.acked {
+			continue
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[k.topic][k.partition] = kgo.EpochOffset{Epoch: ps.epoch, Offset: ps.next}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	if err := commit(ctx, cl, offsets); err != nil {
+		w.log.Warn("committing group offsets failed; the lake's checkpoints still hold the progress", "err", err)
+		return
+	}
+	for t, parts := range offsets {
+		for p, o := range parts {
+			w.parts[tp{t, p}].acked = o.Offset
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func baseDir(key string) string {
@@ -608,7 +637,7 @@ func (w *Writer) assigned(ctx context.Context, offsets map[string]map[int32]kgo.
 				w.buffered -= old.buf.records
 				w.bytes -= old.buf.bytes
 			}
-			w.parts[tp{topic, p}] = &partState{ds: ds, next: r.next}
+			w.parts[tp{topic, p}] = &partState{ds: ds, next: r.next, epoch: -1, acked: -1}
 			if r.next >= 0 {
 				parts[p] = kgo.NewOffset().At(r.next).WithEpoch(-1)
 			} else {
