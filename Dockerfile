@@ -4,6 +4,8 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
+# The lake's s3:// and gs:// drivers are always linked (datalake/cloud.go): no
+# build tag; the compose stack writes the lake to MinIO over s3://.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/turnstile ./cmd/turnstile
 
 # Small, non-root final image.

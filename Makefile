@@ -13,9 +13,12 @@ all: build
 build:
 	$(GO) build -o $(BIN) ./cmd/turnstile
 
-## run: the whole pipeline on embedded services (Ctrl-C to stop; state in ./data, files in ./lake)
+## run: the whole pipeline on embedded services (Ctrl-C to stop; state in ./data, files in ./lake).
+## LAKE is where the lake goes: a directory or a URL, e.g. a local MinIO bucket (see the README):
+## make run LAKE='s3://turnstile-lake/lake?endpoint=http://127.0.0.1:9000&region=us-east-1&use_path_style=true'
+LAKE ?= ./lake
 run: build
-	./$(BIN) dev
+	./$(BIN) dev --lake-dir '$(LAKE)'
 
 ## test: every test, against the embedded broker and schema registry
 test:

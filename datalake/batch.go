@@ -29,8 +29,10 @@ type Format struct {
 
 // checkpoint is a topic-partition's progress in the lake: every record
 // below Next is in exactly one committed file (or in _rejected), none at or
-// above it. It is written after a batch's files, so it is the batch's
-// commit point; the Kafka group offset is only a copy, for lag monitoring.
+// above it. It is written after a batch's staged files and before they are
+// published, so it is the batch's commit point; Files are the final keys
+// the batch publishes. The Kafka group offset is only a copy, for lag
+// monitoring.
 type checkpoint struct {
 	Dataset   Dataset   `json:"dataset"`
 	Topic     string    `json:"topic"`
@@ -140,15 +142,27 @@ type writtenFile struct {
 	First, Last int64
 }
 
-// writeBatch writes a batch's files and then its checkpoint: per date
-// partition one file per format, the rejected records, and last the
-// checkpoint, which commits them. afterData, if set, runs between the data
-// files and the checkpoint; an error stops writeBatch there, as a crash
-// would (tests).
-func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f Format, afterData func() error) ([]writtenFile, error) {
+// batchHooks let package tests stop writeBatch where a crash would: an
+// error from a hook stops it there.
+type batchHooks struct {
+	afterData     func() error           // staged files written, checkpoint not yet
+	beforePublish func(key string) error // checkpoint written, key not yet published
+}
+
+// writeBatch writes a batch in three steps: (1) its files under
+// <dataset>/_staging/ (per date partition one file per format, and the
+// rejected records), (2) its checkpoint, which commits them, (3) each
+// staged file published to its final key. Readers see only step 3's
+// files, so they never see a batch that is not committed.
+//
+// It returns the files (by final key) and whether the checkpoint was
+// written. A committed batch is never written again: when publishing
+// fails (committed and an error), its files must be published from
+// staging (publishStaged), and recovery does so after a crash.
+func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f Format, h batchHooks) ([]writtenFile, bool, error) {
 	var files []writtenFile
 	put := func(key string, rows int, write func(io.Writer) error) error {
-		if err := s.put(ctx, key, write); err != nil {
+		if err := s.put(ctx, stagedKey(key), write); err != nil {
 			return err
 		}
 		files = append(files, writtenFile{Key: key, Rows: rows, First: sp.First, Last: sp.Last})
@@ -165,10 +179,10 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 		err = writeDated(ds, sp, f, b.stations, stationCSVColumns, stationCSVFields, NewStationRow,
 			func(w *schemas.StationWindow) time.Time { return w.End }, put, meta)
 	default:
-		return nil, fmt.Errorf("lake: unknown dataset %q", ds)
+		return nil, false, fmt.Errorf("lake: unknown dataset %q", ds)
 	}
 	if err != nil {
-		return files, err
+		return files, false, err
 	}
 	if len(b.rejected) > 0 {
 		key := string(ds) + "/" + rejectedDir + "/" + partName(sp, extRejected)
@@ -181,12 +195,12 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 			}
 			return nil
 		}); err != nil {
-			return files, err
+			return files, false, err
 		}
 	}
-	if afterData != nil {
-		if err := afterData(); err != nil {
-			return files, err
+	if h.afterData != nil {
+		if err := h.afterData(); err != nil {
+			return files, false, err
 		}
 	}
 	cp := checkpoint{Dataset: ds, Topic: sp.Topic, Partition: sp.Partition, Next: sp.Last + 1,
@@ -196,15 +210,48 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 	}
 	data, err := json.MarshalIndent(&cp, "", "  ")
 	if err != nil {
-		return files, fmt.Errorf("lake: checkpoint: %w", err)
+		return files, false, fmt.Errorf("lake: checkpoint: %w", err)
 	}
 	if err := s.put(ctx, checkpointKey(ds, sp.Topic, sp.Partition), func(w io.Writer) error {
 		_, err := w.Write(append(data, '\n'))
 		return err
 	}); err != nil {
-		return files, err
+		return files, false, err
 	}
-	return files, nil
+	// Committed. Nothing of this batch is staged again: a failure from
+	// here on leaves the rest to publishStaged.
+	for _, f := range files {
+		if h.beforePublish != nil {
+			if err := h.beforePublish(f.Key); err != nil {
+				return files, true, err
+			}
+		}
+		if err := s.publish(ctx, stagedKey(f.Key), f.Key); err != nil {
+			return files, true, err
+		}
+	}
+	return files, true, nil
+}
+
+// publishStaged publishes the staged file of a committed batch whose final
+// key is final. It is idempotent: it reports false, having copied nothing,
+// when the staged file is gone (published already, and perhaps compacted
+// since) or when both exist (a crash between an object store's copy and
+// its delete), in which case it deletes the staged one.
+func publishStaged(ctx context.Context, s *Store, final string) (bool, error) {
+	staged := stagedKey(final)
+	ok, err := s.exists(ctx, staged)
+	if err != nil || !ok {
+		return false, err
+	}
+	done, err := s.exists(ctx, final)
+	if err != nil {
+		return false, err
+	}
+	if done {
+		return false, s.remove(ctx, staged)
+	}
+	return true, s.publish(ctx, staged, final)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -74,7 +74,8 @@ type manifest struct {
 // or removes the outputs and starts over when not. Only files of committed
 // batches (below their partition's checkpoint) are inputs, so compaction
 // may run while the writer runs; two compactions of the same lake must not
-// run at once.
+// run at once. A part file whose staged copy still exists is left for a
+// later compaction (see writeBatch).
 //
 // The compacted CSV is rendered from the compacted Parquet rows when both
 // formats have the same inputs (the default); a CSV without Parquet keeps
@@ -178,6 +179,23 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 		}
 	}
 
+	// A part file whose staged copy still exists is not published for
+	// good (an object store's copy done, its delete not, or a publish
+	// under way): recovery would publish the staged copy again if this
+	// deleted the file. The next compaction takes it. Staging is listed
+	// after the partition, so a file whose staged copy is gone by now
+	// stays published.
+	staged, err := s.list(ctx, stagedKey(dir))
+	if err != nil {
+		return nil, err
+	}
+	unpublished := map[string]bool{}
+	for _, o := range staged {
+		if k, ok := finalKey(o.Key); ok {
+			unpublished[k] = true
+		}
+	}
+
 	var parquetIn, csvIn []input
 	for _, o := range objs {
 		fn := parseName(baseName(o.Key))
@@ -194,8 +212,8 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 		switch fn.kind {
 		case kindPart:
 			next, ok := cps[fn.span.Topic][fn.span.Partition]
-			if !ok || fn.span.Last >= next {
-				continue // a batch in flight: not committed yet
+			if !ok || fn.span.Last >= next || unpublished[o.Key] {
+				continue // a batch in flight: not committed, or not published, yet
 			}
 		case kindCompacted:
 		default:

@@ -80,6 +80,9 @@ func backends(t *testing.T) map[string]*Store {
 	mb := memblob.OpenBucket(nil)
 	t.Cleanup(func() { mb.Close() })
 	out["memblob"] = NewBucketStore(mb)
+	for _, k := range lakeKinds[1:] { // the object stores
+		out[k.name], _ = openKind(t, k)
+	}
 	return out
 }
 
@@ -120,7 +123,7 @@ func stationBatch(first int64, ws ...schemas.StationWindow) *batch {
 func mustWrite(t *testing.T, s *Store, ds Dataset, topic string, partition int32, b *batch, f Format) []writtenFile {
 	t.Helper()
 	sp := span{Topic: topic, Partition: partition, First: b.first, Last: b.last}
-	files, err := writeBatch(context.Background(), s, ds, sp, b, f, nil)
+	files, _, err := writeBatch(context.Background(), s, ds, sp, b, f, batchHooks{})
 	if err != nil {
 		t.Fatalf("writeBatch %s: %v", fmt.Sprint(sp), err)
 	}

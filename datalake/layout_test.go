@@ -1,6 +1,7 @@
 package datalake
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 
@@ -85,21 +87,22 @@ func TestLayout(t *testing.T) {
 			}
 
 			// A crash after the data files of batch 7..8, before its
-			// checkpoint: recovery removes them, and resumes at 7.
+			// checkpoint: they are staged, not visible; recovery removes
+			// them, and resumes at 7.
 			crashed := deviceBatch(7, devWin("A002", "R051", "02-00-00", "59 ST", "NQR456W", t0.Add(-8*3600e9), 2, 121, 80))
 			sp := span{Topic: "dev", Partition: 0, First: 7, Last: 8}
 			crashed.add(8, 1)
-			if _, err := writeBatch(ctx, s, DeviceWindows, sp, crashed, Format{}, func() error { return errCrash }); !errors.Is(err, errCrash) {
-				t.Fatalf("writeBatch: %v", err)
+			if _, committed, err := writeBatch(ctx, s, DeviceWindows, sp, crashed, Format{}, batchHooks{afterData: func() error { return errCrash }}); !errors.Is(err, errCrash) || committed {
+				t.Fatalf("writeBatch: %v (committed %v)", err, committed)
 			}
 			orphans := []string{
-				"device-windows/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.csv.gz",
-				"device-windows/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.parquet",
+				"device-windows/_staging/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.csv.gz",
+				"device-windows/_staging/dt=2024-01-06/part-dev-0-00000000000000000007-00000000000000000008.parquet",
 			}
-			for _, k := range orphans {
-				if !contains(keys(t, s, ""), k) {
-					t.Fatalf("%s missing after the simulated crash", k)
-				}
+			wantCrashed := append(append([]string(nil), orphans...), want...)
+			sort.Strings(wantCrashed)
+			if got := keys(t, s, ""); !reflect.DeepEqual(got, wantCrashed) {
+				t.Fatalf("keys after the simulated crash:\n%s\nwant the staged files and:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 			// A file of partition 1 at the same offsets is not partition 0's.
 			other := "device-windows/dt=2024-01-06/part-dev-1-00000000000000000007-00000000000000000008.parquet"
@@ -271,3 +274,66 @@ func newestDevices(ws []schemas.DeviceWindow) map[string]schemas.DeviceWindow {
 }
 
 var errCrash = errors.New("crash")
+
+// TestRecoveryPublishesCommitted: a crash after a batch's checkpoint,
+// while its files are being published, leaves the published ones whole and
+// the rest staged; readers never see a file of a batch that is not
+// committed. Recovery publishes the rest, byte for byte what a directory
+// lake holds, and nothing twice.
+func TestRecoveryPublishesCommitted(t *testing.T) {
+	ctx := context.Background()
+	ref, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := deviceBatch(0, goldenDevices()...)
+	mustWrite(t, ref, DeviceWindows, "dev", 0, b, Format{})
+	want := snapshot(t, ref)
+
+	for name, s := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			sp := span{Topic: "dev", Partition: 0, First: b.first, Last: b.last}
+			var published int
+			files, committed, err := writeBatch(ctx, s, DeviceWindows, sp, b, Format{}, batchHooks{beforePublish: func(string) error {
+				if published == 2 {
+					return errCrash
+				}
+				published++
+				return nil
+			}})
+			if !errors.Is(err, errCrash) || !committed || len(files) != 4 {
+				t.Fatalf("writeBatch: %d files, committed %v, %v", len(files), committed, err)
+			}
+			var visible, staged []string
+			for _, k := range keys(t, s, "") {
+				switch _, dir, _ := splitKey(k); {
+				case strings.HasPrefix(dir, stagingDir+"/"):
+					staged = append(staged, k)
+				case strings.HasPrefix(dir, datePartitionName):
+					visible = append(visible, k)
+				}
+			}
+			if len(visible) != 2 || len(staged) != 2 {
+				t.Fatalf("after the crash: visible %v, staged %v", visible, staged)
+			}
+			for _, k := range visible {
+				got, err := s.read(ctx, k)
+				if err != nil || !bytes.Equal(got, want[k]) {
+					t.Errorf("%s is not the whole file (%v)", k, err)
+				}
+			}
+			res, err := recoverPartitions(ctx, s, DeviceWindows, "dev", []int32{0}, testLogger(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r := res[0]; r.next != b.last+1 || len(r.removed) != 0 || len(r.published) != 2 {
+				t.Fatalf("recover = %+v", r)
+			}
+			// Again: nothing left to do.
+			if res, err = recoverPartitions(ctx, s, DeviceWindows, "dev", []int32{0}, testLogger(t)); err != nil || len(res[0].published) != 0 {
+				t.Fatalf("second recovery = %+v, %v", res, err)
+			}
+			sameSnapshot(t, "after recovery", snapshot(t, s), want)
+		})
+	}
+}

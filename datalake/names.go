@@ -46,6 +46,7 @@ const (
 	manifestPrefix    = "_compaction-"
 	checkpointDir     = "_checkpoints"
 	rejectedDir       = "_rejected"
+	stagingDir        = "_staging"
 	datePartitionName = "dt="
 )
 
@@ -61,6 +62,24 @@ func partitionDir(ds Dataset, date string) string {
 // checkpointKey returns the key of a topic-partition's checkpoint.
 func checkpointKey(ds Dataset, topic string, partition int32) string {
 	return string(ds) + "/" + checkpointDir + "/" + topic + "-" + strconv.Itoa(int(partition)) + extJSON
+}
+
+// stagedKey returns where a batch's file waits until its checkpoint commits
+// it: "<dataset>/_staging/<rest>" for "<dataset>/<rest>".
+func stagedKey(final string) string {
+	ds, rest, _ := strings.Cut(final, "/")
+	return ds + "/" + stagingDir + "/" + rest
+}
+
+// finalKey is the inverse of stagedKey; ok is false for a key that is not
+// staged.
+func finalKey(staged string) (string, bool) {
+	ds, rest, _ := strings.Cut(staged, "/")
+	rest, ok := strings.CutPrefix(rest, stagingDir+"/")
+	if !ok {
+		return "", false
+	}
+	return ds + "/" + rest, true
 }
 
 // span is the offset range of one batch of one topic-partition.

@@ -10,19 +10,28 @@ import (
 
 // resume is where a newly assigned topic-partition continues.
 type resume struct {
-	next    int64 // first offset not in the lake; -1: nothing yet, start at the beginning
-	removed []string
+	next      int64 // first offset not in the lake; -1: nothing yet, start at the beginning
+	removed   []string
+	published []string // staged files of committed batches, published now
 }
 
 // recoverPartitions prepares newly assigned partitions of one topic: it
-// reads each checkpoint and deletes the files a crashed batch left behind
-// (part and rejected files of the partition starting at or after the
-// checkpoint, and temporary files of the partition), so that whatever batch
-// boundaries the re-read has, no record ends up in two files.
+// reads each checkpoint, then, for the partition's files:
 //
-// A committed file reaching past its checkpoint can only come from
-// something else writing into the lake (a second writer, a hand edit); that
-// is an error, not something to guess about.
+//   - staged files of committed batches (below the checkpoint: a crash
+//     between checkpoint and publish) are published, unless already
+//     published (publishStaged);
+//   - staged files at or above the checkpoint, or of a partition without
+//     one (a crash before the checkpoint), and temporary files are
+//     deleted, so that whatever batch boundaries the re-read has, no record
+//     ends up in two files;
+//   - published part and rejected files at or above the checkpoint are
+//     deleted too: the writer publishes nothing uncommitted, but a lake
+//     written before staging existed publishes before its checkpoint.
+//
+// A file straddling the checkpoint can only come from something else
+// writing into the lake (a second writer, a hand edit); that is an error,
+// not something to guess about.
 func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, partitions []int32, log *slog.Logger) (map[int32]resume, error) {
 	out := make(map[int32]resume, len(partitions))
 	for _, p := range partitions {
@@ -53,6 +62,7 @@ func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, 
 			}
 			continue
 		}
+		staged := dir == stagingDir || strings.HasPrefix(dir, stagingDir+"/")
 		fn := parseName(base)
 		if fn.kind != kindPart || fn.span.Topic != topic {
 			continue
@@ -67,12 +77,20 @@ func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, 
 				return nil, err
 			}
 			r.removed = append(r.removed, o.Key)
-			out[fn.span.Partition] = r
-			log.Info("removed a file of an uncommitted batch", "file", o.Key, "topic", topic, "partition", fn.span.Partition, "checkpoint", r.next)
+			log.Info("removed a file of an uncommitted batch", "file", o.Key, "staged", staged, "topic", topic, "partition", fn.span.Partition, "checkpoint", r.next)
 		case fn.span.Last >= r.next:
 			return nil, fmt.Errorf("lake: %s covers offsets %d-%d but the checkpoint of %s/%d is %d: another writer is using this lake",
 				o.Key, fn.span.First, fn.span.Last, topic, fn.span.Partition, r.next)
+		case staged:
+			final, _ := finalKey(o.Key)
+			copied, err := publishStaged(ctx, s, final)
+			if err != nil {
+				return nil, err
+			}
+			r.published = append(r.published, final)
+			log.Info("published a staged file of a committed batch", "file", final, "copied", copied, "topic", topic, "partition", fn.span.Partition, "checkpoint", r.next)
 		}
+		out[fn.span.Partition] = r
 	}
 	return out, nil
 }

@@ -24,9 +24,15 @@ import (
 // Store is where a lake lives: a local directory or a gocloud.dev/blob
 // bucket. Every file appears atomically: a local file is written under a
 // hidden temporary name, fsynced, renamed into place and its directory
-// fsynced; a blob is committed by the blob writer's Close (and, for
-// fileblob, fsynced before that). A failed or cancelled write leaves no
-// file under the final name.
+// fsynced; an object is committed by the blob writer's Close (S3
+// PutObject or CompleteMultipartUpload, a GCS upload's finalization: an
+// object store shows the whole object or none of it, and has no rename);
+// for fileblob the temporary file is fsynced before that. A failed or
+// cancelled write leaves no file under the final name.
+//
+// Moving a staged file to its final key (publish) is a rename on a
+// directory and a server-side copy then a delete on a bucket; the copy,
+// too, appears whole or not at all.
 //
 // A Store is safe for concurrent use.
 type Store struct {
@@ -53,6 +59,11 @@ type backend interface {
 	read(ctx context.Context, key string) ([]byte, error)
 	// remove deletes key; a missing key is not an error.
 	remove(ctx context.Context, key string) error
+	// publish makes to appear atomically with from's content, then
+	// deletes from. A crash in between can leave both (never neither).
+	publish(ctx context.Context, from, to string) error
+	// exists reports whether key exists.
+	exists(ctx context.Context, key string) (bool, error)
 }
 
 // Open opens the lake at location:
@@ -62,9 +73,12 @@ type backend interface {
 //   - a gocloud.dev/blob URL: "file:///path" (fileblob; the query
 //     parameters metadata=skip and no_tmp_dir=true are added unless given,
 //     so no .attrs sidecar files appear and temporary files stay on the
-//     lake's file system), "mem://" (memblob), and "s3://bucket/prefix" or
-//     "gs://bucket/prefix" when the binary is built with the lakecloud
-//     build tag (see doc.go). A path after the bucket becomes the key prefix.
+//     lake's file system), "mem://" (memblob), "s3://bucket/prefix"
+//     (s3blob: AWS credentials from the environment; endpoint=,
+//     region= and use_path_style=true reach MinIO and other S3-compatible
+//     stores) and "gs://bucket/prefix" (gcsblob: Google application
+//     default credentials; STORAGE_EMULATOR_HOST reaches an emulator). A
+//     path after the bucket becomes the key prefix.
 func Open(ctx context.Context, location string) (*Store, error) {
 	if location == "" {
 		return nil, errors.New("lake: empty lake location")
@@ -101,7 +115,7 @@ func Open(ctx context.Context, location string) (*Store, error) {
 	}
 	u.RawQuery = q.Encode()
 	if !blob.DefaultURLMux().ValidBucketScheme(u.Scheme) {
-		return nil, fmt.Errorf("lake: %s: no %s:// driver in this binary (s3:// and gs:// need a build with -tags lakecloud)", location, u.Scheme)
+		return nil, fmt.Errorf("lake: %s: no %s:// driver (file://, mem://, s3:// and gs:// are known)", location, u.Scheme)
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
@@ -118,7 +132,8 @@ func Open(ctx context.Context, location string) (*Store, error) {
 // NewBucketStore returns a Store over an open bucket. Closing the Store
 // does not close the bucket.
 func NewBucketStore(b *blob.Bucket) *Store {
-	return &Store{b: &blobStore{b: b}, location: "bucket"}
+	var fi os.FileInfo
+	return &Store{b: &blobStore{b: b, fileblob: b.As(&fi)}, location: "bucket"}
 }
 
 // Location returns where the store is: the absolute directory or the URL.
@@ -162,6 +177,21 @@ func (s *Store) remove(ctx context.Context, key string) error {
 		return fmt.Errorf("lake: delete %s: %w", key, err)
 	}
 	return nil
+}
+
+func (s *Store) publish(ctx context.Context, from, to string) error {
+	if err := s.b.publish(ctx, from, to); err != nil {
+		return fmt.Errorf("lake: publish %s as %s: %w", from, to, err)
+	}
+	return nil
+}
+
+func (s *Store) exists(ctx context.Context, key string) (bool, error) {
+	ok, err := s.b.exists(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("lake: stat %s: %w", key, err)
+	}
+	return ok, nil
 }
 
 // localStore keeps the lake in a directory.
@@ -282,8 +312,33 @@ func (l *localStore) remove(_ context.Context, key string) error {
 	return syncDir(filepath.Dir(p))
 }
 
+func (l *localStore) publish(_ context.Context, from, to string) error {
+	dst := l.path(to)
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	if err := os.Rename(l.path(from), dst); err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(l.path(from)))
+}
+
+func (l *localStore) exists(_ context.Context, key string) (bool, error) {
+	_, err := os.Stat(l.path(key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // blobStore keeps the lake in a gocloud.dev/blob bucket.
-type blobStore struct{ b *blob.Bucket }
+type blobStore struct {
+	b        *blob.Bucket
+	fileblob bool // a file:// bucket: publish rewrites instead of copying
+}
 
 func (s *blobStore) put(ctx context.Context, key string, write func(io.Writer) error) error {
 	wctx, cancel := context.WithCancel(ctx)
@@ -375,4 +430,27 @@ func (s *blobStore) remove(ctx context.Context, key string) error {
 		return nil
 	}
 	return err
+}
+
+// publish copies server-side (S3 CopyObject, a GCS rewrite; the copy
+// appears whole or not at all), then deletes the source. fileblob's Copy
+// does not fsync, so a file:// bucket rewrites the content through put,
+// which does.
+func (s *blobStore) publish(ctx context.Context, from, to string) error {
+	if s.fileblob {
+		data, err := s.read(ctx, from)
+		if err != nil {
+			return err
+		}
+		if err := s.put(ctx, to, func(w io.Writer) error { _, err := w.Write(data); return err }); err != nil {
+			return err
+		}
+	} else if err := s.b.Copy(ctx, to, from, nil); err != nil {
+		return err
+	}
+	return s.remove(ctx, from)
+}
+
+func (s *blobStore) exists(ctx context.Context, key string) (bool, error) {
+	return s.b.Exists(ctx, key)
 }

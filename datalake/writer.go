@@ -76,8 +76,9 @@ type Config struct {
 	MaxPoll int
 	// Parallelism is how many partitions are written at once (default 4).
 	Parallelism int
-	// OnFile, if set, is called for every file a flush made durable, after
-	// the batch's checkpoint; from the flushing goroutine.
+	// OnFile, if set, is called for every file a flush published (made
+	// visible under its final key, after the batch's checkpoint); from the
+	// flushing goroutine.
 	OnFile func(FileEvent)
 	// Logger receives one info line per file written; default: discard.
 	Logger *slog.Logger
@@ -97,16 +98,18 @@ type Stats struct {
 	Records  int64 // records consumed and buffered
 	Rows     int64 // windows written (once per format)
 	Rejected int64 // records written to _rejected
-	Files    int64 // files written, rejected files and checkpoints excluded
+	Files    int64 // files published, rejected files and checkpoints excluded
 	Batches  int64 // topic-partition batches committed
 	Removed  int64 // files of uncommitted batches removed on assignment
+	Restored int64 // staged files of committed batches published on assignment (a crash between checkpoint and publish)
 	Skipped  int64 // records below their partition's checkpoint (already in the lake)
 }
 
 // hooks let package tests crash the writer at chosen points.
 type hooks struct {
-	afterData       func(topic string, partition int32) error // files written, checkpoint not yet
-	afterCheckpoint func()                                    // checkpoints written, Kafka offsets not committed yet
+	afterData       func(topic string, partition int32) error             // files staged, checkpoint not yet
+	beforePublish   func(topic string, partition int32, key string) error // checkpoint written, key not yet published
+	afterCheckpoint func()                                                // batches published, Kafka offsets not committed yet
 }
 
 // Writer is one member of the lake-writer consumer group.
@@ -122,7 +125,7 @@ type Writer struct {
 	bytes    int64
 	oldest   time.Time // arrival of the oldest buffered record
 
-	records, rows, rejectedN, files, batches, removed, skipped atomic.Int64
+	records, rows, rejectedN, files, batches, removed, restored, skipped atomic.Int64
 }
 
 type tp struct {
@@ -135,6 +138,13 @@ type partState struct {
 	next  int64 // first offset not in the lake; -1: unknown (start)
 	epoch int32 // leader epoch of the last buffered record
 	buf   batch
+	// pending are files of a committed batch (below next) still staged
+	// because publishing failed: the next flush publishes them first, and
+	// the group offset waits for them.
+	pending []writtenFile
+	// acked is the group offset last committed for the partition (-1:
+	// none by this member); a flush commits next when it is ahead.
+	acked int64
 }
 
 // New validates cfg and fills in defaults.
@@ -208,7 +218,7 @@ func New(cfg Config) (*Writer, error) {
 // Stats returns the counters so far.
 func (w *Writer) Stats() Stats {
 	return Stats{Records: w.records.Load(), Rows: w.rows.Load(), Rejected: w.rejectedN.Load(),
-		Files: w.files.Load(), Batches: w.batches.Load(), Removed: w.removed.Load(), Skipped: w.skipped.Load()}
+		Files: w.files.Load(), Batches: w.batches.Load(), Removed: w.removed.Load(), Restored: w.restored.Load(), Skipped: w.skipped.Load()}
 }
 
 // Run consumes until ctx ends, then flushes what is buffered, commits and
@@ -427,11 +437,12 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 	defer w.mu.Unlock()
 	var todo []tp
 	for k, ps := range w.parts {
-		if !ps.buf.empty() && (only == nil || only[k]) {
+		if (!ps.buf.empty() || len(ps.pending) > 0) && (only == nil || only[k]) {
 			todo = append(todo, k)
 		}
 	}
 	if len(todo) == 0 {
+		w.commitProgress(ctx, cl, only)
 		return nil
 	}
 	sort.Slice(todo, func(i, j int) bool {
@@ -441,9 +452,11 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 		return todo[i].partition < todo[j].partition
 	})
 	type result struct {
-		k     tp
-		files []writtenFile
-		err   error
+		k         tp
+		published []writtenFile // visible now
+		committed bool          // the buffered batch's checkpoint is written
+		pending   []writtenFile // committed, still staged
+		err       error
 	}
 	results := make([]result, len(todo))
 	sem := make(chan struct{}, w.cfg.Parallelism)
@@ -453,27 +466,45 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			sp := span{Topic: k.topic, Partition: k.partition, First: ps.buf.first, Last: ps.buf.last}
-			var after func() error
-			if w.hooks.afterData != nil {
-				after = func() error { return w.hooks.afterData(k.topic, k.partition) }
+			r := result{k: k}
+			defer func() { results[i] = r; <-sem; wg.Done() }()
+			for j, f := range ps.pending {
+				if _, err := publishStaged(ctx, w.cfg.Store, f.Key); err != nil {
+					r.pending, r.err = ps.pending[j:], err
+					return
+				}
+				r.published = append(r.published, f)
 			}
-			files, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, w.cfg.Format, after)
-			results[i] = result{k: k, files: files, err: err}
+			if ps.buf.empty() {
+				return
+			}
+			sp := span{Topic: k.topic, Partition: k.partition, First: ps.buf.first, Last: ps.buf.last}
+			var h batchHooks
+			if w.hooks.afterData != nil {
+				h.afterData = func() error { return w.hooks.afterData(k.topic, k.partition) }
+			}
+			if w.hooks.beforePublish != nil {
+				h.beforePublish = func(key string) error { return w.hooks.beforePublish(k.topic, k.partition, key) }
+			}
+			files, committed, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, w.cfg.Format, h)
+			r.committed, r.err = committed, err
+			switch {
+			case committed && err != nil:
+				r.pending = files
+			case committed:
+				r.published = append(r.published, files...)
+			}
 		}()
 	}
 	wg.Wait()
 
-	offsets := map[string]map[int32]kgo.EpochOffset{}
-	var errs []error
+	var (
+		errs      []error
+		published bool
+	)
 	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
-		}
 		ps := w.parts[r.k]
-		for _, f := range r.files {
+		for _, f := range r.published {
 			w.log.Info("file written", "file", f.Key, "rows", f.Rows, "topic", r.k.topic, "partition", r.k.partition, "first_offset", f.First, "last_offset", f.Last)
 			if w.cfg.OnFile != nil {
 				w.cfg.OnFile(FileEvent{Key: f.Key, Rows: f.Rows, Topic: r.k.topic, Partition: r.k.partition, First: f.First, Last: f.Last})
@@ -484,28 +515,63 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 			w.files.Add(1)
 			w.rows.Add(int64(f.Rows))
 		}
-		w.rejectedN.Add(int64(len(ps.buf.rejected)))
-		w.batches.Add(1)
-		ps.next = ps.buf.last + 1
-		if offsets[r.k.topic] == nil {
-			offsets[r.k.topic] = map[int32]kgo.EpochOffset{}
+		if r.committed {
+			w.rejectedN.Add(int64(len(ps.buf.rejected)))
+			w.batches.Add(1)
+			ps.next = ps.buf.last + 1
+			w.buffered -= ps.buf.records
+			w.bytes -= ps.buf.bytes
+			ps.buf = batch{}
 		}
-		offsets[r.k.topic][r.k.partition] = kgo.EpochOffset{Epoch: ps.epoch, Offset: ps.next}
-		w.buffered -= ps.buf.records
-		w.bytes -= ps.buf.bytes
-		ps.buf = batch{}
+		ps.pending = r.pending
+		if r.err != nil {
+			if len(r.pending) > 0 {
+				w.log.Warn("publishing a committed batch failed; the next flush, or recovery after a restart, publishes it from staging",
+					"topic", r.k.topic, "partition", r.k.partition, "files", len(r.pending), "err", r.err)
+			}
+			errs = append(errs, r.err)
+		}
+		published = published || r.committed || len(r.published) > 0
 	}
-	if w.hooks.afterCheckpoint != nil && len(offsets) > 0 {
+	if w.hooks.afterCheckpoint != nil && published {
 		w.hooks.afterCheckpoint()
 	}
-	if len(offsets) > 0 && cl != nil {
-		// The lake's checkpoints are the truth; the group offsets only
-		// show progress (lag). A failed commit loses nothing.
-		if err := commit(ctx, cl, offsets); err != nil {
-			w.log.Warn("committing group offsets failed; the lake's checkpoints still hold the progress", "err", err)
+	w.commitProgress(ctx, cl, only)
+	return errors.Join(errs...)
+}
+
+// commitProgress commits to the group, for the given partitions (nil: all),
+// the checkpoint of every partition that is ahead of its last commit and
+// has nothing left to publish. The lake's checkpoints are the truth; the
+// group offsets only show progress (lag), so a failed commit loses nothing
+// and is retried by the next flush (the final one included). Called with
+// w.mu held.
+func (w *Writer) commitProgress(ctx context.Context, cl *kgo.Client, only map[tp]bool) {
+	if cl == nil {
+		return
+	}
+	offsets := map[string]map[int32]kgo.EpochOffset{}
+	for k, ps := range w.parts {
+		if (only != nil && !only[k]) || len(ps.pending) > 0 || ps.next < 0 || ps.next <= ps.acked {
+			continue
+		}
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int32]kgo.EpochOffset{}
+		}
+		offsets[k.topic][k.partition] = kgo.EpochOffset{Epoch: ps.epoch, Offset: ps.next}
+	}
+	if len(offsets) == 0 {
+		return
+	}
+	if err := commit(ctx, cl, offsets); err != nil {
+		w.log.Warn("committing group offsets failed; the lake's checkpoints still hold the progress", "err", err)
+		return
+	}
+	for t, parts := range offsets {
+		for p, o := range parts {
+			w.parts[tp{t, p}].acked = o.Offset
 		}
 	}
-	return errors.Join(errs...)
 }
 
 func baseDir(key string) string {
@@ -565,18 +631,19 @@ func (w *Writer) assigned(ctx context.Context, offsets map[string]map[int32]kgo.
 		for _, p := range ps {
 			r := res[p]
 			w.removed.Add(int64(len(r.removed)))
+			w.restored.Add(int64(len(r.published)))
 			old := w.parts[tp{topic, p}]
 			if old != nil {
 				w.buffered -= old.buf.records
 				w.bytes -= old.buf.bytes
 			}
-			w.parts[tp{topic, p}] = &partState{ds: ds, next: r.next}
+			w.parts[tp{topic, p}] = &partState{ds: ds, next: r.next, epoch: -1, acked: -1}
 			if r.next >= 0 {
 				parts[p] = kgo.NewOffset().At(r.next).WithEpoch(-1)
 			} else {
 				parts[p] = kgo.NewOffset().AtStart()
 			}
-			w.log.Info("partition assigned", "topic", topic, "partition", p, "resume_offset", r.next, "removed_files", len(r.removed))
+			w.log.Info("partition assigned", "topic", topic, "partition", p, "resume_offset", r.next, "removed_files", len(r.removed), "published_files", len(r.published))
 		}
 		w.mu.Unlock()
 	}

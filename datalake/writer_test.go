@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,7 +23,7 @@ import (
 
 // runWriter runs a Writer in the background; the returned stop cancels it
 // and returns Run's error.
-func runWriter(t *testing.T, cfg Config) (*Writer, func() error) {
+func runWriter(t *testing.T, cfg Config, setup ...func(*Writer)) (*Writer, func() error) {
 	t.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(t)
@@ -28,6 +31,9 @@ func runWriter(t *testing.T, cfg Config) (*Writer, func() error) {
 	w, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range setup {
+		f(w)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -49,14 +55,21 @@ func runWriter(t *testing.T, cfg Config) (*Writer, func() error) {
 	return w, stop
 }
 
+// TestWriterEndToEnd runs the writer on each kind of lake (a directory, S3,
+// Cloud Storage): every record in exactly one file, restarts and another
+// group resuming at the lake's checkpoints, compaction to one row per
+// window.
 func TestWriterEndToEnd(t *testing.T) {
+	for _, kind := range lakeKinds {
+		t.Run(kind.name, func(t *testing.T) { testWriterEndToEnd(t, kind) })
+	}
+}
+
+func testWriterEndToEnd(t *testing.T, kind storeKind) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	store, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
+	store, _ := openKind(t, kind)
 	wl := genWorkload(1, 12, 8)
 	const bad = 2
 	s.produce(t, ctx, wl, bad)
@@ -91,6 +104,7 @@ func TestWriterEndToEnd(t *testing.T) {
 	lc := readLake(t, ctx, store)
 	checkSpans(t, lc, hw)
 	checkVersions(t, lc, wl)
+	noneStaged(t, store)
 	if lc.csvRows[DeviceWindows] != len(wl.devices) || lc.csvRows[StationWindows] != len(wl.stations) {
 		t.Errorf("CSV rows %v, want %d devices and %d stations", lc.csvRows, len(wl.devices), len(wl.stations))
 	}
@@ -379,4 +393,178 @@ func TestWriterRebalance(t *testing.T) {
 	lc := readLake(t, ctx, store)
 	checkSpans(t, lc, hw)
 	checkVersions(t, lc, wl)
+}
+
+// TestObjectStoresMatchLocalLake: lake-writers of three groups read the same
+// topics into a directory, an S3 bucket and a Cloud Storage bucket, each in
+// one batch per partition (one flush, at the end): the buckets then hold
+// the directory's keys with its bytes, before and after compaction, and
+// nothing staged.
+func TestObjectStoresMatchLocalLake(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	wl := genWorkload(11, 12, 6)
+	const bad = 2
+	s.produce(t, ctx, wl, bad)
+	total := int64(len(wl.devices) + len(wl.stations) + 2*bad)
+
+	stores := make([]*Store, len(lakeKinds))
+	writers := make([]*Writer, len(lakeKinds))
+	stops := make([]func() error, len(lakeKinds))
+	for i, kind := range lakeKinds {
+		stores[i], _ = openKind(t, kind)
+		cfg := s.config(stores[i])
+		cfg.Group = "lake-" + kind.name
+		cfg.FlushInterval, cfg.FlushRecords, cfg.FlushBytes = time.Hour, 1_000_000, 1<<40
+		writers[i], stops[i] = runWriter(t, cfg)
+	}
+	for i, w := range writers {
+		for w.Stats().Records < total {
+			select {
+			case <-ctx.Done():
+				t.Fatalf("%s: %d of %d records consumed", lakeKinds[i].name, w.Stats().Records, total)
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	for i, stop := range stops {
+		if err := stop(); err != nil {
+			t.Fatalf("%s: Run: %v", lakeKinds[i].name, err)
+		}
+		if st := writers[i].Stats(); st.Batches != 5 { // 3 device and 2 station partitions
+			t.Errorf("%s: %d batches, want one per partition", lakeKinds[i].name, st.Batches)
+		}
+	}
+
+	want := snapshot(t, stores[0])
+	lc := readLake(t, ctx, stores[0])
+	checkSpans(t, lc, s.highWatermarks(t, ctx))
+	checkVersions(t, lc, wl)
+	t.Logf("%d keys, %d data files", len(want), lc.files)
+	for _, st := range stores {
+		noneStaged(t, st)
+	}
+	wantCPs := checkpointsOf(t, ctx, stores[0])
+	for i := 1; i < len(stores); i++ {
+		sameSnapshot(t, lakeKinds[i].name, snapshot(t, stores[i]), want)
+		if got := checkpointsOf(t, ctx, stores[i]); !reflect.DeepEqual(got, wantCPs) {
+			t.Errorf("%s: checkpoints %+v, want %+v", lakeKinds[i].name, got, wantCPs)
+		}
+	}
+	for _, st := range stores {
+		if _, err := Compact(ctx, CompactConfig{Store: st}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want = snapshot(t, stores[0])
+	checkCompacted(t, readLake(t, ctx, stores[0]), wl)
+	for i := 1; i < len(stores); i++ {
+		sameSnapshot(t, lakeKinds[i].name+" compacted", snapshot(t, stores[i]), want)
+	}
+}
+
+// checkpointsOf returns every checkpoint of the lake without its time.
+func checkpointsOf(t *testing.T, ctx context.Context, s *Store) []checkpoint {
+	t.Helper()
+	var out []checkpoint
+	for _, ds := range Datasets() {
+		for _, k := range keys(t, s, string(ds)+"/"+checkpointDir+"/") {
+			data, err := s.read(ctx, k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cp checkpoint
+			if err := json.Unmarshal(data, &cp); err != nil {
+				t.Fatal(err)
+			}
+			cp.Written = time.Time{}
+			out = append(out, cp)
+		}
+	}
+	return out
+}
+
+// noneStaged fails the test if a staged file is left in the lake.
+func noneStaged(t *testing.T, s *Store) {
+	t.Helper()
+	for _, ds := range Datasets() {
+		if left := keys(t, s, string(ds)+"/"+stagingDir+"/"); len(left) > 0 {
+			t.Errorf("staged files left: %v", left)
+		}
+	}
+}
+
+// TestWriterRetriesPublish: publishing fails after a batch's checkpoint
+// (the store refuses mid-batch): the batch stays committed, the retry
+// publishes its staged files without writing them again, and every file is
+// announced once; on each kind of lake.
+func TestWriterRetriesPublish(t *testing.T) {
+	for _, kind := range lakeKinds {
+		t.Run(kind.name, func(t *testing.T) {
+			s := newStack(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			store, _ := openKind(t, kind)
+			wl := genWorkload(3, 9, 4)
+			s.produce(t, ctx, wl, 1)
+			hw := s.highWatermarks(t, ctx)
+
+			var mu sync.Mutex
+			announced := map[string]int{}
+			var publishes, failed atomic.Int32
+			cfg := s.config(store)
+			cfg.OnFile = func(e FileEvent) { mu.Lock(); announced[e.Key]++; mu.Unlock() }
+			w, stop := runWriter(t, cfg, func(w *Writer) {
+				w.hooks.beforePublish = func(string, int32, string) error {
+					if publishes.Add(1) == 4 { // the second file of a batch, or the first of another
+						failed.Add(1)
+						return errors.New("the store refused")
+					}
+					return nil
+				}
+			})
+			waitCaughtUp(t, ctx, store, hw)
+			for {
+				lc := readLake(t, ctx, store)
+				if len(lc.spans[string(DeviceWindows)+ExtParquet])+len(lc.spans[string(StationWindows)+ExtParquet]) > 0 && len(keys(t, store, string(DeviceWindows)+"/"+stagingDir+"/"))+len(keys(t, store, string(StationWindows)+"/"+stagingDir+"/")) == 0 {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatal("the staged files of the failed publish were never published")
+				case <-time.After(100 * time.Millisecond):
+				}
+			}
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			if failed.Load() != 1 {
+				t.Fatalf("%d publishes failed, want 1", failed.Load())
+			}
+			lc := readLake(t, ctx, store)
+			checkSpans(t, lc, hw)
+			checkVersions(t, lc, wl)
+			noneStaged(t, store)
+			checkGroupOffsets(t, ctx, s, DefaultGroup, hw)
+			files := 0
+			for _, ds := range Datasets() {
+				for _, k := range keys(t, store, string(ds)+"/") {
+					if _, dir, _ := splitKey(k); dir == checkpointDir {
+						continue
+					}
+					files++
+					if announced[k] != 1 {
+						t.Errorf("%s announced %d times", k, announced[k])
+					}
+				}
+			}
+			if len(announced) != files {
+				t.Errorf("%d files announced, %d in the lake", len(announced), files)
+			}
+			if st := w.Stats(); st.Files != int64(lc.files) {
+				t.Errorf("stats count %d files, the lake has %d", st.Files, lc.files)
+			}
+		})
+	}
 }

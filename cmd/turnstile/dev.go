@@ -175,17 +175,18 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 				if err != nil {
 					return err
 				}
-				defer store.Close()
 				w, err := datalake.New(datalake.Config{KafkaOpts: kopts, Registry: cc.SRClient(), Store: store,
 					DeviceTopic: topics.t.DeviceWindows, StationTopic: topics.t.StationWindows,
 					FlushInterval: flushIv, Logger: a.log.With("component", "lake")})
 				if err != nil {
+					store.Close()
 					return err
 				}
 				lakeFiles = func() int64 { return w.Stats().Files }
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
+					defer store.Close() // after Run's final flush: a bucket refuses writes once closed
 					if err := w.Run(ctx); err != nil && ctx.Err() == nil {
 						fail <- fmt.Errorf("lake-writer: %w", err)
 					}

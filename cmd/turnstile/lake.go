@@ -37,12 +37,17 @@ window topics and writes them under --lake-dir as
 partitioned by the window end date. CSV.gz has the warehouse's layout (pandas
 to_csv with its index column); Parquet has typed columns with START, END,
 REVISION, GENERATION and EMITTED_AT. Each file appears atomically, and each
-record lands in exactly one file: progress is checkpointed in the lake
-(<dataset>/_checkpoints), and the group's offsets are committed after.
-Records that can never decode go to <dataset>/_rejected/.
+record lands in exactly one file: a batch is staged under
+<dataset>/_staging/, committed by its checkpoint (<dataset>/_checkpoints),
+then published, so readers see committed files only; the group's offsets
+are committed after. Records that can never decode go to <dataset>/_rejected/.
 
---lake-dir is a directory or a URL: file:///path, mem://, and s3://bucket/prefix
-or gs://bucket/prefix in binaries built with -tags lakecloud.
+--lake-dir is a directory or a URL: file:///path, mem://, gs://bucket/prefix
+(Google application default credentials; STORAGE_EMULATOR_HOST for an
+emulator) and s3://bucket/prefix (AWS credentials from the environment),
+with endpoint, region and path style for MinIO and other S3-compatible stores:
+
+  s3://turnstile-lake/lake?endpoint=http://127.0.0.1:9000&region=us-east-1&use_path_style=true
 
 Ctrl-C flushes what is buffered, commits and exits. Corrections (later
 revisions) land in later files; run "turnstile lake compact" to rewrite date
