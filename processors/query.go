@@ -282,6 +282,24 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 	if !ok {
 		return nil, fmt.Errorf("processors: device key %q holds %T", key, v)
 	}
+	// A device partition closes inside its watermark writes without
+	// rewriting the device: catch the value up to the partition's
+	// watermark, as the partition's own readers do.
+	if n := p.TablePartitions(group); int(part) < n {
+		mb, err := st.Get(controlKeys(n)[part])
+		if err != nil {
+			return nil, readErr(err)
+		}
+		if mb != nil {
+			meta, err := decodeMeta(mb)
+			if err != nil {
+				return nil, err
+			}
+			if meta.Inline && meta.HasTime {
+				d.close(p.sem, meta.StreamTime, stamp{})
+			}
+		}
+	}
 	out.Found, out.Station, out.LineName, out.Division, out.Readings = true, d.Station, d.Line, d.Division, len(d.Readings)
 	if d.HasClosed {
 		t := time.UnixMilli(d.ClosedThrough).UTC()
