@@ -78,6 +78,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-h.ready:
 			waiting = false
+		case <-h.failed:
+			if !started {
+				w.Header().Set("Retry-After", "5")
+				http.Error(w, h.failure.Error(), http.StatusServiceUnavailable)
+			}
+			return
 		case <-ctx.Done():
 			return
 		case <-hb.C:
@@ -140,11 +146,18 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// event, or beyond it in partitions where the client resumed ahead of
 	// the hub's order. Once the hub's position covers the client's start
 	// it always will (it only grows), and the hub's ids serve as they are.
+	//
+	// Until then, an event below the client's start in its partition was
+	// received before (on this hub or another) and is skipped: a hub that
+	// has just started is still reading its backlog.
 	base := pos
 	covered := false
 	send := func(e *event) error {
 		id := e.id
 		if !covered {
+			if e.offset < base[e.gi] {
+				return nil
+			}
 			if dominated(base, e.after) {
 				covered = true
 			} else {

@@ -87,6 +87,8 @@ type Hub struct {
 	demand     chan struct{} // closed by the first request for events
 	demandOnce sync.Once
 	ready      chan struct{} // closed once the partitions are known
+	failed     chan struct{} // closed when Run failed before it was ready
+	failure    error
 
 	mu         sync.Mutex
 	lay        *layout
@@ -121,7 +123,7 @@ func NewHub(cfg HubConfig) (*Hub, error) {
 		return nil, err
 	}
 	return &Hub{cfg: cfg, stCodec: st, devCodec: dev, metrics: m,
-		demand: make(chan struct{}), ready: make(chan struct{}), clients: map[*client]struct{}{}}, nil
+		demand: make(chan struct{}), ready: make(chan struct{}), failed: make(chan struct{}), clients: map[*client]struct{}{}}, nil
 }
 
 // wanted starts the hub's reading (Run waits for the first client).
@@ -129,12 +131,19 @@ func (h *Hub) wanted() { h.demandOnce.Do(func() { close(h.demand) }) }
 
 // Run reads the sink topics until ctx ends. It waits for the first request
 // for events before it connects, then for the topics to exist.
-func (h *Hub) Run(ctx context.Context) error {
+func (h *Hub) Run(ctx context.Context) (err error) {
 	select {
 	case <-h.demand:
 	case <-ctx.Done():
 		return nil
 	}
+	isReady := false
+	defer func() {
+		if err != nil && !isReady {
+			h.failure = err
+			close(h.failed)
+		}
+	}()
 	starts, ends, err := h.listOffsets(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -174,6 +183,7 @@ func (h *Hub) Run(ctx context.Context) error {
 	h.lay, h.rings, h.head, h.endAtStart = lay, rings, head, endAt
 	h.mu.Unlock()
 	close(h.ready)
+	isReady = true
 	h.cfg.Logger.Info("dashboard: tailing the sink topics", "topics", topics, "partitions", counts)
 	for {
 		fs := cl.PollFetches(ctx)

@@ -240,17 +240,22 @@ func (s *stream) quiet(t *testing.T, d time.Duration) {
 // memory or must be read from Kafka again, with and without a filter.
 func TestResumeWithLastEventID(t *testing.T) {
 	for _, tc := range []struct {
-		name    string
-		backlog int    // the hub's memory per topic
-		query   string // both connections' filter
-		station string // the station the filter keeps ("" all)
-		refetch bool   // the missed events are no longer all in memory
+		name     string
+		backlog  int    // the hub's memory per topic
+		query    string // both connections' filter
+		station  string // the station the filter keeps ("" all)
+		refetch  bool   // the missed events are no longer all in memory
+		otherHub bool   // the client reconnects to a hub started after it left
 	}{
 		{name: "missed events in memory", backlog: 1000},
 		{name: "missed events read from Kafka again", backlog: 6, refetch: true},
 		{name: "filtered, from memory", backlog: 1000, query: "?station=S1", station: "S1"},
 		{name: "filtered, from Kafka", backlog: 6, query: "?station=s1&line=NQR", station: "S1", refetch: true},
 		{name: "one topic, from Kafka", backlog: 3, query: "?kind=device", refetch: true},
+		// Ids are Kafka positions, so a client can resume on any member, also
+		// on one whose hub has only just started reading its backlog.
+		{name: "on another member's hub", backlog: 1000, otherHub: true},
+		{name: "on another member's hub, from Kafka", backlog: 6, otherHub: true, refetch: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -330,6 +335,9 @@ func TestResumeWithLastEventID(t *testing.T) {
 				}
 			}
 
+			if tc.otherHub {
+				hub, base = startHub(t, ctx, s, dashboard.HubConfig{Backlog: tc.backlog}, nil)
+			}
 			b, err := openStream(t, ctx, base+"/events"+tc.query, last)
 			if err != nil || b.resp.StatusCode != http.StatusOK {
 				t.Fatalf("reconnection: %v %v", err, b.resp.Status)
