@@ -314,7 +314,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	// input is idle.
 	const n = 38
 	t0 := time.Now().UTC().Truncate(5 * time.Minute).Add(-time.Hour)
-	at := func(d, i int) time.Time { return t0.Add(-time.Duration(4*(n-1-i))*time.Minute + time.Duration(d)*time.Second) }
+	at := func(d, i int) time.Time {
+		return t0.Add(-time.Duration(4*(n-1-i))*time.Minute + time.Duration(d)*time.Second)
+	}
 	var history []schemas.Reading
 	expected := map[string]bool{}
 	for i := 0; i < n; i++ {
@@ -506,6 +508,31 @@ func TestDashboardInBrowser(t *testing.T) {
 	})
 
 	t.Run("health", func(t *testing.T) {
+		resp, err := http.Get(m.url + "/api/health")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h dashboard.HealthReport
+		err = json.NewDecoder(resp.Body).Decode(&h)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := processors.DefaultGroups()
+		for _, group := range []string{g.Ingest, g.Windows, g.Stations} {
+			if len(h.Partitions[group]) != 3 {
+				t.Errorf("partitions of %s: %v, want all 3", group, h.Partitions[group])
+			}
+		}
+		if !h.Readiness.Ready || h.Kafka == nil || len(h.Kafka.Groups) != 5 || len(h.Watermarks) != 2 || h.Events.Clients < 1 ||
+			h.Totals.StationWindows != float64(len(sink)) || h.Kafka.StationWindows != int64(len(sink)) {
+			t.Errorf("health: %+v (kafka %+v)", h, h.Kafka)
+		}
+		for _, w := range h.Watermarks {
+			if w.Time == nil {
+				t.Errorf("watermark of %s: none", w.Group)
+			}
+		}
 		waitPage("the health panel", 10*time.Second, func() string {
 			var text string
 			eval(`document.getElementById('health').textContent`, &text)
