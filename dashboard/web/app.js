@@ -251,9 +251,16 @@
       nodes.push(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
       nodes.push(svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, num(v)));
     }
-    for (let i = 0; i <= 4; i++) {
-      const t = t0 + (span * i) / 4;
-      nodes.push(svg('text', { x: x(t), y: H - 8, 'text-anchor': i === 0 ? 'start' : i === 4 ? 'end' : 'middle' }, fmtClock(new Date(t))));
+    // Time ticks on round minutes: the smallest step with at most 6 ticks.
+    const MIN = 60 * 1000;
+    let step = 360 * MIN;
+    for (const m of [5, 10, 15, 30, 60, 120, 180, 360]) {
+      if (span / (m * MIN) <= 6) { step = m * MIN; break; }
+    }
+    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
+      nodes.push(svg('line', { class: 'grid', x1: x(t), x2: x(t), y1: T, y2: y(0) }));
+      const anchor = x(t) > W - R - 20 ? 'end' : x(t) < L + 20 ? 'start' : 'middle';
+      nodes.push(svg('text', { x: x(t), y: H - 8, 'text-anchor': anchor }, fmtClock(new Date(t))));
     }
     nodes.push(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(0), y2: y(0) }));
     nodes.push(svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: y(0) }));
