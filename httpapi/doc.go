@@ -10,6 +10,8 @@
 //	    /monitor/                            goka's web monitor (processors running now)
 //	GET /devices/{ca}/{unit}/{scp}/windows   a device's open and retained windows (JSON)
 //	GET /stations/{station}/windows          a station's open and retained windows (JSON; ?line= filters)
+//	GET /                                    the live dashboard when Config.Dashboard is set (package dashboard,
+//	                                         with GET /events and GET /api/health), else a text index
 //
 // # Who answers a query
 //

@@ -33,7 +33,16 @@ type Config struct {
 	// Client calls other members for station queries (default: a client
 	// with a 10s timeout).
 	Client *http.Client
-	Logger *slog.Logger
+	// Dashboard, when set, serves GET / (instead of the text index) and
+	// registers its own read-only routes (package dashboard: the page,
+	// GET /events, GET /api/health).
+	Dashboard Routes
+	Logger    *slog.Logger
+}
+
+// Routes is something that adds its handlers to the server's mux.
+type Routes interface {
+	Register(mux *http.ServeMux)
 }
 
 // Server is the HTTP server of one member.
@@ -60,7 +69,11 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /devices/{ca}/{unit}/{scp}/windows", s.device)
 	s.mux.HandleFunc("GET /stations/{station}/windows", s.station)
 	s.mux.Handle("/monitor/", newMonitor(cfg.Pipeline, cfg.Logger))
-	s.mux.HandleFunc("GET /{$}", s.index)
+	if cfg.Dashboard != nil {
+		cfg.Dashboard.Register(s.mux)
+	} else {
+		s.mux.HandleFunc("GET /{$}", s.index)
+	}
 	return s
 }
 

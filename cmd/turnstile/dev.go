@@ -156,7 +156,12 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 					if err != nil {
 						return err
 					}
-					srv := serveHTTP(ctx, a, ln, url, reg, p)
+					dash, err := hf.dashboard(a, pcfg, m, p, adm, scfg, url,
+						prometheus.WrapRegistererWith(prometheus.Labels{"member": strconv.Itoa(i)}, reg))
+					if err != nil {
+						return err
+					}
+					srv := serveHTTP(ctx, a, ln, url, reg, p, dash)
 					wg.Add(1)
 					go func() { defer wg.Done(); <-srv.done }()
 					urls = append(urls, url)
@@ -212,7 +217,7 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 				}()
 			}
 			fmt.Fprintf(a.stdout, `turnstile dev is running (Ctrl-C to stop)
-  Kafka broker     %s   (data in %s)
+%s  Kafka broker     %s   (data in %s)
   Schema Registry  %s
   Processors       %d member(s), %d partitions, %v windows, input %s
   Producer         %s
@@ -225,7 +230,7 @@ Try from another shell:
   bin/turnstile produce --source csv --file ../shared/data/mta/240106.csv.gz --limit 10000
     (a week of 2024: beside the live synthetic stream it is older than retention and goes to
      mta-turnstile-late; to window it, run dev --produce=false on a fresh --data-dir)
-%s`, b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
+%s`, dashboardLine(urls), b.Addr(), dataDir, sr.URL(), members, pf.partitions, pf.window, topics.t.Input, producerLine(produce, prf), lakeDir, flushIv,
 				httpLine(urls), sr.URL(), httpTry(urls))
 			if !hf.quiet {
 				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Admin: adm, Config: scfg, LakeFiles: lakeFiles,
@@ -282,16 +287,24 @@ func producerLine(on bool, p produceFlags) string {
 	return fmt.Sprintf("synthetic, %gx event time, a reading per turnstile every %v", p.speed, p.interval)
 }
 
+// dashboardLine is the first thing to open: the first member's dashboard.
+func dashboardLine(urls []string) string {
+	if len(urls) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("  Dashboard        %s/   (open it in a browser: live station windows and pipeline health)\n", urls[0])
+}
+
 func httpLine(urls []string) string {
 	if len(urls) == 0 {
 		return "off (--http-addr \"\")"
 	}
-	return strings.Join(urls, ", ") + " (/metrics, /readyz, /monitor/, window queries)"
+	return strings.Join(urls, ", ") + " (/ dashboard, /events, /metrics, /readyz, /monitor/, window queries)"
 }
 
 func httpTry(urls []string) string {
 	if len(urls) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("  curl %s/metrics\n  curl -L %s/stations/<STATION>/windows\n", urls[0], urls[0])
+	return fmt.Sprintf("  curl -N '%s/events?kind=station'   (the windows as they are published, Server-Sent Events)\n  curl %s/metrics\n  curl -L %s/stations/<STATION>/windows\n", urls[0], urls[0], urls[0])
 }

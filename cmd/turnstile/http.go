@@ -9,9 +9,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/turnstile-streams/turnstile/dashboard"
 	"github.com/turnstile-streams/turnstile/httpapi"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/status"
 )
 
 // httpFlags configure a member's HTTP server and its live status output
@@ -22,6 +25,7 @@ type httpFlags struct {
 	statusInterval  time.Duration
 	logFile         string
 	logSummary      time.Duration
+	dashClients     int
 }
 
 func (h *httpFlags) register(fs *pflag.FlagSet) {
@@ -31,6 +35,18 @@ func (h *httpFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&h.statusInterval, "status-interval", 5*time.Second, "how often the live status is printed (on a terminal: redrawn in place)")
 	fs.StringVar(&h.logFile, "log-file", "", "on a terminal, where the logs go (default <data-dir>/turnstile.log); the terminal shows the status, warnings and errors")
 	fs.DurationVar(&h.logSummary, "log-summary-interval", time.Minute, "on a terminal, how often one line counts the log records that went only to --log-file")
+	fs.IntVar(&h.dashClients, "dashboard-max-clients", 64, "most open /events streams (the dashboard's live updates) on this member's HTTP server; more get 503")
+}
+
+// dashboard builds a member's live dashboard (GET /, /events, /api/health)
+// from its processors' config, metrics and status report.
+func (h *httpFlags) dashboard(a *app, cfg processors.Config, m *processors.Metrics, p *processors.Pipeline,
+	adm *kadm.Client, scfg status.Config, self string, reg prometheus.Registerer) (*dashboard.Dashboard, error) {
+	return dashboard.New(dashboard.Config{
+		Hub: dashboard.HubConfig{KafkaOpts: cfg.KafkaOpts, Registry: cfg.Registry, StationTopic: cfg.Topics.StationWindows,
+			DeviceTopic: cfg.Topics.DeviceWindows, MaxClients: h.dashClients, Registerer: reg, Logger: a.log.With("component", "dashboard")},
+		Health: dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: adm, Status: scfg, Self: self},
+	})
 }
 
 // newRegistry is the Prometheus registry of a process: Go runtime and
@@ -61,9 +77,26 @@ func listenHTTP(addr, advertise string, p *processors.Pipeline) (net.Listener, s
 	return ln, url, nil
 }
 
-func serveHTTP(ctx context.Context, a *app, ln net.Listener, url string, reg prometheus.Gatherer, p *processors.Pipeline) *memberHTTP {
-	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: url, Logger: a.log.With("component", "http")})
+func serveHTTP(ctx context.Context, a *app, ln net.Listener, url string, reg prometheus.Gatherer, p *processors.Pipeline, dash *dashboard.Dashboard) *memberHTTP {
+	cfg := httpapi.Config{Gatherer: reg, Pipeline: p, Self: url, Logger: a.log.With("component", "http")}
+	if dash != nil {
+		cfg.Dashboard = dash
+	}
+	srv := httpapi.New(cfg)
 	m := &memberHTTP{url: url, done: make(chan error, 1)}
-	go func() { m.done <- srv.Serve(ctx, ln) }()
+	go func() {
+		dashDone := make(chan struct{})
+		go func() {
+			defer close(dashDone)
+			if dash != nil {
+				if err := dash.Run(ctx); err != nil {
+					a.log.Warn("dashboard stopped", "err", err)
+				}
+			}
+		}()
+		err := srv.Serve(ctx, ln)
+		<-dashDone
+		m.done <- err
+	}()
 	return m
 }

@@ -31,7 +31,8 @@ members, on this machine or others, to share the partitions: up to
 Creates the pipeline's topics if they are missing, with --partitions
 partitions and compacted changelogs.
 
-Serves HTTP on --http-addr: Prometheus /metrics, /healthz, /readyz, goka's
+Serves HTTP on --http-addr: the live dashboard on / (with the window
+events as Server-Sent Events on /events), Prometheus /metrics, /healthz, /readyz, goka's
 monitor on /monitor/, and window queries (GET /devices/{ca}/{unit}/{scp}/windows,
 GET /stations/{station}/windows) answered by the member that owns the key;
 other members redirect to it. Prints a live status every --status-interval
@@ -84,9 +85,13 @@ a status block each time, and the logs on stderr.`,
 				if err != nil {
 					return err
 				}
-				srv := serveHTTP(ctx, a, ln, url, reg, p)
+				dash, err := hf.dashboard(a, cfg, m, p, adm, scfg, url, reg)
+				if err != nil {
+					return err
+				}
+				srv := serveHTTP(ctx, a, ln, url, reg, p, dash)
 				defer func() { stop(); <-srv.done }()
-				a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url)
+				a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url, "dashboard", url+"/")
 			}
 			if !hf.quiet {
 				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}

@@ -1,0 +1,121 @@
+package dashboard
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// Event kinds, the SSE event type of each event.
+const (
+	KindStation = "station"
+	KindDevice  = "device"
+)
+
+// Message is the data of one event, as JSON: where the record is, and the
+// window it holds with the Avro field names of its schema.
+type Message struct {
+	Kind      string    `json:"kind"` // station or device
+	Topic     string    `json:"topic"`
+	Partition int32     `json:"partition"`
+	Offset    int64     `json:"offset"`
+	Key       string    `json:"key"`       // the record key (STATION|LINENAME|START, CA|UNIT|SCP|START)
+	Timestamp time.Time `json:"timestamp"` // the record's timestamp: when it was published
+	// Window is a StationWindow or a DeviceWindow.
+	Window any `json:"window"`
+}
+
+// StationWindow is a StationWindow record (schemas.StationWindow) as JSON.
+type StationWindow struct {
+	Station    string    `json:"STATION"`
+	LineName   string    `json:"LINENAME"`
+	Division   string    `json:"DIVISION"`
+	Start      time.Time `json:"START"`
+	End        time.Time `json:"END"`
+	Entries    int64     `json:"ENTRIES"`
+	Exits      int64     `json:"EXITS"`
+	Devices    int32     `json:"DEVICES"`
+	Revision   int32     `json:"REVISION"`
+	Generation int32     `json:"GENERATION"`
+	EmittedAt  time.Time `json:"EMITTED_AT"`
+}
+
+// DeviceWindow is a TurnstileWindow record (schemas.DeviceWindow) as JSON.
+type DeviceWindow struct {
+	CA         string    `json:"CA"`
+	Unit       string    `json:"UNIT"`
+	SCP        string    `json:"SCP"`
+	Station    string    `json:"STATION"`
+	LineName   string    `json:"LINENAME"`
+	Division   string    `json:"DIVISION"`
+	Date       string    `json:"DATE"`
+	Time       string    `json:"TIME"`
+	Desc       string    `json:"DESC"`
+	Entries    int64     `json:"ENTRIES"`
+	Exits      int64     `json:"EXITS"`
+	Start      time.Time `json:"START"`
+	End        time.Time `json:"END"`
+	Revision   int32     `json:"REVISION"`
+	Generation int32     `json:"GENERATION"`
+	EmittedAt  time.Time `json:"EMITTED_AT"`
+}
+
+func stationJSON(w *schemas.StationWindow) StationWindow {
+	return StationWindow{Station: w.Station, LineName: w.LineName, Division: w.Division,
+		Start: w.Start.UTC(), End: w.End.UTC(), Entries: w.Entries, Exits: w.Exits, Devices: w.Devices,
+		Revision: w.Revision, Generation: w.Generation, EmittedAt: w.EmittedAt.UTC()}
+}
+
+func deviceJSON(w *schemas.DeviceWindow) DeviceWindow {
+	return DeviceWindow{CA: w.CA, Unit: w.Unit, SCP: w.SCP, Station: w.Station, LineName: w.LineName,
+		Division: w.Division, Date: w.Date, Time: w.Time, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
+		Start: w.Start.UTC(), End: w.End.UTC(), Revision: w.Revision, Generation: w.Generation, EmittedAt: w.EmittedAt.UTC()}
+}
+
+// event is one sink record as the hub keeps it.
+type event struct {
+	kind          string
+	topic         string
+	part          int32
+	offset        int64
+	gi            int // global partition index
+	station, line string
+	data          []byte // the Message as JSON
+
+	// Set by the hub when it appends the event, under its mutex:
+	seq   uint64
+	after []int64 // the hub's position vector right after this event
+	id    string  // formatID with after
+}
+
+// filter is what a client asked for; the zero filter matches everything.
+type filter struct {
+	station, line string   // exact, case-insensitive
+	kinds         []string // empty: both
+}
+
+func (f filter) match(e *event) bool {
+	if f.station != "" && !strings.EqualFold(f.station, e.station) {
+		return false
+	}
+	if f.line != "" && !strings.EqualFold(f.line, e.line) {
+		return false
+	}
+	return f.wantsKind(e.kind)
+}
+
+func (f filter) wantsKind(kind string) bool {
+	return len(f.kinds) == 0 || slices.Contains(f.kinds, kind)
+}
+
+func marshalMessage(m Message) []byte {
+	b, err := json.Marshal(m)
+	if err != nil {
+		// Unreachable: every field marshals.
+		return []byte(`{}`)
+	}
+	return b
+}
