@@ -398,7 +398,7 @@ func (p *Pipeline) ownedStore(ctx context.Context, group, key string) (*state.St
 	if n == 0 {
 		return nil, 0, fmt.Errorf("processors: this member does not run %s", group)
 	}
-	part := partitionOf(key, n)
+	part := schemas.Partition(key, n)
 	st, err := p.partitionStore(ctx, group, part)
 	return st, part, err
 }
@@ -435,7 +435,3 @@ func readErr(err error) error {
 	}
 	return fmt.Errorf("processors: read table: %w", err)
 }
-
-// PartitionOf is the partition goka places key on (sarama's FNV-1a hash),
-// for a topic with the given partition count.
-func PartitionOf(key string, partitions int) int32 { return partitionOf(key, partitions) }

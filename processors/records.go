@@ -385,22 +385,11 @@ func controlKeys(partitions int) []string {
 	found := 0
 	for i := 0; found < partitions; i++ {
 		k := fmt.Sprintf("~partition~%d", i)
-		p := partitionOf(k, partitions)
+		p := schemas.Partition(k, partitions)
 		if keys[p] == "" {
 			keys[p] = k
 			found++
 		}
 	}
 	return keys
-}
-
-// partitionOf is goka's key to partition mapping.
-func partitionOf(key string, partitions int) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	v := int32(h.Sum32())
-	if v < 0 {
-		v = -v
-	}
-	return v % int32(partitions)
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
 )
 
@@ -106,7 +107,7 @@ func TestControlKeysLandOnTheirPartition(t *testing.T) {
 	for _, n := range []int{1, 3, 6, 12} {
 		keys := controlKeys(n)
 		for p, k := range keys {
-			if got := partitionOf(k, n); got != int32(p) {
+			if got := schemas.Partition(k, n); got != int32(p) {
 				t.Fatalf("%d partitions: key %q lands on %d, want %d", n, k, got, p)
 			}
 		}

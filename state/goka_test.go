@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
 )
 
@@ -169,7 +169,7 @@ func produce(t testing.TB, addr, topic string, from, n, keys int) {
 	// put keys elsewhere and a partition would write keys (and offsets) of
 	// another changelog partition.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))))
+		kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,12 +196,6 @@ func produce(t testing.TB, addr, topic string, from, n, keys int) {
 		t.Fatalf("produce: %v", err)
 	default:
 	}
-}
-
-func fnv32a(b []byte) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write(b)
-	return h.Sum32()
 }
 
 // waitConsumed waits until the group committed the end of every input
