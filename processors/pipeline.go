@@ -15,6 +15,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
 )
@@ -171,7 +172,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
 			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
 			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
-			goka.WithLogger(gokaLogger{log}),
+			goka.WithLogger(gokalog.New(log, "goka")),
 		}
 		if tracker != nil {
 			opts = append(opts, goka.WithStorageBuilder(tracker.Build))
@@ -317,13 +318,4 @@ func supervise(ctx context.Context, log *slog.Logger, name string, fn func(conte
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
-}
-
-// gokaLogger routes goka's log lines to slog at debug level.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) {
-	g.l.Debug(fmt.Sprintf(format, v...), "component", "goka")
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
@@ -44,15 +45,6 @@ func saramaConfig() *sarama.Config {
 	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 	return cfg
-}
-
-// gokaLogger routes goka's (and sarama's) logging to slog.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)   { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any) { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) {
-	g.l.Info(fmt.Sprintf(format, v...), "component", "goka")
 }
 
 // running is one run of the processor.
@@ -124,7 +116,7 @@ func (a counterApp) startNoWait(t testing.TB, log *slog.Logger) *running {
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
-		goka.WithLogger(gokaLogger{log}),
+		goka.WithLogger(gokalog.New(log, "goka")),
 	)
 	if err != nil {
 		t.Fatalf("new processor: %v", err)
