@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		idleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_idle_advances_total",
 			Help: "Idle steps: an input partition marked idle (stage ingest), or a device partition whose sources are all idle advancing its watermark (group)."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
-			Help: "Records published by the relays, by topic and kind (first, correction, late, update)."}, []string{"topic", "kind"}),
+			Help: "Records published by the relays, by topic and kind: first (REVISION 1), correction (any later revision, the updates of --emit updates included), late (a too-late reading)."}, []string{"topic", "kind"}),
 		// The window close latency: from the close decision (the table
 		// write holding the window in its outbox) to the window being
 		// acknowledged on its sink topic.
