@@ -190,14 +190,6 @@ func (s *DeviceState) rev(start int64) int32 {
 	return 0
 }
 
-// ApplyResult says what applying a reading did.
-type ApplyResult int
-
-const (
-	Applied ApplyResult = iota
-	Duplicate
-)
-
 // readingLess is the event-time order of a device's readings. Readings
 // with equal times (a device reporting two registers at once) are ordered
 // by their counters, so the order never depends on arrival or IDs; ties
@@ -214,12 +206,14 @@ func readingLess(a, b devReading) bool {
 	return a.ID < b.ID
 }
 
-// apply adds an accepted (not too late) reading.
-func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st stamp) ApplyResult {
+// apply adds an accepted (not too late) reading. It reports false, and
+// changes nothing but the duplicate count, when the device already has a
+// reading with r's ID.
+func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st stamp) (applied bool) {
 	for _, old := range s.Readings {
 		if old.ID == r.ID {
 			s.Duplicates++
-			return Duplicate
+			return false
 		}
 	}
 	s.Accepted++
@@ -280,7 +274,7 @@ func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st sta
 			s.publish(sem, start, after, st)
 		}
 	}
-	return Applied
+	return true
 }
 
 func containsInt64(xs []int64, x int64) bool {

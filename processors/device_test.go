@@ -63,8 +63,8 @@ func TestDeviceCumulative(t *testing.T) {
 		{rd(12, 20, 61, "d"), 20}, // counter reset: entries dropped, exits +1; [5,10) and [10,15) close
 	}
 	for _, st := range steps {
-		if res := s.apply(sem, st.r, meta, stamp{}); res != Applied {
-			t.Fatalf("apply: %v", res)
+		if !s.apply(sem, st.r, meta, stamp{}) {
+			t.Fatalf("apply %v: a duplicate", st.r)
 		}
 		if st.closeT > 0 {
 			s.close(sem, int64(st.closeT*float64(minute)), stamp{})
@@ -97,8 +97,8 @@ func TestDeviceCumulative(t *testing.T) {
 		t.Errorf("[5,10) after late reading: %+v, want %+v", got, want)
 	}
 	// Its duplicate changes nothing.
-	if res := s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{}); res != Duplicate || !s.Outbox.empty() {
-		t.Fatalf("duplicate: %v outbox %v", res, s.Outbox)
+	if s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{}) || !s.Outbox.empty() {
+		t.Fatalf("duplicate applied: outbox %v", s.Outbox)
 	}
 }
 
@@ -229,7 +229,7 @@ func convergeOnce(t *testing.T, counters string, slide time.Duration, seed uint6
 		if x.r.T < streamTime-sem.Retention {
 			continue // too late: goes to the late topic
 		}
-		if s.apply(sem, x.r, meta, stamp{}) == Applied {
+		if s.apply(sem, x.r, meta, stamp{}) {
 			accepted = append(accepted, reference.Reading{Device: x.dev, T: x.r.T, Entries: x.r.Entries, Exits: x.r.Exits, ID: x.id, Desc: "REGULAR"})
 		}
 		pubs[x.dev].take(t, s)

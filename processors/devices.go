@@ -53,9 +53,9 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeLate).Inc()
 	} else {
 		dropped := st.Dropped
-		res := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
+		applied := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
 			[3]string{r.Station, r.LineName, r.Division}, stamp)
-		if res == Duplicate {
+		if !applied {
 			d.metrics.duplicates.Inc()
 			d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeDuplicate).Inc()
 		} else {

@@ -37,9 +37,6 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// Latest is the start of the latest window containing t.
-func (w Windows) Latest(t int64) int64 { return floorDiv(t, w.Slide) * w.Slide }
-
 // Earliest is the start of the earliest window containing t.
 func (w Windows) Earliest(t int64) int64 {
 	// smallest multiple of Slide strictly greater than t-Size
