@@ -86,8 +86,12 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	return sc, nil
 }
 
-// Run creates the topics, then runs this member's stages until ctx ends.
-// Failing stages are restarted with backoff; Run returns when ctx is done.
+// Run sets this member up, then runs its stages until ctx ends. Setting up
+// creates the missing topics, loads the replay generation, opens the
+// state stores and builds the codecs and clients; if any of that fails, Run
+// returns the error at once (stopping the stages it had started). Once
+// running, a failing stage is restarted with backoff and never ends Run:
+// then Run returns nil when ctx is done, after every stage has stopped.
 func (p *Pipeline) Run(ctx context.Context) error {
 	cfg := p.cfg
 	log := cfg.Logger
