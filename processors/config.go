@@ -77,9 +77,9 @@ type Config struct {
 	MinCompactionLag time.Duration
 
 	Window, Slide, Grace, Retention time.Duration
-	Counters                        string
+	Counters                        CounterMode
 	MaxDelta                        int64
-	Emit                            string
+	Emit                            EmitMode
 	// IdleTimeout, when positive, marks an input partition that is caught
 	// up and has received nothing for that long idle: it stops holding the
 	// watermark back until it has data again, and once every input

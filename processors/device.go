@@ -4,19 +4,26 @@ import (
 	"sort"
 )
 
+// CounterMode says what a reading's ENTRIES and EXITS contribute (the
+// --counters flag).
+type CounterMode string
+
 // Counter modes.
 const (
 	// Cumulative: ENTRIES/EXITS are register counters; a reading contributes
 	// the difference to the device's previous reading in event-time order.
-	Cumulative = "cumulative"
+	Cumulative CounterMode = "cumulative"
 	// Increment: a reading contributes its own ENTRIES/EXITS.
-	Increment = "increment"
+	Increment CounterMode = "increment"
 )
+
+// EmitMode says when a window is published (the --emit flag).
+type EmitMode string
 
 // Emit modes.
 const (
-	EmitFinal   = "final"   // a window is emitted when it closes, then on corrections
-	EmitUpdates = "updates" // additionally on every change while open
+	EmitFinal   EmitMode = "final"   // a window is emitted when it closes, then on corrections
+	EmitUpdates EmitMode = "updates" // additionally on every change while open
 )
 
 // Semantics are the window rules shared by every device and station.
@@ -24,9 +31,9 @@ type Semantics struct {
 	Windows   Windows
 	Grace     int64 // ms after END before a window closes
 	Retention int64 // ms of event time that late data may still correct
-	Counters  string
+	Counters  CounterMode
 	MaxDelta  int64
-	Emit      string
+	Emit      EmitMode
 }
 
 // closeStep numbers the instants at which windows close, start + size +

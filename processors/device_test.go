@@ -13,7 +13,7 @@ import (
 
 const minute = int64(60_000)
 
-func testSem(counters string) *Semantics {
+func testSem(counters CounterMode) *Semantics {
 	w, _ := NewWindows(5*time.Minute, 0)
 	return &Semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
 }
@@ -168,7 +168,7 @@ func TestDecodeDeviceRejectsGarbage(t *testing.T) {
 // revision of every window against the reference computed over the
 // accepted readings.
 func TestDeviceConvergesToReference(t *testing.T) {
-	for _, counters := range []string{Cumulative, Increment} {
+	for _, counters := range []CounterMode{Cumulative, Increment} {
 		for _, slide := range []time.Duration{0, 2 * time.Minute} {
 			for seed := uint64(1); seed <= 30; seed++ {
 				name := fmt.Sprintf("%s/slide=%v/seed=%d", counters, slide, seed)
@@ -178,7 +178,7 @@ func TestDeviceConvergesToReference(t *testing.T) {
 	}
 }
 
-func convergeOnce(t *testing.T, counters string, slide time.Duration, seed uint64) {
+func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	sem := testSem(counters)
 	sem.Windows, _ = NewWindows(5*time.Minute, slide)
