@@ -13,9 +13,9 @@ import (
 
 const minute = int64(60_000)
 
-func testSem(counters CounterMode) *Semantics {
-	w, _ := NewWindows(5*time.Minute, 0)
-	return &Semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
+func testSem(counters CounterMode) *semantics {
+	w, _ := newWindowSpec(5*time.Minute, 0)
+	return &semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
 }
 
 func hashID(s string) uint64 {
@@ -32,9 +32,9 @@ var meta = [3]string{"59 ST", "NQR456W", "BMT"}
 
 // published collects what the relay would publish: window start -> its
 // latest revision.
-type published map[int64]WindowRow
+type published map[int64]windowRow
 
-func (p published) take(t *testing.T, s *DeviceState) {
+func (p published) take(t *testing.T, s *deviceState) {
 	t.Helper()
 	for _, w := range s.Outbox.Windows {
 		if old, ok := p[w.Start]; ok && w.Rev != old.Rev+1 {
@@ -45,8 +45,8 @@ func (p published) take(t *testing.T, s *DeviceState) {
 	s.Outbox = outbox{}
 }
 
-func row(rev int32, start, entries, exits int64) WindowRow {
-	return WindowRow{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
+func row(rev int32, start, entries, exits int64) windowRow {
+	return windowRow{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
 }
 
 func TestDeviceCumulative(t *testing.T) {
@@ -181,7 +181,7 @@ func TestDeviceConvergesToReference(t *testing.T) {
 func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	sem := testSem(counters)
-	sem.Windows, _ = NewWindows(5*time.Minute, slide)
+	sem.Windows, _ = newWindowSpec(5*time.Minute, slide)
 	sem.Retention = 30 * minute
 	devices := []string{"A|R1|00", "A|R1|01", "B|R2|00"}
 	type in struct {
@@ -216,7 +216,7 @@ func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed 
 		stream = append(stream, stream[rng.IntN(len(stream))])
 	}
 
-	states := map[string]*DeviceState{}
+	states := map[string]*deviceState{}
 	pubs := map[string]published{}
 	var streamTime int64 = -1 << 62
 	var accepted []reference.Reading

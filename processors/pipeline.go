@@ -24,7 +24,7 @@ import (
 // runs, the relays that publish their tables' outboxes, and the tickers.
 type Pipeline struct {
 	cfg     Config
-	sem     *Semantics
+	sem     *semantics
 	metrics *Metrics
 	q       *queryState // what queries, readiness and the HTTP server see
 }
@@ -282,7 +282,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates, partitions[cfg.Topics.Readings])
 		s := &stations{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
-			if st, ok := v.(*StationState); ok {
+			if st, ok := v.(*stationState); ok {
 				s.schedule(c, key, st)
 			}
 		}

@@ -43,7 +43,7 @@ func (t *ticker) run(ctx context.Context) error {
 		}
 		now := time.Now().UnixMilli()
 		for p, key := range t.ctrl {
-			b, _ := LoopCodec{}.Encode(tickMsg{Wall: now, CaughtUp: caught[int32(p)]})
+			b, _ := loopCodec{}.Encode(tickMsg{Wall: now, CaughtUp: caught[int32(p)]})
 			t.cl.Produce(ctx, &kgo.Record{Topic: t.loop, Partition: int32(p), Key: []byte(key), Value: b}, nil)
 		}
 	}
