@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/broker"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -51,7 +50,7 @@ func startEnv(ctx context.Context, dir string, log *slog.Logger) (e *env, err er
 		return nil, err
 	}
 	e.sr = srclient.CreateSchemaRegistryClient(e.reg.URL())
-	if e.cl, err = kgo.NewClient(append(kopts, kgo.RecordPartitioner(emitter.Partitioner()),
+	if e.cl, err = kgo.NewClient(append(kopts, kgo.RecordPartitioner(schemas.Partitioner()),
 		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))...); err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}

@@ -54,7 +54,7 @@ func readCheckpoint(ctx context.Context, s *Store, ds Dataset, topic string, par
 	}
 	var cp checkpoint
 	if err := json.Unmarshal(b, &cp); err != nil {
-		return nil, fmt.Errorf("lake: checkpoint %s: %w", checkpointKey(ds, topic, partition), err)
+		return nil, fmt.Errorf("datalake: checkpoint %s: %w", checkpointKey(ds, topic, partition), err)
 	}
 	return &cp, nil
 }
@@ -79,7 +79,7 @@ func readCheckpoints(ctx context.Context, s *Store, ds Dataset) (map[string]map[
 		}
 		var cp checkpoint
 		if err := json.Unmarshal(b, &cp); err != nil {
-			return nil, fmt.Errorf("lake: checkpoint %s: %w", o.Key, err)
+			return nil, fmt.Errorf("datalake: checkpoint %s: %w", o.Key, err)
 		}
 		if out[cp.Topic] == nil {
 			out[cp.Topic] = map[int32]int64{}
@@ -179,7 +179,7 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 		err = writeDated(ds, sp, f, b.stations, stationCSVColumns, stationCSVFields, NewStationRow,
 			func(w *schemas.StationWindow) time.Time { return w.End }, put, meta)
 	default:
-		return nil, false, fmt.Errorf("lake: unknown dataset %q", ds)
+		return nil, false, fmt.Errorf("datalake: unknown dataset %q", ds)
 	}
 	if err != nil {
 		return files, false, err
@@ -210,7 +210,7 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 	}
 	data, err := json.MarshalIndent(&cp, "", "  ")
 	if err != nil {
-		return files, false, fmt.Errorf("lake: checkpoint: %w", err)
+		return files, false, fmt.Errorf("datalake: checkpoint: %w", err)
 	}
 	if err := s.put(ctx, checkpointKey(ds, sp.Topic, sp.Partition), func(w io.Writer) error {
 		_, err := w.Write(append(data, '\n'))

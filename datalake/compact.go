@@ -84,14 +84,14 @@ type manifest struct {
 // to one partition.
 func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
 	if cfg.Store == nil {
-		return nil, errors.New("lake: CompactConfig.Store is required")
+		return nil, errors.New("datalake: CompactConfig.Store is required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	for _, d := range cfg.Dates {
 		if _, err := time.Parse(DateLayout, d); err != nil {
-			return nil, fmt.Errorf("lake: date %q is not YYYY-MM-DD", d)
+			return nil, fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)
 		}
 	}
 	datasets := cfg.Datasets
@@ -101,7 +101,7 @@ func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
 	var out []CompactResult
 	for _, ds := range datasets {
 		if ds != DeviceWindows && ds != StationWindows {
-			return out, fmt.Errorf("lake: unknown dataset %q", ds)
+			return out, fmt.Errorf("datalake: unknown dataset %q", ds)
 		}
 		dates := cfg.Dates
 		if len(dates) == 0 {
@@ -261,7 +261,7 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 	manKey := dir + manifestPrefix + hash + extJSON
 	data, err := json.MarshalIndent(&man, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("lake: compaction manifest: %w", err)
+		return nil, fmt.Errorf("datalake: compaction manifest: %w", err)
 	}
 	if err := s.put(ctx, manKey, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err }); err != nil {
 		return nil, err
@@ -358,7 +358,7 @@ func recoverManifest(ctx context.Context, s *Store, key string, objs []object) (
 	}
 	var m manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return "", fmt.Errorf("lake: compaction manifest %s: %w", key, err)
+		return "", fmt.Errorf("datalake: compaction manifest %s: %w", key, err)
 	}
 	exists := map[string]bool{}
 	for _, o := range objs {
@@ -445,7 +445,7 @@ func mergeParquet[R versioned, P rowPtr[R]](ctx context.Context, s *Store, input
 		}
 		rows, err := readParquet[R](data)
 		if err != nil {
-			return nil, fmt.Errorf("lake: %s: %w", in.key, err)
+			return nil, fmt.Errorf("datalake: %s: %w", in.key, err)
 		}
 		for _, r := range rows {
 			k := P(&r).windowKey()
@@ -480,19 +480,19 @@ func mergeCSV(ctx context.Context, s *Store, ds Dataset, inputs []input) ([]stri
 		}
 		f, err := readCSVGz(data)
 		if err != nil {
-			return nil, nil, fmt.Errorf("lake: %s: %w", in.key, err)
+			return nil, nil, fmt.Errorf("datalake: %s: %w", in.key, err)
 		}
 		if header == nil {
 			if idCols, err = csvIdentity(ds, f.header); err != nil {
-				return nil, nil, fmt.Errorf("lake: %s: %w", in.key, err)
+				return nil, nil, fmt.Errorf("datalake: %s: %w", in.key, err)
 			}
 			header = f.header
 		} else if strings.Join(header, ",") != strings.Join(f.header, ",") {
-			return nil, nil, fmt.Errorf("lake: %s: header differs from the other inputs'", in.key)
+			return nil, nil, fmt.Errorf("datalake: %s: header differs from the other inputs'", in.key)
 		}
 		for _, row := range f.rows {
 			if len(row) != len(header) {
-				return nil, nil, fmt.Errorf("lake: %s: row of %d fields, header of %d", in.key, len(row), len(header))
+				return nil, nil, fmt.Errorf("datalake: %s: row of %d fields, header of %d", in.key, len(row), len(header))
 			}
 			best[csvRowKey(row, idCols)] = row
 		}

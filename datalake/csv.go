@@ -130,7 +130,7 @@ type csvFile struct {
 func readCSVGz(data []byte) (*csvFile, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("lake: gzip: %w", err)
+		return nil, fmt.Errorf("datalake: gzip: %w", err)
 	}
 	defer zr.Close()
 	r := csv.NewReader(zr)
@@ -138,9 +138,9 @@ func readCSVGz(data []byte) (*csvFile, error) {
 	header, err := r.Read()
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, errors.New("lake: CSV file without a header")
+			return nil, errors.New("datalake: CSV file without a header")
 		}
-		return nil, fmt.Errorf("lake: CSV header: %w", err)
+		return nil, fmt.Errorf("datalake: CSV header: %w", err)
 	}
 	f := &csvFile{header: header}
 	if len(header) > 0 && header[0] == "" {
@@ -152,7 +152,7 @@ func readCSVGz(data []byte) (*csvFile, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("lake: CSV: %w", err)
+			return nil, fmt.Errorf("datalake: CSV: %w", err)
 		}
 		if f.index {
 			rec = rec[1:]
@@ -171,7 +171,7 @@ func csvIdentity(ds Dataset, header []string) ([]int, error) {
 		want, id = stationCSVColumns, []string{"STATION", "LINENAME", "DATE", "TIME"}
 	}
 	if strings.Join(header, ",") != strings.Join(want, ",") {
-		return nil, fmt.Errorf("lake: CSV header %q is not the %s layout %q", strings.Join(header, ","), ds, strings.Join(want, ","))
+		return nil, fmt.Errorf("datalake: CSV header %q is not the %s layout %q", strings.Join(header, ","), ds, strings.Join(want, ","))
 	}
 	pos := map[string]int{}
 	for i, h := range header {

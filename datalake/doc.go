@@ -1,4 +1,4 @@
-// Package lake is the lake-writer: it consumes the sink topics of closed
+// Package datalake is the lake-writer: it consumes the sink topics of closed
 // windows (mta-turnstile-windows, mta-station-windows) with a franz-go
 // consumer group and writes them as files, exactly once, to a local
 // directory or an object store, and it compacts date partitions so that

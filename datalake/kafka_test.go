@@ -15,7 +15,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -41,7 +40,7 @@ func newStack(t *testing.T) *stack {
 	r := testenv.Registry(t, b.Addr())
 	testenv.CreateTopic(t, b.Addr(), devTopic, 3, nil)
 	testenv.CreateTopic(t, b.Addr(), stTopic, 2, nil)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

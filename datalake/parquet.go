@@ -128,12 +128,12 @@ func writeParquet[R any](w io.Writer, rows []R, meta map[string]string) error {
 	for len(rows) > 0 {
 		n, err := pw.Write(rows)
 		if err != nil {
-			return fmt.Errorf("lake: parquet: %w", err)
+			return fmt.Errorf("datalake: parquet: %w", err)
 		}
 		rows = rows[n:]
 	}
 	if err := pw.Close(); err != nil {
-		return fmt.Errorf("lake: parquet: %w", err)
+		return fmt.Errorf("datalake: parquet: %w", err)
 	}
 	return nil
 }
@@ -143,11 +143,11 @@ func writeParquet[R any](w io.Writer, rows []R, meta map[string]string) error {
 func readParquet[R any](data []byte) (_ []R, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("lake: parquet: malformed file: %v", p)
+			err = fmt.Errorf("datalake: parquet: malformed file: %v", p)
 		}
 	}()
 	if _, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data))); err != nil {
-		return nil, fmt.Errorf("lake: parquet: %w", err)
+		return nil, fmt.Errorf("datalake: parquet: %w", err)
 	}
 	r := parquet.NewGenericReader[R](bytes.NewReader(data))
 	defer r.Close()
@@ -160,14 +160,14 @@ func readParquet[R any](data []byte) (_ []R, err error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("lake: parquet: %w", err)
+			return nil, fmt.Errorf("datalake: parquet: %w", err)
 		}
 		if k == 0 {
 			break
 		}
 	}
 	if n != len(out) {
-		return nil, fmt.Errorf("lake: parquet: read %d of %d rows", n, len(out))
+		return nil, fmt.Errorf("datalake: parquet: read %d of %d rows", n, len(out))
 	}
 	return out, nil
 }

@@ -79,7 +79,7 @@ func recoverPartitions(ctx context.Context, s *Store, ds Dataset, topic string, 
 			r.removed = append(r.removed, o.Key)
 			log.Info("removed a file of an uncommitted batch", "file", o.Key, "staged", staged, "topic", topic, "partition", fn.span.Partition, "checkpoint", r.next)
 		case fn.span.Last >= r.next:
-			return nil, fmt.Errorf("lake: %s covers offsets %d-%d but the checkpoint of %s/%d is %d: another writer is using this lake",
+			return nil, fmt.Errorf("datalake: %s covers offsets %d-%d but the checkpoint of %s/%d is %d: another writer is using this lake",
 				o.Key, fn.span.First, fn.span.Last, topic, fn.span.Partition, r.next)
 		case staged:
 			final, _ := finalKey(o.Key)

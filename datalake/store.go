@@ -81,21 +81,21 @@ type backend interface {
 //     path after the bucket becomes the key prefix.
 func Open(ctx context.Context, location string) (*Store, error) {
 	if location == "" {
-		return nil, errors.New("lake: empty lake location")
+		return nil, errors.New("datalake: empty lake location")
 	}
 	if !strings.Contains(location, "://") {
 		dir, err := filepath.Abs(location)
 		if err != nil {
-			return nil, fmt.Errorf("lake: %s: %w", location, err)
+			return nil, fmt.Errorf("datalake: %s: %w", location, err)
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("lake: %w", err)
+			return nil, fmt.Errorf("datalake: %w", err)
 		}
 		return &Store{b: &localStore{dir: dir}, location: dir}, nil
 	}
 	u, err := url.Parse(location)
 	if err != nil {
-		return nil, fmt.Errorf("lake: lake URL %q: %w", location, err)
+		return nil, fmt.Errorf("datalake: lake URL %q: %w", location, err)
 	}
 	q := u.Query()
 	var prefix string
@@ -110,16 +110,16 @@ func Open(ctx context.Context, location string) (*Store, error) {
 		prefix = strings.Trim(u.Path, "/")
 		u.Path = ""
 		if prefix != "" && q.Get("prefix") != "" {
-			return nil, fmt.Errorf("lake: lake URL %q has both a path and a prefix parameter", location)
+			return nil, fmt.Errorf("datalake: lake URL %q has both a path and a prefix parameter", location)
 		}
 	}
 	u.RawQuery = q.Encode()
 	if !blob.DefaultURLMux().ValidBucketScheme(u.Scheme) {
-		return nil, fmt.Errorf("lake: %s: no %s:// driver (file://, mem://, s3:// and gs:// are known)", location, u.Scheme)
+		return nil, fmt.Errorf("datalake: %s: no %s:// driver (file://, mem://, s3:// and gs:// are known)", location, u.Scheme)
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("lake: open %s: %w", location, err)
+		return nil, fmt.Errorf("datalake: open %s: %w", location, err)
 	}
 	if prefix != "" {
 		b = blob.PrefixedBucket(b, prefix+"/")
@@ -143,7 +143,7 @@ func (s *Store) Location() string { return s.location }
 func (s *Store) Close() error {
 	if s.owned != nil {
 		if err := s.owned.Close(); err != nil {
-			return fmt.Errorf("lake: close %s: %w", s.location, err)
+			return fmt.Errorf("datalake: close %s: %w", s.location, err)
 		}
 	}
 	return nil
@@ -151,7 +151,7 @@ func (s *Store) Close() error {
 
 func (s *Store) put(ctx context.Context, key string, write func(io.Writer) error) error {
 	if err := s.b.put(ctx, key, write); err != nil {
-		return fmt.Errorf("lake: write %s: %w", key, err)
+		return fmt.Errorf("datalake: write %s: %w", key, err)
 	}
 	return nil
 }
@@ -159,7 +159,7 @@ func (s *Store) put(ctx context.Context, key string, write func(io.Writer) error
 func (s *Store) list(ctx context.Context, prefix string) ([]object, error) {
 	objs, err := s.b.list(ctx, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("lake: list %s: %w", prefix, err)
+		return nil, fmt.Errorf("datalake: list %s: %w", prefix, err)
 	}
 	return objs, nil
 }
@@ -167,21 +167,21 @@ func (s *Store) list(ctx context.Context, prefix string) ([]object, error) {
 func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
 	b, err := s.b.read(ctx, key)
 	if err != nil {
-		return nil, fmt.Errorf("lake: read %s: %w", key, err)
+		return nil, fmt.Errorf("datalake: read %s: %w", key, err)
 	}
 	return b, nil
 }
 
 func (s *Store) remove(ctx context.Context, key string) error {
 	if err := s.b.remove(ctx, key); err != nil {
-		return fmt.Errorf("lake: delete %s: %w", key, err)
+		return fmt.Errorf("datalake: delete %s: %w", key, err)
 	}
 	return nil
 }
 
 func (s *Store) publish(ctx context.Context, from, to string) error {
 	if err := s.b.publish(ctx, from, to); err != nil {
-		return fmt.Errorf("lake: publish %s as %s: %w", from, to, err)
+		return fmt.Errorf("datalake: publish %s as %s: %w", from, to, err)
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func (s *Store) publish(ctx context.Context, from, to string) error {
 func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	ok, err := s.b.exists(ctx, key)
 	if err != nil {
-		return false, fmt.Errorf("lake: stat %s: %w", key, err)
+		return false, fmt.Errorf("datalake: stat %s: %w", key, err)
 	}
 	return ok, nil
 }

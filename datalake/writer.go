@@ -150,10 +150,10 @@ type partState struct {
 // New validates cfg and fills in defaults.
 func New(cfg Config) (*Writer, error) {
 	if cfg.Store == nil {
-		return nil, errors.New("lake: Config.Store is required")
+		return nil, errors.New("datalake: Config.Store is required")
 	}
 	if cfg.Format.NoCSV && cfg.Format.NoParquet {
-		return nil, errors.New("lake: both CSV and Parquet are switched off: nothing to write")
+		return nil, errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
 	}
 	if cfg.Group == "" {
 		cfg.Group = DefaultGroup
@@ -165,23 +165,23 @@ func New(cfg Config) (*Writer, error) {
 		cfg.StationTopic = schemas.DefaultStationWindowsTopic
 	}
 	if cfg.DeviceTopic == cfg.StationTopic {
-		return nil, fmt.Errorf("lake: device and station topics are both %q", cfg.DeviceTopic)
+		return nil, fmt.Errorf("datalake: device and station topics are both %q", cfg.DeviceTopic)
 	}
 	if cfg.DeviceDecoder == nil || cfg.StationDecoder == nil {
 		if cfg.Registry == nil {
-			return nil, errors.New("lake: Config.Registry is required when a decoder is not given")
+			return nil, errors.New("datalake: Config.Registry is required when a decoder is not given")
 		}
 		if cfg.DeviceDecoder == nil {
 			c, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.DeviceTopic)})
 			if err != nil {
-				return nil, fmt.Errorf("lake: %w", err)
+				return nil, fmt.Errorf("datalake: %w", err)
 			}
 			cfg.DeviceDecoder = c
 		}
 		if cfg.StationDecoder == nil {
 			c, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
 			if err != nil {
-				return nil, fmt.Errorf("lake: %w", err)
+				return nil, fmt.Errorf("datalake: %w", err)
 			}
 			cfg.StationDecoder = c
 		}
@@ -238,7 +238,7 @@ func (w *Writer) Run(ctx context.Context) error {
 	}, w.cfg.KafkaOpts...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
-		return fmt.Errorf("lake: %w", err)
+		return fmt.Errorf("datalake: %w", err)
 	}
 	defer cl.Close()
 
@@ -286,7 +286,7 @@ func (w *Writer) shutdown(ctx context.Context, cl *kgo.Client) error {
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.FlushTimeout)
 	defer cancel()
 	if err := w.flushAll(fctx, cl, nil); err != nil {
-		return fmt.Errorf("lake: final flush: %w", err)
+		return fmt.Errorf("datalake: final flush: %w", err)
 	}
 	w.log.Info("lake-writer stopped", "records", w.records.Load(), "files", w.files.Load(), "rejected", w.rejectedN.Load())
 	return nil
@@ -622,7 +622,7 @@ func (w *Writer) assigned(ctx context.Context, offsets map[string]map[int32]kgo.
 			w.log.Error("cannot read the lake's checkpoints; retrying", "topic", topic, "err", err, "backoff", backoff)
 			select {
 			case <-ctx.Done():
-				return nil, fmt.Errorf("lake: assigning %s: %w", topic, err)
+				return nil, fmt.Errorf("datalake: assigning %s: %w", topic, err)
 			case <-time.After(backoff):
 			}
 			backoff = min(2*backoff, 30*time.Second)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // Translate turns one changelog record into the records to publish. It
@@ -74,18 +75,6 @@ func (r *Relay) Stats() Stats {
 	return Stats{Read: r.read.Load(), Published: r.published.Load(), Skipped: r.skipped.Load()}
 }
 
-func fnv32a(b []byte) uint32 {
-	h := fnv.New32a()
-	h.Write(b)
-	return h.Sum32()
-}
-
-// Partitioner places keys as goka (sarama's FNV-1a hash partitioner) does,
-// so a goka processor consuming an output finds each key where it expects.
-func Partitioner() kgo.Partitioner {
-	return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
-}
-
 // Run relays until ctx ends. It returns nil on cancellation and an error if
 // the client fails for good; the caller's supervisor restarts it, and
 // nothing uncommitted is lost.
@@ -96,7 +85,7 @@ func (r *Relay) Run(ctx context.Context) error {
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.RecordPartitioner(Partitioner()),
+		kgo.RecordPartitioner(schemas.Partitioner()), // keys land where goka looks for them
 		kgo.ProducerLinger(2 * time.Millisecond),
 	}, r.cfg.KafkaOpts...)
 	cl, err := kgo.NewClient(opts...)

@@ -501,7 +501,7 @@ func devicePath(r schemas.Reading) string {
 }
 
 func owns(p *processors.Pipeline, group, key string) bool {
-	part := processors.PartitionOf(key, p.TablePartitions(group))
+	part := schemas.Partition(key, p.TablePartitions(group))
 	for _, o := range p.OwnedPartitions(group) {
 		if o == part {
 			return true

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/web/monitor"
 
+	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/processors"
 )
 
@@ -38,7 +38,7 @@ func (m *monitorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	if m.h == nil || !slices.Equal(cur, m.procs) {
 		router := mux.NewRouter()
-		srv := monitor.NewServer("/monitor", router, monitor.WithLogger(gokaLogger{m.log}))
+		srv := monitor.NewServer("/monitor", router, monitor.WithLogger(gokalog.New(m.log, "goka-monitor")))
 		for _, p := range cur {
 			srv.AttachProcessor(p)
 		}
@@ -47,18 +47,4 @@ func (m *monitorHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := m.h
 	m.mu.Unlock()
 	h.ServeHTTP(w, r)
-}
-
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "component", "goka-monitor") }
-func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "component", "goka-monitor") }
-func (g gokaLogger) Printf(format string, v ...any) {
-	g.l.Debug(fmt.Sprintf(format, v...), "component", "goka-monitor")
-}
-func (g gokaLogger) Debugf(format string, v ...any) {
-	g.l.Debug(fmt.Sprintf(format, v...), "component", "goka-monitor")
-}
-func (g gokaLogger) PrefixedLogger(prefix string) goka.Logger {
-	return gokaLogger{g.l.With("prefix", prefix)}
 }

@@ -24,7 +24,6 @@ import (
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/internal/laketest"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
@@ -116,7 +115,7 @@ func TestChaos(t *testing.T) {
 	for _, spec := range (&processors.Config{Partitions: chaosPartitions, Topics: topics, Groups: processors.DefaultGroups(), MinCompactionLag: time.Hour}).TopicSpecs() {
 		testenv.CreateTopic(t, brokerAddr, spec.Name, spec.Partitions, spec.Configs)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,9 +77,9 @@ type Config struct {
 	MinCompactionLag time.Duration
 
 	Window, Slide, Grace, Retention time.Duration
-	Counters                        string
+	Counters                        CounterMode
 	MaxDelta                        int64
-	Emit                            string
+	Emit                            EmitMode
 	// IdleTimeout, when positive, marks an input partition that is caught
 	// up and has received nothing for that long idle: it stops holding the
 	// watermark back until it has data again, and once every input
@@ -166,8 +166,8 @@ func (c *Config) Defaults() {
 }
 
 // semantics validates the window settings.
-func (c *Config) semantics() (*Semantics, error) {
-	w, err := NewWindows(c.Window, c.Slide)
+func (c *Config) semantics() (*semantics, error) {
+	w, err := newWindowSpec(c.Window, c.Slide)
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (c *Config) semantics() (*Semantics, error) {
 	case c.MaxDelta <= 0:
 		return nil, errors.New("processors: max-delta must be positive")
 	}
-	return &Semantics{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
+	return &semantics{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
 		Counters: c.Counters, MaxDelta: c.MaxDelta, Emit: c.Emit}, nil
 }
 

@@ -4,39 +4,46 @@ import (
 	"sort"
 )
 
+// CounterMode says what a reading's ENTRIES and EXITS contribute (the
+// --counters flag).
+type CounterMode string
+
 // Counter modes.
 const (
 	// Cumulative: ENTRIES/EXITS are register counters; a reading contributes
 	// the difference to the device's previous reading in event-time order.
-	Cumulative = "cumulative"
+	Cumulative CounterMode = "cumulative"
 	// Increment: a reading contributes its own ENTRIES/EXITS.
-	Increment = "increment"
+	Increment CounterMode = "increment"
 )
+
+// EmitMode says when a window is published (the --emit flag).
+type EmitMode string
 
 // Emit modes.
 const (
-	EmitFinal   = "final"   // a window is emitted when it closes, then on corrections
-	EmitUpdates = "updates" // additionally on every change while open
+	EmitFinal   EmitMode = "final"   // a window is emitted when it closes, then on corrections
+	EmitUpdates EmitMode = "updates" // additionally on every change while open
 )
 
-// Semantics are the window rules shared by every device and station.
-type Semantics struct {
-	Windows   Windows
+// semantics are the window rules shared by every device and station.
+type semantics struct {
+	Windows   windowSpec
 	Grace     int64 // ms after END before a window closes
 	Retention int64 // ms of event time that late data may still correct
-	Counters  string
+	Counters  CounterMode
 	MaxDelta  int64
-	Emit      string
+	Emit      EmitMode
 }
 
 // closeStep numbers the instants at which windows close, start + size +
 // grace with start a multiple of the slide: the latest at or before t.
-func (sem *Semantics) closeStep(t int64) int64 {
+func (sem *semantics) closeStep(t int64) int64 {
 	return floorDiv(t-sem.Windows.Size-sem.Grace, sem.Windows.Slide)
 }
 
 // closeTime is the instant of close step n.
-func (sem *Semantics) closeTime(n int64) int64 {
+func (sem *semantics) closeTime(n int64) int64 {
 	return n*sem.Windows.Slide + sem.Windows.Size + sem.Grace
 }
 
@@ -55,9 +62,9 @@ type emitted struct {
 	Rev   int32
 }
 
-// WindowRow is one published revision of a window, complete: the relay
+// windowRow is one published revision of a window, complete: the relay
 // publishes it as is, so a republication after a crash is identical.
-type WindowRow struct {
+type windowRow struct {
 	Start, End     int64 // Unix ms
 	Rev            int32
 	Gen            int32
@@ -67,10 +74,10 @@ type WindowRow struct {
 	EmittedAt      int64 // wall-clock ms of the decision
 }
 
-// DeviceState is the value of the device-windows table: everything needed
+// deviceState is the value of the device-windows table: everything needed
 // for exact counter differences, late corrections within retention,
 // exactly-once application and deterministic emission.
-type DeviceState struct {
+type deviceState struct {
 	Station, Line, Division string
 
 	// Readings within retention, sorted by (T, ID). The first one may be a
@@ -97,7 +104,7 @@ type DeviceState struct {
 }
 
 type outbox struct {
-	Windows []WindowRow
+	Windows []windowRow
 	Late    [][]byte // too-late readings, internal encoding
 }
 
@@ -112,10 +119,10 @@ type windowTotals struct {
 	DroppedDeltas int
 }
 
-func newDeviceState() *DeviceState { return &DeviceState{LastReading: -1, LastLoop: -1} }
+func newDeviceState() *deviceState { return &deviceState{LastReading: -1, LastLoop: -1} }
 
 // contribution of reading i (its index in s.Readings).
-func (s *DeviceState) contribution(sem *Semantics, i int) (entries, exits int64, dropped int) {
+func (s *deviceState) contribution(sem *semantics, i int) (entries, exits int64, dropped int) {
 	r := s.Readings[i]
 	if sem.Counters == Increment {
 		return r.Entries, r.Exits, 0
@@ -136,7 +143,7 @@ func (s *DeviceState) contribution(sem *Semantics, i int) (entries, exits int64,
 }
 
 // totals computes the row of window [start, start+Size).
-func (s *DeviceState) totals(sem *Semantics, start int64) windowTotals {
+func (s *deviceState) totals(sem *semantics, start int64) windowTotals {
 	end := start + sem.Windows.Size
 	var w windowTotals
 	i := sort.Search(len(s.Readings), func(i int) bool { return s.Readings[i].T >= start })
@@ -151,18 +158,18 @@ func (s *DeviceState) totals(sem *Semantics, start int64) windowTotals {
 	return w
 }
 
-func (s *DeviceState) closed(sem *Semantics, start int64) bool {
+func (s *deviceState) closed(sem *semantics, start int64) bool {
 	return s.HasClosed && start+sem.Windows.Size+sem.Grace <= s.ClosedThrough
 }
 
-func (s *DeviceState) emittedIndex(start int64) (int, bool) {
+func (s *deviceState) emittedIndex(start int64) (int, bool) {
 	i := sort.Search(len(s.Emitted), func(i int) bool { return s.Emitted[i].Start >= start })
 	return i, i < len(s.Emitted) && s.Emitted[i].Start == start
 }
 
 // publish records a new revision of window start and puts its row in the
 // outbox.
-func (s *DeviceState) publish(sem *Semantics, start int64, row windowTotals, st stamp) {
+func (s *deviceState) publish(sem *semantics, start int64, row windowTotals, st stamp) {
 	i, ok := s.emittedIndex(start)
 	if !ok {
 		s.Emitted = append(s.Emitted, emitted{})
@@ -170,7 +177,7 @@ func (s *DeviceState) publish(sem *Semantics, start int64, row windowTotals, st 
 		s.Emitted[i] = emitted{Start: start}
 	}
 	s.Emitted[i].Rev++
-	s.Outbox.Windows = append(s.Outbox.Windows, WindowRow{
+	s.Outbox.Windows = append(s.Outbox.Windows, windowRow{
 		Start: start, End: start + sem.Windows.Size, Rev: s.Emitted[i].Rev, Gen: st.Gen,
 		Entries: row.Entries, Exits: row.Exits, Desc: row.Desc, EmittedAt: st.Now,
 	})
@@ -183,20 +190,12 @@ type stamp struct {
 	Gen int32
 }
 
-func (s *DeviceState) rev(start int64) int32 {
+func (s *deviceState) rev(start int64) int32 {
 	if i, ok := s.emittedIndex(start); ok {
 		return s.Emitted[i].Rev
 	}
 	return 0
 }
-
-// ApplyResult says what applying a reading did.
-type ApplyResult int
-
-const (
-	Applied ApplyResult = iota
-	Duplicate
-)
 
 // readingLess is the event-time order of a device's readings. Readings
 // with equal times (a device reporting two registers at once) are ordered
@@ -214,12 +213,14 @@ func readingLess(a, b devReading) bool {
 	return a.ID < b.ID
 }
 
-// apply adds an accepted (not too late) reading.
-func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st stamp) ApplyResult {
+// apply adds an accepted (not too late) reading. It reports false, and
+// changes nothing but the duplicate count, when the device already has a
+// reading with r's ID.
+func (s *deviceState) apply(sem *semantics, r devReading, meta [3]string, st stamp) (applied bool) {
 	for _, old := range s.Readings {
 		if old.ID == r.ID {
 			s.Duplicates++
-			return Duplicate
+			return false
 		}
 	}
 	s.Accepted++
@@ -280,7 +281,7 @@ func (s *DeviceState) apply(sem *Semantics, r devReading, meta [3]string, st sta
 			s.publish(sem, start, after, st)
 		}
 	}
-	return Applied
+	return true
 }
 
 func containsInt64(xs []int64, x int64) bool {
@@ -294,7 +295,7 @@ func containsInt64(xs []int64, x int64) bool {
 
 // expiredBefore is the start of the earliest window that can still
 // change: older windows are final and their records are gone.
-func (s *DeviceState) expiredBefore(sem *Semantics) int64 {
+func (s *deviceState) expiredBefore(sem *semantics) int64 {
 	if !s.HasClosed {
 		return -1 << 62
 	}
@@ -303,13 +304,13 @@ func (s *DeviceState) expiredBefore(sem *Semantics) int64 {
 
 // expired says whether a reading at t falls in a window the device has
 // pruned (older than every window that can still change).
-func (s *DeviceState) expired(sem *Semantics, t int64) bool {
+func (s *deviceState) expired(sem *semantics, t int64) bool {
 	return s.HasClosed && sem.Windows.Earliest(t) < s.expiredBefore(sem)
 }
 
 // eachLiveWindow calls fn once for every window, oldest first, that holds a
 // retained reading and has not expired.
-func (s *DeviceState) eachLiveWindow(sem *Semantics, fn func(start int64) bool) {
+func (s *deviceState) eachLiveWindow(sem *semantics, fn func(start int64) bool) {
 	from := s.expiredBefore(sem)
 	last := from - 1
 	for _, r := range s.Readings {
@@ -330,7 +331,7 @@ func (s *DeviceState) eachLiveWindow(sem *Semantics, fn func(start int64) bool) 
 // close closes every window with END+grace <= through, publishing those
 // with rows that were not published yet, then drops what retention no
 // longer needs. It reports whether anything changed.
-func (s *DeviceState) close(sem *Semantics, through int64, st stamp) bool {
+func (s *deviceState) close(sem *semantics, through int64, st stamp) bool {
 	if s.HasClosed && through <= s.ClosedThrough {
 		return false
 	}
@@ -355,7 +356,7 @@ func (s *DeviceState) close(sem *Semantics, through int64, st stamp) bool {
 // prune drops readings and published windows older than every window that
 // can still change, keeping one base reading in cumulative mode so the next
 // difference can be computed.
-func (s *DeviceState) prune(sem *Semantics) {
+func (s *deviceState) prune(sem *semantics) {
 	from := s.expiredBefore(sem)
 	i := sort.Search(len(s.Readings), func(i int) bool { return s.Readings[i].T >= from })
 	if sem.Counters != Increment && i > 0 {
@@ -372,7 +373,7 @@ func (s *DeviceState) prune(sem *Semantics) {
 
 // nextClose is the earliest END+grace of a live window with a reading that
 // is not closed yet: when stream time reaches it, the key needs a close.
-func (s *DeviceState) nextClose(sem *Semantics) (at int64, ok bool) {
+func (s *deviceState) nextClose(sem *semantics) (at int64, ok bool) {
 	s.eachLiveWindow(sem, func(start int64) bool {
 		if s.closed(sem, start) {
 			return true
@@ -384,7 +385,7 @@ func (s *DeviceState) nextClose(sem *Semantics) (at int64, ok bool) {
 }
 
 // maxEventTime is the latest event time the device has seen.
-func (s *DeviceState) maxEventTime() (int64, bool) {
+func (s *deviceState) maxEventTime() (int64, bool) {
 	if len(s.Readings) == 0 {
 		return 0, false
 	}

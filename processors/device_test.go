@@ -13,9 +13,9 @@ import (
 
 const minute = int64(60_000)
 
-func testSem(counters string) *Semantics {
-	w, _ := NewWindows(5*time.Minute, 0)
-	return &Semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
+func testSem(counters CounterMode) *semantics {
+	w, _ := newWindowSpec(5*time.Minute, 0)
+	return &semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
 }
 
 func hashID(s string) uint64 {
@@ -32,9 +32,9 @@ var meta = [3]string{"59 ST", "NQR456W", "BMT"}
 
 // published collects what the relay would publish: window start -> its
 // latest revision.
-type published map[int64]WindowRow
+type published map[int64]windowRow
 
-func (p published) take(t *testing.T, s *DeviceState) {
+func (p published) take(t *testing.T, s *deviceState) {
 	t.Helper()
 	for _, w := range s.Outbox.Windows {
 		if old, ok := p[w.Start]; ok && w.Rev != old.Rev+1 {
@@ -45,8 +45,8 @@ func (p published) take(t *testing.T, s *DeviceState) {
 	s.Outbox = outbox{}
 }
 
-func row(rev int32, start, entries, exits int64) WindowRow {
-	return WindowRow{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
+func row(rev int32, start, entries, exits int64) windowRow {
+	return windowRow{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
 }
 
 func TestDeviceCumulative(t *testing.T) {
@@ -63,8 +63,8 @@ func TestDeviceCumulative(t *testing.T) {
 		{rd(12, 20, 61, "d"), 20}, // counter reset: entries dropped, exits +1; [5,10) and [10,15) close
 	}
 	for _, st := range steps {
-		if res := s.apply(sem, st.r, meta, stamp{}); res != Applied {
-			t.Fatalf("apply: %v", res)
+		if !s.apply(sem, st.r, meta, stamp{}) {
+			t.Fatalf("apply %v: a duplicate", st.r)
 		}
 		if st.closeT > 0 {
 			s.close(sem, int64(st.closeT*float64(minute)), stamp{})
@@ -97,8 +97,8 @@ func TestDeviceCumulative(t *testing.T) {
 		t.Errorf("[5,10) after late reading: %+v, want %+v", got, want)
 	}
 	// Its duplicate changes nothing.
-	if res := s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{}); res != Duplicate || !s.Outbox.empty() {
-		t.Fatalf("duplicate: %v outbox %v", res, s.Outbox)
+	if s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{}) || !s.Outbox.empty() {
+		t.Fatalf("duplicate applied: outbox %v", s.Outbox)
 	}
 }
 
@@ -168,7 +168,7 @@ func TestDecodeDeviceRejectsGarbage(t *testing.T) {
 // revision of every window against the reference computed over the
 // accepted readings.
 func TestDeviceConvergesToReference(t *testing.T) {
-	for _, counters := range []string{Cumulative, Increment} {
+	for _, counters := range []CounterMode{Cumulative, Increment} {
 		for _, slide := range []time.Duration{0, 2 * time.Minute} {
 			for seed := uint64(1); seed <= 30; seed++ {
 				name := fmt.Sprintf("%s/slide=%v/seed=%d", counters, slide, seed)
@@ -178,10 +178,10 @@ func TestDeviceConvergesToReference(t *testing.T) {
 	}
 }
 
-func convergeOnce(t *testing.T, counters string, slide time.Duration, seed uint64) {
+func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
 	sem := testSem(counters)
-	sem.Windows, _ = NewWindows(5*time.Minute, slide)
+	sem.Windows, _ = newWindowSpec(5*time.Minute, slide)
 	sem.Retention = 30 * minute
 	devices := []string{"A|R1|00", "A|R1|01", "B|R2|00"}
 	type in struct {
@@ -216,7 +216,7 @@ func convergeOnce(t *testing.T, counters string, slide time.Duration, seed uint6
 		stream = append(stream, stream[rng.IntN(len(stream))])
 	}
 
-	states := map[string]*DeviceState{}
+	states := map[string]*deviceState{}
 	pubs := map[string]published{}
 	var streamTime int64 = -1 << 62
 	var accepted []reference.Reading
@@ -229,7 +229,7 @@ func convergeOnce(t *testing.T, counters string, slide time.Duration, seed uint6
 		if x.r.T < streamTime-sem.Retention {
 			continue // too late: goes to the late topic
 		}
-		if s.apply(sem, x.r, meta, stamp{}) == Applied {
+		if s.apply(sem, x.r, meta, stamp{}) {
 			accepted = append(accepted, reference.Reading{Device: x.dev, T: x.r.T, Entries: x.r.Entries, Exits: x.r.Exits, ID: x.id, Desc: "REGULAR"})
 		}
 		pubs[x.dev].take(t, s)

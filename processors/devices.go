@@ -7,7 +7,7 @@ import (
 )
 
 // devices is the device-windows group: a table keyed by device holding
-// DeviceState, fed by the re-keyed readings.
+// deviceState, fed by the re-keyed readings.
 type devices struct {
 	*windowed
 	topics Topics
@@ -15,8 +15,8 @@ type devices struct {
 
 func (d *devices) group(name string) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(name),
-		goka.Input(goka.Stream(d.topics.Readings), ReadingCodec{}, d.onReading),
-		goka.Loop(LoopCodec{}, d.onLoop),
+		goka.Input(goka.Stream(d.topics.Readings), timedReadingCodec{}, d.onReading),
+		goka.Loop(loopCodec{}, d.onLoop),
 		goka.Persist(tableCodec{}),
 	)
 }
@@ -27,9 +27,9 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		return
 	}
 	d.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
-	r := msg.(*Reading)
+	r := msg.(*timedReading)
 	c := d.clock(ctx)
-	st, _ := value(ctx, c).(*DeviceState)
+	st, _ := value(ctx, c).(*deviceState)
 	if st == nil {
 		st = newDeviceState()
 	}
@@ -50,16 +50,16 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	if c.hasTime && r.T < c.streamTime-d.sem.Retention || st.expired(d.sem, r.T) {
 		st.Outbox.Late = append(st.Outbox.Late, encodeReading(r, nil))
 		d.metrics.late.Inc()
-		d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeLate).Inc()
+		d.metrics.outcomes.WithLabelValues(StageWindows, outcomeLate).Inc()
 	} else {
 		dropped := st.Dropped
-		res := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
+		applied := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
 			[3]string{r.Station, r.LineName, r.Division}, stamp)
-		if res == Duplicate {
+		if !applied {
 			d.metrics.duplicates.Inc()
-			d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeDuplicate).Inc()
+			d.metrics.outcomes.WithLabelValues(StageWindows, outcomeDuplicate).Inc()
 		} else {
-			d.metrics.outcomes.WithLabelValues(StageWindows, OutcomeApplied).Inc()
+			d.metrics.outcomes.WithLabelValues(StageWindows, outcomeApplied).Inc()
 		}
 		if st.Dropped > dropped {
 			d.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
@@ -91,7 +91,7 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 // published, silently. A key the index still holds as due (closes in
 // flight from the loopback design, after an upgrade) has not been swept:
 // it is closed here, its rows in its own outbox, and leaves the index.
-func (d *devices) catchUpKey(c *partClock, key string, st *DeviceState, stamp stamp) {
+func (d *devices) catchUpKey(c *partClock, key string, st *deviceState, stamp stamp) {
 	if !c.hasTime {
 		return
 	}
@@ -135,9 +135,9 @@ func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through i
 
 // load is another key's decoded value in the partition's callback: the
 // memo's, or the partition's open storage's.
-func (d *devices) load(ctx goka.Context, c *partClock, key string) *DeviceState {
+func (d *devices) load(ctx goka.Context, c *partClock, key string) *deviceState {
 	if v, ok := c.memo.get(key); ok {
-		st, _ := v.(*DeviceState)
+		st, _ := v.(*deviceState)
 		return st
 	}
 	cur := d.tracker.current(ctx.Partition())
@@ -162,7 +162,7 @@ func (d *devices) load(ctx goka.Context, c *partClock, key string) *DeviceState 
 
 // catchUp is windowed.catchUp for device values.
 func (d *devices) catchUp(v windowedState, through int64) {
-	if st, ok := v.(*DeviceState); ok {
+	if st, ok := v.(*deviceState); ok {
 		o := st.Outbox
 		st.close(d.sem, through, stamp{})
 		st.Outbox = o

@@ -52,7 +52,7 @@ func TestCloseBeyondWatermarkIsClamped(t *testing.T) {
 	}
 	defer cl.Close()
 	loop := processors.DefaultGroups().Windows + "-loop"
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: loop, Partition: processors.PartitionOf(dev, cfg.Partitions), Key: []byte(dev),
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: loop, Partition: schemas.Partition(dev, cfg.Partitions), Key: []byte(dev),
 		Value: processors.EncodeClose(last.Add(10 * time.Hour).UnixMilli())}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}

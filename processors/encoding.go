@@ -154,7 +154,7 @@ func (d *dec) desc() string {
 }
 
 // row is one published window revision (an outbox entry).
-func (e *enc) row(w WindowRow) {
+func (e *enc) row(w windowRow) {
 	e.varint(w.Start)
 	e.varint(w.End - w.Start)
 	e.uvarint(uint64(w.Rev))
@@ -166,8 +166,8 @@ func (e *enc) row(w WindowRow) {
 	e.varint(w.EmittedAt)
 }
 
-func (d *dec) row() WindowRow {
-	var w WindowRow
+func (d *dec) row() windowRow {
+	var w windowRow
 	w.Start = d.varint()
 	w.End = w.Start + d.varint()
 	w.Rev = int32(d.uvarint())
@@ -194,7 +194,7 @@ func (e *enc) outbox(o outbox) {
 func (d *dec) outbox() outbox {
 	var o outbox
 	if n := d.count(9); n > 0 {
-		o.Windows = make([]WindowRow, n)
+		o.Windows = make([]windowRow, n)
 		for i := range o.Windows {
 			o.Windows[i] = d.row()
 		}
@@ -245,7 +245,7 @@ func (d *dec) finish() error {
 
 // encodeDevice writes a device state. Times and counters are delta-encoded
 // against the previous reading: a retained reading costs about 15 bytes.
-func encodeDevice(s *DeviceState, buf []byte) []byte {
+func encodeDevice(s *deviceState, buf []byte) []byte {
 	e := enc{b: buf[:0]}
 	e.byte(tagDevice)
 	e.byte(encodingVersion)
@@ -274,10 +274,10 @@ func encodeDevice(s *DeviceState, buf []byte) []byte {
 	return e.b
 }
 
-func decodeDevice(b []byte) (*DeviceState, error) {
+func decodeDevice(b []byte) (*deviceState, error) {
 	d := dec{b: b}
 	d.header(tagDevice)
-	s := &DeviceState{}
+	s := &deviceState{}
 	s.Outbox = d.outbox()
 	s.Station, s.Line, s.Division = d.str(), d.str(), d.str()
 	s.HasClosed = d.bool()

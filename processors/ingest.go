@@ -15,7 +15,9 @@ import (
 )
 
 // Dead-letter headers: why a record was rejected and where it came from.
-// The value is the original bytes, untouched.
+// The value is the original bytes, untouched. They are the dead-letter
+// topic's contract with its consumers (README, "Bad input"), exported as a
+// set even where only tests read them.
 const (
 	HeaderReason          = "turnstile.reason"
 	HeaderDetail          = "turnstile.detail"
@@ -46,7 +48,7 @@ const (
 // after the readings they cover, to every readings partition.
 type ingest struct {
 	name    string // the goka group
-	sem     *Semantics
+	sem     *semantics
 	decoder *codecs.ReadingCodec
 	topics  Topics
 	log     *slog.Logger
@@ -66,8 +68,8 @@ type ingest struct {
 func (in *ingest) group() *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(in.name),
 		goka.Input(goka.Stream(in.topics.Input), new(codec.Bytes), in.onRecord),
-		goka.Loop(LoopCodec{}, in.onLoop),
-		goka.Output(goka.Stream(in.topics.Readings), ReadingCodec{}),
+		goka.Loop(loopCodec{}, in.onLoop),
+		goka.Output(goka.Stream(in.topics.Readings), timedReadingCodec{}),
 		goka.Output(goka.Stream(in.topics.DeadLetters), new(codec.Bytes)),
 	)
 }
@@ -169,7 +171,7 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	if mk, ok := src.Announce(now); ok {
 		in.sendMark(ctx, mk) // rejoin the receivers' minimum before the reading
 	}
-	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &Reading{Reading: r, T: t.UnixMilli()})
+	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &timedReading{Reading: r, T: t.UnixMilli()})
 	src.Observe(t.UnixMilli())
 	if mk, ok := src.Due(now, in.markEvery); ok {
 		in.sendMark(ctx, mk)

@@ -94,7 +94,7 @@ func (x *inlineDevices) reopen() {
 func (x *inlineDevices) reading(key string, tMin float64, entries int64, id string) {
 	x.off++
 	x.ctx.key, x.ctx.offset = key, x.off
-	r := &Reading{T: int64(tMin * float64(minute))}
+	r := &timedReading{T: int64(tMin * float64(minute))}
 	r.ID, r.Entries, r.Station, r.LineName = id, entries, "S", "1"
 	x.d.onReading(x.ctx, r)
 }
@@ -107,10 +107,10 @@ func (x *inlineDevices) mark(tMin float64) {
 
 // published is every first revision and correction, from the metadata's
 // closes and the keys' own outboxes alike, by device|start|rev.
-func (x *inlineDevices) published(t *testing.T) map[string]WindowRow {
+func (x *inlineDevices) published(t *testing.T) map[string]windowRow {
 	t.Helper()
-	out := map[string]WindowRow{}
-	add := func(key string, w WindowRow) {
+	out := map[string]windowRow{}
+	add := func(key string, w windowRow) {
 		k := fmt.Sprintf("%s|%d|%d", key, w.Start/minute, w.Rev)
 		if _, dup := out[k]; dup {
 			t.Errorf("%s published twice", k)
@@ -208,7 +208,7 @@ func TestInlineCloseCatchUp(t *testing.T) {
 		}
 	}
 	v, _ := tableCodec{}.Decode(mustGet(t, x.st, "a"))
-	a := v.(*DeviceState)
+	a := v.(*deviceState)
 	if got := a.rev(0); got != 2 {
 		t.Errorf("device a window 0 at revision %d after the correction, want 2 (published: %v)", got, revs)
 	}

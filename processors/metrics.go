@@ -65,7 +65,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		idleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_idle_advances_total",
 			Help: "Idle steps: an input partition marked idle (stage ingest), or a device partition whose sources are all idle advancing its watermark (group)."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
-			Help: "Records published by the relays, by topic and kind (first, correction, late, update)."}, []string{"topic", "kind"}),
+			Help: "Records published by the relays, by topic and kind: first (REVISION 1), correction (any later revision, the updates of --emit updates included), late (a too-late reading)."}, []string{"topic", "kind"}),
 		// The window close latency: from the close decision (the table
 		// write holding the window in its outbox) to the window being
 		// acknowledged on its sink topic.
@@ -132,9 +132,9 @@ func (m *Metrics) collectors() []prometheus.Collector {
 
 // Reading outcomes at the device stage (turnstile_reading_outcomes_total).
 const (
-	OutcomeApplied   = "applied"
-	OutcomeDuplicate = "duplicate"
-	OutcomeLate      = "late"
+	outcomeApplied   = "applied"
+	outcomeDuplicate = "duplicate"
+	outcomeLate      = "late"
 )
 
 // setWatermark records a windowed partition's watermark and what holds it;

@@ -17,7 +17,6 @@ import (
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -117,7 +116,7 @@ func TestRegistryOutage(t *testing.T) {
 	b := testenv.Broker(t, "")
 	reg := startRegistry(t, "127.0.0.1:0", b.Addr())
 	regAddr := strings.TrimPrefix(reg.URL(), "http://")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +207,7 @@ func TestBrokerOutage(t *testing.T) {
 	b := startBroker(t, "127.0.0.1:0", dir)
 	addr := b.Addr()
 	reg := testenv.Registry(t, addr)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

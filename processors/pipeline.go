@@ -15,6 +15,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
 )
@@ -23,7 +24,7 @@ import (
 // runs, the relays that publish their tables' outboxes, and the tickers.
 type Pipeline struct {
 	cfg     Config
-	sem     *Semantics
+	sem     *semantics
 	metrics *Metrics
 	q       *queryState // what queries, readiness and the HTTP server see
 }
@@ -85,8 +86,12 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	return sc, nil
 }
 
-// Run creates the topics, then runs this member's stages until ctx ends.
-// Failing stages are restarted with backoff; Run returns when ctx is done.
+// Run sets this member up, then runs its stages until ctx ends. Setting up
+// creates the missing topics, loads the replay generation, opens the
+// state stores and builds the codecs and clients; if any of that fails, Run
+// returns the error at once (stopping the stages it had started). Once
+// running, a failing stage is restarted with backoff and never ends Run:
+// then Run returns nil when ctx is done, after every stage has stopped.
 func (p *Pipeline) Run(ctx context.Context) error {
 	cfg := p.cfg
 	log := cfg.Logger
@@ -171,7 +176,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
 			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
 			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
-			goka.WithLogger(gokaLogger{log}),
+			goka.WithLogger(gokalog.New(log, "goka")),
 		}
 		if tracker != nil {
 			opts = append(opts, goka.WithStorageBuilder(tracker.Build))
@@ -277,7 +282,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates, partitions[cfg.Topics.Readings])
 		s := &stations{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windowedState) {
-			if st, ok := v.(*StationState); ok {
+			if st, ok := v.(*stationState); ok {
 				s.schedule(c, key, st)
 			}
 		}
@@ -317,13 +322,4 @@ func supervise(ctx context.Context, log *slog.Logger, name string, fn func(conte
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
-}
-
-// gokaLogger routes goka's log lines to slog at debug level.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)   { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any) { g.l.Debug(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) {
-	g.l.Debug(fmt.Sprintf(format, v...), "component", "goka")
 }

@@ -51,6 +51,9 @@ func (p *publisher) onPublished(rec *kgo.Record) {
 	}
 }
 
+// kind is the turnstile_published_total kind of a window revision: "first"
+// or "correction" (every later revision; --emit updates' updates are later
+// revisions too). Too-late readings are "late".
 func kind(rev int32) string {
 	if rev == 1 {
 		return "first"

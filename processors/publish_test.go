@@ -11,7 +11,7 @@ import (
 // (the outbox and the identity strings after it) agrees with the full
 // decoders, and which records have nothing to publish.
 func TestPendingHead(t *testing.T) {
-	rows := []WindowRow{{Start: 60_000, End: 360_000, Rev: 2, Gen: 1, Entries: 7, Exits: 3, Desc: "REGULAR", EmittedAt: 99}}
+	rows := []windowRow{{Start: 60_000, End: 360_000, Rev: 2, Gen: 1, Entries: 7, Exits: 3, Desc: "REGULAR", EmittedAt: 99}}
 	dev := newDeviceState()
 	dev.Station, dev.Line, dev.Division = "59 ST", "NQR456W", "BMT"
 	dev.Readings = []devReading{{T: 60_000, Entries: 10, Exits: 5, ID: 1, Desc: "REGULAR"}}
@@ -65,9 +65,9 @@ func TestPendingHead(t *testing.T) {
 			}
 			var full outbox
 			switch s := v.(type) {
-			case *DeviceState:
+			case *deviceState:
 				full = s.Outbox
-			case *StationState:
+			case *stationState:
 				full = s.Outbox
 			}
 			if len(h.outbox.Windows) != len(full.Windows) || h.outbox.Windows[0] != full.Windows[0] || len(h.outbox.Late) != len(full.Late) {

@@ -44,8 +44,8 @@ func (e *NotOwnerError) Error() string {
 	return fmt.Sprintf("processors: %s partition %d is owned by %s", e.Group, e.Partition, e.Owner)
 }
 
-// MemberMeta is what a member publishes in its consumer group metadata.
-type MemberMeta struct {
+// memberMeta is what a member publishes in its consumer group metadata.
+type memberMeta struct {
 	HTTP string `json:"http,omitempty"` // base URL of the member's HTTP server
 }
 
@@ -79,7 +79,7 @@ func (p *Pipeline) AdvertiseHTTP(url string) {
 func (q *queryState) memberData() []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	b, _ := json.Marshal(MemberMeta{HTTP: q.advertise})
+	b, _ := json.Marshal(memberMeta{HTTP: q.advertise})
 	return b
 }
 
@@ -210,7 +210,7 @@ func GroupOwners(ctx context.Context, adm *kadm.Client, group string) (map[int32
 	}
 	out := map[int32]string{}
 	for _, m := range d.Members {
-		var meta MemberMeta
+		var meta memberMeta
 		if join, ok := m.Join.AsConsumer(); ok && len(join.UserData) > 0 {
 			_ = json.Unmarshal(join.UserData, &meta)
 		}
@@ -278,7 +278,7 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 	if err != nil {
 		return nil, err
 	}
-	d, ok := v.(*DeviceState)
+	d, ok := v.(*deviceState)
 	if !ok {
 		return nil, fmt.Errorf("processors: device key %q holds %T", key, v)
 	}
@@ -353,7 +353,7 @@ func (p *Pipeline) StationWindows(ctx context.Context, station string, partition
 				it.Release()
 				return nil, err
 			}
-			s, ok := v.(*StationState)
+			s, ok := v.(*stationState)
 			if !ok {
 				continue
 			}
@@ -416,7 +416,7 @@ func (p *Pipeline) ownedStore(ctx context.Context, group, key string) (*state.St
 	if n == 0 {
 		return nil, 0, fmt.Errorf("processors: this member does not run %s", group)
 	}
-	part := partitionOf(key, n)
+	part := schemas.Partition(key, n)
 	st, err := p.partitionStore(ctx, group, part)
 	return st, part, err
 }
@@ -453,7 +453,3 @@ func readErr(err error) error {
 	}
 	return fmt.Errorf("processors: read table: %w", err)
 }
-
-// PartitionOf is the partition goka places key on (sarama's FNV-1a hash),
-// for a topic with the given partition count.
-func PartitionOf(key string, partitions int) int32 { return partitionOf(key, partitions) }

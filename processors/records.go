@@ -9,10 +9,10 @@ import (
 	"github.com/turnstile-streams/turnstile/watermark"
 )
 
-// Reading is a validated reading on the internal, device-keyed readings
+// timedReading is a validated reading on the internal, device-keyed readings
 // topic: the Avro record's fields plus its event time, in a compact binary
 // encoding (the topic is ours alone; external topics stay Avro).
-type Reading struct {
+type timedReading struct {
 	schemas.Reading
 	T int64 // event time, Unix ms
 }
@@ -25,7 +25,7 @@ func idHash(id string) uint64 {
 	return h.Sum64()
 }
 
-func encodeReading(r *Reading, buf []byte) []byte {
+func encodeReading(r *timedReading, buf []byte) []byte {
 	e := enc{b: buf[:0]}
 	e.byte(tagReading)
 	e.byte(encodingVersion)
@@ -43,10 +43,10 @@ func encodeReading(r *Reading, buf []byte) []byte {
 	return e.b
 }
 
-func decodeReading(b []byte) (*Reading, error) {
+func decodeReading(b []byte) (*timedReading, error) {
 	d := dec{b: b}
 	d.header(tagReading)
-	r := &Reading{}
+	r := &timedReading{}
 	for _, p := range []*string{&r.CA, &r.Unit, &r.SCP, &r.Station, &r.LineName, &r.Division, &r.Date, &r.Time, &r.Desc, &r.ID, &r.Timestamp, &r.Source} {
 		*p = d.str()
 	}
@@ -65,22 +65,22 @@ func decodeReading(b []byte) (*Reading, error) {
 	return r, nil
 }
 
-// ReadingCodec is the goka codec of the internal readings topic.
-type ReadingCodec struct{}
+// timedReadingCodec is the goka codec of the internal readings topic.
+type timedReadingCodec struct{}
 
-// It carries readings (*Reading) and the ingest stage's source marks
+// It carries readings (*timedReading) and the ingest stage's source marks
 // (*markMsg).
-func (ReadingCodec) Encode(v any) ([]byte, error) {
+func (timedReadingCodec) Encode(v any) ([]byte, error) {
 	switch m := v.(type) {
-	case *Reading:
+	case *timedReading:
 		return encodeReading(m, nil), nil
 	case *markMsg:
 		return encodeMark(m), nil
 	}
-	return nil, fmt.Errorf("processors: ReadingCodec cannot encode %T", v)
+	return nil, fmt.Errorf("processors: timedReadingCodec cannot encode %T", v)
 }
 
-func (ReadingCodec) Decode(b []byte) (any, error) {
+func (timedReadingCodec) Decode(b []byte) (any, error) {
 	if len(b) > 0 && b[0] == tagMark {
 		return decodeMark(b)
 	}
@@ -104,10 +104,10 @@ const (
 	tagTick  byte = 21
 )
 
-// LoopCodec is the goka codec of a windowed group's loopback topic.
-type LoopCodec struct{}
+// loopCodec is the goka codec of a windowed group's loopback topic.
+type loopCodec struct{}
 
-func (LoopCodec) Encode(v any) ([]byte, error) {
+func (loopCodec) Encode(v any) ([]byte, error) {
 	e := enc{}
 	switch m := v.(type) {
 	case closeMsg:
@@ -121,12 +121,12 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 		e.varint(m.Wall)
 		e.bool(m.CaughtUp)
 	default:
-		return nil, fmt.Errorf("processors: LoopCodec cannot encode %T", v)
+		return nil, fmt.Errorf("processors: loopCodec cannot encode %T", v)
 	}
 	return e.b, nil
 }
 
-func (LoopCodec) Decode(b []byte) (any, error) {
+func (loopCodec) Decode(b []byte) (any, error) {
 	if len(b) == 0 {
 		return nil, fmt.Errorf("processors: loop message: %w: empty", errCorrupt)
 	}
@@ -193,7 +193,7 @@ type partitionMeta struct {
 type closedRow struct {
 	Key                     string
 	Station, Line, Division string
-	Row                     WindowRow
+	Row                     windowRow
 }
 
 func newPartitionMeta(sources int) *partitionMeta {
@@ -385,22 +385,11 @@ func controlKeys(partitions int) []string {
 	found := 0
 	for i := 0; found < partitions; i++ {
 		k := fmt.Sprintf("~partition~%d", i)
-		p := partitionOf(k, partitions)
+		p := schemas.Partition(k, partitions)
 		if keys[p] == "" {
 			keys[p] = k
 			found++
 		}
 	}
 	return keys
-}
-
-// partitionOf is goka's key to partition mapping.
-func partitionOf(key string, partitions int) int32 {
-	h := fnv.New32a()
-	h.Write([]byte(key))
-	v := int32(h.Sum32())
-	if v < 0 {
-		v = -v
-	}
-	return v % int32(partitions)
 }

@@ -6,10 +6,10 @@ import (
 	"github.com/lovoo/goka"
 )
 
-// MsgIdleStandby is logged (info level, with the group) each time a
+// msgIdleStandby is logged (info level, with the group) each time a
 // rebalance leaves this member without partitions of a group: there are
 // more members than partitions, and this one waits to take over.
-const MsgIdleStandby = "idle standby: no partitions assigned in this group (more members than partitions); taking over when a member leaves"
+const msgIdleStandby = "idle standby: no partitions assigned in this group (more members than partitions); taking over when a member leaves"
 
 // logStandby wraps a goka rebalance callback so that a generation without
 // partitions is logged as idle standby; goka itself only mentions it in a
@@ -18,7 +18,7 @@ const MsgIdleStandby = "idle standby: no partitions assigned in this group (more
 func logStandby(log *slog.Logger, group string, next goka.RebalanceCallback) goka.RebalanceCallback {
 	return func(a goka.Assignment) {
 		if len(a) == 0 {
-			log.Info(MsgIdleStandby, "group", group)
+			log.Info(msgIdleStandby, "group", group)
 		}
 		if next != nil {
 			next(a)

@@ -96,12 +96,12 @@ func decodeDeviceRow(b []byte) (*deviceRow, error) {
 	return r, nil
 }
 
-// DeviceRowCodec is the goka codec of the station-updates topic.
-type DeviceRowCodec struct{}
+// deviceRowCodec is the goka codec of the station-updates topic.
+type deviceRowCodec struct{}
 
 // It carries device window revisions (*deviceRow, or deviceRows of one
 // station window) and watermarks (*markMsg).
-func (DeviceRowCodec) Encode(v any) ([]byte, error) {
+func (deviceRowCodec) Encode(v any) ([]byte, error) {
 	switch m := v.(type) {
 	case *deviceRow:
 		return encodeDeviceRow(m), nil
@@ -110,10 +110,10 @@ func (DeviceRowCodec) Encode(v any) ([]byte, error) {
 	case *markMsg:
 		return encodeMark(m), nil
 	}
-	return nil, fmt.Errorf("processors: DeviceRowCodec cannot encode %T", v)
+	return nil, fmt.Errorf("processors: deviceRowCodec cannot encode %T", v)
 }
 
-func (DeviceRowCodec) Decode(b []byte) (any, error) {
+func (deviceRowCodec) Decode(b []byte) (any, error) {
 	if len(b) > 0 && b[0] == tagMark {
 		return decodeMark(b)
 	}
@@ -134,9 +134,9 @@ type stationWin struct {
 	Rows       []stationRow // sorted by Device
 }
 
-// StationState is the value of the station-windows table: the latest
+// stationState is the value of the station-windows table: the latest
 // revision of every device window of the station within retention.
-type StationState struct {
+type stationState struct {
 	Division      string
 	Windows       []stationWin // sorted by Start
 	Emitted       []emitted
@@ -152,23 +152,23 @@ type StationState struct {
 	Outbox outbox
 }
 
-func newStationState() *StationState { return &StationState{LastUpdate: -1, LastLoop: -1} }
+func newStationState() *stationState { return &stationState{LastUpdate: -1, LastLoop: -1} }
 
 // expiredBefore is the start of the earliest window the key still keeps,
 // by the latest device window end it received. Deleting a whole key past
 // retention follows the partition's watermark (stations.nextAction).
-func (s *StationState) expiredBefore(sem *Semantics) int64 {
+func (s *stationState) expiredBefore(sem *semantics) int64 {
 	if !s.HasEnd {
 		return -1 << 62
 	}
 	return sem.Windows.Earliest(s.MaxEnd - sem.Retention)
 }
 
-func (s *StationState) closed(sem *Semantics, w *stationWin) bool {
+func (s *stationState) closed(sem *semantics, w *stationWin) bool {
 	return s.HasClosed && w.End+sem.Grace <= s.ClosedThrough
 }
 
-func (s *StationState) window(start, end int64) (*stationWin, bool) {
+func (s *stationState) window(start, end int64) (*stationWin, bool) {
 	i := sort.Search(len(s.Windows), func(i int) bool { return s.Windows[i].Start >= start })
 	if i < len(s.Windows) && s.Windows[i].Start == start {
 		return &s.Windows[i], false
@@ -187,7 +187,7 @@ func (w *stationWin) totals() (entries, exits int64, devices int32) {
 	return entries, exits, int32(len(w.Rows))
 }
 
-func (s *StationState) rev(start int64) int32 {
+func (s *stationState) rev(start int64) int32 {
 	i := sort.Search(len(s.Emitted), func(i int) bool { return s.Emitted[i].Start >= start })
 	if i < len(s.Emitted) && s.Emitted[i].Start == start {
 		return s.Emitted[i].Rev
@@ -195,7 +195,7 @@ func (s *StationState) rev(start int64) int32 {
 	return 0
 }
 
-func (s *StationState) publish(w *stationWin, st stamp) {
+func (s *stationState) publish(w *stationWin, st stamp) {
 	i := sort.Search(len(s.Emitted), func(i int) bool { return s.Emitted[i].Start >= w.Start })
 	if i == len(s.Emitted) || s.Emitted[i].Start != w.Start {
 		s.Emitted = append(s.Emitted, emitted{})
@@ -204,7 +204,7 @@ func (s *StationState) publish(w *stationWin, st stamp) {
 	}
 	s.Emitted[i].Rev++
 	e, x, n := w.totals()
-	s.Outbox.Windows = append(s.Outbox.Windows, WindowRow{
+	s.Outbox.Windows = append(s.Outbox.Windows, windowRow{
 		Start: w.Start, End: w.End, Rev: s.Emitted[i].Rev, Gen: st.Gen,
 		Entries: e, Exits: x, Devices: n, EmittedAt: st.Now,
 	})
@@ -213,7 +213,7 @@ func (s *StationState) publish(w *stationWin, st stamp) {
 // apply takes one device window revision. A revision that is not newer
 // (generation, then revision) than the one held is a redelivery and is
 // ignored.
-func (s *StationState) apply(sem *Semantics, r *deviceRow, st stamp) {
+func (s *stationState) apply(sem *semantics, r *deviceRow, st stamp) {
 	if r.Start < s.expiredBefore(sem) {
 		s.Expired++
 		return
@@ -261,7 +261,7 @@ func (s *StationState) apply(sem *Semantics, r *deviceRow, st stamp) {
 
 // close closes the windows with END+grace <= through, publishing the ones
 // not published yet, and prunes past retention.
-func (s *StationState) close(sem *Semantics, through int64, st stamp) bool {
+func (s *stationState) close(sem *semantics, through int64, st stamp) bool {
 	if s.HasClosed && through <= s.ClosedThrough {
 		return false
 	}
@@ -280,7 +280,7 @@ func (s *StationState) close(sem *Semantics, through int64, st stamp) bool {
 	return true
 }
 
-func (s *StationState) nextClose(sem *Semantics) (int64, bool) {
+func (s *stationState) nextClose(sem *semantics) (int64, bool) {
 	for i := range s.Windows {
 		if !s.closed(sem, &s.Windows[i]) {
 			return s.Windows[i].End + sem.Grace, true
@@ -289,7 +289,7 @@ func (s *StationState) nextClose(sem *Semantics) (int64, bool) {
 	return 0, false
 }
 
-func encodeStation(s *StationState, buf []byte) []byte {
+func encodeStation(s *stationState, buf []byte) []byte {
 	e := enc{b: buf[:0]}
 	e.byte(tagStation)
 	e.byte(encodingVersion)
@@ -323,10 +323,10 @@ func encodeStation(s *StationState, buf []byte) []byte {
 	return e.b
 }
 
-func decodeStation(b []byte) (*StationState, error) {
+func decodeStation(b []byte) (*stationState, error) {
 	d := dec{b: b}
 	d.header(tagStation)
-	s := &StationState{}
+	s := &stationState{}
 	s.Outbox = d.outbox()
 	s.Division = d.str()
 	s.HasClosed = d.bool()

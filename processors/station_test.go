@@ -6,6 +6,7 @@ import (
 
 	"github.com/lovoo/goka"
 
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
 )
 
@@ -16,7 +17,7 @@ func TestStationRollup(t *testing.T) {
 		return &deviceRow{Device: dev, Station: "59 ST", Line: "NQR456W", Division: "BMT",
 			Start: startMin * minute, End: (startMin + 5) * minute, Entries: e, Exits: x, Rev: rev}
 	}
-	var pub []WindowRow
+	var pub []windowRow
 	take := func() { pub = append(pub, s.Outbox.Windows...); s.Outbox = outbox{} }
 
 	s.apply(sem, row("A", 0, 10, 1, 1), stamp{})
@@ -31,7 +32,7 @@ func TestStationRollup(t *testing.T) {
 	}
 	s.close(sem, 10*minute, stamp{})
 	take()
-	want := []WindowRow{{Start: 0, End: 5 * minute, Rev: 1, Entries: 15, Exits: 3, Devices: 2}}
+	want := []windowRow{{Start: 0, End: 5 * minute, Rev: 1, Entries: 15, Exits: 3, Devices: 2}}
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("got %+v want %+v", pub, want)
 	}
@@ -40,7 +41,7 @@ func TestStationRollup(t *testing.T) {
 	// An older revision arriving late changes nothing.
 	s.apply(sem, row("B", 0, 6, 2, 1), stamp{})
 	take()
-	want = append(want, WindowRow{Start: 0, End: 5 * minute, Rev: 2, Entries: 17, Exits: 3, Devices: 2})
+	want = append(want, windowRow{Start: 0, End: 5 * minute, Rev: 2, Entries: 17, Exits: 3, Devices: 2})
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("got %+v want %+v", pub, want)
 	}
@@ -53,7 +54,7 @@ func TestStationRollup(t *testing.T) {
 	take()
 	s.apply(sem, row("C", 0, 1, 1, 1), stamp{})
 	take()
-	want = append(want, WindowRow{Start: 0, End: 5 * minute, Rev: 3, Entries: 18, Exits: 4, Devices: 3})
+	want = append(want, windowRow{Start: 0, End: 5 * minute, Rev: 3, Entries: 18, Exits: 4, Devices: 3})
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("after idle close: got %+v want %+v", pub, want)
 	}
@@ -61,7 +62,7 @@ func TestStationRollup(t *testing.T) {
 	// in cumulative mode) changes DEVICES only: that is a correction too.
 	s.apply(sem, row("D", 0, 0, 0, 1), stamp{})
 	take()
-	want = append(want, WindowRow{Start: 0, End: 5 * minute, Rev: 4, Entries: 18, Exits: 4, Devices: 4})
+	want = append(want, windowRow{Start: 0, End: 5 * minute, Rev: 4, Entries: 18, Exits: 4, Devices: 4})
 	if !reflect.DeepEqual(pub, want) {
 		t.Fatalf("zero-count device: got %+v want %+v", pub, want)
 	}
@@ -81,23 +82,23 @@ func TestStationRollup(t *testing.T) {
 }
 
 func TestRecordCodecsRoundTrip(t *testing.T) {
-	r := &Reading{T: 1704000000000}
+	r := &timedReading{T: 1704000000000}
 	r.CA, r.Unit, r.SCP, r.Station, r.ID, r.Entries = "A002", "R051", "02-00-00", "59 ST", "id-1", 42
-	got, err := ReadingCodec{}.Decode(encodeReading(r, nil))
+	got, err := timedReadingCodec{}.Decode(encodeReading(r, nil))
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("reading: %+v %v", got, err)
 	}
 	for _, m := range []any{closeMsg{Through: 123}, tickMsg{Wall: 456, CaughtUp: true}} {
-		b, err := LoopCodec{}.Encode(m)
+		b, err := loopCodec{}.Encode(m)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := LoopCodec{}.Decode(b)
+		got, err := loopCodec{}.Decode(b)
 		if err != nil || got != m {
 			t.Fatalf("loop %v: %v %v", m, got, err)
 		}
 	}
-	if _, err := (LoopCodec{}).Decode([]byte{99}); err == nil {
+	if _, err := (loopCodec{}).Decode([]byte{99}); err == nil {
 		t.Fatal("unknown loop tag decoded")
 	}
 }
@@ -106,7 +107,7 @@ func TestControlKeysLandOnTheirPartition(t *testing.T) {
 	for _, n := range []int{1, 3, 6, 12} {
 		keys := controlKeys(n)
 		for p, k := range keys {
-			if got := partitionOf(k, n); got != int32(p) {
+			if got := schemas.Partition(k, n); got != int32(p) {
 				t.Fatalf("%d partitions: key %q lands on %d, want %d", n, k, got, p)
 			}
 		}
@@ -164,7 +165,7 @@ func TestMarkRoundTrip(t *testing.T) {
 		{Source: 1, Idle: true},
 		{Source: 0, Time: 9, HasTime: true, Idle: true},
 	} {
-		for _, c := range []goka.Codec{DeviceRowCodec{}, ReadingCodec{}} {
+		for _, c := range []goka.Codec{deviceRowCodec{}, timedReadingCodec{}} {
 			b, err := c.Encode(m)
 			if err != nil {
 				t.Fatal(err)

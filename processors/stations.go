@@ -13,8 +13,8 @@ type stations struct {
 
 func (s *stations) group(name string) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(name),
-		goka.Input(goka.Stream(s.topics.StationUpdates), DeviceRowCodec{}, s.onRow),
-		goka.Loop(LoopCodec{}, s.onLoop),
+		goka.Input(goka.Stream(s.topics.StationUpdates), deviceRowCodec{}, s.onRow),
+		goka.Loop(loopCodec{}, s.onLoop),
 		goka.Persist(tableCodec{}),
 	)
 }
@@ -30,7 +30,7 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 	}
 	s.metrics.recordsIn.WithLabelValues(StageStations).Add(float64(len(rows)))
 	c := s.clock(ctx)
-	st, _ := value(ctx, c).(*StationState)
+	st, _ := value(ctx, c).(*stationState)
 	if st == nil {
 		st = newStationState()
 	}
@@ -68,7 +68,7 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 
 // schedule indexes the key's next window close or, once its window closed,
 // its deletion past retention, both by the partition's watermark.
-func (s *stations) schedule(c *partClock, key string, st *StationState) {
+func (s *stations) schedule(c *partClock, key string, st *stationState) {
 	if at, ok := st.nextClose(s.sem); ok {
 		c.index.set(key, at, true)
 		c.expiries.set(key, 0, false)
@@ -81,7 +81,7 @@ func (s *stations) schedule(c *partClock, key string, st *StationState) {
 
 // nextAction is when the key next needs a close: its window's close, or,
 // once closed, the end of its retention, when the key is deleted.
-func (s *stations) nextAction(st *StationState) (int64, bool) {
+func (s *stations) nextAction(st *stationState) (int64, bool) {
 	if at, ok := st.nextClose(s.sem); ok {
 		return at, true
 	}
@@ -101,7 +101,7 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 		if !ok {
 			return
 		}
-		st, _ := value(ctx, c).(*StationState)
+		st, _ := value(ctx, c).(*stationState)
 		if st == nil {
 			return
 		}

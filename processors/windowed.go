@@ -17,9 +17,9 @@ type tableCodec struct{}
 
 func (tableCodec) Encode(v any) ([]byte, error) {
 	switch s := v.(type) {
-	case *DeviceState:
+	case *deviceState:
 		return encodeDevice(s, nil), nil
-	case *StationState:
+	case *stationState:
 		return encodeStation(s, nil), nil
 	case *partitionMeta:
 		return encodeMeta(s), nil
@@ -50,14 +50,14 @@ type windowedState interface {
 	closedThrough() (int64, bool)
 	// newest is the latest event time the key holds (for the lag metric).
 	newest() (int64, bool)
-	nextClose(*Semantics) (int64, bool)
+	nextClose(*semantics) (int64, bool)
 }
 
-func (s *DeviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-func (s *DeviceState) newest() (int64, bool)        { return s.maxEventTime() }
+func (s *deviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *deviceState) newest() (int64, bool)        { return s.maxEventTime() }
 
-func (s *StationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-func (s *StationState) newest() (int64, bool) {
+func (s *stationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+func (s *stationState) newest() (int64, bool) {
 	if len(s.Windows) == 0 {
 		return 0, false
 	}
@@ -110,7 +110,7 @@ func (t *storageTracker) current(partition int32) trackedStorage {
 // for rebuilt and idle partitions.
 type windowed struct {
 	name    string
-	sem     *Semantics
+	sem     *semantics
 	idle    time.Duration
 	gen     int32
 	tracker *storageTracker
@@ -470,7 +470,7 @@ func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *partitionMeta
 // so a live stream that pauses does not close the window its next reading
 // falls in. It moves from one close time to the next, so a pause costs
 // one metadata write per slide, not one per tick.
-func idleTarget(sem *Semantics, newest, wall int64) int64 {
+func idleTarget(sem *semantics, newest, wall int64) int64 {
 	// The last window holding newest closes at step floor(newest/slide).
 	return sem.closeTime(min(sem.closeStep(wall), floorDiv(newest, sem.Windows.Slide)))
 }

@@ -5,21 +5,21 @@ import (
 	"time"
 )
 
-// Windows are event-time windows aligned to the Unix epoch, like Spark's
-// window(): a time t belongs to every window [start, start+Size) with start
-// a multiple of Slide. Slide == Size gives tumbling windows. Times are Unix
+// windowSpec describes the event-time windows, aligned to the Unix epoch
+// like Spark's window(): a time t belongs to every window [start,
+// start+Size) with start a multiple of Slide. Slide == Size gives tumbling windows. Times are Unix
 // milliseconds.
-type Windows struct {
+type windowSpec struct {
 	Size  int64
 	Slide int64
 }
 
-// NewWindows validates a window length and slide (slide 0 = tumbling).
-func NewWindows(size, slide time.Duration) (Windows, error) {
+// newWindowSpec validates a window length and slide (slide 0 = tumbling).
+func newWindowSpec(size, slide time.Duration) (windowSpec, error) {
 	if slide == 0 {
 		slide = size
 	}
-	w := Windows{Size: size.Milliseconds(), Slide: slide.Milliseconds()}
+	w := windowSpec{Size: size.Milliseconds(), Slide: slide.Milliseconds()}
 	switch {
 	case w.Size <= 0:
 		return w, fmt.Errorf("processors: window must be positive, got %v", size)
@@ -37,17 +37,14 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// Latest is the start of the latest window containing t.
-func (w Windows) Latest(t int64) int64 { return floorDiv(t, w.Slide) * w.Slide }
-
 // Earliest is the start of the earliest window containing t.
-func (w Windows) Earliest(t int64) int64 {
+func (w windowSpec) Earliest(t int64) int64 {
 	// smallest multiple of Slide strictly greater than t-Size
 	return (floorDiv(t-w.Size, w.Slide) + 1) * w.Slide
 }
 
 // Of calls fn with the start of every window containing t, earliest first.
-func (w Windows) Of(t int64, fn func(start int64)) {
+func (w windowSpec) Of(t int64, fn func(start int64)) {
 	for s := w.Earliest(t); s <= t; s += w.Slide {
 		fn(s)
 	}

@@ -25,7 +25,7 @@ func TestWindowsOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := NewWindows(tt.size, tt.slide)
+			w, err := newWindowSpec(tt.size, tt.slide)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,14 +45,14 @@ func TestWindowsOf(t *testing.T) {
 
 func TestNewWindowsRejects(t *testing.T) {
 	for _, c := range []struct{ size, slide time.Duration }{{0, 0}, {time.Minute, 2 * time.Minute}, {time.Minute, -time.Second}} {
-		if _, err := NewWindows(c.size, c.slide); err == nil {
-			t.Errorf("NewWindows(%v, %v) accepted", c.size, c.slide)
+		if _, err := newWindowSpec(c.size, c.slide); err == nil {
+			t.Errorf("newWindowSpec(%v, %v) accepted", c.size, c.slide)
 		}
 	}
 }
 
 func TestCloseStepsAndIdleTarget(t *testing.T) {
-	sem := &Semantics{Windows: Windows{Size: 5 * minute, Slide: 5 * minute}, Grace: 5 * minute}
+	sem := &semantics{Windows: windowSpec{Size: 5 * minute, Slide: 5 * minute}, Grace: 5 * minute}
 	for _, tc := range []struct{ t, step, at int64 }{
 		{10 * minute, 0, 10 * minute}, // [0,5) closes at 10
 		{14 * minute, 0, 10 * minute},
@@ -78,7 +78,7 @@ func TestCloseStepsAndIdleTarget(t *testing.T) {
 			t.Errorf("%s: idleTarget = %d min, want %d min", tc.name, got/minute, tc.want/minute)
 		}
 	}
-	sliding := &Semantics{Windows: Windows{Size: 10 * minute, Slide: 5 * minute}, Grace: 0}
+	sliding := &semantics{Windows: windowSpec{Size: 10 * minute, Slide: 5 * minute}, Grace: 0}
 	// newest 62 lies in [55,65) and [60,70): the later closes at 70
 	if got := idleTarget(sliding, 62*minute, 1000*minute); got != 70*minute {
 		t.Errorf("sliding: idleTarget = %d min, want 70", got/minute)

@@ -98,11 +98,11 @@ type Config struct {
 	Codec *codecs.ReadingCodec
 
 	// Client is the Kafka client to produce with; it must have been built
-	// with Partitioner() (ClientOpts does that) so that keys land where goka
-	// looks for them. Run flushes it but does not close it.
+	// with schemas.Partitioner() (ClientOpts does that) so that keys land
+	// where goka looks for them. Run flushes it but does not close it.
 	Client *kgo.Client
 	// KafkaOpts build a client when Client is nil (at least
-	// kgo.SeedBrokers); Run adds Partitioner() first, and closes the client.
+	// kgo.SeedBrokers); Run adds schemas.Partitioner() first, and closes the client.
 	KafkaOpts []kgo.Opt
 
 	Synthetic SyntheticConfig

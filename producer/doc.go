@@ -1,7 +1,7 @@
 // Package producer is the library behind `turnstile produce`: it sends
 // turnstile readings (TurnstileReading, Confluent wire format, see package
 // codecs) to Kafka with franz-go, keyed by device CA|UNIT|SCP and placed
-// with sarama's partitioner ([Partitioner]) so goka finds them.
+// with goka's partitioner ([schemas.Partitioner]) so goka finds them.
 //
 // Two sources:
 //

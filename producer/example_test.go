@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 func ExampleBooths() {
@@ -20,14 +21,14 @@ func ExampleBooths() {
 	// Output: 768 {R001 A060 WHITEHALL ST R1 BMT}
 }
 
-func ExamplePartitioner() {
+func ExampleClientOpts() {
 	// A client whose keys land where goka (sarama) expects them.
 	cl, err := kgo.NewClient(producer.ClientOpts(kgo.SeedBrokers("127.0.0.1:9092"))...)
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer cl.Close()
-	p := producer.Partitioner().ForTopic("mta-turnstile")
+	p := schemas.Partitioner().ForTopic("mta-turnstile")
 	fmt.Println(p.Partition(&kgo.Record{Key: []byte("A002|R051|02-00-00")}, 8))
 	// Output: 6
 }

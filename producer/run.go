@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/turnstile-streams/turnstile/codecs"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // Clock is the time source of the pacing.
@@ -43,22 +43,11 @@ func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-func fnv32a(b []byte) uint32 {
-	h := fnv.New32a()
-	h.Write(b)
-	return h.Sum32()
-}
-
-// Partitioner places keys as sarama (and so goka) does: FNV-1a, sarama's
-// sign handling. Clients that produce keys goka looks up must use it.
-func Partitioner() kgo.Partitioner {
-	return kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))
-}
-
-// ClientOpts returns the options Run builds its client with: Partitioner()
+// ClientOpts returns the options Run builds its client with: goka's
+// partitioner (schemas.Partitioner, so keys land where goka looks for them)
 // followed by opts (so a later kgo.RecordPartitioner in opts would win).
 func ClientOpts(opts ...kgo.Opt) []kgo.Opt {
-	return append([]kgo.Opt{kgo.RecordPartitioner(Partitioner())}, opts...)
+	return append([]kgo.Opt{kgo.RecordPartitioner(schemas.Partitioner())}, opts...)
 }
 
 // Summary is the outcome of Run.

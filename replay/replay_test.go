@@ -17,7 +17,6 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/internal/laketest"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
@@ -214,7 +213,7 @@ func ensureTopics(t *testing.T, ctx context.Context, cfg processors.Config) {
 
 func produce(t *testing.T, ctx context.Context, brokers []string, topic string, codec *codecs.ReadingCodec, rs []schemas.Reading) {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}

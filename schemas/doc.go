@@ -15,6 +15,11 @@
 //   - TurnstileWindow: one closed event-time window of one device.
 //   - StationWindow: one closed event-time window of one station.
 //
+// Keys: [DeviceKey] and [StationKey] build the keys of every keyed topic;
+// [Partition] and [Partitioner] place a key on its partition exactly as goka
+// does (FNV-1a through sarama's hash partitioner), the one such mapping in
+// the module: the processors, the relays and the producer all use it.
+//
 // Subjects follow the TopicNameStrategy: the value schema of topic T is
 // registered under "T-value" (see [Subject] and [Topics.Registrations]).
 //

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"maps"
 	"os"
@@ -22,7 +21,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
 )
 
@@ -44,15 +45,6 @@ func saramaConfig() *sarama.Config {
 	cfg.Consumer.Group.Session.Timeout = 6 * time.Second
 	cfg.Consumer.Group.Heartbeat.Interval = 500 * time.Millisecond
 	return cfg
-}
-
-// gokaLogger routes goka's (and sarama's) logging to slog.
-type gokaLogger struct{ l *slog.Logger }
-
-func (g gokaLogger) Print(v ...any)   { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Println(v ...any) { g.l.Info(fmt.Sprint(v...), "component", "goka") }
-func (g gokaLogger) Printf(format string, v ...any) {
-	g.l.Info(fmt.Sprintf(format, v...), "component", "goka")
 }
 
 // running is one run of the processor.
@@ -124,7 +116,7 @@ func (a counterApp) startNoWait(t testing.TB, log *slog.Logger) *running {
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(cfg)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(cfg)),
 		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(cfg)),
-		goka.WithLogger(gokaLogger{log}),
+		goka.WithLogger(gokalog.New(log, "goka")),
 	)
 	if err != nil {
 		t.Fatalf("new processor: %v", err)
@@ -169,7 +161,7 @@ func produce(t testing.TB, addr, topic string, from, n, keys int) {
 	// put keys elsewhere and a partition would write keys (and offsets) of
 	// another changelog partition.
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ProducerLinger(5*time.Millisecond),
-		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(kgo.SaramaCompatHasher(fnv32a))))
+		kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,12 +188,6 @@ func produce(t testing.TB, addr, topic string, from, n, keys int) {
 		t.Fatalf("produce: %v", err)
 	default:
 	}
-}
-
-func fnv32a(b []byte) uint32 {
-	h := fnv.New32a()
-	_, _ = h.Write(b)
-	return h.Sum32()
 }
 
 // waitConsumed waits until the group committed the end of every input

@@ -15,10 +15,14 @@
 // a partition whose owner is not reachable is reported unknown, the rest
 // of the report stands.
 //
-// Lag is end offset minus committed offset per partition (minus the log
-// start offset when nothing is committed). Committed offsets are read
-// before end offsets, so a group reported caught up has consumed at least
-// everything its upstream had written when it committed. Groups that never
+// Lag is package internal/grouplag's, the one definition the processors'
+// ticker uses too: kadm's end offset minus committed offset per partition,
+// every record a partition holds (end minus log start) when nothing is
+// committed or the commit is below the log start, and unknown (counted in
+// Group.Unknown, never caught up) when a partition's offsets cannot be
+// listed. Committed offsets are read before end offsets, so a group
+// reported caught up has consumed at least everything its upstream had
+// written when it committed. Groups that never
 // ran (no members, no commits) are reported as absent and do not block
 // Wait. Goka groups' loopback topics are left out: ticks keep them busy.
 //

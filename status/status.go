@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/turnstile-streams/turnstile/internal/grouplag"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -62,17 +63,22 @@ type Group struct {
 	Members int    `json:"members"`
 	// Absent groups have neither members nor committed offsets: that part
 	// of the deployment never ran; they do not count for CaughtUp.
-	Absent bool         `json:"absent,omitempty"`
-	Lag    int64        `json:"lag"`
-	Topics []GroupTopic `json:"topics"`
+	Absent bool  `json:"absent,omitempty"`
+	Lag    int64 `json:"lag"`
+	// Unknown counts the partitions whose lag could not be computed (their
+	// offsets could not be listed or fetched); they are not in Lag, and a
+	// group with any is not caught up.
+	Unknown int          `json:"unknown,omitempty"`
+	Topics  []GroupTopic `json:"topics"`
 }
 
 // GroupTopic is a group's lag on one topic.
 type GroupTopic struct {
 	Topic     string `json:"topic"`
 	Lag       int64  `json:"lag"`
-	Committed int64  `json:"committed"` // sum over partitions of the committed offsets (-1 each: none)
-	End       int64  `json:"end"`       // sum over partitions of the end offsets
+	Committed int64  `json:"committed"`         // sum over partitions of the committed offsets (-1 each: none)
+	End       int64  `json:"end"`               // sum over partitions of the end offsets
+	Unknown   int    `json:"unknown,omitempty"` // partitions whose lag is unknown
 }
 
 // Topic is one topic's offsets.
@@ -99,7 +105,7 @@ func (r *Report) Lag() int64 {
 // CaughtUp says whether every present group has consumed everything.
 func (r *Report) CaughtUp() bool {
 	for _, g := range r.Groups {
-		if !g.Absent && g.Lag > 0 {
+		if !g.Absent && (g.Lag > 0 || g.Unknown > 0) {
 			return false
 		}
 	}
@@ -201,30 +207,32 @@ func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error)
 		if g.State == "" {
 			g.State = "Dead"
 		}
+		d, ok := described[cg.Group]
+		if !ok || d.Err != nil {
+			d = kadm.DescribedGroup{Group: cg.Group}
+		}
+		lag := grouplag.Compute(d, committed[cg.Group], starts, ends, cg.Topics...)
 		hasCommit := false
 		for _, t := range cg.Topics {
 			gt := GroupTopic{Topic: t}
-			for p, e := range ends[t] {
-				if e.Err != nil {
+			for _, l := range lag[t] {
+				if l.End.Err == nil {
+					gt.End += l.End.Offset
+				}
+				if l.Commit.At >= 0 {
+					hasCommit = true
+					gt.Committed += l.Commit.At
+				} else {
+					gt.Committed--
+				}
+				if l.Err != nil {
+					gt.Unknown++
 					continue
 				}
-				start := int64(0)
-				if s, ok := starts.Lookup(t, p); ok && s.Err == nil {
-					start = s.Offset
-				}
-				gt.End += e.Offset
-				c, ok := committed[cg.Group].Lookup(t, p)
-				switch {
-				case ok && c.Err == nil && c.At >= 0:
-					hasCommit = true
-					gt.Committed += c.At
-					gt.Lag += max(0, e.Offset-max(c.At, start))
-				default:
-					gt.Committed--
-					gt.Lag += e.Offset - start
-				}
+				gt.Lag += l.Lag
 			}
 			g.Lag += gt.Lag
+			g.Unknown += gt.Unknown
 			g.Topics = append(g.Topics, gt)
 		}
 		g.Absent = !hasCommit && g.Members == 0

@@ -208,3 +208,25 @@ func TestLiveShow(t *testing.T) {
 		t.Errorf("wrote to Out: %q", out.String())
 	}
 }
+
+// TestCaughtUpNeedsKnownLag: a partition whose lag is unknown (its offsets
+// could not be listed) keeps its group from being caught up, even at lag 0.
+func TestCaughtUpNeedsKnownLag(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		g    status.Group
+		want bool
+	}{
+		{"lag 0, all known", status.Group{Group: "g"}, true},
+		{"lag 0, a partition unknown", status.Group{Group: "g", Unknown: 1}, false},
+		{"absent, a partition unknown", status.Group{Group: "g", Unknown: 1, Absent: true}, true},
+		{"lagging", status.Group{Group: "g", Lag: 1}, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := &status.Report{Groups: []status.Group{tt.g}}
+			if got := r.CaughtUp(); got != tt.want {
+				t.Errorf("caught up %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

@@ -16,7 +16,11 @@ func (r *Report) WriteText(w io.Writer) error {
 	for _, g := range r.Groups {
 		var parts []string
 		for _, t := range g.Topics {
-			parts = append(parts, fmt.Sprintf("%s %d", t.Topic, t.Lag))
+			part := fmt.Sprintf("%s %d", t.Topic, t.Lag)
+			if t.Unknown > 0 {
+				part += fmt.Sprintf(" (%d partitions unknown)", t.Unknown)
+			}
+			parts = append(parts, part)
 		}
 		state := g.State
 		if g.Absent {

@@ -8,18 +8,18 @@ import (
 	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/emitter"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // Stack starts an in-memory broker and a registry for the test and returns
 // the broker addresses, a registry client, and a Kafka client that
-// partitions keys as goka does (emitter.Partitioner), so records a test
+// partitions keys as goka does (schemas.Partitioner), so records a test
 // produces land where the pipeline's processors look for them.
 func Stack(t testing.TB) (brokers []string, sr srclient.ISchemaRegistryClient, cl *kgo.Client) {
 	t.Helper()
 	b := Broker(t, "")
 	r := Registry(t, b.Addr())
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(emitter.Partitioner()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(schemas.Partitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
