@@ -3,8 +3,8 @@ package processors
 import "container/heap"
 
 // partClock is the in-memory view of one partition of a windowed group:
-// its watermark (the durable one, from the partition's metadata), how far
-// it has sent its closed marker, the newest event time it saw, and an
+// its watermark (the durable one, from the partition's metadata), the
+// newest event time it saw, and an
 // index of the keys that have a window to close by the watermark at which it
 // closes, so closing never scans the table. It is rebuilt from the
 // partition's local table whenever goka (re)opens that partition's
@@ -13,14 +13,10 @@ type partClock struct {
 	storageGen uint64 // the storage generation it was built from
 	// streamTime is the partition's watermark: windows with END + grace
 	// <= streamTime are closed. It only moves with the partition's
-	// metadata (partitionMeta.StreamTime), written before any close it
-	// causes is sent.
+	// metadata (partitionMeta.StreamTime), written with the closes it
+	// causes (device partitions) or before they are sent (station ones).
 	streamTime int64
 	hasTime    bool
-	// closedSent is the watermark of the last closed marker sent through
-	// the loopback (device partitions; see windowed.sweep).
-	closedSent    int64
-	hasClosedSent bool
 	// newest is the latest event time the partition has seen (device
 	// partitions: readings; station partitions: window ends), for the
 	// watermark lag metric only.
@@ -59,11 +55,6 @@ func (c *partClock) due(fn func(key string)) {
 		c.expiries.popDue(c.streamTime, fn)
 	}
 }
-
-// pendingBefore is the earliest close time still indexed: every window
-// closing before it is closed (keys swept but not yet closed are not
-// indexed; their closes are ahead in the loopback).
-func (c *partClock) pendingBefore() (int64, bool) { return c.index.min() }
 
 // closeIndex maps keys to the stream time at which they next need a close,
 // with a min-heap for popping; stale heap entries are skipped lazily.

@@ -353,6 +353,17 @@ func (s *deviceState) close(sem *semantics, through int64, st stamp) bool {
 	return true
 }
 
+// catchUp records, silently, what the partition's watermark through has
+// closed: a device partition publishes its closes in the metadata write
+// that advances the watermark, never by rewriting the device, so every
+// reader of a stored value brings it up to the watermark this way first.
+// Deterministic and idempotent; the outbox is left as it was.
+func (s *deviceState) catchUp(sem *semantics, through int64) {
+	o := s.Outbox
+	s.close(sem, through, stamp{})
+	s.Outbox = o
+}
+
 // prune drops readings and published windows older than every window that
 // can still change, keeping one base reading in cumulative mode so the next
 // difference can be computed.

@@ -100,9 +100,7 @@ func (d *devices) catchUpKey(c *partClock, key string, st *deviceState, stamp st
 		c.index.set(key, 0, false)
 		return
 	}
-	o := st.Outbox
-	st.close(d.sem, c.streamTime, stamp)
-	st.Outbox = o
+	st.catchUp(d.sem, c.streamTime)
 }
 
 // closeKey closes one device's windows through the given time inside the
@@ -119,7 +117,7 @@ func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through i
 	if c.hasTime && through > c.streamTime {
 		// What the watermark closed before this advance was published by
 		// earlier sweeps (a value read from storage lags behind).
-		d.catchUp(st, c.streamTime)
+		st.catchUp(d.sem, c.streamTime)
 	}
 	st.Outbox = outbox{}
 	st.close(d.sem, through, stamp)
@@ -163,8 +161,6 @@ func (d *devices) load(ctx goka.Context, c *partClock, key string) *deviceState 
 // catchUp is windowed.catchUp for device values.
 func (d *devices) catchUp(v windowedState, through int64) {
 	if st, ok := v.(*deviceState); ok {
-		o := st.Outbox
-		st.close(d.sem, through, stamp{})
-		st.Outbox = o
+		st.catchUp(d.sem, through)
 	}
 }

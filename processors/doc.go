@@ -13,7 +13,7 @@
 //	                                                                                   ▼
 //	                                            station-windows ──(changelog)──► station relay ──► station windows
 //
-// Each goka group has a loopback topic (ticks, closes, closed markers) and
+// Each goka group has a loopback topic (ticks; station closes) and
 // the two windowed groups a table in Pebble (package state) backed by its
 // changelog topic. Nothing is produced to a sink topic from a callback:
 // windows are written into the outbox of the table value that decided them

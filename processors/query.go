@@ -296,7 +296,7 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 				return nil, err
 			}
 			if meta.Inline && meta.HasTime {
-				d.close(p.sem, meta.StreamTime, stamp{})
+				d.catchUp(p.sem, meta.StreamTime)
 			}
 		}
 	}

@@ -185,3 +185,27 @@ func TestMarkRoundTrip(t *testing.T) {
 		t.Fatalf("old mark: %+v %v", m, err)
 	}
 }
+
+// TestDeviceRowsRoundTrip: the station-updates codec keeps single rows,
+// batches of one station window, and marks apart (each tag is distinct).
+func TestDeviceRowsRoundTrip(t *testing.T) {
+	r1 := &deviceRow{Device: "A|U|1", Station: "S", Line: "1", Division: "IRT", Start: 0, End: 300_000, Entries: 5, Exits: 2, Rev: 1}
+	r2 := &deviceRow{Device: "A|U|2", Station: "S", Line: "1", Start: 0, End: 300_000, Entries: 7, Rev: 2, Gen: 1}
+	for _, v := range []any{r1, deviceRows{r1, r2}, &markMsg{Source: 3, Time: 42, HasTime: true}} {
+		b, err := deviceRowCodec{}.Encode(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := deviceRowCodec{}.Decode(b)
+		if err != nil || !reflect.DeepEqual(got, v) {
+			t.Fatalf("round trip of %T: %#v %v", v, got, err)
+		}
+	}
+	// One row encodes in the single-row layout.
+	if b := encodeDeviceRows(deviceRows{r1}); b[0] != tagDeviceRow {
+		t.Fatalf("a one-row batch has tag %d", b[0])
+	}
+	if _, err := decodeDeviceRows([]byte{tagDeviceRows, encodingVersion, 0}); err == nil {
+		t.Fatal("an empty batch decoded")
+	}
+}

@@ -122,14 +122,10 @@ type windowed struct {
 	// group's watermark (device group: input partitions; station group:
 	// device partitions).
 	sources int
-	// closedMarks: after the closes of each watermark advance, a closed
-	// marker goes through the loopback to the control key, whose metadata
-	// then records Closed (with Mark) for the relay to pass downstream
-	// (the device group).
-	closedMarks bool
 	// idleAdvance: once every source is idle, ticks move the watermark on
-	// to close the last windows with data (the device group; the station
-	// group follows the device partitions' closed marks).
+	// to close the last windows with data (the device group, which closes
+	// inline: it needs closeKey; the station group follows the device
+	// partitions' closed marks).
 	idleAdvance bool
 
 	// schedule indexes when a key needs its next close (the station group
@@ -238,7 +234,6 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		if meta.HasTime {
 			c.advance(meta.StreamTime)
 		}
-		c.closedSent, c.hasClosedSent = meta.Closed, meta.HasClosed
 	}
 	w.log.Debug("partition clock rebuilt", "group", w.name, "partition", p, "keys", keys,
 		"watermark", fmtTime(c.streamTime, c.hasTime), "open_keys", c.index.len(), "took", time.Since(start).Round(time.Millisecond))
@@ -269,20 +264,15 @@ func (w *windowed) isCtrl(ctx goka.Context) bool {
 	return int(p) < len(w.ctrl) && ctx.Key() == w.ctrl[p]
 }
 
-// sweep asks every key whose windows the watermark has closed to close
-// them, through the loopback topic (goka only lets a callback write its
-// own key), then, for a group with closed marks, sends the closed marker
-// behind them: the loopback keeps one partition's records in order, so
-// when the control key reads the marker every close before it is done.
+// sweep asks every key whose windows the watermark has closed (or that is
+// past retention) to close them, through the loopback topic: goka only
+// lets a callback write its own key (the station group; the device group
+// closes inline, advanceInline).
 func (w *windowed) sweep(ctx goka.Context, c *partClock) {
 	c.due(func(key string) {
 		ctx.Loopback(key, closeMsg{Through: c.streamTime})
 		w.metrics.closesSent.WithLabelValues(w.name).Inc()
 	})
-	if w.closedMarks && c.hasTime && (!c.hasClosedSent || c.streamTime > c.closedSent) {
-		ctx.Loopback(w.ctrl[ctx.Partition()], closeMsg{Through: c.streamTime})
-		c.closedSent, c.hasClosedSent = c.streamTime, true
-	}
 	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
 }
 
@@ -329,32 +319,6 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 	w.sweep(ctx, c)
 }
 
-// onClosed handles the closed marker on the control key: every close sent
-// before it has been applied, so the partition has published every window
-// with END + grace <= its watermark, except those of keys whose close was
-// clamped (still indexed). The write with Mark makes the relay pass it on.
-func (w *windowed) onClosed(ctx goka.Context, m closeMsg) {
-	c := w.clock(ctx)
-	if !c.hasTime {
-		return
-	}
-	t := min(m.Through, c.streamTime)
-	if at, pending := c.pendingBefore(); pending && at <= t {
-		// A key is still due (its close was clamped after a rebuild):
-		// record what is certain, and send a new marker on the next sweep.
-		t = at - 1
-		if c.closedSent > t {
-			c.closedSent = t
-		}
-	}
-	meta := w.meta(ctx, c)
-	if meta.HasClosed && t <= meta.Closed {
-		return
-	}
-	meta.Closed, meta.HasClosed, meta.Mark = t, true, true
-	setValue(ctx, c, meta)
-}
-
 // onTick handles a tick on a partition's control key: it lets a freshly
 // rebuilt partition close what became due while nobody was processing it,
 // and, in a group with idle advance, moves the watermark of a partition
@@ -364,22 +328,13 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 		return // a tick for another partition count; ignore
 	}
 	c := w.clock(ctx)
-	if w.idleAdvance && w.idle > 0 {
+	if w.idleAdvance && w.closeKey != nil && w.idle > 0 {
 		meta := w.meta(ctx, c)
 		prog := meta.Sources.Progress()
-		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has && w.closeKey != nil {
+		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
 			if t := idleTarget(w.sem, prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
 				meta.LastTick = ctx.Offset()
 				w.advanceInline(ctx, c, meta, t, true, true)
-				w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
-				w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
-			}
-		} else if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
-			if t := idleTarget(w.sem, prog.Time, m.Wall); c.advance(t) {
-				meta.LastTick = ctx.Offset()
-				meta.StreamTime, meta.HasTime = c.streamTime, true
-				meta.Mark = false
-				setValue(ctx, c, meta)
 				w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
 				w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
 			}
@@ -458,7 +413,6 @@ func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *partitionMeta
 	meta.Mark = closed && c.hasTime
 	if meta.Mark {
 		meta.Closed, meta.HasClosed = c.streamTime, true
-		c.closedSent, c.hasClosedSent = c.streamTime, true
 	}
 	setValue(ctx, c, meta)
 	meta.Closes = nil
