@@ -105,7 +105,13 @@ func TestHotStandby(t *testing.T) {
 	t.Logf("member-b owns every partition %v after member-a stopped", time.Since(at).Round(100*time.Millisecond))
 	for group, table := range tables {
 		b.waitOwned(t, ctx, group, func(ps []int32) bool { return len(ps) == 3 })
-		opened := b.log.opened(mark)
+		// goka reports the partitions as owned at setup, before their
+		// stores open: wait for the open lines.
+		var names []string
+		for _, p := range standby[group] {
+			names = append(names, fmt.Sprintf("%s.%d", table, p))
+		}
+		opened := b.log.waitOpened(ctx, mark, names, 30*time.Second)
 		for _, p := range standby[group] {
 			o, ok := opened[fmt.Sprintf("%s.%d", table, p)]
 			switch {
@@ -342,4 +348,23 @@ func (l *debugLog) opened(from int) map[string]openedStore {
 		out[name] = openedStore{line: s, offset: off, hasOffset: m[4] == "true", rebuilt: rebuilt}
 	}
 	return out
+}
+
+// waitOpened polls opened(from) until it holds every name, for at most
+// timeout, and returns what it found by then.
+func (l *debugLog) waitOpened(ctx context.Context, from int, names []string, timeout time.Duration) map[string]openedStore {
+	deadline := time.Now().Add(timeout)
+	for {
+		opened := l.opened(from)
+		all := true
+		for _, n := range names {
+			if _, ok := opened[n]; !ok {
+				all = false
+			}
+		}
+		if all || time.Now().After(deadline) || ctx.Err() != nil {
+			return opened
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
