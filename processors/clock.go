@@ -13,7 +13,7 @@ type partClock struct {
 	storageGen uint64 // the storage generation it was built from
 	// streamTime is the partition's watermark: windows with END + grace
 	// <= streamTime are closed. It only moves with the partition's
-	// metadata (partitionMeta.StreamTime), written with the closes it
+	// metadata (wire.PartitionMeta.StreamTime), written with the closes it
 	// causes (device partitions) or before they are sent (station ones).
 	streamTime int64
 	hasTime    bool

@@ -12,6 +12,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // Topics names every topic of the graph.
@@ -77,9 +78,9 @@ type Config struct {
 	MinCompactionLag time.Duration
 
 	Window, Slide, Grace, Retention time.Duration
-	Counters                        CounterMode
+	Counters                        windows.CounterMode
 	MaxDelta                        int64
-	Emit                            EmitMode
+	Emit                            windows.EmitMode
 	// IdleTimeout, when positive, marks an input partition that is caught
 	// up and has received nothing for that long idle: it stops holding the
 	// watermark back until it has data again, and once every input
@@ -143,13 +144,13 @@ func (c *Config) Defaults() {
 		c.Retention = 24 * time.Hour
 	}
 	if c.Counters == "" {
-		c.Counters = Cumulative
+		c.Counters = windows.Cumulative
 	}
 	if c.MaxDelta == 0 {
 		c.MaxDelta = 10000
 	}
 	if c.Emit == "" {
-		c.Emit = EmitFinal
+		c.Emit = windows.EmitFinal
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 10 * time.Second
@@ -165,17 +166,17 @@ func (c *Config) Defaults() {
 	}
 }
 
-// semantics validates the window settings.
-func (c *Config) semantics() (*semantics, error) {
-	w, err := newWindowSpec(c.Window, c.Slide)
+// rules validates the window settings.
+func (c *Config) rules() (*windows.Rules, error) {
+	w, err := windows.NewSpec(c.Window, c.Slide)
 	if err != nil {
 		return nil, err
 	}
 	switch {
-	case c.Counters != Cumulative && c.Counters != Increment:
-		return nil, fmt.Errorf("processors: counters must be %s or %s, got %q", Cumulative, Increment, c.Counters)
-	case c.Emit != EmitFinal && c.Emit != EmitUpdates:
-		return nil, fmt.Errorf("processors: emit must be %s or %s, got %q", EmitFinal, EmitUpdates, c.Emit)
+	case c.Counters != windows.Cumulative && c.Counters != windows.Increment:
+		return nil, fmt.Errorf("processors: counters must be %s or %s, got %q", windows.Cumulative, windows.Increment, c.Counters)
+	case c.Emit != windows.EmitFinal && c.Emit != windows.EmitUpdates:
+		return nil, fmt.Errorf("processors: emit must be %s or %s, got %q", windows.EmitFinal, windows.EmitUpdates, c.Emit)
 	case c.Grace < 0:
 		return nil, errors.New("processors: grace must not be negative")
 	case c.Retention < c.Window+c.Grace:
@@ -183,7 +184,7 @@ func (c *Config) semantics() (*semantics, error) {
 	case c.MaxDelta <= 0:
 		return nil, errors.New("processors: max-delta must be positive")
 	}
-	return &semantics{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
+	return &windows.Rules{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
 		Counters: c.Counters, MaxDelta: c.MaxDelta, Emit: c.Emit}, nil
 }
 

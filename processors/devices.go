@@ -4,10 +4,12 @@ import (
 	"fmt"
 
 	"github.com/lovoo/goka"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // devices is the device-windows group: a table keyed by device holding
-// deviceState, fed by the re-keyed readings.
+// windows.Device, fed by the re-keyed readings.
 type devices struct {
 	*windowed
 	topics Topics
@@ -15,23 +17,23 @@ type devices struct {
 
 func (d *devices) group(name string) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(name),
-		goka.Input(goka.Stream(d.topics.Readings), timedReadingCodec{}, d.onReading),
-		goka.Loop(loopCodec{}, d.onLoop),
-		goka.Persist(tableCodec{}),
+		goka.Input(goka.Stream(d.topics.Readings), wire.ReadingCodec{}, d.onReading),
+		goka.Loop(wire.LoopCodec{}, d.onLoop),
+		goka.Persist(wire.TableCodec{}),
 	)
 }
 
 func (d *devices) onReading(ctx goka.Context, msg any) {
-	if m, ok := msg.(*markMsg); ok {
+	if m, ok := msg.(*wire.Mark); ok {
 		d.onMark(ctx, m)
 		return
 	}
 	d.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
-	r := msg.(*timedReading)
+	r := msg.(*wire.Reading)
 	c := d.clock(ctx)
-	st, _ := value(ctx, c).(*deviceState)
+	st, _ := value(ctx, c).(*windows.Device)
 	if st == nil {
-		st = newDeviceState()
+		st = windows.NewDevice()
 	}
 	if ctx.Offset() <= st.LastReading {
 		// Redelivered after a crash or rebalance; the table (rebuilt from
@@ -39,7 +41,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 		d.metrics.replaySkipped.WithLabelValues(d.name).Inc()
 		return
 	}
-	st.Outbox = outbox{}
+	st.Outbox = windows.Outbox{}
 	st.LastReading = ctx.Offset()
 	stamp := d.stamp()
 	d.catchUpKey(c, ctx.Key(), st, stamp)
@@ -47,13 +49,13 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	// the device has already pruned (one rule: apply never sees a reading
 	// it would have to ignore). Every reading ends applied, duplicate or
 	// too late, each counted.
-	if c.hasTime && r.T < c.streamTime-d.sem.Retention || st.expired(d.sem, r.T) {
-		st.Outbox.Late = append(st.Outbox.Late, encodeReading(r, nil))
+	if c.hasTime && r.T < c.streamTime-d.sem.Retention || st.Expired(d.sem, r.T) {
+		st.Outbox.Late = append(st.Outbox.Late, wire.EncodeReading(r, nil))
 		d.metrics.late.Inc()
 		d.metrics.outcomes.WithLabelValues(StageWindows, outcomeLate).Inc()
 	} else {
 		dropped := st.Dropped
-		applied := st.apply(d.sem, devReading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: idHash(r.ID), Desc: r.Desc},
+		applied := st.Apply(d.sem, windows.Reading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: wire.IDHash(r.ID), Desc: r.Desc},
 			[3]string{r.Station, r.LineName, r.Division}, stamp)
 		if !applied {
 			d.metrics.duplicates.Inc()
@@ -70,15 +72,15 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	// correction, or a window's first reading arriving after its close:
 	// apply published it (closed() is true for it after the catch-up).
 	setValue(ctx, c, st)
-	at, ok := st.nextClose(d.sem)
+	at, ok := st.NextClose(d.sem)
 	c.index.set(ctx.Key(), at, ok)
 }
 
 func (d *devices) onLoop(ctx goka.Context, msg any) {
 	switch m := msg.(type) {
-	case tickMsg:
+	case wire.Tick:
 		d.onTick(ctx, m)
-	case closeMsg:
+	case wire.Close:
 		// Written by the loopback design (before closes went into the
 		// control key's writes): a close still due is published by the
 		// partition's next sweep, so the request itself changes nothing.
@@ -91,16 +93,16 @@ func (d *devices) onLoop(ctx goka.Context, msg any) {
 // published, silently. A key the index still holds as due (closes in
 // flight from the loopback design, after an upgrade) has not been swept:
 // it is closed here, its rows in its own outbox, and leaves the index.
-func (d *devices) catchUpKey(c *partClock, key string, st *deviceState, stamp stamp) {
+func (d *devices) catchUpKey(c *partClock, key string, st *windows.Device, stamp windows.Stamp) {
 	if !c.hasTime {
 		return
 	}
 	if at, ok := c.index.get(key); ok && at <= c.streamTime {
-		st.close(d.sem, c.streamTime, stamp)
+		st.Close(d.sem, c.streamTime, stamp)
 		c.index.set(key, 0, false)
 		return
 	}
-	st.catchUp(d.sem, c.streamTime)
+	st.CatchUp(d.sem, c.streamTime)
 }
 
 // closeKey closes one device's windows through the given time inside the
@@ -108,7 +110,7 @@ func (d *devices) catchUpKey(c *partClock, key string, st *deviceState, stamp st
 // (windowed.closeKey). The device's own value is not written: every reader
 // catches it up the same way (catchUpKey, windowed.catchUp), and the
 // decoded value kept in the memo is the caught-up one.
-func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through int64, stamp stamp) []closedRow {
+func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through int64, stamp windows.Stamp) []wire.ClosedRow {
 	st := d.load(ctx, c, key)
 	if st == nil {
 		return nil
@@ -117,25 +119,25 @@ func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through i
 	if c.hasTime && through > c.streamTime {
 		// What the watermark closed before this advance was published by
 		// earlier sweeps (a value read from storage lags behind).
-		st.catchUp(d.sem, c.streamTime)
+		st.CatchUp(d.sem, c.streamTime)
 	}
-	st.Outbox = outbox{}
-	st.close(d.sem, through, stamp)
-	var rows []closedRow
+	st.Outbox = windows.Outbox{}
+	st.Close(d.sem, through, stamp)
+	var rows []wire.ClosedRow
 	for _, w := range st.Outbox.Windows {
-		rows = append(rows, closedRow{Key: key, Station: st.Station, Line: st.Line, Division: st.Division, Row: w})
+		rows = append(rows, wire.ClosedRow{Key: key, Station: st.Station, Line: st.Line, Division: st.Division, Row: w})
 	}
 	st.Outbox = o
-	at, ok := st.nextClose(d.sem)
+	at, ok := st.NextClose(d.sem)
 	c.index.set(key, at, ok)
 	return rows
 }
 
 // load is another key's decoded value in the partition's callback: the
 // memo's, or the partition's open storage's.
-func (d *devices) load(ctx goka.Context, c *partClock, key string) *deviceState {
+func (d *devices) load(ctx goka.Context, c *partClock, key string) *windows.Device {
 	if v, ok := c.memo.get(key); ok {
-		st, _ := v.(*deviceState)
+		st, _ := v.(*windows.Device)
 		return st
 	}
 	cur := d.tracker.current(ctx.Partition())
@@ -150,7 +152,7 @@ func (d *devices) load(ctx goka.Context, c *partClock, key string) *deviceState 
 	if b == nil {
 		return nil
 	}
-	st, err := decodeDevice(b)
+	st, err := wire.DecodeDevice(b)
 	if err != nil {
 		ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", d.name, ctx.Partition(), key, err))
 	}
@@ -159,8 +161,8 @@ func (d *devices) load(ctx goka.Context, c *partClock, key string) *deviceState 
 }
 
 // catchUp is windowed.catchUp for device values.
-func (d *devices) catchUp(v windowedState, through int64) {
-	if st, ok := v.(*deviceState); ok {
-		st.catchUp(d.sem, through)
+func (d *devices) catchUp(v windows.Key, through int64) {
+	if st, ok := v.(*windows.Device); ok {
+		st.CatchUp(d.sem, through)
 	}
 }

@@ -43,35 +43,34 @@
 //
 // # Where things happen
 //
+// The window semantics (what a reading contributes, when a window closes,
+// when a change publishes a correction, the station rollup) are package
+// windows; every byte layout is package wire. This package is the goka
+// runtime around them:
+//
 //   - A reading is decoded, validated, dead-lettered or re-keyed by device
 //     (and each input partition's watermark mark sent to every readings
 //     partition): ingest.go.
-//   - A reading is applied to its device, and a closed window corrected
-//     with a new revision: deviceState.apply in device.go (fed by
-//     devices.onReading in devices.go); duplicates and too-late readings
-//     are sorted out there too.
+//   - A reading reaches its device's state (windows.Device.Apply), or the
+//     late topic when it is too late: devices.onReading in devices.go.
 //   - The watermark is merged from the upstream marks on each partition's
 //     control key: windowed.onMark in windowed.go, with the pure rules
 //     (minimum over sources, idleness) in package watermark.
-//   - A device window closes: windowed.advanceInline in windowed.go calls
+//   - Device windows close: windowed.advanceInline in windowed.go calls
 //     devices.closeKey (devices.go) for every key due, and the closes ride
 //     in the partition metadata write that advances the watermark
-//     (partitionMeta.Closes, records.go), so no loopback round trip. A
-//     device's own value is caught up lazily (devices.catchUpKey).
-//   - A station window closes: windowed.sweep in windowed.go sends a close
+//     (wire.PartitionMeta.Closes), so no loopback round trip. A device's
+//     own value is caught up lazily (devices.catchUpKey).
+//   - Station windows close: windowed.sweep in windowed.go sends a close
 //     per due key through the loopback, and stations.onLoop (stations.go)
-//     closes it, clamped to the receiver's own watermark.
-//   - The station rollup (a station window is the sum of its device
-//     windows; DEVICES counts them) and its corrections: station.go
-//     (stationState.apply, close), fed by stations.onRow.
+//     closes it, clamped to the receiver's own watermark; a device row
+//     reaches its station's state (windows.Station.Apply) in
+//     stations.onRow.
 //   - Rows are published: publish.go turns changelog records' outboxes
 //     into sink records (and a device partition's Closed into marks for the
 //     station partitions), run by the emitter relays (package emitter).
-//   - Binary layouts of table values and internal topics: encoding.go (the
-//     primitives, device values, outboxes), records.go (readings, marks,
-//     loopback messages, partition metadata, control keys), station.go
-//     (device rows on station-updates, station values). Changing one means
-//     a new encodingVersion and still reading the old.
+//   - The partition clock (watermark, index of next closes): clock.go; the
+//     memo of decoded values: memo.go; control keys: keys.go.
 //   - Replay generations: generation.go; queries of the local tables:
 //     query.go; metrics: metrics.go; topic creation: topics.go.
 package processors

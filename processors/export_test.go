@@ -1,9 +1,11 @@
 package processors
 
+import "github.com/turnstile-streams/turnstile/wire"
+
 // EncodeClose is a loopback close request as a windowed group's loop topic
 // carries it, for tests that inject one.
 func EncodeClose(through int64) []byte {
-	b, err := loopCodec{}.Encode(closeMsg{Through: through})
+	b, err := wire.LoopCodec{}.Encode(wire.Close{Through: through})
 	if err != nil {
 		panic(err)
 	}

@@ -163,7 +163,7 @@ func (p *Pipeline) loadGeneration(ctx context.Context, cl *kgo.Client) error {
 	}
 	cfg := p.cfg
 	cfg.applyGeneration(g)
-	sem, err := cfg.semantics()
+	sem, err := cfg.rules()
 	if err != nil {
 		return fmt.Errorf("processors: generation %d: %w", g.Number, err)
 	}

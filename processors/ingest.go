@@ -12,6 +12,8 @@ import (
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // Dead-letter headers: why a record was rejected and where it came from.
@@ -48,7 +50,7 @@ const (
 // after the readings they cover, to every readings partition.
 type ingest struct {
 	name    string // the goka group
-	sem     *semantics
+	sem     *windows.Rules
 	decoder *codecs.ReadingCodec
 	topics  Topics
 	log     *slog.Logger
@@ -68,8 +70,8 @@ type ingest struct {
 func (in *ingest) group() *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(in.name),
 		goka.Input(goka.Stream(in.topics.Input), new(codec.Bytes), in.onRecord),
-		goka.Loop(loopCodec{}, in.onLoop),
-		goka.Output(goka.Stream(in.topics.Readings), timedReadingCodec{}),
+		goka.Loop(wire.LoopCodec{}, in.onLoop),
+		goka.Output(goka.Stream(in.topics.Readings), wire.ReadingCodec{}),
 		goka.Output(goka.Stream(in.topics.DeadLetters), new(codec.Bytes)),
 	)
 }
@@ -86,7 +88,7 @@ func (in *ingest) source(p int32) *watermark.Source {
 	if s == nil {
 		// A mark that reaches no later window close can close nothing:
 		// it waits for a tick.
-		s = &watermark.Source{Steps: in.sem.closeStep}
+		s = &watermark.Source{Steps: in.sem.CloseStep}
 		in.sources[p] = s
 	}
 	return s
@@ -105,7 +107,7 @@ func (in *ingest) onRebalance(goka.Assignment) {
 // producer keeps the order of one partition's emits per output partition,
 // so each mark follows the readings it covers.
 func (in *ingest) sendMark(ctx goka.Context, mk watermark.Mark) {
-	m := &markMsg{Source: ctx.Partition(), Time: mk.Time, HasTime: mk.Has, Idle: mk.Idle}
+	m := &wire.Mark{Source: ctx.Partition(), Time: mk.Time, HasTime: mk.Has, Idle: mk.Idle}
 	for _, k := range in.readingsCtrl {
 		ctx.Emit(goka.Stream(in.topics.Readings), k, m)
 	}
@@ -116,7 +118,7 @@ func (in *ingest) sendMark(ctx goka.Context, mk watermark.Mark) {
 // time advanced since the last (throttled) one, and marks it idle once it
 // is caught up and has been silent for the idle timeout.
 func (in *ingest) onLoop(ctx goka.Context, msg any) {
-	m, ok := msg.(tickMsg)
+	m, ok := msg.(wire.Tick)
 	p := ctx.Partition()
 	if !ok || int(p) >= len(in.ctrl) || ctx.Key() != in.ctrl[p] {
 		return
@@ -171,7 +173,7 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	if mk, ok := src.Announce(now); ok {
 		in.sendMark(ctx, mk) // rejoin the receivers' minimum before the reading
 	}
-	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &timedReading{Reading: r, T: t.UnixMilli()})
+	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &wire.Reading{Reading: r, T: t.UnixMilli()})
 	src.Observe(t.UnixMilli())
 	if mk, ok := src.Due(now, in.markEvery); ok {
 		in.sendMark(ctx, mk)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lovoo/goka"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // TestMemoBounded: the memo returns what was put last for a key, forgets
@@ -17,7 +18,7 @@ func TestMemoBounded(t *testing.T) {
 	if _, ok := m.get("a"); ok {
 		t.Fatal("an empty memo has a value")
 	}
-	a1, a2 := &deviceState{Station: "1"}, &deviceState{Station: "2"}
+	a1, a2 := &windows.Device{Station: "1"}, &windows.Device{Station: "2"}
 	m.put("a", a1)
 	m.put("a", a2)
 	if v, ok := m.get("a"); !ok || v != a2 {
@@ -71,7 +72,7 @@ func TestStoppingPartitionNeverReadsNilOrWrites(t *testing.T) {
 	cancel()
 	for name, fn := range map[string]func(ctx *doneCtx, c *partClock){
 		"value":  func(ctx *doneCtx, c *partClock) { value(ctx, c) },
-		"set":    func(ctx *doneCtx, c *partClock) { setValue(ctx, c, &deviceState{}) },
+		"set":    func(ctx *doneCtx, c *partClock) { setValue(ctx, c, &windows.Device{}) },
 		"delete": func(ctx *doneCtx, c *partClock) { deleteValue(ctx, c) },
 	} {
 		t.Run(name, func(t *testing.T) {

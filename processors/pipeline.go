@@ -18,13 +18,14 @@ import (
 	"github.com/turnstile-streams/turnstile/internal/gokalog"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // Pipeline is one member of the processing stages: the goka processors it
 // runs, the relays that publish their tables' outboxes, and the tickers.
 type Pipeline struct {
 	cfg     Config
-	sem     *semantics
+	sem     *windows.Rules
 	metrics *Metrics
 	q       *queryState // what queries, readiness and the HTTP server see
 }
@@ -32,7 +33,7 @@ type Pipeline struct {
 // New validates cfg. metrics may be shared with an HTTP server.
 func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 	cfg.Defaults()
-	sem, err := cfg.semantics()
+	sem, err := cfg.rules()
 	if err != nil {
 		return nil, err
 	}
@@ -267,8 +268,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		w.idleAdvance = true
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.closeKey, w.catchUp = d.closeKey, d.catchUp
-		w.schedule = func(c *partClock, key string, v windowedState) {
-			at, ok := v.nextClose(p.sem)
+		w.schedule = func(c *partClock, key string, v windows.Key) {
+			at, ok := v.NextClose(p.sem)
 			c.index.set(key, at, ok)
 		}
 		if err := startWindowed(w, tracker, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
@@ -281,8 +282,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// closed marks.
 		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates, partitions[cfg.Topics.Readings])
 		s := &stations{windowed: w, topics: cfg.Topics}
-		w.schedule = func(c *partClock, key string, v windowedState) {
-			if st, ok := v.(*stationState); ok {
+		w.schedule = func(c *partClock, key string, v windows.Key) {
+			if st, ok := v.(*windows.Station); ok {
 				s.schedule(c, key, st)
 			}
 		}

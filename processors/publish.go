@@ -11,6 +11,8 @@ import (
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/emitter"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // publisher turns table changelog records into the records the relays
@@ -77,53 +79,14 @@ func retryable(err error) error {
 	return err
 }
 
-// head is what the relays need of a table value: the outbox at its front
-// and the strings that follow it (station, line and division for a device;
-// division for a station window), without decoding the rest of the state.
-type head struct {
-	outbox  outbox
-	strings [3]string
-}
-
-// pendingHead decodes a changelog record's head when it has an outbox to
-// publish (tombstones, partition metadata and empty outboxes have none).
-// A device value has three identity strings after its outbox, a station
-// window value one.
-func pendingHead(rec *kgo.Record, want byte) (head, bool, error) {
-	var h head
-	if rec.Value == nil || len(rec.Value) > 0 && rec.Value[0] == tagPartition {
-		return h, false, nil
-	}
-	if len(rec.Value) < 2 {
-		return h, false, fmt.Errorf("processors: %w: short table value", errCorrupt)
-	}
-	if tag := rec.Value[0]; tag != want {
-		return h, false, fmt.Errorf("processors: %w: tag %d in a table of tag %d", errCorrupt, tag, want)
-	}
-	d := dec{b: rec.Value}
-	d.header(want)
-	h.outbox = d.outbox()
-	if d.err != nil || h.outbox.empty() {
-		return h, false, d.err
-	}
-	n := 1
-	if want == tagDevice {
-		n = 3
-	}
-	for i := range n {
-		h.strings[i] = d.str()
-	}
-	return h, d.err == nil, d.err
-}
-
 // marks passes a device partition's closed watermark, recorded in its
 // metadata in the same write as the closes it covers (or after them), to
 // every station partition: the relay publishes the rows first.
-func (p *publisher) marks(meta *partitionMeta, partition int32) []*kgo.Record {
+func (p *publisher) marks(meta *wire.PartitionMeta, partition int32) []*kgo.Record {
 	if !meta.Mark || !meta.HasClosed {
 		return nil
 	}
-	b := encodeMark(&markMsg{Source: partition, Time: meta.Closed, HasTime: true})
+	b := wire.EncodeMark(&wire.Mark{Source: partition, Time: meta.Closed, HasTime: true})
 	outs := make([]*kgo.Record, len(p.stationCtrl))
 	for i, k := range p.stationCtrl {
 		outs[i] = &kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(k), Value: b}
@@ -133,9 +96,9 @@ func (p *publisher) marks(meta *partitionMeta, partition int32) []*kgo.Record {
 
 func (p *publisher) devices(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		if len(rec.Value) > 0 && rec.Value[0] == tagPartition {
+		if len(rec.Value) > 0 && rec.Value[0] == wire.TagPartition {
 			// The partition's closes, then its closed mark.
-			meta, err := decodeMeta(rec.Value)
+			meta, err := wire.DecodeMeta(rec.Value)
 			if err != nil {
 				return nil, err
 			}
@@ -145,21 +108,21 @@ func (p *publisher) devices(group string) emitter.Translate {
 			}
 			return append(outs, p.marks(meta, rec.Partition)...), nil
 		}
-		h, ok, err := pendingHead(rec, tagDevice)
+		h, ok, err := wire.PendingHead(rec.Value, wire.TagDevice)
 		if !ok {
 			return nil, err
 		}
-		o := h.outbox
-		rows := make([]closedRow, len(o.Windows))
+		o := h.Outbox
+		rows := make([]wire.ClosedRow, len(o.Windows))
 		for i, w := range o.Windows {
-			rows[i] = closedRow{Key: string(rec.Key), Station: h.strings[0], Line: h.strings[1], Division: h.strings[2], Row: w}
+			rows[i] = wire.ClosedRow{Key: string(rec.Key), Station: h.Strings[0], Line: h.Strings[1], Division: h.Strings[2], Row: w}
 		}
 		outs, err := p.deviceRows(group, rows)
 		if err != nil {
 			return nil, err
 		}
 		for _, l := range o.Late {
-			r, err := decodeReading(l)
+			r, err := wire.DecodeReading(l)
 			if err != nil {
 				return nil, err
 			}
@@ -178,9 +141,9 @@ func (p *publisher) devices(group string) emitter.Translate {
 // one per station window (STATION|LINENAME|START, one station-table key
 // per station window keeps table values small whatever the retention),
 // holding every row of it, in order.
-func (p *publisher) deviceRows(group string, rows []closedRow) ([]*kgo.Record, error) {
+func (p *publisher) deviceRows(group string, rows []wire.ClosedRow) ([]*kgo.Record, error) {
 	var outs, updates []*kgo.Record
-	var batches []deviceRows
+	var batches []windows.DeviceRows
 	byKey := map[string]int{}
 	for _, c := range rows {
 		ca, unit, scp, ok := schemas.SplitDeviceKey(c.Key)
@@ -199,7 +162,7 @@ func (p *publisher) deviceRows(group string, rows []closedRow) ([]*kgo.Record, e
 		ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
 		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(c.Key, w.Start), Value: b, Context: ctx})
 		key := windowKey(schemas.StationKey(c.Station, c.Line), w.Start)
-		row := &deviceRow{Device: c.Key, Station: c.Station, Line: c.Line, Division: c.Division,
+		row := &windows.DeviceRow{Device: c.Key, Station: c.Station, Line: c.Line, Division: c.Division,
 			Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen}
 		if i, ok := byKey[string(key)]; ok {
 			batches[i] = append(batches[i], row)
@@ -207,21 +170,21 @@ func (p *publisher) deviceRows(group string, rows []closedRow) ([]*kgo.Record, e
 		}
 		byKey[string(key)] = len(updates)
 		updates = append(updates, &kgo.Record{Topic: p.topics.StationUpdates, Key: key, Context: ctx})
-		batches = append(batches, deviceRows{row})
+		batches = append(batches, windows.DeviceRows{row})
 	}
 	for i, u := range updates {
-		u.Value = encodeDeviceRows(batches[i])
+		u.Value = wire.EncodeDeviceRows(batches[i])
 	}
 	return append(outs, updates...), nil
 }
 
 func (p *publisher) stations(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		h, ok, err := pendingHead(rec, tagStation)
+		h, ok, err := wire.PendingHead(rec.Value, wire.TagStation)
 		if !ok {
 			return nil, err
 		}
-		o, division := h.outbox, h.strings[0]
+		o, division := h.Outbox, h.Strings[0]
 		name, line, ok := splitStationWindowKey(string(rec.Key))
 		if !ok {
 			return nil, fmt.Errorf("processors: bad station window key %q", rec.Key)

@@ -15,6 +15,8 @@ import (
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // Interactive queries read the windows of a key from this member's local
@@ -274,11 +276,11 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 	if b == nil {
 		return out, nil
 	}
-	v, err := tableCodec{}.Decode(b)
+	v, err := wire.TableCodec{}.Decode(b)
 	if err != nil {
 		return nil, err
 	}
-	d, ok := v.(*deviceState)
+	d, ok := v.(*windows.Device)
 	if !ok {
 		return nil, fmt.Errorf("processors: device key %q holds %T", key, v)
 	}
@@ -291,12 +293,12 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 			return nil, readErr(err)
 		}
 		if mb != nil {
-			meta, err := decodeMeta(mb)
+			meta, err := wire.DecodeMeta(mb)
 			if err != nil {
 				return nil, err
 			}
 			if meta.Inline && meta.HasTime {
-				d.catchUp(p.sem, meta.StreamTime)
+				d.CatchUp(p.sem, meta.StreamTime)
 			}
 		}
 	}
@@ -305,10 +307,10 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 		t := time.UnixMilli(d.ClosedThrough).UTC()
 		out.Closed = &t
 	}
-	d.eachLiveWindow(p.sem, func(start int64) bool {
-		tot := d.totals(p.sem, start)
+	d.EachLiveWindow(p.sem, func(start int64) bool {
+		tot := d.Totals(p.sem, start)
 		out.Windows = append(out.Windows, WindowView{Start: time.UnixMilli(start).UTC(), End: time.UnixMilli(start + p.sem.Windows.Size).UTC(),
-			Entries: tot.Entries, Exits: tot.Exits, Desc: tot.Desc, Closed: d.closed(p.sem, start), Revision: d.rev(start)})
+			Entries: tot.Entries, Exits: tot.Exits, Desc: tot.Desc, Closed: d.Closed(p.sem, start), Revision: d.Emitted.Rev(start)})
 		return true
 	})
 	return out, nil
@@ -348,21 +350,21 @@ func (p *Pipeline) StationWindows(ctx context.Context, station string, partition
 				it.Release()
 				return nil, readErr(err)
 			}
-			v, err := tableCodec{}.Decode(b)
+			v, err := wire.TableCodec{}.Decode(b)
 			if err != nil {
 				it.Release()
 				return nil, err
 			}
-			s, ok := v.(*stationState)
+			s, ok := v.(*windows.Station)
 			if !ok {
 				continue
 			}
 			_, line, _ := splitStationWindowKey(string(it.Key()))
 			for i := range s.Windows {
 				w := &s.Windows[i]
-				e, x, n := w.totals()
+				e, x, n := w.Totals()
 				out.Windows = append(out.Windows, WindowView{LineName: line, Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(),
-					Entries: e, Exits: x, Devices: n, Closed: s.closed(p.sem, w), Revision: s.rev(w.Start)})
+					Entries: e, Exits: x, Devices: n, Closed: s.Closed(p.sem, w), Revision: s.Emitted.Rev(w.Start)})
 			}
 		}
 		err = it.Err()

@@ -1,6 +1,10 @@
 package processors
 
-import "github.com/lovoo/goka"
+import (
+	"github.com/lovoo/goka"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
+)
 
 // stations is the station-windows group: a table keyed by station window
 // (STATION|LINENAME|START) rolling up published device window revisions.
@@ -13,26 +17,26 @@ type stations struct {
 
 func (s *stations) group(name string) *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(name),
-		goka.Input(goka.Stream(s.topics.StationUpdates), deviceRowCodec{}, s.onRow),
-		goka.Loop(loopCodec{}, s.onLoop),
-		goka.Persist(tableCodec{}),
+		goka.Input(goka.Stream(s.topics.StationUpdates), wire.UpdatesCodec{}, s.onRow),
+		goka.Loop(wire.LoopCodec{}, s.onLoop),
+		goka.Persist(wire.TableCodec{}),
 	)
 }
 
 func (s *stations) onRow(ctx goka.Context, msg any) {
-	if m, ok := msg.(*markMsg); ok {
+	if m, ok := msg.(*wire.Mark); ok {
 		s.onMark(ctx, m)
 		return
 	}
-	rows, ok := msg.(deviceRows)
+	rows, ok := msg.(windows.DeviceRows)
 	if !ok {
-		rows = deviceRows{msg.(*deviceRow)}
+		rows = windows.DeviceRows{msg.(*windows.DeviceRow)}
 	}
 	s.metrics.recordsIn.WithLabelValues(StageStations).Add(float64(len(rows)))
 	c := s.clock(ctx)
-	st, _ := value(ctx, c).(*stationState)
+	st, _ := value(ctx, c).(*windows.Station)
 	if st == nil {
-		st = newStationState()
+		st = windows.NewStation()
 	}
 	if ctx.Offset() <= st.LastUpdate {
 		s.metrics.replaySkipped.WithLabelValues(s.name).Inc()
@@ -47,20 +51,20 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 		s.metrics.stationExpired.Add(float64(len(rows)))
 		return
 	}
-	st.Outbox = outbox{}
+	st.Outbox = windows.Outbox{}
 	st.LastUpdate = ctx.Offset()
 	stamp := s.stamp()
 	for _, r := range rows {
 		expired := st.Expired
-		st.apply(s.sem, r, stamp)
+		st.Apply(s.sem, r, stamp)
 		if st.Expired > expired {
 			s.metrics.stationExpired.Inc()
 		} else {
 			c.seen(r.End)
 		}
 	}
-	if at, ok := st.nextClose(s.sem); ok && at <= c.streamTime {
-		st.close(s.sem, c.streamTime, stamp)
+	if at, ok := st.NextClose(s.sem); ok && at <= c.streamTime {
+		st.Close(s.sem, c.streamTime, stamp)
 	}
 	setValue(ctx, c, st)
 	s.schedule(c, ctx.Key(), st)
@@ -68,8 +72,8 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 
 // schedule indexes the key's next window close or, once its window closed,
 // its deletion past retention, both by the partition's watermark.
-func (s *stations) schedule(c *partClock, key string, st *stationState) {
-	if at, ok := st.nextClose(s.sem); ok {
+func (s *stations) schedule(c *partClock, key string, st *windows.Station) {
+	if at, ok := st.NextClose(s.sem); ok {
 		c.index.set(key, at, true)
 		c.expiries.set(key, 0, false)
 		return
@@ -81,8 +85,8 @@ func (s *stations) schedule(c *partClock, key string, st *stationState) {
 
 // nextAction is when the key next needs a close: its window's close, or,
 // once closed, the end of its retention, when the key is deleted.
-func (s *stations) nextAction(st *stationState) (int64, bool) {
-	if at, ok := st.nextClose(s.sem); ok {
+func (s *stations) nextAction(st *windows.Station) (int64, bool) {
+	if at, ok := st.NextClose(s.sem); ok {
 		return at, true
 	}
 	if len(st.Windows) == 0 {
@@ -93,15 +97,15 @@ func (s *stations) nextAction(st *stationState) (int64, bool) {
 
 func (s *stations) onLoop(ctx goka.Context, msg any) {
 	switch m := msg.(type) {
-	case tickMsg:
+	case wire.Tick:
 		s.onTick(ctx, m)
-	case closeMsg:
+	case wire.Close:
 		c := s.clock(ctx)
 		through, ok := s.through(c)
 		if !ok {
 			return
 		}
-		st, _ := value(ctx, c).(*stationState)
+		st, _ := value(ctx, c).(*windows.Station)
 		if st == nil {
 			return
 		}
@@ -109,16 +113,16 @@ func (s *stations) onLoop(ctx goka.Context, msg any) {
 			s.metrics.replaySkipped.WithLabelValues(s.name).Inc()
 			return
 		}
-		st.Outbox = outbox{}
+		st.Outbox = windows.Outbox{}
 		if del, ok := s.nextAction(st); ok && st.HasClosed && del <= through {
-			if _, open := st.nextClose(s.sem); !open {
+			if _, open := st.NextClose(s.sem); !open {
 				deleteValue(ctx, c) // past retention: bounded state
 				c.index.set(ctx.Key(), 0, false)
 				c.expiries.set(ctx.Key(), 0, false)
 				return
 			}
 		}
-		if st.close(s.sem, through, s.stamp()) {
+		if st.Close(s.sem, through, s.stamp()) {
 			st.LastLoop = ctx.Offset()
 			setValue(ctx, c, st)
 		}

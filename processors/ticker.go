@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/internal/grouplag"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // ticker sends a tick to every partition's control key of a group's
@@ -43,7 +44,7 @@ func (t *ticker) run(ctx context.Context) error {
 		}
 		now := time.Now().UnixMilli()
 		for p, key := range t.ctrl {
-			b, _ := loopCodec{}.Encode(tickMsg{Wall: now, CaughtUp: caught[int32(p)]})
+			b, _ := wire.LoopCodec{}.Encode(wire.Tick{Wall: now, CaughtUp: caught[int32(p)]})
 			t.cl.Produce(ctx, &kgo.Record{Topic: t.loop, Partition: int32(p), Key: []byte(key), Value: b}, nil)
 		}
 	}

@@ -10,59 +10,9 @@ import (
 	"github.com/lovoo/goka/storage"
 
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
-
-// tableCodec encodes every value a windowed group's table holds.
-type tableCodec struct{}
-
-func (tableCodec) Encode(v any) ([]byte, error) {
-	switch s := v.(type) {
-	case *deviceState:
-		return encodeDevice(s, nil), nil
-	case *stationState:
-		return encodeStation(s, nil), nil
-	case *partitionMeta:
-		return encodeMeta(s), nil
-	}
-	return nil, fmt.Errorf("processors: table codec cannot encode %T", v)
-}
-
-func (tableCodec) Decode(b []byte) (any, error) {
-	if len(b) == 0 {
-		return nil, fmt.Errorf("processors: %w: empty table value", errCorrupt)
-	}
-	switch b[0] {
-	case tagDevice:
-		return decodeDevice(b)
-	case tagStation:
-		return decodeStation(b)
-	case tagPartition:
-		return decodeMeta(b)
-	}
-	return nil, fmt.Errorf("processors: %w: table value tag %d", errCorrupt, b[0])
-}
-
-// windowedState is what the shared closing machinery needs from a key's
-// value.
-type windowedState interface {
-	// closedThrough is how far the key has closed its windows (a durable
-	// decision: the watermark had reached it).
-	closedThrough() (int64, bool)
-	// newest is the latest event time the key holds (for the lag metric).
-	newest() (int64, bool)
-	nextClose(*semantics) (int64, bool)
-}
-
-func (s *deviceState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-func (s *deviceState) newest() (int64, bool)        { return s.maxEventTime() }
-
-func (s *stationState) closedThrough() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-func (s *stationState) newest() (int64, bool) {
-	if len(s.Windows) == 0 {
-		return 0, false
-	}
-	return s.Windows[len(s.Windows)-1].End, true
-}
 
 // storageTracker wraps the storage builder to know which storage goka
 // currently has open for each partition of the group table, and a
@@ -110,7 +60,7 @@ func (t *storageTracker) current(partition int32) trackedStorage {
 // for rebuilt and idle partitions.
 type windowed struct {
 	name    string
-	sem     *semantics
+	sem     *windows.Rules
 	idle    time.Duration
 	gen     int32
 	tracker *storageTracker
@@ -130,25 +80,27 @@ type windowed struct {
 
 	// schedule indexes when a key needs its next close (the station group
 	// also schedules deletions past retention).
-	schedule func(c *partClock, key string, v windowedState)
+	schedule func(c *partClock, key string, v windows.Key)
 
 	// closeKey, when set (the device group), closes one key's windows
 	// through a time inside the control key's callback and returns their
 	// rows: the partition's closes then ride in the same write as the
-	// watermark that causes them (partitionMeta.Closes), with no loopback
+	// watermark that causes them (wire.PartitionMeta.Closes), with no loopback
 	// round trip. It also re-indexes the key. Unset (the station group),
 	// closes go through the loopback topic.
-	closeKey func(ctx goka.Context, c *partClock, key string, through int64, st stamp) []closedRow
+	closeKey func(ctx goka.Context, c *partClock, key string, through int64, st windows.Stamp) []wire.ClosedRow
 	// catchUp, with closeKey, brings a decoded value up to the partition's
 	// watermark as the sweeps already published it (rebuild uses it to
 	// index what is still open).
-	catchUp func(v windowedState, through int64)
+	catchUp func(v windows.Key, through int64)
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
 }
 
-func (w *windowed) stamp() stamp { return stamp{Now: time.Now().UnixMilli(), Gen: w.gen} }
+func (w *windowed) stamp() windows.Stamp {
+	return windows.Stamp{Now: time.Now().UnixMilli(), Gen: w.gen}
+}
 
 // clock returns the partition's clock, rebuilding it from the local table
 // if goka opened the partition's storage since it was built.
@@ -180,14 +132,14 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 	}
 	defer it.Release()
 	keys := 0
-	var meta *partitionMeta
+	var meta *wire.PartitionMeta
 	if int(p) < len(w.ctrl) {
 		b, err := cur.st.Get(w.ctrl[p])
 		if err != nil {
 			ctx.Fail(fmt.Errorf("processors: %s: partition %d: metadata: %w", w.name, p, err))
 		}
 		if b != nil {
-			if meta, err = decodeMeta(b); err != nil {
+			if meta, err = wire.DecodeMeta(b); err != nil {
 				ctx.Fail(fmt.Errorf("processors: %s: partition %d: %w", w.name, p, err))
 			}
 		}
@@ -205,23 +157,23 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		if err != nil {
 			ctx.Fail(fmt.Errorf("processors: %s: partition %d: %w", w.name, p, err))
 		}
-		v, err := tableCodec{}.Decode(b)
+		v, err := wire.TableCodec{}.Decode(b)
 		if err != nil {
 			ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", w.name, p, it.Key(), err))
 		}
 		keys++
 		switch s := v.(type) {
-		case *partitionMeta:
-		case windowedState:
+		case *wire.PartitionMeta:
+		case windows.Key:
 			if inline {
 				w.catchUp(s, inlineThrough)
 			}
 			// A key's closes are written after the metadata that allowed
 			// them, to the same changelog partition: they never outrun it.
-			if t, ok := s.closedThrough(); ok {
+			if t, ok := s.Through(); ok {
 				c.advance(t)
 			}
-			if t, ok := s.newest(); ok {
+			if t, ok := s.Newest(); ok {
 				c.seen(t)
 			}
 			w.schedule(c, string(it.Key()), s)
@@ -249,10 +201,10 @@ func fmtTime(t int64, ok bool) string {
 
 // meta is the partition's metadata (the callback's key must be the
 // partition's control key).
-func (w *windowed) meta(ctx goka.Context, c *partClock) *partitionMeta {
-	m, _ := value(ctx, c).(*partitionMeta)
+func (w *windowed) meta(ctx goka.Context, c *partClock) *wire.PartitionMeta {
+	m, _ := value(ctx, c).(*wire.PartitionMeta)
 	if m == nil {
-		m = newPartitionMeta(w.sources)
+		m = wire.NewPartitionMeta(w.sources)
 	}
 	m.Sources.N = w.sources
 	return m
@@ -270,7 +222,7 @@ func (w *windowed) isCtrl(ctx goka.Context) bool {
 // closes inline, advanceInline).
 func (w *windowed) sweep(ctx goka.Context, c *partClock) {
 	c.due(func(key string) {
-		ctx.Loopback(key, closeMsg{Through: c.streamTime})
+		ctx.Loopback(key, wire.Close{Through: c.streamTime})
 		w.metrics.closesSent.WithLabelValues(w.name).Inc()
 	})
 	w.metrics.setOpen(w.name, ctx.Partition(), c.index.len())
@@ -286,7 +238,7 @@ func (w *windowed) through(c *partClock) (int64, bool) { return c.streamTime, c.
 // onMark applies an upstream partition's mark on the control key: the
 // watermark is the merge of every source's marks, recorded in the
 // partition metadata before any close it causes is sent.
-func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
+func (w *windowed) onMark(ctx goka.Context, m *wire.Mark) {
 	if !w.isCtrl(ctx) {
 		return // for another partition count; ignore
 	}
@@ -296,7 +248,7 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
 		return
 	}
-	changed := meta.Sources.Observe(m.Source, m.mark())
+	changed := meta.Sources.Observe(m.Source, m.Watermark())
 	if w.closeKey != nil {
 		if changed {
 			meta.LastInput = ctx.Offset()
@@ -323,7 +275,7 @@ func (w *windowed) onMark(ctx goka.Context, m *markMsg) {
 // rebuilt partition close what became due while nobody was processing it,
 // and, in a group with idle advance, moves the watermark of a partition
 // whose sources are all idle on to close its last windows.
-func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
+func (w *windowed) onTick(ctx goka.Context, m wire.Tick) {
 	if !w.isCtrl(ctx) {
 		return // a tick for another partition count; ignore
 	}
@@ -332,7 +284,7 @@ func (w *windowed) onTick(ctx goka.Context, m tickMsg) {
 		meta := w.meta(ctx, c)
 		prog := meta.Sources.Progress()
 		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
-			if t := idleTarget(w.sem, prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
+			if t := w.sem.IdleTarget(prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
 				meta.LastTick = ctx.Offset()
 				w.advanceInline(ctx, c, meta, t, true, true)
 				w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
@@ -361,13 +313,13 @@ const maxCloseRows = 4096
 
 // advanceInline moves the partition's watermark to target (when has) and
 // closes, in the control key's writes, every window it reaches: the rows
-// go in partitionMeta.Closes, in the same record as the watermark that
+// go in wire.PartitionMeta.Closes, in the same record as the watermark that
 // closed them, and the record sets Mark so the relay passes the new Closed
 // on after publishing them. Keys close in the order of their next close;
 // when the rows reach maxCloseRows and more are due, the watermark is
 // written at the close time reached so far, and the rest follows in the
 // next write. dirty says the metadata changed anyway (a source's mark).
-func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *partitionMeta, target int64, has, dirty bool) {
+func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *wire.PartitionMeta, target int64, has, dirty bool) {
 	if !has {
 		if dirty {
 			w.writeMeta(ctx, c, meta, nil, false)
@@ -378,13 +330,13 @@ func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *partition
 		target = c.streamTime // never back; still sweep what is due
 	}
 	stamp := w.stamp()
-	var rows []closedRow
+	var rows []wire.ClosedRow
 	for {
 		at, ok := c.index.min()
 		if !ok || at > target {
 			break
 		}
-		var group []closedRow
+		var group []wire.ClosedRow
 		c.index.popDue(at, func(key string) {
 			group = append(group, w.closeKey(ctx, c, key, at, stamp)...)
 			w.metrics.closesSent.WithLabelValues(w.name).Inc()
@@ -406,7 +358,7 @@ func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *partition
 
 // writeMeta writes the partition's metadata with the clock's watermark and
 // the given closes; closed says the write publishes a new Closed.
-func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *partitionMeta, rows []closedRow, closed bool) {
+func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *wire.PartitionMeta, rows []wire.ClosedRow, closed bool) {
 	meta.StreamTime, meta.HasTime = c.streamTime, c.hasTime
 	meta.Inline = true
 	meta.Closes = rows
@@ -416,15 +368,4 @@ func (w *windowed) writeMeta(ctx goka.Context, c *partClock, meta *partitionMeta
 	}
 	setValue(ctx, c, meta)
 	meta.Closes = nil
-}
-
-// idleTarget is where the watermark of a partition whose sources are all
-// idle moves: far enough to close every window holding data up to newest
-// (the greatest time any source reached), but never past the wall clock,
-// so a live stream that pauses does not close the window its next reading
-// falls in. It moves from one close time to the next, so a pause costs
-// one metadata write per slide, not one per tick.
-func idleTarget(sem *semantics, newest, wall int64) int64 {
-	// The last window holding newest closes at step floor(newest/slide).
-	return sem.closeTime(min(sem.closeStep(wall), floorDiv(newest, sem.Windows.Slide)))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/turnstile-streams/turnstile/clientconf"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // pipelineFlags configure the processors (turnstile process, turnstile dev).
@@ -40,8 +41,8 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.DurationVar(&p.retention, "retention", 24*time.Hour, "event time during which late readings still correct windows")
 	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
 	fs.DurationVar(&p.maxFuture, "max-future", 0, "reject readings whose event time is further ahead of the wall clock (0: 24h, negative: no check)")
-	fs.StringVar(&p.counters, "counters", string(processors.Cumulative), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
-	fs.StringVar(&p.emit, "emit", string(processors.EmitFinal), "final (a window when it closes, then corrections) or updates (also on every change)")
+	fs.StringVar(&p.counters, "counters", string(windows.Cumulative), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
+	fs.StringVar(&p.emit, "emit", string(windows.EmitFinal), "final (a window when it closes, then corrections) or updates (also on every change)")
 	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
 	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
 	st := state.Defaults()
@@ -120,7 +121,7 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 		Registry: cc.SRClient(), Topics: topics, Run: p.stages,
 		Partitions: p.partitions, Replication: p.replication,
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
-		Counters: processors.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: processors.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
+		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State:  state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 		Logger: a.log,

@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // tableCtx is a goka callback context over one partition's storage: what
@@ -19,7 +22,7 @@ type tableCtx struct {
 	st          storage.Storage
 	key         string
 	offset      int64
-	metas       []*partitionMeta
+	metas       []*wire.PartitionMeta
 }
 
 func (c *tableCtx) Context() context.Context { return context.Background() }
@@ -32,23 +35,23 @@ func (c *tableCtx) Value() any {
 	if err != nil || b == nil {
 		return nil
 	}
-	v, err := tableCodec{}.Decode(b)
+	v, err := wire.TableCodec{}.Decode(b)
 	if err != nil {
 		panic(err)
 	}
 	return v
 }
 func (c *tableCtx) SetValue(v any, _ ...goka.ContextOption) {
-	b, err := tableCodec{}.Encode(v)
+	b, err := wire.TableCodec{}.Encode(v)
 	if err != nil {
 		panic(err)
 	}
 	if err := c.st.Set(c.key, b); err != nil {
 		panic(err)
 	}
-	if _, ok := v.(*partitionMeta); ok {
+	if _, ok := v.(*wire.PartitionMeta); ok {
 		// What the changelog got: decode the bytes, as the relay does.
-		dm, err := decodeMeta(b)
+		dm, err := wire.DecodeMeta(b)
 		if err != nil {
 			panic(err)
 		}
@@ -74,12 +77,12 @@ func newInlineDevices(t *testing.T) *inlineDevices {
 	}
 	st := storage.NewMemory()
 	tracker := &storageTracker{open: map[int32]trackedStorage{0: {st, 1}}, gen: 1}
-	w := &windowed{name: "w", sem: testSem(Cumulative), tracker: tracker, ctrl: controlKeys(1),
+	w := &windowed{name: "w", sem: testRules(), tracker: tracker, ctrl: controlKeys(1),
 		log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{}, sources: 1}
 	d := &devices{windowed: w}
 	w.closeKey, w.catchUp = d.closeKey, d.catchUp
-	w.schedule = func(c *partClock, key string, v windowedState) {
-		at, ok := v.nextClose(w.sem)
+	w.schedule = func(c *partClock, key string, v windows.Key) {
+		at, ok := v.NextClose(w.sem)
 		c.index.set(key, at, ok)
 	}
 	return &inlineDevices{d: d, st: st, ctx: &tableCtx{st: st}}
@@ -94,7 +97,7 @@ func (x *inlineDevices) reopen() {
 func (x *inlineDevices) reading(key string, tMin float64, entries int64, id string) {
 	x.off++
 	x.ctx.key, x.ctx.offset = key, x.off
-	r := &timedReading{T: int64(tMin * float64(minute))}
+	r := &wire.Reading{T: int64(tMin * float64(minute))}
 	r.ID, r.Entries, r.Station, r.LineName = id, entries, "S", "1"
 	x.d.onReading(x.ctx, r)
 }
@@ -102,15 +105,15 @@ func (x *inlineDevices) reading(key string, tMin float64, entries int64, id stri
 func (x *inlineDevices) mark(tMin float64) {
 	x.off++
 	x.ctx.key, x.ctx.offset = x.d.ctrl[0], x.off
-	x.d.onReading(x.ctx, &markMsg{Source: 0, Time: int64(tMin * float64(minute)), HasTime: true})
+	x.d.onReading(x.ctx, &wire.Mark{Source: 0, Time: int64(tMin * float64(minute)), HasTime: true})
 }
 
 // published is every first revision and correction, from the metadata's
 // closes and the keys' own outboxes alike, by device|start|rev.
-func (x *inlineDevices) published(t *testing.T) map[string]windowRow {
+func (x *inlineDevices) published(t *testing.T) map[string]windows.Row {
 	t.Helper()
-	out := map[string]windowRow{}
-	add := func(key string, w windowRow) {
+	out := map[string]windows.Row{}
+	add := func(key string, w windows.Row) {
 		k := fmt.Sprintf("%s|%d|%d", key, w.Start/minute, w.Rev)
 		if _, dup := out[k]; dup {
 			t.Errorf("%s published twice", k)
@@ -207,13 +210,13 @@ func TestInlineCloseCatchUp(t *testing.T) {
 			revs = append(revs, fmt.Sprintf("%s@%d rev %d", c.Key, c.Row.Start/minute, c.Row.Rev))
 		}
 	}
-	v, _ := tableCodec{}.Decode(mustGet(t, x.st, "a"))
-	a := v.(*deviceState)
-	if got := a.rev(0); got != 2 {
+	v, _ := wire.TableCodec{}.Decode(mustGet(t, x.st, "a"))
+	a := v.(*windows.Device)
+	if got := a.Emitted.Rev(0); got != 2 {
 		t.Errorf("device a window 0 at revision %d after the correction, want 2 (published: %v)", got, revs)
 	}
 	if len(a.Outbox.Windows) != 1 || a.Outbox.Windows[0].Rev != 2 || a.Outbox.Windows[0].Entries != 15 {
-		t.Errorf("the correction's outbox: %+v, want revision 2 with 15 entries", a.Outbox.Windows)
+		t.Errorf("the correction's windows.Outbox: %+v, want revision 2 with 15 entries", a.Outbox.Windows)
 	}
 	if len(revs) != 2 {
 		t.Errorf("the metadata published %v; only the two first revisions belong there", revs)
@@ -227,4 +230,11 @@ func mustGet(t *testing.T, st storage.Storage, key string) []byte {
 		t.Fatalf("get %s: %v", key, err)
 	}
 	return b
+}
+
+const minute = int64(60_000)
+
+func testRules() *windows.Rules {
+	w, _ := windows.NewSpec(5*time.Minute, 0)
+	return &windows.Rules{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: windows.Cumulative, MaxDelta: 10000, Emit: windows.EmitFinal}
 }

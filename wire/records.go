@@ -1,4 +1,4 @@
-package processors
+package wire
 
 import (
 	"fmt"
@@ -7,25 +7,29 @@ import (
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
-// timedReading is a validated reading on the internal, device-keyed readings
+// Reading is a validated reading on the internal, device-keyed readings
 // topic: the Avro record's fields plus its event time, in a compact binary
 // encoding (the topic is ours alone; external topics stay Avro).
-type timedReading struct {
+type Reading struct {
 	schemas.Reading
 	T int64 // event time, Unix ms
 }
 
 const tagReading byte = 10
 
-func idHash(id string) uint64 {
+// IDHash is the 64-bit FNV-1a hash of a reading's ID that device state
+// keeps for duplicate detection.
+func IDHash(id string) uint64 {
 	h := fnv.New64a()
 	h.Write([]byte(id))
 	return h.Sum64()
 }
 
-func encodeReading(r *timedReading, buf []byte) []byte {
+// EncodeReading writes r in the readings topic's layout, reusing buf.
+func EncodeReading(r *Reading, buf []byte) []byte {
 	e := enc{b: buf[:0]}
 	e.byte(tagReading)
 	e.byte(encodingVersion)
@@ -43,10 +47,11 @@ func encodeReading(r *timedReading, buf []byte) []byte {
 	return e.b
 }
 
-func decodeReading(b []byte) (*timedReading, error) {
+// DecodeReading reads a value written by EncodeReading.
+func DecodeReading(b []byte) (*Reading, error) {
 	d := dec{b: b}
 	d.header(tagReading)
-	r := &timedReading{}
+	r := &Reading{}
 	for _, p := range []*string{&r.CA, &r.Unit, &r.SCP, &r.Station, &r.LineName, &r.Division, &r.Date, &r.Time, &r.Desc, &r.ID, &r.Timestamp, &r.Source} {
 		*p = d.str()
 	}
@@ -57,44 +62,47 @@ func decodeReading(b []byte) (*timedReading, error) {
 		r.EventTime = time.UnixMilli(et).UTC()
 	}
 	if d.err != nil {
-		return nil, fmt.Errorf("processors: reading: %w", d.err)
+		return nil, fmt.Errorf("wire: reading: %w", d.err)
 	}
 	if len(d.b) != 0 {
-		return nil, fmt.Errorf("processors: reading: %w: trailing bytes", errCorrupt)
+		return nil, fmt.Errorf("wire: reading: %w: trailing bytes", ErrCorrupt)
 	}
 	return r, nil
 }
 
-// timedReadingCodec is the goka codec of the internal readings topic.
-type timedReadingCodec struct{}
+// ReadingCodec is the goka codec of the internal readings topic.
+type ReadingCodec struct{}
 
-// It carries readings (*timedReading) and the ingest stage's source marks
-// (*markMsg).
-func (timedReadingCodec) Encode(v any) ([]byte, error) {
+// It carries readings (*Reading) and the ingest stage's source marks
+// (*Mark).
+func (ReadingCodec) Encode(v any) ([]byte, error) {
 	switch m := v.(type) {
-	case *timedReading:
-		return encodeReading(m, nil), nil
-	case *markMsg:
-		return encodeMark(m), nil
+	case *Reading:
+		return EncodeReading(m, nil), nil
+	case *Mark:
+		return EncodeMark(m), nil
 	}
-	return nil, fmt.Errorf("processors: timedReadingCodec cannot encode %T", v)
+	return nil, fmt.Errorf("wire: ReadingCodec cannot encode %T", v)
 }
 
-func (timedReadingCodec) Decode(b []byte) (any, error) {
+// Decode reads a reading or a mark.
+func (ReadingCodec) Decode(b []byte) (any, error) {
 	if len(b) > 0 && b[0] == tagMark {
-		return decodeMark(b)
+		return DecodeMark(b)
 	}
-	return decodeReading(b)
+	return DecodeReading(b)
 }
 
 // Loopback messages drive closing: a close tells one key to close its
 // windows through a stream time; a tick, sent to a partition's control key,
 // brings the wall clock for idle partitions.
-type closeMsg struct {
+type Close struct {
 	Through int64 // watermark: close windows with END+grace <= Through
 }
 
-type tickMsg struct {
+// Tick is sent to a partition's control key by the ticker: the wall
+// clock, and whether the group has caught up with the partition's input.
+type Tick struct {
 	Wall     int64 // Unix ms
 	CaughtUp bool  // the group has no lag on this partition's input
 }
@@ -104,52 +112,54 @@ const (
 	tagTick  byte = 21
 )
 
-// loopCodec is the goka codec of a windowed group's loopback topic.
-type loopCodec struct{}
+// LoopCodec is the goka codec of a windowed group's loopback topic.
+type LoopCodec struct{}
 
-func (loopCodec) Encode(v any) ([]byte, error) {
+// Encode writes a Close or a Tick.
+func (LoopCodec) Encode(v any) ([]byte, error) {
 	e := enc{}
 	switch m := v.(type) {
-	case closeMsg:
+	case Close:
 		e.byte(tagClose)
 		e.byte(encodingVersion)
 		e.varint(m.Through)
 		e.varint(m.Through) // was the data time; members of older versions read it
-	case tickMsg:
+	case Tick:
 		e.byte(tagTick)
 		e.byte(encodingVersion)
 		e.varint(m.Wall)
 		e.bool(m.CaughtUp)
 	default:
-		return nil, fmt.Errorf("processors: loopCodec cannot encode %T", v)
+		return nil, fmt.Errorf("wire: LoopCodec cannot encode %T", v)
 	}
 	return e.b, nil
 }
 
-func (loopCodec) Decode(b []byte) (any, error) {
+// Decode reads a Close or a Tick.
+func (LoopCodec) Decode(b []byte) (any, error) {
 	if len(b) == 0 {
-		return nil, fmt.Errorf("processors: loop message: %w: empty", errCorrupt)
+		return nil, fmt.Errorf("wire: loop message: %w: empty", ErrCorrupt)
 	}
 	d := dec{b: b}
 	var v any
 	switch b[0] {
 	case tagClose:
 		d.header(tagClose)
-		v = closeMsg{Through: d.varint()}
+		v = Close{Through: d.varint()}
 		d.varint() // the old data time, ignored
 	case tagTick:
 		d.header(tagTick)
-		v = tickMsg{Wall: d.varint(), CaughtUp: d.bool()}
+		v = Tick{Wall: d.varint(), CaughtUp: d.bool()}
 	default:
-		return nil, fmt.Errorf("processors: loop message: %w: tag %d", errCorrupt, b[0])
+		return nil, fmt.Errorf("wire: loop message: %w: tag %d", ErrCorrupt, b[0])
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, fmt.Errorf("processors: loop message: %w", errCorrupt)
+		return nil, fmt.Errorf("wire: loop message: %w", ErrCorrupt)
 	}
 	return v, nil
 }
 
-// partitionMeta is the table value under a partition's control key: the
+// PartitionMeta is the table value under a partition's control key: the
 // partition's event-time progress, durable in the changelog so that a
 // restart or a new owner continues from exactly the decisions made.
 //   - Sources is what the partition heard from its upstream partitions
@@ -163,7 +173,7 @@ func (loopCodec) Decode(b []byte) (any, error) {
 //   - Closed (device partitions, when HasClosed) is how far the partition
 //     has published its closes: every window with END + grace <= Closed
 //     is on the outbox path. The write that advances it sets Mark, and the
-//     device relay passes it on to every station partition as a markMsg.
+//     device relay passes it on to every station partition as a Mark.
 //     Mark is transient, like a state's outbox: other writes clear it.
 //   - LastTick is the offset of the last tick applied.
 //   - Closes (device partitions) is the outbox of the write that advanced
@@ -175,7 +185,7 @@ func (loopCodec) Decode(b []byte) (any, error) {
 //     writes (layout 3); a partition written by the loopback design still
 //     has closes in flight on its loop topic, which its first sweep
 //     publishes.
-type partitionMeta struct {
+type PartitionMeta struct {
 	StreamTime int64
 	HasTime    bool
 	LastTick   int64
@@ -184,20 +194,22 @@ type partitionMeta struct {
 	HasClosed  bool
 	Mark       bool
 	Sources    watermark.Merge
-	Closes     []closedRow
+	Closes     []ClosedRow
 	Inline     bool
 }
 
-// closedRow is one window a device partition's watermark closed: the
+// ClosedRow is one window a device partition's watermark closed: the
 // device key, its identity strings and the row.
-type closedRow struct {
+type ClosedRow struct {
 	Key                     string
 	Station, Line, Division string
-	Row                     windowRow
+	Row                     windows.Row
 }
 
-func newPartitionMeta(sources int) *partitionMeta {
-	return &partitionMeta{LastTick: -1, LastInput: -1, Sources: watermark.Merge{N: sources}}
+// NewPartitionMeta is the metadata of a partition that has applied
+// nothing yet, merging the marks of sources upstream partitions.
+func NewPartitionMeta(sources int) *PartitionMeta {
+	return &PartitionMeta{LastTick: -1, LastInput: -1, Sources: watermark.Merge{N: sources}}
 }
 
 // Partition metadata layouts: 1 (before watermarks through the graph:
@@ -229,9 +241,10 @@ func flagsMark(t int64, f byte) watermark.Mark {
 	return watermark.Mark{Time: t, Has: f&markHasTime != 0, Idle: f&markIdle != 0}
 }
 
-func encodeMeta(m *partitionMeta) []byte {
+// EncodeMeta writes m in the current layout.
+func EncodeMeta(m *PartitionMeta) []byte {
 	e := enc{}
-	e.byte(tagPartition)
+	e.byte(TagPartition)
 	e.byte(metaVersion)
 	e.bool(m.HasTime)
 	e.varint(m.StreamTime)
@@ -261,19 +274,20 @@ func encodeMeta(m *partitionMeta) []byte {
 	return e.b
 }
 
-func decodeMeta(b []byte) (*partitionMeta, error) {
-	if len(b) >= 2 && b[0] == tagPartition && b[1] == encodingVersion {
+// DecodeMeta reads any partition metadata layout still in use (1–3).
+func DecodeMeta(b []byte) (*PartitionMeta, error) {
+	if len(b) >= 2 && b[0] == TagPartition && b[1] == encodingVersion {
 		return decodeMetaV1(b)
 	}
 	d := dec{b: b}
-	if d.byte() != tagPartition {
-		return nil, fmt.Errorf("processors: partition meta: %w: header", errCorrupt)
+	if d.byte() != TagPartition {
+		return nil, fmt.Errorf("wire: partition meta: %w: header", ErrCorrupt)
 	}
 	version := d.byte()
 	if version != metaVersion && version != metaVersionV2 {
-		return nil, fmt.Errorf("processors: partition meta: %w: layout %d", errCorrupt, version)
+		return nil, fmt.Errorf("wire: partition meta: %w: layout %d", ErrCorrupt, version)
 	}
-	m := &partitionMeta{HasTime: d.bool(), StreamTime: d.varint(), LastTick: d.varint(), LastInput: d.varint(),
+	m := &PartitionMeta{HasTime: d.bool(), StreamTime: d.varint(), LastTick: d.varint(), LastInput: d.varint(),
 		HasClosed: d.bool(), Closed: d.varint(), Mark: d.bool()}
 	m.Sources.N = int(d.uvarint())
 	if n := d.count(3); n > 0 {
@@ -287,7 +301,7 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 	if version == metaVersion {
 		m.Inline = d.bool()
 		if n := d.count(13); n > 0 {
-			m.Closes = make([]closedRow, n)
+			m.Closes = make([]ClosedRow, n)
 			for i := range m.Closes {
 				c := &m.Closes[i]
 				c.Key, c.Station, c.Line, c.Division = d.str(), d.str(), d.str(), d.str()
@@ -296,7 +310,7 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 		}
 	}
 	if err := d.finish(); err != nil {
-		return nil, fmt.Errorf("processors: partition meta: %w", err)
+		return nil, fmt.Errorf("wire: partition meta: %w", err)
 	}
 	return m, nil
 }
@@ -305,10 +319,10 @@ func decodeMeta(b []byte) (*partitionMeta, error) {
 // whole graph: its stream time was an idle advance (or 0), its data time
 // what a device partition had told the station stage, its sources the
 // station partition's device marks.
-func decodeMetaV1(b []byte) (*partitionMeta, error) {
+func decodeMetaV1(b []byte) (*PartitionMeta, error) {
 	d := dec{b: b}
-	d.header(tagPartition)
-	m := &partitionMeta{StreamTime: d.varint(), LastTick: d.varint(), LastInput: -1}
+	d.header(TagPartition)
+	m := &PartitionMeta{StreamTime: d.varint(), LastTick: d.varint(), LastInput: -1}
 	m.HasTime = m.StreamTime != 0
 	if len(d.b) > 0 {
 		if dt := d.varint(); dt != 0 {
@@ -326,25 +340,26 @@ func decodeMetaV1(b []byte) (*partitionMeta, error) {
 		}
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, fmt.Errorf("processors: partition meta: %w", errCorrupt)
+		return nil, fmt.Errorf("wire: partition meta: %w", ErrCorrupt)
 	}
 	return m, nil
 }
 
-// markMsg is an upstream partition's event-time progress, sent in band
+// Mark is an upstream partition's event-time progress, sent in band
 // after the records it covers to a partition's control key:
 //   - on the readings topic, from the ingest stage: input partition Source
 //     has accepted readings up to event time Time (or is idle);
 //   - on the station-updates topic, from the device relay: device partition
 //     Source has published every window with END + grace <= Time.
-type markMsg struct {
+type Mark struct {
 	Source  int32
 	Time    int64
 	HasTime bool
 	Idle    bool
 }
 
-func (m *markMsg) mark() watermark.Mark {
+// Watermark is the mark as watermark.Merge takes it.
+func (m *Mark) Watermark() watermark.Mark {
 	return watermark.Mark{Time: m.Time, Has: m.HasTime, Idle: m.Idle}
 }
 
@@ -352,44 +367,28 @@ func (m *markMsg) mark() watermark.Mark {
 // 20 close, 21 tick (table values: 1 device, 2 partition, 3 station).
 const tagMark byte = 12
 
-func encodeMark(m *markMsg) []byte {
+// EncodeMark writes m in the marks' layout.
+func EncodeMark(m *Mark) []byte {
 	e := enc{}
 	e.byte(tagMark)
 	e.byte(encodingVersion)
 	e.uvarint(uint64(m.Source))
 	e.varint(m.Time)
-	e.byte(markFlags(m.mark()))
+	e.byte(markFlags(m.Watermark()))
 	return e.b
 }
 
-func decodeMark(b []byte) (*markMsg, error) {
+// DecodeMark reads a mark, including one written before idleness.
+func DecodeMark(b []byte) (*Mark, error) {
 	d := dec{b: b}
 	d.header(tagMark)
-	m := &markMsg{Source: int32(d.uvarint()), Time: d.varint(), HasTime: true}
+	m := &Mark{Source: int32(d.uvarint()), Time: d.varint(), HasTime: true}
 	if len(d.b) > 0 { // absent in marks written before idleness
 		mk := flagsMark(m.Time, d.byte())
 		m.HasTime, m.Idle = mk.Has, mk.Idle
 	}
 	if d.err != nil || len(d.b) != 0 {
-		return nil, fmt.Errorf("processors: mark: %w", errCorrupt)
+		return nil, fmt.Errorf("wire: mark: %w", ErrCorrupt)
 	}
 	return m, nil
-}
-
-// controlKeys returns, for each partition, a key that goka's partitioner
-// (FNV-1a, as sarama's hash partitioner) places on that partition. Ticks
-// are sent to it and the partition's metadata is stored under it. Device
-// keys contain '|' and station keys too, so "~partition~" keys never clash.
-func controlKeys(partitions int) []string {
-	keys := make([]string, partitions)
-	found := 0
-	for i := 0; found < partitions; i++ {
-		k := fmt.Sprintf("~partition~%d", i)
-		p := schemas.Partition(k, partitions)
-		if keys[p] == "" {
-			keys[p] = k
-			found++
-		}
-	}
-	return keys
 }

@@ -1,30 +1,30 @@
-package processors
+package windows
 
 import (
 	"fmt"
 	"time"
 )
 
-// windowSpec describes the event-time windows, aligned to the Unix epoch
+// Spec describes the event-time windows, aligned to the Unix epoch
 // like Spark's window(): a time t belongs to every window [start,
 // start+Size) with start a multiple of Slide. Slide == Size gives tumbling windows. Times are Unix
 // milliseconds.
-type windowSpec struct {
+type Spec struct {
 	Size  int64
 	Slide int64
 }
 
-// newWindowSpec validates a window length and slide (slide 0 = tumbling).
-func newWindowSpec(size, slide time.Duration) (windowSpec, error) {
+// NewSpec validates a window length and slide (slide 0 = tumbling).
+func NewSpec(size, slide time.Duration) (Spec, error) {
 	if slide == 0 {
 		slide = size
 	}
-	w := windowSpec{Size: size.Milliseconds(), Slide: slide.Milliseconds()}
+	w := Spec{Size: size.Milliseconds(), Slide: slide.Milliseconds()}
 	switch {
 	case w.Size <= 0:
-		return w, fmt.Errorf("processors: window must be positive, got %v", size)
+		return w, fmt.Errorf("windows: window must be positive, got %v", size)
 	case w.Slide <= 0 || w.Slide > w.Size:
-		return w, fmt.Errorf("processors: slide must be in (0, window], got %v", slide)
+		return w, fmt.Errorf("windows: slide must be in (0, window], got %v", slide)
 	}
 	return w, nil
 }
@@ -38,13 +38,13 @@ func floorDiv(a, b int64) int64 {
 }
 
 // Earliest is the start of the earliest window containing t.
-func (w windowSpec) Earliest(t int64) int64 {
+func (w Spec) Earliest(t int64) int64 {
 	// smallest multiple of Slide strictly greater than t-Size
 	return (floorDiv(t-w.Size, w.Slide) + 1) * w.Slide
 }
 
 // Of calls fn with the start of every window containing t, earliest first.
-func (w windowSpec) Of(t int64, fn func(start int64)) {
+func (w Spec) Of(t int64, fn func(start int64)) {
 	for s := w.Earliest(t); s <= t; s += w.Slide {
 		fn(s)
 	}

@@ -1,4 +1,4 @@
-package processors
+package windows
 
 import (
 	"fmt"
@@ -13,9 +13,9 @@ import (
 
 const minute = int64(60_000)
 
-func testSem(counters CounterMode) *semantics {
-	w, _ := newWindowSpec(5*time.Minute, 0)
-	return &semantics{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
+func testRules(counters CounterMode) *Rules {
+	w, _ := NewSpec(5*time.Minute, 0)
+	return &Rules{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: counters, MaxDelta: 10000, Emit: EmitFinal}
 }
 
 func hashID(s string) uint64 {
@@ -24,17 +24,17 @@ func hashID(s string) uint64 {
 	return h.Sum64()
 }
 
-func rd(tMin float64, entries, exits int64, id string) devReading {
-	return devReading{T: int64(tMin * float64(minute)), Entries: entries, Exits: exits, ID: hashID(id), Desc: "REGULAR"}
+func rd(tMin float64, entries, exits int64, id string) Reading {
+	return Reading{T: int64(tMin * float64(minute)), Entries: entries, Exits: exits, ID: hashID(id), Desc: "REGULAR"}
 }
 
 var meta = [3]string{"59 ST", "NQR456W", "BMT"}
 
 // published collects what the relay would publish: window start -> its
 // latest revision.
-type published map[int64]windowRow
+type published map[int64]Row
 
-func (p published) take(t *testing.T, s *deviceState) {
+func (p published) take(t *testing.T, s *Device) {
 	t.Helper()
 	for _, w := range s.Outbox.Windows {
 		if old, ok := p[w.Start]; ok && w.Rev != old.Rev+1 {
@@ -42,19 +42,19 @@ func (p published) take(t *testing.T, s *deviceState) {
 		}
 		p[w.Start] = w
 	}
-	s.Outbox = outbox{}
+	s.Outbox = Outbox{}
 }
 
-func row(rev int32, start, entries, exits int64) windowRow {
-	return windowRow{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
+func row(rev int32, start, entries, exits int64) Row {
+	return Row{Start: start, End: start + 5*minute, Rev: rev, Entries: entries, Exits: exits, Desc: "REGULAR"}
 }
 
 func TestDeviceCumulative(t *testing.T) {
-	sem := testSem(Cumulative)
-	s := newDeviceState()
+	sem := testRules(Cumulative)
+	s := NewDevice()
 	pub := published{}
 	steps := []struct {
-		r      devReading
+		r      Reading
 		closeT float64 // close through this minute after the reading (0 = none)
 	}{
 		{rd(1, 100, 50, "a"), 0},  // first reading contributes 0: window [0,5)
@@ -63,11 +63,11 @@ func TestDeviceCumulative(t *testing.T) {
 		{rd(12, 20, 61, "d"), 20}, // counter reset: entries dropped, exits +1; [5,10) and [10,15) close
 	}
 	for _, st := range steps {
-		if !s.apply(sem, st.r, meta, stamp{}) {
+		if !s.Apply(sem, st.r, meta, Stamp{}) {
 			t.Fatalf("apply %v: a duplicate", st.r)
 		}
 		if st.closeT > 0 {
-			s.close(sem, int64(st.closeT*float64(minute)), stamp{})
+			s.Close(sem, int64(st.closeT*float64(minute)), Stamp{})
 		}
 		pub.take(t, s)
 	}
@@ -82,13 +82,13 @@ func TestDeviceCumulative(t *testing.T) {
 	// A late reading between b (6m, 130) and c (7m, 140) in the closed
 	// window [5,10): it splits one difference into two; the totals of that
 	// window do not change, so nothing is republished.
-	s.apply(sem, rd(6.5, 135, 57, "late1"), meta, stamp{})
+	s.Apply(sem, rd(6.5, 135, 57, "late1"), meta, Stamp{})
 	if len(s.Outbox.Windows) != 0 {
 		t.Fatalf("unchanged window republished: %v", s.Outbox.Windows)
 	}
 	// A late reading at 4m (window [0,5)) between a (1m) and b (6m): both
 	// [0,5) and [5,10) change and are corrected with revision 2.
-	s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{})
+	s.Apply(sem, rd(4, 110, 52, "late2"), meta, Stamp{})
 	pub.take(t, s)
 	if got, want := pub[0], row(2, 0, 10, 2); got != want {
 		t.Errorf("[0,5) after late reading: %+v, want %+v", got, want)
@@ -97,36 +97,36 @@ func TestDeviceCumulative(t *testing.T) {
 		t.Errorf("[5,10) after late reading: %+v, want %+v", got, want)
 	}
 	// Its duplicate changes nothing.
-	if s.apply(sem, rd(4, 110, 52, "late2"), meta, stamp{}) || !s.Outbox.empty() {
-		t.Fatalf("duplicate applied: outbox %v", s.Outbox)
+	if s.Apply(sem, rd(4, 110, 52, "late2"), meta, Stamp{}) || !s.Outbox.Empty() {
+		t.Fatalf("duplicate applied: Outbox %v", s.Outbox)
 	}
 }
 
 func TestDeviceIncrementAndUpdates(t *testing.T) {
-	sem := testSem(Increment)
+	sem := testRules(Increment)
 	sem.Emit = EmitUpdates
-	s := newDeviceState()
+	s := NewDevice()
 	pub := published{}
-	s.apply(sem, rd(1, 5, 6, "a"), meta, stamp{})
+	s.Apply(sem, rd(1, 5, 6, "a"), meta, Stamp{})
 	pub.take(t, s)
-	s.apply(sem, rd(2, 7, 8, "b"), meta, stamp{})
+	s.Apply(sem, rd(2, 7, 8, "b"), meta, Stamp{})
 	pub.take(t, s)
 	if got, want := pub[0], row(2, 0, 12, 14); got != want {
 		t.Fatalf("updates mode: %+v, want %+v", got, want)
 	}
-	s.close(sem, 10*minute, stamp{})
-	if !s.Outbox.empty() {
+	s.Close(sem, 10*minute, Stamp{})
+	if !s.Outbox.Empty() {
 		t.Fatalf("closing an already published unchanged window republished it: %v", s.Outbox)
 	}
 }
 
 func TestDeviceRetentionPrunes(t *testing.T) {
-	sem := testSem(Cumulative)
-	s := newDeviceState()
+	sem := testRules(Cumulative)
+	s := NewDevice()
 	for i := 0; i < 100; i++ {
-		s.Outbox = outbox{} // every write starts with an empty outbox
-		s.apply(sem, rd(float64(i*4), int64(i*10), int64(i), fmt.Sprint(i)), meta, stamp{})
-		s.close(sem, int64(i*4)*minute, stamp{})
+		s.Outbox = Outbox{} // every write starts with an empty Outbox
+		s.Apply(sem, rd(float64(i*4), int64(i*10), int64(i), fmt.Sprint(i)), meta, Stamp{})
+		s.Close(sem, int64(i*4)*minute, Stamp{})
 	}
 	// Retention 60m of 4-minute readings: about 15 readings plus a base.
 	if n := len(s.Readings); n > 20 {
@@ -134,31 +134,6 @@ func TestDeviceRetentionPrunes(t *testing.T) {
 	}
 	if n := len(s.Emitted); n > 20 {
 		t.Fatalf("%d windows retained", n)
-	}
-	b := encodeDevice(s, nil)
-	if len(b) > 400 {
-		t.Errorf("encoded device state is %d bytes", len(b))
-	}
-	got, err := decodeDevice(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(got, s) {
-		t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
-	}
-}
-
-func TestDecodeDeviceRejectsGarbage(t *testing.T) {
-	s := newDeviceState()
-	s.apply(testSem(Cumulative), rd(1, 1, 1, "a"), meta, stamp{})
-	b := encodeDevice(s, nil)
-	for i := 0; i < len(b); i++ {
-		if _, err := decodeDevice(b[:i]); err == nil {
-			t.Fatalf("truncated to %d bytes decoded", i)
-		}
-	}
-	if _, err := decodeDevice(append(b, 0)); err == nil {
-		t.Fatal("trailing byte accepted")
 	}
 }
 
@@ -180,13 +155,13 @@ func TestDeviceConvergesToReference(t *testing.T) {
 
 func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 7))
-	sem := testSem(counters)
-	sem.Windows, _ = newWindowSpec(5*time.Minute, slide)
+	sem := testRules(counters)
+	sem.Windows, _ = NewSpec(5*time.Minute, slide)
 	sem.Retention = 30 * minute
 	devices := []string{"A|R1|00", "A|R1|01", "B|R2|00"}
 	type in struct {
 		dev string
-		r   devReading
+		r   Reading
 		id  string
 	}
 	var stream []in
@@ -200,7 +175,7 @@ func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed 
 			}
 			id := fmt.Sprintf("%s-%d", dev, i)
 			tm := int64(i)*2*minute + int64(rng.IntN(int(minute)))
-			stream = append(stream, in{dev, devReading{T: tm, Entries: e, Exits: x, ID: hashID(id), Desc: "REGULAR"}, id})
+			stream = append(stream, in{dev, Reading{T: tm, Entries: e, Exits: x, ID: hashID(id), Desc: "REGULAR"}, id})
 		}
 	}
 	// Mostly in order with local shuffles, a few very late, some duplicates.
@@ -216,33 +191,33 @@ func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed 
 		stream = append(stream, stream[rng.IntN(len(stream))])
 	}
 
-	states := map[string]*deviceState{}
+	states := map[string]*Device{}
 	pubs := map[string]published{}
 	var streamTime int64 = -1 << 62
 	var accepted []reference.Reading
 	for _, x := range stream {
 		s := states[x.dev]
 		if s == nil {
-			s, states[x.dev], pubs[x.dev] = newDeviceState(), newDeviceState(), published{}
+			s, states[x.dev], pubs[x.dev] = NewDevice(), NewDevice(), published{}
 			states[x.dev] = s
 		}
 		if x.r.T < streamTime-sem.Retention {
 			continue // too late: goes to the late topic
 		}
-		if s.apply(sem, x.r, meta, stamp{}) {
+		if s.Apply(sem, x.r, meta, Stamp{}) {
 			accepted = append(accepted, reference.Reading{Device: x.dev, T: x.r.T, Entries: x.r.Entries, Exits: x.r.Exits, ID: x.id, Desc: "REGULAR"})
 		}
 		pubs[x.dev].take(t, s)
 		streamTime = max(streamTime, x.r.T)
 		for dev, ds := range states {
-			if at, ok := ds.nextClose(sem); ok && at <= streamTime {
-				ds.close(sem, streamTime, stamp{})
+			if at, ok := ds.NextClose(sem); ok && at <= streamTime {
+				ds.Close(sem, streamTime, Stamp{})
 				pubs[dev].take(t, ds)
 			}
 		}
 	}
 	for dev, ds := range states {
-		ds.close(sem, streamTime+sem.Windows.Size+sem.Grace+sem.Retention, stamp{})
+		ds.Close(sem, streamTime+sem.Windows.Size+sem.Grace+sem.Retention, Stamp{})
 		pubs[dev].take(t, ds)
 	}
 	want := reference.Devices(reference.Params{SizeMs: sem.Windows.Size, SlideMs: sem.Windows.Slide,

@@ -1,4 +1,4 @@
-package processors
+package windows
 
 import (
 	"reflect"
@@ -25,7 +25,7 @@ func TestWindowsOf(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w, err := newWindowSpec(tt.size, tt.slide)
+			w, err := NewSpec(tt.size, tt.slide)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -45,22 +45,22 @@ func TestWindowsOf(t *testing.T) {
 
 func TestNewWindowsRejects(t *testing.T) {
 	for _, c := range []struct{ size, slide time.Duration }{{0, 0}, {time.Minute, 2 * time.Minute}, {time.Minute, -time.Second}} {
-		if _, err := newWindowSpec(c.size, c.slide); err == nil {
-			t.Errorf("newWindowSpec(%v, %v) accepted", c.size, c.slide)
+		if _, err := NewSpec(c.size, c.slide); err == nil {
+			t.Errorf("NewSpec(%v, %v) accepted", c.size, c.slide)
 		}
 	}
 }
 
 func TestCloseStepsAndIdleTarget(t *testing.T) {
-	sem := &semantics{Windows: windowSpec{Size: 5 * minute, Slide: 5 * minute}, Grace: 5 * minute}
+	sem := &Rules{Windows: Spec{Size: 5 * minute, Slide: 5 * minute}, Grace: 5 * minute}
 	for _, tc := range []struct{ t, step, at int64 }{
 		{10 * minute, 0, 10 * minute}, // [0,5) closes at 10
 		{14 * minute, 0, 10 * minute},
 		{15 * minute, 1, 15 * minute},
 		{9 * minute, -1, 5 * minute},
 	} {
-		if got := sem.closeStep(tc.t); got != tc.step || sem.closeTime(got) != tc.at {
-			t.Errorf("closeStep(%d min) = %d (closes at %d min), want %d (%d min)", tc.t/minute, got, sem.closeTime(got)/minute, tc.step, tc.at/minute)
+		if got := sem.CloseStep(tc.t); got != tc.step || sem.CloseTime(got) != tc.at {
+			t.Errorf("CloseStep(%d min) = %d (closes at %d min), want %d (%d min)", tc.t/minute, got, sem.CloseTime(got)/minute, tc.step, tc.at/minute)
 		}
 	}
 	for _, tc := range []struct {
@@ -74,13 +74,13 @@ func TestCloseStepsAndIdleTarget(t *testing.T) {
 		{"at the wall clock", 62 * minute, 67 * minute, 65 * minute},
 		{"wall exactly on a close", 62 * minute, 65 * minute, 65 * minute},
 	} {
-		if got := idleTarget(sem, tc.newest, tc.wall); got != tc.want {
+		if got := sem.IdleTarget(tc.newest, tc.wall); got != tc.want {
 			t.Errorf("%s: idleTarget = %d min, want %d min", tc.name, got/minute, tc.want/minute)
 		}
 	}
-	sliding := &semantics{Windows: windowSpec{Size: 10 * minute, Slide: 5 * minute}, Grace: 0}
+	sliding := &Rules{Windows: Spec{Size: 10 * minute, Slide: 5 * minute}, Grace: 0}
 	// newest 62 lies in [55,65) and [60,70): the later closes at 70
-	if got := idleTarget(sliding, 62*minute, 1000*minute); got != 70*minute {
+	if got := sliding.IdleTarget(62*minute, 1000*minute); got != 70*minute {
 		t.Errorf("sliding: idleTarget = %d min, want 70", got/minute)
 	}
 }

@@ -1,23 +1,25 @@
-package processors
+package wire
 
 import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // Table values start with a tag byte saying what they are.
 const (
-	tagDevice    byte = 1
-	tagPartition byte = 2
-	tagStation   byte = 3
+	TagDevice    byte = 1 // a device's windows (windows.Device)
+	TagPartition byte = 2 // a partition's metadata (PartitionMeta)
+	TagStation   byte = 3 // a station's windows (windows.Station)
 )
 
 // encodingVersion is written after the tag; bump it when a layout changes
 // and keep decoding the old one.
 const encodingVersion byte = 1
 
-var errCorrupt = errors.New("processors: corrupt table value")
+var ErrCorrupt = errors.New("wire: corrupt table value")
 
 // enc appends the primitives of our value layouts.
 type enc struct{ b []byte }
@@ -44,7 +46,7 @@ type dec struct {
 
 func (d *dec) fail() {
 	if d.err == nil {
-		d.err = errCorrupt
+		d.err = ErrCorrupt
 	}
 	d.b = nil
 }
@@ -116,10 +118,10 @@ func (d *dec) bool() bool  { return d.byte() != 0 }
 
 func (d *dec) header(tag byte) {
 	if got := d.byte(); got != tag && d.err == nil {
-		d.err = fmt.Errorf("processors: table value has tag %d, want %d", got, tag)
+		d.err = fmt.Errorf("wire: table value has tag %d, want %d", got, tag)
 	}
 	if v := d.byte(); v != encodingVersion && d.err == nil {
-		d.err = fmt.Errorf("processors: table value encoding version %d unknown", v)
+		d.err = fmt.Errorf("wire: table value encoding version %d unknown", v)
 	}
 }
 
@@ -154,7 +156,7 @@ func (d *dec) desc() string {
 }
 
 // row is one published window revision (an outbox entry).
-func (e *enc) row(w windowRow) {
+func (e *enc) row(w windows.Row) {
 	e.varint(w.Start)
 	e.varint(w.End - w.Start)
 	e.uvarint(uint64(w.Rev))
@@ -166,8 +168,8 @@ func (e *enc) row(w windowRow) {
 	e.varint(w.EmittedAt)
 }
 
-func (d *dec) row() windowRow {
-	var w windowRow
+func (d *dec) row() windows.Row {
+	var w windows.Row
 	w.Start = d.varint()
 	w.End = w.Start + d.varint()
 	w.Rev = int32(d.uvarint())
@@ -180,7 +182,7 @@ func (d *dec) row() windowRow {
 	return w
 }
 
-func (e *enc) outbox(o outbox) {
+func (e *enc) outbox(o windows.Outbox) {
 	e.uvarint(uint64(len(o.Windows)))
 	for _, w := range o.Windows {
 		e.row(w)
@@ -191,10 +193,10 @@ func (e *enc) outbox(o outbox) {
 	}
 }
 
-func (d *dec) outbox() outbox {
-	var o outbox
+func (d *dec) outbox() windows.Outbox {
+	var o windows.Outbox
 	if n := d.count(9); n > 0 {
-		o.Windows = make([]windowRow, n)
+		o.Windows = make([]windows.Row, n)
 		for i := range o.Windows {
 			o.Windows[i] = d.row()
 		}
@@ -208,7 +210,7 @@ func (d *dec) outbox() outbox {
 	return o
 }
 
-func (e *enc) emitted(ws []emitted) {
+func (e *enc) emitted(ws windows.Revisions) {
 	e.uvarint(uint64(len(ws)))
 	var ps int64
 	for _, w := range ws {
@@ -218,16 +220,16 @@ func (e *enc) emitted(ws []emitted) {
 	}
 }
 
-func (d *dec) emitted() []emitted {
+func (d *dec) emitted() windows.Revisions {
 	n := d.count(2)
 	if n == 0 {
 		return nil
 	}
-	ws := make([]emitted, n)
+	ws := make(windows.Revisions, n)
 	var ps int64
 	for i := range ws {
 		ps += d.varint()
-		ws[i] = emitted{Start: ps, Rev: int32(d.uvarint())}
+		ws[i] = windows.Revision{Start: ps, Rev: int32(d.uvarint())}
 	}
 	return ws
 }
@@ -238,16 +240,16 @@ func (d *dec) finish() error {
 		return d.err
 	}
 	if len(d.b) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", errCorrupt, len(d.b))
+		return fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	return nil
 }
 
-// encodeDevice writes a device state. Times and counters are delta-encoded
+// EncodeDevice writes a device state. Times and counters are delta-encoded
 // against the previous reading: a retained reading costs about 15 bytes.
-func encodeDevice(s *deviceState, buf []byte) []byte {
+func EncodeDevice(s *windows.Device, buf []byte) []byte {
 	e := enc{b: buf[:0]}
-	e.byte(tagDevice)
+	e.byte(TagDevice)
 	e.byte(encodingVersion)
 	e.outbox(s.Outbox)
 	e.str(s.Station)
@@ -274,10 +276,12 @@ func encodeDevice(s *deviceState, buf []byte) []byte {
 	return e.b
 }
 
-func decodeDevice(b []byte) (*deviceState, error) {
+// DecodeDevice reads a value written by EncodeDevice; anything else is
+// ErrCorrupt.
+func DecodeDevice(b []byte) (*windows.Device, error) {
 	d := dec{b: b}
-	d.header(tagDevice)
-	s := &deviceState{}
+	d.header(TagDevice)
+	s := &windows.Device{}
 	s.Outbox = d.outbox()
 	s.Station, s.Line, s.Division = d.str(), d.str(), d.str()
 	s.HasClosed = d.bool()
@@ -288,13 +292,13 @@ func decodeDevice(b []byte) (*deviceState, error) {
 	s.Duplicates = d.uvarint()
 	s.Dropped = d.varint()
 	if n := d.count(11); n > 0 {
-		s.Readings = make([]devReading, n)
+		s.Readings = make([]windows.Reading, n)
 		var pt, pe, px int64
 		for i := range s.Readings {
 			pt += d.varint()
 			pe += d.varint()
 			px += d.varint()
-			s.Readings[i] = devReading{T: pt, Entries: pe, Exits: px, ID: d.u64(), Desc: d.desc()}
+			s.Readings[i] = windows.Reading{T: pt, Entries: pe, Exits: px, ID: d.u64(), Desc: d.desc()}
 		}
 	}
 	s.Emitted = d.emitted()
@@ -302,4 +306,42 @@ func decodeDevice(b []byte) (*deviceState, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Head is what the relays need of a table value: the outbox at its front
+// and the strings that follow it (station, line and division for a device;
+// division for a station), without decoding the rest of the state.
+type Head struct {
+	Outbox  windows.Outbox
+	Strings [3]string
+}
+
+// PendingHead decodes the head of a changelog value of a table whose
+// values have tag want, when it has an outbox to publish (tombstones,
+// partition metadata and empty outboxes have none).
+func PendingHead(value []byte, want byte) (Head, bool, error) {
+	var h Head
+	if value == nil || len(value) > 0 && value[0] == TagPartition {
+		return h, false, nil
+	}
+	if len(value) < 2 {
+		return h, false, fmt.Errorf("wire: %w: short table value", ErrCorrupt)
+	}
+	if tag := value[0]; tag != want {
+		return h, false, fmt.Errorf("wire: %w: tag %d in a table of tag %d", ErrCorrupt, tag, want)
+	}
+	d := dec{b: value}
+	d.header(want)
+	h.Outbox = d.outbox()
+	if d.err != nil || h.Outbox.Empty() {
+		return h, false, d.err
+	}
+	n := 1
+	if want == TagDevice {
+		n = 3
+	}
+	for i := range n {
+		h.Strings[i] = d.str()
+	}
+	return h, d.err == nil, d.err
 }

@@ -1,0 +1,117 @@
+package windows
+
+// CounterMode says what a reading's ENTRIES and EXITS contribute (the
+// --counters flag).
+type CounterMode string
+
+// Counter modes.
+const (
+	// Cumulative: ENTRIES/EXITS are register counters; a reading contributes
+	// the difference to the device's previous reading in event-time order.
+	Cumulative CounterMode = "cumulative"
+	// Increment: a reading contributes its own ENTRIES/EXITS.
+	Increment CounterMode = "increment"
+)
+
+// EmitMode says when a window is published (the --emit flag).
+type EmitMode string
+
+// Emit modes.
+const (
+	EmitFinal   EmitMode = "final"   // a window is published when it closes, then on corrections
+	EmitUpdates EmitMode = "updates" // additionally on every change while open
+)
+
+// Rules are the window rules shared by every device and station. Times
+// are Unix milliseconds.
+type Rules struct {
+	Windows   Spec
+	Grace     int64 // ms after END before a window closes
+	Retention int64 // ms of event time that late data may still correct
+	Counters  CounterMode
+	MaxDelta  int64 // larger counter differences are dropped as glitches
+	Emit      EmitMode
+}
+
+// CloseStep numbers the instants at which windows close, start + size +
+// grace with start a multiple of the slide: the latest at or before t.
+func (rules *Rules) CloseStep(t int64) int64 {
+	return floorDiv(t-rules.Windows.Size-rules.Grace, rules.Windows.Slide)
+}
+
+// CloseTime is the instant of close step n.
+func (rules *Rules) CloseTime(n int64) int64 {
+	return n*rules.Windows.Slide + rules.Windows.Size + rules.Grace
+}
+
+// IdleTarget is where the watermark of a partition whose sources are all
+// idle moves: far enough to close every window holding data up to newest
+// (the greatest time any source reached), but never past the wall clock,
+// so a live stream that pauses does not close the window its next reading
+// falls in. It moves from one close time to the next, so a pause costs
+// one metadata write per slide, not one per tick.
+func (rules *Rules) IdleTarget(newest, wall int64) int64 {
+	// The last window holding newest closes at step floor(newest/slide).
+	return rules.CloseTime(min(rules.CloseStep(wall), floorDiv(newest, rules.Windows.Slide)))
+}
+
+// publishes is the one rule, for devices and stations alike, that says
+// whether a change to a window publishes a revision:
+//   - a closed window publishes a correction when its row changed, and its
+//     first revision when it has a row and none was published yet (it
+//     closed while it had no data);
+//   - an open window publishes only in EmitUpdates mode, on a change.
+func (rules *Rules) publishes(closed, hasRow, changed bool, rev int32) bool {
+	if closed {
+		return changed || hasRow && rev == 0
+	}
+	return rules.Emit == EmitUpdates && changed
+}
+
+// Row is one published revision of a window, complete: the relay
+// publishes it as is, so a republication after a crash is identical.
+type Row struct {
+	Start, End     int64 // Unix ms
+	Rev            int32
+	Gen            int32
+	Entries, Exits int64
+	Desc           string
+	Devices        int32 // stations only
+	EmittedAt      int64 // wall-clock ms of the decision
+}
+
+// Stamp is what every publication carries besides the row: the wall clock
+// of the decision and the replay generation.
+type Stamp struct {
+	Now int64
+	Gen int32
+}
+
+// Outbox is what one write of a key's state publishes: window revisions
+// by start, and (devices) too-late readings. It is transient: the next
+// write replaces it, and the relay publishes it from the changelog.
+type Outbox struct {
+	Windows []Row
+	Late    [][]byte // too-late readings, in the readings topic's encoding
+}
+
+// Empty says whether the outbox publishes nothing.
+func (o Outbox) Empty() bool { return len(o.Windows) == 0 && len(o.Late) == 0 }
+
+// Key is what the runtime needs from any key's windowed state, a
+// [Device] or a [Station], to schedule and track its closes.
+type Key interface {
+	// Through reports how far the key has closed its windows (a durable
+	// decision: the watermark had reached it).
+	Through() (int64, bool)
+	// Newest is the latest event time the key holds (for the lag metric).
+	Newest() (int64, bool)
+	// NextClose is the earliest END + grace of a window of the key that is
+	// not closed yet.
+	NextClose(*Rules) (int64, bool)
+}
+
+var (
+	_ Key = (*Device)(nil)
+	_ Key = (*Station)(nil)
+)
