@@ -2,6 +2,10 @@
 // table's changelog topic: the transactional-outbox pattern without Kafka
 // transactions.
 //
+// The name is the pipeline's: this is the stage that emits closed windows
+// to the sink topics. It is not goka's Emitter, which is a producer a
+// program calls; nothing here is called from a goka callback.
+//
 // A windowed processor does not produce closed windows itself. It writes
 // them into the outbox of the key's table value, in the same SetValue as
 // the state change, so they become visible exactly when the state is
