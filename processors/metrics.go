@@ -367,25 +367,3 @@ func each(c prometheus.Collector, fn func(labels map[string]string, v float64)) 
 		}
 	}
 }
-
-// ConsumerGroup is one consumer group of the pipeline and the topics whose
-// lag says whether it has caught up.
-type ConsumerGroup struct {
-	Group  string
-	Topics []string
-}
-
-// ConsumerGroups lists the pipeline's consumer groups in stage order: each
-// goka group with its input (its loopback topic carries ticks all the time
-// and is left out) and each relay with its table's changelog.
-func (c Config) ConsumerGroups() []ConsumerGroup {
-	c.Defaults()
-	g, t := c.Groups, c.Topics
-	return []ConsumerGroup{
-		{g.Ingest, []string{t.Input}},
-		{g.Windows, []string{t.Readings}},
-		{relayGroup(g.Windows), []string{tableTopic(g.Windows)}},
-		{g.Stations, []string{t.StationUpdates}},
-		{relayGroup(g.Stations), []string{tableTopic(g.Stations)}},
-	}
-}
