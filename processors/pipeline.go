@@ -251,6 +251,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		return startTicker(st, w.ctrl, "")
 	}
 
+	for _, st := range topo.Stages {
+		if cfg.runs(st.Name) {
+			p.metrics.addStage(st)
+		}
+	}
 	if cfg.runs(StageIngest) {
 		stage, _ := topo.Stage(StageIngest)
 		in := &ingest{name: stage.Group, sem: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
