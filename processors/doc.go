@@ -72,6 +72,11 @@
 //     loopback messages, partition metadata, control keys), station.go
 //     (device rows on station-updates, station values). Changing one means
 //     a new encodingVersion and still reading the old.
+//   - The topology, the graph described once: each stage's group, input,
+//     loopback and table (from its goka group graph), relay, outputs,
+//     upstream stage and the topics it owns, from which the topics to
+//     create, the consumer groups for lag and Run's wiring derive:
+//     topology.go.
 //   - Replay generations: generation.go; queries of the local tables:
 //     query.go; metrics: metrics.go; topic creation: topics.go.
 package processors
