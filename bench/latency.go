@@ -110,7 +110,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		return l, err
 	}
 	defer e.close()
-	topics, groups := processors.DefaultTopics(), processors.DefaultGroups()
+	topics := processors.DefaultTopics()
 	if err := e.createTopic(ctx, topics.Input, int32(cfg.Partitions), nil); err != nil {
 		return l, err
 	}
@@ -121,7 +121,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	defer m.stop()
 	wctx, cancel := context.WithTimeout(ctx, cfg.PhaseTimeout)
 	defer cancel()
-	if err := groupsStable(wctx, e.adm, 1, groups.Ingest, groups.Windows, groups.Stations, groups.Windows+"-relay"); err != nil {
+	if err := groupsStable(wctx, e.adm, 1, pipelineGroups()...); err != nil {
 		return l, err
 	}
 	codec, err := e.readingCodec(topics.Input)

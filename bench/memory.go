@@ -90,7 +90,7 @@ func runMemory(ctx context.Context, cfg *Config, say func(string, ...any)) (Memo
 		return r, err
 	}
 	defer e.close()
-	topics, groups := processors.DefaultTopics(), processors.DefaultGroups()
+	topics := processors.DefaultTopics()
 	if err := e.createTopic(ctx, topics.Input, int32(cfg.Partitions), nil); err != nil {
 		return r, err
 	}
@@ -133,8 +133,7 @@ func runMemory(ctx context.Context, cfg *Config, say func(string, ...any)) (Memo
 	fail := func(err error) (Memory, error) {
 		return r, errors.Join(fmt.Errorf("%w (member log: %s)", err, logf.Name()), stop())
 	}
-	if err := groupsStable(wctx, e.adm, 1, groups.Ingest, groups.Windows, groups.Stations,
-		groups.Windows+"-relay", groups.Stations+"-relay"); err != nil {
+	if err := groupsStable(wctx, e.adm, 1, pipelineGroups()...); err != nil {
 		return fail(err)
 	}
 	fctx, fcancel := context.WithCancel(ctx)

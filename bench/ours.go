@@ -333,6 +333,16 @@ func checkOurs(ctx context.Context, e *env, v *Variant, topics processors.Topics
 	return err
 }
 
+// pipelineGroups are the consumer groups of a pipeline with the default
+// names: its goka groups and relays.
+func pipelineGroups() []string {
+	var out []string
+	for _, g := range (processors.Config{}).ConsumerGroups() {
+		out = append(out, g.Group)
+	}
+	return out
+}
+
 // groupsStable waits until each consumer group is Stable with n members.
 func groupsStable(ctx context.Context, adm *kadm.Client, n int, groups ...string) error {
 	for {

@@ -50,7 +50,8 @@ func (c countingStorage) Set(key string, value []byte) error {
 // (the pipeline's storage, through a goka view: the code path goka uses to
 // restore a table) and times it.
 func rebuild(ctx context.Context, e *env, cfg *Config, dir string) (Restore, error) {
-	table := processors.DefaultGroups().Windows + "-table"
+	devices, _ := processors.Config{}.Topology().Stage(processors.StageWindows)
+	table := devices.Table
 	r := Restore{Table: table}
 	var records, bytes atomic.Int64
 	stores, err := state.New(state.Options{Dir: dir})

@@ -24,7 +24,7 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 		return v, err
 	}
 	defer e.close()
-	topics, groups := processors.DefaultTopics(), processors.DefaultGroups()
+	topics := processors.DefaultTopics()
 	if err := e.createTopic(ctx, topics.Input, int32(cfg.Partitions), nil); err != nil {
 		return v, err
 	}
@@ -36,8 +36,7 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 	wctx, cancel := context.WithTimeout(ctx, min(cfg.PhaseTimeout, 2*time.Minute))
 	defer cancel()
 	begin := time.Now()
-	if err := groupsStable(wctx, e.adm, k, groups.Ingest, groups.Windows, groups.Stations,
-		groups.Windows+"-relay", groups.Stations+"-relay"); err != nil {
+	if err := groupsStable(wctx, e.adm, k, pipelineGroups()...); err != nil {
 		return v, err
 	}
 	v.StartupSeconds = time.Since(begin).Seconds()

@@ -256,6 +256,8 @@ func TestTwoMembers(t *testing.T) {
 	b := startMember(t, ctx, e, cfgB)
 	members := []*member{a, b}
 	groups := processors.DefaultGroups()
+	devices, _ := processors.Config{}.Topology().Stage(processors.StageWindows)
+	deviceTable := devices.Table
 
 	// Both members own part of every stateful group and are ready.
 	waitFor(t, ctx, "both members own partitions and are ready", func() string {
@@ -339,7 +341,7 @@ func TestTwoMembers(t *testing.T) {
 			if v := value(mfs, "turnstile_window_publish_latency_seconds", nil); v <= 0 {
 				t.Errorf("%s: no window close latency observations", m.url)
 			}
-			if v := value(mfs, "turnstile_state_bytes", map[string]string{"table": groups.Windows + "-table"}); v <= 0 {
+			if v := value(mfs, "turnstile_state_bytes", map[string]string{"table": deviceTable}); v <= 0 {
 				t.Errorf("%s: state bytes %v", m.url, v)
 			}
 			if v := value(mfs, "turnstile_rebalances_total", map[string]string{"group": groups.Windows}); v < 1 {

@@ -199,27 +199,3 @@ func (c *Config) runs(stage string) bool {
 	}
 	return false
 }
-
-// Stage is one goka group of the graph with the topics an admin tool (turnstile
-// replay, turnstile status) needs: the stream it consumes, its loopback and
-// table topics, and the consumer group of the relay publishing its table
-// ("" for the table-less ingest stage).
-type Stage struct {
-	Name, Group, Input, Loop, Table, Relay string
-}
-
-// Stages lists the graph's stages, upstream first.
-func (c *Config) Stages() []Stage {
-	windowed := func(name, group, input string) Stage {
-		return Stage{Name: name, Group: group, Input: input, Loop: loopTopic(group), Table: tableTopic(group), Relay: relayGroup(group)}
-	}
-	return []Stage{
-		{Name: StageIngest, Group: c.Groups.Ingest, Input: c.Topics.Input, Loop: loopTopic(c.Groups.Ingest)},
-		windowed(StageWindows, c.Groups.Windows, c.Topics.Readings),
-		windowed(StageStations, c.Groups.Stations, c.Topics.StationUpdates),
-	}
-}
-
-func tableTopic(group string) string { return group + "-table" }
-func loopTopic(group string) string  { return group + "-loop" }
-func relayGroup(group string) string { return group + "-relay" }

@@ -71,6 +71,11 @@
 //     station partitions), run by the emitter relays (package emitter).
 //   - The partition clock (watermark, index of next closes): clock.go; the
 //     memo of decoded values: memo.go; control keys: keys.go.
+//   - The topology, the graph described once: each stage's group, input,
+//     loopback and table (from its goka group graph), relay, outputs,
+//     upstream stage and the topics it owns, from which the topics to
+//     create, the consumer groups for lag and Run's wiring derive:
+//     topology.go.
 //   - Replay generations: generation.go; queries of the local tables:
 //     query.go; metrics: metrics.go; topic creation: topics.go.
 package processors

@@ -3,6 +3,7 @@ package processors
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -47,9 +48,10 @@ type Metrics struct {
 // NewMetrics creates the metrics and registers them on reg (nil: not
 // registered anywhere, still counted).
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	stages := strings.Join(Config{}.Topology().StageNames(), ", ")
 	m := &Metrics{
 		recordsIn: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_records_in_total",
-			Help: "Records processed, by stage (ingest, windows, stations)."}, []string{"stage"}),
+			Help: "Records processed, by stage (" + stages + ")."}, []string{"stage"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_rejected_total",
 			Help: "Input records sent to the dead-letter topic, by reason."}, []string{"reason"}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_late_total",
@@ -368,24 +370,8 @@ func each(c prometheus.Collector, fn func(labels map[string]string, v float64)) 
 	}
 }
 
-// ConsumerGroup is one consumer group of the pipeline and the topics whose
-// lag says whether it has caught up.
-type ConsumerGroup struct {
-	Group  string
-	Topics []string
-}
-
-// ConsumerGroups lists the pipeline's consumer groups in stage order: each
-// goka group with its input (its loopback topic carries ticks all the time
-// and is left out) and each relay with its table's changelog.
-func (c Config) ConsumerGroups() []ConsumerGroup {
-	c.Defaults()
-	g, t := c.Groups, c.Topics
-	return []ConsumerGroup{
-		{g.Ingest, []string{t.Input}},
-		{g.Windows, []string{t.Readings}},
-		{relayGroup(g.Windows), []string{tableTopic(g.Windows)}},
-		{g.Stations, []string{t.StationUpdates}},
-		{relayGroup(g.Stations), []string{tableTopic(g.Stations)}},
-	}
+// addStage creates the series of a stage this member runs at zero, so its
+// stage label is on /metrics before its first record.
+func (m *Metrics) addStage(s Stage) {
+	m.recordsIn.WithLabelValues(s.Name)
 }

@@ -104,7 +104,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	adm := kadm.NewClient(admCl)
 	p.q.setAdmin(adm)
 	defer p.q.setAdmin(nil)
-	created, partitions, err := EnsureTopics(ctx, adm, cfg.TopicSpecs(), int16(cfg.Replication))
+	topo := cfg.Topology()
+	created, partitions, err := EnsureTopics(ctx, adm, topo.Topics, int16(cfg.Replication))
 	if err != nil {
 		return err
 	}
@@ -208,55 +209,65 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return proc.Run(ctx)
 		}
 	}
-	// startTicker sends ticks to every partition of a group's loopback
-	// topic; with lagOf set they say whether the group has caught up with
+	// startTicker sends ticks to every partition of a stage's loopback
+	// topic; with lagOf set they say whether its group has caught up with
 	// that topic.
-	startTicker := func(group string, ctrl []string, lagOf string) error {
+	startTicker := func(st Stage, ctrl []string, lagOf string) error {
 		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
 		if err != nil {
 			return err
 		}
 		context.AfterFunc(runCtx, tcl.Close)
-		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: group, input: lagOf, loop: loopTopic(group),
+		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: st.Group, input: lagOf, loop: st.Loop,
 			ctrl: ctrl, interval: cfg.TickInterval, log: log}
-		start(group+"-ticker", tk.run)
+		start(st.Group+"-ticker", tk.run)
 		return nil
 	}
-	windowedFor := func(group, input string, sources int) (*windowed, *storageTracker) {
-		n := partitions[input]
-		tracker := newStorageTracker(stores, tableTopic(group))
-		p.q.setTable(group, tracker, n)
-		return &windowed{name: group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
+	// windowedFor is a windowed stage's state; its watermark sources are
+	// the partitions of its upstream stage's input.
+	windowedFor := func(st Stage) (*windowed, *storageTracker) {
+		n := partitions[st.Input]
+		up, _ := topo.Stage(st.Upstream)
+		sources := partitions[up.Input]
+		tracker := newStorageTracker(stores, st.Table)
+		p.q.setTable(st.Group, tracker, n)
+		return &windowed{name: st.Group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
 			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}, sources: sources}, tracker
 	}
-	startWindowed := func(w *windowed, tracker *storageTracker, graph func() *goka.GroupGraph, translate emitter.Translate) error {
+	startWindowed := func(st Stage, w *windowed, tracker *storageTracker, graph func() *goka.GroupGraph, translate emitter.Translate) error {
 		start(w.name, runProc(graph, tracker, nil))
 		// Relay fetches are bounded (franz-go's default allows 50 MiB per
 		// fetch response) and options from the user's config come last.
 		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
 			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
 			cfg.KafkaOpts...)
-		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: relayGroup(w.name), Changelog: tableTopic(w.name),
+		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
 			Translate: translate, OnPublished: pub.onPublished, Logger: log})
 		if err != nil {
 			return err
 		}
-		start(relayGroup(w.name), relay.Run)
+		start(st.Relay, relay.Run)
 		// The watermarks travel in band; ticks only sweep rebuilt
 		// partitions and drive the idle advance, so they need no lag.
-		return startTicker(w.name, w.ctrl, "")
+		return startTicker(st, w.ctrl, "")
 	}
 
+	for _, st := range topo.Stages {
+		if cfg.runs(st.Name) {
+			p.metrics.addStage(st)
+		}
+	}
 	if cfg.runs(StageIngest) {
-		in := &ingest{name: cfg.Groups.Ingest, sem: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
+		stage, _ := topo.Stage(StageIngest)
+		in := &ingest{name: stage.Group, sem: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
 			idle: cfg.IdleTimeout, markEvery: cfg.MarkInterval,
-			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(partitions[cfg.Topics.Input])}
+			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(partitions[stage.Input])}
 		// goka drops null-value records before the callback by default; the
 		// ingest stage must see them to dead-letter them.
-		start(cfg.Groups.Ingest, runProc(in.group, nil, in.onRebalance, goka.WithNilHandling(goka.NilProcess)))
+		start(stage.Group, runProc(in.group, nil, in.onRebalance, goka.WithNilHandling(goka.NilProcess)))
 		// Ingest ticks say whether its input partition is caught up: a
 		// source is idle only then.
-		if err := startTicker(cfg.Groups.Ingest, in.ctrl, cfg.Topics.Input); err != nil {
+		if err := startTicker(stage, in.ctrl, stage.Input); err != nil {
 			return err
 		}
 	}
@@ -264,7 +275,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// A device partition's watermark merges the input partitions'
 		// marks; it closes its windows in the writes that advance it, and
 		// those writes' Closed goes on to the station partitions.
-		w, tracker := windowedFor(cfg.Groups.Windows, cfg.Topics.Readings, partitions[cfg.Topics.Input])
+		stage, _ := topo.Stage(StageWindows)
+		w, tracker := windowedFor(stage)
 		w.idleAdvance = true
 		d := &devices{windowed: w, topics: cfg.Topics}
 		w.closeKey, w.catchUp = d.closeKey, d.catchUp
@@ -272,23 +284,24 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			at, ok := v.NextClose(p.sem)
 			c.index.set(key, at, ok)
 		}
-		if err := startWindowed(w, tracker, func() *goka.GroupGraph { return d.group(cfg.Groups.Windows) },
-			pub.devices(cfg.Groups.Windows)); err != nil {
+		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return d.group(stage.Group) },
+			pub.devices(stage.Group)); err != nil {
 			return err
 		}
 	}
 	if cfg.runs(StageStations) {
 		// A station partition's watermark merges the device partitions'
 		// closed marks.
-		w, tracker := windowedFor(cfg.Groups.Stations, cfg.Topics.StationUpdates, partitions[cfg.Topics.Readings])
+		stage, _ := topo.Stage(StageStations)
+		w, tracker := windowedFor(stage)
 		s := &stations{windowed: w, topics: cfg.Topics}
 		w.schedule = func(c *partClock, key string, v windows.Key) {
 			if st, ok := v.(*windows.Station); ok {
 				s.schedule(c, key, st)
 			}
 		}
-		if err := startWindowed(w, tracker, func() *goka.GroupGraph { return s.group(cfg.Groups.Stations) },
-			pub.stations(cfg.Groups.Stations)); err != nil {
+		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return s.group(stage.Group) },
+			pub.stations(stage.Group)); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -25,35 +24,9 @@ type TopicSpec struct {
 }
 
 // TopicSpecs lists every topic of the graph with its partitions and
-// configs: changelogs compacted and protected until the relays read them,
-// the rest deleted by time.
-func (c *Config) TopicSpecs() []TopicSpec {
-	str := func(s string) *string { return &s }
-	compact := map[string]*string{
-		"cleanup.policy":        str("compact"),
-		"min.compaction.lag.ms": str(strconv.FormatInt(c.MinCompactionLag.Milliseconds(), 10)),
-	}
-	p := int32(c.Partitions)
-	spec := func(name string, co bool, cfg map[string]*string) TopicSpec {
-		return TopicSpec{Name: name, Partitions: p, Configs: cfg, CoPartitioned: co}
-	}
-	return []TopicSpec{
-		spec(c.Topics.Input, false, nil),
-		{Name: loopTopic(c.Groups.Ingest), Partitions: p, PartitionsOf: c.Topics.Input},
-		spec(c.Topics.Readings, true, nil),
-		spec(loopTopic(c.Groups.Windows), true, nil),
-		spec(tableTopic(c.Groups.Windows), true, compact),
-		spec(c.Topics.StationUpdates, true, nil),
-		spec(loopTopic(c.Groups.Stations), true, nil),
-		spec(tableTopic(c.Groups.Stations), true, compact),
-		spec(c.Topics.DeviceWindows, false, nil),
-		spec(c.Topics.StationWindows, false, nil),
-		spec(c.Topics.DeadLetters, false, nil),
-		spec(c.Topics.Late, false, nil),
-		// One partition: the latest generation is its last record.
-		{Name: c.Topics.Generations, Partitions: 1, Configs: map[string]*string{"cleanup.policy": str("compact")}},
-	}
-}
+// configs (Topology().Topics): changelogs compacted and protected until the
+// relays read them, the rest deleted by time.
+func (c *Config) TopicSpecs() []TopicSpec { return c.Topology().Topics }
 
 // EnsureTopics creates the missing topics with explicit partitions and
 // configs and checks that existing co-partitioned topics have the right

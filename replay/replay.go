@@ -142,7 +142,7 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 		// whose upstream stage is replayed too skips to the end of its
 		// input, because the upstream stage publishes it all again.
 		why := "from"
-		if i > 0 && stages[i-1].Name == upstreamOf(cfg.Pipeline.Stages(), s.Name) {
+		if i > 0 && stages[i-1].Name == s.Upstream {
 			why = "end"
 		}
 		offsets, err := listOffsets(ctx, adm, s.Input, why, fromMs)
@@ -287,20 +287,14 @@ func selectStages(all []processors.Stage, names []string) ([]processors.Stage, e
 	}
 	for _, n := range names {
 		if !slices.ContainsFunc(all, func(s processors.Stage) bool { return s.Name == n }) {
-			return nil, fmt.Errorf("replay: unknown stage %q (want ingest, windows, stations)", n)
+			known := make([]string, len(all))
+			for i, s := range all {
+				known[i] = s.Name
+			}
+			return nil, fmt.Errorf("replay: unknown stage %q (want %s)", n, strings.Join(known, ", "))
 		}
 	}
 	return out, nil
-}
-
-// upstreamOf is the stage feeding stage name (the graph is a chain).
-func upstreamOf(all []processors.Stage, name string) string {
-	for i, s := range all {
-		if s.Name == name && i > 0 {
-			return all[i-1].Name
-		}
-	}
-	return ""
 }
 
 func parseFrom(from string) (string, int64, error) {

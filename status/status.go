@@ -31,7 +31,8 @@ type Config struct {
 // empty, the lake-writer's group reading both sink topics.
 func ForPipeline(cfg processors.Config, lakeGroup string) Config {
 	cfg.Defaults()
-	c := Config{Groups: cfg.ConsumerGroups(), Topics: cfg.Topics.Topics, Stages: cfg.Stages()}
+	topo := cfg.Topology()
+	c := Config{Groups: topo.ConsumerGroups(), Topics: cfg.Topics.Topics, Stages: topo.Stages}
 	if lakeGroup != "" {
 		c.Groups = append(c.Groups, processors.ConsumerGroup{Group: lakeGroup,
 			Topics: []string{cfg.Topics.DeviceWindows, cfg.Topics.StationWindows}})

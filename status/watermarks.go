@@ -190,17 +190,23 @@ func CollectWatermarks(ctx context.Context, adm *kadm.Client, cfg Config, timeou
 	return collectWatermarks(ctx, stages, owned, timeout), nil
 }
 
-// watermarkStages keeps the stages that report watermarks: ingest (its
-// sources) and the windowed ones (with a table).
+// watermarkStages keeps the stages that report watermarks: the one
+// reading the pipeline's input (ingest: its sources) and the windowed ones
+// (with a table).
 func watermarkStages(all []processors.Stage) []processors.Stage {
 	var out []processors.Stage
 	for _, st := range all {
-		if st.Name == processors.StageIngest || st.Table != "" {
+		if isSource(st) || st.Table != "" {
 			out = append(out, st)
 		}
 	}
 	return out
 }
+
+// isSource says whether st is the stage where event time enters the
+// graph: the one reading the pipeline's input (no upstream stage), whose
+// input partitions are the watermark sources.
+func isSource(st processors.Stage) bool { return st.Upstream == "" }
 
 // stageOwners is a stage's partitions and their owners' HTTP base URLs
 // (err: the group could not be described).
@@ -245,7 +251,7 @@ func collectWatermarks(ctx context.Context, stages []processors.Stage, owned map
 	w := &Watermarks{Groups: []GroupWatermarks{}}
 	for _, st := range stages {
 		o := owned[st.Group]
-		if st.Name == processors.StageIngest {
+		if isSource(st) {
 			src := &SourceWatermarks{Group: st.Group, Topic: st.Input, Partitions: []SourceWatermark{}}
 			least := -1
 			for _, p := range o.parts {

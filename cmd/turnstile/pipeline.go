@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +34,7 @@ type pipelineFlags struct {
 }
 
 func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
-	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: ingest, windows, stations (default all)")
+	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: "+strings.Join(stageNames(), ", ")+" (default all)")
 	p.layoutFlags.register(fs)
 	fs.DurationVar(&p.window, "window", 5*time.Minute, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
@@ -100,6 +101,9 @@ func parseBytes(in string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// stageNames are the pipeline's stages, upstream first (--groups).
+func stageNames() []string { return processors.Config{}.Topology().StageNames() }
+
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
 	opts, err := cc.KgoOpts()
 	if err != nil {
@@ -110,10 +114,8 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 		stateDir = filepath.Join(dataDir, "state")
 	}
 	for _, s := range p.stages {
-		switch s {
-		case processors.StageIngest, processors.StageWindows, processors.StageStations:
-		default:
-			return processors.Config{}, fmt.Errorf("--groups: unknown stage %q (want ingest, windows, stations)", s)
+		if !slices.Contains(stageNames(), s) {
+			return processors.Config{}, fmt.Errorf("--groups: unknown stage %q (want %s)", s, strings.Join(stageNames(), ", "))
 		}
 	}
 	return processors.Config{

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -82,7 +83,7 @@ turnstile status --wait.`,
 	// written to.
 	topics.register(cmd.Flags(), flagInputTopic, flagReadingsTopic, flagStationUpdatesTopic, flagGenerationsTopic)
 	fs := cmd.Flags()
-	fs.StringSliceVar(&stages, "groups", nil, "stages to replay: ingest, windows, stations (default all)")
+	fs.StringSliceVar(&stages, "groups", nil, "stages to replay: "+strings.Join(stageNames(), ", ")+" (default all)")
 	fs.StringVar(&from, "from", replay.Earliest, `where to restart: "earliest" or an RFC 3339 time`)
 	fs.DurationVar(&retention, "retention", 0, "retention of the new generation (default: the members' --retention)")
 	fs.DurationVar(&grace, "grace", 0, "grace of the new generation (default: the members' --grace)")

@@ -1,0 +1,194 @@
+package processors
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/lovoo/goka"
+)
+
+// Topology is the graph described once: its stages, upstream first, each
+// with its goka group, the topics it reads and writes, the relay
+// publishing its table, and the topics it owns with the specs they are
+// created with. Whatever names a topic or a group of the graph derives
+// from it: the topics to create (Config.TopicSpecs), the consumer groups
+// whose lag says whether the pipeline has caught up (Config.ConsumerGroups),
+// the stages turnstile replay resets and turnstile status reads
+// (Config.Stages), the wiring of Pipeline.Run and the stage and group
+// labels of the metrics.
+//
+// A stage's group, input, loopback, table and goka outputs are read from
+// the goka group graph it runs (so loopback and table topics are goka's
+// names); what the graph does not say is stated here once: the relay's
+// consumer group and the topics the relay writes (publish.go).
+type Topology struct {
+	// Stages upstream first: a stage's Upstream comes before it.
+	Stages []Stage
+	// Topics are every topic of the graph in creation order: each stage's
+	// Topics in stage order, then the generations topic. A topic whose
+	// partition count follows another (TopicSpec.PartitionsOf) comes
+	// after it.
+	Topics []TopicSpec
+}
+
+// Stage is one goka group of the graph and the topics and groups around
+// it.
+type Stage struct {
+	// Name names the stage in Config.Run and turnstile replay --stages,
+	// and is the stage label of the metrics (StageIngest, ...).
+	Name string
+	// Group is the goka group; Input the stream it consumes, Loop its
+	// loopback topic and Table its table topic ("" for the table-less
+	// ingest stage).
+	Group, Input, Loop, Table string
+	// Relay is the consumer group of the relay publishing the table's
+	// outboxes from its changelog ("" without a table).
+	Relay string
+	// Outputs are the topics the stage writes: its goka group's output
+	// streams, then its relay's.
+	Outputs []string
+	// Upstream is the stage whose Outputs hold Input ("" for the stage
+	// reading the pipeline's input topic): the one whose partitions are
+	// this stage's watermark sources, and whose replay this stage's
+	// replay follows.
+	Upstream string
+	// Topics are the topics the stage owns, with their specs: the ones it
+	// reads (Input, Loop, Table) and the Outputs no stage reads (the
+	// sinks).
+	Topics []TopicSpec
+}
+
+// ConsumerGroup is one consumer group of the pipeline and the topics whose
+// lag says whether it has caught up.
+type ConsumerGroup struct {
+	Group  string
+	Topics []string
+}
+
+// Topology describes the graph with c's names and partitions (zero fields
+// take their defaults).
+func (c Config) Topology() Topology {
+	c.Defaults()
+	t := c.Topics
+	// The graphs are built for their edges only: the stage values their
+	// callbacks are bound to never run.
+	stages := []Stage{
+		graphStage(StageIngest, (&ingest{name: c.Groups.Ingest, topics: t}).group()),
+		// The device relay publishes device windows, the rows and closed
+		// marks for the station stage, and too-late readings
+		// (publisher.devices).
+		graphStage(StageWindows, (&devices{windowed: &windowed{}, topics: t}).group(c.Groups.Windows),
+			t.DeviceWindows, t.StationUpdates, t.Late),
+		// The station relay publishes station windows (publisher.stations).
+		graphStage(StageStations, (&stations{windowed: &windowed{}, topics: t}).group(c.Groups.Stations),
+			t.StationWindows),
+	}
+	read := map[string]bool{}
+	for i := range stages {
+		s := &stages[i]
+		read[s.Input] = true
+		for _, u := range stages[:i] {
+			if slices.Contains(u.Outputs, s.Input) {
+				s.Upstream = u.Name
+			}
+		}
+		if s.Upstream == "" && s.Input != t.Input {
+			panic(fmt.Sprintf("processors: stage %s reads %s, which no earlier stage writes", s.Name, s.Input))
+		}
+	}
+	str := func(s string) *string { return &s }
+	p := int32(c.Partitions)
+	var all []TopicSpec
+	for i := range stages {
+		s := &stages[i]
+		// The pipeline's input may exist with any partition count; every
+		// topic a stage writes for another has the pipeline's, and goka
+		// joins a group's input, loopback and table by partition.
+		co := s.Upstream != ""
+		s.Topics = append(s.Topics, TopicSpec{Name: s.Input, Partitions: p, CoPartitioned: co})
+		if s.Loop != "" {
+			loop := TopicSpec{Name: s.Loop, Partitions: p, CoPartitioned: co}
+			if !co {
+				loop.PartitionsOf = s.Input
+			}
+			s.Topics = append(s.Topics, loop)
+		}
+		if s.Table != "" {
+			// Compacted, and protected until the relay has read it.
+			s.Topics = append(s.Topics, TopicSpec{Name: s.Table, Partitions: p, CoPartitioned: true, Configs: map[string]*string{
+				"cleanup.policy":        str("compact"),
+				"min.compaction.lag.ms": str(strconv.FormatInt(c.MinCompactionLag.Milliseconds(), 10)),
+			}})
+		}
+		for _, o := range s.Outputs {
+			if !read[o] {
+				s.Topics = append(s.Topics, TopicSpec{Name: o, Partitions: p})
+			}
+		}
+		all = append(all, s.Topics...)
+	}
+	// One partition: the latest generation is its last record.
+	all = append(all, TopicSpec{Name: t.Generations, Partitions: 1, Configs: map[string]*string{"cleanup.policy": str("compact")}})
+	return Topology{Stages: stages, Topics: all}
+}
+
+// graphStage is the stage running graph; relayOutputs are the topics the
+// relay of its table writes.
+func graphStage(name string, graph *goka.GroupGraph, relayOutputs ...string) Stage {
+	inputs := graph.InputStreams().Topics()
+	if len(inputs) != 1 {
+		panic(fmt.Sprintf("processors: stage %s consumes %d streams; a stage has one input", name, len(inputs)))
+	}
+	s := Stage{Name: name, Group: string(graph.Group()), Input: inputs[0], Outputs: graph.OutputStreams().Topics()}
+	if e := graph.LoopStream(); e != nil {
+		s.Loop = e.Topic()
+	}
+	if e := graph.GroupTable(); e != nil {
+		s.Table, s.Relay = e.Topic(), s.Group+"-relay"
+	}
+	if s.Relay == "" && len(relayOutputs) > 0 {
+		panic(fmt.Sprintf("processors: stage %s has relay outputs but no table", name))
+	}
+	s.Outputs = append(s.Outputs, relayOutputs...)
+	return s
+}
+
+// Stage returns the stage called name.
+func (t Topology) Stage(name string) (Stage, bool) {
+	i := slices.IndexFunc(t.Stages, func(s Stage) bool { return s.Name == name })
+	if i < 0 {
+		return Stage{}, false
+	}
+	return t.Stages[i], true
+}
+
+// StageNames are the stages' names, upstream first.
+func (t Topology) StageNames() []string {
+	names := make([]string, len(t.Stages))
+	for i, s := range t.Stages {
+		names[i] = s.Name
+	}
+	return names
+}
+
+// ConsumerGroups lists the pipeline's consumer groups in stage order: each
+// goka group with its input (its loopback topic carries ticks all the time
+// and is left out) and each relay with its table's changelog.
+func (t Topology) ConsumerGroups() []ConsumerGroup {
+	var out []ConsumerGroup
+	for _, s := range t.Stages {
+		out = append(out, ConsumerGroup{Group: s.Group, Topics: []string{s.Input}})
+		if s.Relay != "" {
+			out = append(out, ConsumerGroup{Group: s.Relay, Topics: []string{s.Table}})
+		}
+	}
+	return out
+}
+
+// Stages lists the graph's stages, upstream first (Topology().Stages).
+func (c *Config) Stages() []Stage { return c.Topology().Stages }
+
+// ConsumerGroups lists the pipeline's consumer groups in stage order
+// (Topology().ConsumerGroups()).
+func (c Config) ConsumerGroups() []ConsumerGroup { return c.Topology().ConsumerGroups() }
