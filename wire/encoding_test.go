@@ -2,10 +2,55 @@ package wire
 
 import (
 	"errors"
+	"fmt"
+	"reflect"
 	"testing"
+	"time"
 
 	"github.com/turnstile-streams/turnstile/windows"
 )
+
+const minute = int64(60_000)
+
+func testRules() *windows.Rules {
+	w, _ := windows.NewSpec(5*time.Minute, 0)
+	return &windows.Rules{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: windows.Cumulative, MaxDelta: 10000, Emit: windows.EmitFinal}
+}
+
+var meta = [3]string{"59 ST", "NQR456W", "BMT"}
+
+// TestDeviceLayout: a device value with a retention's worth of readings
+// stays small, round-trips exactly, and a truncated or padded value is
+// rejected.
+func TestDeviceLayout(t *testing.T) {
+	rules := testRules()
+	s := windows.NewDevice()
+	for i := 0; i < 100; i++ {
+		s.Outbox = windows.Outbox{}
+		s.Apply(rules, windows.Reading{T: int64(i*4) * minute, Entries: int64(i * 10), Exits: int64(i), ID: IDHash(fmt.Sprint(i)), Desc: "REGULAR"}, meta, windows.Stamp{})
+		s.Close(rules, int64(i*4)*minute, windows.Stamp{})
+	}
+	b := EncodeDevice(s, nil)
+	// Retention 60m of 4-minute readings: about 15 readings plus a base.
+	if len(b) > 400 {
+		t.Errorf("encoded device state is %d bytes", len(b))
+	}
+	got, err := DecodeDevice(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, s) {
+		t.Fatalf("round trip:\n got %+v\nwant %+v", got, s)
+	}
+	for i := 0; i < len(b); i++ {
+		if _, err := DecodeDevice(b[:i]); err == nil {
+			t.Fatalf("truncated to %d bytes decoded", i)
+		}
+	}
+	if _, err := DecodeDevice(append(b, 0)); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("trailing byte: %v, want ErrCorrupt", err)
+	}
+}
 
 // TestPendingHead checks that what the relays decode of a changelog value
 // (the outbox and the identity strings after it) agrees with the full
