@@ -27,7 +27,7 @@ test:
 ## chaos: the chaos run (TestChaos: members and lake-writer SIGKILLed 12 times, broker and registry
 ## restarted, one CHAOS summary line) and the crash tests
 chaos:
-	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos|Scale|SIGKILL' -v ./processors/... ./datalake/... ./state/...
+	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos|Scale|SIGKILL' -v ./systest/... ./datalake/... ./state/...
 
 ## lint: formatting and vet
 lint:

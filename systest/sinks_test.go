@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"
@@ -104,7 +104,7 @@ func TestIdleStandbyMember(t *testing.T) {
 	}
 	member("member-a")
 	waitOwnership(t, ctx, s.brokers, 1, "member-a")
-	if logs["member-a"].contains(processors.MsgIdleStandby) {
+	if logs["member-a"].contains(msgIdleStandby) {
 		t.Errorf("the only member logged idle standby")
 	}
 	member("member-b")
@@ -130,7 +130,7 @@ func TestIdleStandbyMember(t *testing.T) {
 	}
 	g := processors.DefaultGroups()
 	for _, group := range []string{g.Ingest, g.Windows, g.Stations} {
-		line := processors.MsgIdleStandby + `" group=` + group
+		line := msgIdleStandby + `" group=` + group
 		var idle []string
 		for name, l := range logs {
 			if l.contains(line) {
@@ -144,6 +144,10 @@ func TestIdleStandbyMember(t *testing.T) {
 		}
 	}
 }
+
+// msgIdleStandby is the line a member logs for each group it got no
+// partition of, as the README's Scaling section shows it to operators.
+const msgIdleStandby = "idle standby: no partitions assigned in this group (more members than partitions); taking over when a member leaves"
 
 // lineLog is a concurrency-safe log sink a test can search.
 type lineLog struct {
