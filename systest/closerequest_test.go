@@ -32,7 +32,7 @@ func TestCloseBeyondWatermarkIsClamped(t *testing.T) {
 	cfg := s.config(t)
 	log, logs := newLogCapture(t)
 	cfg.Logger = log
-	runPipeline(t, ctx, cancel, cfg)
+	runMember(t, ctx, cancel, cfg, nil)
 
 	codec := inputCodec(t, s)
 	readings := synthetic(11, 12, 30)

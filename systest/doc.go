@@ -8,7 +8,14 @@
 // real MTA weeks, replay a generation, and feed every kind of bad input.
 //
 // The package has no code of its own besides this comment; everything is
-// in its _test.go files.
+// in its _test.go files, one per kind of test, named after it. Shared:
+//   - env_test.go, the environment: the embedded broker and registry
+//     stack, the configuration of a member, members in this process and
+//     in child processes (TestHelperProcess), the log capture, and every
+//     TURNSTILE_* switch the tests read, each declared once;
+//   - helpers_test.go: readings in, the sink topics read and compared with
+//     the reference, the accounting of every input record;
+//   - groups_test.go: the consumer groups (ownership, settling, lag).
 //
 // Run them with
 //
