@@ -6,7 +6,7 @@ PKGS     := ./...
 # processes. One package at a time keeps a 2-core machine responsive.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build run test chaos lint bench bench-go up down clean
+.PHONY: all build run test systest chaos lint bench bench-go up down clean
 
 all: build
 
@@ -24,10 +24,14 @@ run: build
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-## chaos: the chaos run (TestChaos: members and lake-writer SIGKILLed 12 times, broker and registry
-## restarted, one CHAOS summary line) and the crash tests
+## systest: the whole-system tests alone (systest/: member processes, kills, outages, scaling, MTA weeks)
+systest:
+	$(GO) test $(TESTFLAGS) ./systest/
+
+## chaos: the chaos run (systest's TestChaos: members and lake-writer SIGKILLed 12 times, broker and
+## registry restarted, one CHAOS summary line) and the kill tests of systest, datalake and state
 chaos:
-	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos|Scale|SIGKILL' -v ./processors/... ./datalake/... ./state/...
+	TURNSTILE_CHAOS=1 $(GO) test -count=1 -p 1 -timeout 30m -run 'Killed|Chaos|Scale|SIGKILL' -v ./systest/... ./datalake/... ./state/...
 
 ## lint: formatting and vet
 lint:

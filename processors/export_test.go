@@ -15,8 +15,5 @@ func EncodeClose(through int64) []byte {
 // Names the external tests use; production code outside the package has
 // no use for them.
 const (
-	OutcomeApplied   = outcomeApplied   // Snapshot.Outcomes key: a reading applied to its device
-	OutcomeDuplicate = outcomeDuplicate // Snapshot.Outcomes key: a duplicate reading
-	OutcomeLate      = outcomeLate      // Snapshot.Outcomes key: a too-late reading
-	MsgIdleStandby   = msgIdleStandby   // the log message of a member with no partition of a group
+	MsgIdleStandby = msgIdleStandby // the log message of a member with no partition of a group
 )

@@ -134,9 +134,9 @@ func (m *Metrics) collectors() []prometheus.Collector {
 
 // Reading outcomes at the device stage (turnstile_reading_outcomes_total).
 const (
-	outcomeApplied   = "applied"
-	outcomeDuplicate = "duplicate"
-	outcomeLate      = "late"
+	outcomeApplied   = OutcomeApplied
+	outcomeDuplicate = OutcomeDuplicate
+	outcomeLate      = OutcomeLate
 )
 
 // setWatermark records a windowed partition's watermark and what holds it;

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"
@@ -57,12 +57,9 @@ func TestGenerationGraceOverridesFlag(t *testing.T) {
 			if tc.record != nil {
 				recordGeneration(t, ctx, s, cfg, *tc.record)
 			}
-			runPipeline(t, ctx, cancel, cfg)
+			runMember(t, ctx, cancel, cfg, nil)
 
-			inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
+			inCodec := inputCodec(t, s)
 			devCodec, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.DeviceWindows)})
 			if err != nil {
 				t.Fatal(err)
@@ -96,8 +93,7 @@ func TestGenerationGraceOverridesFlag(t *testing.T) {
 				// The windows the reference has whose END + grace stream
 				// time has reached: exactly those are published.
 				want := map[reference.DeviceKey]reference.Row{}
-				for k, row := range reference.Devices(reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000},
-					reference.FromSchemas(produced)) {
+				for k, row := range reference.Devices(refParams, reference.FromSchemas(produced)) {
 					if end := time.UnixMilli(k.Start).Add(cfg.Window); !end.Add(tc.wantGrace).After(st) {
 						want[k] = row
 					}

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"
@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -29,12 +28,9 @@ func TestStationStateBounded(t *testing.T) {
 	// partitions see no reading older than their stream time, so none is
 	// too late for the short retention and the reference is all of them.
 	testenv.CreateTopic(t, s.brokers[0], topics.Input, 1, nil)
-	runPipeline(t, ctx, cancel, cfg)
+	runMember(t, ctx, cancel, cfg, nil)
 
-	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inCodec := inputCodec(t, s)
 	// 12 devices (every device partition gets some: the watermark needs
 	// all of them), a reading every ~4 minutes for ~8 hours of event time,
 	// in event-time order.

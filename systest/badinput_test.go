@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"bytes"
@@ -49,7 +49,7 @@ func TestBadInputCampaign(t *testing.T) {
 	cfg := s.config(t)
 	cfg.MaxFuture = 0 // the production default: 24h ahead of the wall clock
 	cfg.Logger = log
-	runPipelineWith(t, ctx, cancel, cfg, m)
+	runMember(t, ctx, cancel, cfg, m)
 
 	v1 := readingCodec(t, s, topics.Input, 1)
 	v2 := readingCodec(t, s, topics.Input, 2)
@@ -140,9 +140,11 @@ func TestBadInputCampaign(t *testing.T) {
 	}
 
 	want := reference.Devices(refParams, reference.FromSchemas(valid))
-	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) + extraDevices(m, want) })
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string {
+		return reference.DiffDevices(m, want) + extraDevices(m, want)
+	})
 	wantSt := reference.StationsOf(want, reference.FromSchemas(valid))
-	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
 
 	// Every bad record is dead-lettered once, with its reason, source and
 	// original bytes; nothing else is.
@@ -154,11 +156,8 @@ func TestBadInputCampaign(t *testing.T) {
 	got := map[int]bool{}
 	truncated := 0
 	for _, r := range dead {
-		h := map[string]string{}
-		for _, x := range r.Headers {
-			h[x.Key] = string(x.Value)
-		}
-		src := h[processors.HeaderSourcePartition] + "/" + h[processors.HeaderSourceOffset]
+		h := headers(r)
+		src := deadLetterSource(h)
 		i, ok := at[src]
 		if !ok {
 			t.Errorf("dead letter from %s, which is not a bad record (reason %s: %s)", src, h[processors.HeaderReason], h[processors.HeaderDetail])
@@ -201,15 +200,6 @@ func TestBadInputCampaign(t *testing.T) {
 	}
 	t.Logf("%d valid readings, %d bad records dead-lettered, %d device windows, %d station windows",
 		len(valid), len(bad), len(want), len(wantSt))
-}
-
-func readingCodec(t *testing.T, s *stack, topic string, version int) *codecs.ReadingCodec {
-	t.Helper()
-	c, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topic)}, WriterVersion: version})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // badRecords builds one record per kind of bad input.
@@ -303,58 +293,4 @@ func badRecords(t *testing.T, s *stack, v1, v2 *codecs.ReadingCodec) []badRecord
 		{"key separator in device", nil, enc(v1, func(r *schemas.Reading) { r.SCP = "00|01" }), codecs.ReasonInvalidField},
 		{"empty device", nil, enc(v2, func(r *schemas.Reading) { r.CA = " " }), codecs.ReasonInvalidField},
 	}
-}
-
-// readFor reads a topic from the start for d and returns what it got.
-func readFor(t *testing.T, s *stack, topic string, d time.Duration) []*kgo.Record {
-	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(s.brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	var out []*kgo.Record
-	for ctx.Err() == nil {
-		out = append(out, cl.PollFetches(ctx).Records()...)
-	}
-	return out
-}
-
-// runPipelineWith is runPipeline with the caller's metrics.
-func runPipelineWith(t *testing.T, ctx context.Context, cancel context.CancelFunc, cfg processors.Config, m *processors.Metrics) {
-	t.Helper()
-	p, err := processors.New(cfg, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() {
-		err := p.Run(ctx)
-		if err != nil {
-			t.Errorf("Run: %v", err)
-			cancel()
-		}
-		done <- err
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
-// extraDevices names published device windows the reference lacks.
-func extraDevices(got map[string]schemas.DeviceWindow, want map[reference.DeviceKey]reference.Row) string {
-	if len(got) <= len(want) {
-		return ""
-	}
-	keys := map[string]bool{}
-	for k := range want {
-		keys[k.Device+"|"+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)] = true
-	}
-	var out []string
-	for k := range got {
-		if !keys[k] && len(out) < 5 {
-			out = append(out, "\nunexpected "+k)
-		}
-	}
-	return strings.Join(out, "")
 }

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"
@@ -10,100 +10,16 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
-	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/producer"
-	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
-
-// startRegistry starts the embedded registry on addr (host:port; port 0
-// picks one) and closes it when the test ends (closing twice is fine).
-func startRegistry(t *testing.T, addr, brokerAddr string) *registry.Server {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	r, err := registry.Start(ctx, registry.Config{Addr: addr, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokerAddr)}, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatalf("start registry on %s: %v", addr, err)
-	}
-	t.Cleanup(func() { closeRegistry(t, r) })
-	return r
-}
-
-func closeRegistry(t *testing.T, r *registry.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := r.Close(ctx); err != nil {
-		t.Errorf("close registry: %v", err)
-	}
-}
-
-// startBroker starts a persistent embedded broker on addr and stops it
-// when the test ends (closing twice is fine).
-func startBroker(t *testing.T, addr, dir string) *broker.Broker {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{Addr: addr, DataDir: dir, Logger: testenv.Logger(t)})
-	if err != nil {
-		t.Fatalf("start broker on %s: %v", addr, err)
-	}
-	t.Cleanup(b.Close)
-	return b
-}
-
-// metricValue sums a metric's samples whose labels include every one of
-// labels (name=value pairs).
-func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	next:
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, l := range m.GetLabel() {
-				have[l.GetName()] = l.GetValue()
-			}
-			for i := 0; i+1 < len(labels); i += 2 {
-				if have[labels[i]] != labels[i+1] {
-					continue next
-				}
-			}
-			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
-			}
-		}
-	}
-	return sum
-}
-
-// waitFor polls cond until it holds or ctx ends.
-func waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-ctx.Done():
-			t.Fatalf("gave up waiting for %s", what)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
 
 // TestRegistryOutage stops the schema registry mid-stream and starts it
 // again on the same address. While it is down the processors keep going on
@@ -116,12 +32,7 @@ func TestRegistryOutage(t *testing.T) {
 	b := testenv.Broker(t, "")
 	reg := startRegistry(t, "127.0.0.1:0", b.Addr())
 	regAddr := strings.TrimPrefix(reg.URL(), "http://")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(schemas.Partitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	s := &stack{brokers: []string{b.Addr()}, registry: srclient.CreateSchemaRegistryClient(reg.URL()), client: cl}
+	s := stackOn(t, b.Addr(), reg.URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
 	topics := processors.DefaultTopics()
@@ -143,7 +54,7 @@ func TestRegistryOutage(t *testing.T) {
 	}
 	cfg := s.config(t)
 	cfg.Logger = log
-	runPipelineWith(t, ctx, cancel, cfg, m)
+	runMember(t, ctx, cancel, cfg, m)
 
 	readings := synthetic(5, 9, 40)
 	third := len(readings) / 3
@@ -193,8 +104,6 @@ func TestRegistryOutage(t *testing.T) {
 	}
 }
 
-func (s *stack) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(s.brokers...)} }
-
 // TestBrokerOutage stops the broker (persistent, like a real one) in the
 // middle of the stream and starts it again on the same address and data
 // directory. The producer, the processors, their relays and the
@@ -206,13 +115,7 @@ func TestBrokerOutage(t *testing.T) {
 	dir := t.TempDir()
 	b := startBroker(t, "127.0.0.1:0", dir)
 	addr := b.Addr()
-	reg := testenv.Registry(t, addr)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(schemas.Partitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	s := &stack{brokers: []string{addr}, registry: srclient.CreateSchemaRegistryClient(reg.URL()), client: cl}
+	s := stackOn(t, addr, testenv.Registry(t, addr).URL())
 	ctx, cancel := context.WithTimeout(context.Background(), 170*time.Second)
 	defer cancel()
 	topics := processors.DefaultTopics()
@@ -220,7 +123,7 @@ func TestBrokerOutage(t *testing.T) {
 
 	cfg := s.config(t)
 	cfg.Logger = log
-	runPipelineWith(t, ctx, cancel, cfg, nil)
+	runMember(t, ctx, cancel, cfg, nil)
 
 	// The lake-writer, recording the offsets each Parquet file covers.
 	store, err := datalake.Open(ctx, t.TempDir())
@@ -284,7 +187,7 @@ func TestBrokerOutage(t *testing.T) {
 
 	// The lake: per sink partition, the Parquet files' offset spans tile
 	// [0, high watermark) with no gap and no overlap.
-	adm := kadm.NewClient(cl)
+	adm := kadm.NewClient(s.client)
 	ends, err := adm.ListEndOffsets(ctx, topics.DeviceWindows, topics.StationWindows)
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,9 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/processors"
-	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // TestHotStandby runs two members with HotStandby against the embedded
@@ -41,18 +38,15 @@ func TestHotStandby(t *testing.T) {
 	topics := processors.DefaultTopics()
 	groups := processors.DefaultGroups()
 	tables := map[string]string{groups.Windows: groups.Windows + "-table", groups.Stations: groups.Stations + "-table"}
-	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry, Subject: schemas.Subject(topics.Input)}, WriterVersion: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	inCodec := inputCodec(t, s)
 	readings := synthetic(17, 12, 48)
 	third := len(readings) / 3
 	began := time.Now()
 
-	a := startStandbyMember(t, ctx, s, "member-a")
+	a := startStandbyMember(t, ctx, cancel, s, "member-a")
 	waitOwnership(t, ctx, s.brokers, 3, "member-a")
 	s.produce(t, ctx, topics.Input, inCodec, readings[:third], nil)
-	b := startStandbyMember(t, ctx, s, "member-b")
+	b := startStandbyMember(t, ctx, cancel, s, "member-b")
 	waitOwnership(t, ctx, s.brokers, 3, "member-a", "member-b")
 	t.Logf("two members own the partitions %v after the start", time.Since(began).Round(100*time.Millisecond))
 	// Written by member-a while member-b stands by.
@@ -100,7 +94,7 @@ func TestHotStandby(t *testing.T) {
 	// member-a leaves; member-b takes over from its replicas.
 	mark := b.log.len()
 	at := time.Now()
-	a.stop(t)
+	a.stop()
 	waitOwnership(t, ctx, s.brokers, 3, "member-b")
 	t.Logf("member-b owns every partition %v after member-a stopped", time.Since(at).Round(100*time.Millisecond))
 	for group, table := range tables {
@@ -137,13 +131,12 @@ func TestHotStandby(t *testing.T) {
 // test can stop on its own and whose state directory, goka processors and
 // debug log it can inspect.
 type standbyMember struct {
-	p    *processors.Pipeline
-	dir  string
-	log  *debugLog
-	stop func(t *testing.T)
+	*inProcess
+	dir string
+	log *lineLog
 }
 
-func startStandbyMember(t *testing.T, ctx context.Context, s *stack, name string) *standbyMember {
+func startStandbyMember(t *testing.T, ctx context.Context, cancel context.CancelFunc, s *stack, name string) *standbyMember {
 	t.Helper()
 	cfg := s.config(t)
 	cfg.HotStandby = true
@@ -153,32 +146,11 @@ func startStandbyMember(t *testing.T, ctx context.Context, s *stack, name string
 	// the survivor must window the last slice, not only pass it on as late.
 	cfg.IdleTimeout = 10 * time.Second
 	cfg.KafkaOpts = append(cfg.KafkaOpts, kgo.ClientID(name))
-	m := &standbyMember{dir: cfg.State.Dir, log: &debugLog{}}
-	cfg.Logger = slog.New(slog.NewTextHandler(m.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	p, err := processors.New(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.p = p
-	mctx, mcancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(mctx) }()
-	var once sync.Once
-	m.stop = func(t *testing.T) {
-		once.Do(func() {
-			mcancel()
-			select {
-			case err := <-done:
-				if err != nil {
-					t.Errorf("%s: Run: %v", name, err)
-				}
-			case <-time.After(60 * time.Second):
-				t.Errorf("%s: Run did not return within 60s of its context ending", name)
-			}
-		})
-	}
+	m := &standbyMember{dir: cfg.State.Dir}
+	cfg.Logger, m.log = newLineLog(slog.LevelDebug)
+	m.inProcess = runMember(t, ctx, cancel, cfg, nil)
 	t.Cleanup(func() {
-		m.stop(t)
+		m.stop()
 		if t.Failed() {
 			t.Logf("%s logged (warnings, state and goka lines):\n%s", name, m.log.relevant())
 		}
@@ -241,69 +213,9 @@ func (m *standbyMember) waitReplica(t *testing.T, ctx context.Context, group str
 	}
 }
 
-// waitCaughtUp waits until every consumer group of the pipeline, upstream
-// first, has consumed all of its input (loopback topics, which carry ticks
-// all the time, aside).
-func waitCaughtUp(t *testing.T, ctx context.Context, adm *kadm.Client) {
-	t.Helper()
-	for _, g := range (processors.Config{}).ConsumerGroups() {
-		var last string
-		for {
-			lags, err := adm.Lag(ctx, g.Group)
-			if err == nil {
-				l := lags[g.Group]
-				if err = l.Error(); err == nil {
-					total := l.Lag.TotalByTopic()[g.Topics[0]]
-					if total.Topic != "" && total.Lag == 0 {
-						break
-					}
-					last = fmt.Sprintf("lag %d on %s", total.Lag, g.Topics[0])
-				}
-			}
-			if err != nil {
-				last = err.Error()
-			}
-			select {
-			case <-ctx.Done():
-				t.Fatalf("%s never caught up: %s", g.Group, last)
-			case <-time.After(200 * time.Millisecond):
-			}
-		}
-	}
-}
-
-// debugLog keeps a member's log lines.
-type debugLog struct {
-	mu    sync.Mutex
-	lines []string
-	part  string
-}
-
-func (l *debugLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	s := l.part + string(p)
-	for {
-		i := strings.IndexByte(s, '\n')
-		if i < 0 {
-			break
-		}
-		l.lines = append(l.lines, s[:i])
-		s = s[i+1:]
-	}
-	l.part = s
-	return len(p), nil
-}
-
-func (l *debugLog) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.lines)
-}
-
 // relevant is what a failure report shows: warnings and errors, state
 // store and goka lines.
-func (l *debugLog) relevant() string {
+func (l *lineLog) relevant() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var b strings.Builder
@@ -327,7 +239,7 @@ var openedLine = regexp.MustCompile(`msg="state: opened" topic=(\S+) partition=(
 
 // opened returns, by store directory name (<topic>.<partition>), the first
 // "state: opened" line logged from line index from on.
-func (l *debugLog) opened(from int) map[string]openedStore {
+func (l *lineLog) opened(from int) map[string]openedStore {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	out := map[string]openedStore{}
@@ -352,7 +264,7 @@ func (l *debugLog) opened(from int) map[string]openedStore {
 
 // waitOpened polls opened(from) until it holds every name, for at most
 // timeout, and returns what it found by then.
-func (l *debugLog) waitOpened(ctx context.Context, from int, names []string, timeout time.Duration) map[string]openedStore {
+func (l *lineLog) waitOpened(ctx context.Context, from int, names []string, timeout time.Duration) map[string]openedStore {
 	deadline := time.Now().Add(timeout)
 	for {
 		opened := l.opened(from)

@@ -1,11 +1,10 @@
-package processors_test
+package systest
 
 import (
 	"context"
 	"errors"
 	"math/rand/v2"
 	"sort"
-	"sync"
 	"testing"
 	"time"
 
@@ -79,12 +78,6 @@ func (b backlog) produce(t *testing.T, ctx context.Context, s *stack, codec *cod
 	}
 }
 
-// sinks are the stack's sink topics, generation 0.
-func (s *stack) sinks() testenv.Sinks {
-	t := processors.DefaultTopics()
-	return testenv.Sinks{Brokers: s.brokers, Registry: s.registry, DeviceTopic: t.DeviceWindows, StationTopic: t.StationWindows}
-}
-
 func backlogConfig(t *testing.T, s *stack) processors.Config {
 	cfg := s.config(t)
 	cfg.Partitions = 6
@@ -109,16 +102,6 @@ func futureReading(t *testing.T, codec *codecs.ReadingCodec) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func inputCodec(t *testing.T, s *stack) *codecs.ReadingCodec {
-	t.Helper()
-	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: s.registry,
-		Subject: schemas.Subject(processors.DefaultTopics().Input)}, WriterVersion: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return codec
 }
 
 // TestBacklogPublishesOnce: a preloaded backlog over six input partitions
@@ -150,19 +133,19 @@ func TestBacklogPublishesOnce(t *testing.T) {
 			b := makeBacklog(3, synthetic(5, 60, 90), 6, 90*time.Second, 0.03)
 			b.produce(t, ctx, s, codec, [][]byte{futureReading(t, codec)})
 
-			m := startInProcess(t, ctx, cfg)
+			m := runMember(t, ctx, cancel, cfg, nil)
 			members := []*inProcess{m}
 			if restart {
 				// Stop the member once part of the backlog is published,
 				// then start it again over the same local state.
 				testenv.ReadN(t, ctx, s.brokers, processors.DefaultTopics().DeviceWindows, 1500, 0)
 				m.stop()
-				members = append(members, startInProcess(t, ctx, cfg))
+				members = append(members, runMember(t, ctx, cancel, cfg, nil))
 			}
 			checkSinks(t, ctx, s, reference.FromSchemas(b.readings))
 			dead := readAll(t, ctx, s, processors.DefaultTopics().DeadLetters, 1)
-			if r := dead[0]; header(r, processors.HeaderReason) != string(codecs.ReasonFutureEventTime) {
-				t.Errorf("the future reading was dead-lettered as %q", header(r, processors.HeaderReason))
+			if r := dead[0]; headers(r)[processors.HeaderReason] != string(codecs.ReasonFutureEventTime) {
+				t.Errorf("the future reading was dead-lettered as %q", headers(r)[processors.HeaderReason])
 			}
 			if n := endOffset(t, ctx, s, processors.DefaultTopics().Late); n != 0 {
 				t.Errorf("%d readings were too late; with 24h of retention none is", n)
@@ -218,7 +201,7 @@ func TestBacklogPublishesOnce(t *testing.T) {
 			if err := plan.Execute(ctx); err != nil {
 				t.Fatal(err)
 			}
-			startInProcess(t, ctx, cfg)
+			runMember(t, ctx, cancel, cfg, nil)
 			refs := reference.FromSchemas(b.readings)
 			want := reference.Devices(refParams, refs)
 			testenv.WaitGeneration(t, ctx, s.sinks(), 1, want, reference.StationsOf(want, refs))
@@ -227,61 +210,4 @@ func TestBacklogPublishesOnce(t *testing.T) {
 			testenv.CheckRevisions(t, ctx, sinks, dev, st)
 		})
 	}
-}
-
-// endOffset is the number of records a topic's partitions hold.
-func endOffset(t *testing.T, ctx context.Context, s *stack, topic string) int64 {
-	t.Helper()
-	ends, err := kadm.NewClient(s.client).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n int64
-	ends.Each(func(o kadm.ListedOffset) { n += o.Offset })
-	return n
-}
-
-func header(r *kgo.Record, key string) string {
-	for _, h := range r.Headers {
-		if h.Key == key {
-			return string(h.Value)
-		}
-	}
-	return ""
-}
-
-// inProcess is a pipeline member in this process a test can stop and wait for.
-type inProcess struct {
-	metrics *processors.Metrics
-	cancel  context.CancelFunc
-	once    sync.Once
-	done    chan error
-	t       *testing.T
-}
-
-func startInProcess(t *testing.T, ctx context.Context, cfg processors.Config) *inProcess {
-	t.Helper()
-	metrics, err := processors.NewMetrics(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := processors.New(cfg, metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mctx, cancel := context.WithCancel(ctx)
-	m := &inProcess{metrics: metrics, cancel: cancel, done: make(chan error, 1), t: t}
-	go func() { m.done <- p.Run(mctx) }()
-	t.Cleanup(m.stop)
-	return m
-}
-
-// stop stops the member (a clean shutdown) and waits for it.
-func (m *inProcess) stop() {
-	m.once.Do(func() {
-		m.cancel()
-		if err := <-m.done; err != nil {
-			m.t.Errorf("Run: %v", err)
-		}
-	})
 }

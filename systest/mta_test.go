@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"compress/gzip"
@@ -18,10 +18,6 @@ import (
 	"github.com/turnstile-streams/turnstile/producer"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
-
-// The real MTA weeks in the shared data directory beside the checkout (a
-// bare clone has none, and the tests that need them skip).
-const mtaDir = "../../shared/data/mta/"
 
 // readMTA parses the weekly file independently of the producer: columns
 // ,CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS.
@@ -102,7 +98,7 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	runPipelineWith(t, ctx, cancel, cfg, metrics)
+	runMember(t, ctx, cancel, cfg, metrics)
 
 	topics := processors.DefaultTopics()
 	start := time.Now()
@@ -119,11 +115,11 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	t.Logf("produced %d readings in %v", sum.Sent, time.Since(start).Round(time.Millisecond))
 
 	want := reference.Devices(refParams, readings)
-	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string { return matchesDevices(m, want) })
+	waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string { return reference.DiffDevices(m, want) })
 	t.Logf("%d device windows match the reference after %v", len(want), time.Since(start).Round(time.Millisecond))
 
 	wantSt := reference.StationsOf(want, readings)
-	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return matchesStations(m, wantSt) })
+	waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
 	t.Logf("%d station windows match the reference after %v", len(wantSt), time.Since(start).Round(time.Millisecond))
 
 	// Every reading accounted for at the device stage: each distinct

@@ -1,4 +1,4 @@
-package processors_test
+package systest
 
 import (
 	"bufio"
@@ -7,21 +7,14 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"strconv"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
-	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/internal/laketest"
@@ -29,9 +22,7 @@ import (
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/producer"
-	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
-	"github.com/turnstile-streams/turnstile/state"
 )
 
 // Chaos run parameters. The MTA subset is the first chaosRows rows of the
@@ -48,7 +39,7 @@ const (
 )
 
 // TestChaos is issue 10's chaos run (make chaos). Everything runs in its
-// own OS process, re-executing this test binary (TestHelperChaos): the
+// own OS process, re-executing this test binary (TestHelperProcess): the
 // embedded broker (persistent data directory), the registry, three
 // pipeline members and the lake-writer. A fixed dataset is produced: the
 // first 15,000 rows of the real MTA week 240106 in file order (a synthetic
@@ -62,25 +53,17 @@ const (
 // TURNSTILE_CHAOS_SYNTHETIC=1 uses the synthetic stream even when the file
 // is there.
 //
-// At the end, with no tolerance: the sink topics (highest generation, then
-// revision; a (key, version) published twice with different contents
-// fails) and the lake after datalake.Compact equal internal/reference over
+// At the end, with no tolerance: the sink topics (latest revision; a
+// (key, revision) published twice with different contents fails) and the
+// lake after datalake.Compact equal internal/reference over
 // the accepted readings; every malformed input record is on the dead-letter
 // topic exactly with the reason its kind implies, and nothing else is; the
 // too-late topic holds exactly the too-old readings; and input = accepted +
 // duplicates + dead-lettered + too late, counted from the topics. It prints
 // one CHAOS summary line.
 func TestChaos(t *testing.T) {
-	if os.Getenv("TURNSTILE_CHAOS") == "" {
-		t.Skip("set TURNSTILE_CHAOS=1 (make chaos) for the chaos run")
-	}
-	seed := uint64(time.Now().UnixNano())
-	if v := os.Getenv("TURNSTILE_CHAOS_SEED"); v != "" {
-		var err error
-		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			t.Fatal(err)
-		}
-	}
+	skipUnlessChaos(t, "for the chaos run")
+	seed := chaosSeed(t)
 	t.Logf("TURNSTILE_CHAOS_SEED=%d", seed)
 	rng := rand.New(rand.NewPCG(seed, 10))
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
@@ -108,29 +91,19 @@ func TestChaos(t *testing.T) {
 	brokerDir := t.TempDir()
 	brokers := []string{brokerAddr}
 	registryURL := "http://" + registryAddr
-	svc := &chaosServices{}
-	svc.broker = startChaosChild(t, "broker", "TURNSTILE_ADDR="+brokerAddr, "TURNSTILE_DATA="+brokerDir)
-	svc.registry = startChaosChild(t, "registry", "TURNSTILE_ADDR="+registryAddr, "TURNSTILE_BROKERS="+brokerAddr)
-	topics := processors.DefaultTopics()
-	for _, spec := range (&processors.Config{Partitions: chaosPartitions, Topics: topics, Groups: processors.DefaultGroups(), MinCompactionLag: time.Hour}).TopicSpecs() {
-		testenv.CreateTopic(t, brokerAddr, spec.Name, spec.Partitions, spec.Configs)
+	svc := &chaosServices{
+		brokerHelper:   helper{role: "broker", env: []string{envAddr + "=" + brokerAddr, envData + "=" + brokerDir}},
+		registryHelper: helper{role: "registry", env: []string{envAddr + "=" + registryAddr, envBrokers + "=" + brokerAddr}},
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(schemas.Partitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	svc.broker = startHelper(t, "broker", svc.brokerHelper, 90*time.Second)
+	svc.registry = startHelper(t, "registry", svc.registryHelper, 90*time.Second)
+	describeOnFailure(t, brokers)
+	createTopics(t, brokerAddr, chaosPartitions)
+	s := stackOn(t, brokerAddr, registryURL)
+	cl, sr := s.client, s.registry
 	adm := kadm.NewClient(cl)
-	t.Cleanup(func() {
-		if t.Failed() {
-			describeGroups(t, brokers)
-		}
-	})
-	sr := srclient.CreateSchemaRegistryClient(registryURL)
-	inCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr, Subject: schemas.Subject(topics.Input)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	topics := processors.DefaultTopics()
+	inCodec := readingCodec(t, s, topics.Input, 0)
 
 	// The dataset.
 	pcfg := producer.Config{Topic: topics.Input, RegistryClient: sr, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)},
@@ -138,7 +111,7 @@ func TestChaos(t *testing.T) {
 		LateFraction: 0.02, LateBy: 12 * time.Hour, DuplicateFraction: 0.02, BadFraction: 0.01}
 	dataset := "synthetic week, 80 booths"
 	rows := 0
-	if path := mtaDir + "240106.csv.gz"; fileExists(path) && os.Getenv("TURNSTILE_CHAOS_SYNTHETIC") == "" {
+	if path := mtaDir + "240106.csv.gz"; fileExists(path) && !chaosSynthetic {
 		sub := filepath.Join(t.TempDir(), "240106-head.csv.gz")
 		rows = headCSV(t, path, sub, chaosRows)
 		pcfg.Source, pcfg.CSV = producer.SourceCSV, producer.CSVConfig{Path: sub, Order: producer.OrderFile}
@@ -152,15 +125,12 @@ func TestChaos(t *testing.T) {
 
 	// The pipeline.
 	var procs chaosProcs
-	memberEnv := []string{"TURNSTILE_BROKERS=" + brokerAddr, "TURNSTILE_REGISTRY=" + registryURL,
-		fmt.Sprintf("TURNSTILE_PARTITIONS=%d", chaosPartitions)}
 	for i := range chaosMembers {
 		name := fmt.Sprintf("member-%d", i+1)
-		env := append([]string{"TURNSTILE_MEMBER=" + name, "TURNSTILE_STATE=" + t.TempDir()}, memberEnv...)
-		procs.add(t, name, "member", env)
+		procs.add(t, name, memberHelper(brokers, registryURL, t.TempDir(), chaosPartitions, name, chaosRetention))
 	}
 	lakeDir := t.TempDir()
-	procs.add(t, "lake", "lake", []string{"TURNSTILE_BROKERS=" + brokerAddr, "TURNSTILE_REGISTRY=" + registryURL, "TURNSTILE_DATA=" + lakeDir})
+	procs.add(t, "lake", helper{role: "lake", env: []string{envBrokers + "=" + brokerAddr, envRegistry + "=" + registryURL, envData + "=" + lakeDir}})
 
 	// Produce while the chaos runs.
 	var sum producer.Summary
@@ -191,10 +161,10 @@ func TestChaos(t *testing.T) {
 		}
 		switch {
 		case event == 4:
-			svc.restart(t, "broker", &svc.broker, []string{"TURNSTILE_ADDR=" + brokerAddr, "TURNSTILE_DATA=" + brokerDir})
+			svc.restart(t, "broker", &svc.broker, svc.brokerHelper)
 			continue
 		case event == 9:
-			svc.restart(t, "registry", &svc.registry, []string{"TURNSTILE_ADDR=" + registryAddr, "TURNSTILE_BROKERS=" + brokerAddr})
+			svc.restart(t, "registry", &svc.registry, svc.registryHelper)
 			continue
 		}
 		name := victims[kills]
@@ -239,37 +209,23 @@ func TestChaos(t *testing.T) {
 	}
 
 	// The sink topics converge to the reference over the accepted readings.
-	late := newLateSet(t, &stack{brokers: brokers, registry: sr}, topics.Late)
-	params := reference.Params{SizeMs: 5 * 60_000, SlideMs: 5 * 60_000, Cumulative: true, MaxDelta: 10000}
+	// (No replay here: every window is generation 0, so the latest
+	// revision is the latest version.)
+	late := newLateSet(t, s, topics.Late)
 	var want map[reference.DeviceKey]reference.Row
-	var accepted []schemas.Reading
-	devCodec, _ := codecs.NewDeviceWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.DeviceWindows)})
-	devs := testenv.ReadSink(t, ctx, brokers, topics.DeviceWindows, func(b []byte) (schemas.DeviceWindow, int64, error) {
-		v, err := devCodec.Unmarshal(b)
-		return v, int64(v.Generation)<<32 | int64(v.Revision), err
-	}, func(m map[string]schemas.DeviceWindow) string {
+	devs := waitDevices(t, ctx, s, func(m map[string]schemas.DeviceWindow) string {
 		late.poll(t)
-		accepted = late.accepted(in.good)
-		want = reference.Devices(params, reference.FromSchemas(accepted))
+		want = reference.Devices(refParams, reference.FromSchemas(late.accepted(in.good)))
 		return reference.DiffDevices(m, want)
 	})
-	stationOf := map[string][2]string{}
-	for _, r := range in.good {
-		stationOf[r.DeviceKey()] = [2]string{r.Station, r.LineName}
-	}
-	wantSt := reference.Stations(want, func(d string) (string, string) { return stationOf[d][0], stationOf[d][1] })
-	stCodec, _ := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(topics.StationWindows)})
-	sts := testenv.ReadSink(t, ctx, brokers, topics.StationWindows, func(b []byte) (schemas.StationWindow, int64, error) {
-		v, err := stCodec.Unmarshal(b)
-		return v, int64(v.Generation)<<32 | int64(v.Revision), err
-	}, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
+	wantSt := reference.StationsOf(want, reference.FromSchemas(in.good))
+	sts := waitStations(t, ctx, s, func(m map[string]schemas.StationWindow) string { return reference.DiffStations(m, wantSt) })
 	fig.devs, fig.sts = len(devs), len(sts)
 	// In file order nearly every reading is late (the file is sorted by
 	// device), so any window may be revised: the counts are logged and
 	// printed, not bounded (TestBacklogPublishesOnce and the MTA weeks in
 	// event order bound them).
-	fig.corrected, fig.stCorrected = testenv.CheckRevisions(t, ctx, testenv.Sinks{Brokers: brokers, Registry: sr,
-		DeviceTopic: topics.DeviceWindows, StationTopic: topics.StationWindows}, nil, nil)
+	fig.corrected, fig.stCorrected = testenv.CheckRevisions(t, ctx, s.sinks(), nil, nil)
 	fig.sinkMismatches = deviceMismatches(devs, want) + stationMismatches(sts, wantSt)
 	t.Logf("%v: sink topics equal the reference: %d device and %d station windows", time.Since(began).Round(100*time.Millisecond), len(devs), len(sts))
 
@@ -327,126 +283,36 @@ func TestChaos(t *testing.T) {
 	procs.checkAlive(t)
 }
 
-// TestHelperChaos is not a test: TestChaos runs it as a child process with
-// TURNSTILE_HELPER=chaos-<role>: broker (TURNSTILE_ADDR, TURNSTILE_DATA),
-// registry (TURNSTILE_ADDR, TURNSTILE_BROKERS), member (as TestHelperMember,
-// with a retention covering the week) or lake (TURNSTILE_DATA is the lake).
-// It prints "chaos helper ready" once it serves and runs until SIGTERM
-// (a clean stop) or SIGKILL.
-func TestHelperChaos(t *testing.T) {
-	role, ok := strings.CutPrefix(os.Getenv("TURNSTILE_HELPER"), "chaos-")
-	if !ok {
-		t.Skip("helper process")
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	log := testenv.Logger(t)
-	brokers := strings.Split(os.Getenv("TURNSTILE_BROKERS"), ",")
-	ready := func() { fmt.Println("chaos helper ready") }
-	switch role {
-	case "broker":
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		b, err := broker.Start(sctx, broker.Config{Addr: os.Getenv("TURNSTILE_ADDR"), DataDir: os.Getenv("TURNSTILE_DATA"), Logger: log})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready()
-		<-ctx.Done()
-		b.Close()
-	case "registry":
-		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		r, err := registry.Start(sctx, registry.Config{Addr: os.Getenv("TURNSTILE_ADDR"), KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Logger: log})
-		cancel()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready()
-		<-ctx.Done()
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = r.Close(cctx)
-	case "member":
-		partitions, err := strconv.Atoi(os.Getenv("TURNSTILE_PARTITIONS"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := processors.Config{
-			Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...), kgo.ClientID(os.Getenv("TURNSTILE_MEMBER"))},
-			Registry:   srclient.CreateSchemaRegistryClient(os.Getenv("TURNSTILE_REGISTRY")),
-			Partitions: partitions, Window: 5 * time.Minute, Retention: chaosRetention,
-			IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, MaxFuture: -1,
-			SessionTimeout: 6 * time.Second,
-			State:          state.Options{Dir: os.Getenv("TURNSTILE_STATE"), MemTableSize: 4 << 20, CacheSize: 8 << 20},
-			Logger:         log,
-		}
-		p, err := processors.New(cfg, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready()
-		if err := p.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-	case "lake":
-		store, err := datalake.Open(ctx, os.Getenv("TURNSTILE_DATA"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		w, err := datalake.New(datalake.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)},
-			Registry: srclient.CreateSchemaRegistryClient(os.Getenv("TURNSTILE_REGISTRY")),
-			Store:    store, FlushInterval: 500 * time.Millisecond, Logger: log})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ready()
-		if err := w.Run(ctx); err != nil {
-			t.Fatal(err)
-		}
-	default:
-		t.Fatalf("unknown helper role %q", role)
-	}
-	fmt.Println("chaos helper stopped")
-}
-
-// startChaosChild runs TestHelperChaos with the role in a child process
-// and waits until it is ready.
-func startChaosChild(t *testing.T, role string, env ...string) *child {
-	t.Helper()
-	return startChild(t, "TestHelperChaos", role, "chaos helper ready", 90*time.Second,
-		append([]string{"TURNSTILE_HELPER=chaos-" + role}, env...))
-}
-
 // chaosServices are the broker and registry processes.
 type chaosServices struct {
-	broker, registry *child
+	broker, registry             *child
+	brokerHelper, registryHelper helper
 }
 
 // restart stops a service cleanly (SIGTERM) and starts it again on the
 // same address and data.
-func (s *chaosServices) restart(t *testing.T, role string, c **child, env []string) {
+func (s *chaosServices) restart(t *testing.T, role string, c **child, h helper) {
 	t.Helper()
 	at := time.Now()
 	(*c).terminate(t, 60*time.Second)
-	*c = startChaosChild(t, role, env...)
+	*c = startHelper(t, role, h, 90*time.Second)
 	t.Logf("%s restarted (down %v)", role, time.Since(at).Round(100*time.Millisecond))
 }
 
 // chaosProcs are the members and the lake-writer, by name.
 type chaosProcs struct {
-	names []string
-	role  map[string]string
-	env   map[string][]string
-	procs map[string]*child
+	names   []string
+	helpers map[string]helper
+	procs   map[string]*child
 }
 
-func (p *chaosProcs) add(t *testing.T, name, role string, env []string) {
+func (p *chaosProcs) add(t *testing.T, name string, h helper) {
 	if p.procs == nil {
-		p.role, p.env, p.procs = map[string]string{}, map[string][]string{}, map[string]*child{}
+		p.helpers, p.procs = map[string]helper{}, map[string]*child{}
 	}
 	p.names = append(p.names, name)
-	p.role[name], p.env[name] = role, env
-	p.procs[name] = startChaosChild(t, role, env...)
+	p.helpers[name] = h
+	p.procs[name] = startHelper(t, name, h, 90*time.Second)
 }
 
 func (p *chaosProcs) kill(t *testing.T, name string) {
@@ -461,7 +327,7 @@ func (p *chaosProcs) kill(t *testing.T, name string) {
 
 func (p *chaosProcs) restart(t *testing.T, name string) {
 	t.Helper()
-	p.procs[name] = startChaosChild(t, p.role[name], p.env[name]...)
+	p.procs[name] = startHelper(t, name, p.helpers[name], 90*time.Second)
 }
 
 func (p *chaosProcs) terminate(t *testing.T, name string) {
@@ -483,17 +349,6 @@ func (p *chaosProcs) checkAlive(t *testing.T) {
 		default:
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port free right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func fileExists(path string) bool {
@@ -667,11 +522,8 @@ func readDLQ(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Clie
 			t.Fatalf("dead letters: %d of %d malformed records", len(got), len(bad))
 		}
 		fs.EachRecord(func(r *kgo.Record) {
-			h := map[string]string{}
-			for _, x := range r.Headers {
-				h[x.Key] = string(x.Value)
-			}
-			src := h[processors.HeaderSourcePartition] + "/" + h[processors.HeaderSourceOffset]
+			h := headers(r)
+			src := deadLetterSource(h)
 			want, ok := bad[src]
 			switch {
 			case !ok:
@@ -693,42 +545,12 @@ func readDLQ(t *testing.T, ctx context.Context, brokers []string, adm *kadm.Clie
 	return len(got)
 }
 
-// waitCommitted waits until group has committed the end of every partition
-// of topics.
-func waitCommitted(t *testing.T, ctx context.Context, adm *kadm.Client, group string, topics ...string) {
-	t.Helper()
-	var last string
-	for {
-		ends, err1 := adm.ListEndOffsets(ctx, topics...)
-		committed, err2 := adm.FetchOffsets(ctx, group)
-		last = fmt.Sprint(err1, err2)
-		if err1 == nil && err2 == nil {
-			behind := 0
-			ends.Each(func(o kadm.ListedOffset) {
-				c, ok := committed.Lookup(o.Topic, o.Partition)
-				if o.Offset > 0 && (!ok || c.At < o.Offset) {
-					behind++
-				}
-			})
-			if behind == 0 {
-				return
-			}
-			last = fmt.Sprintf("%d partitions behind", behind)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("%s never committed the end of %v: %s", group, topics, last)
-		case <-time.After(300 * time.Millisecond):
-		}
-	}
-}
-
 // deviceMismatches counts the device windows missing from got, different
 // in got, or in got without being in want.
 func deviceMismatches(got map[string]schemas.DeviceWindow, want map[reference.DeviceKey]reference.Row) int {
 	n, found := 0, 0
 	for k, w := range want {
-		g, ok := got[k.Device+"|"+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)]
+		g, ok := got[k.SinkKey()]
 		if ok {
 			found++
 		}
@@ -743,7 +565,7 @@ func deviceMismatches(got map[string]schemas.DeviceWindow, want map[reference.De
 func stationMismatches(got map[string]schemas.StationWindow, want map[reference.StationKey]reference.Row) int {
 	n, found := 0, 0
 	for k, w := range want {
-		g, ok := got[k.Station+"|"+k.Line+"|"+time.UnixMilli(k.Start).UTC().Format(processors.WindowKeyTime)]
+		g, ok := got[k.SinkKey()]
 		if ok {
 			found++
 		}
