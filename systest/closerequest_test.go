@@ -72,12 +72,12 @@ func TestCloseBeyondWatermarkIsClamped(t *testing.T) {
 }
 
 // legacyClose is a close request as the loopback design wrote it to a
-// windowed group's loop topic (processors' loopCodec, layout 1): tag 20,
+// windowed group's loop topic (wire.LoopCodec, layout 1): tag 20,
 // the layout version, then the watermark it closes through, twice, as
 // varints (the second was once the data time). One written by an older
 // member may still wait on the topic after an upgrade, so members read it,
 // and a device partition ignores it. It is built here, not by package
-// processors, because it stands for what an older member wrote; a member
+// wire, because it stands for what an older member wrote; a member
 // that could no longer decode it would stop its stage on it, which the
 // test sees as a restart.
 func legacyClose(through int64) []byte {
