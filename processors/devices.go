@@ -72,8 +72,7 @@ func (d *devices) onReading(ctx goka.Context, msg any) {
 	// correction, or a window's first reading arriving after its close:
 	// apply published it (closed() is true for it after the catch-up).
 	setValue(ctx, c, st)
-	at, ok := st.NextClose(d.sem)
-	c.index.set(ctx.Key(), at, ok)
+	d.schedule(c, ctx.Key(), st)
 }
 
 func (d *devices) onLoop(ctx goka.Context, msg any) {
@@ -128,8 +127,7 @@ func (d *devices) closeKey(ctx goka.Context, c *partClock, key string, through i
 		rows = append(rows, wire.ClosedRow{Key: key, Station: st.Station, Line: st.Line, Division: st.Division, Row: w})
 	}
 	st.Outbox = o
-	at, ok := st.NextClose(d.sem)
-	c.index.set(key, at, ok)
+	d.schedule(c, key, st)
 	return rows
 }
 
@@ -160,7 +158,14 @@ func (d *devices) load(ctx goka.Context, c *partClock, key string) *windows.Devi
 	return st
 }
 
-// catchUp is windowed.catchUp for device values.
+// schedule indexes when the device next needs a close.
+func (d *devices) schedule(c *partClock, key string, v windows.Key) {
+	at, ok := v.NextClose(d.sem)
+	c.index.set(key, at, ok)
+}
+
+// catchUp brings a device value up to the partition's watermark (see
+// inlineStage).
 func (d *devices) catchUp(v windows.Key, through int64) {
 	if st, ok := v.(*windows.Device); ok {
 		st.CatchUp(d.sem, through)

@@ -277,13 +277,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// those writes' Closed goes on to the station partitions.
 		stage, _ := topo.Stage(StageWindows)
 		w, tracker := windowedFor(stage)
-		w.idleAdvance = true
 		d := &devices{windowed: w, topics: cfg.Topics}
-		w.closeKey, w.catchUp = d.closeKey, d.catchUp
-		w.schedule = func(c *partClock, key string, v windows.Key) {
-			at, ok := v.NextClose(p.sem)
-			c.index.set(key, at, ok)
-		}
+		w.runs(d)
 		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return d.group(stage.Group) },
 			pub.devices(stage.Group)); err != nil {
 			return err
@@ -295,11 +290,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		stage, _ := topo.Stage(StageStations)
 		w, tracker := windowedFor(stage)
 		s := &stations{windowed: w, topics: cfg.Topics}
-		w.schedule = func(c *partClock, key string, v windows.Key) {
-			if st, ok := v.(*windows.Station); ok {
-				s.schedule(c, key, st)
-			}
-		}
+		w.runs(s)
 		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return s.group(stage.Group) },
 			pub.stations(stage.Group)); err != nil {
 			return err

@@ -72,7 +72,11 @@ func (s *stations) onRow(ctx goka.Context, msg any) {
 
 // schedule indexes the key's next window close or, once its window closed,
 // its deletion past retention, both by the partition's watermark.
-func (s *stations) schedule(c *partClock, key string, st *windows.Station) {
+func (s *stations) schedule(c *partClock, key string, v windows.Key) {
+	st, ok := v.(*windows.Station)
+	if !ok {
+		return
+	}
 	if at, ok := st.NextClose(s.sem); ok {
 		c.index.set(key, at, true)
 		c.expiries.set(key, 0, false)

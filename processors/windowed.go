@@ -72,30 +72,45 @@ type windowed struct {
 	// group's watermark (device group: input partitions; station group:
 	// device partitions).
 	sources int
-	// idleAdvance: once every source is idle, ticks move the watermark on
-	// to close the last windows with data (the device group, which closes
-	// inline: it needs closeKey; the station group follows the device
-	// partitions' closed marks).
-	idleAdvance bool
-
-	// schedule indexes when a key needs its next close (the station group
-	// also schedules deletions past retention).
-	schedule func(c *partClock, key string, v windows.Key)
-
-	// closeKey, when set (the device group), closes one key's windows
-	// through a time inside the control key's callback and returns their
-	// rows: the partition's closes then ride in the same write as the
-	// watermark that causes them (wire.PartitionMeta.Closes), with no loopback
-	// round trip. It also re-indexes the key. Unset (the station group),
-	// closes go through the loopback topic.
-	closeKey func(ctx goka.Context, c *partClock, key string, through int64, st windows.Stamp) []wire.ClosedRow
-	// catchUp, with closeKey, brings a decoded value up to the partition's
-	// watermark as the sweeps already published it (rebuild uses it to
-	// index what is still open).
-	catchUp func(v windows.Key, through int64)
+	// stage is the device or station stage this machinery runs for; inline
+	// is the same stage when it closes inline (the device stage).
+	stage  keyStage
+	inline inlineStage
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
+}
+
+// keyStage is what a windowed stage (devices, stations) brings to the
+// shared machinery of this file.
+type keyStage interface {
+	// schedule indexes when a key needs its next close (the station stage
+	// also its deletion past retention), from its decoded value.
+	schedule(c *partClock, key string, v windows.Key)
+}
+
+// inlineStage is a keyStage that closes its windows inline, in the control
+// key's callback (the device stage): the partition's closes then ride in
+// the same write as the watermark that causes them
+// (wire.PartitionMeta.Closes), with no loopback round trip, and once every
+// source is idle, ticks move the watermark on to close the last windows
+// with data. A stage that is not inline (the station stage) closes through
+// the loopback topic and follows its upstream's closed marks.
+type inlineStage interface {
+	keyStage
+	// closeKey closes one key's windows through a time and returns their
+	// rows; it also re-indexes the key.
+	closeKey(ctx goka.Context, c *partClock, key string, through int64, st windows.Stamp) []wire.ClosedRow
+	// catchUp brings a decoded value up to the partition's watermark as
+	// the closes already published it (rebuild uses it to index what is
+	// still open).
+	catchUp(v windows.Key, through int64)
+}
+
+// runs makes w the machinery of stage s.
+func (w *windowed) runs(s keyStage) {
+	w.stage = s
+	w.inline, _ = s.(inlineStage)
 }
 
 func (w *windowed) stamp() windows.Stamp {
@@ -149,7 +164,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 	// behind (nothing rewrites a key to close it) and are caught up here
 	// as every reader catches them up.
 	inlineThrough, inline := int64(0), false
-	if w.catchUp != nil && meta != nil && meta.Inline && meta.HasTime {
+	if w.inline != nil && meta != nil && meta.Inline && meta.HasTime {
 		inlineThrough, inline = meta.StreamTime, true
 	}
 	for it.Next() {
@@ -166,7 +181,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 		case *wire.PartitionMeta:
 		case windows.Key:
 			if inline {
-				w.catchUp(s, inlineThrough)
+				w.inline.catchUp(s, inlineThrough)
 			}
 			// A key's closes are written after the metadata that allowed
 			// them, to the same changelog partition: they never outrun it.
@@ -176,7 +191,7 @@ func (w *windowed) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partC
 			if t, ok := s.Newest(); ok {
 				c.seen(t)
 			}
-			w.schedule(c, string(it.Key()), s)
+			w.stage.schedule(c, string(it.Key()), s)
 		}
 	}
 	if err := it.Err(); err != nil {
@@ -249,7 +264,7 @@ func (w *windowed) onMark(ctx goka.Context, m *wire.Mark) {
 		return
 	}
 	changed := meta.Sources.Observe(m.Source, m.Watermark())
-	if w.closeKey != nil {
+	if w.inline != nil {
 		if changed {
 			meta.LastInput = ctx.Offset()
 		}
@@ -280,7 +295,7 @@ func (w *windowed) onTick(ctx goka.Context, m wire.Tick) {
 		return // a tick for another partition count; ignore
 	}
 	c := w.clock(ctx)
-	if w.idleAdvance && w.closeKey != nil && w.idle > 0 {
+	if w.inline != nil && w.idle > 0 {
 		meta := w.meta(ctx, c)
 		prog := meta.Sources.Progress()
 		if ctx.Offset() > meta.LastTick && prog.AllIdle && prog.Has {
@@ -292,7 +307,7 @@ func (w *windowed) onTick(ctx goka.Context, m wire.Tick) {
 			}
 		}
 	}
-	if w.closeKey != nil {
+	if w.inline != nil {
 		if c.hasTime {
 			if at, ok := c.index.min(); ok && at <= c.streamTime {
 				// Still due after a rebuild from a loopback-era partition
@@ -338,7 +353,7 @@ func (w *windowed) advanceInline(ctx goka.Context, c *partClock, meta *wire.Part
 		}
 		var group []wire.ClosedRow
 		c.index.popDue(at, func(key string) {
-			group = append(group, w.closeKey(ctx, c, key, at, stamp)...)
+			group = append(group, w.inline.closeKey(ctx, c, key, at, stamp)...)
 			w.metrics.closesSent.WithLabelValues(w.name).Inc()
 		})
 		if len(rows) > 0 && len(rows)+len(group) > maxCloseRows && (!c.hasTime || at-1 > c.streamTime) {

@@ -80,11 +80,7 @@ func newInlineDevices(t *testing.T) *inlineDevices {
 	w := &windowed{name: "w", sem: testRules(), tracker: tracker, ctrl: controlKeys(1),
 		log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{}, sources: 1}
 	d := &devices{windowed: w}
-	w.closeKey, w.catchUp = d.closeKey, d.catchUp
-	w.schedule = func(c *partClock, key string, v windows.Key) {
-		at, ok := v.NextClose(w.sem)
-		c.index.set(key, at, ok)
-	}
+	w.runs(d)
 	return &inlineDevices{d: d, st: st, ctx: &tableCtx{st: st}}
 }
 
