@@ -44,7 +44,8 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 	fs.StringVar(&p.emit, "emit", string(processors.EmitFinal), "final (a window when it closes, then corrections) or updates (also on every change)")
 	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
 	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
-	st := state.Defaults()
+	var st state.Options
+	st.Defaults()
 	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", st.MemTableSize>>20, "Pebble memtable per table partition (up to two per partition)")
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", st.CacheSize>>20, "Pebble block cache shared by the table partitions")
 
