@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/turnstile-streams/turnstile/clientconf"
+	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
 )
@@ -31,18 +32,31 @@ type pipelineFlags struct {
 	sessionTimeout                  time.Duration
 }
 
-func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
+// defaultIdleTimeout is --idle-timeout's default. The pipeline's own zero
+// means never idle (a silent input partition then holds every window
+// back), so members the CLI starts are given this instead.
+const defaultIdleTimeout = 30 * time.Second
+
+// defaultDataDir is --data-dir's default (dev, process, broker).
+const defaultDataDir = "./data"
+
+func (p *pipelineFlags) register(fs *pflag.FlagSet) {
+	// The defaults are the pipeline's: those of a zero processors.Config.
+	// Slide and grace stay zero, which the pipeline reads as "the window
+	// length", whatever --window is.
+	var d processors.Config
+	d.Defaults()
 	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: ingest, windows, stations (default all)")
 	p.layoutFlags.register(fs)
-	fs.DurationVar(&p.window, "window", 5*time.Minute, "window length")
+	fs.DurationVar(&p.window, "window", d.Window, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
-	fs.DurationVar(&p.retention, "retention", 24*time.Hour, "event time during which late readings still correct windows")
-	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
-	fs.DurationVar(&p.maxFuture, "max-future", 0, "reject readings whose event time is further ahead of the wall clock (0: 24h, negative: no check)")
-	fs.StringVar(&p.counters, "counters", string(processors.Cumulative), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
-	fs.StringVar(&p.emit, "emit", string(processors.EmitFinal), "final (a window when it closes, then corrections) or updates (also on every change)")
-	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
+	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
+	fs.DurationVar(&p.idleTimeout, "idle-timeout", defaultIdleTimeout, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
+	fs.DurationVar(&p.maxFuture, "max-future", 0, fmt.Sprintf("reject readings whose event time is further ahead of the wall clock (0: %s, negative: no check)", shortDuration(codecs.DefaultMaxFuture)))
+	fs.StringVar(&p.counters, "counters", string(d.Counters), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
+	fs.StringVar(&p.emit, "emit", string(d.Emit), "final (a window when it closes, then corrections) or updates (also on every change)")
+	fs.Int64Var(&p.maxDelta, "max-delta", d.MaxDelta, "larger counter differences are dropped as glitches")
 	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
 	var st state.Options
 	st.Defaults()
@@ -51,7 +65,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
 
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
-	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
+	fs.DurationVar(&p.sessionTimeout, "session-timeout", d.SessionTimeout, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 
 // registerMemory adds --memory-limit (turnstile process: a member's
@@ -76,6 +90,19 @@ func (p *pipelineFlags) applyMemoryLimit(a *app) error {
 		a.log.Debug("memory limit", "budget_mib", limit>>20, "go_soft_limit_mib", goLimit>>20, "pebble_mib", st.ManualMemory(2*p.partitions)>>20)
 	}
 	return nil
+}
+
+// shortDuration writes d as a flag takes it, without zero units: 24h, 5m,
+// 1h30m (a time.Duration prints 24h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseBytes reads a size such as 256MiB, 1GiB, 512MB or a plain number of
