@@ -127,11 +127,27 @@ func parseBytes(in string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// config is the member's processors configuration: the flags' settings
+// and the connection cc.
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
+	cfg, err := p.settings(topics, dataDir)
+	if err != nil {
+		return cfg, err
+	}
 	opts, err := cc.KgoOpts()
 	if err != nil {
 		return processors.Config{}, err
 	}
+	cfg.Brokers, cfg.KafkaOpts, cfg.Registry = cc.Brokers, opts, cc.SRClient()
+	cfg.Sarama = func(sc *sarama.Config) error { return cc.ApplySarama(sc) }
+	cfg.Logger = a.log
+	return cfg, nil
+}
+
+// settings is the processors configuration the flags give, without a
+// connection or a logger (turnstile dev's members get theirs from
+// package devstack).
+func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (processors.Config, error) {
 	stateDir := p.stateDir
 	if stateDir == "" {
 		stateDir = filepath.Join(dataDir, "state")
@@ -144,13 +160,11 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 		}
 	}
 	return processors.Config{
-		Brokers: cc.Brokers, Sarama: func(sc *sarama.Config) error { return cc.ApplySarama(sc) }, KafkaOpts: opts,
-		Registry: cc.SRClient(), Topics: topics, Run: p.stages,
+		Topics: topics, Run: p.stages,
 		Partitions: p.partitions, Replication: p.replication,
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		Counters: processors.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: processors.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
-		State:  state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
-		Logger: a.log,
+		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 	}, nil
 }

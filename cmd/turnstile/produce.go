@@ -52,10 +52,28 @@ func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	fs.StringVar(&p.progress, n("progress"), string(d.Progress), "progress bar: auto (on a terminal), on, off")
 }
 
+// config is the producer configuration the flags give, producing to
+// topic through cc.
 func (p *produceFlags) config(topic string, cc clientconf.Config) (producer.Config, error) {
+	cfg, err := p.settings()
+	if err != nil {
+		return cfg, err
+	}
+	opts, err := cc.KgoOpts()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Topic, cfg.KafkaOpts = topic, opts
+	cfg.RegistryURL, cfg.RegistryClient = cc.RegistryURL, cc.SRClient()
+	return cfg, nil
+}
+
+// settings is the producer configuration the flags give, without a topic
+// or a connection (turnstile dev's producer gets them from package
+// devstack).
+func (p *produceFlags) settings() (producer.Config, error) {
 	cfg := producer.Config{
-		Source: producer.SourceKind(p.source), Topic: topic, SchemaVersion: p.schemaVersion,
-		RegistryURL: cc.RegistryURL, RegistryClient: cc.SRClient(),
+		Source: producer.SourceKind(p.source), SchemaVersion: p.schemaVersion,
 		Speed: p.speed, Rate: p.rate, Limit: p.limit, Seed: p.seed,
 		LateFraction: p.lateFraction, LateBy: p.lateBy, DuplicateFraction: p.dupFraction, BadFraction: p.badFraction,
 		Synthetic: producer.SyntheticConfig{Interval: p.interval, Duration: p.duration, DevicesPerBooth: p.devicesPerBooth,
@@ -70,11 +88,6 @@ func (p *produceFlags) config(topic string, cc clientconf.Config) (producer.Conf
 		}
 		cfg.Synthetic.Start = t
 	}
-	opts, err := cc.KgoOpts()
-	if err != nil {
-		return cfg, err
-	}
-	cfg.KafkaOpts = opts
 	return cfg, nil
 }
 
