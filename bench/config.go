@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"slices"
 	"time"
+
+	"github.com/turnstile-streams/turnstile/processors"
 )
 
 // Phases of a run, in the order they run.
@@ -51,7 +53,7 @@ type Config struct {
 	MaxDelta      int64
 	IdleTimeout   time.Duration
 	TickInterval  time.Duration
-	// MarkInterval is the pipeline's watermark mark throttle (0: its default).
+	// MarkInterval is the pipeline's watermark mark throttle.
 	MarkInterval time.Duration
 
 	// LatencyDuration is how long the live-mode latency phase measures.
@@ -114,21 +116,14 @@ func (c *Config) Defaults() {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
-	if c.Partitions == 0 {
-		c.Partitions = 6
-	}
-	if c.Window == 0 {
-		c.Window = 5 * time.Minute
-	}
-	if c.Grace == 0 {
-		c.Grace = c.Window
-	}
-	if c.Retention == 0 {
-		c.Retention = 24 * time.Hour
-	}
-	if c.MaxDelta == 0 {
-		c.MaxDelta = 10000
-	}
+	// The pipeline's settings are the pipeline's defaults (grace: the
+	// window), but for the idle timeout and the ticks: a benchmark's input
+	// ends, and its last windows should close soon after.
+	pipe := processors.Config{Partitions: c.Partitions, Window: c.Window, Grace: c.Grace, Retention: c.Retention,
+		MaxDelta: c.MaxDelta, MarkInterval: c.MarkInterval}
+	pipe.Defaults()
+	c.Partitions, c.Window, c.Grace, c.Retention, c.MaxDelta = pipe.Partitions, pipe.Window, pipe.Grace, pipe.Retention, pipe.MaxDelta
+	c.MarkInterval = pipe.MarkInterval
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = time.Second
 	}

@@ -45,6 +45,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults fills zero fields (DefaultPartitions also when negative): an
+// ephemeral loopback port, 6 partitions.
+func (c *Config) Defaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:0"
+	}
+	if c.DefaultPartitions <= 0 {
+		c.DefaultPartitions = 6
+	}
+}
+
 // User is a SASL user of the embedded broker.
 type User struct {
 	// Mechanism is PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
@@ -65,21 +76,15 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	cfg.Defaults()
 	addr := cfg.Addr
-	if addr == "" {
-		addr = "127.0.0.1:0"
-	}
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker: listen address %q: %w", addr, err)
 	}
-	parts := cfg.DefaultPartitions
-	if parts <= 0 {
-		parts = 6
-	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
-		kfake.DefaultNumPartitions(parts),
+		kfake.DefaultNumPartitions(cfg.DefaultPartitions),
 		// A fresh id per new data directory, like a real cluster: kfake
 		// reloads the persisted id on restart, so it only changes when the
 		// broker's data is wiped, which is how local state detects that its

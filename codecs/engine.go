@@ -46,6 +46,17 @@ type Config struct {
 // DefaultMaxFieldBytes is under 16 KiB.
 const DefaultMaxRecordBytes = 64 << 10
 
+// Defaults fills zero fields but the registry and Subject (UnknownIDTTL
+// also when negative; a negative MaxRecordBytes stays: no limit).
+func (c *Config) Defaults() {
+	if c.UnknownIDTTL <= 0 {
+		c.UnknownIDTTL = 30 * time.Second
+	}
+	if c.MaxRecordBytes == 0 {
+		c.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+}
+
 func (c *Config) registry() (srclient.ISchemaRegistryClient, error) {
 	if c.Subject == "" {
 		return nil, errors.New("codecs: Config.Subject is required")
@@ -126,21 +137,14 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codecs: writer schema is not readable as the reader schema: %w", err)
 	}
-	ttl := cfg.UnknownIDTTL
-	if ttl <= 0 {
-		ttl = 30 * time.Second
-	}
-	maxBytes := cfg.MaxRecordBytes
-	if maxBytes == 0 {
-		maxBytes = DefaultMaxRecordBytes
-	}
+	cfg.Defaults()
 	return &engine{
 		client:       cl,
 		subject:      cfg.Subject,
 		checkSubject: !cfg.SkipSubjectCheck,
 		lookupOnly:   cfg.LookupOnly,
-		unknownTTL:   ttl,
-		maxBytes:     maxBytes,
+		unknownTTL:   cfg.UnknownIDTTL,
+		maxBytes:     cfg.MaxRecordBytes,
 		reader:       reader,
 		writerText:   writerText,
 		writerCodec:  wc,

@@ -50,6 +50,24 @@ type ReadingConfig struct {
 	SkipValidation bool
 }
 
+// Defaults fills zero fields, the embedded Config's included (negative
+// MaxFuture and MaxFieldBytes stay: no check).
+func (c *ReadingConfig) Defaults() {
+	c.Config.Defaults()
+	if c.WriterVersion == 0 {
+		c.WriterVersion = schemas.LatestReadingVersion
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.MaxFuture == 0 {
+		c.MaxFuture = DefaultMaxFuture
+	}
+	if c.MaxFieldBytes == 0 {
+		c.MaxFieldBytes = DefaultMaxFieldBytes
+	}
+}
+
 // ReadingCodec is a goka.Codec for TurnstileReading values in the Confluent
 // wire format. Decode returns *schemas.Reading; Encode accepts
 // schemas.Reading or *schemas.Reading. It is safe for concurrent use.
@@ -66,11 +84,8 @@ type ReadingCodec struct {
 // the writer id is resolved on the first Encode (or by Prepare) and writer
 // schemas are fetched on the first Decode of each id.
 func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
-	v := cfg.WriterVersion
-	if v == 0 {
-		v = schemas.LatestReadingVersion
-	}
-	ws, err := schemas.ReadingSchema(v)
+	cfg.Defaults()
+	ws, err := schemas.ReadingSchema(cfg.WriterVersion)
 	if err != nil {
 		return nil, fmt.Errorf("codecs: writer version: %w", err)
 	}
@@ -82,17 +97,7 @@ func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}
-	if c.maxField == 0 {
-		c.maxField = DefaultMaxFieldBytes
-	}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	if c.maxFuture == 0 {
-		c.maxFuture = DefaultMaxFuture
-	}
-	return c, nil
+	return &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
 }
 
 // Subject returns the codec's subject.

@@ -32,6 +32,19 @@ type LogsConfig struct {
 	Now func() time.Time
 }
 
+// Defaults fills zero fields (Interval also when negative).
+func (c *LogsConfig) Defaults() {
+	if c.ConsoleLevel == 0 {
+		c.ConsoleLevel = slog.LevelWarn
+	}
+	if c.Interval <= 0 {
+		c.Interval = time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
 // Logs routes a terminal process's log records: every record the File
 // handler takes goes to the file; warnings and errors also go to the
 // console; the others are only counted, by message, and Run writes a
@@ -47,15 +60,7 @@ type Logs struct {
 
 // NewLogs returns the router of cfg.
 func NewLogs(cfg LogsConfig) *Logs {
-	if cfg.ConsoleLevel == 0 {
-		cfg.ConsoleLevel = slog.LevelWarn
-	}
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Minute
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
+	cfg.Defaults()
 	screen := slog.NewTextHandler(cfg.Console, &slog.HandlerOptions{Level: cfg.ConsoleLevel,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			// The time of day is enough on a terminal.

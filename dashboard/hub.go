@@ -48,7 +48,8 @@ type HubConfig struct {
 	Logger     *slog.Logger
 }
 
-func (c *HubConfig) defaults() {
+// Defaults fills zero (and negative) fields.
+func (c *HubConfig) Defaults() {
 	if c.StationTopic == "" {
 		c.StationTopic = schemas.DefaultStationWindowsTopic
 	}
@@ -106,7 +107,7 @@ type Hub struct {
 
 // NewHub builds a hub; it reads nothing until Run.
 func NewHub(cfg HubConfig) (*Hub, error) {
-	cfg.defaults()
+	cfg.Defaults()
 	if cfg.Registry == nil {
 		return nil, errors.New("dashboard: a schema registry client is required")
 	}

@@ -35,6 +35,13 @@ type CompactConfig struct {
 	afterOutputs func() error
 }
 
+// Defaults fills zero fields.
+func (c *CompactConfig) Defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // CompactResult describes one compacted date partition.
 type CompactResult struct {
 	Dataset Dataset
@@ -86,9 +93,7 @@ func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("datalake: CompactConfig.Store is required")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Defaults()
 	for _, d := range cfg.Dates {
 		if _, err := time.Parse(DateLayout, d); err != nil {
 			return nil, fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)

@@ -147,6 +147,41 @@ type partState struct {
 	acked int64
 }
 
+// Defaults fills zero fields (and the flush thresholds, batch sizes and
+// Parallelism when negative).
+func (c *Config) Defaults() {
+	if c.Group == "" {
+		c.Group = DefaultGroup
+	}
+	if c.DeviceTopic == "" {
+		c.DeviceTopic = schemas.DefaultDeviceWindowsTopic
+	}
+	if c.StationTopic == "" {
+		c.StationTopic = schemas.DefaultStationWindowsTopic
+	}
+	if c.FlushInterval <= 0 {
+		c.FlushInterval = DefaultFlushInterval
+	}
+	if c.FlushRecords <= 0 {
+		c.FlushRecords = DefaultFlushRecords
+	}
+	if c.FlushBytes <= 0 {
+		c.FlushBytes = DefaultFlushBytes
+	}
+	if c.FlushTimeout <= 0 {
+		c.FlushTimeout = time.Minute
+	}
+	if c.MaxPoll <= 0 {
+		c.MaxPoll = 10_000
+	}
+	if c.Parallelism <= 0 {
+		c.Parallelism = 4
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // New validates cfg and fills in defaults.
 func New(cfg Config) (*Writer, error) {
 	if cfg.Store == nil {
@@ -155,15 +190,7 @@ func New(cfg Config) (*Writer, error) {
 	if cfg.Format.NoCSV && cfg.Format.NoParquet {
 		return nil, errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
 	}
-	if cfg.Group == "" {
-		cfg.Group = DefaultGroup
-	}
-	if cfg.DeviceTopic == "" {
-		cfg.DeviceTopic = schemas.DefaultDeviceWindowsTopic
-	}
-	if cfg.StationTopic == "" {
-		cfg.StationTopic = schemas.DefaultStationWindowsTopic
-	}
+	cfg.Defaults()
 	if cfg.DeviceTopic == cfg.StationTopic {
 		return nil, fmt.Errorf("datalake: device and station topics are both %q", cfg.DeviceTopic)
 	}
@@ -185,27 +212,6 @@ func New(cfg Config) (*Writer, error) {
 			}
 			cfg.StationDecoder = c
 		}
-	}
-	if cfg.FlushInterval <= 0 {
-		cfg.FlushInterval = DefaultFlushInterval
-	}
-	if cfg.FlushRecords <= 0 {
-		cfg.FlushRecords = DefaultFlushRecords
-	}
-	if cfg.FlushBytes <= 0 {
-		cfg.FlushBytes = DefaultFlushBytes
-	}
-	if cfg.FlushTimeout <= 0 {
-		cfg.FlushTimeout = time.Minute
-	}
-	if cfg.MaxPoll <= 0 {
-		cfg.MaxPoll = 10_000
-	}
-	if cfg.Parallelism <= 0 {
-		cfg.Parallelism = 4
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Writer{
 		cfg:   cfg,

@@ -42,6 +42,16 @@ type Config struct {
 	Logger      *slog.Logger
 }
 
+// Defaults fills zero fields (MaxPoll also when negative).
+func (c *Config) Defaults() {
+	if c.MaxPoll <= 0 {
+		c.MaxPoll = 5000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // Stats are a relay's running counters.
 type Stats struct {
 	Read, Published, Skipped int64
@@ -61,12 +71,7 @@ func New(cfg Config) (*Relay, error) {
 	case cfg.Translate == nil:
 		return nil, errors.New("emitter: Translate is required")
 	}
-	if cfg.MaxPoll <= 0 {
-		cfg.MaxPoll = 5000
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Defaults()
 	return &Relay{cfg: cfg}, nil
 }
 

@@ -40,6 +40,20 @@ type Config struct {
 	Logger    *slog.Logger
 }
 
+// Defaults fills zero fields but Pipeline and Dashboard, which are
+// optional.
+func (c *Config) Defaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Client == nil {
+		c.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if c.Gatherer == nil {
+		c.Gatherer = prometheus.NewRegistry()
+	}
+}
+
 // Routes is something that adds its handlers to the server's mux.
 type Routes interface {
 	Register(mux *http.ServeMux)
@@ -53,15 +67,7 @@ type Server struct {
 
 // New builds the routes.
 func New(cfg Config) *Server {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Client == nil {
-		cfg.Client = &http.Client{Timeout: 10 * time.Second}
-	}
-	if cfg.Gatherer == nil {
-		cfg.Gatherer = prometheus.NewRegistry()
-	}
+	cfg.Defaults()
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{ErrorLog: slogPrinter{cfg.Logger}}))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })

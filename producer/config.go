@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/riferrei/srclient"
@@ -206,14 +208,12 @@ type CSVConfig struct {
 // an Injection.
 const InjectedHeader = "turnstile-injected"
 
-// withDefaults validates c and fills in defaults. now is used only for the
-// synthetic Start default.
-func (c Config) withDefaults(now time.Time) (Config, error) {
+// Defaults fills zero fields (ConnectTimeout also when negative), except
+// Synthetic.Start: its default is relative to when the stream starts, so
+// Run and NewStream fill it (see SyntheticConfig.Start).
+func (c *Config) Defaults() {
 	if c.Source == "" {
 		c.Source = SourceSynthetic
-	}
-	if c.Source != SourceSynthetic && c.Source != SourceCSV {
-		return c, fmt.Errorf("producer: unknown source %q", c.Source)
 	}
 	if c.Topic == "" {
 		c.Topic = schemas.DefaultInputTopic
@@ -224,49 +224,92 @@ func (c Config) withDefaults(now time.Time) (Config, error) {
 	if c.SchemaVersion == 0 {
 		c.SchemaVersion = schemas.LatestReadingVersion
 	}
-	if _, err := schemas.ReadingSchema(c.SchemaVersion); err != nil {
-		return c, fmt.Errorf("producer: schema version %d: %w", c.SchemaVersion, err)
-	}
 	if c.Speed == 0 && c.Source == SourceSynthetic {
 		c.Speed = 1
-	}
-	for name, f := range map[string]float64{"LateFraction": c.LateFraction, "DuplicateFraction": c.DuplicateFraction,
-		"BadFraction": c.BadFraction, "Synthetic.ResetFraction": c.Synthetic.ResetFraction} {
-		if f < 0 || f > 1 {
-			return c, fmt.Errorf("producer: %s %v is not in [0, 1]", name, f)
-		}
-	}
-	if c.Rate < 0 || c.Limit < 0 {
-		return c, errors.New("producer: Rate and Limit must not be negative")
 	}
 	if c.LateBy == 0 {
 		c.LateBy = 12 * time.Hour
 	}
-	if c.LateBy < 0 {
-		return c, errors.New("producer: LateBy must be positive")
-	}
 	if c.Progress == "" {
 		c.Progress = ProgressAuto
+	}
+	if c.ProgressWriter == nil {
+		c.ProgressWriter = os.Stderr
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = time.Minute
 	}
 	s := &c.Synthetic
 	if s.Interval == 0 {
 		s.Interval = 4 * time.Hour
 	}
-	if s.Interval < time.Second {
-		return c, errors.New("producer: Synthetic.Interval must be at least 1s")
-	}
 	if s.Counters == "" {
 		s.Counters = CountersCumulative
-	}
-	if s.Counters != CountersCumulative && s.Counters != CountersIncrement {
-		return c, fmt.Errorf("producer: unknown counter mode %q", s.Counters)
-	}
-	if s.DevicesPerBooth < 0 || s.DevicesPerBooth > 99 || s.MaxBooths < 0 || s.Duration < 0 {
-		return c, errors.New("producer: DevicesPerBooth must be 0..99, MaxBooths and Duration not negative")
 	}
 	if s.SourceLabel == "" {
 		s.SourceLabel = "synthetic"
 	}
+	v := &c.CSV
+	if v.Order == "" {
+		v.Order = OrderEvent
+	}
+	if v.RecoveredDelay == 0 {
+		v.RecoveredDelay = 8 * time.Hour
+	}
+	if v.SourceLabel == "" && v.Path != "" {
+		v.SourceLabel = "csv:" + filepath.Base(v.Path)
+	}
+}
+
+// validate checks a Config whose defaults are filled.
+func (c *Config) validate() error {
+	if c.Source != SourceSynthetic && c.Source != SourceCSV {
+		return fmt.Errorf("producer: unknown source %q", c.Source)
+	}
+	if _, err := schemas.ReadingSchema(c.SchemaVersion); err != nil {
+		return fmt.Errorf("producer: schema version %d: %w", c.SchemaVersion, err)
+	}
+	for name, f := range map[string]float64{"LateFraction": c.LateFraction, "DuplicateFraction": c.DuplicateFraction,
+		"BadFraction": c.BadFraction, "Synthetic.ResetFraction": c.Synthetic.ResetFraction} {
+		if f < 0 || f > 1 {
+			return fmt.Errorf("producer: %s %v is not in [0, 1]", name, f)
+		}
+	}
+	if c.Rate < 0 || c.Limit < 0 {
+		return errors.New("producer: Rate and Limit must not be negative")
+	}
+	if c.LateBy < 0 {
+		return errors.New("producer: LateBy must be positive")
+	}
+	s := &c.Synthetic
+	if s.Interval < time.Second {
+		return errors.New("producer: Synthetic.Interval must be at least 1s")
+	}
+	if s.Counters != CountersCumulative && s.Counters != CountersIncrement {
+		return fmt.Errorf("producer: unknown counter mode %q", s.Counters)
+	}
+	if s.DevicesPerBooth < 0 || s.DevicesPerBooth > 99 || s.MaxBooths < 0 || s.Duration < 0 {
+		return errors.New("producer: DevicesPerBooth must be 0..99, MaxBooths and Duration not negative")
+	}
+	v := &c.CSV
+	if v.Order != OrderEvent && v.Order != OrderFile && v.Order != OrderArrival && v.Order != OrderShuffle {
+		return fmt.Errorf("producer: unknown CSV order %q", v.Order)
+	}
+	if c.Source == SourceCSV && v.Path == "" {
+		return errors.New("producer: CSV.Path is required for the csv source")
+	}
+	return nil
+}
+
+// prepared is c with its defaults filled, validated, and its synthetic
+// start fixed: now truncated to the interval when Speed is 1, else a week
+// before that (see SyntheticConfig.Start).
+func (c Config) prepared(now time.Time) (Config, error) {
+	c.Defaults()
+	if err := c.validate(); err != nil {
+		return c, err
+	}
+	s := &c.Synthetic
 	if s.Start.IsZero() {
 		s.Start = now.UTC().Truncate(s.Interval)
 		if c.Speed != 1 {
@@ -274,18 +317,5 @@ func (c Config) withDefaults(now time.Time) (Config, error) {
 		}
 	}
 	s.Start = s.Start.UTC().Truncate(s.Interval)
-	v := &c.CSV
-	if v.Order == "" {
-		v.Order = OrderEvent
-	}
-	if v.Order != OrderEvent && v.Order != OrderFile && v.Order != OrderArrival && v.Order != OrderShuffle {
-		return c, fmt.Errorf("producer: unknown CSV order %q", v.Order)
-	}
-	if v.RecoveredDelay == 0 {
-		v.RecoveredDelay = 8 * time.Hour
-	}
-	if c.Source == SourceCSV && v.Path == "" {
-		return c, errors.New("producer: CSV.Path is required for the csv source")
-	}
 	return c, nil
 }

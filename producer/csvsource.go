@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,11 +42,7 @@ func newCSVSource(cfg CSVConfig, seed int64, log *slog.Logger) (*csvSource, erro
 		return nil, fmt.Errorf("producer: %w", err)
 	}
 	defer f.Close()
-	label := cfg.SourceLabel
-	if label == "" {
-		label = "csv:" + filepath.Base(cfg.Path)
-	}
-	s, err := readCSV(f, label, cfg, seed)
+	s, err := readCSV(f, cfg.SourceLabel, cfg, seed)
 	if err != nil {
 		return nil, fmt.Errorf("producer: %s: %w", cfg.Path, err)
 	}

@@ -107,7 +107,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	}
 	start := clock.Now()
 	sum := Summary{Injected: map[Injection]int64{}}
-	full, err := cfg.withDefaults(start)
+	full, err := cfg.prepared(start)
 	if err != nil {
 		return sum, err
 	}
@@ -241,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	wg.Wait()
 	if bar != nil {
 		_ = bar.Finish()
-		fmt.Fprintln(barWriter(full))
+		fmt.Fprintln(full.ProgressWriter)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -299,17 +299,10 @@ func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
 	return nil
 }
 
-func barWriter(c Config) io.Writer {
-	if c.ProgressWriter != nil {
-		return c.ProgressWriter
-	}
-	return os.Stderr
-}
-
 // newBar returns a progress bar when cfg asks for one: with rate and ETA for
 // a finite stream, a spinner with the rate for an endless one.
 func newBar(c Config, total int64) *progressbar.ProgressBar {
-	w := barWriter(c)
+	w := c.ProgressWriter
 	switch c.Progress {
 	case ProgressOff:
 		return nil
@@ -334,14 +327,10 @@ func newBar(c Config, total int64) *progressbar.ProgressBar {
 	)
 }
 
-// waitForKafka pings the cluster until it answers, for up to timeout
-// (default one minute), so that a producer that cannot reach Kafka or is
-// refused says so instead of buffering records forever. Errors that
-// waiting cannot fix fail at once.
+// waitForKafka pings the cluster until it answers, for up to timeout, so
+// that a producer that cannot reach Kafka or is refused says so instead of
+// buffering records forever. Errors that waiting cannot fix fail at once.
 func waitForKafka(ctx context.Context, cl *kgo.Client, timeout time.Duration, log *slog.Logger) error {
-	if timeout <= 0 {
-		timeout = time.Minute
-	}
 	deadline := time.Now().Add(timeout)
 	backoff := 250 * time.Millisecond
 	for {

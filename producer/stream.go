@@ -78,7 +78,7 @@ type Stream struct {
 // record). now sets the synthetic start default when
 // cfg.Synthetic.Start is zero.
 func NewStream(cfg Config, codec *codecs.ReadingCodec, now time.Time, log *slog.Logger) (*Stream, error) {
-	cfg, err := cfg.withDefaults(now)
+	cfg, err := cfg.prepared(now)
 	if err != nil {
 		return nil, err
 	}

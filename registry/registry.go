@@ -34,6 +34,19 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.Addr == "" {
+		c.Addr = defaultAddr
+	}
+	if c.Topic == "" {
+		c.Topic = defaultTopic
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // Server is a running registry.
 type Server struct {
 	cfg    Config
@@ -68,16 +81,8 @@ const (
 // serves HTTP until Close. ctx bounds the start only (when it has no
 // deadline, two minutes do); it does not stop the server.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
-	if cfg.Addr == "" {
-		cfg.Addr = defaultAddr
-	}
-	if cfg.Topic == "" {
-		cfg.Topic = defaultTopic
-	}
+	cfg.Defaults()
 	log := cfg.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, startTimeout)

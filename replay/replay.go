@@ -42,6 +42,17 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// Defaults fills zero fields, the pipeline's included.
+func (c *Config) Defaults() {
+	c.Pipeline.Defaults()
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
 // ActiveError is returned while members of the groups to reset are
 // running: offsets of a group with members cannot be reset, and its
 // members would keep writing the tables being cleared.
@@ -100,13 +111,7 @@ type TopicCopy struct {
 // Prepare checks that nothing runs and computes the plan. It changes
 // nothing.
 func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
-	cfg.Pipeline.Defaults()
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
+	cfg.Defaults()
 	stages, err := selectStages(cfg.Pipeline.Stages(), cfg.Stages)
 	if err != nil {
 		return nil, err

@@ -21,15 +21,19 @@ type RegistryConfig struct {
 	HTTPClient *http.Client
 }
 
+// Defaults fills zero fields but URL, which is required.
+func (c *RegistryConfig) Defaults() {
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+}
+
 func (c RegistryConfig) client() (*sr.Client, error) {
 	if c.URL == "" {
 		return nil, errors.New("schemas: registry URL is required")
 	}
-	hc := c.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Second}
-	}
-	cl, err := sr.NewClient(sr.URLs(c.URL), sr.HTTPClient(hc), sr.UserAgent("turnstile"))
+	c.Defaults()
+	cl, err := sr.NewClient(sr.URLs(c.URL), sr.HTTPClient(c.HTTPClient), sr.UserAgent("turnstile"))
 	if err != nil {
 		return nil, fmt.Errorf("schemas: registry client: %w", err)
 	}

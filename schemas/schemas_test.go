@@ -119,14 +119,16 @@ func TestWindowSchemas(t *testing.T) {
 
 func TestTopics(t *testing.T) {
 	d := DefaultTopics()
-	if (Topics{}).WithDefaults() != d {
+	var zero Topics
+	if zero.Defaults(); zero != d {
 		t.Fatal("zero Topics should take the defaults")
 	}
 	if d.Input != "mta-turnstile" || d.DeviceWindows != "mta-turnstile-windows" || d.StationWindows != "mta-station-windows" ||
 		d.DeadLetters != "mta-turnstile-dlq" || d.Late != "mta-turnstile-late" {
 		t.Fatalf("defaults %+v", d)
 	}
-	custom := Topics{Input: "in"}.WithDefaults()
+	custom := Topics{Input: "in"}
+	custom.Defaults()
 	if custom.Input != "in" || custom.Late != d.Late {
 		t.Fatalf("%+v", custom)
 	}

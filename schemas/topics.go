@@ -10,7 +10,7 @@ const (
 )
 
 // Topics names the pipeline's topics. The zero value means "all defaults";
-// see [Topics.WithDefaults].
+// see [Topics.Defaults].
 type Topics struct {
 	Input          string // readings (TurnstileReading)
 	DeviceWindows  string // closed device windows (TurnstileWindow)
@@ -30,8 +30,8 @@ func DefaultTopics() Topics {
 	}
 }
 
-// WithDefaults returns t with every empty name replaced by its default.
-func (t Topics) WithDefaults() Topics {
+// Defaults replaces every empty name by its default.
+func (t *Topics) Defaults() {
 	d := DefaultTopics()
 	if t.Input == "" {
 		t.Input = d.Input
@@ -48,7 +48,6 @@ func (t Topics) WithDefaults() Topics {
 	if t.Late == "" {
 		t.Late = d.Late
 	}
-	return t
 }
 
 // Subject returns the TopicNameStrategy value subject of a topic: "<topic>-value".
@@ -73,7 +72,7 @@ type Registration struct {
 // The dead-letter topic has no subject: it carries the rejected bytes as they
 // arrived. Empty topic names take their defaults.
 func (t Topics) Registrations() []Registration {
-	t = t.WithDefaults()
+	t.Defaults()
 	var out []Registration
 	for _, topic := range []string{t.Input, t.Late} {
 		for _, v := range ReadingVersions() {

@@ -78,39 +78,28 @@ const (
 	minMemTableSize         = 1 << 20
 )
 
-// Defaults are the options' defaults, as the flags show them.
-func Defaults() Options {
-	return Options{MemTableSize: defaultMemTableSize, CacheSize: defaultCacheSize, ValueCacheSize: defaultValueCacheSize}
-}
-
 // ManualMemory is the most memory Pebble allocates outside the Go heap
 // (memtables and the block cache) for the given number of open table
 // partitions with these options: what a process memory budget must leave
 // it.
 func (o Options) ManualMemory(partitions int) int64 {
-	x := o
-	if x.Dir == "" {
-		x.Dir = "." // only the sizes matter here
-	}
-	d, err := x.withDefaults()
-	if err != nil {
+	d := o
+	d.Dir = "." // only the sizes matter here
+	if d.validate() != nil {
 		d = o
+	} else {
+		d.Defaults()
 	}
 	return d.CacheSize + int64(partitions)*2*d.MemTableSize
 }
 
-func (o Options) withDefaults() (Options, error) {
-	if o.Dir == "" {
-		return o, errors.New("state: Options.Dir is required")
-	}
-	if o.MemTableSize < 0 || o.CacheSize < 0 || o.RecoveryBatchSize < 0 || o.MaxOpenFiles < 0 ||
-		o.RecoveryFlushInterval < 0 || o.CheckTimeout < 0 {
-		return o, fmt.Errorf("state: negative option in %+v", o)
-	}
+// Defaults fills zero fields and raises a MemTableSize below the minimum
+// (1 MiB) to it.
+func (o *Options) Defaults() {
 	if o.MemTableSize == 0 {
 		o.MemTableSize = defaultMemTableSize
 	}
-	if o.MemTableSize < minMemTableSize {
+	if o.MemTableSize > 0 && o.MemTableSize < minMemTableSize {
 		o.MemTableSize = minMemTableSize
 	}
 	if o.CacheSize == 0 {
@@ -134,7 +123,18 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return o, nil
+}
+
+// validate checks the options as given (before Defaults).
+func (o Options) validate() error {
+	if o.Dir == "" {
+		return errors.New("state: Options.Dir is required")
+	}
+	if o.MemTableSize < 0 || o.CacheSize < 0 || o.RecoveryBatchSize < 0 || o.MaxOpenFiles < 0 ||
+		o.RecoveryFlushInterval < 0 || o.CheckTimeout < 0 {
+		return fmt.Errorf("state: negative option in %+v", o)
+	}
+	return nil
 }
 
 // pebbleOptions are the Pebble settings for one partition, tuned for a

@@ -23,11 +23,11 @@ type Stores struct {
 // New validates opts and returns the stores of opts.Dir. Nothing is opened
 // until goka builds and opens a partition.
 func New(opts Options) (*Stores, error) {
-	o, err := opts.withDefaults()
-	if err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Stores{opts: o, open: make(map[*Store]struct{})}, nil
+	opts.Defaults()
+	return &Stores{opts: opts, open: make(map[*Store]struct{})}, nil
 }
 
 // Builder returns a goka storage.Builder over New(opts), for

@@ -35,14 +35,19 @@ type Live struct {
 	Now func() time.Time
 }
 
-// Run prints until ctx ends.
-func (l *Live) Run(ctx context.Context) error {
+// Defaults fills zero fields (Interval also when negative).
+func (l *Live) Defaults() {
 	if l.Interval <= 0 {
 		l.Interval = 5 * time.Second
 	}
 	if l.Now == nil {
 		l.Now = time.Now
 	}
+}
+
+// Run prints until ctx ends.
+func (l *Live) Run(ctx context.Context) error {
+	l.Defaults()
 	prev, prevAt := l.Metrics(), l.Now()
 	show := l.Show
 	if show == nil {

@@ -22,13 +22,18 @@ type WaitConfig struct {
 	OnReport func(*Report)
 }
 
+// Defaults fills zero fields (Interval also when negative).
+func (c *WaitConfig) Defaults() {
+	if c.Interval <= 0 {
+		c.Interval = time.Second
+	}
+}
+
 // Wait polls until every present group has caught up (on two consecutive
 // polls, so that records in flight between stages are seen) and returns
 // the last report. It returns ctx's error if ctx ends first.
 func Wait(ctx context.Context, adm *kadm.Client, cfg WaitConfig) (*Report, error) {
-	if cfg.Interval <= 0 {
-		cfg.Interval = time.Second
-	}
+	cfg.Defaults()
 	var (
 		bar     *progressbar.ProgressBar
 		total   int64

@@ -24,11 +24,13 @@ type brokerFlags struct {
 }
 
 func (b *brokerFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&b.kafkaAddr, "kafka-addr", "127.0.0.1:9092", "address the embedded Kafka broker listens on")
+	var d broker.Config
+	d.Defaults()
+	fs.StringVar(&b.kafkaAddr, "kafka-addr", defaultKafkaAddr, "address the embedded Kafka broker listens on")
 	fs.StringVar(&b.advertisedHost, "advertised-host", "", "host the broker tells clients to connect to (default: the --kafka-addr host)")
 	fs.BoolVar(&b.autoCreate, "auto-create-topics", false, "let clients create topics implicitly (the pipeline never needs it)")
 	fs.BoolVar(&b.syncWrites, "sync-writes", false, "fsync every produced batch (slower; survives power loss)")
-	fs.IntVar(&b.partitions, "default-partitions", 6, "partitions of topics created without an explicit count")
+	fs.IntVar(&b.partitions, "default-partitions", d.DefaultPartitions, "partitions of topics created without an explicit count")
 	fs.StringSliceVar(&b.saslUsers, "sasl-user", nil, "enable SASL with a user MECHANISM:NAME:PASSWORD (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512); repeatable")
 	fs.StringVar(&b.tlsCert, "tls-cert", "", "serve Kafka over TLS with this PEM certificate")
 	fs.StringVar(&b.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
@@ -95,6 +97,6 @@ can use. State (topics, records, committed offsets, groups) persists under
 		},
 	}
 	bf.register(cmd.Flags())
-	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory (broker files in <data-dir>/kafka)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data directory (broker files in <data-dir>/kafka)")
 	return cmd
 }

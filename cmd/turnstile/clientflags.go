@@ -47,10 +47,14 @@ var connectionFlags = []struct {
 	{"compression", usesProduce},
 }
 
+// defaultKafkaAddr is where the embedded broker listens by default
+// (--kafka-addr), so also where clients look for Kafka (--brokers).
+const defaultKafkaAddr = "127.0.0.1:9092"
+
 func (c *clientFlags) register(fs *pflag.FlagSet, u uses) {
-	fs.StringSliceVar(&c.brokers, "brokers", []string{"127.0.0.1:9092"}, "Kafka bootstrap servers, comma-separated")
+	fs.StringSliceVar(&c.brokers, "brokers", []string{defaultKafkaAddr}, "Kafka bootstrap servers, comma-separated")
 	fs.StringVar(&c.kafkaConfig, "kafka-config", "", "Kafka client properties file (bootstrap.servers, security.protocol, sasl.*, ssl.ca.location, schema.registry.url, basic.auth.user.info, compression.type)")
-	fs.StringVar(&c.registryURL, "registry-url", "http://127.0.0.1:8081", "Schema Registry URL")
+	fs.StringVar(&c.registryURL, "registry-url", "http://"+registryDefaults().Addr, "Schema Registry URL")
 	fs.StringVar(&c.registryUser, "registry-user", "", "Schema Registry basic-auth user")
 	fs.StringVar(&c.registryPassword, "registry-password", "", "Schema Registry basic-auth password")
 	registerCompression(fs, &c.compression)

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/twmb/franz-go/pkg/kadm"
 
+	"github.com/turnstile-streams/turnstile/console"
 	"github.com/turnstile-streams/turnstile/dashboard"
 	"github.com/turnstile-streams/turnstile/httpapi"
 	"github.com/turnstile-streams/turnstile/processors"
@@ -29,13 +30,21 @@ type httpFlags struct {
 }
 
 func (h *httpFlags) register(fs *pflag.FlagSet) {
+	var (
+		live status.Live
+		logs console.LogsConfig
+		hub  dashboard.HubConfig
+	)
+	live.Defaults()
+	logs.Defaults()
+	hub.Defaults()
 	fs.StringVar(&h.addr, "http-addr", "127.0.0.1:8080", "HTTP server: /metrics, /healthz, /readyz, /monitor/, window queries (\"\": off; 0.0.0.0:8080 for all interfaces)")
 	fs.StringVar(&h.advertise, "http-advertise", "", "URL other members redirect queries to (default: http://<http-addr>, hostname for 0.0.0.0)")
 	fs.BoolVar(&h.quiet, "quiet", false, "no live status, logs only (on a terminal too)")
-	fs.DurationVar(&h.statusInterval, "status-interval", 5*time.Second, "how often the live status is printed (on a terminal: redrawn in place)")
+	fs.DurationVar(&h.statusInterval, "status-interval", live.Interval, "how often the live status is printed (on a terminal: redrawn in place)")
 	fs.StringVar(&h.logFile, "log-file", "", "on a terminal, where the logs go (default <data-dir>/turnstile.log); the terminal shows the status, warnings and errors")
-	fs.DurationVar(&h.logSummary, "log-summary-interval", time.Minute, "on a terminal, how often one line counts the log records that went only to --log-file")
-	fs.IntVar(&h.dashClients, "dashboard-max-clients", 64, "most open /events streams (the dashboard's live updates) on this member's HTTP server; more get 503")
+	fs.DurationVar(&h.logSummary, "log-summary-interval", logs.Interval, "on a terminal, how often one line counts the log records that went only to --log-file")
+	fs.IntVar(&h.dashClients, "dashboard-max-clients", hub.MaxClients, "most open /events streams (the dashboard's live updates) on this member's HTTP server; more get 503")
 }
 
 // dashboard builds a member's live dashboard (GET /, /events, /api/health)

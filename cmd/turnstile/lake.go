@@ -13,6 +13,9 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
+// defaultLakeDir is --lake-dir's default (lake, dev).
+const defaultLakeDir = "./lake"
+
 func newLakeCmd(a *app) *cobra.Command {
 	var (
 		cf           clientFlags
@@ -85,7 +88,7 @@ partitions with one row per window.`,
 		},
 	}
 	pf := cmd.PersistentFlags()
-	pf.StringVar(&lakeDir, "lake-dir", "./lake", "lake location: a directory, or a URL (file:///path, mem://, s3://bucket/prefix, gs://bucket/prefix)")
+	pf.StringVar(&lakeDir, "lake-dir", defaultLakeDir, "lake location: a directory, or a URL (file:///path, mem://, s3://bucket/prefix, gs://bucket/prefix)")
 	pf.BoolVar(&csvIndex, "csv-index", true, "write the leading unnamed row-index column in CSV files (as pandas does)")
 	fs := cmd.Flags()
 	cf.register(fs, usesKafka|usesRegistry)

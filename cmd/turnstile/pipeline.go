@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/turnstile-streams/turnstile/clientconf"
+	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/windows"
@@ -33,26 +34,40 @@ type pipelineFlags struct {
 	sessionTimeout                  time.Duration
 }
 
-func (p *pipelineFlags) register(fs *pflag.FlagSet, idleDefault time.Duration) {
+// defaultIdleTimeout is --idle-timeout's default. The pipeline's own zero
+// means never idle (a silent input partition then holds every window
+// back), so members the CLI starts are given this instead.
+const defaultIdleTimeout = 30 * time.Second
+
+// defaultDataDir is --data-dir's default (dev, process, broker).
+const defaultDataDir = "./data"
+
+func (p *pipelineFlags) register(fs *pflag.FlagSet) {
+	// The defaults are the pipeline's: those of a zero processors.Config.
+	// Slide and grace stay zero, which the pipeline reads as "the window
+	// length", whatever --window is.
+	var d processors.Config
+	d.Defaults()
 	fs.StringSliceVar(&p.stages, "groups", nil, "stages this member runs: "+strings.Join(stageNames(), ", ")+" (default all)")
 	p.layoutFlags.register(fs)
-	fs.DurationVar(&p.window, "window", 5*time.Minute, "window length")
+	fs.DurationVar(&p.window, "window", d.Window, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
-	fs.DurationVar(&p.retention, "retention", 24*time.Hour, "event time during which late readings still correct windows")
-	fs.DurationVar(&p.idleTimeout, "idle-timeout", idleDefault, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
-	fs.DurationVar(&p.maxFuture, "max-future", 0, "reject readings whose event time is further ahead of the wall clock (0: 24h, negative: no check)")
-	fs.StringVar(&p.counters, "counters", string(windows.Cumulative), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
-	fs.StringVar(&p.emit, "emit", string(windows.EmitFinal), "final (a window when it closes, then corrections) or updates (also on every change)")
-	fs.Int64Var(&p.maxDelta, "max-delta", 10000, "larger counter differences are dropped as glitches")
+	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
+	fs.DurationVar(&p.idleTimeout, "idle-timeout", defaultIdleTimeout, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
+	fs.DurationVar(&p.maxFuture, "max-future", 0, fmt.Sprintf("reject readings whose event time is further ahead of the wall clock (0: %s, negative: no check)", shortDuration(codecs.DefaultMaxFuture)))
+	fs.StringVar(&p.counters, "counters", string(d.Counters), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
+	fs.StringVar(&p.emit, "emit", string(d.Emit), "final (a window when it closes, then corrections) or updates (also on every change)")
+	fs.Int64Var(&p.maxDelta, "max-delta", d.MaxDelta, "larger counter differences are dropped as glitches")
 	fs.StringVar(&p.stateDir, "state-dir", "", "local table state (default <data-dir>/state)")
-	st := state.Defaults()
+	var st state.Options
+	st.Defaults()
 	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", st.MemTableSize>>20, "Pebble memtable per table partition (up to two per partition)")
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", st.CacheSize>>20, "Pebble block cache shared by the table partitions")
 
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
-	fs.DurationVar(&p.sessionTimeout, "session-timeout", 10*time.Second, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
+	fs.DurationVar(&p.sessionTimeout, "session-timeout", d.SessionTimeout, "how long a member that died without leaving keeps its partitions (broker minimum 6s)")
 }
 
 // registerMemory adds --memory-limit (turnstile process: a member's
@@ -77,6 +92,19 @@ func (p *pipelineFlags) applyMemoryLimit(a *app) error {
 		a.log.Debug("memory limit", "budget_mib", limit>>20, "go_soft_limit_mib", goLimit>>20, "pebble_mib", st.ManualMemory(2*p.partitions)>>20)
 	}
 	return nil
+}
+
+// shortDuration writes d as a flag takes it, without zero units: 24h, 5m,
+// 1h30m (a time.Duration prints 24h0m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseBytes reads a size such as 256MiB, 1GiB, 512MB or a plain number of
@@ -104,11 +132,27 @@ func parseBytes(in string) (int64, error) {
 // stageNames are the pipeline's stages, upstream first (--groups).
 func stageNames() []string { return processors.Config{}.Topology().StageNames() }
 
+// config is the member's processors configuration: the flags' settings
+// and the connection cc.
 func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.Topics, dataDir string) (processors.Config, error) {
+	cfg, err := p.settings(topics, dataDir)
+	if err != nil {
+		return cfg, err
+	}
 	opts, err := cc.KgoOpts()
 	if err != nil {
 		return processors.Config{}, err
 	}
+	cfg.Brokers, cfg.KafkaOpts, cfg.Registry = cc.Brokers, opts, cc.SRClient()
+	cfg.Sarama = func(sc *sarama.Config) error { return cc.ApplySarama(sc) }
+	cfg.Logger = a.log
+	return cfg, nil
+}
+
+// settings is the processors configuration the flags give, without a
+// connection or a logger (turnstile dev's members get theirs from
+// package devstack).
+func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (processors.Config, error) {
 	stateDir := p.stateDir
 	if stateDir == "" {
 		stateDir = filepath.Join(dataDir, "state")
@@ -119,13 +163,11 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 		}
 	}
 	return processors.Config{
-		Brokers: cc.Brokers, Sarama: func(sc *sarama.Config) error { return cc.ApplySarama(sc) }, KafkaOpts: opts,
-		Registry: cc.SRClient(), Topics: topics, Run: p.stages,
+		Topics: topics, Run: p.stages,
 		Partitions: p.partitions, Replication: p.replication,
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
-		State:  state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
-		Logger: a.log,
+		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 	}, nil
 }

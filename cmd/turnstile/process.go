@@ -1,8 +1,6 @@
 package main
 
 import (
-	"time"
-
 	"context"
 
 	"github.com/spf13/cobra"
@@ -103,10 +101,10 @@ a status block each time, and the logs on stderr.`,
 		},
 	}
 	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
-	pf.register(cmd.Flags(), 30*time.Second)
+	pf.register(cmd.Flags())
 	pf.registerMemory(cmd.Flags())
 	hf.register(cmd.Flags())
 	topics.register(cmd.Flags())
-	cmd.Flags().StringVar(&dataDir, "data-dir", "./data", "data directory (table state in <data-dir>/state)")
+	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data directory (table state in <data-dir>/state)")
 	return cmd
 }

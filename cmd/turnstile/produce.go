@@ -27,11 +27,15 @@ type produceFlags struct {
 
 func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	n := func(s string) string { return prefix + s }
-	fs.StringVar(&p.source, n("source"), "synthetic", "synthetic (live stream from the station reference) or csv (an MTA weekly file)")
+	// The defaults are the producer's (a zero producer.Config's), but
+	// --late-by's, --seed's and, for dev, the demo's.
+	var d producer.Config
+	d.Defaults()
+	fs.StringVar(&p.source, n("source"), string(d.Source), "synthetic (live stream from the station reference) or csv (an MTA weekly file)")
 	fs.StringVar(&p.file, n("file"), "", "MTA weekly file for --source csv (.csv or .csv.gz)")
-	fs.StringVar(&p.order, n("order"), "event", "csv order: event (event time), file (file order), arrival (event time, RECOVR AUD delayed), shuffle (random, repeatable with --seed)")
-	fs.StringVar(&p.counters, n("counters"), "cumulative", "synthetic counters: cumulative registers or increment (the original demo's 5..10 per reading)")
-	fs.IntVar(&p.schemaVersion, n("schema-version"), 2, "TurnstileReading version to write (1 or 2)")
+	fs.StringVar(&p.order, n("order"), string(d.CSV.Order), "csv order: event (event time), file (file order), arrival (event time, RECOVR AUD delayed), shuffle (random, repeatable with --seed)")
+	fs.StringVar(&p.counters, n("counters"), string(d.Synthetic.Counters), "synthetic counters: cumulative registers or increment (the original demo's 5..10 per reading)")
+	fs.IntVar(&p.schemaVersion, n("schema-version"), d.SchemaVersion, "TurnstileReading version to write (1 or 2)")
 	fs.Float64Var(&p.speed, n("speed"), 0, "event time per wall time (0: source default, <0: as fast as possible)")
 	fs.Float64Var(&p.rate, n("rate"), 0, "records per second at most (0: unlimited)")
 	fs.Int64Var(&p.limit, n("limit"), 0, "stop after this many records (0: no limit)")
@@ -40,18 +44,36 @@ func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	fs.DurationVar(&p.lateBy, n("late-by"), 30*time.Minute, "how late --late-fraction readings arrive (event time)")
 	fs.Float64Var(&p.dupFraction, n("duplicate-fraction"), 0, "fraction of readings sent twice (same ID)")
 	fs.Float64Var(&p.badFraction, n("bad-fraction"), 0, "fraction of malformed records to inject (for the dead-letter topic)")
-	fs.DurationVar(&p.interval, n("interval"), 0, "synthetic: event time between two readings of a device (0: 4h, as MTA)")
+	fs.DurationVar(&p.interval, n("interval"), 0, "synthetic: event time between two readings of a device (0: "+shortDuration(d.Synthetic.Interval)+", as MTA)")
 	fs.DurationVar(&p.duration, n("duration"), 0, "synthetic: event time to produce (0: unbounded)")
 	fs.IntVar(&p.devicesPerBooth, n("devices-per-booth"), 0, "synthetic: turnstiles per booth (0: default)")
 	fs.IntVar(&p.maxBooths, n("max-booths"), 0, "synthetic: use only this many booths of the station reference (0: all)")
 	fs.StringVar(&p.start, n("start"), "", "synthetic: first event time, RFC3339 (default: now, or a week back when --speed > 1)")
-	fs.StringVar(&p.progress, n("progress"), "auto", "progress bar: auto (on a terminal), on, off")
+	fs.StringVar(&p.progress, n("progress"), string(d.Progress), "progress bar: auto (on a terminal), on, off")
 }
 
+// config is the producer configuration the flags give, producing to
+// topic through cc.
 func (p *produceFlags) config(topic string, cc clientconf.Config) (producer.Config, error) {
+	cfg, err := p.settings()
+	if err != nil {
+		return cfg, err
+	}
+	opts, err := cc.KgoOpts()
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Topic, cfg.KafkaOpts = topic, opts
+	cfg.RegistryURL, cfg.RegistryClient = cc.RegistryURL, cc.SRClient()
+	return cfg, nil
+}
+
+// settings is the producer configuration the flags give, without a topic
+// or a connection (turnstile dev's producer gets them from package
+// devstack).
+func (p *produceFlags) settings() (producer.Config, error) {
 	cfg := producer.Config{
-		Source: producer.SourceKind(p.source), Topic: topic, SchemaVersion: p.schemaVersion,
-		RegistryURL: cc.RegistryURL, RegistryClient: cc.SRClient(),
+		Source: producer.SourceKind(p.source), SchemaVersion: p.schemaVersion,
 		Speed: p.speed, Rate: p.rate, Limit: p.limit, Seed: p.seed,
 		LateFraction: p.lateFraction, LateBy: p.lateBy, DuplicateFraction: p.dupFraction, BadFraction: p.badFraction,
 		Synthetic: producer.SyntheticConfig{Interval: p.interval, Duration: p.duration, DevicesPerBooth: p.devicesPerBooth,
@@ -66,11 +88,6 @@ func (p *produceFlags) config(topic string, cc clientconf.Config) (producer.Conf
 		}
 		cfg.Synthetic.Start = t
 	}
-	opts, err := cc.KgoOpts()
-	if err != nil {
-		return cfg, err
-	}
-	cfg.KafkaOpts = opts
 	return cfg, nil
 }
 

@@ -19,10 +19,19 @@ type registryFlags struct {
 }
 
 func (r *registryFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&r.addr, "registry-addr", "127.0.0.1:8081", "address the embedded Schema Registry listens on")
-	fs.StringVar(&r.topic, "schemas-topic", "_schemas", "compacted topic the registry keeps its schemas in")
+	d := registryDefaults()
+	fs.StringVar(&r.addr, "registry-addr", d.Addr, "address the embedded Schema Registry listens on")
+	fs.StringVar(&r.topic, "schemas-topic", d.Topic, "compacted topic the registry keeps its schemas in")
 	fs.StringVar(&r.authUser, "basic-auth-user", "", "require HTTP basic auth with this user on the registry")
 	fs.StringVar(&r.authPassword, "basic-auth-password", "", "password for --basic-auth-user")
+}
+
+// registryDefaults are the embedded registry's defaults (a zero
+// registry.Config's): where it listens, so also where clients look for it.
+func registryDefaults() registry.Config {
+	var d registry.Config
+	d.Defaults()
+	return d
 }
 
 func newRegistryCmd(a *app) *cobra.Command {

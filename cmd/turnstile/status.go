@@ -99,6 +99,8 @@ within --scrape-timeout is shown as unknown.
 			return nil
 		},
 	}
+	var wd status.WaitConfig
+	wd.Defaults()
 	fs := cmd.Flags()
 	cf.register(fs, usesKafka)
 	topics.register(fs, flagInputTopic, flagDeviceTopic, flagStationTopic, flagDLQTopic, flagLateTopic,
@@ -107,7 +109,7 @@ within --scrape-timeout is shown as unknown.
 	fs.BoolVar(&wait, "wait", false, "wait until every group has caught up, with a progress bar and ETA")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.DurationVar(&timeout, "timeout", 0, "give up after this long (0: no limit)")
-	fs.DurationVar(&interval, "interval", time.Second, "how often --wait polls")
+	fs.DurationVar(&interval, "interval", wd.Interval, "how often --wait polls")
 	fs.BoolVar(&marks, "watermarks", true, "scrape the owning members' /metrics for the watermarks (false: Kafka only)")
 	fs.DurationVar(&scrapeTO, "scrape-timeout", status.DefaultScrapeTimeout, "how long each member has to answer /metrics")
 	return cmd

@@ -69,8 +69,10 @@ type layoutFlags struct {
 }
 
 func (l *layoutFlags) register(fs *pflag.FlagSet) {
-	fs.IntVar(&l.partitions, "partitions", 6, "partitions of the topics the pipeline creates (the most members a group can use)")
-	fs.IntVar(&l.replication, "replication", 1, "replication factor of the topics the pipeline creates")
+	var d processors.Config
+	d.Defaults()
+	fs.IntVar(&l.partitions, "partitions", d.Partitions, "partitions of the topics the pipeline creates (the most members a group can use)")
+	fs.IntVar(&l.replication, "replication", d.Replication, "replication factor of the topics the pipeline creates")
 }
 
 // pipeline is the pipeline configuration whose topic specs these flags
