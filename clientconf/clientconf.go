@@ -225,7 +225,11 @@ func (c Config) KgoOpts() ([]kgo.Opt, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), kgo.ProducerBatchCompression(c.kgoCompression())}
+	comp, err := c.kgoCompressor()
+	if err != nil {
+		return nil, err
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(c.Brokers...), comp}
 	tc, err := c.TLSConfig()
 	if err != nil {
 		return nil, err

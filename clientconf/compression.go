@@ -1,6 +1,7 @@
 package clientconf
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,6 +59,30 @@ func (c Config) kgoCompression() kgo.CompressionCodec {
 		return kgo.ZstdCompression()
 	}
 	return kgo.NoCompression()
+}
+
+// kgoCompressor is the franz-go option for c's compression. It hands
+// franz-go a compressor built here rather than kgo.ProducerBatchCompression:
+// every client built from that option deduplicates its codec list in
+// place, a data race when a member starts several clients at once from one
+// option set (its relays, tickers and admin). A compressor is safe for
+// concurrent use (one client's producers already share it).
+func (c Config) kgoCompressor() (kgo.Opt, error) {
+	comp, err := kgo.DefaultCompressor(c.kgoCompression())
+	if err != nil {
+		return nil, fmt.Errorf("clientconf: compression: %w", err)
+	}
+	if comp == nil { // none: franz-go would fall back to its default, snappy
+		comp = passthrough{}
+	}
+	return kgo.WithCompressor(comp), nil
+}
+
+// passthrough compresses nothing: a nil result leaves a batch as it is.
+type passthrough struct{}
+
+func (passthrough) Compress(*bytes.Buffer, []byte, ...kgo.CompressFlag) ([]byte, kgo.CompressionCodecType) {
+	return nil, kgo.CodecNone
 }
 
 // saramaCompression is the sarama codec of c's compression.
