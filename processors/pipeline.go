@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -45,6 +46,12 @@ func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 	}
 	if cfg.State.Dir == "" {
 		return nil, errors.New("processors: a state directory is required")
+	}
+	topo := cfg.Topology()
+	for _, name := range cfg.Run {
+		if _, ok := topo.Stage(name); !ok {
+			return nil, fmt.Errorf("processors: unknown stage %q in Config.Run (want %s)", name, strings.Join(topo.StageNames(), ", "))
+		}
 	}
 	if metrics == nil {
 		if metrics, err = NewMetrics(nil); err != nil {

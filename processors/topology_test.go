@@ -12,8 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/riferrei/srclient"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
 )
 
 var updateGolden = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -241,5 +243,21 @@ func golden(t *testing.T, name, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s differs (go test -run TestTopology -update rewrites it):\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+// TestNewRejectsUnknownStage: a member told to run a stage the topology
+// does not have fails at once, naming the stages it has, instead of
+// running nothing.
+func TestNewRejectsUnknownStage(t *testing.T) {
+	cfg := processors.Config{Brokers: []string{"127.0.0.1:1"}, Registry: srclient.CreateMockSchemaRegistryClient("mock://"),
+		State: state.Options{Dir: t.TempDir()}, Run: []string{processors.StageWindows, "window"}}
+	_, err := processors.New(cfg, nil)
+	if err == nil || !strings.Contains(err.Error(), `unknown stage "window"`) || !strings.Contains(err.Error(), "ingest, windows, stations") {
+		t.Fatalf("New with Run %v: %v", cfg.Run, err)
+	}
+	cfg.Run = []string{processors.StageWindows}
+	if _, err := processors.New(cfg, nil); err != nil {
+		t.Fatalf("New with a known stage: %v", err)
 	}
 }
