@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -17,19 +16,15 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riferrei/srclient"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/dashboard"
-	"github.com/turnstile-streams/turnstile/httpapi"
+	"github.com/turnstile-streams/turnstile/internal/membertest"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
-	"github.com/turnstile-streams/turnstile/state"
-	"github.com/turnstile-streams/turnstile/status"
 )
 
 const (
@@ -94,63 +89,6 @@ func reading(d int, at time.Time, entries, exits int64, id string) schemas.Readi
 		Desc: "REGULAR", Entries: entries, Exits: exits, ID: id}
 	r.SetTimes(at)
 	return r
-}
-
-// member is one pipeline member with its HTTP server and dashboard, as
-// turnstile process runs it.
-type member struct {
-	p   *processors.Pipeline
-	url string
-}
-
-func startMember(t *testing.T, ctx context.Context, brokers []string, sr srclient.ISchemaRegistryClient, adm *kadm.Client) *member {
-	t.Helper()
-	cfg := processors.Config{
-		Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Registry: sr,
-		Partitions: 3, Window: 5 * time.Minute, Retention: 3 * time.Hour,
-		IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, SessionTimeout: 6 * time.Second,
-		MaxFuture: -1, State: state.Options{Dir: t.TempDir(), MemTableSize: 4 << 20, CacheSize: 8 << 20},
-		Logger: testenv.Logger(t),
-	}
-	reg := prometheus.NewRegistry()
-	m, err := processors.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	scfg := status.ForPipeline(cfg, "")
-	reg.MustRegister(status.NewCollector(adm, scfg, 5*time.Second))
-	p, err := processors.New(cfg, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := httpapi.AdvertisedURL(ln.Addr(), "")
-	p.AdvertiseHTTP(self)
-	dash, err := dashboard.New(dashboard.Config{
-		Hub:    dashboard.HubConfig{KafkaOpts: cfg.KafkaOpts, Registry: sr, Registerer: reg, Logger: testenv.Logger(t)},
-		Health: dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: adm, Status: scfg, Self: self},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: self, Dashboard: dash, Logger: testenv.Logger(t)})
-	ctx, cancel := context.WithCancel(ctx)
-	runDone, srvDone, dashDone := make(chan error, 1), make(chan error, 1), make(chan error, 1)
-	go func() { runDone <- p.Run(ctx) }()
-	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	go func() { dashDone <- dash.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		for name, ch := range map[string]chan error{"Run": runDone, "Serve": srvDone, "dashboard": dashDone} {
-			if err := <-ch; err != nil {
-				t.Errorf("%s: %v", name, err)
-			}
-		}
-	})
-	return &member{p: p, url: self}
 }
 
 // sinkWatch follows the station windows topic from its end when it was
@@ -274,14 +212,14 @@ func TestDashboardInBrowser(t *testing.T) {
 	defer cancel()
 	brokers, sr, cl := testenv.Stack(t)
 	adm := kadm.NewClient(cl)
-	m := startMember(t, ctx, brokers, sr, adm)
+	m := membertest.Start(t, ctx, membertest.Config(t, brokers, sr, 3), membertest.Options{Admin: adm, Dashboard: true})
 	for {
-		if r := m.p.Readiness(); r.Ready {
+		if r := m.P.Readiness(); r.Ready {
 			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("member not ready: %+v", m.p.Readiness())
+			t.Fatalf("member not ready: %+v", m.P.Readiness())
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -405,7 +343,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 
 	loadStart := time.Now()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1400, 1000), chromedp.Navigate(m.url+"/")); err != nil {
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1400, 1000), chromedp.Navigate(m.URL+"/")); err != nil {
 		t.Fatal(err)
 	}
 	var title string
@@ -508,7 +446,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	})
 
 	t.Run("health", func(t *testing.T) {
-		resp, err := http.Get(m.url + "/api/health")
+		resp, err := http.Get(m.URL + "/api/health")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -643,7 +581,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	// The page's own requests and the stream had no errors.
 	var resp *http.Response
-	if resp, err = http.Get(m.url + "/"); err != nil {
+	if resp, err = http.Get(m.URL + "/"); err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()

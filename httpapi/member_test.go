@@ -5,14 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -22,10 +20,10 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/httpapi"
+	"github.com/turnstile-streams/turnstile/internal/membertest"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
-	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
 )
 
@@ -44,56 +42,12 @@ func newEnv(t *testing.T) *env {
 }
 
 func (e *env) config(t *testing.T) processors.Config {
-	return processors.Config{
-		Brokers: e.brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.brokers...)}, Registry: e.registry,
-		Partitions: 3, Window: 5 * time.Minute, Retention: 3 * time.Hour,
-		IdleTimeout: 2 * time.Second, TickInterval: 200 * time.Millisecond, SessionTimeout: 6 * time.Second,
-		MaxFuture: -1, State: state.Options{Dir: t.TempDir(), MemTableSize: 4 << 20, CacheSize: 8 << 20},
-		Logger: testenv.Logger(t),
-	}
+	return membertest.Config(t, e.brokers, e.registry, 3)
 }
 
-// member is one pipeline member with its HTTP server, as turnstile
-// process runs it.
-type member struct {
-	p   *processors.Pipeline
-	reg *prometheus.Registry
-	url string
-}
-
-func startMember(t *testing.T, ctx context.Context, e *env, cfg processors.Config) *member {
+func startMember(t *testing.T, ctx context.Context, e *env, cfg processors.Config) *membertest.Member {
 	t.Helper()
-	reg := prometheus.NewRegistry()
-	m, err := processors.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg.MustRegister(status.NewCollector(e.adm, status.ForPipeline(cfg, ""), 5*time.Second))
-	p, err := processors.New(cfg, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := httpapi.AdvertisedURL(ln.Addr(), "")
-	p.AdvertiseHTTP(self)
-	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: self, Logger: testenv.Logger(t)})
-	ctx, cancel := context.WithCancel(ctx)
-	runDone, srvDone := make(chan error, 1), make(chan error, 1)
-	go func() { runDone <- p.Run(ctx) }()
-	go func() { srvDone <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := <-srvDone; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	return &member{p: p, reg: reg, url: self}
+	return membertest.Start(t, ctx, cfg, membertest.Options{Admin: e.adm})
 }
 
 // readings: cumulative counters of devices of two stations, every 4
@@ -254,7 +208,7 @@ func TestTwoMembers(t *testing.T) {
 	cfgB := cfg
 	cfgB.State.Dir = t.TempDir()
 	b := startMember(t, ctx, e, cfgB)
-	members := []*member{a, b}
+	members := []*membertest.Member{a, b}
 	groups := processors.DefaultGroups()
 	devices, _ := processors.Config{}.Topology().Stage(processors.StageWindows)
 	deviceTable := devices.Table
@@ -262,16 +216,16 @@ func TestTwoMembers(t *testing.T) {
 	// Both members own part of every stateful group and are ready.
 	waitFor(t, ctx, "both members own partitions and are ready", func() string {
 		for _, g := range []string{groups.Windows, groups.Stations} {
-			na, nb := len(a.p.OwnedPartitions(g)), len(b.p.OwnedPartitions(g))
+			na, nb := len(a.P.OwnedPartitions(g)), len(b.P.OwnedPartitions(g))
 			if na == 0 || nb == 0 || na+nb != 3 {
-				return fmt.Sprintf("%s: a owns %v, b owns %v", g, a.p.OwnedPartitions(g), b.p.OwnedPartitions(g))
+				return fmt.Sprintf("%s: a owns %v, b owns %v", g, a.P.OwnedPartitions(g), b.P.OwnedPartitions(g))
 			}
 		}
 		for _, m := range members {
 			var r processors.Readiness
-			resp, err := getJSON(t, m.url+"/readyz", &r)
+			resp, err := getJSON(t, m.URL+"/readyz", &r)
 			if err != nil || resp.StatusCode != http.StatusOK || !r.Ready {
-				return fmt.Sprintf("%s/readyz: %v %v %+v", m.url, resp, err, r)
+				return fmt.Sprintf("%s/readyz: %v %v %+v", m.URL, resp, err, r)
 			}
 		}
 		return ""
@@ -298,7 +252,7 @@ func TestTwoMembers(t *testing.T) {
 			return fmt.Sprintf("status: %v %+v", err, rep)
 		}
 		var d processors.DeviceWindows
-		resp, err := getJSON(t, a.url+devicePath(dev)+"", &d)
+		resp, err := getJSON(t, a.URL+devicePath(dev)+"", &d)
 		if err != nil {
 			return err.Error()
 		}
@@ -317,7 +271,7 @@ func TestTwoMembers(t *testing.T) {
 			}
 		}
 		var s httpapi.StationAnswer
-		resp, err = getJSON(t, a.url+"/stations/"+url.PathEscape(dev.Station)+"/windows", &s)
+		resp, err = getJSON(t, a.URL+"/stations/"+url.PathEscape(dev.Station)+"/windows", &s)
 		if err != nil || resp.StatusCode != http.StatusOK || len(s.Windows) == 0 {
 			return fmt.Sprintf("station: %v %v %+v", resp, err, s)
 		}
@@ -332,26 +286,26 @@ func TestTwoMembers(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) {
 		var in, rejected, lateN, published, assigned float64
 		for _, m := range members {
-			mfs := scrape(t, m.url)
+			mfs := scrape(t, m.URL)
 			in += value(mfs, "turnstile_records_in_total", map[string]string{"stage": "ingest"})
 			rejected += value(mfs, "turnstile_rejected_total", nil)
 			lateN += value(mfs, "turnstile_late_total", nil)
 			published += value(mfs, "turnstile_published_total", map[string]string{"topic": schemas.DefaultDeviceWindowsTopic, "kind": "first"})
 			assigned += value(mfs, "turnstile_assigned_partitions", map[string]string{"group": groups.Windows})
 			if v := value(mfs, "turnstile_window_publish_latency_seconds", nil); v <= 0 {
-				t.Errorf("%s: no window close latency observations", m.url)
+				t.Errorf("%s: no window close latency observations", m.URL)
 			}
 			if v := value(mfs, "turnstile_state_bytes", map[string]string{"table": deviceTable}); v <= 0 {
-				t.Errorf("%s: state bytes %v", m.url, v)
+				t.Errorf("%s: state bytes %v", m.URL, v)
 			}
 			if v := value(mfs, "turnstile_rebalances_total", map[string]string{"group": groups.Windows}); v < 1 {
-				t.Errorf("%s: rebalances %v", m.url, v)
+				t.Errorf("%s: rebalances %v", m.URL, v)
 			}
 			if v := value(mfs, "turnstile_consumer_lag", map[string]string{"group": groups.Ingest}); v != 0 {
-				t.Errorf("%s: ingest lag %v after catching up", m.url, v)
+				t.Errorf("%s: ingest lag %v after catching up", m.URL, v)
 			}
 			if v := value(mfs, "turnstile_topic_records", map[string]string{"topic": schemas.DefaultInputTopic}); v != float64(len(rs)+len(bad)+1) {
-				t.Errorf("%s: input records %v, want %d", m.url, v, len(rs)+len(bad)+1)
+				t.Errorf("%s: input records %v, want %d", m.URL, v, len(rs)+len(bad)+1)
 			}
 		}
 		// Each input record is processed once (no rebalance during the run
@@ -381,20 +335,20 @@ func TestTwoMembers(t *testing.T) {
 		for d := 0; d < 8; d++ {
 			r := rs[d]
 			owner, other := a, b
-			if !owns(a.p, groups.Windows, r.DeviceKey()) {
+			if !owns(a.P, groups.Windows, r.DeviceKey()) {
 				owner, other = b, a
 			}
 			// The other member names the owner.
-			resp, err := getJSON(t, other.url+devicePath(r), nil)
+			resp, err := getJSON(t, other.URL+devicePath(r), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != owner.url+devicePath(r) {
-				t.Errorf("%s on the non-owner: %s, Location %q, want 307 to %s", r.DeviceKey(), resp.Status, resp.Header.Get("Location"), owner.url)
+			if resp.StatusCode != http.StatusTemporaryRedirect || resp.Header.Get("Location") != owner.URL+devicePath(r) {
+				t.Errorf("%s on the non-owner: %s, Location %q, want 307 to %s", r.DeviceKey(), resp.Status, resp.Header.Get("Location"), owner.URL)
 			}
 			redirected++
 			var got processors.DeviceWindows
-			resp, err = getJSON(t, owner.url+devicePath(r), &got)
+			resp, err = getJSON(t, owner.URL+devicePath(r), &got)
 			if err != nil || resp.StatusCode != http.StatusOK {
 				t.Fatalf("%s on the owner: %v %v", r.DeviceKey(), resp, err)
 			}
@@ -433,12 +387,12 @@ func TestTwoMembers(t *testing.T) {
 		})
 		for _, m := range members {
 			var got httpapi.StationAnswer
-			resp, err := getJSON(t, m.url+"/stations/"+url.PathEscape("STATION 1")+"/windows", &got)
+			resp, err := getJSON(t, m.URL+"/stations/"+url.PathEscape("STATION 1")+"/windows", &got)
 			if err != nil || resp.StatusCode != http.StatusOK {
-				t.Fatalf("%s: %v %v", m.url, resp, err)
+				t.Fatalf("%s: %v %v", m.URL, resp, err)
 			}
 			if len(got.ServedBy) != 2 || len(got.Missing) > 0 {
-				t.Errorf("%s: served by %v, missing %v; want both members", m.url, got.ServedBy, got.Missing)
+				t.Errorf("%s: served by %v, missing %v; want both members", m.URL, got.ServedBy, got.Missing)
 			}
 			seen := map[string]bool{}
 			for _, w := range got.Windows {
@@ -460,7 +414,7 @@ func TestTwoMembers(t *testing.T) {
 
 	t.Run("health and monitor", func(t *testing.T) {
 		for _, path := range []string{"/healthz", "/monitor/", "/monitor/data/processor/0", "/"} {
-			resp, err := http.Get(a.url + path)
+			resp, err := http.Get(a.URL + path)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,21 +4,18 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/httpapi"
+	"github.com/turnstile-streams/turnstile/internal/membertest"
 	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
-	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
 )
 
@@ -32,42 +29,9 @@ func TestPipelineWatermarks(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cfg := processors.Config{
-		Brokers: brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(brokers...)}, Registry: sr,
-		Partitions: 2, Window: 5 * time.Minute, Retention: 3 * time.Hour,
-		IdleTimeout: 2 * time.Second, TickInterval: 100 * time.Millisecond, SessionTimeout: 6 * time.Second,
-		MaxFuture: -1, State: state.Options{Dir: t.TempDir(), MemTableSize: 4 << 20, CacheSize: 8 << 20},
-		Logger: testenv.Logger(t),
-	}
-	reg := prometheus.NewRegistry()
-	m, err := processors.NewMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := processors.New(cfg, m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := httpapi.AdvertisedURL(ln.Addr(), "")
-	p.AdvertiseHTTP(self)
-	srv := httpapi.New(httpapi.Config{Gatherer: reg, Pipeline: p, Self: self, Logger: testenv.Logger(t)})
-	runCtx, stop := context.WithCancel(ctx)
-	runDone, srvDone := make(chan error, 1), make(chan error, 1)
-	go func() { runDone <- p.Run(runCtx) }()
-	go func() { srvDone <- srv.Serve(runCtx, ln) }()
-	defer func() {
-		stop()
-		if err := <-runDone; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if err := <-srvDone; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	cfg := membertest.Config(t, brokers, sr, 2)
+	cfg.TickInterval = 100 * time.Millisecond
+	self := membertest.Start(t, ctx, cfg, membertest.Options{}).URL
 
 	// Readings of 4 devices at two stations, every 4 minutes.
 	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr,
