@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/lovoo/goka"
+
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
 )

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/lovoo/goka"
+
 	"github.com/turnstile-streams/turnstile/windows"
 )
 

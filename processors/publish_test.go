@@ -3,8 +3,9 @@ package processors
 import (
 	"testing"
 
-	"github.com/turnstile-streams/turnstile/wire"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // TestMarksOnlyWhenClosedAdvances: the device relay passes a partition's

@@ -2,6 +2,7 @@ package processors
 
 import (
 	"github.com/lovoo/goka"
+
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
 )

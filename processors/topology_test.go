@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/riferrei/srclient"
+
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"

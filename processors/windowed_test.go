@@ -10,6 +10,7 @@ import (
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/storage"
 	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
 )

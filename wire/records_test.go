@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/lovoo/goka"
+
 	"github.com/turnstile-streams/turnstile/watermark"
 )
 
