@@ -27,6 +27,7 @@ import (
 type Pipeline struct {
 	cfg     Config
 	sem     *windows.Rules
+	topo    Topology
 	metrics *Metrics
 	q       *queryState // what queries, readiness and the HTTP server see
 }
@@ -58,7 +59,7 @@ func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 			return nil, err
 		}
 	}
-	return &Pipeline{cfg: cfg, sem: sem, metrics: metrics, q: newQueryState()}, nil
+	return &Pipeline{cfg: cfg, sem: sem, topo: topo, metrics: metrics, q: newQueryState()}, nil
 }
 
 func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
@@ -111,7 +112,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	adm := kadm.NewClient(admCl)
 	p.q.setAdmin(adm)
 	defer p.q.setAdmin(nil)
-	topo := cfg.Topology()
+	topo := p.topo
 	created, partitions, err := EnsureTopics(ctx, adm, topo.Topics, int16(cfg.Replication))
 	if err != nil {
 		return err

@@ -26,7 +26,7 @@ type TopicSpec struct {
 // TopicSpecs lists every topic of the graph with its partitions and
 // configs (Topology().Topics): changelogs compacted and protected until the
 // relays read them, the rest deleted by time.
-func (c *Config) TopicSpecs() []TopicSpec { return c.Topology().Topics }
+func (c Config) TopicSpecs() []TopicSpec { return c.Topology().Topics }
 
 // EnsureTopics creates the missing topics with explicit partitions and
 // configs and checks that existing co-partitioned topics have the right

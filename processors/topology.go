@@ -187,7 +187,7 @@ func (t Topology) ConsumerGroups() []ConsumerGroup {
 }
 
 // Stages lists the graph's stages, upstream first (Topology().Stages).
-func (c *Config) Stages() []Stage { return c.Topology().Stages }
+func (c Config) Stages() []Stage { return c.Topology().Stages }
 
 // ConsumerGroups lists the pipeline's consumer groups in stage order
 // (Topology().ConsumerGroups()).

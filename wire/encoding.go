@@ -19,7 +19,7 @@ const (
 // and keep decoding the old one.
 const encodingVersion byte = 1
 
-var ErrCorrupt = errors.New("wire: corrupt table value")
+var ErrCorrupt = errors.New("wire: corrupt value")
 
 // enc appends the primitives of our value layouts.
 type enc struct{ b []byte }
