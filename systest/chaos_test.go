@@ -360,15 +360,7 @@ func fileExists(path string) bool {
 // dst (gzipped) and returns the number of rows written.
 func headCSV(t *testing.T, src, dst string, n int) int {
 	t.Helper()
-	f, err := os.Open(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gz := openGzip(t, src)
 	var buf bytes.Buffer
 	w := gzip.NewWriter(&buf)
 	sc := bufio.NewScanner(gz)

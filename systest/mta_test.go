@@ -1,7 +1,6 @@
 package systest
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/csv"
 	"os"
@@ -23,15 +22,7 @@ import (
 // ,CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS.
 func readMTA(t *testing.T, path string) []reference.Reading {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	gz, err := gzip.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gz := openGzip(t, path)
 	rows, err := csv.NewReader(gz).ReadAll()
 	if err != nil {
 		t.Fatal(err)
