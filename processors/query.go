@@ -309,7 +309,7 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 	}
 	d.EachLiveWindow(p.sem, func(start int64) bool {
 		tot := d.Totals(p.sem, start)
-		out.Windows = append(out.Windows, WindowView{Start: time.UnixMilli(start).UTC(), End: time.UnixMilli(start + p.sem.Windows.Size).UTC(),
+		out.Windows = append(out.Windows, WindowView{Start: time.UnixMilli(start).UTC(), End: time.UnixMilli(p.sem.Windows.End(start)).UTC(),
 			Entries: tot.Entries, Exits: tot.Exits, Desc: tot.Desc, Closed: d.Closed(p.sem, start), Revision: d.Emitted.Rev(start)})
 		return true
 	})

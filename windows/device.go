@@ -75,7 +75,7 @@ func (s *Device) contribution(rules *Rules, i int) (entries, exits int64, droppe
 
 // totals computes the row of window [start, start+Size).
 func (s *Device) Totals(rules *Rules, start int64) WindowTotals {
-	end := start + rules.Windows.Size
+	end := rules.Windows.End(start)
 	var w WindowTotals
 	i := sort.Search(len(s.Readings), func(i int) bool { return s.Readings[i].T >= start })
 	for ; i < len(s.Readings) && s.Readings[i].T < end; i++ {
@@ -92,14 +92,14 @@ func (s *Device) Totals(rules *Rules, start int64) WindowTotals {
 // Closed says whether window start is closed: the device's watermark
 // has reached its END + grace.
 func (s *Device) Closed(rules *Rules, start int64) bool {
-	return s.HasClosed && start+rules.Windows.Size+rules.Grace <= s.ClosedThrough
+	return s.HasClosed && rules.Windows.End(start)+rules.Grace <= s.ClosedThrough
 }
 
 // publish records a new revision of window start and puts its row in the
 // outbox.
 func (s *Device) publish(rules *Rules, start int64, row WindowTotals, st Stamp) {
 	s.Outbox.Windows = append(s.Outbox.Windows, Row{
-		Start: start, End: start + rules.Windows.Size, Rev: s.Emitted.next(start), Gen: st.Gen,
+		Start: start, End: rules.Windows.End(start), Rev: s.Emitted.next(start), Gen: st.Gen,
 		Entries: row.Entries, Exits: row.Exits, Desc: row.Desc, EmittedAt: st.Now,
 	})
 }
@@ -237,7 +237,7 @@ func (s *Device) Close(rules *Rules, through int64, st Stamp) bool {
 	}
 	var due []int64
 	s.EachLiveWindow(rules, func(start int64) bool {
-		if start+rules.Windows.Size+rules.Grace > through {
+		if rules.Windows.End(start)+rules.Grace > through {
 			return false
 		}
 		if s.Emitted.Rev(start) == 0 {
@@ -286,7 +286,7 @@ func (s *Device) NextClose(rules *Rules) (at int64, ok bool) {
 		if s.Closed(rules, start) {
 			return true
 		}
-		at, ok = start+rules.Windows.Size+rules.Grace, true
+		at, ok = rules.Windows.End(start)+rules.Grace, true
 		return false
 	})
 	return at, ok

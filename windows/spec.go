@@ -43,6 +43,9 @@ func (w Spec) Earliest(t int64) int64 {
 	return (floorDiv(t-w.Size, w.Slide) + 1) * w.Slide
 }
 
+// End is the end of the window starting at start.
+func (w Spec) End(start int64) int64 { return start + w.Size }
+
 // Of calls fn with the start of every window containing t, earliest first.
 func (w Spec) Of(t int64, fn func(start int64)) {
 	for s := w.Earliest(t); s <= t; s += w.Slide {
