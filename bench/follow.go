@@ -87,8 +87,7 @@ func followStations(ctx context.Context, e *env, topic string) (*stationFollower
 // wait returns when the latest revisions match want, or, when lost()
 // reports that the pipeline dropped station updates, once nothing new has
 // arrived for quiet (the time returned is then the last arrival).
-func (f *stationFollower) wait(ctx context.Context, want Digest, quiet time.Duration, lost func() bool) (time.Time, error) {
-	last := time.Now()
+func (f *stationFollower) wait(ctx context.Context, want Digest) (time.Time, error) {
 	for {
 		f.mu.Lock()
 		d, err := f.digest, f.err
@@ -99,14 +98,10 @@ func (f *stationFollower) wait(ctx context.Context, want Digest, quiet time.Dura
 		if d == want {
 			return time.Now(), nil
 		}
-		if time.Since(last) >= quiet && lost() {
-			return last, nil
-		}
 		select {
 		case <-ctx.Done():
 			return time.Time{}, fmt.Errorf("bench: station windows: have %v, want %v: %w", d, want, ctx.Err())
 		case <-f.changed:
-			last = time.Now()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}

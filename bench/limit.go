@@ -45,11 +45,9 @@ type Variant struct {
 	// partition per readings partition, at most every 200 ms while busy):
 	// the cost of event-time progress, next to Readings.
 	Marks float64 `json:"marks,omitempty"`
-	// StationUpdatesIgnored are device window updates the station stage
-	// ignored as past retention; StationsDiffer says the published station
-	// windows differ from the limit's (a pipeline defect; see README).
-	StationUpdatesIgnored float64 `json:"station_updates_ignored,omitempty"`
-	StationsDiffer        bool    `json:"stations_differ,omitempty"`
+	// StationsDiffer says the published station windows differ from the
+	// limit's (a pipeline defect; the run fails).
+	StationsDiffer bool `json:"stations_differ,omitempty"`
 	// Duplicates are windows published more than once (the usual goka
 	// way is at-least-once), counted once.
 	Duplicates int64 `json:"duplicate_windows,omitempty"`

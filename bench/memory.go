@@ -149,7 +149,7 @@ func runMemory(ctx context.Context, cfg *Config, say func(string, ...any)) (Memo
 	if err != nil {
 		return fail(err)
 	}
-	end, err := waitSinks(wctx, e, f, func() bool { return false }, cfg, topics, exp)
+	end, err := waitSinks(wctx, e, f, topics, exp)
 	r.RSSPeakMiB = rss.done()
 	if err != nil {
 		return fail(err)

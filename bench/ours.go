@@ -135,21 +135,12 @@ func (m *members) waitIn(ctx context.Context, stage string, n float64, every tim
 	}
 }
 
-// stationsIgnored counts device window updates the station stage ignored
-// as past retention.
-func (m *members) stationsIgnored() float64 {
-	return m.counter("turnstile_station_expired_total", "", "")
-}
-
-// ignoredAny says whether the station stage ignored any update.
-func (m *members) ignoredAny() bool { return m.stationsIgnored() > 0 }
-
 // explain adds the pipeline's counters that tell why windows are missing.
 func (m *members) explain(err error) error {
-	return fmt.Errorf("%w\n  pipeline counters: ingested %.0f, device stage %.0f, station stage %.0f, late %.0f, rejected %.0f, station updates ignored past retention %.0f, idle advances %.0f",
-		err, m.in(processors.StageIngest), m.in(processors.StageWindows), m.in(processors.StageStations),
+	return fmt.Errorf("%w\n  pipeline counters: ingested %.0f, windowed stage %.0f, late %.0f, rejected %.0f, idle advances %.0f",
+		err, m.in(processors.StageIngest), m.in(processors.StageWindows),
 		m.counter("turnstile_late_total", "", ""), m.counter("turnstile_rejected_total", "", ""),
-		m.counter("turnstile_station_expired_total", "", ""), m.counter("turnstile_idle_advances_total", "", ""))
+		m.counter("turnstile_idle_advances_total", "", ""))
 }
 
 // expected is what a pipeline run must publish.
@@ -230,7 +221,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 			}
 		}
 	}()
-	end, err := waitSinks(wctx, e, f, m.ignoredAny, cfg, topics, want)
+	end, err := waitSinks(wctx, e, f, topics, want)
 	close(stopProgress)
 	pwg.Wait()
 	if err != nil {
@@ -242,7 +233,6 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 	}
 	v.RSSPeakMiB = rss.done()
 	v.GoHeapPeakMiB = rss.heapPeak()
-	v.StationUpdatesIgnored = m.stationsIgnored()
 	v.Marks = m.counter("turnstile_marks_sent_total", "stage", processors.StageIngest)
 	if profile && cfg.HeapProfile != "" {
 		if err := writeHeapProfile(cfg.HeapProfile); err != nil {
@@ -279,12 +269,12 @@ func writeHeapProfile(path string) error {
 // device partitions progress more than the retention apart, see README),
 // the station windows never match; the wait then ends once they stop arriving, and the caller reports
 // the difference.
-func waitSinks(ctx context.Context, e *env, f *stationFollower, ignored func() bool, cfg *Config, topics processors.Topics, want expected) (time.Time, error) {
+func waitSinks(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected) (time.Time, error) {
 	dev, err := e.waitEnds(ctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
 	if err != nil {
 		return dev, err
 	}
-	st, err := f.wait(ctx, want.stations, 3*cfg.IdleTimeout+2*time.Second, ignored)
+	st, err := f.wait(ctx, want.stations)
 	if st.Before(dev) {
 		st = dev
 	}

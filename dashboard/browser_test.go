@@ -457,12 +457,12 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Fatal(err)
 		}
 		g := processors.DefaultGroups()
-		for _, group := range []string{g.Ingest, g.Windows, g.Stations} {
+		for _, group := range []string{g.Ingest, g.Windows} {
 			if len(h.Partitions[group]) != 3 {
 				t.Errorf("partitions of %s: %v, want all 3", group, h.Partitions[group])
 			}
 		}
-		if !h.Readiness.Ready || h.Kafka == nil || len(h.Kafka.Groups) != 5 || len(h.Watermarks) != 2 || h.Events.Clients < 1 ||
+		if !h.Readiness.Ready || h.Kafka == nil || len(h.Kafka.Groups) != len((processors.Config{}).ConsumerGroups()) || len(h.Watermarks) != 1 || h.Events.Clients < 1 ||
 			h.Totals.StationWindows != float64(len(sink)) || h.Kafka.StationWindows != int64(len(sink)) {
 			t.Errorf("health: %+v (kafka %+v)", h, h.Kafka)
 		}

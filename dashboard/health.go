@@ -146,7 +146,7 @@ func (h *health) report(ctx context.Context, now time.Time) HealthReport {
 	if p := h.cfg.Pipeline; p != nil {
 		rep.Readiness = p.Readiness()
 		g := p.Groups()
-		for _, group := range []string{g.Ingest, g.Windows, g.Stations} {
+		for _, group := range []string{g.Ingest, g.Windows} {
 			if _, runs := rep.Readiness.Groups[group]; runs {
 				rep.Partitions[group] = p.OwnedPartitions(group)
 			}

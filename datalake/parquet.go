@@ -92,10 +92,13 @@ func (r *StationRow) csvFields(dst []string) []string {
 	return stationCSVFields(&w, dst)
 }
 
-// windowKey identifies the window of a row: the sink topic's record key
-// (device or station key, then START).
+// windowKey identifies the window of a row: a device window by its
+// station, line and device (a device reporting under a new STATION or
+// LINENAME is a new series, whose window may share the sink topic's key
+// CA|UNIT|SCP|START with the old one's) and START; a station window by its
+// sink key.
 func (r *DeviceRow) windowKey() string {
-	return schemas.DeviceKey(r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+	return schemas.ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
 }
 
 func (r *StationRow) windowKey() string {

@@ -215,7 +215,7 @@ func TestTwoMembers(t *testing.T) {
 
 	// Both members own part of every stateful group and are ready.
 	waitFor(t, ctx, "both members own partitions and are ready", func() string {
-		for _, g := range []string{groups.Windows, groups.Stations} {
+		for _, g := range []string{groups.Windows} {
 			na, nb := len(a.P.OwnedPartitions(g)), len(b.P.OwnedPartitions(g))
 			if na == 0 || nb == 0 || na+nb != 3 {
 				return fmt.Sprintf("%s: a owns %v, b owns %v", g, a.P.OwnedPartitions(g), b.P.OwnedPartitions(g))
@@ -335,7 +335,7 @@ func TestTwoMembers(t *testing.T) {
 		for d := 0; d < 8; d++ {
 			r := rs[d]
 			owner, other := a, b
-			if !owns(a.P, groups.Windows, r.DeviceKey()) {
+			if !owns(a.P, groups.Windows, r.Key()) {
 				owner, other = b, a
 			}
 			// The other member names the owner.

@@ -1,35 +1,49 @@
 package processors
 
-import "container/heap"
+import (
+	"container/heap"
 
-// partClock is the in-memory view of one partition of a windowed group:
+	"github.com/turnstile-streams/turnstile/schemas"
+)
+
+// partClock is the in-memory view of one partition of the windowed stage:
 // its watermark (the durable one, from the partition's metadata), the
-// newest event time it saw, and an
-// index of the keys that have a window to close by the watermark at which it
-// closes, so closing never scans the table. It is rebuilt from the
-// partition's local table whenever goka (re)opens that partition's
-// storage, and touched only from the partition's goroutine.
+// newest event time it saw, an index of the devices that have a window to
+// close by the watermark at which it closes (so closing never scans the
+// table), and the devices of each station (for the station rollup of a
+// correction). It is rebuilt from the partition's local table whenever
+// goka (re)opens that partition's storage, and touched only from the
+// partition's goroutine.
 type partClock struct {
 	storageGen uint64 // the storage generation it was built from
 	// streamTime is the partition's watermark: windows with END + grace
 	// <= streamTime are closed. It only moves with the partition's
 	// metadata (wire.PartitionMeta.StreamTime), written with the closes it
-	// causes (device partitions) or before they are sent (station ones).
+	// causes.
 	streamTime int64
 	hasTime    bool
-	// newest is the latest event time the partition has seen (device
-	// partitions: readings; station partitions: window ends), for the
+	// newest is the latest event time the partition has seen, for the
 	// watermark lag metric only.
 	newest    int64
 	hasNewest bool
 	index     closeIndex // next window close, by watermark
-	expiries  closeIndex // key deletion past retention, by watermark
-	memo      memo       // decoded values last written, by key
+	// stations lists the reading keys of each station's devices
+	// (STATION|LINENAME -> STATION|LINENAME|CA|UNIT|SCP).
+	stations map[string][]string
+	memo     memo // decoded values last written, by key
 }
 
 func newPartClock(gen uint64) *partClock {
-	return &partClock{storageGen: gen, index: closeIndex{at: map[string]int64{}},
-		expiries: closeIndex{at: map[string]int64{}}}
+	return &partClock{storageGen: gen, index: closeIndex{at: map[string]int64{}}, stations: map[string][]string{}}
+}
+
+// addDevice records a device key under its station.
+func (c *partClock) addDevice(key string) {
+	st, _, ok := schemas.SplitReadingKey(key)
+	if !ok {
+		return
+	}
+	c.stations[st] = append(c.stations[st], key)
 }
 
 // advance moves the watermark; it never goes back.
@@ -45,14 +59,6 @@ func (c *partClock) advance(t int64) bool {
 func (c *partClock) seen(t int64) {
 	if !c.hasNewest || t > c.newest {
 		c.newest, c.hasNewest = t, true
-	}
-}
-
-// due pops the keys whose next close (or deletion) the watermark reached.
-func (c *partClock) due(fn func(key string)) {
-	if c.hasTime {
-		c.index.popDue(c.streamTime, fn)
-		c.expiries.popDue(c.streamTime, fn)
 	}
 }
 

@@ -18,41 +18,35 @@ import (
 // Topics names every topic of the graph.
 type Topics struct {
 	schemas.Topics
-	// Readings is the internal, device-keyed readings topic the ingest
-	// stage re-emits to.
+	// Readings is the internal readings topic the ingest stage re-keys to,
+	// keyed by reading key (schemas.ReadingKey: station, then device).
 	Readings string
-	// StationUpdates carries published device window revisions keyed by
-	// station, from the device relay to the station stage.
-	StationUpdates string
 	// Generations records the current generation (see Generation).
 	Generations string
 }
 
 // DefaultTopics are the topic names used unless configured otherwise.
 func DefaultTopics() Topics {
-	return Topics{Topics: schemas.DefaultTopics(), Readings: "turnstile-readings", StationUpdates: "turnstile-station-updates",
-		Generations: "turnstile-generations"}
+	return Topics{Topics: schemas.DefaultTopics(), Readings: "turnstile-readings", Generations: "turnstile-generations"}
 }
 
 // Groups names the goka groups. A group's table topic is "<group>-table"
 // and its loopback topic "<group>-loop" (goka's naming); its relay's
 // consumer group is "<group>-relay".
 type Groups struct {
-	Ingest   string
-	Windows  string
-	Stations string
+	Ingest  string
+	Windows string
 }
 
 // DefaultGroups are the group names used unless configured otherwise.
 func DefaultGroups() Groups {
-	return Groups{Ingest: "turnstile-ingest", Windows: "turnstile-windows", Stations: "station-windows"}
+	return Groups{Ingest: "turnstile-ingest", Windows: "turnstile-windows"}
 }
 
 // Stage names for Config.Run.
 const (
-	StageIngest   = "ingest"
-	StageWindows  = "windows"
-	StageStations = "stations"
+	StageIngest  = "ingest"
+	StageWindows = "windows"
 )
 
 // Config configures the processors of one member.

@@ -44,7 +44,8 @@ const (
 )
 
 // ingest decodes and validates input records, dead-letters rejects and
-// re-keys valid readings by device with goka's partitioner. It is where
+// re-keys valid readings by reading key (station first) with the pipeline's
+// partitioner (schemas.Hasher). It is where
 // event time enters the graph: each input partition is a watermark source
 // whose marks (the largest event time it accepted, or that it is idle) go,
 // after the readings they cover, to every readings partition.
@@ -173,7 +174,7 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	if mk, ok := src.Announce(now); ok {
 		in.sendMark(ctx, mk) // rejoin the receivers' minimum before the reading
 	}
-	ctx.Emit(goka.Stream(in.topics.Readings), r.DeviceKey(), &wire.Reading{Reading: r, T: t.UnixMilli()})
+	ctx.Emit(goka.Stream(in.topics.Readings), r.Key(), &wire.Reading{Reading: r, T: t.UnixMilli()})
 	src.Observe(t.UnixMilli())
 	if mk, ok := src.Due(now, in.markEvery); ok {
 		in.sendMark(ctx, mk)

@@ -52,8 +52,6 @@ func (m *memo) put(key string, v any) {
 	m.values[key] = v
 }
 
-func (m *memo) del(key string) { delete(m.values, key) }
-
 // value is the key's current table value: the memo's, or goka's (decoded
 // from storage) on a miss.
 func value(ctx goka.Context, c *partClock) any {
@@ -75,14 +73,6 @@ func setValue(ctx goka.Context, c *partClock, v any) {
 	ctx.SetValue(v)
 	stopIfDone(ctx)
 	c.memo.put(ctx.Key(), v)
-}
-
-// deleteValue deletes the key from the table and the memo.
-func deleteValue(ctx goka.Context, c *partClock) {
-	stopIfDone(ctx)
-	ctx.Delete()
-	stopIfDone(ctx)
-	c.memo.del(ctx.Key())
 }
 
 // errStopping ends a callback whose partition is being stopped.

@@ -19,30 +19,30 @@ import (
 // belongs to one Pipeline (wrap the registerer with a member label to put
 // several members of one process on one registry).
 type Metrics struct {
-	recordsIn      *prometheus.CounterVec   // stage
-	rejected       *prometheus.CounterVec   // reason
-	late           prometheus.Counter       //
-	duplicates     prometheus.Counter       //
-	droppedDeltas  prometheus.Counter       //
-	replaySkipped  *prometheus.CounterVec   // group
-	closesSent     *prometheus.CounterVec   // group
-	idleAdvances   *prometheus.CounterVec   // group
-	published      *prometheus.CounterVec   // topic, kind (first|correction|late)
-	closeLatency   *prometheus.HistogramVec // group
-	registryWaits  prometheus.Counter
-	stationExpired prometheus.Counter
-	rebalances     *prometheus.CounterVec // group
-	assigned       *prometheus.GaugeVec   // group
-	openKeys       *prometheus.GaugeVec   // group, partition
-	marksSent      *prometheus.CounterVec // stage
-	outcomes       *prometheus.CounterVec // stage, outcome
-	watermark      *prometheus.GaugeVec   // group, partition
-	watermarkLag   *prometheus.GaugeVec   // group, partition
-	holder         *prometheus.GaugeVec   // group, partition
-	waiting        *prometheus.GaugeVec   // group, partition
-	sourceTime     *prometheus.GaugeVec   // partition
-	sourceIdle     *prometheus.GaugeVec   // partition
-	state          *stateCollector
+	recordsIn     *prometheus.CounterVec   // stage
+	rejected      *prometheus.CounterVec   // reason
+	late          prometheus.Counter       //
+	duplicates    prometheus.Counter       //
+	droppedDeltas prometheus.Counter       //
+	replaySkipped *prometheus.CounterVec   // group
+	closed        prometheus.Counter       //
+	loopIgnored   prometheus.Counter       //
+	idleAdvances  *prometheus.CounterVec   // group
+	published     *prometheus.CounterVec   // topic, kind (first|correction|late)
+	closeLatency  *prometheus.HistogramVec // group
+	registryWaits prometheus.Counter
+	rebalances    *prometheus.CounterVec // group
+	assigned      *prometheus.GaugeVec   // group
+	openKeys      *prometheus.GaugeVec   // group, partition
+	marksSent     *prometheus.CounterVec // stage
+	outcomes      *prometheus.CounterVec // stage, outcome
+	watermark     *prometheus.GaugeVec   // group, partition
+	watermarkLag  *prometheus.GaugeVec   // group, partition
+	holder        *prometheus.GaugeVec   // group, partition
+	waiting       *prometheus.GaugeVec   // group, partition
+	sourceTime    *prometheus.GaugeVec   // partition
+	sourceIdle    *prometheus.GaugeVec   // partition
+	state         *stateCollector
 }
 
 // NewMetrics creates the metrics and registers them on reg (nil: not
@@ -62,8 +62,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Counter differences dropped as resets or glitches (negative or above max-delta)."}),
 		replaySkipped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_replay_skipped_total",
 			Help: "Redelivered input already applied to the table (after a crash or rebalance)."}, []string{"group"}),
-		closesSent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_closes_sent_total",
-			Help: "Close requests sent through the loopback topic."}, []string{"group"}),
+		closed: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_windows_closed_total",
+			Help: "Device windows whose first revision a watermark advance published (in the partition's metadata write, with their station rollup)."}),
+		loopIgnored: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_loop_ignored_total",
+			Help: "Records on the loopback topic that are not ticks (a two-stage pipeline's close request left by an upgrade), skipped."}),
 		idleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_idle_advances_total",
 			Help: "Idle steps: an input partition marked idle (stage ingest), or a device partition whose sources are all idle advancing its watermark (group)."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
@@ -76,14 +78,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16)}, []string{"group"}),
 		registryWaits: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_registry_waits_total",
 			Help: "Times a record waited for the schema registry (unreachable, never-seen schema id)."}),
-		stationExpired: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_station_expired_total",
-			Help: "Device window revisions for station windows past retention, ignored."}),
 		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_rebalances_total",
 			Help: "Partition assignments this member received (one per consumer group generation), by goka group."}, []string{"group"}),
 		assigned: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_assigned_partitions",
 			Help: "Partitions of the group this member owns (0: idle standby)."}, []string{"group"}),
 		openKeys: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_open_keys",
-			Help: "Table keys with at least one window not closed yet, by group and owned partition (devices with an open window; for stations, open station windows)."},
+			Help: "Devices with at least one window not closed yet, by group and owned partition."},
 			[]string{"group", "partition"}),
 		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_reading_outcomes_total",
 			Help: "What became of each reading the device stage received, exactly one each: applied, duplicate (its ID was applied already) or late (older than the watermark minus retention: on the late topic). Redelivered input already applied is turnstile_replay_skipped_total."},
@@ -127,7 +127,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
-		m.closesSent, m.idleAdvances, m.published, m.closeLatency, m.registryWaits, m.stationExpired,
+		m.closed, m.loopIgnored, m.idleAdvances, m.published, m.closeLatency, m.registryWaits,
 		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.outcomes, m.watermark, m.watermarkLag, m.holder, m.waiting,
 		m.sourceTime, m.sourceIdle, m.state}
 }

@@ -150,7 +150,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, stationCtrl: controlKeys(partitions[cfg.Topics.StationUpdates])}
+	pub := &publisher{topics: cfg.Topics, metrics: p.metrics}
 	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
 		return err
 	}
@@ -187,6 +187,9 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
 			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
 			goka.WithLogger(gokalog.New(log, "goka")),
+			// Keys are placed by the pipeline's one key -> partition
+			// function: a device by its station (schemas.Partition).
+			goka.WithHasher(schemas.Hasher()),
 		}
 		if tracker != nil {
 			opts = append(opts, goka.WithStorageBuilder(tracker.Build))
@@ -231,35 +234,6 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		start(st.Group+"-ticker", tk.run)
 		return nil
 	}
-	// windowedFor is a windowed stage's state; its watermark sources are
-	// the partitions of its upstream stage's input.
-	windowedFor := func(st Stage) (*windowed, *storageTracker) {
-		n := partitions[st.Input]
-		up, _ := topo.Stage(st.Upstream)
-		sources := partitions[up.Input]
-		tracker := newStorageTracker(stores, st.Table)
-		p.q.setTable(st.Group, tracker, n)
-		return &windowed{name: st.Group, sem: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, tracker: tracker,
-			ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{}, sources: sources}, tracker
-	}
-	startWindowed := func(st Stage, w *windowed, tracker *storageTracker, graph func() *goka.GroupGraph, translate emitter.Translate) error {
-		start(w.name, runProc(graph, tracker, nil))
-		// Relay fetches are bounded (franz-go's default allows 50 MiB per
-		// fetch response) and options from the user's config come last.
-		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
-			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
-			cfg.KafkaOpts...)
-		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
-			Translate: translate, OnPublished: pub.onPublished, Logger: log})
-		if err != nil {
-			return err
-		}
-		start(st.Relay, relay.Run)
-		// The watermarks travel in band; ticks only sweep rebuilt
-		// partitions and drive the idle advance, so they need no lag.
-		return startTicker(st, w.ctrl, "")
-	}
-
 	for _, st := range topo.Stages {
 		if cfg.runs(st.Name) {
 			p.metrics.addStage(st)
@@ -280,27 +254,31 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		}
 	}
 	if cfg.runs(StageWindows) {
-		// A device partition's watermark merges the input partitions'
-		// marks; it closes its windows in the writes that advance it, and
-		// those writes' Closed goes on to the station partitions.
-		stage, _ := topo.Stage(StageWindows)
-		w, tracker := windowedFor(stage)
-		d := &devices{windowed: w, topics: cfg.Topics}
-		w.runs(d)
-		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return d.group(stage.Group) },
-			pub.devices(stage.Group)); err != nil {
+		// A partition's watermark merges the input partitions' marks; it
+		// closes device and station windows in the writes that advance it.
+		st, _ := topo.Stage(StageWindows)
+		up, _ := topo.Stage(st.Upstream)
+		tracker := newStorageTracker(stores, st.Table)
+		n := partitions[st.Input]
+		p.q.setTable(st.Group, tracker, n)
+		w := &stage{name: st.Group, rules: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
+			tracker: tracker, ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{},
+			sources: partitions[up.Input]}
+		start(w.name, runProc(w.group, tracker, nil))
+		// Relay fetches are bounded (franz-go's default allows 50 MiB per
+		// fetch response) and options from the user's config come last.
+		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
+			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
+			cfg.KafkaOpts...)
+		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
+			Translate: pub.translate(st.Group), OnPublished: pub.onPublished, Logger: log})
+		if err != nil {
 			return err
 		}
-	}
-	if cfg.runs(StageStations) {
-		// A station partition's watermark merges the device partitions'
-		// closed marks.
-		stage, _ := topo.Stage(StageStations)
-		w, tracker := windowedFor(stage)
-		s := &stations{windowed: w, topics: cfg.Topics}
-		w.runs(s)
-		if err := startWindowed(stage, w, tracker, func() *goka.GroupGraph { return s.group(stage.Group) },
-			pub.stations(stage.Group)); err != nil {
+		start(st.Relay, relay.Run)
+		// The watermarks travel in band; ticks only drive the idle
+		// advance, so they need no lag.
+		if err := startTicker(st, w.ctrl, ""); err != nil {
 			return err
 		}
 	}

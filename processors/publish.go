@@ -3,7 +3,6 @@ package processors
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,17 +14,15 @@ import (
 	"github.com/turnstile-streams/turnstile/wire"
 )
 
-// publisher turns table changelog records into the records the relays
-// publish.
+// publisher turns the windowed stage's changelog records into the records
+// its relay publishes: device windows, station windows and too-late
+// readings.
 type publisher struct {
 	topics       Topics
 	deviceCodec  *codecs.DeviceWindowCodec
 	stationCodec *codecs.StationWindowCodec
 	lateCodec    *codecs.ReadingCodec
 	metrics      *Metrics
-	// stationCtrl are the control keys of the station-updates partitions,
-	// where device partitions' watermarks go.
-	stationCtrl []string
 }
 
 // publishInfo rides on an output record's Context so the relay's
@@ -79,46 +76,43 @@ func retryable(err error) error {
 	return err
 }
 
-// marks passes a device partition's closed watermark, recorded in its
-// metadata in the same write as the closes it covers (or after them), to
-// every station partition: the relay publishes the rows first.
-func (p *publisher) marks(meta *wire.PartitionMeta, partition int32) []*kgo.Record {
-	if !meta.Mark || !meta.HasClosed {
-		return nil
-	}
-	b := wire.EncodeMark(&wire.Mark{Source: partition, Time: meta.Closed, HasTime: true})
-	outs := make([]*kgo.Record, len(p.stationCtrl))
-	for i, k := range p.stationCtrl {
-		outs[i] = &kgo.Record{Topic: p.topics.StationUpdates, Key: []byte(k), Value: b}
-	}
-	return outs
-}
-
-func (p *publisher) devices(group string) emitter.Translate {
+// translate is the relay's Translate for group's table: a partition's
+// metadata record publishes the device and station windows its watermark
+// closed; a device's record its outbox (its corrections and the station
+// corrections they cause, and too-late readings).
+func (p *publisher) translate(group string) emitter.Translate {
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
 		if len(rec.Value) > 0 && rec.Value[0] == wire.TagPartition {
-			// The partition's closes, then its closed mark.
 			meta, err := wire.DecodeMeta(rec.Value)
 			if err != nil {
 				return nil, err
 			}
-			outs, err := p.deviceRows(group, meta.Closes)
+			outs, err := p.deviceRows(group, meta.Closes, nil)
 			if err != nil {
 				return nil, err
 			}
-			return append(outs, p.marks(meta, rec.Partition)...), nil
+			return p.stationRows(group, meta.Stations, outs)
 		}
-		h, ok, err := wire.PendingHead(rec.Value, wire.TagDevice)
+		h, ok, err := wire.PendingHead(rec.Value)
 		if !ok {
 			return nil, err
 		}
+		key := string(rec.Key)
 		o := h.Outbox
-		rows := make([]wire.ClosedRow, len(o.Windows))
+		rows := make([]windows.ClosedRow, len(o.Windows))
 		for i, w := range o.Windows {
-			rows[i] = wire.ClosedRow{Key: string(rec.Key), Station: h.Strings[0], Line: h.Strings[1], Division: h.Strings[2], Row: w}
+			rows[i] = windows.ClosedRow{Key: key, Division: h.Division, Row: w}
 		}
-		outs, err := p.deviceRows(group, rows)
+		outs, err := p.deviceRows(group, rows, nil)
 		if err != nil {
+			return nil, err
+		}
+		station := schemas.RouteKey(key)
+		rows = rows[:0]
+		for _, w := range o.Stations {
+			rows = append(rows, windows.ClosedRow{Key: station, Division: h.Division, Row: w})
+		}
+		if outs, err = p.stationRows(group, rows, outs); err != nil {
 			return nil, err
 		}
 		for _, l := range o.Late {
@@ -130,28 +124,24 @@ func (p *publisher) devices(group string) emitter.Translate {
 			if err != nil {
 				return nil, retryable(err)
 			}
-			outs = append(outs, &kgo.Record{Topic: p.topics.Late, Key: rec.Key, Value: b, Context: withInfo(group, "late", 0)})
+			outs = append(outs, &kgo.Record{Topic: p.topics.Late, Key: []byte(r.DeviceKey()), Value: b, Context: withInfo(group, "late", 0)})
 		}
 		return outs, nil
 	}
 }
 
-// deviceRows are the records of published device window revisions: one
-// per row on the device windows topic, and on the station-updates topic
-// one per station window (STATION|LINENAME|START, one station-table key
-// per station window keeps table values small whatever the retention),
-// holding every row of it, in order.
-func (p *publisher) deviceRows(group string, rows []wire.ClosedRow) ([]*kgo.Record, error) {
-	var outs, updates []*kgo.Record
-	var batches []windows.DeviceRows
-	byKey := map[string]int{}
+// deviceRows appends the device windows topic's records of rows (Key: the
+// device's reading key), keyed CA|UNIT|SCP|START.
+func (p *publisher) deviceRows(group string, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
 	for _, c := range rows {
-		ca, unit, scp, ok := schemas.SplitDeviceKey(c.Key)
+		st, dev, ok := schemas.SplitReadingKey(c.Key)
 		if !ok {
 			return nil, fmt.Errorf("processors: bad device key %q", c.Key)
 		}
+		station, line, _ := schemas.SplitStationKey(st)
+		ca, unit, scp, _ := schemas.SplitDeviceKey(dev)
 		w := c.Row
-		dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: c.Station, LineName: c.Line,
+		dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: station, LineName: line,
 			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
 		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
@@ -159,57 +149,30 @@ func (p *publisher) deviceRows(group string, rows []wire.ClosedRow) ([]*kgo.Reco
 		if err != nil {
 			return nil, retryable(err)
 		}
-		ctx := withInfo(group, kind(w.Rev), w.EmittedAt)
-		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(c.Key, w.Start), Value: b, Context: ctx})
-		key := windowKey(schemas.StationKey(c.Station, c.Line), w.Start)
-		row := &windows.DeviceRow{Device: c.Key, Station: c.Station, Line: c.Line, Division: c.Division,
-			Start: w.Start, End: w.End, Entries: w.Entries, Exits: w.Exits, Rev: w.Rev, Gen: w.Gen}
-		if i, ok := byKey[string(key)]; ok {
-			batches[i] = append(batches[i], row)
-			continue
-		}
-		byKey[string(key)] = len(updates)
-		updates = append(updates, &kgo.Record{Topic: p.topics.StationUpdates, Key: key, Context: ctx})
-		batches = append(batches, windows.DeviceRows{row})
+		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(dev, w.Start), Value: b,
+			Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
 	}
-	for i, u := range updates {
-		u.Value = wire.EncodeDeviceRows(batches[i])
-	}
-	return append(outs, updates...), nil
+	return outs, nil
 }
 
-func (p *publisher) stations(group string) emitter.Translate {
-	return func(rec *kgo.Record) ([]*kgo.Record, error) {
-		h, ok, err := wire.PendingHead(rec.Value, wire.TagStation)
+// stationRows appends the station windows topic's records of rows (Key:
+// the station key), keyed STATION|LINENAME|START.
+func (p *publisher) stationRows(group string, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
+	for _, c := range rows {
+		name, line, ok := schemas.SplitStationKey(c.Key)
 		if !ok {
-			return nil, err
+			return nil, fmt.Errorf("processors: bad station key %q", c.Key)
 		}
-		o, division := h.Outbox, h.Strings[0]
-		name, line, ok := splitStationWindowKey(string(rec.Key))
-		if !ok {
-			return nil, fmt.Errorf("processors: bad station window key %q", rec.Key)
+		w := c.Row
+		sw := schemas.StationWindow{Station: name, LineName: line, Division: c.Division,
+			Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
+			Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
+		b, err := p.stationCodec.Marshal(&sw)
+		if err != nil {
+			return nil, retryable(err)
 		}
-		var outs []*kgo.Record
-		for _, w := range o.Windows {
-			sw := schemas.StationWindow{Station: name, LineName: line, Division: division,
-				Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
-				Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-			b, err := p.stationCodec.Marshal(&sw)
-			if err != nil {
-				return nil, retryable(err)
-			}
-			outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(schemas.StationKey(name, line), w.Start),
-				Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
-		}
-		return outs, nil
+		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(c.Key, w.Start),
+			Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
 	}
-}
-
-// splitStationWindowKey splits a station-table key, STATION|LINENAME|START.
-func splitStationWindowKey(key string) (station, line string, ok bool) {
-	i := strings.LastIndex(key, schemas.KeySeparator)
-	if i < 0 {
-		return "", "", false
-	}
-	return schemas.SplitStationKey(key[:i])
+	return outs, nil
 }

@@ -256,53 +256,146 @@ type DeviceWindows struct {
 	Readings  int          `json:"retained_readings"`
 	Closed    *time.Time   `json:"closed_through,omitempty"` // windows with END+grace at or before are closed
 	Windows   []WindowView `json:"windows"`
+	// Partitions lists the partitions searched when the station was not
+	// given (a device's partition is its station's).
+	Partitions []int32 `json:"partitions,omitempty"`
 }
 
-// DeviceWindows answers a device query from the local table, or says who
-// owns the device (*NotOwnerError) or that the partition is not readable
-// yet (ErrUnavailable).
-func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*DeviceWindows, error) {
+// DeviceQuery names a device, and its station when the caller knows it.
+type DeviceQuery struct {
+	CA, Unit, SCP string
+	// Station and LineName, when Station is set, place the device: its
+	// partition is its station's (schemas.Partition), one key is read.
+	// Without them the device is searched in the partitions asked for.
+	Station, LineName string
+}
+
+// DeviceWindows answers a device query from the local table. With the
+// station it reads the device's key, or says who owns its partition
+// (*NotOwnerError) or that the partition is not readable yet
+// (ErrUnavailable). Without it, it searches the given partitions (nil: the
+// ones this member owns; a partition not owned here is *NotOwnerError)
+// for a key of that device, scanning their keys (a device may have a key
+// per station it reported under; the one with the newest reading wins).
+func (p *Pipeline) DeviceWindows(ctx context.Context, q DeviceQuery, partitions []int32) (*DeviceWindows, error) {
 	group := p.cfg.Groups.Windows
-	key := schemas.DeviceKey(ca, unit, scp)
-	st, part, err := p.ownedStore(ctx, group, key)
-	if err != nil {
-		return nil, err
+	dev := schemas.DeviceKey(q.CA, q.Unit, q.SCP)
+	out := &DeviceWindows{Device: dev, Windows: []WindowView{}}
+	if q.Station != "" {
+		key := schemas.ReadingKey(q.Station, q.LineName, q.CA, q.Unit, q.SCP)
+		st, part, err := p.ownedStore(ctx, group, key)
+		if err != nil {
+			return nil, err
+		}
+		out.Partition = part
+		return out, p.readDevice(st, group, part, key, out)
 	}
-	out := &DeviceWindows{Device: key, Partition: part, Windows: []WindowView{}}
+	if partitions == nil {
+		partitions = p.OwnedPartitions(group)
+	}
+	out.Partitions = []int32{}
+	var best *DeviceWindows
+	for _, part := range partitions {
+		st, err := p.partitionStore(ctx, group, part)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := keysOfDevice(st, dev)
+		if err != nil {
+			return nil, err
+		}
+		for _, key := range keys {
+			cand := &DeviceWindows{Device: dev, Partition: part, Windows: []WindowView{}}
+			if err := p.readDevice(st, group, part, key, cand); err != nil {
+				return nil, err
+			}
+			if best == nil || newest(cand) > newest(best) {
+				best = cand
+			}
+		}
+		out.Partitions = append(out.Partitions, part)
+	}
+	if best != nil {
+		best.Partitions = out.Partitions
+		return best, nil
+	}
+	return out, nil
+}
+
+func newest(d *DeviceWindows) int64 {
+	if len(d.Windows) == 0 {
+		return 0
+	}
+	return d.Windows[len(d.Windows)-1].Start.UnixMilli()
+}
+
+// keysOfDevice lists a partition's reading keys of device (CA|UNIT|SCP).
+func keysOfDevice(st *state.Store, dev string) ([]string, error) {
+	it, err := st.Iterator()
+	if err != nil {
+		return nil, readErr(err)
+	}
+	defer it.Release()
+	var out []string
+	for it.Next() {
+		if _, d, ok := schemas.SplitReadingKey(string(it.Key())); ok && d == dev {
+			out = append(out, string(it.Key()))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, readErr(err)
+	}
+	return out, nil
+}
+
+// partitionWatermark is a partition's durable watermark, from its
+// metadata.
+func (p *Pipeline) partitionWatermark(st *state.Store, group string, part int32) (int64, bool, error) {
+	n := p.TablePartitions(group)
+	if int(part) >= n {
+		return 0, false, nil
+	}
+	b, err := st.Get(controlKeys(n)[part])
+	if err != nil || b == nil {
+		return 0, false, readErr(err)
+	}
+	meta, err := wire.DecodeMeta(b)
+	if err != nil {
+		return 0, false, err
+	}
+	return meta.StreamTime, meta.HasTime, nil
+}
+
+// device reads a device's value, caught up to its partition's watermark as
+// the partition's own readers do (closes are in the metadata writes).
+func (p *Pipeline) device(st *state.Store, group string, part int32, key string) (*windows.Device, error) {
 	b, err := st.Get(key)
 	if err != nil {
 		return nil, readErr(err)
 	}
 	if b == nil {
-		return out, nil
+		return nil, nil
 	}
-	v, err := wire.TableCodec{}.Decode(b)
+	d, err := wire.DecodeDevice(b)
 	if err != nil {
+		return nil, fmt.Errorf("processors: key %q: %w", key, err)
+	}
+	if wm, ok, err := p.partitionWatermark(st, group, part); err != nil {
 		return nil, err
+	} else if ok {
+		d.CatchUp(p.sem, wm)
 	}
-	d, ok := v.(*windows.Device)
-	if !ok {
-		return nil, fmt.Errorf("processors: device key %q holds %T", key, v)
+	return d, nil
+}
+
+func (p *Pipeline) readDevice(st *state.Store, group string, part int32, key string, out *DeviceWindows) error {
+	d, err := p.device(st, group, part, key)
+	if err != nil || d == nil {
+		return err
 	}
-	// A device partition closes inside its watermark writes without
-	// rewriting the device: catch the value up to the partition's
-	// watermark, as the partition's own readers do.
-	if n := p.TablePartitions(group); int(part) < n {
-		mb, err := st.Get(controlKeys(n)[part])
-		if err != nil {
-			return nil, readErr(err)
-		}
-		if mb != nil {
-			meta, err := wire.DecodeMeta(mb)
-			if err != nil {
-				return nil, err
-			}
-			if meta.Inline && meta.HasTime {
-				d.CatchUp(p.sem, meta.StreamTime)
-			}
-		}
-	}
-	out.Found, out.Station, out.LineName, out.Division, out.Readings = true, d.Station, d.Line, d.Division, len(d.Readings)
+	station, _, _ := schemas.SplitReadingKey(key)
+	out.Station, out.LineName, _ = schemas.SplitStationKey(station)
+	out.Found, out.Division, out.Readings = true, d.Division, len(d.Readings)
 	if d.HasClosed {
 		t := time.UnixMilli(d.ClosedThrough).UTC()
 		out.Closed = &t
@@ -313,69 +406,116 @@ func (p *Pipeline) DeviceWindows(ctx context.Context, ca, unit, scp string) (*De
 			Entries: tot.Entries, Exits: tot.Exits, Desc: tot.Desc, Closed: d.Closed(p.sem, start), Revision: d.Emitted.Rev(start)})
 		return true
 	})
-	return out, nil
+	return nil
 }
 
 // StationWindows is (part of) the answer to a station query.
 type StationWindows struct {
 	Station string `json:"station"`
-	// Partitions lists the station table partitions read (a station's
-	// windows are spread over every partition: one key per window).
+	// Partitions lists the partitions read (each line of a station is on
+	// one partition, its station key's).
 	Partitions []int32      `json:"partitions"`
 	Windows    []WindowView `json:"windows"`
 }
 
-// StationWindows reads the station's windows from the given partitions of
-// the station table (nil: every partition this member owns). Partitions it
-// does not own fail with *NotOwnerError (the first one found).
-func (p *Pipeline) StationWindows(ctx context.Context, station string, partitions []int32) (*StationWindows, error) {
-	group := p.cfg.Groups.Stations
+// StationPartition is the partition of a station line.
+func (p *Pipeline) StationPartition(station, line string) (int32, bool) {
+	n := p.TablePartitions(p.cfg.Groups.Windows)
+	if n == 0 {
+		return 0, false
+	}
+	return schemas.Partition(schemas.StationKey(station, line), n), true
+}
+
+// StationWindows reads the station's windows (every line of it found, or
+// only line when it is not empty) from the given partitions (nil: every
+// partition this member owns). A station window is computed from its
+// devices, all on the line's partition. Partitions it does not own fail
+// with *NotOwnerError (the first one found).
+func (p *Pipeline) StationWindows(ctx context.Context, station, line string, partitions []int32) (*StationWindows, error) {
+	group := p.cfg.Groups.Windows
 	if partitions == nil {
 		partitions = p.OwnedPartitions(group)
 	}
 	out := &StationWindows{Station: station, Partitions: []int32{}, Windows: []WindowView{}}
 	prefix := []byte(station + schemas.KeySeparator)
+	if line != "" {
+		prefix = []byte(schemas.StationKey(station, line) + schemas.KeySeparator)
+	}
 	for _, part := range partitions {
 		st, err := p.partitionStore(ctx, group, part)
 		if err != nil {
 			return nil, err
 		}
-		it, err := st.IteratorWithRange(prefix, nil)
+		byLine, err := p.stationDevices(st, group, part, prefix)
 		if err != nil {
-			return nil, readErr(err)
+			return nil, err
 		}
-		for it.Next() {
-			b, err := it.Value()
-			if err != nil {
-				it.Release()
-				return nil, readErr(err)
-			}
-			v, err := wire.TableCodec{}.Decode(b)
-			if err != nil {
-				it.Release()
-				return nil, err
-			}
-			s, ok := v.(*windows.Station)
-			if !ok {
-				continue
-			}
-			_, line, _ := splitStationWindowKey(string(it.Key()))
-			for i := range s.Windows {
-				w := &s.Windows[i]
-				e, x, n := w.Totals()
-				out.Windows = append(out.Windows, WindowView{LineName: line, Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(),
-					Entries: e, Exits: x, Devices: n, Closed: s.Closed(p.sem, w), Revision: s.Emitted.Rev(w.Start)})
-			}
-		}
-		err = it.Err()
-		it.Release()
-		if err != nil {
-			return nil, readErr(err)
+		for l, devs := range byLine {
+			out.Windows = append(out.Windows, stationViews(p.sem, l, devs)...)
 		}
 		out.Partitions = append(out.Partitions, part)
 	}
 	SortWindows(out.Windows)
 	return out, nil
+}
+
+// stationDevices reads a partition's devices whose keys start with
+// prefix, by line, caught up to the partition's watermark.
+func (p *Pipeline) stationDevices(st *state.Store, group string, part int32, prefix []byte) (map[string]windows.PeerList, error) {
+	wm, has, err := p.partitionWatermark(st, group, part)
+	if err != nil {
+		return nil, err
+	}
+	it, err := st.IteratorWithRange(prefix, nil)
+	if err != nil {
+		return nil, readErr(err)
+	}
+	defer it.Release()
+	out := map[string]windows.PeerList{}
+	for it.Next() {
+		stKey, _, ok := schemas.SplitReadingKey(string(it.Key()))
+		if !ok {
+			continue
+		}
+		b, err := it.Value()
+		if err != nil {
+			return nil, readErr(err)
+		}
+		d, err := wire.DecodeDevice(b)
+		if err != nil {
+			return nil, fmt.Errorf("processors: key %q: %w", it.Key(), err)
+		}
+		if has {
+			d.CatchUp(p.sem, wm)
+		}
+		_, line, _ := schemas.SplitStationKey(stKey)
+		out[line] = append(out[line], d)
+	}
+	if err := it.Err(); err != nil {
+		return nil, readErr(err)
+	}
+	return out, nil
+}
+
+// stationViews are a station line's windows computed from its devices.
+func stationViews(rules *windows.Rules, line string, devs windows.PeerList) []WindowView {
+	starts := map[int64]bool{}
+	closed := map[int64]bool{}
+	for _, d := range devs {
+		d.EachLiveWindow(rules, func(start int64) bool {
+			starts[start] = true
+			closed[start] = d.Closed(rules, start)
+			return true
+		})
+	}
+	var out []WindowView
+	for start := range starts {
+		tot, rev := windows.StationWindow(rules, devs, start)
+		out = append(out, WindowView{LineName: line, Start: time.UnixMilli(start).UTC(), End: time.UnixMilli(rules.Windows.End(start)).UTC(),
+			Entries: tot.Entries, Exits: tot.Exits, Devices: tot.Devices, Closed: closed[start], Revision: rev})
+	}
+	return out
 }
 
 // SortWindows orders windows by line, then start.

@@ -75,14 +75,10 @@ func (c Config) Topology() Topology {
 	// callbacks are bound to never run.
 	stages := []Stage{
 		graphStage(StageIngest, (&ingest{name: c.Groups.Ingest, topics: t}).group()),
-		// The device relay publishes device windows, the rows and closed
-		// marks for the station stage, and too-late readings
-		// (publisher.devices).
-		graphStage(StageWindows, (&devices{windowed: &windowed{}, topics: t}).group(c.Groups.Windows),
-			t.DeviceWindows, t.StationUpdates, t.Late),
-		// The station relay publishes station windows (publisher.stations).
-		graphStage(StageStations, (&stations{windowed: &windowed{}, topics: t}).group(c.Groups.Stations),
-			t.StationWindows),
+		// The relay publishes device and station windows and too-late
+		// readings (publisher.translate).
+		graphStage(StageWindows, (&stage{name: c.Groups.Windows, topics: t}).group(),
+			t.DeviceWindows, t.StationWindows, t.Late),
 	}
 	read := map[string]bool{}
 	for i := range stages {

@@ -31,7 +31,7 @@ var updateGolden = flag.Bool("update", false, "rewrite the golden files in testd
 func TestTopology(t *testing.T) {
 	custom := processors.Topics{
 		Topics:   schemas.Topics{Input: "in", DeviceWindows: "dev-out", StationWindows: "st-out", DeadLetters: "dlq", Late: "late"},
-		Readings: "by-device", StationUpdates: "by-station", Generations: "gens",
+		Readings: "by-station", Generations: "gens",
 	}
 	for _, tc := range []struct {
 		name   string
@@ -39,7 +39,7 @@ func TestTopology(t *testing.T) {
 		golden string
 	}{
 		{"default names", processors.Config{}, "topology-default.golden"},
-		{"custom names", processors.Config{Topics: custom, Groups: processors.Groups{Ingest: "a", Windows: "b", Stations: "c"},
+		{"custom names", processors.Config{Topics: custom, Groups: processors.Groups{Ingest: "a", Windows: "b"},
 			Partitions: 12, MinCompactionLag: 30 * time.Minute}, "topology-custom.golden"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,7 +74,7 @@ func checkTopology(t *testing.T, cfg processors.Config, topo processors.Topology
 	if got := cfg.ConsumerGroups(); !reflect.DeepEqual(got, topo.ConsumerGroups()) {
 		t.Errorf("ConsumerGroups %v, topology's %v", got, topo.ConsumerGroups())
 	}
-	if got, want := topo.StageNames(), []string{processors.StageIngest, processors.StageWindows, processors.StageStations}; !slices.Equal(got, want) {
+	if got, want := topo.StageNames(), []string{processors.StageIngest, processors.StageWindows}; !slices.Equal(got, want) {
 		t.Errorf("stages %v, want %v", got, want)
 	}
 
@@ -92,7 +92,7 @@ func checkTopology(t *testing.T, cfg processors.Config, topo processors.Topology
 	}
 	// Every configured topic is created.
 	tp := cfg.Topics
-	for _, name := range []string{tp.Input, tp.DeviceWindows, tp.StationWindows, tp.DeadLetters, tp.Late, tp.Readings, tp.StationUpdates, tp.Generations} {
+	for _, name := range []string{tp.Input, tp.DeviceWindows, tp.StationWindows, tp.DeadLetters, tp.Late, tp.Readings, tp.Generations} {
 		if _, ok := specs[name]; !ok {
 			t.Errorf("topic %s of the config is not created", name)
 		}
@@ -254,7 +254,7 @@ func TestNewRejectsUnknownStage(t *testing.T) {
 	cfg := processors.Config{Brokers: []string{"127.0.0.1:1"}, Registry: srclient.CreateMockSchemaRegistryClient("mock://"),
 		State: state.Options{Dir: t.TempDir()}, Run: []string{processors.StageWindows, "window"}}
 	_, err := processors.New(cfg, nil)
-	if err == nil || !strings.Contains(err.Error(), `unknown stage "window"`) || !strings.Contains(err.Error(), "ingest, windows, stations") {
+	if err == nil || !strings.Contains(err.Error(), `unknown stage "window"`) || !strings.Contains(err.Error(), "ingest, windows") {
 		t.Fatalf("New with Run %v: %v", cfg.Run, err)
 	}
 	cfg.Run = []string{processors.StageWindows}

@@ -102,11 +102,10 @@ func (l *Live) Format(prev, cur processors.Snapshot, elapsed time.Duration, rep 
 		return n
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s  in/s  ingest %s  windows %s  stations %s   out/s  readings %s  device windows %s  station windows %s\n",
+	fmt.Fprintf(&b, "%s  in/s  ingest %s  windows %s   out/s  readings %s  device windows %s  station windows %s\n",
 		at.Format("15:04:05"),
 		rate(prev.In[processors.StageIngest], cur.In[processors.StageIngest]),
 		rate(prev.In[processors.StageWindows], cur.In[processors.StageWindows]),
-		rate(prev.In[processors.StageStations], cur.In[processors.StageStations]),
 		rate(prev.In[processors.StageIngest]-prev.Rejected, cur.In[processors.StageIngest]-cur.Rejected),
 		rate(pub(prev, t.DeviceWindows), pub(cur, t.DeviceWindows)),
 		rate(pub(prev, t.StationWindows), pub(cur, t.StationWindows)))

@@ -80,21 +80,21 @@ func TestCollectWatermarksFromMembers(t *testing.T) {
 	whole := gauges("turnstile_watermark_seconds",
 		fmt.Sprintf(`{group="turnstile-windows",partition="0"} %v`, unix("2024-01-06T10:15:00Z")),
 		fmt.Sprintf(`{group="turnstile-windows",partition="1"} %v`, unix("2024-01-06T10:00:00Z")),
-		fmt.Sprintf(`{group="station-windows",partition="1"} %v`, unix("2024-01-06T10:05:00Z"))) +
+		fmt.Sprintf(`{group="turnstile-windows",partition="3"} %v`, unix("2024-01-06T10:05:00Z"))) +
 		gauges("turnstile_watermark_lag_seconds",
 			`{group="turnstile-windows",partition="0"} 720`,
 			`{group="turnstile-windows",partition="1"} 1620.4`,
-			`{group="station-windows",partition="1"} 0`) +
+			`{group="turnstile-windows",partition="3"} 0`) +
 		gauges("turnstile_watermark_holder",
 			`{group="turnstile-windows",partition="0"} 2`,
 			`{group="turnstile-windows",partition="1"} -1`,
-			`{group="station-windows",partition="0"} 1`,
-			`{group="station-windows",partition="1"} 0`) +
+			`{group="turnstile-windows",partition="2"} 1`,
+			`{group="turnstile-windows",partition="3"} 0`) +
 		gauges("turnstile_watermark_waiting_sources",
 			`{group="turnstile-windows",partition="0"} 0`,
 			`{group="turnstile-windows",partition="1"} 0`,
-			`{group="station-windows",partition="0"} 2`,
-			`{group="station-windows",partition="1"} 0`) +
+			`{group="turnstile-windows",partition="2"} 2`,
+			`{group="turnstile-windows",partition="3"} 0`) +
 		gauges("turnstile_source_watermark_seconds",
 			fmt.Sprintf(`{partition="0"} %v`, unix("2024-01-06T10:27:00Z")),
 			fmt.Sprintf(`{partition="1"} %v`, unix("2024-01-06T09:00:00Z")),
@@ -131,15 +131,15 @@ func TestCollectWatermarksFromMembers(t *testing.T) {
 		{
 			name:    "one member",
 			members: map[string]*fakeMember{a: {body: whole}},
-			owners: map[string]map[int32]string{g.Windows: {0: a, 1: a}, g.Stations: {0: a, 1: a},
+			owners: map[string]map[int32]string{g.Windows: {0: a, 1: a, 2: a, 3: a},
 				g.Ingest: {0: a, 1: a, 2: a, 3: a}},
-			parts: map[string][]int32{g.Windows: {0, 1}, g.Stations: {0, 1}, g.Ingest: {0, 1, 2, 3}},
-			least: map[string]int32{g.Windows: 1, g.Stations: 0, g.Ingest: 3},
+			parts: map[string][]int32{g.Windows: {0, 1, 2, 3}, g.Ingest: {0, 1, 2, 3}},
+			least: map[string]int32{g.Windows: 2, g.Ingest: 3},
 			lines: []string{
 				"turnstile-windows p0 2024-01-06T10:15:00Z (-12m0s, held by source 2)",
-				"p1 2024-01-06T10:00:00Z (-27m0s, all sources idle) <- least",
-				"station-windows p0 none yet (waiting for 2 sources, first 1) <- least",
-				"p1 2024-01-06T10:05:00Z (-0s, held by source 0)",
+				"p1 2024-01-06T10:00:00Z (-27m0s, all sources idle)",
+				"p2 none yet (waiting for 2 sources, first 1) <- least",
+				"p3 2024-01-06T10:05:00Z (-0s, held by source 0)",
 				"turnstile-ingest p0 2024-01-06T10:27:00Z",
 				"p1 2024-01-06T09:00:00Z (idle)",
 				"p2 2024-01-06T10:20:00Z",
@@ -162,15 +162,14 @@ func TestCollectWatermarksFromMembers(t *testing.T) {
 			name: "owners unknown, without address, silent, too slow",
 			members: map[string]*fakeMember{a: {body: shared}, down: {down: true},
 				slow: {body: whole, delay: 2 * time.Second}, other: {body: "# nothing here\n"}},
-			owners: map[string]map[int32]string{g.Windows: {0: a, 1: down, 2: "", 4: other}, g.Stations: nil,
+			owners: map[string]map[int32]string{g.Windows: {0: a, 1: down, 2: "", 4: other},
 				g.Ingest: {0: slow, 1: a}},
-			parts: map[string][]int32{g.Windows: {0, 1, 2, 3, 4}, g.Stations: {0, 1, 2}, g.Ingest: {0, 1}},
-			least: map[string]int32{g.Windows: 0, g.Stations: -1, g.Ingest: -1},
+			parts: map[string][]int32{g.Windows: {0, 1, 2, 3, 4}, g.Ingest: {0, 1}},
+			least: map[string]int32{g.Windows: 0, g.Ingest: -1},
 			lines: []string{
 				"turnstile-windows p0 2024-01-06T10:15:00Z (-0s, held by source 3) <- least",
 				"p2 unknown (owner advertises no HTTP address)",
 				"p3 unknown (no owner)",
-				"station-windows p0-p2 unknown (owner unknown: describe failed)",
 			},
 			check: func(t *testing.T, w *Watermarks) {
 				wg, _ := w.Group(g.Windows)
@@ -184,6 +183,14 @@ func TestCollectWatermarksFromMembers(t *testing.T) {
 					t.Errorf("slow member: %+v", p)
 				}
 			},
+		},
+		{
+			name:    "group not described",
+			members: map[string]*fakeMember{a: {body: whole}},
+			owners:  map[string]map[int32]string{g.Windows: nil, g.Ingest: {0: a, 1: a, 2: a, 3: a}},
+			parts:   map[string][]int32{g.Windows: {0, 1, 2}, g.Ingest: {0, 1, 2, 3}},
+			least:   map[string]int32{g.Windows: -1, g.Ingest: 3},
+			lines:   []string{"turnstile-windows p0-p2 unknown (owner unknown: describe failed)"},
 		},
 	}
 	for _, tt := range tests {

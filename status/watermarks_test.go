@@ -75,7 +75,7 @@ func TestPipelineWatermarks(t *testing.T) {
 			if rep.Watermarks, err = status.CollectWatermarks(ctx, adm, scfg, 0); err != nil {
 				return err.Error()
 			}
-			for _, g := range []string{groups.Windows, groups.Stations} {
+			for _, g := range []string{groups.Windows} {
 				gw, ok := rep.Watermarks.Group(g)
 				if !ok || len(gw.Partitions) != cfg.Partitions {
 					return fmt.Sprintf("%s: %+v", g, gw)

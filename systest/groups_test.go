@@ -40,7 +40,7 @@ func waitStable(t *testing.T, ctx context.Context, brokers []string) {
 	adm := kadm.NewClient(cl)
 	for {
 		groups, err := adm.ListGroups(ctx)
-		if err == nil && len(groups) >= 5 {
+		if err == nil && len(groups) >= len(pipelineGroups()) {
 			described, err := adm.DescribeGroups(ctx, groups.Groups()...)
 			stable := err == nil
 			for _, g := range described {
@@ -93,11 +93,14 @@ func describeGroups(t *testing.T, brokers []string) {
 	}
 }
 
-// pipelineGroups are the consumer groups one member joins: the three goka
-// processors (sarama) and the two relays (franz-go).
+// pipelineGroups are the consumer groups one member joins: the goka
+// processors (sarama) and the relay (franz-go), from the topology.
 func pipelineGroups() []string {
-	g := processors.DefaultGroups()
-	return []string{g.Ingest, g.Windows, g.Stations, g.Windows + "-relay", g.Stations + "-relay"}
+	var out []string
+	for _, g := range (processors.Config{}).ConsumerGroups() {
+		out = append(out, g.Group)
+	}
+	return out
 }
 
 // waitOwnership waits until every pipeline group is Stable with exactly

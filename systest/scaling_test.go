@@ -103,7 +103,7 @@ func TestIdleStandbyMember(t *testing.T) {
 	// Both members in every group; partition 0 of each topic owned once.
 	waitOwnership(t, ctx, s.brokers, 1, "member-a", "member-b")
 	g := processors.DefaultGroups()
-	for _, group := range []string{g.Ingest, g.Windows, g.Stations} {
+	for _, group := range []string{g.Ingest, g.Windows} {
 		line := msgIdleStandby + `" group=` + group
 		var idle []string
 		for name, l := range logs {

@@ -37,7 +37,7 @@ func TestHotStandby(t *testing.T) {
 	defer cancel()
 	topics := processors.DefaultTopics()
 	groups := processors.DefaultGroups()
-	tables := map[string]string{groups.Windows: groups.Windows + "-table", groups.Stations: groups.Stations + "-table"}
+	tables := map[string]string{groups.Windows: groups.Windows + "-table"}
 	inCodec := inputCodec(t, s)
 	readings := synthetic(17, 12, 48)
 	third := len(readings) / 3

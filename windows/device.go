@@ -13,25 +13,37 @@ type Reading struct {
 	Desc    string
 }
 
-// Device is the value of the device-windows table: everything needed
-// for exact counter differences, late corrections within retention,
-// exactly-once application and deterministic emission.
+// Device is one device's state in the windowed stage's table, under its
+// reading key (STATION|LINENAME|CA|UNIT|SCP): everything needed for exact
+// counter differences, late corrections within retention (of its own
+// windows and of its station's), exactly-once application and
+// deterministic emission.
 type Device struct {
-	Station, Line, Division string
+	// Division is the DIVISION of the device's latest reading in event time.
+	Division string
 
 	// Readings within retention, sorted by (T, ID). The first one may be a
 	// base reading older than every retained window: it only provides the
 	// previous counter value.
 	Readings []Reading
-	// Emitted is the revision of every retained window that was published.
+	// Emitted is the revision of every retained window of the device that
+	// was published.
 	Emitted Revisions
+	// StationEmitted is the revision of every retained window of the
+	// device's station that this device's writes published (corrections),
+	// or that a close published while the device had a reading in it
+	// (revision 1). A station window's latest revision is the greatest
+	// over its devices (see Peers).
+	StationEmitted Revisions
 	// ClosedThrough: every window with END+grace <= ClosedThrough is closed.
 	ClosedThrough int64
 	HasClosed     bool
 
-	// Exactly-once: the last applied offset of each input of the key.
+	// Exactly-once: the last applied offset of each input of the key (the
+	// pipeline's input topic, read in place, and the re-keyed readings
+	// topic).
+	LastInput   int64
 	LastReading int64
-	LastLoop    int64
 
 	Accepted, Duplicates uint64
 	Dropped              int64 // counter differences dropped (reset or glitch), net of corrections
@@ -50,7 +62,7 @@ type WindowTotals struct {
 }
 
 // NewDevice is the state of a device that has seen nothing yet.
-func NewDevice() *Device { return &Device{LastReading: -1, LastLoop: -1} }
+func NewDevice() *Device { return &Device{LastInput: -1, LastReading: -1} }
 
 // contribution of reading i (its index in s.Readings).
 func (s *Device) contribution(rules *Rules, i int) (entries, exits int64, dropped int) {
@@ -120,10 +132,17 @@ func readingLess(a, b Reading) bool {
 	return a.ID < b.ID
 }
 
-// apply adds an accepted (not too late) reading. It reports false, and
-// changes nothing but the duplicate count, when the device already has a
-// reading with r's ID.
-func (s *Device) Apply(rules *Rules, r Reading, meta [3]string, st Stamp) (applied bool) {
+// Apply adds an accepted (not too late) reading with the DIVISION it
+// carries. It reports false, and changes nothing but the duplicate count,
+// when the device already has a reading with r's ID.
+//
+// A change to a window that publishes a device revision (a correction, or
+// an update in EmitUpdates mode) publishes its station window too when the
+// station's row changed (its totals or DEVICES): the station row is
+// computed from this device and its peers (the other devices of its
+// station, all in this device's partition), in the same outbox, so the
+// two are durable together. peers may be nil for a device without any.
+func (s *Device) Apply(rules *Rules, r Reading, division string, st Stamp, peers Peers) (applied bool) {
 	for _, old := range s.Readings {
 		if old.ID == r.ID {
 			s.Duplicates++
@@ -133,7 +152,7 @@ func (s *Device) Apply(rules *Rules, r Reading, meta [3]string, st Stamp) (appli
 	s.Accepted++
 	pos := sort.Search(len(s.Readings), func(i int) bool { return readingLess(r, s.Readings[i]) })
 	if pos == len(s.Readings) {
-		s.Station, s.Line, s.Division = meta[0], meta[1], meta[2]
+		s.Division = division
 	}
 	hasNext := rules.Counters != Increment && pos < len(s.Readings)
 
@@ -176,9 +195,16 @@ func (s *Device) Apply(rules *Rules, r Reading, meta [3]string, st Stamp) (appli
 
 	for i, start := range affected {
 		after := s.Totals(rules, start)
+		closed := s.Closed(rules, start)
 		changed := after.Has && after != before[i]
-		if rules.publishes(s.Closed(rules, start), after.Has, changed, s.Emitted.Rev(start)) {
+		if rules.publishes(closed, after.Has, changed, s.Emitted.Rev(start)) {
 			s.publish(rules, start, after, st)
+		}
+		// The station's row changes when this device's share of it does:
+		// its counts, or whether it is in the window at all (DEVICES).
+		b, a := before[i], after
+		if a.Has != b.Has || a.Entries != b.Entries || a.Exits != b.Exits {
+			s.publishStation(rules, start, closed, a, st, peers)
 		}
 	}
 	return true
@@ -248,6 +274,11 @@ func (s *Device) Close(rules *Rules, through int64, st Stamp) bool {
 	s.ClosedThrough, s.HasClosed = through, true
 	for _, start := range due {
 		s.publish(rules, start, s.Totals(rules, start), st)
+		// The close that publishes this device's first revision publishes
+		// its station window's first revision too, in the same write
+		// (RollUp): nothing of a window is published before it closes in
+		// EmitFinal mode, so the station window had none.
+		s.StationEmitted.atLeast(start, 1)
 	}
 	s.prune(rules)
 	return true
@@ -277,6 +308,7 @@ func (s *Device) prune(rules *Rules) {
 		s.Readings = append(s.Readings[:0], s.Readings[i:]...)
 	}
 	s.Emitted.pruneBefore(from)
+	s.StationEmitted.pruneBefore(from)
 }
 
 // NextClose is the earliest END+grace of a live window with a reading that

@@ -63,7 +63,7 @@ func TestDeviceCumulative(t *testing.T) {
 		{rd(12, 20, 61, "d"), 20}, // counter reset: entries dropped, exits +1; [5,10) and [10,15) close
 	}
 	for _, st := range steps {
-		if !s.Apply(sem, st.r, meta, Stamp{}) {
+		if !s.Apply(sem, st.r, "BMT", Stamp{}, nil) {
 			t.Fatalf("apply %v: a duplicate", st.r)
 		}
 		if st.closeT > 0 {
@@ -82,13 +82,13 @@ func TestDeviceCumulative(t *testing.T) {
 	// A late reading between b (6m, 130) and c (7m, 140) in the closed
 	// window [5,10): it splits one difference into two; the totals of that
 	// window do not change, so nothing is republished.
-	s.Apply(sem, rd(6.5, 135, 57, "late1"), meta, Stamp{})
+	s.Apply(sem, rd(6.5, 135, 57, "late1"), "BMT", Stamp{}, nil)
 	if len(s.Outbox.Windows) != 0 {
 		t.Fatalf("unchanged window republished: %v", s.Outbox.Windows)
 	}
 	// A late reading at 4m (window [0,5)) between a (1m) and b (6m): both
 	// [0,5) and [5,10) change and are corrected with revision 2.
-	s.Apply(sem, rd(4, 110, 52, "late2"), meta, Stamp{})
+	s.Apply(sem, rd(4, 110, 52, "late2"), "BMT", Stamp{}, nil)
 	pub.take(t, s)
 	if got, want := pub[0], row(2, 0, 10, 2); got != want {
 		t.Errorf("[0,5) after late reading: %+v, want %+v", got, want)
@@ -97,7 +97,7 @@ func TestDeviceCumulative(t *testing.T) {
 		t.Errorf("[5,10) after late reading: %+v, want %+v", got, want)
 	}
 	// Its duplicate changes nothing.
-	if s.Apply(sem, rd(4, 110, 52, "late2"), meta, Stamp{}) || !s.Outbox.Empty() {
+	if s.Apply(sem, rd(4, 110, 52, "late2"), "BMT", Stamp{}, nil) || !s.Outbox.Empty() {
 		t.Fatalf("duplicate applied: Outbox %v", s.Outbox)
 	}
 }
@@ -107,9 +107,9 @@ func TestDeviceIncrementAndUpdates(t *testing.T) {
 	sem.Emit = EmitUpdates
 	s := NewDevice()
 	pub := published{}
-	s.Apply(sem, rd(1, 5, 6, "a"), meta, Stamp{})
+	s.Apply(sem, rd(1, 5, 6, "a"), "BMT", Stamp{}, nil)
 	pub.take(t, s)
-	s.Apply(sem, rd(2, 7, 8, "b"), meta, Stamp{})
+	s.Apply(sem, rd(2, 7, 8, "b"), "BMT", Stamp{}, nil)
 	pub.take(t, s)
 	if got, want := pub[0], row(2, 0, 12, 14); got != want {
 		t.Fatalf("updates mode: %+v, want %+v", got, want)
@@ -125,7 +125,7 @@ func TestDeviceRetentionPrunes(t *testing.T) {
 	s := NewDevice()
 	for i := 0; i < 100; i++ {
 		s.Outbox = Outbox{} // every write starts with an empty Outbox
-		s.Apply(sem, rd(float64(i*4), int64(i*10), int64(i), fmt.Sprint(i)), meta, Stamp{})
+		s.Apply(sem, rd(float64(i*4), int64(i*10), int64(i), fmt.Sprint(i)), "BMT", Stamp{}, nil)
 		s.Close(sem, int64(i*4)*minute, Stamp{})
 	}
 	// Retention 60m of 4-minute readings: about 15 readings plus a base.
@@ -204,7 +204,7 @@ func convergeOnce(t *testing.T, counters CounterMode, slide time.Duration, seed 
 		if x.r.T < streamTime-sem.Retention {
 			continue // too late: goes to the late topic
 		}
-		if s.Apply(sem, x.r, meta, Stamp{}) {
+		if s.Apply(sem, x.r, "BMT", Stamp{}, nil) {
 			accepted = append(accepted, reference.Reading{Device: x.dev, T: x.r.T, Entries: x.r.Entries, Exits: x.r.Exits, ID: x.id, Desc: "REGULAR"})
 		}
 		pubs[x.dev].take(t, s)

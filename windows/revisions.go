@@ -38,6 +38,22 @@ func (rs *Revisions) next(start int64) int32 {
 	return (*rs)[i].Rev
 }
 
+// atLeast records that window start has at least revision rev.
+func (rs *Revisions) atLeast(start int64, rev int32) {
+	for rs.Rev(start) < rev {
+		rs.next(start)
+	}
+}
+
+// set records rev as the latest revision of window start.
+func (rs *Revisions) set(start int64, rev int32) {
+	if rs.Rev(start) == 0 {
+		rs.next(start)
+	}
+	i, _ := rs.index(start)
+	(*rs)[i].Rev = rev
+}
+
 // pruneBefore forgets the windows that start before from.
 func (rs *Revisions) pruneBefore(from int64) {
 	if j, _ := rs.index(from); j > 0 {

@@ -87,31 +87,23 @@ type Stamp struct {
 	Gen int32
 }
 
-// Outbox is what one write of a key's state publishes: window revisions
-// by start, and (devices) too-late readings. It is transient: the next
-// write replaces it, and the relay publishes it from the changelog.
+// Outbox is what one write of a device's state publishes: its window
+// revisions, its station's window revisions that the write caused, and
+// too-late readings. It is transient: the next write replaces it, and the
+// relay publishes it from the changelog.
 type Outbox struct {
-	Windows []Row
-	Late    [][]byte // too-late readings, in the readings topic's encoding
+	Windows  []Row
+	Stations []Row
+	Late     [][]byte // too-late readings, in the readings topic's encoding
 }
 
 // Empty says whether the outbox publishes nothing.
-func (o Outbox) Empty() bool { return len(o.Windows) == 0 && len(o.Late) == 0 }
+func (o Outbox) Empty() bool { return len(o.Windows) == 0 && len(o.Stations) == 0 && len(o.Late) == 0 }
 
-// Key is what the runtime needs from any key's windowed state, a
-// [Device] or a [Station], to schedule and track its closes.
-type Key interface {
-	// Through reports how far the key has closed its windows (a durable
-	// decision: the watermark had reached it).
-	Through() (int64, bool)
-	// Newest is the latest event time the key holds (for the lag metric).
-	Newest() (int64, bool)
-	// NextClose is the earliest END + grace of a window of the key that is
-	// not closed yet.
-	NextClose(*Rules) (int64, bool)
+// TooLate is the too-late cut: a reading at t is too late for device s
+// when it is older than the partition's watermark (when has) minus
+// retention, or falls in a window the device has already pruned. A reading
+// that is too late is not applied; it goes to the late topic.
+func (rules *Rules) TooLate(watermark int64, has bool, s *Device, t int64) bool {
+	return has && t < watermark-rules.Retention || s.Expired(rules, t)
 }
-
-var (
-	_ Key = (*Device)(nil)
-	_ Key = (*Station)(nil)
-)

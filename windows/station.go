@@ -1,187 +1,136 @@
 package windows
 
-import (
-	"sort"
-)
+import "sort"
 
-// DeviceRow is a published device window revision as the station stage
-// receives it on the internal station-updates topic (keyed by station).
-type DeviceRow struct {
-	Device                  string
-	Station, Line, Division string
-	Start, End              int64
-	Entries, Exits          int64
-	Rev, Gen                int32
+// A station window (STATION+LINENAME) is the sum of its devices' windows,
+// with DEVICES the number of devices that have a reading in it. Every
+// device of a station lives on one partition of the windowed stage, so the
+// station rollup needs no state of its own and no hop: a station window's
+// row is computed from its devices wherever one of them publishes.
+//
+//   - Its first revision is published by the close that publishes its
+//     devices' first revisions, in the same write ([RollUp]); each of
+//     those devices records it (Device.StationEmitted).
+//   - A later change (a late reading, or an update in EmitUpdates mode)
+//     is published by the device whose change causes it, in that device's
+//     outbox, with the next revision after the greatest any of the
+//     station's devices recorded ([Device.Apply] through [Peers]).
+
+// Peers are the other devices of a device's station, all on its partition,
+// each caught up to the partition's watermark. The runtime implements it;
+// Apply calls it only when a station window must be published after a
+// change.
+type Peers interface {
+	EachPeer(fn func(*Device))
 }
 
-// DeviceRows is several device window revisions of one station window in
-// one station-updates record: the device relay combines the rows of one
-// changelog record (a device partition's closes) by station window, so
-// the station stage applies them in one callback and one table write.
-type DeviceRows []*DeviceRow
+// PeerList is a Peers over a slice (tests, and callers that have the
+// devices at hand).
+type PeerList []*Device
 
-// StationRow is the latest revision of one device window within a station
-// window.
-type StationRow struct {
-	Device         string
+// EachPeer calls fn for every device of the list.
+func (l PeerList) EachPeer(fn func(*Device)) {
+	for _, d := range l {
+		fn(d)
+	}
+}
+
+// StationTotals is a station window's row content: the sums of its
+// devices' rows and how many devices have a reading in it.
+type StationTotals struct {
 	Entries, Exits int64
-	Rev, Gen       int32
+	Devices        int32
 }
 
-// StationWindow is one window of a station: its devices' latest rows.
-type StationWindow struct {
-	Start, End int64
-	Rows       []StationRow // sorted by Device
-}
-
-// Station is the value of the station-windows table: the latest
-// revision of every device window of the station within retention.
-type Station struct {
-	Division      string
-	Windows       []StationWindow // sorted by Start
-	Emitted       Revisions
-	ClosedThrough int64
-	HasClosed     bool
-	MaxEnd        int64 // the latest device window end the key has seen
-	HasEnd        bool
-
-	LastUpdate, LastLoop int64
-	Accepted, Stale      uint64 // device revisions applied / superseded ones ignored
-	Expired              uint64 // revisions for windows past retention, ignored
-
-	Outbox Outbox
-}
-
-// NewStation is the state of a station that has seen nothing yet.
-func NewStation() *Station { return &Station{LastUpdate: -1, LastLoop: -1} }
-
-// ExpiredBefore is the start of the earliest window the key still keeps,
-// by the latest device window end it received. Deleting a whole key past
-// retention follows the partition's watermark (stations.nextAction).
-func (s *Station) ExpiredBefore(rules *Rules) int64 {
-	if !s.HasEnd {
-		return -1 << 62
+func (t *StationTotals) add(w WindowTotals) {
+	if w.Has {
+		t.Entries += w.Entries
+		t.Exits += w.Exits
+		t.Devices++
 	}
-	return rules.Windows.Earliest(s.MaxEnd - rules.Retention)
 }
 
-// Closed says whether window w is closed: the station's watermark has
-// reached its END + grace.
-func (s *Station) Closed(rules *Rules, w *StationWindow) bool {
-	return s.HasClosed && w.End+rules.Grace <= s.ClosedThrough
+// StationWindow is a station window's totals and latest revision over the
+// given devices (every device of the station).
+func StationWindow(rules *Rules, devices Peers, start int64) (StationTotals, int32) {
+	var tot StationTotals
+	var rev int32
+	devices.EachPeer(func(d *Device) {
+		tot.add(d.Totals(rules, start))
+		rev = max(rev, d.StationEmitted.Rev(start))
+	})
+	return tot, rev
 }
 
-func (s *Station) window(start, end int64) (*StationWindow, bool) {
-	i := sort.Search(len(s.Windows), func(i int) bool { return s.Windows[i].Start >= start })
-	if i < len(s.Windows) && s.Windows[i].Start == start {
-		return &s.Windows[i], false
+// publishStation publishes the device's station window start after a
+// change that altered this device's share of it (after is its new row),
+// when the rules say so: its totals and revision come from this device and
+// its peers.
+func (s *Device) publishStation(rules *Rules, start int64, closed bool, after WindowTotals, st Stamp, peers Peers) {
+	if !closed && rules.Emit != EmitUpdates {
+		return // an open window publishes nothing in EmitFinal mode
 	}
-	s.Windows = append(s.Windows, StationWindow{})
-	copy(s.Windows[i+1:], s.Windows[i:])
-	s.Windows[i] = StationWindow{Start: start, End: end}
-	return &s.Windows[i], true
-}
-
-// Totals is the station window's row: the sums of its devices' latest
-// rows and how many devices it has.
-func (w *StationWindow) Totals() (entries, exits int64, devices int32) {
-	for _, r := range w.Rows {
-		entries += r.Entries
-		exits += r.Exits
+	tot, rev := StationTotals{}, s.StationEmitted.Rev(start)
+	tot.add(after)
+	if peers != nil {
+		t, r := StationWindow(rules, peers, start)
+		tot.Entries, tot.Exits, tot.Devices = tot.Entries+t.Entries, tot.Exits+t.Exits, tot.Devices+t.Devices
+		rev = max(rev, r)
 	}
-	return entries, exits, int32(len(w.Rows))
-}
-
-func (s *Station) publish(w *StationWindow, st Stamp) {
-	e, x, n := w.Totals()
-	s.Outbox.Windows = append(s.Outbox.Windows, Row{
-		Start: w.Start, End: w.End, Rev: s.Emitted.next(w.Start), Gen: st.Gen,
-		Entries: e, Exits: x, Devices: n, EmittedAt: st.Now,
+	if !rules.publishes(closed, tot.Devices > 0, true, rev) {
+		return
+	}
+	s.StationEmitted.set(start, rev+1)
+	s.Outbox.Stations = append(s.Outbox.Stations, Row{
+		Start: start, End: rules.Windows.End(start), Rev: rev + 1, Gen: st.Gen,
+		Entries: tot.Entries, Exits: tot.Exits, Devices: tot.Devices, EmittedAt: st.Now,
 	})
 }
 
-// apply takes one device window revision. A revision that is not newer
-// (generation, then revision) than the one held is a redelivery and is
-// ignored.
-func (s *Station) Apply(rules *Rules, r *DeviceRow, st Stamp) {
-	if r.Start < s.ExpiredBefore(rules) {
-		s.Expired++
-		return
-	}
-	if r.Division != "" {
-		s.Division = r.Division
-	}
-	w, _ := s.window(r.Start, r.End)
-	i := sort.Search(len(w.Rows), func(i int) bool { return w.Rows[i].Device >= r.Device })
-	if i < len(w.Rows) && w.Rows[i].Device == r.Device {
-		old := w.Rows[i]
-		if r.Gen < old.Gen || r.Gen == old.Gen && r.Rev <= old.Rev {
-			s.Stale++
-			return
-		}
-		if r.Gen > old.Gen {
-			// a new generation replaces the whole window's history
-			w.Rows = nil
-			i = 0
-		}
-	}
-	s.Accepted++
-	// Totals before the change: a device joining with zero counts still
-	// changes DEVICES, so they are taken before its row is inserted.
-	e0, x0, n0 := w.Totals()
-	if i == len(w.Rows) || w.Rows[i].Device != r.Device {
-		w.Rows = append(w.Rows, StationRow{})
-		copy(w.Rows[i+1:], w.Rows[i:])
-	}
-	w.Rows[i] = StationRow{Device: r.Device, Entries: r.Entries, Exits: r.Exits, Rev: r.Rev, Gen: r.Gen}
-	if !s.HasEnd || r.End > s.MaxEnd {
-		s.MaxEnd, s.HasEnd = r.End, true
-	}
-	e1, x1, n1 := w.Totals()
-	changed := e0 != e1 || x0 != x1 || n0 != n1
-	if rules.publishes(s.Closed(rules, w), true, changed, s.Emitted.Rev(w.Start)) {
-		s.publish(w, st)
-	}
+// ClosedRow is one window row published by a close: a device's (Key is
+// its reading key) or a station's (Key is its station key).
+type ClosedRow struct {
+	Key      string
+	Division string
+	Row      Row
 }
 
-// close closes the windows with END+grace <= through, publishing the ones
-// not published yet, and prunes past retention.
-func (s *Station) Close(rules *Rules, through int64, st Stamp) bool {
-	if s.HasClosed && through <= s.ClosedThrough {
-		return false
+// RollUp is the station rollup of a close: the first revision of every
+// station window whose devices' first revisions devices holds (the rows
+// one close published, for every device of the partition it closed),
+// each the sum of its device rows with DEVICES their number. stationOf
+// gives a device key's station key. Rows come out in station key, then
+// start order; a station's DIVISION is the first non-empty one of its
+// device rows.
+func RollUp(devices []ClosedRow, stationOf func(deviceKey string) string) []ClosedRow {
+	type sk struct {
+		station string
+		start   int64
 	}
-	s.ClosedThrough, s.HasClosed = through, true
-	for i := range s.Windows {
-		w := &s.Windows[i]
-		if s.Closed(rules, w) && s.Emitted.Rev(w.Start) == 0 {
-			s.publish(w, st)
+	byKey := map[sk]int{}
+	var out []ClosedRow
+	for _, d := range devices {
+		k := sk{stationOf(d.Key), d.Row.Start}
+		i, ok := byKey[k]
+		if !ok {
+			i = len(out)
+			byKey[k] = i
+			out = append(out, ClosedRow{Key: k.station, Row: Row{Start: d.Row.Start, End: d.Row.End, Rev: 1,
+				Gen: d.Row.Gen, EmittedAt: d.Row.EmittedAt}})
 		}
-	}
-	from := s.ExpiredBefore(rules)
-	i := sort.Search(len(s.Windows), func(i int) bool { return s.Windows[i].Start >= from })
-	s.Windows = append(s.Windows[:0], s.Windows[i:]...)
-	s.Emitted.pruneBefore(from)
-	return true
-}
-
-// NextClose is the END + grace of the station's earliest window not
-// closed yet.
-func (s *Station) NextClose(rules *Rules) (int64, bool) {
-	for i := range s.Windows {
-		if !s.Closed(rules, &s.Windows[i]) {
-			return s.Windows[i].End + rules.Grace, true
+		r := &out[i]
+		if r.Division == "" {
+			r.Division = d.Division
 		}
+		r.Row.Entries += d.Row.Entries
+		r.Row.Exits += d.Row.Exits
+		r.Row.Devices++
 	}
-	return 0, false
-}
-
-// Through reports how far the station has closed its windows.
-func (s *Station) Through() (int64, bool) { return s.ClosedThrough, s.HasClosed }
-
-// Newest is the latest device window end the station holds.
-func (s *Station) Newest() (int64, bool) {
-	if len(s.Windows) == 0 {
-		return 0, false
-	}
-	return s.Windows[len(s.Windows)-1].End, true
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Key != out[j].Key {
+			return out[i].Key < out[j].Key
+		}
+		return out[i].Row.Start < out[j].Row.Start
+	})
+	return out
 }

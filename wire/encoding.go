@@ -10,14 +10,18 @@ import (
 
 // Table values start with a tag byte saying what they are.
 const (
-	TagDevice    byte = 1 // a device's windows (windows.Device)
+	TagDevice    byte = 1 // a device's state (windows.Device)
 	TagPartition byte = 2 // a partition's metadata (PartitionMeta)
-	TagStation   byte = 3 // a station's windows (windows.Station)
 )
 
-// encodingVersion is written after the tag; bump it when a layout changes
-// and keep decoding the old one.
+// encodingVersion is written after the tag of the records and values whose
+// layout never changed (readings, marks, ticks).
 const encodingVersion byte = 1
+
+// deviceVersion is the layout of device values: 2 since one windowed stage
+// (the device's station in its key, the station's revisions in the value).
+// Layout 1 is the two-stage pipeline's; see [CheckLayout].
+const deviceVersion byte = 2
 
 var ErrCorrupt = errors.New("wire: corrupt value")
 
@@ -116,12 +120,12 @@ func (d *dec) bytes() []byte {
 func (d *dec) str() string { return string(d.bytes()) }
 func (d *dec) bool() bool  { return d.byte() != 0 }
 
-func (d *dec) header(tag byte) {
+func (d *dec) header(tag, version byte) {
 	if got := d.byte(); got != tag && d.err == nil {
-		d.err = fmt.Errorf("wire: table value has tag %d, want %d", got, tag)
+		d.err = fmt.Errorf("wire: %w: tag %d, want %d", ErrCorrupt, got, tag)
 	}
-	if v := d.byte(); v != encodingVersion && d.err == nil {
-		d.err = fmt.Errorf("wire: table value encoding version %d unknown", v)
+	if v := d.byte(); v != version && d.err == nil {
+		d.err = fmt.Errorf("wire: %w: tag %d layout %d, want %d", ErrCorrupt, tag, v, version)
 	}
 }
 
@@ -182,11 +186,28 @@ func (d *dec) row() windows.Row {
 	return w
 }
 
-func (e *enc) outbox(o windows.Outbox) {
-	e.uvarint(uint64(len(o.Windows)))
-	for _, w := range o.Windows {
+func (e *enc) rows(rs []windows.Row) {
+	e.uvarint(uint64(len(rs)))
+	for _, w := range rs {
 		e.row(w)
 	}
+}
+
+func (d *dec) rows() []windows.Row {
+	n := d.count(9)
+	if n == 0 {
+		return nil
+	}
+	rs := make([]windows.Row, n)
+	for i := range rs {
+		rs[i] = d.row()
+	}
+	return rs
+}
+
+func (e *enc) outbox(o windows.Outbox) {
+	e.rows(o.Windows)
+	e.rows(o.Stations)
 	e.uvarint(uint64(len(o.Late)))
 	for _, l := range o.Late {
 		e.bytes(l)
@@ -195,12 +216,8 @@ func (e *enc) outbox(o windows.Outbox) {
 
 func (d *dec) outbox() windows.Outbox {
 	var o windows.Outbox
-	if n := d.count(9); n > 0 {
-		o.Windows = make([]windows.Row, n)
-		for i := range o.Windows {
-			o.Windows[i] = d.row()
-		}
-	}
+	o.Windows = d.rows()
+	o.Stations = d.rows()
 	if n := d.count(1); n > 0 {
 		o.Late = make([][]byte, n)
 		for i := range o.Late {
@@ -247,18 +264,18 @@ func (d *dec) finish() error {
 
 // EncodeDevice writes a device state. Times and counters are delta-encoded
 // against the previous reading: a retained reading costs about 15 bytes.
+// The outbox and the division come first, so the relay reads what it
+// publishes without decoding the rest ([PendingHead]).
 func EncodeDevice(s *windows.Device, buf []byte) []byte {
 	e := enc{b: buf[:0]}
 	e.byte(TagDevice)
-	e.byte(encodingVersion)
+	e.byte(deviceVersion)
 	e.outbox(s.Outbox)
-	e.str(s.Station)
-	e.str(s.Line)
 	e.str(s.Division)
 	e.bool(s.HasClosed)
 	e.varint(s.ClosedThrough)
+	e.varint(s.LastInput)
 	e.varint(s.LastReading)
-	e.varint(s.LastLoop)
 	e.uvarint(s.Accepted)
 	e.uvarint(s.Duplicates)
 	e.varint(s.Dropped)
@@ -273,6 +290,7 @@ func EncodeDevice(s *windows.Device, buf []byte) []byte {
 		pt, pe, px = r.T, r.Entries, r.Exits
 	}
 	e.emitted(s.Emitted)
+	e.emitted(s.StationEmitted)
 	return e.b
 }
 
@@ -280,14 +298,14 @@ func EncodeDevice(s *windows.Device, buf []byte) []byte {
 // ErrCorrupt.
 func DecodeDevice(b []byte) (*windows.Device, error) {
 	d := dec{b: b}
-	d.header(TagDevice)
+	d.header(TagDevice, deviceVersion)
 	s := &windows.Device{}
 	s.Outbox = d.outbox()
-	s.Station, s.Line, s.Division = d.str(), d.str(), d.str()
+	s.Division = d.str()
 	s.HasClosed = d.bool()
 	s.ClosedThrough = d.varint()
+	s.LastInput = d.varint()
 	s.LastReading = d.varint()
-	s.LastLoop = d.varint()
 	s.Accepted = d.uvarint()
 	s.Duplicates = d.uvarint()
 	s.Dropped = d.varint()
@@ -302,46 +320,34 @@ func DecodeDevice(b []byte) (*windows.Device, error) {
 		}
 	}
 	s.Emitted = d.emitted()
+	s.StationEmitted = d.emitted()
 	if err := d.finish(); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("wire: device: %w", err)
 	}
 	return s, nil
 }
 
-// Head is what the relays need of a table value: the outbox at its front
-// and the strings that follow it (station, line and division for a device;
-// division for a station), without decoding the rest of the state.
+// Head is what the relay needs of a device value: the outbox at its front
+// and the device's division, without decoding the rest of the state.
 type Head struct {
-	Outbox  windows.Outbox
-	Strings [3]string
+	Outbox   windows.Outbox
+	Division string
 }
 
-// PendingHead decodes the head of a changelog value of a table whose
-// values have tag want, when it has an outbox to publish (tombstones,
-// partition metadata and empty outboxes have none).
-func PendingHead(value []byte, want byte) (Head, bool, error) {
+// PendingHead decodes the head of a table changelog value when it is a
+// device's with an outbox to publish (tombstones, partition metadata and
+// empty outboxes have none).
+func PendingHead(value []byte) (Head, bool, error) {
 	var h Head
 	if value == nil || len(value) > 0 && value[0] == TagPartition {
 		return h, false, nil
 	}
-	if len(value) < 2 {
-		return h, false, fmt.Errorf("wire: %w: short table value", ErrCorrupt)
-	}
-	if tag := value[0]; tag != want {
-		return h, false, fmt.Errorf("wire: %w: tag %d in a table of tag %d", ErrCorrupt, tag, want)
-	}
 	d := dec{b: value}
-	d.header(want)
+	d.header(TagDevice, deviceVersion)
 	h.Outbox = d.outbox()
 	if d.err != nil || h.Outbox.Empty() {
 		return h, false, d.err
 	}
-	n := 1
-	if want == TagDevice {
-		n = 3
-	}
-	for i := range n {
-		h.Strings[i] = d.str()
-	}
+	h.Division = d.str()
 	return h, d.err == nil, d.err
 }

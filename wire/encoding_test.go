@@ -17,8 +17,6 @@ func testRules() *windows.Rules {
 	return &windows.Rules{Windows: w, Grace: 5 * minute, Retention: 60 * minute, Counters: windows.Cumulative, MaxDelta: 10000, Emit: windows.EmitFinal}
 }
 
-var meta = [3]string{"59 ST", "NQR456W", "BMT"}
-
 // TestDeviceLayout: a device value with a retention's worth of readings
 // stays small, round-trips exactly, and a truncated or padded value is
 // rejected.
@@ -27,7 +25,7 @@ func TestDeviceLayout(t *testing.T) {
 	s := windows.NewDevice()
 	for i := 0; i < 100; i++ {
 		s.Outbox = windows.Outbox{}
-		s.Apply(rules, windows.Reading{T: int64(i*4) * minute, Entries: int64(i * 10), Exits: int64(i), ID: IDHash(fmt.Sprint(i)), Desc: "REGULAR"}, meta, windows.Stamp{})
+		s.Apply(rules, windows.Reading{T: int64(i*4) * minute, Entries: int64(i * 10), Exits: int64(i), ID: IDHash(fmt.Sprint(i)), Desc: "REGULAR"}, "BMT", windows.Stamp{}, nil)
 		s.Close(rules, int64(i*4)*minute, windows.Stamp{})
 	}
 	b := EncodeDevice(s, nil)
@@ -52,43 +50,37 @@ func TestDeviceLayout(t *testing.T) {
 	}
 }
 
-// TestPendingHead checks that what the relays decode of a changelog value
-// (the outbox and the identity strings after it) agrees with the full
-// decoders, and which records have nothing to publish.
+// TestPendingHead checks that what the relay decodes of a changelog value
+// (the outbox and the division after it) agrees with the full decoder,
+// and which records have nothing to publish.
 func TestPendingHead(t *testing.T) {
 	rows := []windows.Row{{Start: 60_000, End: 360_000, Rev: 2, Gen: 1, Entries: 7, Exits: 3, Desc: "REGULAR", EmittedAt: 99}}
+	stations := []windows.Row{{Start: 60_000, End: 360_000, Rev: 3, Gen: 1, Entries: 70, Exits: 30, Devices: 4, EmittedAt: 99}}
 	dev := windows.NewDevice()
-	dev.Station, dev.Line, dev.Division = "59 ST", "NQR456W", "BMT"
+	dev.Division = "BMT"
 	dev.Readings = []windows.Reading{{T: 60_000, Entries: 10, Exits: 5, ID: 1, Desc: "REGULAR"}}
 	devOut := *dev
-	devOut.Outbox = windows.Outbox{Windows: rows, Late: [][]byte{[]byte("late")}}
-	st := windows.NewStation()
-	st.Division = "IRT"
-	stOut := *st
-	stOut.Outbox = windows.Outbox{Windows: rows}
+	devOut.Outbox = windows.Outbox{Windows: rows, Stations: stations, Late: [][]byte{[]byte("late")}}
 	truncated := EncodeDevice(&devOut, nil)
 	truncated = truncated[:len(truncated)-len(dev.Division)-40]
 
 	for _, tc := range []struct {
-		name    string
-		value   []byte
-		want    byte
-		ok      bool
-		strings [3]string
-		corrupt bool
+		name     string
+		value    []byte
+		ok       bool
+		division string
+		corrupt  bool
 	}{
-		{name: "device with outbox", value: EncodeDevice(&devOut, nil), want: TagDevice, ok: true, strings: [3]string{"59 ST", "NQR456W", "BMT"}},
-		{name: "device without outbox", value: EncodeDevice(dev, nil), want: TagDevice},
-		{name: "station with outbox", value: EncodeStation(&stOut, nil), want: TagStation, ok: true, strings: [3]string{"IRT"}},
-		{name: "station without outbox", value: EncodeStation(st, nil), want: TagStation},
-		{name: "partition metadata", value: EncodeMeta(&PartitionMeta{StreamTime: 5}), want: TagDevice},
-		{name: "tombstone", value: nil, want: TagStation},
-		{name: "station value in the device table", value: EncodeStation(&stOut, nil), want: TagDevice, corrupt: true},
-		{name: "one byte", value: []byte{TagDevice}, want: TagDevice, corrupt: true},
-		{name: "truncated identity", value: truncated, want: TagDevice, corrupt: true},
+		{name: "device with outbox", value: EncodeDevice(&devOut, nil), ok: true, division: "BMT"},
+		{name: "device without outbox", value: EncodeDevice(dev, nil)},
+		{name: "partition metadata", value: EncodeMeta(&PartitionMeta{StreamTime: 5})},
+		{name: "tombstone", value: nil},
+		{name: "one byte", value: []byte{TagDevice}, corrupt: true},
+		{name: "truncated division", value: truncated, corrupt: true},
+		{name: "two-stage device layout", value: []byte{TagDevice, 1, 0, 0}, corrupt: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h, ok, err := PendingHead(tc.value, tc.want)
+			h, ok, err := PendingHead(tc.value)
 			if tc.corrupt {
 				if !errors.Is(err, ErrCorrupt) {
 					t.Fatalf("err = %v, want ErrCorrupt", err)
@@ -101,22 +93,15 @@ func TestPendingHead(t *testing.T) {
 			if !ok {
 				return
 			}
-			if h.Strings != tc.strings {
-				t.Errorf("strings = %q, want %q", h.Strings, tc.strings)
+			if h.Division != tc.division {
+				t.Errorf("division = %q, want %q", h.Division, tc.division)
 			}
-			v, err := TableCodec{}.Decode(tc.value)
+			full, err := DecodeDevice(tc.value)
 			if err != nil {
 				t.Fatal(err)
 			}
-			var full windows.Outbox
-			switch s := v.(type) {
-			case *windows.Device:
-				full = s.Outbox
-			case *windows.Station:
-				full = s.Outbox
-			}
-			if len(h.Outbox.Windows) != len(full.Windows) || h.Outbox.Windows[0] != full.Windows[0] || len(h.Outbox.Late) != len(full.Late) {
-				t.Errorf("outbox = %+v, the full decode has %+v", h.Outbox, full)
+			if !reflect.DeepEqual(h.Outbox, full.Outbox) {
+				t.Errorf("outbox = %+v, the full decode has %+v", h.Outbox, full.Outbox)
 			}
 		})
 	}

@@ -37,9 +37,9 @@ func TestConnectionFlagsOnEveryClientCommand(t *testing.T) {
 		{path: "produce", client: true, uses: all, topics: []string{flagInputTopic}},
 		{path: "process", client: true, uses: all, topics: every},
 		{path: "replay", client: true, uses: usesKafka | usesProduce,
-			topics: []string{flagInputTopic, flagReadingsTopic, flagStationUpdatesTopic, flagGenerationsTopic}},
+			topics: []string{flagInputTopic, flagReadingsTopic, flagGenerationsTopic}},
 		{path: "status", client: true, uses: usesKafka, topics: []string{flagInputTopic, flagDeviceTopic, flagStationTopic,
-			flagDLQTopic, flagLateTopic, flagReadingsTopic, flagStationUpdatesTopic}},
+			flagDLQTopic, flagLateTopic, flagReadingsTopic}},
 		// The lake-writer's own --device-topic and --station-topic.
 		{path: "lake", client: true, uses: usesKafka | usesRegistry, topics: []string{flagDeviceTopic, flagStationTopic}},
 		{path: "lake compact"},

@@ -21,7 +21,7 @@ func newProcessCmd(a *app) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "process",
-		Short: "Run one member of the processing groups (ingest, device windows, station windows)",
+		Short: "Run one member of the processing groups (ingest, the windowed stage)",
 		Long: `Runs one member of every processing group (or only --groups). Start more
 members, on this machine or others, to share the partitions: up to
 --partitions members get work; more stand by.

@@ -81,7 +81,7 @@ turnstile status --wait.`,
 	cf.register(cmd.Flags(), usesKafka|usesProduce)
 	// The groups' inputs and the generations topic; the sinks are only
 	// written to.
-	topics.register(cmd.Flags(), flagInputTopic, flagReadingsTopic, flagStationUpdatesTopic, flagGenerationsTopic)
+	topics.register(cmd.Flags(), flagInputTopic, flagReadingsTopic, flagGenerationsTopic)
 	fs := cmd.Flags()
 	fs.StringSliceVar(&stages, "groups", nil, "stages to replay: "+strings.Join(stageNames(), ", ")+" (default all)")
 	fs.StringVar(&from, "from", replay.Earliest, `where to restart: "earliest" or an RFC 3339 time`)

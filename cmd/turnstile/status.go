@@ -104,7 +104,7 @@ within --scrape-timeout is shown as unknown.
 	fs := cmd.Flags()
 	cf.register(fs, usesKafka)
 	topics.register(fs, flagInputTopic, flagDeviceTopic, flagStationTopic, flagDLQTopic, flagLateTopic,
-		flagReadingsTopic, flagStationUpdatesTopic)
+		flagReadingsTopic)
 	fs.StringVar(&lakeGroup, "lake-group", datalake.DefaultGroup, "the lake-writer's consumer group (\"\": leave it out)")
 	fs.BoolVar(&wait, "wait", false, "wait until every group has caught up, with a progress bar and ETA")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")

@@ -15,19 +15,18 @@ type topicFlags struct {
 
 // Topic flag names, for register.
 const (
-	flagInputTopic          = "input-topic"
-	flagDeviceTopic         = "device-topic"
-	flagStationTopic        = "station-topic"
-	flagDLQTopic            = "dlq-topic"
-	flagLateTopic           = "late-topic"
-	flagReadingsTopic       = "readings-topic"
-	flagStationUpdatesTopic = "station-updates-topic"
-	flagGenerationsTopic    = "generations-topic"
+	flagInputTopic       = "input-topic"
+	flagDeviceTopic      = "device-topic"
+	flagStationTopic     = "station-topic"
+	flagDLQTopic         = "dlq-topic"
+	flagLateTopic        = "late-topic"
+	flagReadingsTopic    = "readings-topic"
+	flagGenerationsTopic = "generations-topic"
 )
 
 // allTopicFlags are every topic flag, in the order the help lists them.
 var allTopicFlags = []string{flagInputTopic, flagDeviceTopic, flagStationTopic, flagDLQTopic, flagLateTopic,
-	flagReadingsTopic, flagStationUpdatesTopic, flagGenerationsTopic}
+	flagReadingsTopic, flagGenerationsTopic}
 
 // register registers the named topic flags (none named: all of them).
 func (f *topicFlags) register(fs *pflag.FlagSet, names ...string) {
@@ -44,8 +43,7 @@ func (f *topicFlags) register(fs *pflag.FlagSet, names ...string) {
 		{flagStationTopic, &f.t.StationWindows, d.StationWindows, "topic of closed station windows (Avro StationWindow)"},
 		{flagDLQTopic, &f.t.DeadLetters, d.DeadLetters, "dead-letter topic for rejected input records"},
 		{flagLateTopic, &f.t.Late, d.Late, "topic of readings too late for any retained window"},
-		{flagReadingsTopic, &f.t.Readings, d.Readings, "internal topic of validated readings keyed by device"},
-		{flagStationUpdatesTopic, &f.t.StationUpdates, d.StationUpdates, "internal topic of device window revisions keyed by station"},
+		{flagReadingsTopic, &f.t.Readings, d.Readings, "internal topic of validated readings re-keyed by station and device"},
 		{flagGenerationsTopic, &f.t.Generations, d.Generations, "internal topic recording the current generation (turnstile replay)"},
 	}
 	if len(names) == 0 {

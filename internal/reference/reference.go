@@ -12,6 +12,12 @@ import (
 )
 
 // Reading is one accepted reading.
+//
+// A device's readings are one series per (Station, Line, Device): a
+// reading under another STATION or LINENAME starts a new series, whose
+// first reading contributes nothing (the pipeline keeps a device's state
+// under its station). The output is keyed by Device and window start, so
+// callers keep a device's station fixed within a window.
 type Reading struct {
 	Device                  string // CA|UNIT|SCP
 	Station, Line, Division string
@@ -60,19 +66,22 @@ func starts(p Params, t int64) []int64 {
 // Devices computes every device window row. Readings with a repeated ID
 // for the same device count once (the first in the slice).
 func Devices(p Params, readings []Reading) map[DeviceKey]Row {
-	byDev := map[string][]Reading{}
-	seen := map[[2]string]bool{}
+	type series struct{ station, line, device string }
+	byDev := map[series][]Reading{}
+	seen := map[[4]string]bool{}
 	for _, r := range readings {
-		k := [2]string{r.Device, r.ID}
+		k := [4]string{r.Station, r.Line, r.Device, r.ID}
 		if seen[k] {
 			continue
 		}
 		seen[k] = true
-		byDev[r.Device] = append(byDev[r.Device], r)
+		s := series{r.Station, r.Line, r.Device}
+		byDev[s] = append(byDev[s], r)
 	}
 	out := map[DeviceKey]Row{}
 	last := map[DeviceKey]int64{}
-	for dev, rs := range byDev {
+	for s, rs := range byDev {
+		dev := s.device
 		sortEventTime(rs)
 		for i, r := range rs {
 			var de, dx int64
@@ -137,9 +146,10 @@ func StationsOf(devices map[DeviceKey]Row, readings []Reading) map[StationKey]Ro
 // exactly once.
 func Changeable(p Params, readings []Reading, late map[string]bool) (map[DeviceKey]bool, map[StationKey]bool) {
 	devices, stations := map[DeviceKey]bool{}, map[StationKey]bool{}
-	byDev := map[string][]Reading{}
+	byDev := map[[3]string][]Reading{}
 	for _, r := range readings {
-		byDev[r.Device] = append(byDev[r.Device], r)
+		k := [3]string{r.Station, r.Line, r.Device}
+		byDev[k] = append(byDev[k], r)
 	}
 	mark := func(r Reading) {
 		for _, s := range starts(p, r.T) {

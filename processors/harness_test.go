@@ -1,0 +1,473 @@
+package processors
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
+)
+
+// harness runs the windowed stage's callbacks the way goka runs them,
+// without Kafka: one in-memory storage and one changelog per partition,
+// readings routed by the pipeline's partitioner, marks and ticks to every
+// partition's control key, and the relay's view of the changelog (what
+// each record publishes). It can lose a partition's last changelog
+// records and rebuild its store from the rest, redelivering the input
+// whose writes were lost (a crash), reopen every partition (a restart or
+// a rebalance), and replay all input as a new generation.
+//
+// Every record published is checked as it is published: a window's
+// revisions count up by one, and one (key, generation, revision) has one
+// content, across crashes and redeliveries.
+type harness struct {
+	t     testing.TB
+	stage *stage
+	parts []*hpart
+	// published is every row published, in order (republications
+	// included), and latest the latest row of each window.
+	published []hrow
+	latest    map[hwin]hrow
+	seen      map[hrev]hrow
+	input     []hinput // every input, in order, for a replay
+}
+
+// hpart is one partition: its storage, the changelog goka would have
+// produced (relayed: how much of it the relay has published; those
+// records were acknowledged), the input it processed with the changelog
+// length after each.
+type hpart struct {
+	st        storage.Storage
+	changelog []hrec
+	relayed   int
+	inputs    []hprocessed
+	offset    int64 // next offset on the readings topic
+	loop      int64 // next offset on the loopback topic
+}
+
+type hrec struct {
+	key   string
+	value []byte
+}
+
+type hprocessed struct {
+	in       hinput
+	end      int                // changelog length once its writes were made
+	accepted *reference.Reading // a reading the stage accepted (not too late)
+}
+
+// hinput is one record delivered to a partition.
+type hinput struct {
+	part    int32
+	key     string
+	reading *wire.Reading
+	mark    *wire.Mark
+	tick    *wire.Tick
+}
+
+type hwin struct {
+	kind, key string
+	start     int64
+}
+
+type hrev struct {
+	hwin
+	gen, rev int32
+}
+
+type hrow struct {
+	kind, key, division string
+	row                 windows.Row
+}
+
+func newHarness(t testing.TB, rules *windows.Rules, partitions, sources int, idle time.Duration) *harness {
+	m, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &harness{t: t, latest: map[hwin]hrow{}, seen: map[hrev]hrow{}}
+	tracker := &storageTracker{open: map[int32]trackedStorage{}}
+	h.stage = &stage{name: "turnstile-windows", rules: rules, idle: idle, topics: DefaultTopics(), tracker: tracker,
+		ctrl: controlKeys(partitions), log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{},
+		sources: sources}
+	for p := range partitions {
+		h.parts = append(h.parts, &hpart{st: storage.NewMemory()})
+		h.open(int32(p))
+	}
+	return h
+}
+
+// open makes goka (re)open partition p's storage: its clock is rebuilt on
+// the next callback.
+func (h *harness) open(p int32) {
+	tr := h.stage.tracker
+	tr.gen++
+	tr.open[p] = trackedStorage{h.parts[p].st, tr.gen}
+}
+
+// deliver runs one input record's callback, as goka would, and records a
+// reading the stage accepted (not too late) for the reference.
+func (h *harness) deliver(in hinput) {
+	late := counterValue(h.stage.metrics.late)
+	p := h.parts[in.part]
+	ctx := &hctx{h: h, part: in.part, key: in.key}
+	switch {
+	case in.tick != nil:
+		ctx.offset = p.loop
+		p.loop++
+		h.stage.onLoop(ctx, *in.tick)
+	case in.mark != nil:
+		ctx.offset = p.offset
+		p.offset++
+		h.stage.onReading(ctx, in.mark)
+	default:
+		ctx.offset = p.offset
+		p.offset++
+		h.stage.onReading(ctx, in.reading)
+	}
+	x := hprocessed{in: in, end: len(p.changelog)}
+	if r := in.reading; r != nil && counterValue(h.stage.metrics.late) == late {
+		st, line, _ := schemas.SplitStationKey(schemas.RouteKey(in.key))
+		x.accepted = &reference.Reading{Device: in.key, Station: st, Line: line, T: r.T,
+			Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc}
+	}
+	p.inputs = append(p.inputs, x)
+}
+
+// accepted are the readings the partitions accepted, for the reference.
+func (h *harness) accepted() []reference.Reading {
+	var out []reference.Reading
+	for _, p := range h.parts {
+		for _, x := range p.inputs {
+			if x.accepted != nil {
+				out = append(out, *x.accepted)
+			}
+		}
+	}
+	return out
+}
+
+// relay publishes every partition's changelog records the relay has not
+// published yet (they are acknowledged from then on).
+func (h *harness) relay() {
+	for p, part := range h.parts {
+		for _, r := range part.changelog[part.relayed:] {
+			h.relayRecord(int32(p), r.key, r.value)
+		}
+		part.relayed = len(part.changelog)
+	}
+}
+
+// reading delivers a reading to its key's partition.
+func (h *harness) reading(r *wire.Reading) {
+	in := hinput{part: schemas.Partition(r.Key(), len(h.parts)), key: r.Key(), reading: r}
+	h.input = append(h.input, in)
+	h.deliver(in)
+}
+
+// mark delivers a source's mark to every partition's control key.
+func (h *harness) mark(m wire.Mark) {
+	for p := range h.parts {
+		mk := m
+		in := hinput{part: int32(p), key: h.stage.ctrl[p], mark: &mk}
+		h.input = append(h.input, in)
+		h.deliver(in)
+	}
+}
+
+// tick delivers a tick to every partition's control key.
+func (h *harness) tick(wall int64) {
+	for p := range h.parts {
+		in := hinput{part: int32(p), key: h.stage.ctrl[p], tick: &wire.Tick{Wall: wall}}
+		h.input = append(h.input, in)
+		h.deliver(in)
+	}
+}
+
+// crash loses partition p's last n changelog records (their writes were
+// in local storage, not acknowledged), rebuilds its store from the rest
+// (package state rebuilds a store not closed cleanly), and redelivers every
+// input from the first whose writes were lost (goka committed nothing
+// after it), on a fresh clock.
+func (h *harness) crash(p int32, lose int) string {
+	part := h.parts[p]
+	keep := max(0, len(part.changelog)-lose)
+	if keep < part.relayed {
+		h.t.Fatalf("partition %d: cannot lose %d changelog records: only %d are not acknowledged (relayed)", p, lose, len(part.changelog)-part.relayed)
+	}
+	part.changelog = part.changelog[:keep]
+	part.st = storage.NewMemory()
+	for _, r := range part.changelog {
+		var err error
+		if r.value == nil {
+			err = part.st.Delete(r.key)
+		} else {
+			err = part.st.Set(r.key, r.value)
+		}
+		if err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	i := sort.Search(len(part.inputs), func(i int) bool { return part.inputs[i].end > keep })
+	redo := part.inputs[i:]
+	part.inputs = part.inputs[:i]
+	// The offsets of the redelivered records are theirs again.
+	part.offset, part.loop = 0, 0
+	for _, x := range part.inputs {
+		if x.in.tick != nil {
+			part.loop++
+		} else {
+			part.offset++
+		}
+	}
+	delete(h.stage.clocks, p)
+	h.open(p)
+	for _, x := range redo {
+		h.deliver(x.in)
+	}
+	return fmt.Sprintf("partition %d: lost %d unacknowledged records, store rebuilt from %d, %d inputs delivered again", p, lose, keep, len(redo))
+}
+
+// restart reopens every partition on its storage with nothing in memory
+// (a new process, or partitions handed to another member with a valid
+// local store).
+func (h *harness) restart() {
+	h.stage.clocks = map[int32]*partClock{}
+	for p := range h.parts {
+		h.open(int32(p))
+	}
+}
+
+// replay clears the tables and redelivers every input in order as
+// generation gen (turnstile replay --from earliest).
+func (h *harness) replay(gen int32) {
+	h.stage.gen = gen
+	h.stage.clocks = map[int32]*partClock{}
+	inputs := h.input
+	for p := range h.parts {
+		h.parts[p] = &hpart{st: storage.NewMemory()}
+		h.open(int32(p))
+	}
+	for _, in := range inputs {
+		h.deliver(in)
+	}
+}
+
+// relayRecord publishes what a changelog record holds, as the relay does.
+func (h *harness) relayRecord(_ int32, key string, b []byte) {
+	if b == nil {
+		return
+	}
+	if b[0] == wire.TagPartition {
+		m, err := wire.DecodeMeta(b)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		for _, c := range m.Closes {
+			h.publish(hrow{"device", c.Key, c.Division, c.Row})
+		}
+		for _, c := range m.Stations {
+			h.publish(hrow{"station", c.Key, c.Division, c.Row})
+		}
+		return
+	}
+	head, ok, err := wire.PendingHead(b)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !ok {
+		return
+	}
+	for _, w := range head.Outbox.Windows {
+		h.publish(hrow{"device", key, head.Division, w})
+	}
+	for _, w := range head.Outbox.Stations {
+		h.publish(hrow{"station", schemas.RouteKey(key), head.Division, w})
+	}
+	for _, l := range head.Outbox.Late {
+		r, err := wire.DecodeReading(l)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		h.publish(hrow{kind: "late", key: key, row: windows.Row{Start: r.T}})
+	}
+}
+
+func (h *harness) publish(r hrow) {
+	h.published = append(h.published, r)
+	if r.kind == "late" {
+		return
+	}
+	w := hwin{r.kind, r.key, r.row.Start}
+	v := hrev{w, r.row.Gen, r.row.Rev}
+	if old, ok := h.seen[v]; ok {
+		if old != r {
+			h.t.Errorf("%s %s window %s generation %d revision %d published with two contents:\n  %s\n  %s",
+				r.kind, r.key, hm(r.row.Start), r.row.Gen, r.row.Rev, old.String(), r.String())
+		}
+		return // a republication after a crash, byte-identical
+	}
+	h.seen[v] = r
+	prev, ok := h.latest[w]
+	switch {
+	case ok && prev.row.Gen == r.row.Gen && r.row.Rev != prev.row.Rev+1:
+		h.t.Errorf("%s %s window %s: revision %d after %d", r.kind, r.key, hm(r.row.Start), r.row.Rev, prev.row.Rev)
+	case (!ok || prev.row.Gen < r.row.Gen) && r.row.Rev != 1:
+		h.t.Errorf("%s %s window %s generation %d begins at revision %d", r.kind, r.key, hm(r.row.Start), r.row.Gen, r.row.Rev)
+	}
+	if !ok || r.row.Gen >= prev.row.Gen {
+		h.latest[w] = r
+	}
+}
+
+// hm formats a harness time (Unix ms from 2024-01-06 00:00 UTC) as HH:MM,
+// hours past 24 for later days.
+func hm(t int64) string {
+	m := (t - hbase) / minute
+	return fmt.Sprintf("%02d:%02d", m/60, m%60)
+}
+
+var hbase = time.Date(2024, 1, 6, 0, 0, 0, 0, time.UTC).UnixMilli()
+
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+func (r hrow) String() string {
+	switch r.kind {
+	case "late":
+		return fmt.Sprintf("late %s t=%s", r.key, hm(r.row.Start))
+	case "station":
+		return fmt.Sprintf("station %s [%s,%s) gen=%d rev=%d entries=%d exits=%d devices=%d", r.key, hm(r.row.Start), hm(r.row.End),
+			r.row.Gen, r.row.Rev, r.row.Entries, r.row.Exits, r.row.Devices)
+	}
+	return fmt.Sprintf("device %s [%s,%s) gen=%d rev=%d entries=%d exits=%d desc=%s", r.key, hm(r.row.Start), hm(r.row.End),
+		r.row.Gen, r.row.Rev, r.row.Entries, r.row.Exits, r.row.Desc)
+}
+
+// watermarks lists each partition's watermark.
+func (h *harness) watermarks() string {
+	var b strings.Builder
+	b.WriteString("watermarks:")
+	for p := range h.parts {
+		v, err := h.parts[p].st.Get(h.stage.ctrl[p])
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		w := "none"
+		if v != nil {
+			m, err := wire.DecodeMeta(v)
+			if err != nil {
+				h.t.Fatal(err)
+			}
+			if m.HasTime {
+				w = hm(m.StreamTime)
+			}
+		}
+		fmt.Fprintf(&b, " p%d=%s", p, w)
+	}
+	return b.String()
+}
+
+// check compares the latest revision of every window with the reference
+// over the accepted readings.
+func (h *harness) check() string {
+	r := h.stage.rules
+	params := reference.Params{SizeMs: r.Windows.Size, SlideMs: r.Windows.Slide, Cumulative: r.Counters == windows.Cumulative, MaxDelta: r.MaxDelta}
+	accepted := h.accepted()
+	wantDev := reference.Devices(params, accepted)
+	wantSt := reference.StationsOf(wantDev, accepted)
+	gotDev := map[reference.DeviceKey]reference.Row{}
+	gotSt := map[reference.StationKey]reference.Row{}
+	for w, row := range h.latest {
+		switch w.kind {
+		case "device":
+			gotDev[reference.DeviceKey{Device: w.key, Start: w.start}] = reference.Row{Entries: row.row.Entries, Exits: row.row.Exits, Desc: row.row.Desc}
+		case "station":
+			st, line, _ := schemas.SplitStationKey(w.key)
+			gotSt[reference.StationKey{Station: st, Line: line, Start: w.start}] = reference.Row{Entries: row.row.Entries, Exits: row.row.Exits, Devices: int(row.row.Devices)}
+		}
+	}
+	var diffs []string
+	for k, w := range wantDev {
+		if g, ok := gotDev[k]; !ok || g != w {
+			diffs = append(diffs, fmt.Sprintf("device %s [%s]: got %+v (published %v), want %+v", k.Device, hm(k.Start), g, ok, w))
+		}
+	}
+	for k := range gotDev {
+		if _, ok := wantDev[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("device %s [%s]: published, not in the reference", k.Device, hm(k.Start)))
+		}
+	}
+	for k, w := range wantSt {
+		if g, ok := gotSt[k]; !ok || g != w {
+			diffs = append(diffs, fmt.Sprintf("station %s|%s [%s]: got %+v (published %v), want %+v", k.Station, k.Line, hm(k.Start), g, ok, w))
+		}
+	}
+	for k := range gotSt {
+		if _, ok := wantSt[k]; !ok {
+			diffs = append(diffs, fmt.Sprintf("station %s|%s [%s]: published, not in the reference", k.Station, k.Line, hm(k.Start)))
+		}
+	}
+	if len(diffs) == 0 {
+		return fmt.Sprintf("ok: %d device and %d station windows equal the reference", len(wantDev), len(wantSt))
+	}
+	sort.Strings(diffs)
+	return strings.Join(diffs, "\n")
+}
+
+// hctx is a goka callback context over one partition of the harness: what
+// goka does for the stage's callbacks (values read and decoded from the
+// partition's storage, SetValue encoded into it and its changelog).
+type hctx struct {
+	gokaContext // nil: any other method panics
+	h           *harness
+	part        int32
+	key         string
+	offset      int64
+}
+
+func (c *hctx) Context() context.Context { return context.Background() }
+func (c *hctx) Key() string              { return c.key }
+func (c *hctx) Partition() int32         { return c.part }
+func (c *hctx) Offset() int64            { return c.offset }
+func (c *hctx) Fail(err error)           { panic(err) }
+
+func (c *hctx) Value() any {
+	b, err := c.h.parts[c.part].st.Get(c.key)
+	if err != nil || b == nil {
+		return nil
+	}
+	v, err := wire.TableCodec{}.Decode(b)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func (c *hctx) SetValue(v any, _ ...goka.ContextOption) {
+	b, err := wire.TableCodec{}.Encode(v)
+	if err != nil {
+		panic(err)
+	}
+	if err := c.h.parts[c.part].st.Set(c.key, b); err != nil {
+		panic(err)
+	}
+	c.h.parts[c.part].changelog = append(c.h.parts[c.part].changelog, hrec{c.key, b})
+}

@@ -1,0 +1,376 @@
+package processors
+
+import (
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
+)
+
+// storageTracker wraps the storage builder to know which storage goka
+// currently has open for each partition of the group table, and a
+// generation that changes whenever goka reopens one (a rebalance or a
+// restart), which is when a partition's clock must be rebuilt.
+type storageTracker struct {
+	stores *state.Stores
+	table  string
+
+	mu   sync.Mutex
+	gen  uint64
+	open map[int32]trackedStorage
+}
+
+type trackedStorage struct {
+	st  storage.Storage
+	gen uint64
+}
+
+func newStorageTracker(stores *state.Stores, table string) *storageTracker {
+	return &storageTracker{stores: stores, table: table, open: map[int32]trackedStorage{}}
+}
+
+func (t *storageTracker) Build(topic string, partition int32) (storage.Storage, error) {
+	st, err := t.stores.Build(topic, partition)
+	if err == nil && topic == t.table {
+		t.mu.Lock()
+		t.gen++
+		t.open[partition] = trackedStorage{st, t.gen}
+		t.mu.Unlock()
+	}
+	return st, err
+}
+
+// current is the storage goka opened last for the partition.
+func (t *storageTracker) current(partition int32) trackedStorage {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.open[partition]
+}
+
+// stage is the windowed stage: one goka group whose table holds, under
+// each device's reading key (STATION|LINENAME|CA|UNIT|SCP), its
+// windows.Device, and under each partition's control key the partition's
+// metadata (wire.PartitionMeta). Every device of a station is on one
+// partition, so the station rollup happens here too, in the same writes:
+//
+//   - a reading (re-keyed by the ingest stage) is applied to its device;
+//     a correction of a closed window corrects its station window from the
+//     station's devices, in the device's write (onReading);
+//   - the input partitions' watermark marks are merged on the control key,
+//     and a higher watermark is written in one record with the first
+//     revision of every device and station window it closes (onMark,
+//     advance in closes.go);
+//   - ticks move the watermark on once every source is idle (onTick).
+type stage struct {
+	name    string // the goka group
+	rules   *windows.Rules
+	idle    time.Duration
+	gen     int32
+	topics  Topics
+	tracker *storageTracker
+	ctrl    []string // control key per partition
+	log     *slog.Logger
+	metrics *Metrics
+	// sources is the number of input partitions, each a watermark source.
+	sources int
+
+	mu     sync.Mutex
+	clocks map[int32]*partClock
+}
+
+func (w *stage) group() *goka.GroupGraph {
+	return goka.DefineGroup(goka.Group(w.name),
+		goka.Input(goka.Stream(w.topics.Readings), wire.ReadingCodec{}, w.onReading),
+		goka.Loop(wire.LoopCodec{}, w.onLoop),
+		goka.Persist(wire.TableCodec{}),
+	)
+}
+
+func (w *stage) stamp() windows.Stamp {
+	return windows.Stamp{Now: time.Now().UnixMilli(), Gen: w.gen}
+}
+
+// clock returns the partition's clock, rebuilding it from the local table
+// if goka opened the partition's storage since it was built.
+func (w *stage) clock(ctx goka.Context) *partClock {
+	p := ctx.Partition()
+	cur := w.tracker.current(p)
+	w.mu.Lock()
+	c := w.clocks[p]
+	w.mu.Unlock()
+	if c != nil && c.storageGen == cur.gen {
+		return c
+	}
+	c = w.rebuild(ctx, p, cur)
+	w.mu.Lock()
+	w.clocks[p] = c
+	w.mu.Unlock()
+	return c
+}
+
+// rebuild builds a partition's clock from its local table: the watermark
+// from its metadata, and every device caught up to it (nothing rewrites a
+// device to close its windows: the closes are in the metadata writes),
+// indexed by its next close and by its station.
+func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partClock {
+	start := time.Now()
+	c := newPartClock(cur.gen)
+	fail := func(format string, args ...any) {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d: "+format, append([]any{w.name, p}, args...)...))
+	}
+	if cur.st == nil {
+		fail("no open storage")
+	}
+	if int(p) < len(w.ctrl) {
+		b, err := cur.st.Get(w.ctrl[p])
+		if err != nil {
+			fail("metadata: %w", err)
+		}
+		if b != nil {
+			meta, err := wire.DecodeMeta(b)
+			if err != nil {
+				fail("%w", err)
+			}
+			if meta.HasTime {
+				c.advance(meta.StreamTime)
+			}
+		}
+	}
+	it, err := cur.st.Iterator()
+	if err != nil {
+		fail("iterate: %w", err)
+	}
+	defer it.Release()
+	keys := 0
+	for it.Next() {
+		key := string(it.Key())
+		if int(p) < len(w.ctrl) && key == w.ctrl[p] {
+			continue
+		}
+		b, err := it.Value()
+		if err != nil {
+			fail("%w", err)
+		}
+		d, err := wire.DecodeDevice(b)
+		if err != nil {
+			fail("key %q: %w", key, err)
+		}
+		keys++
+		if c.hasTime {
+			d.CatchUp(w.rules, c.streamTime)
+		}
+		if t, ok := d.Newest(); ok {
+			c.seen(t)
+		}
+		c.addDevice(key)
+		w.schedule(c, key, d)
+	}
+	if err := it.Err(); err != nil {
+		fail("iterate: %w", err)
+	}
+	w.log.Debug("partition clock rebuilt", "group", w.name, "partition", p, "devices", keys,
+		"watermark", fmtTime(c.streamTime, c.hasTime), "open_devices", c.index.len(), "took", time.Since(start).Round(time.Millisecond))
+	return c
+}
+
+func fmtTime(t int64, ok bool) string {
+	if !ok {
+		return "none"
+	}
+	return time.UnixMilli(t).UTC().Format(time.RFC3339)
+}
+
+// isCtrl says whether the callback's key is its partition's control key.
+func (w *stage) isCtrl(ctx goka.Context) bool {
+	p := ctx.Partition()
+	return int(p) < len(w.ctrl) && ctx.Key() == w.ctrl[p]
+}
+
+// meta is the partition's metadata (the callback's key must be the
+// partition's control key).
+func (w *stage) meta(ctx goka.Context, c *partClock) *wire.PartitionMeta {
+	m, _ := value(ctx, c).(*wire.PartitionMeta)
+	if m == nil {
+		m = wire.NewPartitionMeta(w.sources)
+	}
+	m.Sources.N = w.sources
+	return m
+}
+
+func (w *stage) onReading(ctx goka.Context, msg any) {
+	switch m := msg.(type) {
+	case *wire.Mark:
+		w.onMark(ctx, m)
+	case *wire.Reading:
+		w.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
+		w.apply(ctx, m)
+	}
+}
+
+// apply applies a reading to its device (the callback's key). Every
+// reading ends applied, a duplicate or too late, each counted; a reading
+// redelivered after a crash or rebalance is skipped by its offset (the
+// table, rebuilt from the changelog after an unclean stop, already has
+// its effect).
+func (w *stage) apply(ctx goka.Context, r *wire.Reading) {
+	c := w.clock(ctx)
+	key := ctx.Key()
+	st, _ := value(ctx, c).(*windows.Device)
+	isNew := st == nil
+	if isNew {
+		st = windows.NewDevice()
+	}
+	if ctx.Offset() <= st.LastReading {
+		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
+		return
+	}
+	st.Outbox = windows.Outbox{}
+	st.LastReading = ctx.Offset()
+	if c.hasTime {
+		// What the watermark closed was published by the metadata write
+		// that advanced it: record it, silently.
+		st.CatchUp(w.rules, c.streamTime)
+	}
+	if w.rules.TooLate(c.streamTime, c.hasTime, st, r.T) {
+		st.Outbox.Late = append(st.Outbox.Late, wire.EncodeReading(r, nil))
+		w.metrics.late.Inc()
+		w.metrics.outcomes.WithLabelValues(StageWindows, outcomeLate).Inc()
+	} else {
+		dropped := st.Dropped
+		applied := st.Apply(w.rules, windows.Reading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: wire.IDHash(r.ID), Desc: r.Desc},
+			r.Division, w.stamp(), peers{w: w, ctx: ctx, c: c, key: key})
+		if applied {
+			w.metrics.outcomes.WithLabelValues(StageWindows, outcomeApplied).Inc()
+		} else {
+			w.metrics.duplicates.Inc()
+			w.metrics.outcomes.WithLabelValues(StageWindows, outcomeDuplicate).Inc()
+		}
+		if st.Dropped > dropped {
+			w.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
+		}
+		c.seen(r.T)
+	}
+	setValue(ctx, c, st)
+	if isNew {
+		c.addDevice(key)
+	}
+	w.schedule(c, key, st)
+}
+
+// peers are the other devices of a device's station, read in the device's
+// callback from the partition's memo or storage and caught up to the
+// partition's watermark (windows.Peers).
+type peers struct {
+	w   *stage
+	ctx goka.Context
+	c   *partClock
+	key string
+}
+
+func (p peers) EachPeer(fn func(*windows.Device)) {
+	st, _, _ := schemas.SplitReadingKey(p.key)
+	for _, k := range p.c.stations[st] {
+		if k == p.key {
+			continue
+		}
+		if d := p.w.load(p.ctx, p.c, k); d != nil {
+			if p.c.hasTime {
+				d.CatchUp(p.w.rules, p.c.streamTime)
+			}
+			fn(d)
+		}
+	}
+}
+
+// load is another key's decoded value in the partition's callback: the
+// memo's, or the partition's open storage's.
+func (w *stage) load(ctx goka.Context, c *partClock, key string) *windows.Device {
+	if v, ok := c.memo.get(key); ok {
+		st, _ := v.(*windows.Device)
+		return st
+	}
+	cur := w.tracker.current(ctx.Partition())
+	if cur.st == nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d has no open storage", w.name, ctx.Partition()))
+	}
+	b, err := cur.st.Get(key)
+	stopIfDone(ctx)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", w.name, ctx.Partition(), key, err))
+	}
+	if b == nil {
+		return nil
+	}
+	st, err := wire.DecodeDevice(b)
+	if err != nil {
+		ctx.Fail(fmt.Errorf("processors: %s: partition %d key %q: %w", w.name, ctx.Partition(), key, err))
+	}
+	c.memo.put(key, st)
+	return st
+}
+
+// schedule indexes when the device next needs a close.
+func (w *stage) schedule(c *partClock, key string, d *windows.Device) {
+	at, ok := d.NextClose(w.rules)
+	c.index.set(key, at, ok)
+}
+
+func (w *stage) onLoop(ctx goka.Context, msg any) {
+	switch m := msg.(type) {
+	case wire.Tick:
+		w.onTick(ctx, m)
+	case wire.Ignored:
+		w.metrics.loopIgnored.Inc()
+	}
+}
+
+// onMark applies an input partition's mark on the control key: the
+// watermark is the merge of every source's marks, and an advance closes
+// what it reaches in the same metadata write.
+func (w *stage) onMark(ctx goka.Context, m *wire.Mark) {
+	if !w.isCtrl(ctx) {
+		return // for another partition count; ignore
+	}
+	c := w.clock(ctx)
+	meta := w.meta(ctx, c)
+	if ctx.Offset() <= meta.LastInput {
+		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
+		return
+	}
+	changed := meta.Sources.Observe(m.Source, m.Watermark())
+	if changed {
+		meta.LastInput = ctx.Offset()
+	}
+	prog := meta.Sources.Progress()
+	w.advance(ctx, c, meta, prog.Time, prog.Has, changed)
+	w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+}
+
+// onTick handles a tick on a partition's control key: once every source
+// is idle, it moves the watermark on (windows.Rules.IdleTarget) to close
+// the last windows with data.
+func (w *stage) onTick(ctx goka.Context, m wire.Tick) {
+	if !w.isCtrl(ctx) || w.idle <= 0 {
+		return // a tick for another partition count, or idleness is off
+	}
+	c := w.clock(ctx)
+	meta := w.meta(ctx, c)
+	prog := meta.Sources.Progress()
+	if ctx.Offset() <= meta.LastTick || !prog.AllIdle || !prog.Has {
+		return
+	}
+	if t := w.rules.IdleTarget(prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
+		meta.LastTick = ctx.Offset()
+		w.advance(ctx, c, meta, t, true, true)
+		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
+		w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+	}
+}

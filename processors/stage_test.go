@@ -1,0 +1,189 @@
+package processors
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/datadriven"
+
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
+)
+
+// TestStage runs the windowed stage through the files in testdata/stage:
+// readings, marks, ticks, crashes, restarts and replays in, published rows
+// out, without Kafka (see harness). A change to a close or correction rule
+// shows as a diff of these files; rewrite them with
+//
+//	go test ./processors -run TestStage -rewrite
+//
+// Commands (times are HH:MM from 2024-01-06 00:00 UTC, hours may pass 24):
+//
+//	init [partitions=1] [sources=1] [window=5m] [slide=] [grace=5m] [retention=60m]
+//	     [counters=cumulative] [emit=final] [idle=30s]
+//	reading <STATION|LINE|CA|UNIT|SCP> t=HH:MM entries=N exits=N [id=] [desc=REGULAR] [division=IRT] [hold]
+//	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition
+//	tick wall=HH:MM [hold]                   a tick to every partition
+//	crash partition=P lose=N                 lose the last N unacknowledged changelog records
+//	                                         (held by hold), rebuild, redeliver; relays nothing yet
+//	restart                                  reopen every partition with nothing in memory
+//	replay generation=G                      every input again, as a new generation
+//	check                                    the latest revisions against the reference
+//	latest                                   the latest revision of every window
+//
+// Each command but check and latest prints the rows the relay published
+// because of it (hold: none yet, the writes are not acknowledged) and the
+// partitions' watermarks.
+func TestStage(t *testing.T) {
+	datadriven.Walk(t, "testdata/stage", func(t *testing.T, path string) {
+		var h *harness
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd != "init" && h == nil {
+				d.Fatalf(t, "init first")
+			}
+			n := 0
+			if h != nil {
+				n = len(h.published)
+			}
+			switch d.Cmd {
+			case "init":
+				rules, parts, sources, idle := stageInit(t, d)
+				h = newHarness(t, rules, parts, sources, idle)
+				return fmt.Sprintf("%d partitions, %d sources", parts, sources)
+			case "reading":
+				h.reading(stageReading(t, d))
+			case "mark":
+				m := wire.Mark{Source: int32(intArg(t, d, "source", 0))}
+				if d.HasArg("idle") {
+					m.Idle = true
+				} else {
+					m.Time, m.HasTime = timeArg(t, d, "t"), true
+				}
+				h.mark(m)
+			case "tick":
+				h.tick(timeArg(t, d, "wall"))
+			case "crash":
+				return h.crash(int32(intArg(t, d, "partition", 0)), intArg(t, d, "lose", 1))
+			case "restart":
+				h.restart()
+			case "replay":
+				h.replay(int32(intArg(t, d, "generation", 1)))
+			case "check":
+				h.relay()
+				return h.check()
+			case "latest":
+				h.relay()
+				var lines []string
+				for _, r := range h.latest {
+					lines = append(lines, r.String())
+				}
+				return sortedLines(lines)
+			default:
+				d.Fatalf(t, "unknown command %s", d.Cmd)
+			}
+			if !d.HasArg("hold") {
+				h.relay()
+			}
+			var b strings.Builder
+			for _, r := range h.published[n:] {
+				b.WriteString(r.String() + "\n")
+			}
+			b.WriteString(h.watermarks())
+			return b.String()
+		})
+	})
+}
+
+func sortedLines(lines []string) string {
+	if len(lines) == 0 {
+		return "none"
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func stageInit(t *testing.T, d *datadriven.TestData) (*windows.Rules, int, int, time.Duration) {
+	dur := func(name string, def time.Duration) time.Duration {
+		if !d.HasArg(name) {
+			return def
+		}
+		var s string
+		d.ScanArgs(t, name, &s)
+		v, err := time.ParseDuration(s)
+		if err != nil {
+			d.Fatalf(t, "%s: %v", name, err)
+		}
+		return v
+	}
+	str := func(name, def string) string {
+		if !d.HasArg(name) {
+			return def
+		}
+		var s string
+		d.ScanArgs(t, name, &s)
+		return s
+	}
+	cfg := Config{Window: dur("window", 5*time.Minute), Slide: dur("slide", 0), Grace: dur("grace", 5*time.Minute),
+		Retention: dur("retention", time.Hour), Counters: windows.CounterMode(str("counters", "cumulative")),
+		Emit: windows.EmitMode(str("emit", "final"))}
+	cfg.Defaults()
+	rules, err := cfg.rules()
+	if err != nil {
+		d.Fatalf(t, "%v", err)
+	}
+	return rules, intArg(t, d, "partitions", 1), intArg(t, d, "sources", 1), dur("idle", 30*time.Second)
+}
+
+func stageReading(t *testing.T, d *datadriven.TestData) *wire.Reading {
+	if len(d.CmdArgs) == 0 || d.CmdArgs[0].Key == "" {
+		d.Fatalf(t, "reading: the key first")
+	}
+	key := d.CmdArgs[0].Key
+	st, dev, ok := schemas.SplitReadingKey(key)
+	if !ok {
+		d.Fatalf(t, "reading: %q is not STATION|LINE|CA|UNIT|SCP", key)
+	}
+	r := &wire.Reading{T: timeArg(t, d, "t")}
+	r.Station, r.LineName, _ = schemas.SplitStationKey(st)
+	r.CA, r.Unit, r.SCP, _ = schemas.SplitDeviceKey(dev)
+	r.Entries, r.Exits = int64(intArg(t, d, "entries", 0)), int64(intArg(t, d, "exits", 0))
+	r.ID = fmt.Sprintf("%s@%s", key, hm(r.T))
+	if d.HasArg("id") {
+		d.ScanArgs(t, "id", &r.ID)
+	}
+	r.Desc, r.Division = "REGULAR", "IRT"
+	if d.HasArg("desc") {
+		d.ScanArgs(t, "desc", &r.Desc)
+	}
+	if d.HasArg("division") {
+		d.ScanArgs(t, "division", &r.Division)
+	}
+	return r
+}
+
+func intArg(t *testing.T, d *datadriven.TestData, name string, def int) int {
+	if !d.HasArg(name) {
+		return def
+	}
+	var v int
+	d.ScanArgs(t, name, &v)
+	return v
+}
+
+// timeArg parses HH:MM (hours may pass 24) from 2024-01-06 00:00 UTC.
+func timeArg(t *testing.T, d *datadriven.TestData, name string) int64 {
+	var s string
+	d.ScanArgs(t, name, &s)
+	hh, mm, ok := strings.Cut(s, ":")
+	h, err1 := strconv.Atoi(hh)
+	m, err2 := strconv.Atoi(mm)
+	if !ok || err1 != nil || err2 != nil {
+		d.Fatalf(t, "%s=%q is not HH:MM", name, s)
+	}
+	return hbase + int64(h*60+m)*minute
+}
