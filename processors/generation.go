@@ -144,20 +144,10 @@ func (c *Config) applyGeneration(g Generation) {
 func (p *Pipeline) loadGeneration(ctx context.Context, cl *kgo.Client) error {
 	var g Generation
 	var ok bool
-	var err error
-	// A topic EnsureTopics just created may be unknown to the client's
-	// cached metadata for a few seconds.
-	for wait := 100 * time.Millisecond; ; wait *= 2 {
+	err := retryUnknownTopic(ctx, func() (err error) {
 		g, ok, err = ReadGeneration(ctx, cl, p.cfg.Topics.Generations)
-		if !errors.Is(err, kerr.UnknownTopicOrPartition) || wait > 10*time.Second {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-	}
+		return err
+	})
 	if err != nil || !ok {
 		return err
 	}
@@ -171,4 +161,21 @@ func (p *Pipeline) loadGeneration(ctx context.Context, cl *kgo.Client) error {
 	p.cfg.Logger.Info("generation", "generation", cfg.Generation, "recorded", g.Number, "from", g.From,
 		"started_at", g.StartedAt, "retention", cfg.Retention, "grace", cfg.Grace)
 	return nil
+}
+
+// retryUnknownTopic runs fn again while it fails because a topic is
+// unknown, for about ten seconds: a topic EnsureTopics just created may be
+// unknown to the client's cached metadata for a few seconds.
+func retryUnknownTopic(ctx context.Context, fn func() error) error {
+	for wait := 100 * time.Millisecond; ; wait *= 2 {
+		err := fn()
+		if !errors.Is(err, kerr.UnknownTopicOrPartition) || wait > 10*time.Second {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }

@@ -120,6 +120,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if len(created) > 0 {
 		log.Info("created topics", "topics", created, "partitions", cfg.Partitions)
 	}
+	if cfg.runs(StageWindows) {
+		// Refuse the two-stage pipeline's state rather than mix layouts.
+		st, _ := topo.Stage(StageWindows)
+		if err := retryUnknownTopic(ctx, func() error { return checkLayout(ctx, admCl, st) }); err != nil {
+			return err
+		}
+	}
 	if err := p.loadGeneration(ctx, admCl); err != nil {
 		return err
 	}

@@ -98,6 +98,10 @@ type Plan struct {
 	// Recreate lists the table (changelog) topics deleted and created
 	// again, empty; members rebuild their local state from them.
 	Recreate []TopicCopy
+	// Leftovers are the two-stage pipeline's topics and groups found on
+	// the cluster (processors.TwoStageLeftovers), deleted by a replay of
+	// the windowed stage: nothing reads them any more.
+	LeftoverTopics, LeftoverGroups []string
 }
 
 // TopicCopy is a topic to recreate as it was: partitions and the configs
@@ -176,6 +180,11 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			plan.Resets = append(plan.Resets, Reset{Group: s.Relay, Topic: s.Table, Why: "start", Offsets: zero})
 		}
 	}
+	if slices.ContainsFunc(stages, func(s processors.Stage) bool { return s.Name == processors.StageWindows }) {
+		if plan.LeftoverTopics, plan.LeftoverGroups, err = leftovers(ctx, adm); err != nil {
+			return nil, err
+		}
+	}
 	for i := range plan.Resets {
 		r := &plan.Resets[i]
 		committed, err := adm.FetchOffsets(ctx, r.Group)
@@ -217,6 +226,12 @@ func (p *Plan) Execute(ctx context.Context) error {
 			return err
 		}
 		log.Info("table cleared", "topic", t.Name, "partitions", t.Partitions)
+	}
+	if err := deleteLeftovers(ctx, adm, p.LeftoverTopics, p.LeftoverGroups); err != nil {
+		return err
+	}
+	if len(p.LeftoverTopics)+len(p.LeftoverGroups) > 0 {
+		log.Info("two-stage pipeline's leftovers deleted", "topics", p.LeftoverTopics, "groups", p.LeftoverGroups)
 	}
 	for _, r := range p.Resets {
 		os := kadm.Offsets{}
@@ -260,6 +275,9 @@ func (p *Plan) Print(w io.Writer) {
 	fmt.Fprintln(w)
 	for _, t := range p.Recreate {
 		fmt.Fprintf(w, "clear table %s: delete and recreate the topic (%d partitions); members rebuild local state from it\n", t.Name, t.Partitions)
+	}
+	if len(p.LeftoverTopics)+len(p.LeftoverGroups) > 0 {
+		fmt.Fprintf(w, "delete the two-stage pipeline's leftovers (nothing reads them now): topics %v, groups %v\n", p.LeftoverTopics, p.LeftoverGroups)
 	}
 	for _, r := range p.Resets {
 		fmt.Fprintf(w, "reset %s on %s to %s:\n", r.Group, r.Topic, map[string]string{
@@ -435,6 +453,52 @@ func ensureGenerationsTopic(ctx context.Context, adm *kadm.Client, topic string)
 	}
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("replay: create %s: %w", topic, err)
+	}
+	return nil
+}
+
+// leftovers lists the two-stage pipeline's topics and groups that exist.
+func leftovers(ctx context.Context, adm *kadm.Client) (topics, groups []string, err error) {
+	wantTopics, wantGroups := processors.TwoStageLeftovers()
+	details, err := adm.ListTopics(ctx, wantTopics...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replay: list topics: %w", err)
+	}
+	for _, t := range wantTopics {
+		if d, ok := details[t]; ok && d.Err == nil {
+			topics = append(topics, t)
+		}
+	}
+	listed, err := adm.ListGroups(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("replay: list groups: %w", err)
+	}
+	for _, g := range wantGroups {
+		if _, ok := listed[g]; ok {
+			groups = append(groups, g)
+		}
+	}
+	return topics, groups, nil
+}
+
+func deleteLeftovers(ctx context.Context, adm *kadm.Client, topics, groups []string) error {
+	if len(topics) > 0 {
+		resp, err := adm.DeleteTopics(ctx, topics...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil && !errors.Is(err, kerr.UnknownTopicOrPartition) {
+			return fmt.Errorf("replay: delete %v: %w", topics, err)
+		}
+	}
+	if len(groups) > 0 {
+		resp, err := adm.DeleteGroups(ctx, groups...)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+			return fmt.Errorf("replay: delete groups %v: %w", groups, err)
+		}
 	}
 	return nil
 }

@@ -171,7 +171,7 @@ func (s *Device) Apply(rules *Rules, r Reading, division string, st Stamp, peers
 	}
 	sort.Slice(affected, func(i, j int) bool { return affected[i] < affected[j] })
 	// Expired windows are final: a reading in one is too late and never
-	// gets here (devices.onReading checks expired first; its successor's
+	// gets here (the runtime checks Rules.TooLate first; its successor's
 	// windows are later still). This only guards that invariant.
 	from := s.ExpiredBefore(rules)
 	for len(affected) > 0 && affected[0] < from {

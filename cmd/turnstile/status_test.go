@@ -50,7 +50,7 @@ func TestStatusCommand(t *testing.T) {
 	}
 	if w := rep.Watermarks; w == nil || w.Sources == nil || len(w.Sources.Partitions) != 2 || w.Sources.Partitions[1].Unknown != "no owner" {
 		t.Errorf("watermarks %+v", w)
-	} else if len(w.Groups) != 2 || w.Groups[0].Group != "turnstile-windows" || w.Groups[1].Group != "station-windows" {
+	} else if len(w.Groups) != 1 || w.Groups[0].Group != "turnstile-windows" {
 		t.Errorf("windowed groups %+v", w.Groups)
 	}
 
