@@ -41,7 +41,7 @@ func Example() {
 	// /healthz 200 ok
 	// /readyz 200 "ready": true,
 	// /metrics 200 demo_total 3
-	// /devices/A002/R051/02-00-00/windows 404 "error": "this member does not run the device windows stage"
+	// /devices/A002/R051/02-00-00/windows 404 "error": "this member does not run the windowed stage"
 }
 
 func ExampleAdvertisedURL() {

@@ -59,7 +59,9 @@ func readings(devices, perDevice int) []schemas.Reading {
 	var out []schemas.Reading
 	for i := 0; i < perDevice; i++ {
 		for d := 0; d < devices; d++ {
-			st := d % 2
+			// Six stations: devices are placed by station, and these
+			// cover every partition of three, so each member publishes.
+			st := d % 6
 			r := schemas.Reading{CA: fmt.Sprintf("A%03d", st), Unit: fmt.Sprintf("R%03d", st), SCP: fmt.Sprintf("02-00-%02d", d),
 				Station: fmt.Sprintf("STATION %d", st), LineName: "NQR", Division: "BMT", Desc: "REGULAR",
 				Entries: int64(1000*d + 17*i + i*i%7), Exits: int64(500*d + 5*i), ID: fmt.Sprintf("id-%d-%d", d, i)}

@@ -119,7 +119,7 @@ func TestReplayIncludesLateReadings(t *testing.T) {
 	plan.Print(&printed)
 	t.Logf("plan:\n%s", printed.String())
 	for _, want := range []string{"generation 0 -> 1, from earliest, retention 24h0m0s",
-		"clear table turnstile-windows-table", "clear table station-windows-table",
+		"clear table turnstile-windows-table",
 		"reset turnstile-ingest on mta-turnstile to earliest", "reset turnstile-windows on turnstile-readings to the end",
 		"reset turnstile-windows-relay on turnstile-windows-table to the start"} {
 		if !strings.Contains(printed.String(), want) {
