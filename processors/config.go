@@ -64,9 +64,17 @@ type Config struct {
 	// Run lists the stages this member runs; empty means all.
 	Run []string
 
-	// Partitions and Replication are used when topics are created.
+	// Partitions is the partition count of every topic the pipeline
+	// creates, and the ceiling on members that get work (default 6).
+	// Replication is the replication factor of the topics it creates
+	// (default 1).
 	Partitions  int
 	Replication int
+	// InputPartitions is the input topic's partition count when it exists
+	// with another count than Partitions (0: the pipeline's). It decides
+	// the layout (see Topology): Run finds it out; ResolveLayout does for
+	// other callers.
+	InputPartitions int
 	// MinCompactionLag protects changelog records until the relays have read
 	// them (see package emitter).
 	MinCompactionLag time.Duration
@@ -180,6 +188,13 @@ func (c *Config) rules() (*windows.Rules, error) {
 	}
 	return &windows.Rules{Windows: w, Grace: c.Grace.Milliseconds(), Retention: c.Retention.Milliseconds(),
 		Counters: c.Counters, MaxDelta: c.MaxDelta, Emit: c.Emit}, nil
+}
+
+// Direct says whether the windowed stage reads the input topic itself:
+// the input has the pipeline's partition count (see Topology).
+func (c Config) Direct() bool {
+	c.Defaults()
+	return c.InputPartitions == 0 || c.InputPartitions == c.Partitions
 }
 
 func (c *Config) runs(stage string) bool {

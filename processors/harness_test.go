@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/watermark"
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
 )
@@ -28,6 +30,12 @@ import (
 // records and rebuild its store from the rest, redelivering the input
 // whose writes were lost (a crash), reopen every partition (a restart or
 // a rebalance), and replay all input as a new generation.
+//
+// In the direct layout (Topology) it also delivers input records to the
+// stage's input callback: what the stage emits to the readings topic
+// (re-keyed readings, its sources' marks) is delivered to those
+// partitions after the callback, and a partition's writes count as
+// acknowledged (the marks' gate, intake.mark) once relayed.
 //
 // Every record published is checked as it is published: a window's
 // revisions count up by one, and one (key, generation, revision) has one
@@ -42,6 +50,9 @@ type harness struct {
 	latest    map[hwin]hrow
 	seen      map[hrev]hrow
 	input     []hinput // every input, in order, for a replay
+	// emitted are the records the stage emitted to the readings topic,
+	// not delivered yet.
+	emitted []hinput
 }
 
 // hpart is one partition: its storage, the changelog goka would have
@@ -52,9 +63,11 @@ type hpart struct {
 	st        storage.Storage
 	changelog []hrec
 	relayed   int
+	openedAt  int // the changelog's length when the storage was (re)opened
 	inputs    []hprocessed
 	offset    int64 // next offset on the readings topic
 	loop      int64 // next offset on the loopback topic
+	inOffset  int64 // next offset on the input topic (direct layout)
 }
 
 type hrec struct {
@@ -68,13 +81,16 @@ type hprocessed struct {
 	accepted *reference.Reading // a reading the stage accepted (not too late)
 }
 
-// hinput is one record delivered to a partition.
+// hinput is one record delivered to a partition: a reading or a mark on
+// the readings topic, a tick on the loopback topic, or (input set) a
+// reading on the input topic.
 type hinput struct {
 	part    int32
 	key     string
 	reading *wire.Reading
 	mark    *wire.Mark
 	tick    *wire.Tick
+	input   bool
 }
 
 type hwin struct {
@@ -93,6 +109,12 @@ type hrow struct {
 }
 
 func newHarness(t testing.TB, rules *windows.Rules, partitions, sources int, idle time.Duration) *harness {
+	return newHarnessLayout(t, rules, partitions, sources, idle, false)
+}
+
+// newHarnessLayout is newHarness, in the direct layout when direct (then
+// sources is the partition count: the input is co-partitioned).
+func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources int, idle time.Duration, direct bool) *harness {
 	m, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +123,15 @@ func newHarness(t testing.TB, rules *windows.Rules, partitions, sources int, idl
 	tracker := &storageTracker{open: map[int32]trackedStorage{}}
 	h.stage = &stage{name: "turnstile-windows", rules: rules, idle: idle, topics: DefaultTopics(), tracker: tracker,
 		ctrl: controlKeys(partitions), log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{},
-		sources: sources}
+		sources: sources, direct: direct}
+	if direct {
+		h.stage.sources = partitions
+		// Marks whenever a source reaches a later close step (no wall
+		// clock: the files' outputs are deterministic).
+		h.stage.in = &intake{group: h.stage.name, rules: rules, topics: h.stage.topics, log: h.stage.log, metrics: m,
+			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl}
+		h.stage.in.acked = h.stage.acked
+	}
 	for p := range partitions {
 		h.parts = append(h.parts, &hpart{st: storage.NewMemory()})
 		h.open(int32(p))
@@ -114,16 +144,34 @@ func newHarness(t testing.TB, rules *windows.Rules, partitions, sources int, idl
 func (h *harness) open(p int32) {
 	tr := h.stage.tracker
 	tr.gen++
-	tr.open[p] = trackedStorage{h.parts[p].st, tr.gen}
+	part := h.parts[p]
+	part.openedAt = len(part.changelog)
+	tr.open[p] = trackedStorage{&hstorage{Storage: part.st, part: part}, tr.gen}
+}
+
+// hstorage is a partition's storage as the stage sees it: its writes are
+// acknowledged once the relay has published them.
+type hstorage struct {
+	storage.Storage
+	part *hpart
+}
+
+func (s *hstorage) Acknowledged() (written, acked int64) {
+	p := s.part
+	return int64(len(p.changelog) - p.openedAt), int64(max(0, p.relayed-p.openedAt))
 }
 
 // deliver runs one input record's callback, as goka would, and records a
 // reading the stage accepted (not too late) for the reference.
 func (h *harness) deliver(in hinput) {
-	late := counterValue(h.stage.metrics.late)
+	late, emitted := counterValue(h.stage.metrics.late), len(h.emitted)
 	p := h.parts[in.part]
 	ctx := &hctx{h: h, part: in.part, key: in.key}
 	switch {
+	case in.input:
+		ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
+		p.inOffset++
+		h.stage.input(ctx, in.reading.Reading, in.reading.T)
 	case in.tick != nil:
 		ctx.offset = p.loop
 		p.loop++
@@ -138,12 +186,36 @@ func (h *harness) deliver(in hinput) {
 		h.stage.onReading(ctx, in.reading)
 	}
 	x := hprocessed{in: in, end: len(p.changelog)}
-	if r := in.reading; r != nil && counterValue(h.stage.metrics.late) == late {
+	// A reading re-keyed from the input is accepted (or not) where the
+	// readings topic delivers it.
+	rekeyed := false
+	for _, e := range h.emitted[emitted:] {
+		rekeyed = rekeyed || e.reading != nil
+	}
+	if r := in.reading; r != nil && !rekeyed && counterValue(h.stage.metrics.late) == late {
 		st, line, _ := schemas.SplitStationKey(schemas.RouteKey(in.key))
 		x.accepted = &reference.Reading{Device: in.key, Station: st, Line: line, T: r.T,
 			Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc}
 	}
 	p.inputs = append(p.inputs, x)
+}
+
+// inputRecord delivers a reading to input partition p with key (the
+// direct layout), then what the stage emitted.
+func (h *harness) inputRecord(p int32, key string, r *wire.Reading) {
+	in := hinput{part: p, key: key, reading: r, input: true}
+	h.input = append(h.input, in)
+	h.deliver(in)
+	h.pump()
+}
+
+// pump delivers what the stage emitted to the readings topic, in order.
+func (h *harness) pump() {
+	for len(h.emitted) > 0 {
+		in := h.emitted[0]
+		h.emitted = h.emitted[1:]
+		h.deliver(in)
+	}
 }
 
 // accepted are the readings the partitions accepted, for the reference.
@@ -187,22 +259,42 @@ func (h *harness) mark(m wire.Mark) {
 	}
 }
 
-// tick delivers a tick to every partition's control key.
+// tick delivers a tick to every partition's control key, then what the
+// stage emitted.
 func (h *harness) tick(wall int64) {
 	for p := range h.parts {
 		in := hinput{part: int32(p), key: h.stage.ctrl[p], tick: &wire.Tick{Wall: wall}}
 		h.input = append(h.input, in)
 		h.deliver(in)
+		h.pump()
 	}
+}
+
+// idleSource has input partition p's source say it is idle (the direct
+// layout), through its marks' queue as a tick's idle mark goes: after the
+// marks it keeps.
+func (h *harness) idleSource(p int32) {
+	ctx := &hctx{h: h, part: p, key: h.stage.ctrl[p]}
+	in := h.stage.in
+	src := in.source(p)
+	mk, _ := src.Flush(time.Now())
+	in.mark(ctx, src, watermark.Mark{Time: mk.Time, Has: mk.Has, Idle: true})
+	h.pump()
 }
 
 // crash loses partition p's last n changelog records (their writes were
 // in local storage, not acknowledged), rebuilds its store from the rest
 // (package state rebuilds a store not closed cleanly), and redelivers every
 // input from the first whose writes were lost (goka committed nothing
-// after it), on a fresh clock.
+// after it), on a fresh clock. goka consumes a partition's topics
+// independently, so the order of their redelivered records is not the
+// order they first came in: the readings topic's come first here (the
+// worst case for records of the input topic, whose marks they may carry).
 func (h *harness) crash(p int32, lose int) string {
 	part := h.parts[p]
+	if lose < 0 {
+		lose = len(part.changelog) - part.relayed // every unacknowledged write
+	}
 	keep := max(0, len(part.changelog)-lose)
 	if keep < part.relayed {
 		h.t.Fatalf("partition %d: cannot lose %d changelog records: only %d are not acknowledged (relayed)", p, lose, len(part.changelog)-part.relayed)
@@ -221,21 +313,32 @@ func (h *harness) crash(p int32, lose int) string {
 		}
 	}
 	i := sort.Search(len(part.inputs), func(i int) bool { return part.inputs[i].end > keep })
-	redo := part.inputs[i:]
+	redo := slices.Clone(part.inputs[i:])
 	part.inputs = part.inputs[:i]
 	// The offsets of the redelivered records are theirs again.
-	part.offset, part.loop = 0, 0
+	part.offset, part.loop, part.inOffset = 0, 0, 0
 	for _, x := range part.inputs {
-		if x.in.tick != nil {
+		switch {
+		case x.in.input:
+			part.inOffset++
+		case x.in.tick != nil:
 			part.loop++
-		} else {
+		default:
 			part.offset++
 		}
 	}
 	delete(h.stage.clocks, p)
+	if h.stage.in != nil {
+		delete(h.stage.in.sources, p) // the process died: its sources are gone
+	}
 	h.open(p)
-	for _, x := range redo {
-		h.deliver(x.in)
+	for _, first := range []bool{true, false} {
+		for _, x := range redo {
+			if x.in.input != first {
+				h.deliver(x.in)
+				h.pump()
+			}
+		}
 	}
 	return fmt.Sprintf("partition %d: lost %d unacknowledged records, store rebuilt from %d, %d inputs delivered again", p, lose, keep, len(redo))
 }
@@ -261,7 +364,12 @@ func (h *harness) replay(gen int32) {
 		h.open(int32(p))
 	}
 	for _, in := range inputs {
-		h.deliver(in)
+		if in.input || in.tick != nil || in.mark == nil {
+			h.deliver(in)
+			h.pump()
+		} else if !h.stage.direct {
+			h.deliver(in) // a mark the test sent (the ingest layout)
+		}
 	}
 }
 
@@ -441,6 +549,29 @@ type hctx struct {
 	part        int32
 	key         string
 	offset      int64
+	topic       string
+}
+
+func (c *hctx) Topic() goka.Stream { return goka.Stream(c.topic) }
+
+// Emit takes what the stage sends to the readings topic (re-keyed
+// readings, marks) for delivery after the callback; a dead letter would
+// need a decoder, which the harness does not run.
+func (c *hctx) Emit(topic goka.Stream, key string, value any, _ ...goka.ContextOption) {
+	if string(topic) != c.h.stage.topics.Readings {
+		panic(fmt.Sprintf("harness: emit to %s", topic))
+	}
+	in := hinput{part: schemas.Partition(key, len(c.h.parts)), key: key}
+	switch v := value.(type) {
+	case *wire.Reading:
+		in.reading = v
+	case *wire.Mark:
+		m := *v
+		in.mark = &m
+	default:
+		panic(fmt.Sprintf("harness: emit %T", value))
+	}
+	c.h.emitted = append(c.h.emitted, in)
 }
 
 func (c *hctx) Context() context.Context { return context.Background() }

@@ -43,15 +43,20 @@ const (
 	maxDeadLetterBytes = 900 << 10 // key and value
 )
 
-// ingest decodes and validates input records, dead-letters rejects and
-// re-keys valid readings by reading key (station first) with the pipeline's
-// partitioner (schemas.Hasher). It is where
-// event time enters the graph: each input partition is a watermark source
-// whose marks (the largest event time it accepted, or that it is idle) go,
-// after the readings they cover, to every readings partition.
-type ingest struct {
-	name    string // the goka group
-	sem     *windows.Rules
+// intake is where input records enter the graph: it decodes and
+// validates them, dead-letters what it cannot accept, and keeps each input
+// partition's watermark source, whose marks (the largest event time it
+// accepted, or that it is idle) go, after the readings they cover, to
+// every partition's control key on the readings topic. The ingest stage
+// runs it over the input when the input's partition count is not the
+// pipeline's and re-keys every reading; otherwise the windowed stage runs
+// it in place and re-keys only the readings not on their partition.
+//
+// Its methods run in the callbacks of the partition they are called for;
+// sources is shared between partitions and guarded by mu.
+type intake struct {
+	group   string // the goka group running it
+	rules   *windows.Rules
 	decoder *codecs.ReadingCodec
 	topics  Topics
 	log     *slog.Logger
@@ -61,53 +66,106 @@ type ingest struct {
 	// markEvery throttles the marks of a busy partition.
 	markEvery time.Duration
 	// readingsCtrl are the control keys of the readings partitions, ctrl
-	// those of this group's loopback partitions (its ticks).
+	// those of the loopback partitions of the group running it (its ticks).
 	readingsCtrl, ctrl []string
+	// acked, when set, says whether the table writes of an input
+	// partition's callbacks up to a point are acknowledged by the
+	// changelog (the windowed stage's writes of readings applied in
+	// place); a mark is sent only once the writes it covers are. nil: no
+	// writes to wait for (the ingest stage).
+	acked func(ctx goka.Context) ackPoint
 
 	mu      sync.Mutex
-	sources map[int32]*watermark.Source // by input partition
+	sources map[int32]*source // by input partition
 }
 
-func (in *ingest) group() *goka.GroupGraph {
-	return goka.DefineGroup(goka.Group(in.name),
-		goka.Input(goka.Stream(in.topics.Input), new(codec.Bytes), in.onRecord),
-		goka.Loop(wire.LoopCodec{}, in.onLoop),
-		goka.Output(goka.Stream(in.topics.Readings), wire.ReadingCodec{}),
-		goka.Output(goka.Stream(in.topics.DeadLetters), new(codec.Bytes)),
-	)
+// ackPoint is how many table writes a partition has made and how many of
+// them are acknowledged.
+type ackPoint struct{ written, acked int64 }
+
+// source is one input partition's watermark source, and the marks it
+// waits to send until the writes they cover are acknowledged, oldest first.
+type source struct {
+	*watermark.Source
+	pending []pendingMark
+}
+
+// pendingMark is a mark and how many of the partition's table writes it
+// covers.
+type pendingMark struct {
+	mk  watermark.Mark
+	cut int64
 }
 
 // source is the partition's watermark source. Each partition's callbacks
 // run in one goroutine, so only the map needs the lock.
-func (in *ingest) source(p int32) *watermark.Source {
+func (in *intake) source(p int32) *source {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.sources == nil {
-		in.sources = map[int32]*watermark.Source{}
+		in.sources = map[int32]*source{}
 	}
 	s := in.sources[p]
 	if s == nil {
 		// A mark that reaches no later window close can close nothing:
 		// it waits for a tick.
-		s = &watermark.Source{Steps: in.sem.CloseStep}
+		s = &source{Source: &watermark.Source{Steps: in.rules.CloseStep}}
 		in.sources[p] = s
 	}
 	return s
 }
 
-// onRebalance forgets every source: a partition this member gets (back)
-// may have been marked idle by another owner meanwhile, so it announces
-// itself again before its first reading.
-func (in *ingest) onRebalance(goka.Assignment) {
+// forget drops every source: a partition this member gets (back) may have
+// been marked idle by another owner meanwhile, so it announces itself
+// again before its first reading. A goka rebalance callback.
+func (in *intake) forget(goka.Assignment) {
 	in.mu.Lock()
 	in.sources = nil
 	in.mu.Unlock()
 }
 
-// sendMark sends a source mark to every readings partition. goka's
+// mark sends a source's mark to every readings partition, or, when the
+// writes it covers (every table write the partition made so far) are not
+// acknowledged yet, keeps it until release finds them acknowledged. goka's
 // producer keeps the order of one partition's emits per output partition,
-// so each mark follows the readings it covers.
-func (in *ingest) sendMark(ctx goka.Context, mk watermark.Mark) {
+// so each mark follows the re-keyed readings it covers.
+func (in *intake) mark(ctx goka.Context, src *source, mk watermark.Mark) {
+	if in.acked != nil {
+		if a := in.acked(ctx); len(src.pending) > 0 || a.acked < a.written {
+			src.pending = append(src.pending, pendingMark{mk, a.written})
+			in.release(ctx, src)
+			return
+		}
+	}
+	in.send(ctx, mk)
+}
+
+// release sends, as one mark, the kept marks whose writes are
+// acknowledged: a source's marks say its latest state, so one mark with
+// the greatest time they carry and the idleness the last one says is
+// what they all say together.
+func (in *intake) release(ctx goka.Context, src *source) {
+	if len(src.pending) == 0 {
+		return
+	}
+	acked := in.acked(ctx).acked
+	var mk watermark.Mark
+	i := 0
+	for ; i < len(src.pending) && src.pending[i].cut <= acked; i++ {
+		p := src.pending[i].mk
+		if p.Has && (!mk.Has || p.Time > mk.Time) {
+			mk.Time, mk.Has = p.Time, true
+		}
+		mk.Idle = p.Idle
+	}
+	if i == 0 {
+		return
+	}
+	src.pending = append(src.pending[:0], src.pending[i:]...)
+	in.send(ctx, mk)
+}
+
+func (in *intake) send(ctx goka.Context, mk watermark.Mark) {
 	m := &wire.Mark{Source: ctx.Partition(), Time: mk.Time, HasTime: mk.Has, Idle: mk.Idle}
 	for _, k := range in.readingsCtrl {
 		ctx.Emit(goka.Stream(in.topics.Readings), k, m)
@@ -115,34 +173,30 @@ func (in *ingest) sendMark(ctx goka.Context, mk watermark.Mark) {
 	in.metrics.marksSent.WithLabelValues(StageIngest).Add(float64(len(in.readingsCtrl)))
 }
 
-// onLoop takes this member's ticks: it sends a partition's mark if its
-// time advanced since the last (throttled) one, and marks it idle once it
-// is caught up and has been silent for the idle timeout.
-func (in *ingest) onLoop(ctx goka.Context, msg any) {
-	m, ok := msg.(wire.Tick)
-	p := ctx.Partition()
-	if !ok || int(p) >= len(in.ctrl) || ctx.Key() != in.ctrl[p] {
-		return
-	}
-	src := in.source(p)
+// tick takes a tick on the partition's control key: it sends the
+// partition's mark if its time advanced since the last (throttled) one,
+// and marks it idle once it is caught up and has been silent for the idle
+// timeout.
+func (in *intake) tick(ctx goka.Context, m wire.Tick) {
+	src := in.source(ctx.Partition())
 	now := time.Now()
+	in.release(ctx, src)
 	if mk, ok := src.Flush(now); ok {
-		in.sendMark(ctx, mk)
+		in.mark(ctx, src, mk)
 	}
 	if mk, ok := src.Idle(now, m.CaughtUp, in.idle); ok {
-		in.sendMark(ctx, mk)
-		in.metrics.idleAdvances.WithLabelValues(in.name).Inc()
+		in.mark(ctx, src, mk)
+		in.metrics.idleAdvances.WithLabelValues(in.group).Inc()
 	}
-	in.metrics.setSource(p, src)
+	in.metrics.setSource(ctx.Partition(), src.Source)
 }
 
-func (in *ingest) onRecord(ctx goka.Context, msg any) {
+// decode decodes and validates an input record; a record it cannot accept
+// is dead-lettered (ok false). A record whose schema the registry cannot
+// be asked about right now waits for it rather than be dead-lettered.
+func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int64, ok bool) {
 	in.metrics.recordsIn.WithLabelValues(StageIngest).Inc()
-	raw, _ := msg.([]byte)
-	var (
-		r   schemas.Reading
-		err error
-	)
+	var err error
 	backoff := 100 * time.Millisecond
 	for {
 		r, err = in.decoder.DecodeReading(raw)
@@ -162,23 +216,80 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	}
 	if err != nil {
 		in.reject(ctx, raw, err)
-		return
+		return r, 0, false
 	}
-	t, err := r.ParseEventTime()
+	et, err := r.ParseEventTime()
 	if err != nil {
 		in.reject(ctx, raw, &codecs.RejectError{Reason: codecs.ReasonInvalidField, SchemaID: schemaID(raw), Field: "TIMESTAMP", Detail: err.Error(), Err: err})
+		return r, 0, false
+	}
+	return r, et.UnixMilli(), true
+}
+
+// announce sends the partition's active mark before its first reading
+// after idling (or a rebalance), so receivers count it again before the
+// reading arrives.
+func (in *intake) announce(ctx goka.Context) *source {
+	src := in.source(ctx.Partition())
+	if mk, ok := src.Announce(time.Now()); ok {
+		in.mark(ctx, src, mk)
+	}
+	return src
+}
+
+// observe records that the partition accepted a reading at t and sends
+// its mark when one is due.
+func (in *intake) observe(ctx goka.Context, src *source, t int64) {
+	src.Observe(t)
+	if mk, ok := src.Due(time.Now(), in.markEvery); ok {
+		in.mark(ctx, src, mk)
+	} else {
+		in.release(ctx, src)
+	}
+}
+
+// rekey sends a reading to its key's partition of the readings topic.
+func (in *intake) rekey(ctx goka.Context, r *wire.Reading) {
+	ctx.Emit(goka.Stream(in.topics.Readings), r.Key(), r)
+}
+
+// ingest is the ingest stage, for an input topic whose partition count is
+// not the pipeline's: it runs the intake over the input and re-keys every
+// reading by its reading key (station first) with the pipeline's
+// partitioner (schemas.Hasher).
+type ingest struct {
+	*intake
+	name string // the goka group
+}
+
+func (in *ingest) group() *goka.GroupGraph {
+	return goka.DefineGroup(goka.Group(in.name),
+		goka.Input(goka.Stream(in.topics.Input), new(codec.Bytes), in.onRecord),
+		goka.Loop(wire.LoopCodec{}, in.onLoop),
+		goka.Output(goka.Stream(in.topics.Readings), wire.ReadingCodec{}),
+		goka.Output(goka.Stream(in.topics.DeadLetters), new(codec.Bytes)),
+	)
+}
+
+// onLoop takes this member's ticks.
+func (in *ingest) onLoop(ctx goka.Context, msg any) {
+	m, ok := msg.(wire.Tick)
+	p := ctx.Partition()
+	if !ok || int(p) >= len(in.ctrl) || ctx.Key() != in.ctrl[p] {
 		return
 	}
-	src := in.source(ctx.Partition())
-	now := time.Now()
-	if mk, ok := src.Announce(now); ok {
-		in.sendMark(ctx, mk) // rejoin the receivers' minimum before the reading
+	in.tick(ctx, m)
+}
+
+func (in *ingest) onRecord(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	r, t, ok := in.decode(ctx, raw)
+	if !ok {
+		return
 	}
-	ctx.Emit(goka.Stream(in.topics.Readings), r.Key(), &wire.Reading{Reading: r, T: t.UnixMilli()})
-	src.Observe(t.UnixMilli())
-	if mk, ok := src.Due(now, in.markEvery); ok {
-		in.sendMark(ctx, mk)
-	}
+	src := in.announce(ctx) // rejoin the receivers' minimum before the reading
+	in.rekey(ctx, &wire.Reading{Reading: r, T: t})
+	in.observe(ctx, src, t)
 }
 
 func schemaID(raw []byte) int {
@@ -188,7 +299,7 @@ func schemaID(raw []byte) int {
 	return -1
 }
 
-func (in *ingest) reject(ctx goka.Context, raw []byte, err error) {
+func (in *intake) reject(ctx goka.Context, raw []byte, err error) {
 	rej, ok := codecs.AsReject(err)
 	if !ok {
 		rej = &codecs.RejectError{Reason: "undecodable", SchemaID: schemaID(raw), Detail: err.Error(), Err: err}

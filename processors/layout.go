@@ -49,9 +49,13 @@ const layoutTail = 16
 // reading them would mix two key layouts. (turnstile replay recreates the
 // table and moves the group past the old readings.)
 func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
+	readings := st.Input // the ingest layout; the direct one reads the input too
+	if st.Rekeyed != "" {
+		readings = st.Rekeyed
+	}
 	check := map[string]func(r *kgo.Record) error{
 		st.Table: func(r *kgo.Record) error { return wire.CheckLayout(r.Value) },
-		st.Input: func(r *kgo.Record) error {
+		readings: func(r *kgo.Record) error {
 			if _, _, ok := schemas.SplitReadingKey(string(r.Key)); ok || strings.HasPrefix(string(r.Key), controlKeyPrefix) {
 				return nil
 			}
@@ -59,14 +63,14 @@ func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
 		},
 	}
 	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, st.Table, st.Input)
+	starts, err := adm.ListStartOffsets(ctx, st.Table, readings)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
 		return fmt.Errorf("processors: layout check: %w", err)
 	}
-	ends, err := adm.ListEndOffsets(ctx, st.Table, st.Input)
+	ends, err := adm.ListEndOffsets(ctx, st.Table, readings)
 	if err == nil {
 		err = ends.Error()
 	}
@@ -82,7 +86,7 @@ func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
 	ends.Each(func(o kadm.ListedOffset) {
 		s, _ := starts.Lookup(o.Topic, o.Partition)
 		from, to := max(s.Offset, o.Offset-layoutTail), o.Offset // the table's newest records
-		if o.Topic == st.Input {
+		if o.Topic == readings {
 			// The readings the group consumes next.
 			from = s.Offset
 			if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {

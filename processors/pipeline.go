@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,8 +51,8 @@ func New(cfg Config, metrics *Metrics) (*Pipeline, error) {
 	}
 	topo := cfg.Topology()
 	for _, name := range cfg.Run {
-		if _, ok := topo.Stage(name); !ok {
-			return nil, fmt.Errorf("processors: unknown stage %q in Config.Run (want %s)", name, strings.Join(topo.StageNames(), ", "))
+		if !slices.Contains(AllStageNames(), name) {
+			return nil, fmt.Errorf("processors: unknown stage %q in Config.Run (want %s)", name, strings.Join(AllStageNames(), ", "))
 		}
 	}
 	if metrics == nil {
@@ -112,13 +113,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	adm := kadm.NewClient(admCl)
 	p.q.setAdmin(adm)
 	defer p.q.setAdmin(nil)
+	// The layout follows the input topic's partition count (Topology).
+	if cfg, err = ResolveLayout(ctx, adm, cfg); err != nil {
+		return err
+	}
+	p.cfg, p.topo = cfg, cfg.Topology()
 	topo := p.topo
+	var runs []string
+	for _, st := range topo.Stages {
+		if cfg.runs(st.Name) {
+			runs = append(runs, st.Name)
+		}
+	}
+	if len(runs) == 0 {
+		return fmt.Errorf("processors: none of the stages %v runs in this pipeline: the input topic %s has the pipeline's %d partitions, "+
+			"so the windowed stage reads it itself and there is no ingest stage (run %s)", cfg.Run, cfg.Topics.Input, cfg.Partitions, StageWindows)
+	}
 	created, partitions, err := EnsureTopics(ctx, adm, topo.Topics, int16(cfg.Replication))
 	if err != nil {
 		return err
 	}
 	if len(created) > 0 {
 		log.Info("created topics", "topics", created, "partitions", cfg.Partitions)
+	}
+	if cfg.Direct() {
+		log.Info("the windowed stage reads the input itself; readings not on their partition are re-keyed",
+			"input", cfg.Topics.Input, "partitions", cfg.Partitions)
+	} else {
+		log.Info("the input has another partition count than the pipeline: an ingest stage re-keys every reading",
+			"input", cfg.Topics.Input, "input_partitions", cfg.InputPartitions, "partitions", cfg.Partitions)
 	}
 	if cfg.runs(StageWindows) {
 		// Refuse the two-stage pipeline's state rather than mix layouts.
@@ -246,17 +269,19 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			p.metrics.addStage(st)
 		}
 	}
-	if cfg.runs(StageIngest) {
-		stage, _ := topo.Stage(StageIngest)
-		in := &ingest{name: stage.Group, sem: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
+	newIntake := func(group string, loopPartitions int) *intake {
+		return &intake{group: group, rules: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
 			idle: cfg.IdleTimeout, markEvery: cfg.MarkInterval,
-			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(partitions[stage.Input])}
+			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
+	}
+	if st, ok := topo.Stage(StageIngest); ok && cfg.runs(StageIngest) {
+		in := &ingest{intake: newIntake(st.Group, partitions[st.Input]), name: st.Group}
 		// goka drops null-value records before the callback by default; the
 		// ingest stage must see them to dead-letter them.
-		start(stage.Group, runProc(in.group, nil, in.onRebalance, goka.WithNilHandling(goka.NilProcess)))
+		start(st.Group, runProc(in.group, nil, in.forget, goka.WithNilHandling(goka.NilProcess)))
 		// Ingest ticks say whether its input partition is caught up: a
 		// source is idle only then.
-		if err := startTicker(stage, in.ctrl, stage.Input); err != nil {
+		if err := startTicker(st, in.ctrl, st.Input); err != nil {
 			return err
 		}
 	}
@@ -264,14 +289,27 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		// A partition's watermark merges the input partitions' marks; it
 		// closes device and station windows in the writes that advance it.
 		st, _ := topo.Stage(StageWindows)
-		up, _ := topo.Stage(st.Upstream)
 		tracker := newStorageTracker(stores, st.Table)
-		n := partitions[st.Input]
+		n := cfg.Partitions
 		p.q.setTable(st.Group, tracker, n)
+		sources := partitions[cfg.Topics.Input]
 		w := &stage{name: st.Group, rules: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
 			tracker: tracker, ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{},
-			sources: partitions[up.Input]}
-		start(w.name, runProc(w.group, tracker, nil))
+			sources: sources, direct: cfg.Direct()}
+		var opts []goka.ProcessorOption
+		var onRebalance goka.RebalanceCallback
+		lagOf := "" // ticks only drive the idle advance: they need no lag
+		if w.direct {
+			// The stage reads the input: its ticks say whether each input
+			// partition is caught up (a source is idle only then), it sees
+			// null-value records to dead-letter them, and its marks wait
+			// for the writes of the readings applied in place.
+			w.in = newIntake(st.Group, n)
+			w.in.acked = w.acked
+			onRebalance, lagOf = w.in.forget, st.Input
+			opts = append(opts, goka.WithNilHandling(goka.NilProcess))
+		}
+		start(w.name, runProc(w.group, tracker, onRebalance, opts...))
 		// Relay fetches are bounded (franz-go's default allows 50 MiB per
 		// fetch response) and options from the user's config come last.
 		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
@@ -283,9 +321,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 		start(st.Relay, relay.Run)
-		// The watermarks travel in band; ticks only drive the idle
-		// advance, so they need no lag.
-		if err := startTicker(st, w.ctrl, ""); err != nil {
+		if err := startTicker(st, w.ctrl, lagOf); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/codec"
 	"github.com/lovoo/goka/storage"
 
 	"github.com/turnstile-streams/turnstile/schemas"
@@ -81,17 +82,52 @@ type stage struct {
 	metrics *Metrics
 	// sources is the number of input partitions, each a watermark source.
 	sources int
+	// direct: the stage reads the input topic itself (in, the intake over
+	// it) and re-keys to the readings topic only the readings not in place
+	// (Topology).
+	direct bool
+	in     *intake
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
 }
 
 func (w *stage) group() *goka.GroupGraph {
-	return goka.DefineGroup(goka.Group(w.name),
-		goka.Input(goka.Stream(w.topics.Readings), wire.ReadingCodec{}, w.onReading),
-		goka.Loop(wire.LoopCodec{}, w.onLoop),
-		goka.Persist(wire.TableCodec{}),
-	)
+	readings := goka.Input(goka.Stream(w.topics.Readings), wire.ReadingCodec{}, w.onReading)
+	edges := []goka.Edge{readings}
+	if w.direct {
+		edges = []goka.Edge{goka.Input(goka.Stream(w.topics.Input), new(codec.Bytes), w.onInput), readings,
+			goka.Output(goka.Stream(w.topics.Readings), wire.ReadingCodec{}),
+			goka.Output(goka.Stream(w.topics.DeadLetters), new(codec.Bytes))}
+	}
+	edges = append(edges, goka.Loop(wire.LoopCodec{}, w.onLoop), goka.Persist(wire.TableCodec{}))
+	return goka.DefineGroup(goka.Group(w.name), edges...)
+}
+
+// onInput takes an input record (the direct layout): the intake decodes and
+// validates it; a reading already on its partition with its reading key is
+// applied here, in place, any other is re-keyed to its partition through
+// the readings topic. Then the partition's source mark, when one is due,
+// once the writes it covers are acknowledged (intake.mark).
+func (w *stage) onInput(ctx goka.Context, msg any) {
+	raw, _ := msg.([]byte)
+	if r, t, ok := w.in.decode(ctx, raw); ok {
+		w.input(ctx, r, t)
+	}
+}
+
+// input takes a decoded, valid input reading at event time t.
+func (w *stage) input(ctx goka.Context, r schemas.Reading, t int64) {
+	src := w.in.announce(ctx) // rejoin the receivers' minimum before the reading
+	rd := &wire.Reading{Reading: r, T: t}
+	if key := r.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
+		w.metrics.inPlace.Inc()
+		w.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
+		w.apply(ctx, rd, true)
+	} else {
+		w.in.rekey(ctx, rd)
+	}
+	w.in.observe(ctx, src, t)
 }
 
 func (w *stage) stamp() windows.Stamp {
@@ -211,16 +247,17 @@ func (w *stage) onReading(ctx goka.Context, msg any) {
 		w.onMark(ctx, m)
 	case *wire.Reading:
 		w.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
-		w.apply(ctx, m)
+		w.apply(ctx, m, false)
 	}
 }
 
-// apply applies a reading to its device (the callback's key). Every
-// reading ends applied, a duplicate or too late, each counted; a reading
-// redelivered after a crash or rebalance is skipped by its offset (the
-// table, rebuilt from the changelog after an unclean stop, already has
-// its effect).
-func (w *stage) apply(ctx goka.Context, r *wire.Reading) {
+// apply applies a reading to its device (the callback's key), from the
+// input topic in place or from the readings topic. Every reading ends
+// applied, a duplicate or too late, each counted; a reading redelivered
+// after a crash or rebalance is skipped by its offset on its topic (the
+// table, rebuilt from the changelog after an unclean stop, already has its
+// effect).
+func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 	c := w.clock(ctx)
 	key := ctx.Key()
 	st, _ := value(ctx, c).(*windows.Device)
@@ -228,12 +265,16 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading) {
 	if isNew {
 		st = windows.NewDevice()
 	}
-	if ctx.Offset() <= st.LastReading {
+	last := &st.LastReading
+	if inPlace {
+		last = &st.LastInput
+	}
+	if ctx.Offset() <= *last {
 		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
 		return
 	}
 	st.Outbox = windows.Outbox{}
-	st.LastReading = ctx.Offset()
+	*last = ctx.Offset()
 	if c.hasTime {
 		// What the watermark closed was published by the metadata write
 		// that advanced it: record it, silently.
@@ -317,6 +358,18 @@ func (w *stage) load(ctx goka.Context, c *partClock, key string) *windows.Device
 	return st
 }
 
+// acked is how many table writes the partition's store took and how many
+// the changelog acknowledged (intake.acked): a source mark waits for the
+// writes of the readings it covers that were applied in place.
+func (w *stage) acked(ctx goka.Context) ackPoint {
+	st, ok := w.tracker.current(ctx.Partition()).st.(interface{ Acknowledged() (int64, int64) })
+	if !ok {
+		return ackPoint{} // a storage that acknowledges at once (tests)
+	}
+	written, acked := st.Acknowledged()
+	return ackPoint{written, acked}
+}
+
 // schedule indexes when the device next needs a close.
 func (w *stage) schedule(c *partClock, key string, d *windows.Device) {
 	at, ok := d.NextClose(w.rules)
@@ -326,6 +379,9 @@ func (w *stage) schedule(c *partClock, key string, d *windows.Device) {
 func (w *stage) onLoop(ctx goka.Context, msg any) {
 	switch m := msg.(type) {
 	case wire.Tick:
+		if w.direct && w.isCtrl(ctx) {
+			w.in.tick(ctx, m)
+		}
 		w.onTick(ctx, m)
 	case wire.Ignored:
 		w.metrics.loopIgnored.Inc()

@@ -25,12 +25,20 @@ import (
 // Commands (times are HH:MM from 2024-01-06 00:00 UTC, hours may pass 24):
 //
 //	init [partitions=1] [sources=1] [window=5m] [slide=] [grace=5m] [retention=60m]
-//	     [counters=cumulative] [emit=final] [idle=30s]
+//	     [counters=cumulative] [emit=final] [idle=30s] [direct]
 //	reading <STATION|LINE|CA|UNIT|SCP> t=HH:MM entries=N exits=N [id=] [desc=REGULAR] [division=IRT] [hold]
-//	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition
+//	                                         a reading on the readings topic (re-keyed)
+//	input <STATION|LINE|CA|UNIT|SCP> t=HH:MM entries=N exits=N [partition=P] [key=K] [...] [hold]
+//	                                         a reading on the input topic (direct layout: the
+//	                                         stage reads the input, each input partition a
+//	                                         source sending its own marks); by default on its
+//	                                         partition with its reading key: applied in place
+//	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition (direct layout:
+//	                                         only idle, sent by the source after its kept marks)
 //	tick wall=HH:MM [hold]                   a tick to every partition
-//	crash partition=P lose=N                 lose the last N unacknowledged changelog records
-//	                                         (held by hold), rebuild, redeliver; relays nothing yet
+//	crash partition=P [lose=N]               lose the last N unacknowledged changelog records
+//	                                         (held by hold; default all), rebuild, redeliver;
+//	                                         relays nothing yet
 //	restart                                  reopen every partition with nothing in memory
 //	replay generation=G                      every input again, as a new generation
 //	check                                    the latest revisions against the reference
@@ -53,11 +61,42 @@ func TestStage(t *testing.T) {
 			switch d.Cmd {
 			case "init":
 				rules, parts, sources, idle := stageInit(t, d)
+				if d.HasArg("direct") {
+					h = newHarnessLayout(t, rules, parts, parts, idle, true)
+					return fmt.Sprintf("%d partitions, the input's %d partitions its sources (direct layout)", parts, parts)
+				}
 				h = newHarness(t, rules, parts, sources, idle)
 				return fmt.Sprintf("%d partitions, %d sources", parts, sources)
 			case "reading":
 				h.reading(stageReading(t, d))
+			case "input":
+				r := stageReading(t, d)
+				key := r.Key()
+				if d.HasArg("key") {
+					d.ScanArgs(t, "key", &key)
+				}
+				part := schemas.Partition(r.Key(), len(h.parts))
+				if d.HasArg("partition") {
+					part = int32(intArg(t, d, "partition", 0))
+				}
+				inPlace := counterValue(h.stage.metrics.inPlace)
+				h.inputRecord(part, key, r)
+				how := "re-keyed"
+				if counterValue(h.stage.metrics.inPlace) > inPlace {
+					how = "applied in place"
+				}
+				prefix := fmt.Sprintf("input p%d: %s\n", part, how)
+				return prefix + h.commandOutput(d, n)
 			case "mark":
+				if h.stage.direct {
+					// The stage's own sources send their marks; a test
+					// can only say one is idle.
+					if !d.HasArg("idle") {
+						d.Fatalf(t, "mark: in the direct layout the sources mark their time themselves; only idle")
+					}
+					h.idleSource(int32(intArg(t, d, "source", 0)))
+					return h.commandOutput(d, n)
+				}
 				m := wire.Mark{Source: int32(intArg(t, d, "source", 0))}
 				if d.HasArg("idle") {
 					m.Idle = true
@@ -68,7 +107,7 @@ func TestStage(t *testing.T) {
 			case "tick":
 				h.tick(timeArg(t, d, "wall"))
 			case "crash":
-				return h.crash(int32(intArg(t, d, "partition", 0)), intArg(t, d, "lose", 1))
+				return h.crash(int32(intArg(t, d, "partition", 0)), intArg(t, d, "lose", -1))
 			case "restart":
 				h.restart()
 			case "replay":
@@ -86,15 +125,7 @@ func TestStage(t *testing.T) {
 			default:
 				d.Fatalf(t, "unknown command %s", d.Cmd)
 			}
-			if !d.HasArg("hold") {
-				h.relay()
-			}
-			var b strings.Builder
-			for _, r := range h.published[n:] {
-				b.WriteString(r.String() + "\n")
-			}
-			b.WriteString(h.watermarks())
-			return b.String()
+			return h.commandOutput(d, n)
 		})
 	})
 }
@@ -186,4 +217,18 @@ func timeArg(t *testing.T, d *datadriven.TestData, name string) int64 {
 		d.Fatalf(t, "%s=%q is not HH:MM", name, s)
 	}
 	return hbase + int64(h*60+m)*minute
+}
+
+// commandOutput relays what the command wrote (unless hold) and prints the
+// rows published since n and the watermarks.
+func (h *harness) commandOutput(d *datadriven.TestData, n int) string {
+	if !d.HasArg("hold") {
+		h.relay()
+	}
+	var b strings.Builder
+	for _, r := range h.published[n:] {
+		b.WriteString(r.String() + "\n")
+	}
+	b.WriteString(h.watermarks())
+	return b.String()
 }

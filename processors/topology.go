@@ -1,11 +1,13 @@
 package processors
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strconv"
 
 	"github.com/lovoo/goka"
+	"github.com/twmb/franz-go/pkg/kadm"
 )
 
 // Topology is the graph described once: its stages, upstream first, each
@@ -42,6 +44,10 @@ type Stage struct {
 	// loopback topic and Table its table topic ("" for the table-less
 	// ingest stage).
 	Group, Input, Loop, Table string
+	// Rekeyed is the stream a stage reading the pipeline's input in place
+	// also consumes: the readings it re-keyed to their partitions itself
+	// ("" when the stage has one input).
+	Rekeyed string
 	// Relay is the consumer group of the relay publishing the table's
 	// outboxes from its changelog ("" without a table).
 	Relay string
@@ -67,23 +73,36 @@ type ConsumerGroup struct {
 }
 
 // Topology describes the graph with c's names and partitions (zero fields
-// take their defaults).
+// take their defaults). It has one of two layouts, by the input topic's
+// partition count (Config.InputPartitions):
+//   - the pipeline's (the default): the windowed stage reads the input
+//     itself, applies each reading already on its partition with its
+//     reading key in place, and re-keys only the others through the
+//     readings topic, which it also reads;
+//   - another count: goka joins a group's inputs by partition, so an
+//     ingest stage reads the input and re-keys every reading to the
+//     windowed stage.
 func (c Config) Topology() Topology {
 	c.Defaults()
 	t := c.Topics
 	// The graphs are built for their edges only: the stage values their
 	// callbacks are bound to never run.
-	stages := []Stage{
-		graphStage(StageIngest, (&ingest{name: c.Groups.Ingest, topics: t}).group()),
-		// The relay publishes device and station windows and too-late
-		// readings (publisher.translate).
-		graphStage(StageWindows, (&stage{name: c.Groups.Windows, topics: t}).group(),
-			t.DeviceWindows, t.StationWindows, t.Late),
+	var stages []Stage
+	direct := c.Direct()
+	if !direct {
+		stages = append(stages, graphStage(StageIngest, (&ingest{intake: &intake{topics: t}, name: c.Groups.Ingest}).group()))
 	}
+	// The relay publishes device and station windows and too-late
+	// readings (publisher.translate).
+	stages = append(stages, graphStage(StageWindows, (&stage{name: c.Groups.Windows, topics: t, direct: direct}).group(),
+		t.DeviceWindows, t.StationWindows, t.Late))
 	read := map[string]bool{}
 	for i := range stages {
 		s := &stages[i]
 		read[s.Input] = true
+		if s.Rekeyed != "" {
+			read[s.Rekeyed] = true
+		}
 		for _, u := range stages[:i] {
 			if slices.Contains(u.Outputs, s.Input) {
 				s.Upstream = u.Name
@@ -98,15 +117,22 @@ func (c Config) Topology() Topology {
 	var all []TopicSpec
 	for i := range stages {
 		s := &stages[i]
-		// The pipeline's input may exist with any partition count; every
-		// topic a stage writes for another has the pipeline's, and goka
-		// joins a group's input, loopback and table by partition.
+		// The pipeline's input may exist with any partition count: the
+		// layout follows it (Topology, ResolveLayout), so it is never
+		// refused for its count; every topic a stage writes for another has
+		// the pipeline's, and goka joins a group's topics by partition.
 		co := s.Upstream != ""
 		s.Topics = append(s.Topics, TopicSpec{Name: s.Input, Partitions: p, CoPartitioned: co})
+		if s.Rekeyed != "" {
+			s.Topics = append(s.Topics, TopicSpec{Name: s.Rekeyed, Partitions: p, CoPartitioned: true})
+		}
 		if s.Loop != "" {
-			loop := TopicSpec{Name: s.Loop, Partitions: p, CoPartitioned: co}
-			if !co {
-				loop.PartitionsOf = s.Input
+			// The ingest stage's loopback follows its input, of any
+			// count; the windowed stage's has the pipeline's (in the
+			// direct layout the input has it too).
+			loop := TopicSpec{Name: s.Loop, Partitions: p, CoPartitioned: true}
+			if s.Table == "" {
+				loop.CoPartitioned, loop.PartitionsOf = false, s.Input
 			}
 			s.Topics = append(s.Topics, loop)
 		}
@@ -133,10 +159,13 @@ func (c Config) Topology() Topology {
 // relay of its table writes.
 func graphStage(name string, graph *goka.GroupGraph, relayOutputs ...string) Stage {
 	inputs := graph.InputStreams().Topics()
-	if len(inputs) != 1 {
-		panic(fmt.Sprintf("processors: stage %s consumes %d streams; a stage has one input", name, len(inputs)))
+	if len(inputs) != 1 && len(inputs) != 2 {
+		panic(fmt.Sprintf("processors: stage %s consumes %d streams; a stage has its input and at most its re-keyed readings", name, len(inputs)))
 	}
 	s := Stage{Name: name, Group: string(graph.Group()), Input: inputs[0], Outputs: graph.OutputStreams().Topics()}
+	if len(inputs) == 2 {
+		s.Rekeyed = inputs[1]
+	}
 	if e := graph.LoopStream(); e != nil {
 		s.Loop = e.Topic()
 	}
@@ -169,12 +198,16 @@ func (t Topology) StageNames() []string {
 }
 
 // ConsumerGroups lists the pipeline's consumer groups in stage order: each
-// goka group with its input (its loopback topic carries ticks all the time
-// and is left out) and each relay with its table's changelog.
+// goka group with its inputs (its loopback topic carries ticks all the
+// time and is left out) and each relay with its table's changelog.
 func (t Topology) ConsumerGroups() []ConsumerGroup {
 	var out []ConsumerGroup
 	for _, s := range t.Stages {
-		out = append(out, ConsumerGroup{Group: s.Group, Topics: []string{s.Input}})
+		topics := []string{s.Input}
+		if s.Rekeyed != "" {
+			topics = append(topics, s.Rekeyed)
+		}
+		out = append(out, ConsumerGroup{Group: s.Group, Topics: topics})
 		if s.Relay != "" {
 			out = append(out, ConsumerGroup{Group: s.Relay, Topics: []string{s.Table}})
 		}
@@ -188,3 +221,24 @@ func (c Config) Stages() []Stage { return c.Topology().Stages }
 // ConsumerGroups lists the pipeline's consumer groups in stage order
 // (Topology().ConsumerGroups()).
 func (c Config) ConsumerGroups() []ConsumerGroup { return c.Topology().ConsumerGroups() }
+
+// AllStageNames are the names of every stage either layout has (Config.Run
+// and --groups take them), upstream first.
+func AllStageNames() []string { return []string{StageIngest, StageWindows} }
+
+// ResolveLayout returns cfg with InputPartitions set from the input
+// topic's partition count when the topic exists with another count than
+// the pipeline's, which decides the layout (Topology). A missing input
+// topic is created with the pipeline's count, so it is the direct layout.
+func ResolveLayout(ctx context.Context, adm *kadm.Client, cfg Config) (Config, error) {
+	cfg.Defaults()
+	topics, err := adm.ListTopics(ctx, cfg.Topics.Input)
+	if err != nil {
+		return cfg, fmt.Errorf("processors: list topic %s: %w", cfg.Topics.Input, err)
+	}
+	cfg.InputPartitions = 0
+	if d, ok := topics[cfg.Topics.Input]; ok && d.Err == nil && len(d.Partitions) != cfg.Partitions {
+		cfg.InputPartitions = len(d.Partitions)
+	}
+	return cfg, nil
+}

@@ -41,6 +41,10 @@ func TestTopology(t *testing.T) {
 		{"default names", processors.Config{}, "topology-default.golden"},
 		{"custom names", processors.Config{Topics: custom, Groups: processors.Groups{Ingest: "a", Windows: "b"},
 			Partitions: 12, MinCompactionLag: 30 * time.Minute}, "topology-custom.golden"},
+		// An input of another partition count: the ingest stage re-keys.
+		{"input partitions differ", processors.Config{InputPartitions: 4}, "topology-ingest.golden"},
+		{"custom names, input partitions differ", processors.Config{Topics: custom, Groups: processors.Groups{Ingest: "a", Windows: "b"},
+			Partitions: 12, InputPartitions: 3, MinCompactionLag: 30 * time.Minute}, "topology-custom-ingest.golden"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
@@ -74,7 +78,11 @@ func checkTopology(t *testing.T, cfg processors.Config, topo processors.Topology
 	if got := cfg.ConsumerGroups(); !reflect.DeepEqual(got, topo.ConsumerGroups()) {
 		t.Errorf("ConsumerGroups %v, topology's %v", got, topo.ConsumerGroups())
 	}
-	if got, want := topo.StageNames(), []string{processors.StageIngest, processors.StageWindows}; !slices.Equal(got, want) {
+	want := []string{processors.StageWindows}
+	if !cfg.Direct() {
+		want = []string{processors.StageIngest, processors.StageWindows}
+	}
+	if got := topo.StageNames(); !slices.Equal(got, want) {
 		t.Errorf("stages %v, want %v", got, want)
 	}
 
@@ -106,7 +114,7 @@ func checkTopology(t *testing.T, cfg processors.Config, topo processors.Topology
 		groups[s.Group] = true
 		owned = append(owned, s.Topics...)
 		// Every topic the stage reads or writes is created.
-		for _, name := range append([]string{s.Input, s.Loop, s.Table}, s.Outputs...) {
+		for _, name := range append([]string{s.Input, s.Rekeyed, s.Loop, s.Table}, s.Outputs...) {
 			if name == "" {
 				continue
 			}
@@ -125,13 +133,21 @@ func checkTopology(t *testing.T, cfg processors.Config, topo processors.Topology
 			t.Errorf("table %s is not compacted", s.Table)
 		}
 		// The upstream stage comes first and writes the input; only the
-		// first stage reads the pipeline's input, which may have any
-		// partition count (its loopback follows it).
-		if i == 0 {
-			if s.Upstream != "" || s.Input != tp.Input || specs[s.Input].CoPartitioned || specs[s.Loop].PartitionsOf != s.Input {
+		// first stage reads the pipeline's input: the windowed stage,
+		// joined by partition with it and re-keying to itself what is not
+		// in place (the direct layout), or the ingest stage, for an input
+		// of any partition count (its loopback follows it).
+		switch {
+		case i == 0 && cfg.Direct():
+			if s.Upstream != "" || s.Input != tp.Input || s.Rekeyed != tp.Readings || !slices.Contains(s.Outputs, tp.Readings) ||
+				s.Table == "" || specs[s.Input].CoPartitioned || int(specs[s.Input].Partitions) != cfg.Partitions {
+				t.Errorf("first stage %+v does not read the input %s in place and re-key to itself", s, tp.Input)
+			}
+		case i == 0:
+			if s.Upstream != "" || s.Input != tp.Input || s.Rekeyed != "" || specs[s.Input].CoPartitioned || specs[s.Loop].PartitionsOf != s.Input {
 				t.Errorf("first stage %+v does not read the input %s as the pipeline's input", s, tp.Input)
 			}
-		} else {
+		default:
 			up, ok := seen[s.Upstream]
 			if !ok || !slices.Contains(topo.Stages[up].Outputs, s.Input) {
 				t.Errorf("stage %s: upstream %q does not come before it writing %s", s.Name, s.Upstream, s.Input)
@@ -183,6 +199,7 @@ func render(topo processors.Topology) string {
 		line("group", s.Group)
 		line("upstream", s.Upstream)
 		line("input", s.Input)
+		line("rekeyed", s.Rekeyed)
 		line("loop", s.Loop)
 		line("table", s.Table)
 		line("relay", s.Relay)

@@ -1,7 +1,9 @@
 // Package producer is the library behind `turnstile produce`: it sends
 // turnstile readings (TurnstileReading, Confluent wire format, see package
-// codecs) to Kafka with franz-go, keyed by device CA|UNIT|SCP and placed
-// with goka's partitioner ([schemas.Partitioner]) so goka finds them.
+// codecs) to Kafka with franz-go, keyed by reading key
+// STATION|LINENAME|CA|UNIT|SCP and placed with the pipeline's partitioner
+// ([schemas.Partitioner]), so the windowed stage applies each where it
+// lands, without a re-key.
 //
 // Two sources:
 //

@@ -161,8 +161,8 @@ func TestSyntheticShape(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s record does not decode: %v", r.Injected, err)
 		}
-		if string(r.Key) != got.DeviceKey() {
-			t.Fatalf("key %s for %s", r.Key, got.DeviceKey())
+		if string(r.Key) != got.Key() {
+			t.Fatalf("key %s for %s", r.Key, got.Key())
 		}
 		et, _ := got.ParseEventTime()
 		if !et.Equal(r.EventTime) || !got.EventTime.Equal(r.EventTime) || got.Source != "synthetic" {

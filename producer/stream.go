@@ -45,7 +45,7 @@ func (i Injection) IsBad() bool { return len(i) > 4 && i[:4] == "bad-" }
 
 // Record is one Kafka record of the stream.
 type Record struct {
-	Key   []byte // device key CA|UNIT|SCP
+	Key   []byte // reading key STATION|LINENAME|CA|UNIT|SCP
 	Value []byte // Confluent wire format (or deliberately not, for bad records)
 	// Reading is what was encoded (for bad records: after corruption).
 	Reading schemas.Reading
@@ -164,7 +164,9 @@ func (s *Stream) inject(it item) error {
 	badN := 1 + s.rng.Int64N(1000)
 
 	r := it.reading
-	key := []byte(r.DeviceKey())
+	// Keyed by reading key (station, then device) and placed by the
+	// pipeline's partitioner: the windowed stage applies it where it lands.
+	key := []byte(r.Key())
 	rec := Record{Key: key, Reading: r, EventTime: it.event, Arrival: it.arrival}
 	if uLate < s.cfg.LateFraction {
 		rec.Reading.Desc = "RECOVR AUD"

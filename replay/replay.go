@@ -79,8 +79,9 @@ func (e *ActiveError) Error() string {
 type Reset struct {
 	Group, Topic string
 	// Why: "from" (restart point), "end" (skip what an upstream replay
-	// re-emits), "skip" (stale loopback closes and ticks), "start" (a
-	// recreated table's changelog).
+	// re-emits), "rekeyed" (skip the readings a stage re-keyed to itself:
+	// it re-keys them again), "skip" (stale loopback closes and ticks),
+	// "start" (a recreated table's changelog).
 	Why     string
 	Offsets map[int32]int64 // new
 	Current map[int32]int64 // committed now (absent: none)
@@ -116,10 +117,6 @@ type TopicCopy struct {
 // nothing.
 func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 	cfg.Defaults()
-	stages, err := selectStages(cfg.Pipeline.Stages(), cfg.Stages)
-	if err != nil {
-		return nil, err
-	}
 	from, fromMs, err := parseFrom(cfg.From)
 	if err != nil {
 		return nil, err
@@ -130,6 +127,14 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
+	// The stages are those of the layout the input topic makes.
+	if cfg.Pipeline, err = processors.ResolveLayout(ctx, adm, cfg.Pipeline); err != nil {
+		return nil, fmt.Errorf("replay: %w", err)
+	}
+	stages, err := selectStages(cfg.Pipeline.Stages(), cfg.Stages)
+	if err != nil {
+		return nil, err
+	}
 
 	if err := checkIdle(ctx, adm, stages); err != nil {
 		return nil, err
@@ -159,6 +164,14 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			return nil, err
 		}
 		plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Input, Why: why, Offsets: offsets})
+		if s.Rekeyed != "" {
+			// The readings it re-keyed to itself: it re-keys them again.
+			rk, err := listOffsets(ctx, adm, s.Rekeyed, "end", 0)
+			if err != nil {
+				return nil, err
+			}
+			plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Rekeyed, Why: "rekeyed", Offsets: rk})
+		}
 		if s.Loop != "" {
 			// Closes and ticks of the old generation are stale.
 			loop, err := listOffsets(ctx, adm, s.Loop, "end", 0)
@@ -282,7 +295,8 @@ func (p *Plan) Print(w io.Writer) {
 	for _, r := range p.Resets {
 		fmt.Fprintf(w, "reset %s on %s to %s:\n", r.Group, r.Topic, map[string]string{
 			"from": p.Generation.From, "end": "the end (its upstream stage republishes it)", "skip": "the end (closes and ticks of the old generation)",
-			"start": "the start of the recreated table"}[r.Why])
+			"rekeyed": "the end (it re-keys them again from its input)",
+			"start":   "the start of the recreated table"}[r.Why])
 		parts := make([]int32, 0, len(r.Offsets))
 		for part := range r.Offsets {
 			parts = append(parts, part)

@@ -457,6 +457,21 @@ func (s *Store) MarkRecovered() error {
 	return nil
 }
 
+// Acknowledged reports how many table writes (Sets) the store took since it
+// recovered and how many of them the changelog has acknowledged
+// (SetOffset; the first write of an empty changelog, which goka
+// acknowledges without SetOffset, counts as acknowledged). Acknowledgements
+// come in write order, so every write up to the acknowledged count is
+// durable. Safe for concurrent use.
+func (s *Store) Acknowledged() (written, acked int64) {
+	acked = s.runningAcks.Load()
+	written = s.runningSets.Load()
+	s.wmu.Lock()
+	acked += s.runningSlack
+	s.wmu.Unlock()
+	return written, min(acked, written)
+}
+
 // Iterator returns an iterator over a snapshot of all table keys.
 func (s *Store) Iterator() (storage.Iterator, error) {
 	return s.newIterator(dataLower, dataUpper)

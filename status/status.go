@@ -25,11 +25,25 @@ type Config struct {
 	// Stages are the pipeline's stages whose watermarks CollectWatermarks
 	// reads (the windowed ones and ingest); Collect does not use them.
 	Stages []processors.Stage
+
+	// pipeline and lakeGroup, when set by ForPipeline, rebuild Groups and
+	// Stages from the pipeline's layout, which the input topic decides
+	// (processors.ResolveLayout), on every Collect.
+	pipeline  *processors.Config
+	lakeGroup string
 }
 
 // ForPipeline covers a pipeline's groups plus, when lakeGroup is not
-// empty, the lake-writer's group reading both sink topics.
+// empty, the lake-writer's group reading both sink topics. Its groups and
+// stages follow the layout the input topic makes (see processors.Topology):
+// each Collect finds it out again.
 func ForPipeline(cfg processors.Config, lakeGroup string) Config {
+	c := forLayout(cfg, lakeGroup)
+	c.pipeline, c.lakeGroup = &cfg, lakeGroup
+	return c
+}
+
+func forLayout(cfg processors.Config, lakeGroup string) Config {
 	cfg.Defaults()
 	topo := cfg.Topology()
 	c := Config{Groups: topo.ConsumerGroups(), Topics: cfg.Topics.Topics, Stages: topo.Stages}
@@ -38,6 +52,18 @@ func ForPipeline(cfg processors.Config, lakeGroup string) Config {
 			Topics: []string{cfg.Topics.DeviceWindows, cfg.Topics.StationWindows}})
 	}
 	return c
+}
+
+// resolve is c with the groups and stages of the pipeline's layout now.
+func (c Config) resolve(ctx context.Context, adm *kadm.Client) (Config, error) {
+	if c.pipeline == nil {
+		return c, nil
+	}
+	cfg, err := processors.ResolveLayout(ctx, adm, *c.pipeline)
+	if err != nil {
+		return c, fmt.Errorf("status: %w", err)
+	}
+	return forLayout(cfg, c.lakeGroup), nil
 }
 
 // Report is the state of a deployment as Kafka sees it, and, when
@@ -127,6 +153,10 @@ func (r *Report) Group(name string) (Group, bool) {
 // offsets are read before end offsets, so a group reported caught up has
 // consumed everything its upstream had written when it committed.
 func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error) {
+	cfg, err := cfg.resolve(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
 	r := &Report{At: time.Now().UTC()}
 	names := make([]string, len(cfg.Groups))
 	for i, g := range cfg.Groups {

@@ -151,6 +151,10 @@ func (g GroupWatermarks) Least() (PartitionWatermark, bool) {
 // it is Unknown; the error is for Kafka not saying how many partitions
 // the stages' inputs have.
 func CollectWatermarks(ctx context.Context, adm *kadm.Client, cfg Config, timeout time.Duration) (*Watermarks, error) {
+	cfg, err := cfg.resolve(ctx, adm)
+	if err != nil {
+		return nil, err
+	}
 	stages := watermarkStages(cfg.Stages)
 	if len(stages) == 0 {
 		return &Watermarks{}, nil
@@ -273,7 +277,9 @@ func collectWatermarks(ctx context.Context, stages []processors.Stage, owned map
 				src.Partitions[least].Least = true
 			}
 			w.Sources = src
-			continue
+			if st.Table == "" {
+				continue // the ingest stage: sources only
+			}
 		}
 		g := GroupWatermarks{Group: st.Group, Partitions: []PartitionWatermark{}}
 		least := -1

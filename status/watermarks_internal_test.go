@@ -71,7 +71,9 @@ func unix(s string) float64 {
 // missing, has no address, does not answer in time or does not report
 // them, duplicate series of one process's members, and the text.
 func TestCollectWatermarksFromMembers(t *testing.T) {
-	pcfg := processors.Config{}
+	// An input of another partition count than the pipeline's: the
+	// ingest stage reports the sources.
+	pcfg := processors.Config{InputPartitions: 4}
 	pcfg.Defaults()
 	stages := watermarkStages(pcfg.Stages())
 	g := pcfg.Groups

@@ -56,16 +56,20 @@ topics, then the members and producers need only read and write them.`,
 		Use:   "create [TOPIC...]",
 		Short: "Create the pipeline's missing topics (all, or the named ones); existing ones are checked, not changed",
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pipe := layout.pipeline(topics.t)
-			specs, err := provision.Select(pipe.TopicSpecs(), args...)
-			if err != nil {
-				return err
-			}
 			adm, done, err := admin(cmd)
 			if err != nil {
 				return err
 			}
 			defer done()
+			// The topics of the layout an existing input topic makes.
+			pipe, err := processors.ResolveLayout(cmd.Context(), adm, layout.pipeline(topics.t))
+			if err != nil {
+				return err
+			}
+			specs, err := provision.Select(pipe.TopicSpecs(), args...)
+			if err != nil {
+				return err
+			}
 			created, err := provision.Create(cmd.Context(), adm, specs, int16(pipe.Replication))
 			if err != nil {
 				return err
@@ -91,7 +95,10 @@ topics, then the members and producers need only read and write them.`,
 				return err
 			}
 			defer done()
-			pipe := layout.pipeline(topics.t)
+			pipe, err := processors.ResolveLayout(cmd.Context(), adm, layout.pipeline(topics.t))
+			if err != nil {
+				return err
+			}
 			listed, err := provision.List(cmd.Context(), adm, pipe.TopicSpecs())
 			if err != nil {
 				return err
