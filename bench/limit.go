@@ -47,7 +47,7 @@ type Variant struct {
 	Marks float64 `json:"marks,omitempty"`
 	// StationUpdatesIgnored are device window updates the station stage
 	// ignored as past retention; StationsDiffer says the published station
-	// windows differ from the limit's (a pipeline defect; see README).
+	// windows differ from the limit's (a pipeline defect; see docs/semantics.md).
 	StationUpdatesIgnored float64 `json:"station_updates_ignored,omitempty"`
 	StationsDiffer        bool    `json:"stations_differ,omitempty"`
 	// Duplicates are windows published more than once (the usual goka
