@@ -46,7 +46,7 @@ func (d Digest) String() string {
 // usual-goka variant does per key: the difference to the device's previous
 // reading (0 for the first, 0 when negative or above maxDelta), closing a
 // window when the device's next reading falls in a later one. It is the
-// definition of the README restricted to ordered input without duplicates,
+// definition of docs/semantics.md restricted to ordered input without duplicates,
 // which is what the benchmark stream is; anything else is reported.
 type windower struct {
 	size, maxDelta int64

@@ -266,7 +266,7 @@ func writeHeapProfile(path string) error {
 // it; the station windows' latest revisions match (see stationFollower).
 //
 // If the pipeline ignores station updates as past retention (a defect when
-// device partitions progress more than the retention apart, see README),
+// device partitions progress more than the retention apart, see docs/semantics.md),
 // the station windows never match; the wait then ends once they stop arriving, and the caller reports
 // the difference.
 func waitSinks(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected) (time.Time, error) {

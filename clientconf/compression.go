@@ -22,7 +22,7 @@ const (
 
 // DefaultCompression is the codec used when Config.Compression is empty.
 // Every Kafka client reads uncompressed batches, stock kafkajs included
-// (it decodes gzip and nothing else without plugins); see the README's
+// (it decodes gzip and nothing else without plugins); see docs/operations.md's
 // Compression section for the measurements behind the choice.
 const DefaultCompression = CompressionNone
 

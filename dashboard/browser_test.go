@@ -7,22 +7,22 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/fetch"
 	"github.com/chromedp/chromedp"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/dashboard"
-	"github.com/turnstile-streams/turnstile/internal/membertest"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -33,7 +33,8 @@ const (
 	// requireBrowserEnv turns a missing browser from a skip into a failure
 	// (.ci/run sets it when CI=true; CI=true alone does too).
 	requireBrowserEnv = "TURNSTILE_BROWSER_REQUIRE"
-	// screenshotEnv, when set, is where the test writes its screenshot.
+	// screenshotEnv, when set, is where TestDashboardRealWeek writes its
+	// screenshot (the README's docs/dashboard.png).
 	screenshotEnv = "TURNSTILE_SCREENSHOT"
 	// hostile is a station name that is markup.
 	hostile = `<img src=x onerror=alert(1)>`
@@ -86,7 +87,7 @@ func registers(d, i int) (entries, exits int64) {
 func reading(d int, at time.Time, entries, exits int64, id string) schemas.Reading {
 	dv := devices[d]
 	r := schemas.Reading{CA: dv.ca, Unit: dv.unit, SCP: dv.scp, Station: dv.station, LineName: dv.line, Division: "BMT",
-		Desc: "REGULAR", Entries: entries, Exits: exits, ID: id}
+		Desc: "REGULAR", Entries: entries, Exits: exits, ID: id, EventTime: at.UTC()}
 	r.SetTimes(at)
 	return r
 }
@@ -202,152 +203,61 @@ func number(s string) int64 {
 // TestDashboardInBrowser drives headless Chromium against a running
 // pipeline (embedded broker and registry, one member with its HTTP server):
 // the page loads without console errors and lists the sink's station
-// windows, a window published after the load appears within 2 s of being on
-// the sink topic, a correction (a late reading within retention, REVISION
-// 2) updates its row in place and marks it, and a station named with markup
-// is shown as text. With TURNSTILE_SCREENSHOT=path it writes a screenshot.
+// windows; it shows every time in the data's zone (New York by default)
+// and says so; a station with missing windows is charted with a gap in its
+// lines; the time axis's labels are distinct and dated where the day
+// changes (the history crosses midnight in New York); a window published
+// after the load appears within 2 s of being on the sink topic; a
+// correction (a late reading within retention, REVISION 2) updates its
+// row in place and marks it; a station named with markup is shown as
+// text; and the health report's warnings are a banner of text, absent
+// when there are none.
 func TestDashboardInBrowser(t *testing.T) {
-	browser := findBrowser(t)
+	findBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 180*time.Second)
 	defer cancel()
-	brokers, sr, cl := testenv.Stack(t)
-	adm := kadm.NewClient(cl)
-	m := membertest.Start(t, ctx, membertest.Config(t, brokers, sr, 3), membertest.Options{Admin: adm, Dashboard: true})
-	for {
-		if r := m.P.Readiness(); r.Ready {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("member not ready: %+v", m.P.Readiness())
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-
-	readingCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{Client: sr,
-		Subject: schemas.Subject(schemas.DefaultInputTopic)}, WriterVersion: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	produce := func(rs ...schemas.Reading) {
-		t.Helper()
-		for _, r := range rs {
-			b, err := readingCodec.EncodeReading(&r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cl.Produce(ctx, &kgo.Record{Topic: schemas.DefaultInputTopic, Key: []byte(r.ID), Value: b}, nil)
-		}
-		if err := cl.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
-	stCodec, err := codecs.NewStationWindowCodec(codecs.Config{Client: sr, Subject: schemas.Subject(schemas.DefaultStationWindowsTopic)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := startPipeline(t, ctx, nil)
+	brokers, adm, m := p.brokers, p.adm, p.m
+	produce := func(rs ...schemas.Reading) { t.Helper(); p.produce(t, ctx, rs...) }
+	ny := newYork(t)
 
 	// History: a reading per device every 4 minutes for 148 minutes, up to
-	// T0 (an hour ago, on a window boundary). Every window closes once the
-	// input is idle.
+	// T0, an hour after a New York midnight at least 3 hours ago, so the
+	// charts cross a day in the page's zone. 34 ST-PENN STA's devices miss
+	// 6 readings: 5 of its windows have no data. Every window closes once
+	// the input is idle.
 	const n = 38
-	t0 := time.Now().UTC().Truncate(5 * time.Minute).Add(-time.Hour)
+	const gapFrom, gapTo = 10, 16 // Penn's missing readings
+	now := time.Now().In(ny)
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, ny)
+	if now.Sub(midnight) < 3*time.Hour {
+		midnight = midnight.AddDate(0, 0, -1)
+	}
+	t0 := midnight.Add(time.Hour).UTC()
 	at := func(d, i int) time.Time {
 		return t0.Add(-time.Duration(4*(n-1-i))*time.Minute + time.Duration(d)*time.Second)
 	}
 	var history []schemas.Reading
-	expected := map[string]bool{}
 	for i := 0; i < n; i++ {
 		for d := range devices {
+			if devices[d].station == "34 ST-PENN STA" && i >= gapFrom && i < gapTo {
+				continue
+			}
 			e, x := registers(d, i)
 			history = append(history, reading(d, at(d, i), e, x, fmt.Sprintf("r-%d-%d", d, i)))
-			start := at(d, i).Truncate(5 * time.Minute)
-			expected[devices[d].station+"|"+devices[d].line+"|"+start.Format(processors.WindowKeyTime)] = true
 		}
 	}
+	expected := expectStations(history, 5*time.Minute)
 	produce(history...)
-	sink := testenv.ReadSink(t, ctx, brokers, schemas.DefaultStationWindowsTopic, func(b []byte) (schemas.StationWindow, int64, error) {
-		w, err := stCodec.Unmarshal(b)
-		return w, int64(w.Revision), err
-	}, func(m map[string]schemas.StationWindow) string {
-		missing := 0
-		for k := range expected {
-			if _, ok := m[k]; !ok {
-				missing++
-			}
-		}
-		if missing > 0 || len(m) != len(expected) {
-			return fmt.Sprintf("%d station windows of %d on the sink, %d missing", len(m), len(expected), missing)
-		}
-		return ""
-	})
-	t.Logf("%d readings, %d station windows on the sink", len(history), len(sink))
+	sink := p.waitStations(t, ctx, expected)
+	t.Logf("%d readings, %d station windows on the sink, history %s..%s New York time", len(history), len(sink),
+		at(0, 0).In(ny).Format("01-02 15:04"), t0.In(ny).Format("01-02 15:04"))
 
-	// The browser.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(browser), chromedp.NoSandbox,
-		chromedp.Flag("disable-dev-shm-usage", true), chromedp.WindowSize(1400, 1000))
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	var cmu sync.Mutex
-	var consoleErrors, dialogs []string
-	messages := chromedp.Console(bctx)
-	go func() {
-		for msg, err := range messages {
-			if err != nil {
-				return
-			}
-			if msg.Type == chromedp.ConsoleError || msg.IsException() {
-				cmu.Lock()
-				consoleErrors = append(consoleErrors, msg.String()+" at "+msg.URL)
-				cmu.Unlock()
-			}
-		}
-	}()
-	opened := chromedp.Events(bctx, page.JavascriptDialogOpening)
-	go func() {
-		for ev, err := range opened {
-			if err != nil {
-				return
-			}
-			cmu.Lock()
-			dialogs = append(dialogs, string(ev.Type)+": "+ev.Message)
-			cmu.Unlock()
-			_, _ = chromedp.Call(bctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: false})
-		}
-	}()
-	eval := func(expr string, out any) {
-		t.Helper()
-		v, err := chromedp.Run(bctx, chromedp.Evaluate[json.RawMessage](expr))
-		if err != nil {
-			t.Fatalf("evaluate %s: %v", expr, err)
-		}
-		if err := json.Unmarshal(v, out); err != nil {
-			t.Fatalf("evaluate %s: %v (%s)", expr, err, v)
-		}
-	}
-	waitPage := func(what string, timeout time.Duration, cond func() string) time.Time {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for {
-			last := cond()
-			if last == "" {
-				return time.Now()
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: gave up after %v: %s", what, timeout, last)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-
+	b := openBrowser(t, ctx)
 	loadStart := time.Now()
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(1400, 1000), chromedp.Navigate(m.URL+"/")); err != nil {
-		t.Fatal(err)
-	}
+	b.open(t, m.URL+"/")
 	var title string
-	eval(`document.title`, &title)
+	b.eval(t, `document.title`, &title)
 	if !strings.Contains(title, "turnstile") {
 		t.Errorf("title %q", title)
 	}
@@ -358,8 +268,8 @@ func TestDashboardInBrowser(t *testing.T) {
 			Cells []string `json:"cells"`
 		}
 		var rows []row
-		waitPage("every station window in the table", 30*time.Second, func() string {
-			eval(`Array.from(document.querySelectorAll('#rows tr')).map((tr) => ({key: tr.getAttribute('data-key'),
+		b.wait(t, "every station window in the table", 30*time.Second, func() string {
+			b.eval(t, `Array.from(document.querySelectorAll('#rows tr')).map((tr) => ({key: tr.getAttribute('data-key'),
 				cells: Array.from(tr.children).map((td) => td.textContent)}))`, &rows)
 			if len(rows) != len(sink) {
 				return fmt.Sprintf("%d rows, %d station windows on the sink", len(rows), len(sink))
@@ -387,28 +297,95 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("times in the data's zone, and the page says so", func(t *testing.T) {
+		var got struct {
+			Zone, Head string
+			Cells      map[string]string
+		}
+		b.wait(t, "every window in the table", 30*time.Second, func() string {
+			b.eval(t, `({zone: document.getElementById('zone').textContent, head: document.getElementById('window-head').textContent,
+  cells: Object.fromEntries(Array.from(document.querySelectorAll('#rows tr')).map((tr) => [tr.getAttribute('data-key'), tr.children[2].textContent]))})`, &got)
+			if len(got.Cells) != len(sink) {
+				return fmt.Sprintf("%d window cells, %d windows", len(got.Cells), len(sink))
+			}
+			return ""
+		})
+		if got.Zone != "times in New York (America/New_York)" || got.Head != "Window (New York)" {
+			t.Errorf("zone label %q, window column %q", got.Zone, got.Head)
+		}
+		for k, w := range sink {
+			s, e := w.Start.In(ny), w.End.In(ny)
+			want := s.Format("Mon 01/02 15:04") + "–" + e.Format("15:04")
+			if got.Cells[k] != want {
+				t.Errorf("window %s shows %q, want %q (New York time)", k, got.Cells[k], want)
+			}
+		}
+	})
+
+	t.Run("a gap in the data is a gap in the line", func(t *testing.T) {
+		// The runs of consecutive windows of Penn, from the sink.
+		var starts []time.Time
+		for _, w := range sink {
+			if w.Station == "34 ST-PENN STA" {
+				starts = append(starts, w.Start)
+			}
+		}
+		slices.SortFunc(starts, func(a, b time.Time) int { return a.Compare(b) })
+		want := []int{1}
+		for i := 1; i < len(starts); i++ {
+			if starts[i].Sub(starts[i-1]) == 5*time.Minute {
+				want[len(want)-1]++
+			} else {
+				want = append(want, 1)
+			}
+		}
+		if len(want) != 2 {
+			t.Fatalf("Penn's windows on the sink form %d runs, the test wants 2: %v", len(want), want)
+		}
+		b.clickStation(t, "34 ST-PENN STA")
+		c := b.chart(t)
+		if !slices.Equal(c.Lines, want) || c.Points != len(starts) {
+			t.Errorf("chart of Penn: lines of %v windows and %d points, want lines of %v (the sink's runs) and %d points", c.Lines, c.Points, want, len(starts))
+		}
+		if !strings.Contains(c.Sub, "1 gap (no data)") {
+			t.Errorf("chart subtitle %q does not mention the gap", c.Sub)
+		}
+	})
+
+	t.Run("axis labels are distinct and dated where the day changes", func(t *testing.T) {
+		c := b.chart(t)
+		checkTicks(t, c.Ticks)
+		var dated []string
+		for _, k := range c.Ticks {
+			if k.Date != "" {
+				dated = append(dated, k.Clock+" "+k.Date)
+			}
+		}
+		// The history crosses midnight: the first label and the one at
+		// midnight carry the day, the others only the clock.
+		first := c.Ticks[0]
+		wantFirst := first.Clock + " " + midnight.AddDate(0, 0, -1).Format("Mon 01/02")
+		wantMidnight := "00:00 " + midnight.Format("Mon 01/02")
+		if len(dated) != 2 || dated[0] != wantFirst || dated[1] != wantMidnight {
+			t.Errorf("dated axis labels %q, want [%q %q]; all: %+v", dated, wantFirst, wantMidnight, c.Ticks)
+		}
+		t.Logf("chart: %s; axis %+v", c.Sub, c.Ticks)
+	})
+
 	t.Run("markup in a station name is text", func(t *testing.T) {
 		var got struct {
 			Cells  []string `json:"cells"`
 			Images int      `json:"images"`
-			Title  string   `json:"title"`
 		}
-		eval(fmt.Sprintf(`(() => {
+		b.eval(t, fmt.Sprintf(`(() => {
   const tr = Array.from(document.querySelectorAll('#rows tr')).find((tr) => tr.children[0].textContent === %q);
-  if (tr) tr.click();
-  return {cells: tr ? Array.from(tr.children).map((td) => td.textContent) : [], images: document.querySelectorAll('img, svg image').length,
-    title: document.getElementById('chart-title').textContent};
+  return {cells: tr ? Array.from(tr.children).map((td) => td.textContent) : [], images: document.querySelectorAll('img, svg image').length};
 })()`, hostile), &got)
 		if len(got.Cells) == 0 || got.Cells[0] != hostile {
 			t.Errorf("no row shows the station %q as text: %q", hostile, got.Cells)
 		}
-		waitPage("the chart of the hostile station", 5*time.Second, func() string {
-			eval(`({cells: [], images: document.querySelectorAll('img, svg image').length, title: document.getElementById('chart-title').textContent})`, &got)
-			if !strings.HasPrefix(got.Title, hostile) {
-				return "chart title " + got.Title
-			}
-			return ""
-		})
+		b.clickStation(t, hostile)
+		b.eval(t, `({cells: [], images: document.querySelectorAll('img, svg image').length})`, &got)
 		if got.Images != 0 {
 			t.Errorf("%d img elements on the page: the station name was parsed as markup", got.Images)
 		}
@@ -416,12 +393,12 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	t.Run("search by station and line", func(t *testing.T) {
 		for _, tc := range []struct{ query, station string }{{"penn", "34 ST-PENN STA"}, {"1237ACE", "TIMES SQ-42 ST"}} {
-			if err := chromedp.Do(bctx, chromedp.SendKeys(chromedp.ID("search"), tc.query)); err != nil {
+			if err := chromedp.Do(b.ctx, chromedp.SendKeys(chromedp.ID("search"), tc.query)); err != nil {
 				t.Fatal(err)
 			}
-			waitPage("search "+tc.query, 5*time.Second, func() string {
+			b.wait(t, "search "+tc.query, 5*time.Second, func() string {
 				var stations []string
-				eval(`Array.from(document.querySelectorAll('#rows tr')).map((tr) => tr.children[0].textContent)`, &stations)
+				b.eval(t, `Array.from(document.querySelectorAll('#rows tr')).map((tr) => tr.children[0].textContent)`, &stations)
 				if len(stations) == 0 {
 					return "no rows"
 				}
@@ -433,11 +410,11 @@ func TestDashboardInBrowser(t *testing.T) {
 				return ""
 			})
 			var ok bool
-			eval(`(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); return true; })()`, &ok)
+			b.eval(t, `(() => { const s = document.getElementById('search'); s.value = ''; s.dispatchEvent(new Event('input')); return true; })()`, &ok)
 		}
-		waitPage("the search cleared", 5*time.Second, func() string {
+		b.wait(t, "the search cleared", 5*time.Second, func() string {
 			var n int
-			eval(`document.querySelectorAll('#rows tr').length`, &n)
+			b.eval(t, `document.querySelectorAll('#rows tr').length`, &n)
 			if n != len(sink) {
 				return fmt.Sprintf("%d rows", n)
 			}
@@ -463,7 +440,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			}
 		}
 		if !h.Readiness.Ready || h.Kafka == nil || len(h.Kafka.Groups) != len((processors.Config{}).ConsumerGroups()) || len(h.Watermarks) != 1 || h.Events.Clients < 1 ||
-			h.Totals.StationWindows != float64(len(sink)) || h.Kafka.StationWindows != int64(len(sink)) {
+			h.Totals.StationWindows != float64(len(sink)) || h.Kafka.StationWindows != int64(len(sink)) || h.Warnings == nil {
 			t.Errorf("health: %+v (kafka %+v)", h, h.Kafka)
 		}
 		for _, w := range h.Watermarks {
@@ -471,9 +448,9 @@ func TestDashboardInBrowser(t *testing.T) {
 				t.Errorf("watermark of %s: none", w.Group)
 			}
 		}
-		waitPage("the health panel", 10*time.Second, func() string {
+		b.wait(t, "the health panel", 10*time.Second, func() string {
 			var text string
-			eval(`document.getElementById('health').textContent`, &text)
+			b.eval(t, `document.getElementById('health').textContent`, &text)
 			for _, want := range []string{"Ready", "yes", "Lag", "turnstile-windows", "Watermark", "Dead-lettered", "Too late", "Partitions", "/s"} {
 				if !strings.Contains(text, want) {
 					return fmt.Sprintf("no %q in %q", want, text)
@@ -483,10 +460,77 @@ func TestDashboardInBrowser(t *testing.T) {
 		})
 	})
 
-	watch := watchStations(t, ctx, brokers, adm, stCodec)
-	key := func(d int, start time.Time) string {
-		return devices[d].station + "|" + devices[d].line + "|" + start.UTC().Format(processors.WindowKeyTime)
-	}
+	t.Run("warnings are a banner of text", func(t *testing.T) {
+		// The member has no warnings (an empty list): no banner. Then the
+		// browser's requests for /api/health are answered with the
+		// member's own report with warnings set (markup among them), and
+		// then with the field left out.
+		type banner struct {
+			Hidden  bool     `json:"hidden"`
+			Visible bool     `json:"visible"`
+			Items   []string `json:"items"`
+			Markup  int      `json:"markup"`
+		}
+		read := func() banner {
+			var bn banner
+			b.eval(t, `(() => { const w = document.getElementById('warnings');
+  return {hidden: w.hidden, visible: w.offsetHeight > 0, items: Array.from(w.querySelectorAll('li')).map((li) => li.textContent),
+    markup: w.querySelectorAll('img, b, script').length}; })()`, &bn)
+			return bn
+		}
+		if bn := read(); !bn.Hidden || bn.Visible || len(bn.Items) != 0 {
+			t.Errorf("with no warnings: %+v", bn)
+		}
+		var rewrite atomic.Pointer[func(map[string]any)]
+		paused := chromedp.Events(b.ctx, fetch.RequestPaused)
+		go func() {
+			for ev, err := range paused {
+				if err != nil {
+					return
+				}
+				body, err := chromedp.Call(b.ctx, fetch.GetResponseBody, fetch.GetResponseBodyParams{RequestID: ev.RequestID})
+				var rep map[string]any
+				if f := rewrite.Load(); err == nil && f != nil && json.Unmarshal(body.Body, &rep) == nil {
+					(*f)(rep)
+					if out, err := json.Marshal(rep); err == nil {
+						_, _ = chromedp.Call(b.ctx, fetch.FulfillRequest, fetch.FulfillRequestParams{RequestID: ev.RequestID,
+							ResponseCode: ev.ResponseStatusCode, ResponseHeaders: ev.ResponseHeaders, Body: out})
+						continue
+					}
+				}
+				_, _ = chromedp.Call(b.ctx, fetch.ContinueRequest, fetch.ContinueRequestParams{RequestID: ev.RequestID})
+			}
+		}()
+		warnings := []string{"every reading is too late: the newest event time " + hostile + " is past retention", "second <b>warning</b>"}
+		set := func(rep map[string]any) { rep["warnings"] = warnings }
+		rewrite.Store(&set)
+		if _, err := chromedp.Call(b.ctx, fetch.Enable, fetch.EnableParams{Patterns: []*fetch.RequestPattern{
+			{URLPattern: "*/api/health*", RequestStage: fetch.RequestStageResponse}}}); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _, _ = chromedp.Call(b.ctx, fetch.Disable, cdp.Empty{}) }()
+		b.wait(t, "the warning banner", 10*time.Second, func() string {
+			bn := read()
+			if bn.Hidden || !bn.Visible || !slices.Equal(bn.Items, warnings) {
+				return fmt.Sprintf("%+v", bn)
+			}
+			if bn.Markup != 0 {
+				t.Fatalf("the warnings were parsed as markup: %+v", bn)
+			}
+			return ""
+		})
+		drop := func(rep map[string]any) { delete(rep, "warnings") }
+		rewrite.Store(&drop)
+		b.wait(t, "no banner without the field", 10*time.Second, func() string {
+			if bn := read(); !bn.Hidden || bn.Visible || len(bn.Items) != 0 {
+				return fmt.Sprintf("%+v", bn)
+			}
+			return ""
+		})
+	})
+
+	watch := watchStations(t, ctx, brokers, adm, p.station)
+	key := func(d int, start time.Time) string { return stationKey(devices[d].station, devices[d].line, start) }
 
 	t.Run("a new window appears within 2s of being on the sink", func(t *testing.T) {
 		e, x := registers(0, n-1)
@@ -494,9 +538,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		k := key(0, newAt)
 		produce(reading(0, newAt, e+321, x+123, "new-1"))
 		rec := watch.wait(t, ctx, k, 1)
-		shown := waitPage("the new window in the table", 10*time.Second, func() string {
+		shown := b.wait(t, "the new window in the table", 10*time.Second, func() string {
 			var r rowState
-			eval(rowJS(k, false), &r)
+			b.eval(t, rowJS(k, false), &r)
 			if !r.Found {
 				return "no row " + k
 			}
@@ -509,7 +553,7 @@ func TestDashboardInBrowser(t *testing.T) {
 			t.Errorf("the window was on the page %v after it was published, want at most 2s", latency)
 		}
 		var r rowState
-		eval(rowJS(k, false), &r)
+		b.eval(t, rowJS(k, false), &r)
 		if number(r.Cells[3]) != 321 || number(r.Cells[4]) != 123 || r.Cells[6] != "1" {
 			t.Errorf("new row %q, want 321 entries, 123 exits, revision 1", r.Cells)
 		}
@@ -525,7 +569,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		k1, k2 := key(0, at(0, i24).Truncate(5*time.Minute)), key(0, at(0, i20).Truncate(5*time.Minute))
 		for _, k := range []string{k1, k2} {
 			var r rowState
-			eval(rowJS(k, true), &r)
+			b.eval(t, rowJS(k, true), &r)
 			if !r.Found || r.Cells[6] != "1" || strings.Contains(r.Classes, "corrected") {
 				t.Fatalf("before the correction, row %s: %+v", k, r)
 			}
@@ -534,8 +578,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		for _, k := range []string{k1, k2} {
 			rec := watch.wait(t, ctx, k, 2)
 			var r rowState
-			shown := waitPage("the corrected row "+k, 10*time.Second, func() string {
-				eval(rowJS(k, false), &r)
+			shown := b.wait(t, "the corrected row "+k, 10*time.Second, func() string {
+				b.eval(t, rowJS(k, false), &r)
 				if !r.Found || !strings.HasPrefix(r.Cells[6], "2") {
 					return fmt.Sprintf("%+v", r)
 				}
@@ -554,46 +598,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
-	if path := os.Getenv(screenshotEnv); path != "" {
-		var ok bool
-		eval(`(() => { const tr = Array.from(document.querySelectorAll('#rows tr')).find((tr) => tr.children[0].textContent === '59 ST');
-  if (tr) tr.click(); return !!tr; })()`, &ok)
-		waitPage("the corrections and rates in the health panel", 10*time.Second, func() string {
-			var text string
-			eval(`document.getElementById('health').textContent`, &text)
-			if strings.Contains(text, "…") || strings.Contains(text, "(0 corrections)") {
-				return text
-			}
-			return ""
-		})
-		png, err := chromedp.Run(bctx, chromedp.CaptureScreenshot())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, png, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("screenshot: %s (%d bytes)", path, len(png))
-	}
-
 	// The page's own requests and the stream had no errors.
-	var resp *http.Response
-	if resp, err = http.Get(m.URL + "/"); err != nil {
+	resp, err := http.Get(m.URL + "/")
+	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("Content-Security-Policy %q", csp)
 	}
-	cmu.Lock()
-	defer cmu.Unlock()
-	if len(consoleErrors) > 0 {
-		t.Errorf("console errors:\n%s", strings.Join(consoleErrors, "\n"))
-	}
-	if len(dialogs) > 0 {
-		t.Errorf("dialogs opened (script ran from data): %v", dialogs)
-	}
+	b.clean(t)
 }

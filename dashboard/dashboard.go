@@ -1,11 +1,15 @@
 package dashboard
 
 import (
+	"bytes"
 	"context"
 	"embed"
 	"fmt"
+	"html/template"
 	"io/fs"
 	"net/http"
+	"time"
+	_ "time/tzdata" // Config.TimeZone is checked on machines without a zone database too
 )
 
 //go:embed web
@@ -15,10 +19,27 @@ var webFS embed.FS
 // from the member itself, no inline script or style, no framing.
 const ContentSecurityPolicy = "default-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; object-src 'none'"
 
+// DefaultTimeZone is the zone the page shows times in unless
+// Config.TimeZone says otherwise: the MTA's.
+const DefaultTimeZone = "America/New_York"
+
 // Config configures a Dashboard.
 type Config struct {
 	Hub    HubConfig
 	Health Health
+	// TimeZone is the IANA name of the zone the page shows every time in
+	// (windows, chart, watermarks), and names on the page (default
+	// America/New_York, the MTA's local time). It should be the zone of the
+	// data, so that a window reads as the local clock times it covers.
+	TimeZone string
+}
+
+// Defaults fills zero fields.
+func (c *Config) Defaults() {
+	if c.TimeZone == "" {
+		c.TimeZone = DefaultTimeZone
+	}
+	c.Hub.Defaults()
 }
 
 // Dashboard is the page, its assets, the event stream and the health
@@ -32,20 +53,50 @@ type Dashboard struct {
 
 // New builds a dashboard; Run reads the sink topics for it.
 func New(cfg Config) (*Dashboard, error) {
-	hub, err := NewHub(cfg.Hub)
-	if err != nil {
+	cfg.Defaults()
+	if err := checkZone(cfg.TimeZone); err != nil {
 		return nil, err
 	}
 	sub, err := fs.Sub(webFS, "web")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)
 	}
-	page, err := fs.ReadFile(sub, "index.html")
+	page, err := renderPage(sub, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("dashboard: %w", err)
+		return nil, err
+	}
+	hub, err := NewHub(cfg.Hub)
+	if err != nil {
+		return nil, err
 	}
 	return &Dashboard{hub: hub, health: newHealth(cfg.Health, hub), page: page,
 		assets: http.StripPrefix("/dashboard/", http.FileServerFS(sub))}, nil
+}
+
+// checkZone accepts the IANA zone names Go's database knows, which the
+// browser knows too; not "Local", which means a machine's own zone.
+func checkZone(name string) error {
+	if name == "Local" {
+		return fmt.Errorf("dashboard: time zone %q: want an IANA name such as %s, or UTC", name, DefaultTimeZone)
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return fmt.Errorf("dashboard: time zone: %w (want an IANA name such as %s, or UTC)", err, DefaultTimeZone)
+	}
+	return nil
+}
+
+// renderPage fills index.html's settings (html/template, so a value is
+// always text in an attribute, never markup).
+func renderPage(sub fs.FS, cfg Config) ([]byte, error) {
+	tmpl, err := template.ParseFS(sub, "index.html")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, struct{ TimeZone string }{cfg.TimeZone}); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
+	}
+	return b.Bytes(), nil
 }
 
 // Hub is the dashboard's event hub.
@@ -57,7 +108,7 @@ func (d *Dashboard) Run(ctx context.Context) error { return d.hub.Run(ctx) }
 
 // Register adds the dashboard's routes to mux (every one read-only):
 //
-//	GET /              the page
+//	GET /              the page (Config.TimeZone in a meta element)
 //	GET /dashboard/    its script, style sheet and icon
 //	GET /events        the Server-Sent Events stream (see Hub.ServeHTTP)
 //	GET /api/health    the health panel's numbers (HealthReport, JSON)
@@ -67,6 +118,8 @@ func (d *Dashboard) Register(mux *http.ServeMux) {
 		_, _ = w.Write(d.page)
 	})))
 	mux.Handle("GET /dashboard/", secure(d.assets))
+	// The directory's index is the page's template: the page is at /.
+	mux.Handle("GET /dashboard/{$}", secure(http.RedirectHandler("/", http.StatusMovedPermanently)))
 	mux.Handle("GET /favicon.ico", secure(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/dashboard/favicon.svg", http.StatusMovedPermanently)
 	})))

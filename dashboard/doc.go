@@ -50,6 +50,16 @@
 // 503 with Retry-After. A comment line is sent every Config.Heartbeat
 // (15s) so proxies and clients can tell an idle stream from a dead one.
 //
+// # Time zone and warnings
+//
+// The page shows every time (windows, chart axis, watermarks) as the wall
+// clock in Config.TimeZone, an IANA zone (default America/New_York, the
+// MTA's), and says so in its header; New checks the name against Go's zone
+// database (embedded, so a machine without one works too) and writes it
+// into the page. The chart spans the selected station's last 72 windows,
+// whatever their length, and leaves a gap where a window has no data.
+// HealthReport.Warnings, when not empty, is a banner above the page.
+//
 // The dashboard is read-only: it reads the sink topics and the member's
 // own metrics, and writes nothing anywhere. It is served by the member's
 // HTTP server (package httpapi), which listens on loopback by default.

@@ -53,6 +53,9 @@ type HealthReport struct {
 	Kafka      *KafkaHealth `json:"kafka"`
 	KafkaError string       `json:"kafka_error,omitempty"`
 	Events     HubStats     `json:"events"`
+	// Warnings are problems a user should see first, one sentence each;
+	// the page shows them as a banner. Empty when there are none.
+	Warnings []string `json:"warnings"`
 }
 
 // Rates are this member's rates per second.
@@ -142,7 +145,7 @@ func (h *health) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func (h *health) report(ctx context.Context, now time.Time) HealthReport {
 	rep := HealthReport{At: now.UTC(), Member: h.cfg.Self, Partitions: map[string][]int32{},
-		Watermarks: []Watermark{}, Events: h.hub.Stats()}
+		Watermarks: []Watermark{}, Events: h.hub.Stats(), Warnings: []string{}}
 	if p := h.cfg.Pipeline; p != nil {
 		rep.Readiness = p.Readiness()
 		g := p.Groups()

@@ -120,5 +120,5 @@ func TestIdleStandbyMember(t *testing.T) {
 }
 
 // msgIdleStandby is the line a member logs for each group it got no
-// partition of, as the README's Scaling section shows it to operators.
+// partition of, as docs/operations.md's Scaling section shows it to operators.
 const msgIdleStandby = "idle standby: no partitions assigned in this group (more members than partitions); taking over when a member leaves"

@@ -6,8 +6,10 @@
 (function () {
   const MAX_ROWS = 300;          // table rows shown (newest first)
   const MAX_WINDOWS = 20000;     // station windows kept in the page
-  const CHART_SPAN_MS = 6 * 3600 * 1000; // the chart's event-time span
+  const CHART_WINDOWS = 72;      // the chart spans the station's last 72 windows (5m: 6 hours, 4h: 12 days)
   const HEALTH_EVERY_MS = 2000;
+  const MIN = 60 * 1000;
+  const DAY = 24 * 60 * MIN;
 
   const state = {
     windows: new Map(), // record key (STATION|LINENAME|START) -> window
@@ -36,11 +38,72 @@
     return e;
   }
 
-  const pad = (n) => (n < 10 ? '0' : '') + n;
-  const fmtDate = (d) => d.getUTCFullYear() + '-' + pad(d.getUTCMonth() + 1) + '-' + pad(d.getUTCDate());
-  const fmtClock = (d) => pad(d.getUTCHours()) + ':' + pad(d.getUTCMinutes());
-  const fmtClockS = (d) => fmtClock(d) + ':' + pad(d.getUTCSeconds());
-  const fmtWindow = (s, e) => fmtDate(s) + ' ' + fmtClock(s) + '–' + fmtClock(e);
+  // ---- time, in the data's zone -----------------------------------------
+  // The member names the zone (dashboard.Config.TimeZone) in a meta element;
+  // every time on the page is shown in it, and the header says which.
+
+  const ZONE = (() => {
+    const meta = document.querySelector('meta[name="turnstile-time-zone"]');
+    const want = (meta && meta.content) || 'UTC';
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: want });
+      return { tz: want, problem: '' };
+    } catch (e) {
+      return { tz: 'UTC', problem: 'this browser does not know the time zone ' + want };
+    }
+  })();
+  const isUTC = (tz) => ['UTC', 'Etc/UTC', 'Etc/GMT', 'GMT', 'Etc/Universal', 'Universal', 'Zulu'].indexOf(tz) >= 0;
+  // zoneCity is the short name of the zone: New York for America/New_York.
+  const zoneCity = (tz) => (isUTC(tz) ? 'UTC' : tz.slice(tz.lastIndexOf('/') + 1).replace(/_/g, ' '));
+  const zoneLabel = (tz) => (isUTC(tz) ? 'times in UTC' : 'times in ' + zoneCity(tz) + ' (' + tz + ')');
+
+  const partsFmt = new Intl.DateTimeFormat('en-US', {
+    timeZone: ZONE.tz, hourCycle: 'h23', weekday: 'short',
+    year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  });
+  const abbrFmt = new Intl.DateTimeFormat('en-US', { timeZone: ZONE.tz, timeZoneName: 'short' });
+  const localCache = new Map(); // ms -> local parts
+
+  // local is the wall clock of instant d in the zone.
+  function local(d) {
+    const ms = d.getTime();
+    let l = localCache.get(ms);
+    if (l) return l;
+    const o = {};
+    for (const p of partsFmt.formatToParts(d)) o[p.type] = p.value;
+    const h = o.hour === '24' ? '00' : o.hour;
+    l = { y: o.year, mo: o.month, d: o.day, h: h, mi: o.minute, s: o.second, wd: o.weekday,
+      day: o.year + '-' + o.month + '-' + o.day, minutes: Number(h) * 60 + Number(o.minute) };
+    if (localCache.size > 50000) localCache.clear();
+    localCache.set(ms, l);
+    return l;
+  }
+  const zoneAbbr = (d) => {
+    const p = abbrFmt.formatToParts(d).find((x) => x.type === 'timeZoneName');
+    return p ? p.value : '';
+  };
+
+  const fmtDate = (d) => local(d).day;
+  const fmtClock = (d) => { const l = local(d); return l.h + ':' + l.mi; };
+  const fmtClockS = (d) => fmtClock(d) + ':' + local(d).s;
+  const fmtShortDate = (d) => { const l = local(d); return l.wd + ' ' + l.mo + '/' + l.d; };
+  const fmtStamp = (d) => fmtShortDate(d) + ' ' + fmtClock(d);
+  // fmtWindow is a window's local day and clock times (Fri 01/05
+  // 19:00–23:00); an end on a later day than the start (other than at
+  // midnight) says so. fmtWindowLong adds the year and the zone.
+  function fmtWindow(s, e) {
+    const ls = local(s), le = local(e);
+    const later = le.day !== ls.day && le.minutes !== 0 ? ' +1d' : '';
+    return fmtShortDate(s) + ' ' + ls.h + ':' + ls.mi + '–' + le.h + ':' + le.mi + later;
+  }
+  const fmtWindowLong = (s, e) => fmtDate(s) + ' ' + fmtClock(s) + ' ' + zoneAbbr(s) + ' – ' + fmtDate(e) + ' ' + fmtClock(e) + ' ' + zoneAbbr(e) + ' (' + ZONE.tz + ')';
+  function fmtDuration(ms) {
+    const m = Math.round(ms / MIN);
+    if (m % 1440 === 0) return m / 1440 + 'd';
+    if (m % 60 === 0) return m / 60 + 'h';
+    if (m > 60) return Math.floor(m / 60) + 'h' + (m % 60) + 'm';
+    return m + 'm';
+  }
   const numFmt = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
   const num = (v) => (typeof v === 'number' && isFinite(v) ? numFmt.format(v) : '–');
   const stationKey = (w) => w.station + '|' + w.line;
@@ -143,10 +206,18 @@
     list = list.slice(0, MAX_ROWS);
     if (!state.selected && list.length > 0) state.selected = stationKey(list[0]);
     renderRows(list);
-    byId('count').textContent = total > list.length ? 'newest ' + list.length + ' of ' + total : total + ' windows';
+    byId('count').textContent = total > list.length
+      ? 'newest ' + num(list.length) + ' of ' + num(total)
+      : num(total) + (total === 1 ? ' window' : ' windows');
+    const note = byId('count-note');
+    note.hidden = total <= list.length;
+    note.textContent = total <= list.length ? '' : 'The table lists only the newest ' + num(MAX_ROWS) + ' of the ' + num(total) +
+      ' station windows ' + (q ? 'that match the search ' : '') + 'received so far (newest first, by window end). ' +
+      'Search by station or line, or tick “latest window per station”, to find the others; ' +
+      'the chart always shows the selected station’s windows.';
     byId('empty').hidden = state.windows.size > 0;
     byId('summary').textContent = state.events + ' events' +
-      (state.lastEventAt ? ' · last ' + fmtClockS(state.lastEventAt) + ' UTC' : '');
+      (state.lastEventAt ? ' · last ' + fmtClockS(state.lastEventAt) : '');
     renderChart();
   }
 
@@ -172,6 +243,8 @@
     setText(c[0], w.station);
     setText(c[1], w.line);
     setText(c[2], fmtWindow(w.start, w.end));
+    const long = fmtWindowLong(w.start, w.end);
+    if (c[2].title !== long) c[2].title = long;
     setText(c[3], num(w.entries));
     setText(c[4], num(w.exits));
     setText(c[5], num(w.devices));
@@ -214,6 +287,86 @@
     return 10 * p;
   }
 
+  // chartStep is the distance of two consecutive windows: the slide, or,
+  // for tumbling windows, the window length.
+  function chartStep(ws) {
+    const w = ws[ws.length - 1];
+    let step = w.end - w.start;
+    for (let i = 1; i < ws.length; i++) {
+      const d = ws[i].start - ws[i - 1].start;
+      if (d > 0 && d < step) step = d;
+    }
+    return Math.max(step, 1);
+  }
+
+  // runs splits windows (by start) where one is missing: two windows are
+  // neighbours when one starts where the other ends (tumbling windows, of
+  // any length) or a step after it (sliding windows).
+  function runs(ws, step) {
+    const out = [];
+    let run = [];
+    for (const w of ws) {
+      const p = run[run.length - 1];
+      if (p && w.start.getTime() !== p.end.getTime() && w.start - p.start > step) {
+        out.push(run);
+        run = [];
+      }
+      run.push(w);
+    }
+    if (run.length) out.push(run);
+    return out;
+  }
+
+  // ticks are the time axis's labelled instants between t0 and t1, on round
+  // local clock times (at most 7; 9 for whole days), each with a distinct label: the clock
+  // time, and the date where the day changes (on every tick when the span
+  // is a day or more); at least a day apart, the date alone. An hour the
+  // clock repeats (daylight saving's end) gets the zone's abbreviation.
+  let tickMemo = { key: '', ticks: [] };
+  function ticks(t0, t1) {
+    const key = t0 + '|' + t1;
+    if (tickMemo.key === key) return tickMemo.ticks;
+    const span = t1 - t0;
+    let step = 0;
+    for (const m of [5, 10, 15, 30, 60, 120, 180, 240, 360, 720]) {
+      if (span / (m * MIN) <= 6) { step = m * MIN; break; }
+    }
+    let days = 0;
+    if (!step) {
+      for (const k of [1, 2, 7, 14, 28]) if (span / (k * DAY) <= 8) { days = k; break; }
+      if (!days) days = Math.ceil(span / (8 * DAY));
+    }
+    const grid = step ? Math.min(step, 15 * MIN) : 15 * MIN; // zones are offset by multiples of 15 minutes
+    const out = [];
+    for (let t = Math.ceil(t0 / grid) * grid; t <= t1; t += grid) {
+      const d = new Date(t);
+      const l = local(d);
+      if (step) {
+        if (l.minutes % (step / MIN) !== 0) continue;
+      } else {
+        if (l.minutes !== 0 || (Date.UTC(+l.y, +l.mo - 1, +l.d) / DAY) % days !== 0) continue;
+      }
+      if (out.length && out[out.length - 1].l.day === l.day && out[out.length - 1].l.minutes === l.minutes && !step) continue;
+      out.push({ t: t, l: l, d: d });
+    }
+    out.forEach((k, i) => {
+      const prev = out[i - 1];
+      k.time = step ? k.l.h + ':' + k.l.mi : '';
+      k.date = !step || span >= DAY || !prev || prev.l.day !== k.l.day ? fmtShortDate(k.d) : '';
+    });
+    const seen = new Map();
+    for (const k of out) {
+      const label = k.time + '|' + k.date;
+      const other = seen.get(label);
+      if (other) {
+        for (const x of [other, k]) if (x.time.indexOf(' ') < 0) x.time += ' ' + zoneAbbr(x.d);
+      }
+      seen.set(label, k);
+    }
+    tickMemo = { key: key, ticks: out };
+    return out;
+  }
+
   function renderChart() {
     const chart = byId('chart');
     const title = byId('chart-title');
@@ -233,44 +386,62 @@
       chart.replaceChildren();
       return;
     }
-    const last = ws[ws.length - 1].end.getTime();
-    const shown = ws.filter((w) => w.end.getTime() > last - CHART_SPAN_MS);
+    // The span follows the window size: the station's last CHART_WINDOWS
+    // windows (a gap in the data is a gap in the line).
+    const step = chartStep(ws);
+    const lastStart = ws[ws.length - 1].start.getTime();
+    const shown = ws.filter((w) => w.start.getTime() > lastStart - CHART_WINDOWS * step);
+    const t0 = shown[0].start.getTime();
+    const t1 = Math.max(...shown.map((w) => w.end.getTime()));
+    const parts = runs(shown, step);
     const corrected = shown.filter((w) => w.rev > 1).length;
-    sub.textContent = shown.length + ' windows, ' + fmtDate(shown[0].start) + ' ' + fmtClock(shown[0].start) + '–' +
-      fmtClock(new Date(last)) + ' UTC' + (corrected ? ' · ' + corrected + ' corrected' : '');
+    const len = shown[shown.length - 1].end - shown[shown.length - 1].start;
+    sub.textContent = (shown.length < ws.length ? 'the last ' : '') + shown.length + (shown.length === 1 ? ' window' : ' windows') +
+      ' of ' + fmtDuration(len) + (step < len ? ' every ' + fmtDuration(step) : '') + ', ' +
+      fmtStamp(new Date(t0)) + ' – ' + fmtStamp(new Date(t1)) +
+      (parts.length > 1 ? ' · ' + (parts.length - 1) + (parts.length === 2 ? ' gap' : ' gaps') + ' (no data)' : '') +
+      (corrected ? ' · ' + corrected + ' corrected' : '');
 
-    const W = 640, H = 260, L = 56, R = 12, T = 12, B = 28;
-    const t0 = shown[0].start.getTime(), t1 = last;
+    const W = 580, H = 270, L = 56, R = 32, T = 12, B = 40;
     const span = Math.max(1, t1 - t0);
     const ymax = niceMax(Math.max(1, ...shown.map((w) => Math.max(w.entries, w.exits))));
     const x = (t) => L + ((t - t0) / span) * (W - L - R);
     const y = (v) => T + (1 - v / ymax) * (H - T - B);
+    const mid = (w) => (w.start.getTime() + w.end.getTime()) / 2;
     const nodes = [];
     for (let i = 0; i <= 4; i++) {
       const v = (ymax * i) / 4;
       nodes.push(svg('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) }));
       nodes.push(svg('text', { x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, num(v)));
     }
-    // Time ticks on round minutes: the smallest step with at most 6 ticks.
-    const MIN = 60 * 1000;
-    let step = 360 * MIN;
-    for (const m of [5, 10, 15, 30, 60, 120, 180, 360]) {
-      if (span / (m * MIN) <= 6) { step = m * MIN; break; }
-    }
-    for (let t = Math.ceil(t0 / step) * step; t <= t1; t += step) {
-      nodes.push(svg('line', { class: 'grid', x1: x(t), x2: x(t), y1: T, y2: y(0) }));
-      const anchor = x(t) > W - R - 20 ? 'end' : x(t) < L + 20 ? 'start' : 'middle';
-      nodes.push(svg('text', { x: x(t), y: H - 8, 'text-anchor': anchor }, fmtClock(new Date(t))));
+    for (const k of ticks(t0, t1)) {
+      const xt = x(k.t);
+      nodes.push(svg('line', { class: k.date ? 'grid day' : 'grid', x1: xt, x2: xt, y1: T, y2: y(0) }));
+      const label = svg('text', { class: 'tick', x: xt, y: H - B + 16, 'text-anchor': 'middle' });
+      if (k.time) label.appendChild(svg('tspan', { class: 'clock', x: xt }, k.time));
+      if (k.date && k.time) label.appendChild(svg('tspan', { class: 'date', x: xt, dy: 13 }, k.date));
+      if (k.date && !k.time) {
+        // A day alone: the weekday above the date, to fit a week of days.
+        const date = svg('tspan', { class: 'date' });
+        const sp = k.date.indexOf(' ');
+        date.appendChild(svg('tspan', { x: xt }, k.date.slice(0, sp)));
+        date.appendChild(svg('tspan', { x: xt, dy: 13 }, k.date.slice(sp + 1)));
+        label.appendChild(date);
+      }
+      nodes.push(label);
     }
     nodes.push(svg('line', { class: 'axis', x1: L, x2: W - R, y1: y(0), y2: y(0) }));
     nodes.push(svg('line', { class: 'axis', x1: L, x2: L, y1: T, y2: y(0) }));
     for (const [field, cls] of [['entries', 'entries'], ['exits', 'exits']]) {
-      const pts = shown.map((w) => x((w.start.getTime() + w.end.getTime()) / 2).toFixed(1) + ',' + y(w[field]).toFixed(1));
-      nodes.push(svg('polyline', { class: 'line ' + cls, points: pts.join(' ') }));
+      for (const run of parts) {
+        if (run.length < 2) continue;
+        const pts = run.map((w) => x(mid(w)).toFixed(1) + ',' + y(w[field]).toFixed(1));
+        nodes.push(svg('polyline', { class: 'line ' + cls, points: pts.join(' '), 'data-windows': run.length }));
+      }
       for (const w of shown) {
         const c = svg('circle', {
           class: cls + (w.rev > 1 ? ' corrected' : ''),
-          cx: x((w.start.getTime() + w.end.getTime()) / 2).toFixed(1), cy: y(w[field]).toFixed(1), r: w.rev > 1 ? 4.5 : 2.5,
+          cx: x(mid(w)).toFixed(1), cy: y(w[field]).toFixed(1), r: w.rev > 1 ? 4.5 : shown.length > 120 ? 1.8 : 2.5,
         });
         c.appendChild(svg('title', {}, fmtWindow(w.start, w.end) + ' ' + field + ' ' + num(w[field]) + (w.rev > 1 ? ' (revision ' + w.rev + ')' : '')));
         nodes.push(c);
@@ -294,7 +465,16 @@
     return ul;
   }
 
+  // renderWarnings shows the health report's warnings, each as text, in the
+  // banner above the page; none (or no list) hides it.
+  function renderWarnings(ws) {
+    const list = Array.isArray(ws) ? ws.filter((w) => typeof w === 'string' && w.trim() !== '') : [];
+    byId('warning-list').replaceChildren(...list.map((w) => el('li', '', w)));
+    byId('warnings').hidden = list.length === 0;
+  }
+
   function renderHealth(h) {
+    renderWarnings(h.warnings);
     byId('member').textContent = h.member ? '· ' + h.member : '';
     const dl = el('dl');
     item(dl, 'Ready', h.readiness && h.readiness.ready ? 'yes' : 'no', h.readiness && h.readiness.ready ? 'ok' : 'warn');
@@ -344,6 +524,10 @@
   // ---- start ------------------------------------------------------------
 
   document.addEventListener('DOMContentLoaded', () => {
+    const zone = byId('zone');
+    zone.textContent = zoneLabel(ZONE.tz) + (ZONE.problem ? ' (' + ZONE.problem + ')' : '');
+    zone.title = 'Every time on this page is the wall clock in ' + ZONE.tz + ' (the member\'s dashboard time zone)';
+    byId('window-head').textContent = 'Window (' + zoneCity(ZONE.tz) + ')';
     byId('search').addEventListener('input', (e) => { state.search = e.target.value; schedule(); });
     byId('latest').addEventListener('change', (e) => { state.latestOnly = e.target.checked; schedule(); });
     connect();

@@ -173,7 +173,7 @@ func Changeable(p Params, readings []Reading, late map[string]bool) (map[DeviceK
 }
 
 // sortEventTime puts one device's readings in event-time order; equal
-// times by counter values (the definition in the README), so arrival order
+// times by counter values (the definition in docs/semantics.md), so arrival order
 // and IDs never matter.
 func sortEventTime(rs []Reading) {
 	sort.Slice(rs, func(i, j int) bool {
