@@ -28,6 +28,7 @@ import (
 	"github.com/turnstile-streams/turnstile/provision"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
 )
 
@@ -169,6 +170,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	cfg.Defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Members > 0 {
+		// Before any member joins a group (see state.CheckDir).
+		if err := state.CheckDir(cfg.Pipeline.State.Dir); err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
 	}
 	s := &Stack{cfg: cfg, log: cfg.Logger, reg: newRegistry(), fail: make(chan error, cfg.Members+2)}
 	s.ctx, s.stop = context.WithCancel(ctx)

@@ -47,7 +47,12 @@ with warnings and errors above it; every log record goes to --log-file
 them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// First: on a terminal it re-routes the logger and stdout
+			if members > 0 {
+				if err := pf.checkStateDir(dataDir); err != nil {
+					return err
+				}
+			}
+			// Then: on a terminal it re-routes the logger and stdout
 			// everything below is given, and it must close last.
 			term, err := a.startLive(hf, dataDir)
 			if err != nil {
