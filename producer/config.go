@@ -150,9 +150,11 @@ type Config struct {
 	// ProgressWriter defaults to os.Stderr.
 	ProgressWriter io.Writer
 	// ConnectTimeout is how long Run waits for Kafka to answer before it
-	// sends anything (0: one minute). Errors that waiting cannot fix (TLS
-	// verification, TLS missing, SASL or authorization refusals) fail at
-	// once. Once running, an unreachable broker is retried without limit.
+	// sends anything (0: 10 s; a broker that is starting answers within
+	// it, and a wrong address is reported without keeping the user
+	// waiting). Errors that waiting cannot fix (TLS verification, TLS
+	// missing, SASL or authorization refusals) fail at once. Once running,
+	// an unreachable broker is retried without limit.
 	ConnectTimeout time.Duration
 	// Prepare, when set, runs once Kafka answers and before the first
 	// record, with the client Run produces with; an error ends Run with
@@ -204,6 +206,9 @@ type CSVConfig struct {
 	SourceLabel string
 }
 
+// DefaultConnectTimeout is Config.ConnectTimeout's default.
+const DefaultConnectTimeout = 10 * time.Second
+
 // InjectedHeader is the Kafka header set on injected records; its value is
 // an Injection.
 const InjectedHeader = "turnstile-injected"
@@ -237,7 +242,7 @@ func (c *Config) Defaults() {
 		c.ProgressWriter = os.Stderr
 	}
 	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = time.Minute
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	s := &c.Synthetic
 	if s.Interval == 0 {
