@@ -94,6 +94,13 @@ type Config struct {
 	// console.Console.SetStatus, which redraws it in place on a terminal.
 	ShowStatus func(block string)
 
+	// Command is how the banner's examples invoke turnstile (default
+	// "turnstile"; make run's is ./bin/turnstile).
+	Command string
+	// ExampleCSV, when set, is an MTA weekly file (or excerpt) the banner
+	// suggests replaying into the stack.
+	ExampleCSV string
+
 	// Stdout receives the banner, the status blocks (unless ShowStatus)
 	// and the shutdown line. Default: discarded.
 	Stdout io.Writer
@@ -105,6 +112,9 @@ type Config struct {
 func (c *Config) Defaults() {
 	if c.Stdout == nil {
 		c.Stdout = io.Discard
+	}
+	if c.Command == "" {
+		c.Command = "turnstile"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
