@@ -63,7 +63,6 @@ func defaultRegistryURL() string {
 	return "http://" + d.Addr
 }
 
-
 func (s *Stack) producerLine() string {
 	if s.cfg.NoProducer {
 		return "off (--produce=false): produce to the input topic yourself"
