@@ -140,6 +140,15 @@ type Config struct {
 	// Synthetic.Start) gives the same records, byte for byte.
 	Seed int64
 
+	// Resume, for the synthetic source, continues after what Topic
+	// already holds (turnstile dev sets it, so a restarted demo is not
+	// behind its own stored state): before sending, Run reads the tail of
+	// every partition (FindResumePoint), starts the synthetic clock at the
+	// interval after the newest event time found when that is later than
+	// Synthetic.Start, and continues each device from its last registers.
+	// It needs KafkaOpts.
+	Resume bool
+
 	// EventTimeAsRecordTime sets each Kafka record's timestamp to the
 	// reading's event time instead of the produce time. Beware of time-based
 	// retention when replaying old data.
@@ -192,6 +201,9 @@ type SyntheticConfig struct {
 	ResetFraction float64
 	// SourceLabel is the v2 SOURCE value; default "synthetic".
 	SourceLabel string
+
+	// from are the registers devices continue from (Config.Resume).
+	from map[string]Registers
 }
 
 // CSVConfig configures the CSV replay.

@@ -68,6 +68,11 @@ type Summary struct {
 	Elapsed               time.Duration
 	// Stopped is true when ctx ended the run before the source did.
 	Stopped bool
+	// ResumedAfter is the newest event time found on the topic with
+	// Config.Resume (zero: none, or no Resume); ResumedDevices how many of
+	// the stream's devices continued from their last registers.
+	ResumedAfter   time.Time
+	ResumedDevices int
 }
 
 // DeliveryError reports records the broker did not acknowledge.
@@ -161,6 +166,15 @@ func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 			return sum, err
 		}
 	}
+	if full.Resume && full.Source == SourceSynthetic {
+		if stream, err = resume(ctx, cfg, full, codec, start, &sum); err != nil {
+			if ctx.Err() != nil {
+				sum.Stopped = true
+				return sum, nil
+			}
+			return sum, err
+		}
+	}
 	if full.Logger != nil {
 		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
 			"schema_id", sum.SchemaID, "schema_version", full.SchemaVersion, "speed", full.Speed, "rate", full.Rate, "limit", full.Limit)
@@ -178,7 +192,8 @@ func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	var firstErr error
 	var fatal atomic.Bool // a failure every later record would share
 	var wg sync.WaitGroup
-	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin()}
+	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin(),
+		notAhead: full.Source == SourceSynthetic}
 	var n int64
 	for full.Limit == 0 || n < full.Limit {
 		if fatal.Load() {
@@ -274,6 +289,11 @@ type pacer struct {
 	wallStart time.Time
 	origin    time.Time
 	next      time.Time // earliest wall time of the next record under Rate
+	// notAhead: a record is not sent before the wall clock reaches its
+	// stream time (a synthetic stream faster than real time continues in
+	// real time once it has caught up with the present, instead of
+	// producing readings from the future).
+	notAhead bool
 }
 
 func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
@@ -295,6 +315,9 @@ func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
 		} else {
 			p.next = target.Add(time.Duration(float64(time.Second) / p.rate))
 		}
+	}
+	if p.notAhead && arrival.After(target) {
+		target = arrival
 	}
 	if target.IsZero() {
 		return nil
@@ -440,4 +463,33 @@ func permanentKafkaError(err error) bool {
 		}
 	}
 	return false
+}
+
+// resume rebuilds the synthetic stream of cfg to continue after what its
+// topic holds (Config.Resume): its clock starts at the interval after the
+// newest event time found, when that is later than the start it had, and
+// each device found continues from its last registers.
+func resume(ctx context.Context, cfg, full Config, codec *codecs.ReadingCodec, now time.Time, sum *Summary) (*Stream, error) {
+	if len(full.KafkaOpts) == 0 {
+		return nil, errors.New("producer: Resume needs KafkaOpts (to read the topic)")
+	}
+	keys, err := syntheticKeys(full.Synthetic, full.Seed)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := FindResumePoint(ctx, full.KafkaOpts, full.Topic, codec, keys)
+	if err != nil {
+		return nil, err
+	}
+	start := full.Synthetic.Start
+	if after := rp.Newest.Truncate(full.Synthetic.Interval).Add(full.Synthetic.Interval); !rp.Newest.IsZero() && after.After(start) {
+		start = after
+	}
+	cfg.Synthetic.Start, cfg.Synthetic.from = start, rp.Registers
+	sum.ResumedAfter, sum.ResumedDevices = rp.Newest, len(rp.Registers)
+	if full.Logger != nil {
+		full.Logger.Info("producer: resuming after what the topic holds", "topic", full.Topic, "newest_event_time", rp.Newest,
+			"start", start, "devices_found", len(rp.Registers), "devices", len(keys), "records_read", rp.Read)
+	}
+	return NewStream(cfg, codec, now, full.Logger)
 }

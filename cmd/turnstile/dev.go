@@ -123,7 +123,8 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 	_ = fs.Set("produce-speed", "60")
 	_ = fs.Set("produce-interval", "1m")
 	_ = fs.Set("produce-max-booths", "100")
-	for _, name := range []string{"retention", "produce-speed", "produce-interval", "produce-max-booths"} {
+	_ = fs.Set("produce-resume", "true")
+	for _, name := range []string{"retention", "produce-speed", "produce-interval", "produce-max-booths", "produce-resume"} {
 		f := fs.Lookup(name)
 		f.DefValue, f.Changed = f.Value.String(), false
 	}
