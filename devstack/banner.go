@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/turnstile-streams/turnstile/producer"
 	"github.com/turnstile-streams/turnstile/registry"
 )
 
@@ -68,9 +69,24 @@ func (s *Stack) producerLine() string {
 		return "off (--produce=false): produce to the input topic yourself"
 	}
 	p := s.cfg.Producer
-	line := fmt.Sprintf("synthetic, %gx event time, a reading per turnstile every %v", p.Speed, p.Synthetic.Interval)
+	if p.Source == producer.SourceCSV {
+		return fmt.Sprintf("the MTA file %s, %gx event time", p.CSV.Path, p.Speed)
+	}
+	pace := "as fast as possible"
+	switch {
+	case p.Speed == 0 || p.Speed == 1:
+		pace = "in real time"
+	case p.Speed > 0:
+		pace = fmt.Sprintf("%gx event time", p.Speed)
+	}
+	line := "synthetic turnstiles counting the real ridership of their booths (MTA weeks of 2023-12-30..2024-01-12,\n" +
+		"                   by New York hour, weekday or weekend), " + pace
 	if p.Speed > 1 {
 		line += fmt.Sprintf(" (a day every %v)", (24 * time.Hour / time.Duration(p.Speed)).Round(time.Second))
+	}
+	line += fmt.Sprintf(", a reading per turnstile every %v", p.Synthetic.Interval)
+	if p.Resume {
+		line += ";\n                   it continues after the newest reading on the input topic"
 	}
 	return line
 }
