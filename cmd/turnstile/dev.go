@@ -45,9 +45,16 @@ producers feed --input-topic). Any Kafka client can use the broker and
 registry meanwhile. Ctrl-C shuts down cleanly; a second run resumes from the
 data directory.
 
+The broker and registry listen where --brokers and --registry-url point,
+the same flags (and TURNSTILE_BROKERS, TURNSTILE_REGISTRY_URL) every client
+command connects with, so one set of variables moves every port.
+
 The demo stream runs event time 60x faster than the wall clock, one reading
 per turnstile per minute of event time, so 5-minute windows close within
-seconds.
+seconds. Its turnstiles count the real ridership of their booths, by New
+York hour, weekday or weekend (calibrated from two MTA weeks), and it
+continues after the newest reading already on the input topic
+(--produce-resume), so a second run publishes new windows at once.
 
 On a terminal, the status (rates, lag, watermarks, windows, dead-lettered,
 too late, lake files) is one view redrawn in place every --status-interval,
