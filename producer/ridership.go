@@ -218,6 +218,21 @@ func (r *Ridership) forBooths(booths []Booth) []boothRidership {
 	return out
 }
 
+// maxPerDeviceBlock is the most a synthetic turnstile should count in a
+// 4-hour block: busy real ones count about that many.
+const maxPerDeviceBlock = 4000
+
+// busiestBlock is the booth's largest weekday 4-hour count, either way.
+func (b boothRidership) busiestBlock() float64 {
+	var m float64
+	for dir := range 2 {
+		for _, v := range b.blocks[dir] {
+			m = max(m, v)
+		}
+	}
+	return m
+}
+
 func weekdayTotal(b boothRidership, dir int) float64 {
 	var s float64
 	for _, v := range b.blocks[dir] {

@@ -114,3 +114,39 @@ func TestRidershipShape(t *testing.T) {
 	}
 	t.Logf("%d station windows with data, entries != exits in %d", withData, differ)
 }
+
+// TestRidershipNoGlitches: at the MTA's 4-hour interval, across every
+// booth of the reference over a busy weekday, no turnstile counts more
+// than the pipeline's default glitch threshold (10,000: MaxDelta) between
+// two readings: busy booths get more turnstiles.
+func TestRidershipNoGlitches(t *testing.T) {
+	ny, err := time.LoadLocation("America/New_York")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := newSynthetic(SyntheticConfig{Start: time.Date(2026, 12, 2, 0, 0, 0, 0, ny).UTC(), Interval: 4 * time.Hour,
+		Duration: 48 * time.Hour, Counters: CountersCumulative}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string][2]int64{}
+	var most int64
+	for {
+		it, err := s.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := it.reading.DeviceKey()
+		if prev, ok := last[k]; ok {
+			most = max(most, it.reading.Entries-prev[0], it.reading.Exits-prev[1])
+		}
+		last[k] = [2]int64{it.reading.Entries, it.reading.Exits}
+	}
+	if most > 10000 {
+		t.Errorf("a turnstile counted %d in 4 hours", most)
+	}
+	t.Logf("%d turnstiles; the most one counted in 4 hours: %d", len(last), most)
+}
