@@ -53,8 +53,9 @@ type HealthReport struct {
 	Kafka      *KafkaHealth `json:"kafka"`
 	KafkaError string       `json:"kafka_error,omitempty"`
 	Events     HubStats     `json:"events"`
-	// Warnings are problems a user should see first, one sentence each;
-	// the page shows them as a banner. Empty when there are none.
+	// Warnings are what the user should know now (status.Warnings over
+	// the same interval as Rates), one sentence each; the page shows them
+	// as a banner, as text. Empty when all is well.
 	Warnings []string `json:"warnings"`
 }
 
@@ -161,6 +162,7 @@ func (h *health) report(ctx context.Context, now time.Time) HealthReport {
 		cur := h.cfg.Metrics()
 		rep.Totals = h.totals(cur)
 		rep.Rates = h.rates(now, cur)
+		rep.Warnings = h.warnings(cur)
 		for _, g := range slices.Sorted(maps.Keys(cur.Watermarks)) {
 			v := cur.Watermarks[g]
 			wm := Watermark{Group: g, Partition: v.Partition, LagSeconds: v.Lag.Seconds(), Holder: v.Holder, Waiting: v.Waiting}
@@ -240,6 +242,17 @@ func (h *health) rates(now time.Time, cur processors.Snapshot) *Rates {
 		h.samples = append(h.samples, sample{at: now, s: cur})
 	}
 	return out
+}
+
+// warnings are status.Warnings from the sample rates measured from (the
+// oldest kept) to cur.
+func (h *health) warnings(cur processors.Snapshot) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.samples) == 0 {
+		return []string{}
+	}
+	return append([]string{}, status.Warnings(h.samples[0].s, cur, h.cfg.Status.Topics.Late)...)
 }
 
 // kafka returns the Kafka report, read at most every kEvery.

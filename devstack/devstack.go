@@ -28,6 +28,7 @@ import (
 	"github.com/turnstile-streams/turnstile/provision"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
 )
 
@@ -93,6 +94,13 @@ type Config struct {
 	// console.Console.SetStatus, which redraws it in place on a terminal.
 	ShowStatus func(block string)
 
+	// Command is how the banner's examples invoke turnstile (default
+	// "turnstile"; make run's is ./bin/turnstile).
+	Command string
+	// ExampleCSV, when set, is an MTA weekly file (or excerpt) the banner
+	// suggests replaying into the stack.
+	ExampleCSV string
+
 	// Stdout receives the banner, the status blocks (unless ShowStatus)
 	// and the shutdown line. Default: discarded.
 	Stdout io.Writer
@@ -104,6 +112,9 @@ type Config struct {
 func (c *Config) Defaults() {
 	if c.Stdout == nil {
 		c.Stdout = io.Discard
+	}
+	if c.Command == "" {
+		c.Command = "turnstile"
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -169,6 +180,12 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	cfg.Defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Members > 0 {
+		// Before any member joins a group (see state.CheckDir).
+		if err := state.CheckDir(cfg.Pipeline.State.Dir); err != nil {
+			return nil, fmt.Errorf("devstack: %w", err)
+		}
 	}
 	s := &Stack{cfg: cfg, log: cfg.Logger, reg: newRegistry(), fail: make(chan error, cfg.Members+2)}
 	s.ctx, s.stop = context.WithCancel(ctx)

@@ -16,11 +16,15 @@
 //   - the lake-writer (package datalake) writing the sink topics under
 //     Config.LakeDir, unless Config.NoLake;
 //   - the synthetic producer (package producer) feeding the input topic,
-//     unless Config.NoProducer;
+//     unless Config.NoProducer (with Producer.Resume, turnstile dev's
+//     default, it continues after the newest reading on the topic);
 //   - the live status (package status) on Config.Stdout, or
 //     Config.ShowStatus, unless Config.Quiet.
 //
-// Then it writes a banner with the addresses to Config.Stdout. The caller
+// Before any of them, it checks that the members' state directory can be
+// written (state.CheckDir), so a bad one fails at once, before a group is
+// joined. Then it writes a banner with the addresses, and commands that
+// work as printed (Config.Command, the real addresses), to Config.Stdout. The caller
 // decides where Stdout and the Logger go (cmd/turnstile routes them to the
 // terminal view and the log file of package console); the stack does not
 // look at the terminal itself.

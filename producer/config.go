@@ -140,6 +140,15 @@ type Config struct {
 	// Synthetic.Start) gives the same records, byte for byte.
 	Seed int64
 
+	// Resume, for the synthetic source, continues after what Topic
+	// already holds (turnstile dev sets it, so a restarted demo is not
+	// behind its own stored state): before sending, Run reads the tail of
+	// every partition (FindResumePoint), starts the synthetic clock at the
+	// interval after the newest event time found when that is later than
+	// Synthetic.Start, and continues each device from its last registers.
+	// It needs KafkaOpts.
+	Resume bool
+
 	// EventTimeAsRecordTime sets each Kafka record's timestamp to the
 	// reading's event time instead of the produce time. Beware of time-based
 	// retention when replaying old data.
@@ -150,9 +159,11 @@ type Config struct {
 	// ProgressWriter defaults to os.Stderr.
 	ProgressWriter io.Writer
 	// ConnectTimeout is how long Run waits for Kafka to answer before it
-	// sends anything (0: one minute). Errors that waiting cannot fix (TLS
-	// verification, TLS missing, SASL or authorization refusals) fail at
-	// once. Once running, an unreachable broker is retried without limit.
+	// sends anything (0: 10 s; a broker that is starting answers within
+	// it, and a wrong address is reported without keeping the user
+	// waiting). Errors that waiting cannot fix (TLS verification, TLS
+	// missing, SASL or authorization refusals) fail at once. Once running,
+	// an unreachable broker is retried without limit.
 	ConnectTimeout time.Duration
 	// Prepare, when set, runs once Kafka answers and before the first
 	// record, with the client Run produces with; an error ends Run with
@@ -190,6 +201,9 @@ type SyntheticConfig struct {
 	ResetFraction float64
 	// SourceLabel is the v2 SOURCE value; default "synthetic".
 	SourceLabel string
+
+	// from are the registers devices continue from (Config.Resume).
+	from map[string]Registers
 }
 
 // CSVConfig configures the CSV replay.
@@ -203,6 +217,9 @@ type CSVConfig struct {
 	// SourceLabel is the v2 SOURCE value; default "csv:<file name>".
 	SourceLabel string
 }
+
+// DefaultConnectTimeout is Config.ConnectTimeout's default.
+const DefaultConnectTimeout = 10 * time.Second
 
 // InjectedHeader is the Kafka header set on injected records; its value is
 // an Injection.
@@ -237,7 +254,7 @@ func (c *Config) Defaults() {
 		c.ProgressWriter = os.Stderr
 	}
 	if c.ConnectTimeout <= 0 {
-		c.ConnectTimeout = time.Minute
+		c.ConnectTimeout = DefaultConnectTimeout
 	}
 	s := &c.Synthetic
 	if s.Interval == 0 {

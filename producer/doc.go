@@ -10,10 +10,18 @@
 //   - synthetic (default): a live stream in the shape of the MTA's. Devices
 //     come from the embedded station reference (768 booths, a few SCPs
 //     each); each device reports once per Interval (4 h), booths staggered
-//     across the interval, with cumulative registers that grow with a
-//     station-specific rate and a daily ridership profile (or, in increment
-//     mode, the original demo's 5..10 per message). Speed runs event time
-//     faster than the wall clock so windows close quickly in a demo.
+//     across the interval, with cumulative registers (or, in increment
+//     mode, the original demo's 5..10 per message). Their counts are real
+//     ridership: Poisson draws around the device's share of its booth's
+//     rate in the reading's New York local hour, weekday or weekend,
+//     entries and exits apart, calibrated from two real MTA weeks
+//     (ridership.csv, ridership_shape.csv: see [LoadRidership]; a booth
+//     without data takes its station's other booths' mean, or the median
+//     booth). Speed runs event time faster than the wall clock so windows
+//     close quickly in a demo, but never past the wall clock: a stream
+//     that has caught up with the present continues in real time.
+//     With Resume it continues after what its topic holds (a restarted
+//     demo is not behind its own stored state).
 //   - csv: replays an MTA weekly file (plain or gzip) in event-time order,
 //     in file order, or in "arrival" order where RECOVR AUD rows come late.
 //

@@ -8,14 +8,18 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 	"golang.org/x/term"
 
 	"github.com/turnstile-streams/turnstile/codecs"
@@ -64,6 +68,11 @@ type Summary struct {
 	Elapsed               time.Duration
 	// Stopped is true when ctx ended the run before the source did.
 	Stopped bool
+	// ResumedAfter is the newest event time found on the topic with
+	// Config.Resume (zero: none, or no Resume); ResumedDevices how many of
+	// the stream's devices continued from their last registers.
+	ResumedAfter   time.Time
+	ResumedDevices int
 }
 
 // DeliveryError reports records the broker did not acknowledge.
@@ -100,13 +109,15 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // a *DeliveryError with the summary; a failure every later record would
 // share (the topic does not exist, writing is not authorized) ends the run
 // at once.
-func Run(ctx context.Context, cfg Config) (Summary, error) {
+func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
 	clock := cfg.Clock
 	if clock == nil {
 		clock = wallClock{}
 	}
 	start := clock.Now()
-	sum := Summary{Injected: map[Injection]int64{}}
+	sum = Summary{Injected: map[Injection]int64{}}
+	// Every return says how long it took, failures included.
+	defer func() { sum.Elapsed = clock.Now().Sub(start) }()
 	full, err := cfg.prepared(start)
 	if err != nil {
 		return sum, err
@@ -155,6 +166,15 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 			return sum, err
 		}
 	}
+	if full.Resume && full.Source == SourceSynthetic {
+		if stream, err = resume(ctx, cfg, full, codec, start, &sum); err != nil {
+			if ctx.Err() != nil {
+				sum.Stopped = true
+				return sum, nil
+			}
+			return sum, err
+		}
+	}
 	if full.Logger != nil {
 		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
 			"schema_id", sum.SchemaID, "schema_version", full.SchemaVersion, "speed", full.Speed, "rate", full.Rate, "limit", full.Limit)
@@ -172,7 +192,8 @@ func Run(ctx context.Context, cfg Config) (Summary, error) {
 	var firstErr error
 	var fatal atomic.Bool // a failure every later record would share
 	var wg sync.WaitGroup
-	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin()}
+	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin(),
+		notAhead: full.Source == SourceSynthetic}
 	var n int64
 	for full.Limit == 0 || n < full.Limit {
 		if fatal.Load() {
@@ -268,6 +289,11 @@ type pacer struct {
 	wallStart time.Time
 	origin    time.Time
 	next      time.Time // earliest wall time of the next record under Rate
+	// notAhead: a record is not sent before the wall clock reaches its
+	// stream time (a synthetic stream faster than real time continues in
+	// real time once it has caught up with the present, instead of
+	// producing readings from the future).
+	notAhead bool
 }
 
 func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
@@ -289,6 +315,9 @@ func (p *pacer) wait(ctx context.Context, arrival time.Time) error {
 		} else {
 			p.next = target.Add(time.Duration(float64(time.Second) / p.rate))
 		}
+	}
+	if p.notAhead && arrival.After(target) {
+		target = arrival
 	}
 	if target.IsZero() {
 		return nil
@@ -330,11 +359,15 @@ func newBar(c Config, total int64) *progressbar.ProgressBar {
 // waitForKafka pings the cluster until it answers, for up to timeout, so
 // that a producer that cannot reach Kafka or is refused says so instead of
 // buffering records forever. Errors that waiting cannot fix fail at once.
+// The error says what the last failure looks like (see connectError).
 func waitForKafka(ctx context.Context, cl *kgo.Client, timeout time.Duration, log *slog.Logger) error {
-	deadline := time.Now().Add(timeout)
+	start := time.Now()
+	deadline := start.Add(timeout)
 	backoff := 250 * time.Millisecond
 	for {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		// No attempt outlives the deadline by much (a dial into a black
+		// hole would otherwise take the client's whole dial timeout).
+		pctx, cancel := context.WithTimeout(ctx, max(time.Until(deadline), time.Second))
 		err := cl.Ping(pctx)
 		cancel()
 		switch {
@@ -344,13 +377,13 @@ func waitForKafka(ctx context.Context, cl *kgo.Client, timeout time.Duration, lo
 			return ctx.Err()
 		case permanentKafkaError(err):
 			return fmt.Errorf("producer: kafka refused the connection (check security.protocol, ssl.ca.location and the SASL settings): %w", err)
-		case time.Now().After(deadline):
-			return fmt.Errorf("producer: kafka did not answer for %v (or closed the connection: a wrong SASL password looks like that to a client): %w", timeout, err)
+		case !time.Now().Before(deadline):
+			return connectError(cl, err, time.Since(start))
 		}
 		if log != nil {
 			log.Warn("producer: waiting for kafka", "err", err, "retry_in", backoff)
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(min(backoff, max(time.Until(deadline), 0)))
 		select {
 		case <-ctx.Done():
 			t.Stop()
@@ -359,6 +392,52 @@ func waitForKafka(ctx context.Context, cl *kgo.Client, timeout time.Duration, lo
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// connectError says why Kafka did not answer for waited, with the hint
+// that fits the last failure: nothing listens at the address (or the name
+// does not resolve), so check the address; or the broker closed the
+// connection, which with SASL is how a wrong user or password looks to a
+// client; or it did not answer at all.
+func connectError(cl *kgo.Client, err error, waited time.Duration) error {
+	addr := strings.Join(seedBrokers(cl), ",")
+	var (
+		op  *net.OpError
+		dns *net.DNSError
+	)
+	waited = waited.Round(100 * time.Millisecond)
+	switch {
+	case errors.As(err, &dns):
+		return fmt.Errorf("producer: cannot resolve the broker address %s (%s), tried for %v: check the bootstrap servers (--brokers, bootstrap.servers): %w", addr, dns.Name, waited, err)
+	case errors.As(err, &op) && op.Op == "dial":
+		if op.Addr != nil {
+			addr = op.Addr.String()
+		}
+		return fmt.Errorf("producer: cannot reach the broker at %s, tried for %v: is it running? check the bootstrap servers (--brokers, bootstrap.servers): %w", addr, waited, err)
+	case usesSASL(cl) && (errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)):
+		return fmt.Errorf("producer: the broker at %s closed the connection during %v of tries; with SASL that is how a wrong user or password looks: check sasl.username, sasl.password and sasl.mechanism: %w", addr, waited, err)
+	}
+	return fmt.Errorf("producer: the broker at %s did not answer for %v: %w", addr, waited, err)
+}
+
+// seedBrokers are the addresses cl was given.
+func seedBrokers(cl *kgo.Client) []string {
+	if v, ok := cl.OptValue(kgo.SeedBrokers).([]string); ok {
+		return v
+	}
+	return nil
+}
+
+// usesSASL reports whether cl authenticates with SASL.
+func usesSASL(cl *kgo.Client) bool {
+	v := cl.OptValue(kgo.SASL)
+	if v == nil {
+		return false
+	}
+	if s, ok := v.([]sasl.Mechanism); ok {
+		return len(s) > 0
+	}
+	return true
 }
 
 // permanentKafkaError reports connection errors retrying cannot fix.
@@ -384,4 +463,33 @@ func permanentKafkaError(err error) bool {
 		}
 	}
 	return false
+}
+
+// resume rebuilds the synthetic stream of cfg to continue after what its
+// topic holds (Config.Resume): its clock starts at the interval after the
+// newest event time found, when that is later than the start it had, and
+// each device found continues from its last registers.
+func resume(ctx context.Context, cfg, full Config, codec *codecs.ReadingCodec, now time.Time, sum *Summary) (*Stream, error) {
+	if len(full.KafkaOpts) == 0 {
+		return nil, errors.New("producer: Resume needs KafkaOpts (to read the topic)")
+	}
+	keys, err := syntheticKeys(full.Synthetic, full.Seed)
+	if err != nil {
+		return nil, err
+	}
+	rp, err := FindResumePoint(ctx, full.KafkaOpts, full.Topic, codec, keys)
+	if err != nil {
+		return nil, err
+	}
+	start := full.Synthetic.Start
+	if after := rp.Newest.Truncate(full.Synthetic.Interval).Add(full.Synthetic.Interval); !rp.Newest.IsZero() && after.After(start) {
+		start = after
+	}
+	cfg.Synthetic.Start, cfg.Synthetic.from = start, rp.Registers
+	sum.ResumedAfter, sum.ResumedDevices = rp.Newest, len(rp.Registers)
+	if full.Logger != nil {
+		full.Logger.Info("producer: resuming after what the topic holds", "topic", full.Topic, "newest_event_time", rp.Newest,
+			"start", start, "devices_found", len(rp.Registers), "devices", len(keys), "records_read", rp.Read)
+	}
+	return NewStream(cfg, codec, now, full.Logger)
 }

@@ -35,26 +35,24 @@ func readingNamespace() uuid.UUID {
 	return uuid.NewSHA1(uuid.NameSpaceURL, []byte("https://github.com/turnstile-streams/turnstile/reading"))
 }
 
-// hourly is the relative ridership per hour of day (peaks 8-9 and 17-18).
-func hourly(h int) float64 {
-	return [24]float64{0.10, 0.05, 0.03, 0.03, 0.05, 0.15, 0.45, 0.85, 1.00, 0.80, 0.55, 0.50,
-		0.55, 0.55, 0.60, 0.70, 0.85, 1.00, 0.90, 0.65, 0.45, 0.35, 0.25, 0.15}[h]
-}
-
 type device struct {
-	booth     Booth
-	scp       string
-	phase     time.Duration
-	entries   int64
-	exits     int64
-	peak      float64 // mean entries per hour at the peak
-	exitRatio float64
+	booth   Booth
+	scp     string
+	phase   time.Duration
+	entries int64
+	exits   int64
+	// rider is the booth's calibrated ridership, share this device's part
+	// of it.
+	rider   boothRidership
+	share   float64
+	resumed bool // its registers continue from a reading already sent
 }
 
 // synthetic generates one reading per device per interval, devices taken
 // from the station reference, booths staggered across the interval.
 type synthetic struct {
 	cfg     SyntheticConfig
+	rider   *Ridership
 	seed    int64
 	rng     *rand.Rand
 	devices []*device
@@ -71,15 +69,24 @@ func newSynthetic(cfg SyntheticConfig, seed int64) (*synthetic, error) {
 	if cfg.MaxBooths > 0 && cfg.MaxBooths < len(booths) {
 		booths = booths[:cfg.MaxBooths]
 	}
-	s := &synthetic{cfg: cfg, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0x7475726e7374696c)), ns: readingNamespace()}
+	rider, err := LoadRidership()
+	if err != nil {
+		return nil, err
+	}
+	riders := rider.forBooths(booths)
+	s := &synthetic{cfg: cfg, rider: rider, seed: seed, rng: rand.New(rand.NewPCG(uint64(seed), 0x7475726e7374696c)), ns: readingNamespace()}
 	if cfg.Duration > 0 {
 		s.end = cfg.Start.Add(cfg.Duration)
 	}
 	quarter := cfg.Interval / 4
-	for _, b := range booths {
+	for bi, b := range booths {
 		n := cfg.DevicesPerBooth
 		if n == 0 {
 			n = 2 + s.rng.IntN(3)
+			// Enough turnstiles that none counts more in a 4-hour audit
+			// than a busy real one (about 4,000), so no difference looks
+			// like a glitch (MaxDelta) at the MTA's interval.
+			n = max(n, int(math.Ceil(riders[bi].busiestBlock()/maxPerDeviceBlock)))
 		}
 		// Booths report together, staggered by quarter interval; one in
 		// eight at an odd minute.
@@ -88,19 +95,27 @@ func newSynthetic(cfg SyntheticConfig, seed int64) (*synthetic, error) {
 			phase += time.Duration(s.rng.IntN(60)) * time.Minute
 		}
 		phase %= cfg.Interval
-		// Stations differ by orders of magnitude: a log-normal peak rate.
-		peak := math.Exp(4.5 + 0.9*s.rng.NormFloat64())
+		// The booth's real ridership, shared unevenly by its turnstiles.
+		weights := make([]float64, n)
+		var sum float64
+		for i := range weights {
+			weights[i] = 0.5 + s.rng.Float64()
+			sum += weights[i]
+		}
 		for i := 0; i < n; i++ {
 			d := &device{
-				booth:     b,
-				scp:       fmt.Sprintf("%02d-00-%02d", i/10, i%10),
-				phase:     phase,
-				peak:      peak * (0.5 + s.rng.Float64()),
-				exitRatio: 0.6 + 0.6*s.rng.Float64(),
+				booth: b,
+				scp:   fmt.Sprintf("%02d-00-%02d", i/10, i%10),
+				phase: phase,
+				rider: riders[bi],
+				share: weights[i] / sum,
 			}
 			if cfg.Counters == CountersCumulative {
 				d.entries = s.rng.Int64N(8_000_000)
 				d.exits = s.rng.Int64N(8_000_000)
+				if r, ok := cfg.from[schemas.DeviceKey(b.CA, b.Unit, d.scp)]; ok {
+					d.entries, d.exits, d.resumed = r.Entries, r.Exits, true
+				}
 			}
 			s.devices = append(s.devices, d)
 			heap.Push(&s.queue, due{at: cfg.Start.Add(phase), dev: len(s.devices) - 1})
@@ -136,7 +151,7 @@ func (s *synthetic) next() (item, error) {
 	heap.Pop(&s.queue)
 	dev := s.devices[d0.dev]
 	t := d0.at
-	first := t.Before(s.cfg.Start.Add(dev.phase + s.cfg.Interval))
+	first := !dev.resumed && t.Before(s.cfg.Start.Add(dev.phase+s.cfg.Interval))
 	switch {
 	case s.cfg.Counters == CountersIncrement:
 		dev.entries = 5 + s.rng.Int64N(6)
@@ -147,9 +162,9 @@ func (s *synthetic) next() (item, error) {
 		dev.entries = s.rng.Int64N(1000)
 		dev.exits = s.rng.Int64N(1000)
 	default:
-		in := s.traffic(dev, t)
+		in, out := s.traffic(dev, t)
 		dev.entries += in
-		dev.exits += int64(math.Round(float64(in) * dev.exitRatio * (0.9 + 0.2*s.rng.Float64())))
+		dev.exits += out
 	}
 	heap.Push(&s.queue, due{at: t.Add(s.cfg.Interval), dev: d0.dev})
 	key := schemas.DeviceKey(dev.booth.CA, dev.booth.Unit, dev.scp)
@@ -164,23 +179,23 @@ func (s *synthetic) next() (item, error) {
 	return item{reading: r, event: t, arrival: t}, nil
 }
 
-// traffic draws the entries of the interval ending at t.
-func (s *synthetic) traffic(d *device, t time.Time) int64 {
-	var mean float64
-	steps := int(s.cfg.Interval / time.Hour)
-	if steps < 1 {
-		steps = 1
-	}
-	frac := s.cfg.Interval.Hours() / float64(steps)
-	for i := 0; i < steps; i++ {
-		h := t.Add(-time.Duration(i) * time.Hour)
-		f := hourly(h.Hour())
-		if wd := h.Weekday(); wd == time.Saturday || wd == time.Sunday {
-			f *= 0.55
+// traffic draws the entries and exits of the interval ending at t: Poisson
+// counts around the device's share of its booth's calibrated rates,
+// integrated over the New York local hours the interval spans.
+func (s *synthetic) traffic(d *device, t time.Time) (entries, exits int64) {
+	var in, out float64
+	for from := t.Add(-s.cfg.Interval); from.Before(t); {
+		next := from.Truncate(time.Hour).Add(time.Hour)
+		if next.After(t) {
+			next = t
 		}
-		mean += d.peak * f * frac
+		e, x := s.rider.rate(d.rider, from)
+		h := next.Sub(from).Hours()
+		in += e * h
+		out += x * h
+		from = next
 	}
-	return int64(math.Round(mean * (0.8 + 0.4*s.rng.Float64())))
+	return poisson(s.rng, in*d.share), poisson(s.rng, out*d.share)
 }
 
 // due is a device's next reading time.
@@ -206,4 +221,18 @@ func (q *dueQueue) Pop() any {
 	x := old[len(old)-1]
 	*q = old[:len(old)-1]
 	return x
+}
+
+// syntheticKeys are the device keys of the synthetic stream cfg and seed
+// give.
+func syntheticKeys(cfg SyntheticConfig, seed int64) ([]string, error) {
+	s, err := newSynthetic(cfg, seed)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(s.devices))
+	for i, d := range s.devices {
+		keys[i] = schemas.DeviceKey(d.booth.CA, d.booth.Unit, d.scp)
+	}
+	return keys, nil
 }

@@ -3,6 +3,7 @@ package schemas
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -38,4 +39,51 @@ func (e *IncompatibleError) Error() string {
 		msg += ": " + strings.Join(e.Messages, "; ")
 	}
 	return msg
+}
+
+// UnknownSubjectError reports a subject without versions in a registry that
+// has other subjects: most likely a misspelling of Closest.
+type UnknownSubjectError struct {
+	Subject  string
+	Closest  string   // the existing subject nearest in spelling
+	Subjects []string // the registry's subjects
+}
+
+func (e *UnknownSubjectError) Error() string {
+	return fmt.Sprintf("schemas: subject %s does not exist (the registry has %d others; did you mean %s?)", e.Subject, len(e.Subjects), e.Closest)
+}
+
+// Closest returns the candidate nearest to s in edit distance (ties: the
+// first in sorted order); "" for no candidates.
+func Closest(s string, candidates []string) string {
+	sorted := slices.Sorted(slices.Values(candidates))
+	best, bestD := "", -1
+	for _, c := range sorted {
+		if d := editDistance(s, c); bestD < 0 || d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes
+// (subjects are topic names: ASCII).
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -124,6 +124,10 @@ type CheckConfig struct {
 	Subject string
 	// Schema is the candidate schema's JSON text (the CLI reads FILE).
 	Schema string
+	// NewSubject says Subject is meant to be new: without it, a subject
+	// without versions in a registry that has other subjects is most
+	// likely misspelt, and Check returns an *UnknownSubjectError.
+	NewSubject bool
 }
 
 // CheckResult is the registry's verdict on a candidate schema.
@@ -148,17 +152,28 @@ func Check(ctx context.Context, cfg CheckConfig) (CheckResult, error) {
 	if cfg.Subject == "" {
 		return res, errors.New("schemas: check: subject is required")
 	}
-	if _, err := goavro.NewCodec(cfg.Schema); err != nil {
-		return res, fmt.Errorf("schemas: check: %w: %v", ErrInvalidSchema, err)
+	if err := ParseSchema(cfg.Schema); err != nil {
+		return res, err
 	}
 	cl, err := cfg.Registry.client()
 	if err != nil {
 		return res, err
 	}
 	// Registries answer "compatible" for a subject without versions; say
-	// so explicitly.
+	// so explicitly, and refuse a subject that is probably misspelt.
 	if _, err := cl.SubjectVersions(ctx, cfg.Subject); isCode(err, 40401) {
 		res.Compatible, res.NewSubject = true, true
+		if cfg.NewSubject {
+			return res, nil
+		}
+		subjects, err := cl.Subjects(ctx)
+		if err != nil {
+			return res, fmt.Errorf("schemas: list subjects: %w", err)
+		}
+		if len(subjects) > 0 {
+			res.Compatible = false
+			return res, &UnknownSubjectError{Subject: cfg.Subject, Closest: Closest(cfg.Subject, subjects), Subjects: subjects}
+		}
 		return res, nil
 	} else if err != nil {
 		return res, registryError(cfg.Subject, err)

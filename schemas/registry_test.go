@@ -84,22 +84,34 @@ func TestRegisterCheckList(t *testing.T) {
 		compatible bool
 		newSubject bool
 		invalid    bool
+		flagNew    bool   // CheckConfig.NewSubject
+		closest    string // an *UnknownSubjectError naming it
 	}{
-		{"latest against itself", "mta-turnstile-value", v2, true, false, false},
+		{"latest against itself", "mta-turnstile-value", v2, true, false, false, false, ""},
 		{"new optional field", "mta-turnstile-value",
-			strings.Replace(v2, `{"name": "SOURCE"`, `{"name": "LANE", "type": ["null","int"], "default": null}, {"name": "SOURCE"`, 1), true, false, false},
+			strings.Replace(v2, `{"name": "SOURCE"`, `{"name": "LANE", "type": ["null","int"], "default": null}, {"name": "SOURCE"`, 1), true, false, false, false, ""},
 		{"new required field", "mta-turnstile-value",
-			strings.Replace(v2, `{"name": "SOURCE"`, `{"name": "LANE", "type": "int"}, {"name": "SOURCE"`, 1), false, false, false},
+			strings.Replace(v2, `{"name": "SOURCE"`, `{"name": "LANE", "type": "int"}, {"name": "SOURCE"`, 1), false, false, false, false, ""},
 		{"counter becomes a string", "mta-turnstile-value",
-			strings.Replace(v2, `{"name": "ENTRIES", "type": "long"`, `{"name": "ENTRIES", "type": "string"`, 1), false, false, false},
-		{"new subject", "brand-new-value", v2, true, true, false},
-		{"not avro", "mta-turnstile-value", `{"type":"record"}`, false, false, true},
+			strings.Replace(v2, `{"name": "ENTRIES", "type": "long"`, `{"name": "ENTRIES", "type": "string"`, 1), false, false, false, false, ""},
+		{"new subject", "brand-new-value", v2, true, true, false, true, ""},
+		{"new subject, not said so", "brand-new-value", v2, false, true, false, false, "mta-turnstile-value"},
+		{"misspelt subject", "mta-turnstle-value", v2, false, true, false, false, "mta-turnstile-value"},
+		{"not avro", "mta-turnstile-value", `{"type":"record"}`, false, false, true, false, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			res, err := schemas.Check(ctx, schemas.CheckConfig{Registry: rc, Subject: tt.subject, Schema: tt.schema})
-			var ie *schemas.IncompatibleError
+			res, err := schemas.Check(ctx, schemas.CheckConfig{Registry: rc, Subject: tt.subject, Schema: tt.schema, NewSubject: tt.flagNew})
+			var (
+				ie *schemas.IncompatibleError
+				ue *schemas.UnknownSubjectError
+			)
 			switch {
+			case tt.closest != "":
+				if !errors.As(err, &ue) || ue.Closest != tt.closest || res.Compatible || !res.NewSubject || len(ue.Subjects) != 4 {
+					t.Fatalf("got %+v, %v; want an unknown subject near %s", res, err, tt.closest)
+				}
+				t.Logf("%v", err)
 			case tt.invalid:
 				if !errors.Is(err, schemas.ErrInvalidSchema) {
 					t.Fatalf("got %v", err)

@@ -32,6 +32,9 @@
 //     or past the changelog's end. Goka would fail with "delete your local
 //     cache" or silently skip recovery instead. See Store.Open.
 //
+// [CheckDir] checks, before a member joins any consumer group, that a
+// state directory can be created and written.
+//
 // Pebble's own log lines go to Options.Logger, never to stdout/stderr, and a
 // Pebble "fatal" error poisons the store instead of exiting the process.
 //

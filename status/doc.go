@@ -8,6 +8,11 @@
 // (turnstile dev and turnstile process), or hands each block to Show (on a
 // terminal, package console redraws it in place).
 //
+// Warnings is the one pure rule for what a running member's user should be
+// warned of now (most readings too late: a producer behind the stored
+// state); Live prints its lines in the status block and the dashboard's
+// GET /api/health lists them.
+//
 // CollectWatermarks adds what Kafka cannot say: the event-time watermarks.
 // It finds the member owning each windowed and input partition from the
 // consumer groups (members advertise their HTTP address in their group

@@ -148,6 +148,11 @@ func (l *Live) Format(prev, cur processors.Snapshot, elapsed time.Duration, rep 
 		}
 		b.WriteByte('\n')
 	}
+	// Warnings last, in the block: shown while they hold, one line each
+	// per block, gone when they stop.
+	for _, w := range Warnings(prev, cur, t.Late) {
+		fmt.Fprintf(&b, "          WARNING  %s\n", w)
+	}
 	return b.String()
 }
 

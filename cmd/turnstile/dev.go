@@ -1,6 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +31,9 @@ func newDevCmd(a *app) *cobra.Command {
 		produce bool
 		lakeOn  bool
 		codec   string
+		brokers []string
+		// registryURL is where the registry listens.
+		registryURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -36,9 +45,16 @@ producers feed --input-topic). Any Kafka client can use the broker and
 registry meanwhile. Ctrl-C shuts down cleanly; a second run resumes from the
 data directory.
 
+The broker and registry listen where --brokers and --registry-url point,
+the same flags (and TURNSTILE_BROKERS, TURNSTILE_REGISTRY_URL) every client
+command connects with, so one set of variables moves every port.
+
 The demo stream runs event time 60x faster than the wall clock, one reading
 per turnstile per minute of event time, so 5-minute windows close within
-seconds.
+seconds. Its turnstiles count the real ridership of their booths, by New
+York hour, weekday or weekend (calibrated from two MTA weeks), and it
+continues after the newest reading already on the input topic
+(--produce-resume), so a second run publishes new windows at once.
 
 On a terminal, the status (rates, lag, watermarks, windows, dead-lettered,
 too late, lake files) is one view redrawn in place every --status-interval,
@@ -47,7 +63,16 @@ with warnings and errors above it; every log record goes to --log-file
 them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			// First: on a terminal it re-routes the logger and stdout
+			kafkaAddr, registryAddr, err := devListen(cmd, brokers, registryURL, bf.kafkaAddr, rf.addr)
+			if err != nil {
+				return err
+			}
+			if members > 0 {
+				if err := pf.checkStateDir(dataDir); err != nil {
+					return err
+				}
+			}
+			// Then: on a terminal it re-routes the logger and stdout
 			// everything below is given, and it must close last.
 			term, err := a.startLive(hf, dataDir)
 			if err != nil {
@@ -58,6 +83,7 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 			if err != nil {
 				return err
 			}
+			bcfg.Addr = kafkaAddr
 			pipe, err := pf.settings(topics.t, dataDir)
 			if err != nil {
 				return err
@@ -68,19 +94,26 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 			}
 			return devstack.Run(cmd.Context(), devstack.Config{
 				DataDir: dataDir, Broker: bcfg, Compression: codec,
-				Registry: registry.Config{Addr: rf.addr, Topic: rf.topic, Username: rf.authUser, Password: rf.authPassword},
+				Registry: registry.Config{Addr: registryAddr, Topic: rf.topic, Username: rf.authUser, Password: rf.authPassword},
 				Pipeline: pipe, Members: members,
 				HTTPAddr: hf.addr, DashboardMaxClients: hf.dashClients,
 				NoLake: !lakeOn, LakeDir: lakeDir, Lake: datalake.Config{FlushInterval: flushIv},
 				NoProducer: !produce, Producer: prcfg,
 				Quiet: hf.quiet, StatusInterval: hf.statusInterval, ShowStatus: term.show(),
 				Stdout: a.stdout, Logger: a.log,
+				Command: bannerCommand(), ExampleCSV: exampleCSV(),
 			})
 		},
 	}
 	fs := cmd.Flags()
 	bf.register(fs)
 	rf.register(fs)
+	// Where the services listen is where the clients connect: the same
+	// flags and TURNSTILE_* variables as every client command's.
+	fs.StringSliceVar(&brokers, "brokers", []string{defaultKafkaAddr}, "where the embedded Kafka broker listens (one host:port), so also where every client command connects")
+	fs.StringVar(&registryURL, "registry-url", "http://"+registryDefaults().Addr, "where the embedded Schema Registry listens (http://host:port), so also where every client command finds it")
+	_ = fs.MarkDeprecated("kafka-addr", "use --brokers (TURNSTILE_BROKERS), which the client commands read too")
+	_ = fs.MarkDeprecated("registry-addr", "use --registry-url (TURNSTILE_REGISTRY_URL), which the client commands read too")
 	pf.register(fs)
 	hf.register(fs)
 	topics.register(fs)
@@ -97,9 +130,61 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 	_ = fs.Set("produce-speed", "60")
 	_ = fs.Set("produce-interval", "1m")
 	_ = fs.Set("produce-max-booths", "100")
-	for _, name := range []string{"retention", "produce-speed", "produce-interval", "produce-max-booths"} {
+	_ = fs.Set("produce-resume", "true")
+	for _, name := range []string{"retention", "produce-speed", "produce-interval", "produce-max-booths", "produce-resume"} {
 		f := fs.Lookup(name)
 		f.DefValue, f.Changed = f.Value.String(), false
 	}
 	return cmd
+}
+
+// devListen is where dev's broker and registry listen: where --brokers and
+// --registry-url point (one host:port each, plain http), unless the
+// deprecated --kafka-addr or --registry-addr is given.
+func devListen(cmd *cobra.Command, brokers []string, registryURL, kafkaAddr, registryAddr string) (kafka, reg string, err error) {
+	fs := cmd.Flags()
+	kafka = kafkaAddr
+	if !fs.Changed("kafka-addr") {
+		if len(brokers) != 1 {
+			return "", "", fmt.Errorf("--brokers: dev runs one broker: want one host:port, got %q", strings.Join(brokers, ","))
+		}
+		kafka = brokers[0]
+		if _, _, err := net.SplitHostPort(kafka); err != nil {
+			return "", "", fmt.Errorf("--brokers: want host:port: %w", err)
+		}
+	}
+	reg = registryAddr
+	if !fs.Changed("registry-addr") {
+		u, err := url.Parse(registryURL)
+		if err != nil || u.Scheme != "http" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+			return "", "", fmt.Errorf("--registry-url: dev serves the registry over plain HTTP: want http://host:port, got %q", registryURL)
+		}
+		reg = u.Host
+	}
+	return kafka, reg, nil
+}
+
+// bannerCommand is how the banner's examples run turnstile: as this
+// process was started when that was a path relative to the working
+// directory (make run starts ./bin/turnstile), else by name.
+func bannerCommand() string {
+	if p := os.Args[0]; !filepath.IsAbs(p) && strings.ContainsRune(p, filepath.Separator) {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "turnstile"
+}
+
+// exampleCSVPath is a real MTA excerpt shipped in the repository.
+const exampleCSVPath = "producer/testdata/240106-excerpt.csv"
+
+// exampleCSV is the MTA excerpt the banner suggests replaying, when it is
+// where the banner's command would find it (the working directory is a
+// checkout); "" otherwise.
+func exampleCSV() string {
+	if _, err := os.Stat(exampleCSVPath); err == nil {
+		return exampleCSVPath
+	}
+	return ""
 }

@@ -24,11 +24,16 @@ func TestConnectionFlagsOnEveryClientCommand(t *testing.T) {
 		client bool // a Kafka or registry client: takes every connection flag
 		uses   uses
 		topics []string // topic flags in the help
+		// listens: --brokers and --registry-url say where the command's
+		// embedded services listen.
+		listens bool
 	}
 	tests := []flagCase{
 		{path: ""},
 		{path: "broker"},
-		{path: "dev", uses: usesProduce, topics: every},
+		// dev listens where --brokers and --registry-url point; it has
+		// no client credentials or properties file.
+		{path: "dev", uses: usesProduce, topics: every, listens: true},
 		{path: "registry", client: true, uses: usesKafka | usesProduce},
 		{path: "schemas", client: true, uses: usesRegistry},
 		{path: "schemas register", client: true, uses: usesRegistry, topics: []string{flagInputTopic, flagDeviceTopic, flagStationTopic, flagLateTopic}},
@@ -90,7 +95,8 @@ func TestConnectionFlagsOnEveryClientCommand(t *testing.T) {
 				}
 			}
 			for _, f := range connectionFlags {
-				want := tt.client && (f.uses == 0 || tt.uses&f.uses != 0) || !tt.client && f.uses != 0 && tt.uses&f.uses != 0
+				want := tt.client && (f.uses == 0 || tt.uses&f.uses != 0) || !tt.client && f.uses != 0 && tt.uses&f.uses != 0 ||
+					tt.listens && (f.name == "brokers" || f.name == "registry-url")
 				if shown[f.name] != want {
 					t.Errorf("turnstile %s --help shows --%s: %v, want %v", tt.path, f.name, shown[f.name], want)
 				}

@@ -153,10 +153,7 @@ func (p *pipelineFlags) config(a *app, cc clientconf.Config, topics processors.T
 // connection or a logger (turnstile dev's members get theirs from
 // package devstack).
 func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (processors.Config, error) {
-	stateDir := p.stateDir
-	if stateDir == "" {
-		stateDir = filepath.Join(dataDir, "state")
-	}
+	stateDir := p.stateDirFor(dataDir)
 	for _, s := range p.stages {
 		if !slices.Contains(stageNames(), s) {
 			return processors.Config{}, fmt.Errorf("--groups: unknown stage %q (want %s)", s, strings.Join(stageNames(), ", "))
@@ -170,4 +167,26 @@ func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (proc
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 	}, nil
+}
+
+// stateDirFor is the table state directory: --state-dir, or
+// <data-dir>/state.
+func (p *pipelineFlags) stateDirFor(dataDir string) string {
+	if p.stateDir != "" {
+		return p.stateDir
+	}
+	return filepath.Join(dataDir, "state")
+}
+
+// checkStateDir fails, naming the flag that chose it, when the table state
+// directory cannot be created or written: before the member joins any
+// group, so a bad directory never costs a healthy member a rebalance.
+func (p *pipelineFlags) checkStateDir(dataDir string) error {
+	if err := state.CheckDir(p.stateDirFor(dataDir)); err != nil {
+		if p.stateDir != "" {
+			return fmt.Errorf("--state-dir %s: %w", p.stateDir, err)
+		}
+		return fmt.Errorf("--data-dir %s: %w", dataDir, err)
+	}
+	return nil
 }

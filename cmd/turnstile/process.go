@@ -40,7 +40,12 @@ a status block each time, and the logs on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			// First: on a terminal it re-routes the logger everything
+			// Before anything joins a group: a member that cannot keep its
+			// tables would fail in every partition it is given.
+			if err := pf.checkStateDir(dataDir); err != nil {
+				return err
+			}
+			// Then: on a terminal it re-routes the logger everything
 			// below is given, and it must close last.
 			term, err := a.startLive(hf, dataDir)
 			if err != nil {

@@ -23,6 +23,7 @@ type produceFlags struct {
 	lateBy, interval, duration              time.Duration
 	devicesPerBooth, maxBooths              int
 	start                                   string
+	resume                                  bool
 }
 
 func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
@@ -50,6 +51,7 @@ func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	fs.IntVar(&p.maxBooths, n("max-booths"), 0, "synthetic: use only this many booths of the station reference (0: all)")
 	fs.StringVar(&p.start, n("start"), "", "synthetic: first event time, RFC3339 (default: now, or a week back when --speed > 1)")
 	fs.StringVar(&p.progress, n("progress"), string(d.Progress), "progress bar: auto (on a terminal), on, off")
+	fs.BoolVar(&p.resume, n("resume"), d.Resume, "synthetic: continue after what the topic holds: start after its newest event time, each turnstile from its last registers (dev: on, so a restarted demo is not behind its own state)")
 }
 
 // config is the producer configuration the flags give, producing to
@@ -80,6 +82,7 @@ func (p *produceFlags) settings() (producer.Config, error) {
 			MaxBooths: p.maxBooths, Counters: producer.CounterMode(p.counters)},
 		CSV:      producer.CSVConfig{Path: p.file, Order: producer.Order(p.order)},
 		Progress: producer.ProgressMode(p.progress),
+		Resume:   p.resume,
 	}
 	if p.start != "" {
 		t, err := time.Parse(time.RFC3339, p.start)

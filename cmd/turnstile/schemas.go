@@ -61,13 +61,23 @@ func newSchemasCmd(a *app) *cobra.Command {
 	// The topics with a schema, whose subjects register registers.
 	topics.register(register.Flags(), flagInputTopic, flagDeviceTopic, flagStationTopic, flagLateTopic)
 
-	var subject string
+	var (
+		subject    string
+		newSubject bool
+	)
 	check := &cobra.Command{
 		Use:   "check FILE --subject S",
 		Short: "Check an .avsc file against a subject's latest version (run before deploying a new schema)",
-		Long: `Asks the registry whether the schema in FILE is compatible with the latest
-version of --subject under the subject's compatibility level. Exits non-zero
-with the registry's reasons when it is not.`,
+		Long: `Checks that FILE is an Avro schema (a JSON syntax error is reported as
+FILE:LINE:COLUMN, a bad field by its name), then asks the registry whether it
+is compatible with the latest version of --subject under the subject's
+compatibility level.
+
+Exit codes: 0 compatible (or the first schema of a new subject); 1
+incompatible (with the registry's reasons), an invalid schema, or any other
+error; 2 --subject does not exist while the registry has other subjects
+(most likely misspelt: the closest existing subject is named). To check the
+first schema of a subject that is meant to be new, add --new-subject.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			reg, err := registryConfig(cmd)
@@ -78,8 +88,22 @@ with the registry's reasons when it is not.`,
 			if err != nil {
 				return err
 			}
-			res, err := schemas.Check(cmd.Context(), schemas.CheckConfig{Registry: reg, Subject: subject, Schema: string(text)})
-			var inc *schemas.IncompatibleError
+			res, err := schemas.Check(cmd.Context(), schemas.CheckConfig{Registry: reg, Subject: subject, Schema: string(text), NewSubject: newSubject})
+			var (
+				inc     *schemas.IncompatibleError
+				invalid *schemas.SchemaError
+				unknown *schemas.UnknownSubjectError
+			)
+			if errors.As(err, &invalid) {
+				if invalid.Line > 0 {
+					return fmt.Errorf("%s:%d:%d: %s", args[0], invalid.Line, invalid.Column, invalid.Msg)
+				}
+				return fmt.Errorf("%s: %s", args[0], invalid.Msg)
+			}
+			if errors.As(err, &unknown) {
+				return &exitError{code: 2, err: fmt.Errorf("subject %s does not exist; did you mean %s? (%d subjects: turnstile schemas list; for a new subject add --new-subject)",
+					subject, unknown.Closest, len(unknown.Subjects))}
+			}
 			if errors.As(err, &inc) {
 				fmt.Fprintf(a.stdout, "INCOMPATIBLE with %s:\n", subject)
 				for _, m := range inc.Messages {
@@ -99,6 +123,7 @@ with the registry's reasons when it is not.`,
 		},
 	}
 	check.Flags().StringVar(&subject, "subject", "", "subject to check against, e.g. mta-turnstile-value")
+	check.Flags().BoolVar(&newSubject, "new-subject", false, "the subject is meant to be new: a subject without versions is not an error (exit 2) even when others exist")
 	_ = check.MarkFlagRequired("subject")
 
 	var all bool

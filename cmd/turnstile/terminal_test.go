@@ -68,7 +68,7 @@ func TestDevOnATerminal(t *testing.T) {
 	dir := t.TempDir()
 	kafkaAddr, regAddr, httpAddr := freeAddr(t), freeAddr(t), freeAddr(t)
 	logFile := filepath.Join(dir, "data", "turnstile.log")
-	command := fmt.Sprintf("env %s=1 %s dev --data-dir %s --lake-dir %s --kafka-addr %s --registry-addr %s --http-addr %s "+
+	command := fmt.Sprintf("env %s=1 %s dev --data-dir %s --lake-dir %s --brokers %s --registry-url http://%s --http-addr %s "+
 		"--partitions 2 --status-interval 1s --lake-flush-interval 1s --log-summary-interval 3s; echo EXITED $?; sleep 120",
 		runMainEnv, exe, filepath.Join(dir, "data"), filepath.Join(dir, "lake"), kafkaAddr, regAddr, httpAddr)
 	tm := startTmux(t, 170, 50, command)
