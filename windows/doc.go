@@ -7,8 +7,9 @@
 //
 // # Where things happen
 //
-//   - Windows and their alignment (tumbling or sliding, epoch-aligned):
-//     [Spec] in spec.go.
+//   - Windows and their alignment (tumbling or sliding; aligned to the
+//     Unix epoch, or to local midnight in a time zone through daylight
+//     saving time): [Spec] in spec.go.
 //   - The rules every key shares (grace, retention, counter and emit
 //     modes), when windows close ([Rules.CloseStep], [Rules.IdleTarget]),
 //     and the one rule that decides whether a change publishes a revision
