@@ -150,7 +150,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, stationCtrl: controlKeys(partitions[cfg.Topics.StationUpdates])}
+	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, stationCtrl: controlKeys(partitions[cfg.Topics.StationUpdates]), zone: cfg.TimeZone}
 	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
 		return err
 	}
@@ -304,8 +304,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "grace", cfg.Grace,
-		"retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
+	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
+		"time_zone", cfg.TimeZone.String(), "grace", cfg.Grace, "retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
 	<-ctx.Done()
 	return nil
 }

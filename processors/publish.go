@@ -22,6 +22,7 @@ type publisher struct {
 	deviceCodec  *codecs.DeviceWindowCodec
 	stationCodec *codecs.StationWindowCodec
 	lateCodec    *codecs.ReadingCodec
+	zone         *time.Location // of the device windows' DATE and TIME (Config.TimeZone)
 	metrics      *Metrics
 	// stationCtrl are the control keys of the station-updates partitions,
 	// where device partitions' watermarks go.
@@ -154,7 +155,7 @@ func (p *publisher) deviceRows(group string, rows []wire.ClosedRow) ([]*kgo.Reco
 		dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: c.Station, LineName: c.Line,
 			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
+		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC(), p.zone)
 		b, err := p.deviceCodec.Marshal(&dw)
 		if err != nil {
 			return nil, retryable(err)
