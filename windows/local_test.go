@@ -7,6 +7,8 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/turnstile-streams/turnstile/internal/reference"
 )
 
 func mustZone(t testing.TB, name string) *time.Location {
@@ -322,5 +324,99 @@ func BenchmarkOf(b *testing.B) {
 				w.Of(at+int64(i%1000)*minute, func(int64) { n++ })
 			}
 		})
+	}
+}
+
+// TestLocalDevicesMatchReference runs devices through both New York
+// transitions with local windows (readings every 20-50 minutes, some in
+// the repeated hour, locally shuffled, some late, duplicated) and compares
+// every published window, start and end, with internal/reference, which
+// computes local windows on its own (walking calendar days).
+func TestLocalDevicesMatchReference(t *testing.T) {
+	ny := mustZone(t, "America/New_York")
+	for _, day := range []string{"2024-03-10T00:00Z", "2024-11-03T00:00Z"} {
+		for _, sz := range [][2]time.Duration{{time.Hour, 0}, {4 * time.Hour, 0}, {24 * time.Hour, 0}, {4 * time.Hour, time.Hour}, {24 * time.Hour, 4 * time.Hour}} {
+			t.Run(fmt.Sprintf("%s %v/%v", day[:10], sz[0], sz[1]), func(t *testing.T) {
+				w, err := NewLocalSpec(sz[0], sz[1], ny)
+				if err != nil {
+					t.Fatal(err)
+				}
+				sem := &Rules{Windows: w, Grace: 30 * minute, Retention: 3 * 24 * 60 * minute, Counters: Cumulative, MaxDelta: 10000, Emit: EmitFinal}
+				rng := rand.New(rand.NewPCG(uint64(sz[0]+sz[1]), 11))
+				from := utc(t, day) - 36*60*minute
+				type in struct {
+					dev string
+					r   Reading
+					id  string
+				}
+				var stream []in
+				for _, dev := range []string{"A|R1|00", "A|R1|01", "B|R2|00"} {
+					e, x := int64(1000), int64(500)
+					for i, tm := 0, from+rng.Int64N(30*minute); tm < from+72*60*minute; i, tm = i+1, tm+20*minute+rng.Int64N(30*minute) {
+						e += int64(rng.IntN(30))
+						x += int64(rng.IntN(10))
+						id := fmt.Sprintf("%s-%d", dev, i)
+						stream = append(stream, in{dev, Reading{T: tm, Entries: e, Exits: x, ID: hashID(id), Desc: "REGULAR"}, id})
+					}
+				}
+				sort.SliceStable(stream, func(i, j int) bool { return stream[i].r.T < stream[j].r.T })
+				for i := range stream {
+					if j := i + rng.IntN(8); j < len(stream) {
+						stream[i], stream[j] = stream[j], stream[i]
+					}
+				}
+				for range 6 {
+					a, b := rng.IntN(len(stream)), rng.IntN(len(stream))
+					stream[a], stream[b] = stream[b], stream[a]
+					stream = append(stream, stream[rng.IntN(len(stream))])
+				}
+				states := map[string]*Device{}
+				pubs := map[string]published{}
+				streamTime := int64(-1 << 62)
+				var accepted []reference.Reading
+				for _, x := range stream {
+					s := states[x.dev]
+					if s == nil {
+						s = NewDevice()
+						states[x.dev], pubs[x.dev] = s, published{}
+					}
+					if s.Expired(sem, x.r.T) {
+						continue // too late
+					}
+					if s.Apply(sem, x.r, meta, Stamp{}) {
+						accepted = append(accepted, reference.Reading{Device: x.dev, T: x.r.T, Entries: x.r.Entries, Exits: x.r.Exits, ID: x.id, Desc: "REGULAR"})
+					}
+					pubs[x.dev].take(t, s)
+					streamTime = max(streamTime, x.r.T)
+					for dev, ds := range states {
+						if at, ok := ds.NextClose(sem); ok && at <= streamTime {
+							ds.Close(sem, streamTime, Stamp{})
+							pubs[dev].take(t, ds)
+						}
+					}
+				}
+				for dev, ds := range states {
+					ds.Close(sem, streamTime+sem.Grace+2*24*60*minute, Stamp{})
+					pubs[dev].take(t, ds)
+				}
+				p := reference.Params{SizeMs: w.Size, SlideMs: w.Slide, Cumulative: true, MaxDelta: sem.MaxDelta, Zone: ny}
+				want := reference.Devices(p, accepted)
+				n := 0
+				for dev, pub := range pubs {
+					for start, row := range pub {
+						n++
+						k := reference.DeviceKey{Device: dev, Start: start}
+						ref, ok := want[k]
+						end, _ := p.End(start)
+						if !ok || ref != (reference.Row{Entries: row.Entries, Exits: row.Exits, Desc: row.Desc}) || row.End != end {
+							t.Errorf("%s %s-%s: %d/%d %s; reference %s %v %+v", dev, fmtUTC(start), fmtUTC(row.End), row.Entries, row.Exits, row.Desc, fmtUTC(end), ok, ref)
+						}
+					}
+				}
+				if n != len(want) {
+					t.Errorf("%d windows published, reference %d", n, len(want))
+				}
+			})
+		}
 	}
 }
