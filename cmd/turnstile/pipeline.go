@@ -54,7 +54,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	p.layoutFlags.register(fs)
 	fs.DurationVar(&p.window, "window", d.Window, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
-	fs.StringVar(&p.windowAlign, "window-align", string(d.WindowAlign), "epoch (windows start at multiples of the slide since the Unix epoch) or local (at local midnight in --time-zone plus multiples of the slide on the wall clock, through daylight saving time: --window 4h follows the MTA's audit times, 24h is a local day; the slide must divide 24h)")
+	fs.StringVar(&p.windowAlign, "window-align", string(d.WindowAlign), "epoch (windows start at multiples of the slide since the Unix epoch) or local (at local midnight in --time-zone plus multiples of the slide on the wall clock, through daylight saving time: 4h windows start at 00:00, 04:00, ... local time all year, 24h windows are local days; the slide must divide 24h)")
 	registerTimeZone(fs, &p.timeZone, d.TimeZone, "time zone of the data's local dates and times, an IANA name: the published windows' DATE and TIME are their end's local date and clock in it, and --window-align local aligns to its midnights (dev: also its CSV producer's and lake-writer's)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
 	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
