@@ -3,6 +3,8 @@ package producer
 import (
 	"fmt"
 	"time"
+
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // localClock reads a weekly file's DATE and TIME, clock readings in the
@@ -37,7 +39,11 @@ type repeatedHour struct {
 	second bool      // the device has gone back: its readings are the second pass
 }
 
+// newLocalClock reads clocks in zone (nil: CSVConfig's default).
 func newLocalClock(zone *time.Location) *localClock {
+	if zone == nil {
+		zone = schemas.DefaultLocation()
+	}
 	return &localClock{zone: zone, repeated: map[string]*repeatedHour{}}
 }
 
