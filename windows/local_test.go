@@ -205,7 +205,7 @@ func TestLocalWindowsProperty(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		from, to := day.Add(-6*24*time.Hour), day.Add(7*24*time.Hour)
+		from, to := day.Add(-8*24*time.Hour), day.Add(8*24*time.Hour)
 		wt := newWallTable(loc, from, to)
 		for _, sz := range specs {
 			t.Run(fmt.Sprintf("%s %s %v/%v", c.zone, c.day, sz[0], sz[1]), func(t *testing.T) {
@@ -235,11 +235,13 @@ func TestLocalWindowsProperty(t *testing.T) {
 						all = append(all, window{n, s, e})
 					}
 				}
-				// Instants across the middle of the range, sorted, plus every
-				// boundary and the millisecond before it.
+				// Instants across the middle of the range (near the transition
+				// Spec walks the zone's periods; days away it takes its fast
+				// path), sorted, plus every boundary and the millisecond
+				// before it.
 				var ats []int64
-				mid0, mid1 := day.Add(-36*time.Hour).UnixMilli(), day.Add(36*time.Hour).UnixMilli()
-				for range 1500 {
+				mid0, mid1 := day.Add(-72*time.Hour).UnixMilli(), day.Add(72*time.Hour).UnixMilli()
+				for range 2500 {
 					ats = append(ats, mid0+rng.Int64N(mid1-mid0))
 				}
 				for _, win := range all {
@@ -305,15 +307,18 @@ func fmtAll(ms []int64) []string {
 
 func BenchmarkOf(b *testing.B) {
 	ny := mustZone(b, "America/New_York")
-	at := utc(b, "2024-03-10T07:30Z")
 	for _, tc := range []struct {
 		name string
+		at   string
 		w    func() (Spec, error)
 	}{
-		{"epoch 4h", func() (Spec, error) { return NewSpec(4*time.Hour, 0) }},
-		{"local 4h", func() (Spec, error) { return NewLocalSpec(4*time.Hour, 0, ny) }},
-		{"local 24h/4h", func() (Spec, error) { return NewLocalSpec(24*time.Hour, 4*time.Hour, ny) }},
+		{"epoch 4h", "2024-01-10T07:30Z", func() (Spec, error) { return NewSpec(4*time.Hour, 0) }},
+		{"local 4h", "2024-01-10T07:30Z", func() (Spec, error) { return NewLocalSpec(4*time.Hour, 0, ny) }},
+		{"local 24h/4h", "2024-01-10T07:30Z", func() (Spec, error) { return NewLocalSpec(24*time.Hour, 4*time.Hour, ny) }},
+		{"local 4h, transition day", "2024-03-10T07:30Z", func() (Spec, error) { return NewLocalSpec(4*time.Hour, 0, ny) }},
+		{"local 24h/4h, transition day", "2024-03-10T07:30Z", func() (Spec, error) { return NewLocalSpec(24*time.Hour, 4*time.Hour, ny) }},
 	} {
+		at := utc(b, tc.at)
 		w, err := tc.w()
 		if err != nil {
 			b.Fatal(err)

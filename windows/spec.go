@@ -109,6 +109,9 @@ func (w Spec) Earliest(t int64) int64 {
 		// smallest multiple of Slide strictly greater than t-Size
 		return (floorDiv(t-w.Size, w.Slide) + 1) * w.Slide
 	}
+	if off, ok := w.steady(t-w.Size-w.Slide, t+w.Size+w.Slide); ok {
+		return (floorDiv(t+off-w.Size, w.Slide)+1)*w.Slide - off
+	}
 	last := w.lastStarting(t)
 	for n := w.firstEndingAfter(t); n < last; n++ {
 		if s := w.startOf(n); s < w.startOf(n+1) {
@@ -123,6 +126,9 @@ func (w Spec) End(start int64) int64 {
 	if w.zone == nil {
 		return start + w.Size
 	}
+	if off, ok := w.steady(start-w.Slide, start+w.Size+w.Slide); ok {
+		return floorDiv(start+off, w.Slide)*w.Slide + w.Size - off
+	}
 	return w.endOf(w.lastStarting(start))
 }
 
@@ -131,6 +137,12 @@ func (w Spec) Of(t int64, fn func(start int64)) {
 	if w.zone == nil {
 		for s := w.Earliest(t); s <= t; s += w.Slide {
 			fn(s)
+		}
+		return
+	}
+	if off, ok := w.steady(t-w.Size-w.Slide, t+w.Size+w.Slide); ok {
+		for s := (floorDiv(t+off-w.Size, w.Slide) + 1) * w.Slide; s <= t+off; s += w.Slide {
+			fn(s - off)
 		}
 		return
 	}
@@ -172,6 +184,9 @@ func (w Spec) lastStarting(t int64) int64 {
 	if w.zone == nil {
 		return floorDiv(t, w.Slide)
 	}
+	if off, ok := w.steady(t-w.Slide, t+w.Slide); ok {
+		return floorDiv(t+off, w.Slide)
+	}
 	n := floorDiv(w.wall(t), w.Slide) // off by the repeated hour at most
 	for w.startOf(n+1) <= t {
 		n++
@@ -193,6 +208,9 @@ func (w Spec) lastEnding(t int64) int64 {
 	if w.zone == nil {
 		return floorDiv(t-w.Size, w.Slide)
 	}
+	if off, ok := w.steady(t-w.Size-w.Slide, t+w.Slide); ok {
+		return floorDiv(t+off-w.Size, w.Slide)
+	}
 	n := floorDiv(w.wall(t)-w.Size, w.Slide)
 	for w.endOf(n+1) <= t {
 		n++
@@ -210,8 +228,25 @@ func (w Spec) wall(t int64) int64 {
 	return t + int64(off)*1000
 }
 
-// maxOffset exceeds every UTC offset a zone can have.
+// maxOffset is at least every UTC offset a zone can have (-12h to +14h),
+// and every change of offset.
 const maxOffset = 26 * 60 * 60 * 1000
+
+// steady returns the zone's UTC offset, in ms, when it stays the same from
+// maxOffset before from through to. Then a wall-clock boundary whose
+// reading at that offset falls in [from, to] is first shown there (an
+// earlier period's clock would need an offset more than maxOffset larger
+// to show it): the windows there are epoch windows on the wall clock,
+// shifted. That is the fast path, all year but about a day (plus a window)
+// after each transition.
+func (w Spec) steady(from, to int64) (int64, bool) {
+	t := time.UnixMilli(from - maxOffset).In(w.zone)
+	_, off := t.Zone()
+	if _, end := t.ZoneBounds(); end.IsZero() || to < end.UnixMilli() {
+		return int64(off) * 1000, true
+	}
+	return 0, false
+}
 
 // instant maps a boundary at wall clock c (wall's scale) to an instant:
 // the first instant at which the zone's clock reads c, or, when the clock
