@@ -90,7 +90,7 @@ func runMicro(e *env, cfg *Config, say func(string, ...any)) ([]Micro, error) {
 	}
 	w := schemas.DeviceWindow{CA: r.CA, Unit: r.Unit, SCP: r.SCP, Station: r.Station, LineName: r.LineName, Division: r.Division,
 		Desc: r.Desc, Entries: 5, Exits: 14, Revision: 1, EmittedAt: start}
-	w.SetWindow(start, start.Add(cfg.Window))
+	w.SetWindow(start, start.Add(cfg.Window), schemas.DefaultLocation())
 	wdata, err := dc.Marshal(&w)
 	if err != nil {
 		return nil, err

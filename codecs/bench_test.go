@@ -74,7 +74,7 @@ func BenchmarkDeviceWindow(b *testing.B) {
 	seedWriter(b, c.e, 3)
 	w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", LineName: "NQR456W",
 		Division: "BMT", Desc: "REGULAR", Entries: 5, Exits: 14, Revision: 1, EmittedAt: fixedNow}
-	w.SetWindow(fixedNow.Add(-4*time.Hour), fixedNow)
+	w.SetWindow(fixedNow.Add(-4*time.Hour), fixedNow, nil)
 	data, err := c.Marshal(&w)
 	if err != nil {
 		b.Fatal(err)

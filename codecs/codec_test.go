@@ -394,7 +394,7 @@ func TestWindowCodecs(t *testing.T) {
 	start := time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC)
 	w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", LineName: "NQR456W",
 		Division: "BMT", Desc: "REGULAR", Entries: 5, Exits: 14, Revision: 1, EmittedAt: fixedNow}
-	w.SetWindow(start, start.Add(4*time.Hour))
+	w.SetWindow(start, start.Add(4*time.Hour), nil)
 	b, err := dc.Marshal(&w)
 	if err != nil {
 		t.Fatal(err)

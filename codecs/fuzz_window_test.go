@@ -21,7 +21,7 @@ func sampleDeviceWindow() schemas.DeviceWindow {
 	start := time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC)
 	w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", LineName: "NQR456W",
 		Division: "BMT", Desc: "REGULAR", Entries: 5, Exits: 14, Revision: 2, Generation: 1, EmittedAt: fixedNow}
-	w.SetWindow(start, start.Add(5*time.Minute))
+	w.SetWindow(start, start.Add(5*time.Minute), nil)
 	return w
 }
 

@@ -146,7 +146,7 @@ func TestRegistry(t *testing.T) {
 		}
 		start := time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC)
 		w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", Revision: 1, EmittedAt: now}
-		w.SetWindow(start, start.Add(4*time.Hour))
+		w.SetWindow(start, start.Add(4*time.Hour), nil)
 		wb, err := wc.Marshal(&w)
 		if err != nil {
 			t.Fatal(err)

@@ -82,7 +82,7 @@ func (s *sinks) produce(t *testing.T, ctx context.Context, n int) map[rec]string
 		out[r] = station
 		dw := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: fmt.Sprintf("02-00-%02d", s.seq%4), Station: station, LineName: "NQR",
 			Division: "BMT", Desc: "REGULAR", Entries: int64(s.seq), Exits: int64(s.seq), Revision: 1, EmittedAt: sw.EmittedAt}
-		dw.SetWindow(start, start.Add(5*time.Minute))
+		dw.SetWindow(start, start.Add(5*time.Minute), nil)
 		if b, err = s.dev.Marshal(&dw); err != nil {
 			t.Fatal(err)
 		}

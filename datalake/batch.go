@@ -25,6 +25,10 @@ type Format struct {
 	NoParquet bool
 	// NoCSVIndex drops the leading unnamed index column (--csv-index=false).
 	NoCSVIndex bool
+	// zone is the time zone of the date partitions and of the station
+	// windows' DATE and TIME; nil is UTC. The Writer sets it from
+	// Config.TimeZone.
+	zone *time.Location
 }
 
 // checkpoint is a topic-partition's progress in the lake: every record
@@ -176,7 +180,9 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 		err = writeDated(ds, sp, f, b.devices, deviceCSVColumns, deviceCSVFields, NewDeviceRow,
 			func(w *schemas.DeviceWindow) time.Time { return w.End }, put, meta)
 	case StationWindows:
-		err = writeDated(ds, sp, f, b.stations, stationCSVColumns, stationCSVFields, NewStationRow,
+		err = writeDated(ds, sp, f, b.stations, stationCSVColumns,
+			func(w *schemas.StationWindow, dst []string) []string { return stationCSVFields(w, f.zone, dst) },
+			func(w *schemas.StationWindow) StationRow { return NewStationRow(w, f.zone) },
 			func(w *schemas.StationWindow) time.Time { return w.End }, put, meta)
 	default:
 		return nil, false, fmt.Errorf("datalake: unknown dataset %q", ds)
@@ -270,7 +276,7 @@ func writeDated[W, R any](ds Dataset, sp span, f Format, recs []W, csvColumns []
 	put func(key string, rows int, write func(io.Writer) error) error, meta map[string]string) error {
 	byDate := map[string][]int{}
 	for i := range recs {
-		d := PartitionDate(end(&recs[i]))
+		d := PartitionDate(end(&recs[i]), f.zone)
 		byDate[d] = append(byDate[d], i)
 	}
 	for _, d := range sortedKeys(byDate) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -35,9 +36,16 @@ func deviceCSVFields(w *schemas.DeviceWindow, dst []string) []string {
 		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10))
 }
 
-// stationCSVFields returns a station window's CSV fields (without index).
-func stationCSVFields(w *schemas.StationWindow, dst []string) []string {
-	date, clock := schemas.WindowEndFields(w.End)
+// stationCSVFields returns a station window's CSV fields (without index),
+// DATE and TIME its end's local date and clock in zone (nil: UTC).
+func stationCSVFields(w *schemas.StationWindow, zone *time.Location, dst []string) []string {
+	date, clock := schemas.WindowEndFields(w.End, zone)
+	return stationFields(w, date, clock, dst)
+}
+
+// stationFields returns a station window's CSV fields with the given DATE
+// and TIME.
+func stationFields(w *schemas.StationWindow, date, clock string, dst []string) []string {
 	return append(dst[:0], w.Station, w.LineName, w.Division, date, clock,
 		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10), strconv.FormatInt(int64(w.Devices), 10))
 }

@@ -15,7 +15,12 @@
 //	<lake>/device-windows/_staging/dt=.../part-..., _staging/_rejected/part-...   (a batch before its commit)
 //	<lake>/station-windows/...                                       (the same)
 //
-// dt is the UTC date of the window end, which is also the DATE column.
+// dt is the date of the window end in Config.TimeZone (default
+// America/New_York), which is also the DATE column. DATE and TIME are local
+// clock readings, as in the MTA files and the warehouse: a device window's
+// come with the record (the pipeline formats them in its --time-zone), a
+// station window's are its end formatted in Config.TimeZone; START and END
+// in Parquet are the instants.
 // Offsets in names are zero-padded to 20 digits, so names sort by offset.
 // Names starting with "_" or "." are not data (Hive-style readers skip them);
 // data files match dt=*/*.parquet and dt=*/*.csv.gz.

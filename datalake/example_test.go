@@ -54,7 +54,7 @@ func Example() {
 	window := func(scp string, entries int64, rev int32) schemas.DeviceWindow {
 		w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: scp, Station: "59 ST", LineName: "NQR456W", Division: "BMT",
 			Desc: "REGULAR", Entries: entries, Exits: entries / 2, Revision: rev, EmittedAt: start.Add(5 * time.Hour)}
-		w.SetWindow(start, start.Add(4*time.Hour))
+		w.SetWindow(start, start.Add(4*time.Hour), schemas.DefaultLocation()) // DATE and TIME in New York, as the pipeline writes them
 		return w
 	}
 	for _, w := range []schemas.DeviceWindow{window("02-00-00", 120, 1), window("02-00-01", 80, 1), window("02-00-00", 125, 2)} {

@@ -37,6 +37,7 @@ func gunzip(t *testing.T, data []byte) []byte {
 // generated with pandas from the same values, not with this package).
 func TestCSVGolden(t *testing.T) {
 	ctx := context.Background()
+	ny := schemas.DefaultLocation()
 	cases := []struct {
 		name   string
 		ds     Dataset
@@ -50,6 +51,12 @@ func TestCSVGolden(t *testing.T) {
 			map[string]string{"2024-01-06": "device-windows-2024-01-06-noindex.csv"}},
 		{"stations", StationWindows, stationBatch(0, goldenStations()...), Format{},
 			map[string]string{"2024-01-06": "station-windows-2024-01-06.csv", "2024-01-07": "station-windows-2024-01-07.csv"}},
+		// In New York (EST, UTC-5) the window ending at midnight UTC ends
+		// at 19:00 the day before: one date partition, local clocks.
+		{"devices in New York", DeviceWindows, deviceBatch(0, inZone(goldenDevices(), ny)...), Format{zone: ny},
+			map[string]string{"2024-01-06": "device-windows-2024-01-06-new-york.csv"}},
+		{"stations in New York", StationWindows, stationBatch(0, goldenStations()...), Format{zone: ny},
+			map[string]string{"2024-01-06": "station-windows-2024-01-06-new-york.csv"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -247,7 +254,7 @@ func TestParquetReadBack(t *testing.T) {
 		}
 		for i, r := range rows {
 			w := sts[i]
-			date, clock := schemas.WindowEndFields(w.End)
+			date, clock := schemas.WindowEndFields(w.End, nil)
 			if r.Station != w.Station || r.LineName != w.LineName || r.Division != w.Division || r.Date != date || r.Time != clock ||
 				r.Entries != w.Entries || r.Exits != w.Exits || r.Devices != w.Devices || !r.Start.Equal(w.Start) || !r.End.Equal(w.End) ||
 				r.Revision != w.Revision || r.Generation != w.Generation || !r.EmittedAt.Equal(w.EmittedAt) {

@@ -22,8 +22,19 @@ var t0 = time.Date(2024, 1, 6, 20, 0, 0, 0, time.UTC)
 func devWin(ca, unit, scp, station, line string, start time.Time, rev int32, entries, exits int64) schemas.DeviceWindow {
 	w := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: station, LineName: line, Division: "BMT", Desc: "REGULAR",
 		Entries: entries, Exits: exits, Revision: rev, EmittedAt: start.Add(4*time.Hour + time.Duration(rev)*time.Minute + 123*time.Millisecond)}
-	w.SetWindow(start, start.Add(4*time.Hour))
+	w.SetWindow(start, start.Add(4*time.Hour), nil)
 	return w
+}
+
+// inZone gives device windows the DATE and TIME of their end in zone, as
+// a pipeline with that --time-zone publishes them.
+func inZone(ws []schemas.DeviceWindow, zone *time.Location) []schemas.DeviceWindow {
+	out := make([]schemas.DeviceWindow, len(ws))
+	for i, w := range ws {
+		w.SetWindow(w.Start, w.End, zone)
+		out[i] = w
+	}
+	return out
 }
 
 func stWin(station, line string, start time.Time, rev int32, entries, exits int64, devices int32) schemas.StationWindow {

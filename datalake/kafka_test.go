@@ -254,8 +254,10 @@ type lakeContent struct {
 	spans    map[string][]span // format -> spans of part files
 	devices  []DeviceRow
 	stations []StationRow
-	csvRows  map[Dataset]int
-	files    int
+	// dates are the date partitions (dt=) of the Parquet rows, in order.
+	deviceDates, stationDates []string
+	csvRows                   map[Dataset]int
+	files                     int
 }
 
 func readLake(t *testing.T, ctx context.Context, st *Store) lakeContent {
@@ -293,12 +295,18 @@ func readLake(t *testing.T, ctx context.Context, st *Store) lakeContent {
 					t.Fatal(err)
 				}
 				lc.devices = append(lc.devices, rows...)
+				for range rows {
+					lc.deviceDates = append(lc.deviceDates, strings.TrimPrefix(dir, datePartitionName))
+				}
 			case fn.ext == ExtParquet:
 				rows, err := readParquet[StationRow](data)
 				if err != nil {
 					t.Fatal(err)
 				}
 				lc.stations = append(lc.stations, rows...)
+				for range rows {
+					lc.stationDates = append(lc.stationDates, strings.TrimPrefix(dir, datePartitionName))
+				}
 			case fn.ext == ExtCSV:
 				f, err := readCSVGz(data)
 				if err != nil {
@@ -309,6 +317,24 @@ func readLake(t *testing.T, ctx context.Context, st *Store) lakeContent {
 		}
 	}
 	return lc
+}
+
+// checkZone checks that the lake is partitioned by the local date of each
+// window's end in zone, and that station rows have their end's local DATE
+// and TIME in it (a device row's come with the record).
+func checkZone(t *testing.T, lc lakeContent, zone *time.Location) {
+	t.Helper()
+	for i, r := range lc.devices {
+		if d := PartitionDate(r.End, zone); lc.deviceDates[i] != d {
+			t.Fatalf("device window ending %v in dt=%s, want dt=%s", r.End, lc.deviceDates[i], d)
+		}
+	}
+	for i, r := range lc.stations {
+		date, clock := schemas.WindowEndFields(r.End, zone)
+		if d := PartitionDate(r.End, zone); lc.stationDates[i] != d || r.Date != date || r.Time != clock {
+			t.Fatalf("station window ending %v: dt=%s %s %s, want dt=%s %s %s", r.End, lc.stationDates[i], r.Date, r.Time, d, date, clock)
+		}
+	}
 }
 
 // checkSpans checks that the batches of every topic-partition cover

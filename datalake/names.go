@@ -51,8 +51,14 @@ const (
 )
 
 // PartitionDate returns the date partition (YYYY-MM-DD) of a window ending at
-// end: the UTC date of the end, which is also the window's DATE column.
-func PartitionDate(end time.Time) string { return end.UTC().Format(DateLayout) }
+// end: the date of the end in zone (nil: UTC), which is also the window's
+// DATE column when the pipeline formats it in the same zone.
+func PartitionDate(end time.Time, zone *time.Location) string {
+	if zone == nil {
+		zone = time.UTC
+	}
+	return end.In(zone).Format(DateLayout)
+}
 
 // partitionDir returns "<dataset>/dt=<date>/".
 func partitionDir(ds Dataset, date string) string {

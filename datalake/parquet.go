@@ -68,9 +68,10 @@ func NewDeviceRow(w *schemas.DeviceWindow) DeviceRow {
 	}
 }
 
-// NewStationRow converts a station window.
-func NewStationRow(w *schemas.StationWindow) StationRow {
-	date, clock := schemas.WindowEndFields(w.End)
+// NewStationRow converts a station window, with DATE and TIME its end's
+// local date and clock in zone (nil: UTC; a device window has its own).
+func NewStationRow(w *schemas.StationWindow, zone *time.Location) StationRow {
+	date, clock := schemas.WindowEndFields(w.End, zone)
 	return StationRow{
 		Station: w.Station, LineName: w.LineName, Division: w.Division, Date: date, Time: clock,
 		Entries: w.Entries, Exits: w.Exits, Devices: w.Devices,
@@ -85,11 +86,12 @@ func (r *DeviceRow) csvFields(dst []string) []string {
 	return deviceCSVFields(&w, dst)
 }
 
-// csvFields returns the row's station CSV fields.
+// csvFields returns the row's station CSV fields, with the row's DATE and
+// TIME (written in the writer's zone).
 func (r *StationRow) csvFields(dst []string) []string {
 	w := schemas.StationWindow{Station: r.Station, LineName: r.LineName, Division: r.Division,
 		End: r.End, Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
-	return stationCSVFields(&w, dst)
+	return stationFields(&w, r.Date, r.Time, dst)
 }
 
 // windowKey identifies the window of a row: a device window by its

@@ -59,6 +59,11 @@ type Config struct {
 	StationDecoder StationDecoder
 	// Store is the lake. Required.
 	Store *Store
+	// TimeZone is the zone of the date partitions (dt=) and of the station
+	// windows' DATE and TIME, their end's local date and clock (default
+	// America/New_York, schemas.DefaultLocation: the pipeline's default for
+	// the device windows' DATE and TIME, which are written as they come).
+	TimeZone *time.Location
 	// Format picks the files written; the zero value writes CSV.gz (with
 	// the index column) and Parquet.
 	Format Format
@@ -179,6 +184,9 @@ func (c *Config) Defaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.TimeZone == nil {
+		c.TimeZone = schemas.DefaultLocation()
 	}
 }
 
@@ -492,7 +500,9 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 			if w.hooks.beforePublish != nil {
 				h.beforePublish = func(key string) error { return w.hooks.beforePublish(k.topic, k.partition, key) }
 			}
-			files, committed, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, w.cfg.Format, h)
+			f := w.cfg.Format
+			f.zone = w.cfg.TimeZone
+			files, committed, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, f, h)
 			r.committed, r.err = committed, err
 			switch {
 			case committed && err != nil:

@@ -130,6 +130,7 @@ func testWriterEndToEnd(t *testing.T, kind storeKind) {
 		lc = readLake(t, ctx, store)
 		checkSpans(t, lc, hw)
 		checkVersions(t, lc, wl)
+		checkZone(t, lc, schemas.DefaultLocation()) // the writer's default
 	}
 
 	// Compaction leaves one row per window, the newest.
@@ -153,7 +154,7 @@ func checkVersions(t *testing.T, lc lakeContent, wl workload) {
 	diffCounts(t, "device versions", got, want)
 	want = map[string]int{}
 	for _, w := range wl.stations {
-		r := NewStationRow(&w)
+		r := NewStationRow(&w, nil) // the window key: START
 		want[fmt.Sprintf("%s@%d.%d", r.windowKey(), r.Generation, r.Revision)]++
 	}
 	diffCounts(t, "station versions", stationVersions(lc.stations), want)

@@ -83,6 +83,17 @@ type Config struct {
 	Counters                        windows.CounterMode
 	MaxDelta                        int64
 	Emit                            windows.EmitMode
+	// WindowAlign: windows.AlignEpoch (default: window starts are
+	// multiples of the slide since the Unix epoch) or windows.AlignLocal
+	// (local midnight in TimeZone plus multiples of the slide on the wall
+	// clock, through daylight saving time; the slide must divide 24h).
+	WindowAlign windows.Alignment
+	// TimeZone is the zone of the data's local dates and times (default
+	// America/New_York, the MTA's, schemas.DefaultLocation): the DATE and
+	// TIME of every published device window are its END's local date and
+	// clock in it, as the warehouse has them, and WindowAlign local aligns
+	// windows to its midnights. Event times are instants whatever it is.
+	TimeZone *time.Location
 	// IdleTimeout, when positive, marks an input partition that is caught
 	// up and has received nothing for that long idle: it stops holding the
 	// watermark back until it has data again, and once every input
@@ -142,6 +153,12 @@ func (c *Config) Defaults() {
 	if c.Grace == 0 {
 		c.Grace = c.Window
 	}
+	if c.WindowAlign == "" {
+		c.WindowAlign = windows.AlignEpoch
+	}
+	if c.TimeZone == nil {
+		c.TimeZone = schemas.DefaultLocation()
+	}
 	if c.Retention == 0 {
 		c.Retention = 24 * time.Hour
 	}
@@ -170,7 +187,16 @@ func (c *Config) Defaults() {
 
 // rules validates the window settings.
 func (c *Config) rules() (*windows.Rules, error) {
-	w, err := windows.NewSpec(c.Window, c.Slide)
+	var w windows.Spec
+	var err error
+	switch c.WindowAlign {
+	case windows.AlignEpoch:
+		w, err = windows.NewSpec(c.Window, c.Slide)
+	case windows.AlignLocal:
+		w, err = windows.NewLocalSpec(c.Window, c.Slide, c.TimeZone)
+	default:
+		err = fmt.Errorf("processors: window alignment must be %s or %s, got %q", windows.AlignEpoch, windows.AlignLocal, c.WindowAlign)
+	}
 	if err != nil {
 		return nil, err
 	}

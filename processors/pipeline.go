@@ -180,7 +180,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	pub := &publisher{topics: cfg.Topics, metrics: p.metrics}
+	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, zone: cfg.TimeZone}
 	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
 		return err
 	}
@@ -325,8 +325,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "grace", cfg.Grace,
-		"retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
+	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
+		"time_zone", cfg.TimeZone.String(), "grace", cfg.Grace, "retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
 	<-ctx.Done()
 	return nil
 }

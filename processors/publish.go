@@ -22,6 +22,7 @@ type publisher struct {
 	deviceCodec  *codecs.DeviceWindowCodec
 	stationCodec *codecs.StationWindowCodec
 	lateCodec    *codecs.ReadingCodec
+	zone         *time.Location // of the device windows' DATE and TIME (Config.TimeZone)
 	metrics      *Metrics
 }
 
@@ -144,7 +145,7 @@ func (p *publisher) deviceRows(group string, rows []windows.ClosedRow, outs []*k
 		dw := schemas.DeviceWindow{CA: ca, Unit: unit, SCP: scp, Station: station, LineName: line,
 			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC())
+		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC(), p.zone)
 		b, err := p.deviceCodec.Marshal(&dw)
 		if err != nil {
 			return nil, retryable(err)

@@ -216,6 +216,17 @@ type CSVConfig struct {
 	RecoveredDelay time.Duration
 	// SourceLabel is the v2 SOURCE value; default "csv:<file name>".
 	SourceLabel string
+	// TimeZone is the zone of the file's DATE and TIME (default
+	// America/New_York, the MTA's: schemas.DefaultLocation). A reading's
+	// event time (EVENT_TIME, TIMESTAMP) is the instant its DATE and TIME
+	// stand for there, read row by row in file order before Order sorts
+	// them; DATE and TIME are sent as the file has them. A clock reading in
+	// the hour the clocks go back over is the first pass (daylight time)
+	// until its device's readings in that hour go back or repeat in file
+	// order, the second pass from then on; one in the hour the clocks skip
+	// is read with the offset before the transition (02:30 on 2024-03-10
+	// in New York is 07:30 UTC).
+	TimeZone *time.Location
 }
 
 // DefaultConnectTimeout is Config.ConnectTimeout's default.
@@ -272,6 +283,9 @@ func (c *Config) Defaults() {
 	}
 	if v.RecoveredDelay == 0 {
 		v.RecoveredDelay = 8 * time.Hour
+	}
+	if v.TimeZone == nil {
+		v.TimeZone = schemas.DefaultLocation()
 	}
 	if v.SourceLabel == "" && v.Path != "" {
 		v.SourceLabel = "csv:" + filepath.Base(v.Path)

@@ -82,6 +82,7 @@ func readCSV(r io.Reader, label string, cfg CSVConfig, seed int64) (*csvSource, 
 		idx[i] = c
 	}
 	ns := readingNamespace()
+	clock := newLocalClock(cfg.TimeZone)
 	s := &csvSource{}
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -97,7 +98,8 @@ func readCSV(r io.Reader, label string, cfg CSVConfig, seed int64) (*csvSource, 
 				f[i] = strings.TrimSpace(rec[c])
 			}
 		}
-		it, ok := csvItem(f, ns, label)
+		// In file order: the repeated hour is told apart by it.
+		it, ok := csvItem(f, ns, label, clock)
 		if !ok {
 			s.skipped++
 			continue
@@ -129,15 +131,18 @@ func readCSV(r io.Reader, label string, cfg CSVConfig, seed int64) (*csvSource, 
 	return s, nil
 }
 
-// csvItem maps one row to a reading: DATE MM/DD/YYYY becomes MM-DD-YY,
-// TIMESTAMP YYYY-MM-DD HH:MM:SS, ID a UUIDv5 of the row's content (so a
-// replay sends the same IDs and duplicates can be dropped downstream).
-func csvItem(f [numCSVColumns]string, ns uuid.UUID, label string) (item, bool) {
+// csvItem maps one row to a reading: DATE MM/DD/YYYY becomes MM-DD-YY and
+// TIME stays as it is (both the data's local time), the event time
+// (EVENT_TIME, and TIMESTAMP YYYY-MM-DD HH:MM:SS in UTC) is the instant
+// they stand for in the data's zone (see localClock), ID a UUIDv5 of the
+// row's content (so a replay sends the same IDs and duplicates can be
+// dropped downstream).
+func csvItem(f [numCSVColumns]string, ns uuid.UUID, label string, clock *localClock) (item, bool) {
 	day, err := time.Parse(schemas.WindowDateLayout, f[6])
 	if err != nil {
 		return item{}, false
 	}
-	clock, err := schemas.ParseClock(f[7])
+	tod, err := schemas.ParseClock(f[7])
 	if err != nil {
 		return item{}, false
 	}
@@ -146,7 +151,11 @@ func csvItem(f [numCSVColumns]string, ns uuid.UUID, label string) (item, bool) {
 	if err1 != nil || err2 != nil {
 		return item{}, false
 	}
-	t := day.Add(clock)
+	device := schemas.DeviceKey(f[0], f[1], f[2])
+	t, err := clock.instant(device, day.Add(tod))
+	if err != nil {
+		return item{}, false
+	}
 	r := schemas.Reading{
 		CA: f[0], Unit: f[1], SCP: f[2], Station: f[3], LineName: f[4], Division: f[5], Desc: f[8],
 		Entries: entries, Exits: exits,
@@ -154,6 +163,7 @@ func csvItem(f [numCSVColumns]string, ns uuid.UUID, label string) (item, bool) {
 		EventTime: t, Source: label,
 	}
 	r.SetTimes(t)
+	r.Date, r.Time = day.Format(schemas.ReadingDateLayout), f[7]
 	return item{reading: r, event: t, arrival: t}, true
 }
 

@@ -24,6 +24,9 @@
 //     demo is not behind its own stored state).
 //   - csv: replays an MTA weekly file (plain or gzip) in event-time order,
 //     in file order, or in "arrival" order where RECOVR AUD rows come late.
+//     DATE and TIME are local time in CSVConfig.TimeZone (New York's by
+//     default); each row's event time is the instant they stand for, read
+//     in file order with the daylight-saving rules of localtime.go.
 //
 // On top of either, LateFraction, DuplicateFraction and BadFraction inject
 // late readings, resent duplicates and malformed records, each tagged with

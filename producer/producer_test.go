@@ -287,7 +287,9 @@ func TestCSVReplay(t *testing.T) {
 	}
 	want := schemas.Reading{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", LineName: "NQR456W", Division: "BMT",
 		Date: "12-30-23", Time: "03:00:00", Desc: "REGULAR", Entries: 102019, Exits: 73801, ID: first.ID,
-		Timestamp: "2023-12-30 03:00:00", EventTime: time.Date(2023, 12, 30, 3, 0, 0, 0, time.UTC), Source: "csv:240106-excerpt.csv"}
+		// DATE and TIME as in the file, New York time; the event time the
+		// instant: 03:00 EST is 08:00 UTC.
+		Timestamp: "2023-12-30 08:00:00", EventTime: time.Date(2023, 12, 30, 8, 0, 0, 0, time.UTC), Source: "csv:240106-excerpt.csv"}
 	if first != want {
 		t.Fatalf("first row\n%+v\nwant\n%+v", first, want)
 	}

@@ -15,6 +15,11 @@
 //   - TurnstileWindow: one closed event-time window of one device.
 //   - StationWindow: one closed event-time window of one station.
 //
+// DATE and TIME fields are local clock readings, as in the MTA's files
+// (New York time, [DefaultTimeZone]); TIMESTAMP, EVENT_TIME, START and END
+// are instants. [LoadTimeZone] reads a zone name; the zone database is
+// compiled in.
+//
 // Keys: [DeviceKey] and [StationKey] build the keys of every keyed topic;
 // [Partition] and [Partitioner] place a key on its partition exactly as goka
 // does (FNV-1a through sarama's hash partitioner), the one such mapping in

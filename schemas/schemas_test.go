@@ -273,19 +273,36 @@ func TestKeys(t *testing.T) {
 func TestWindowValidate(t *testing.T) {
 	start := time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC)
 	w := DeviceWindow{CA: "A002", Unit: "R051", SCP: "02-00-00", Station: "59 ST", Revision: 1}
-	w.SetWindow(start, start.Add(4*time.Hour))
+	w.SetWindow(start, start.Add(4*time.Hour), nil)
 	if w.Date != "12/30/2023" || w.Time != "04:00:00" {
 		t.Fatalf("end fields %s %s", w.Date, w.Time)
 	}
 	if err := w.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	bad := w
-	bad.Time = "05:00:00"
-	if bad.Validate() == nil {
-		t.Error("DATE/TIME not matching END accepted")
+	// In New York the end (04:00 UTC) is the evening before, in EST.
+	ny := w
+	ny.SetWindow(start, start.Add(4*time.Hour), DefaultLocation())
+	if ny.Date != "12/29/2023" || ny.Time != "23:00:00" {
+		t.Fatalf("New York end fields %s %s", ny.Date, ny.Time)
 	}
-	bad = w
+	if err := ny.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct{ date, clock string }{
+		{"12/30/2023", "04:07:00"}, // no zone is 7 minutes off UTC
+		{"12/31/2023", "04:00:00"}, // a day off
+		{"12/30/2023", "19:00:00"}, // 15 hours ahead
+		{"12/30/2023", "4:00:00"},  // not HH:MM:SS
+		{"2023-12-30", "04:00:00"}, // not MM/DD/YYYY
+	} {
+		bad := w
+		bad.Date, bad.Time = f.date, f.clock
+		if bad.Validate() == nil {
+			t.Errorf("DATE/TIME %s %s accepted for END 04:00 UTC", f.date, f.clock)
+		}
+	}
+	bad := w
 	bad.End = bad.Start
 	if bad.Validate() == nil {
 		t.Error("empty window accepted")
@@ -297,5 +314,26 @@ func TestWindowValidate(t *testing.T) {
 	s.Revision = 0
 	if s.Validate() == nil {
 		t.Error("revision 0 accepted")
+	}
+}
+
+func TestLoadTimeZone(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		ok   bool
+	}{
+		{"America/New_York", true}, {"UTC", true}, {"Europe/Paris", true},
+		{"", false}, {"America/New_Yrok", false}, {"EST5EDT,M3.2.0", false},
+	} {
+		loc, err := LoadTimeZone(tc.name)
+		if (err == nil) != tc.ok {
+			t.Errorf("LoadTimeZone(%q) = %v, %v", tc.name, loc, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "IANA") {
+			t.Errorf("LoadTimeZone(%q): %v does not say what is wanted", tc.name, err)
+		}
+	}
+	if DefaultLocation().String() != DefaultTimeZone {
+		t.Fatalf("default location %v", DefaultLocation())
 	}
 }

@@ -111,7 +111,9 @@ func (r *Reading) Validate() error {
 	return nil
 }
 
-// ReadingTime returns DATE and TIME combined, in UTC.
+// ReadingTime returns DATE and TIME combined as a clock reading, labelled
+// UTC: the record does not say their zone (MTA data is New York local
+// time; TIMESTAMP and EVENT_TIME are the instant).
 func (r *Reading) ReadingTime() (time.Time, error) {
 	d, err := time.Parse(ReadingDateLayout, r.Date)
 	if err != nil {
@@ -195,10 +197,33 @@ func SplitStationKey(key string) (station, lineName string, ok bool) {
 }
 
 // WindowEndFields formats a window end as the DATE (MM/DD/YYYY) and TIME
-// (HH:MM:SS) of a TurnstileWindow, in UTC.
-func WindowEndFields(end time.Time) (date, clock string) {
-	end = end.UTC()
+// (HH:MM:SS) of a TurnstileWindow: its local date and clock in zone (nil:
+// UTC), the layout of the MTA files and the warehouse, whose dates and
+// times are New York's.
+func WindowEndFields(end time.Time, zone *time.Location) (date, clock string) {
+	if zone == nil {
+		zone = time.UTC
+	}
+	end = end.In(zone)
 	return end.Format(WindowDateLayout), end.Format(ClockLayout)
+}
+
+// maxZoneOffset bounds the UTC offsets Validate accepts between a window's
+// END and its DATE and TIME (UTC-12 to UTC+14 are the extremes in use).
+const maxZoneOffset = 14 * time.Hour
+
+// endFieldsOffset returns how far DATE and TIME, read as a clock, are from
+// END in UTC: the UTC offset of the zone they were formatted in.
+func endFieldsOffset(date, clock string, end time.Time) (time.Duration, error) {
+	d, err := time.Parse(WindowDateLayout, date)
+	if err != nil {
+		return 0, err
+	}
+	c, err := ParseClock(clock)
+	if err != nil {
+		return 0, err
+	}
+	return d.Add(c).Sub(end.UTC().Truncate(time.Second)), nil
 }
 
 // DeviceWindow is the TurnstileWindow record: one device's activity in one
@@ -229,14 +254,18 @@ func (w *DeviceWindow) DeviceKey() string { return DeviceKey(w.CA, w.Unit, w.SCP
 // StationKey returns STATION|LINENAME.
 func (w *DeviceWindow) StationKey() string { return StationKey(w.Station, w.LineName) }
 
-// SetWindow sets Start and End and derives DATE and TIME from End.
-func (w *DeviceWindow) SetWindow(start, end time.Time) {
+// SetWindow sets Start and End and derives DATE and TIME from End, as
+// End's local date and clock in zone (nil: UTC; see WindowEndFields).
+func (w *DeviceWindow) SetWindow(start, end time.Time, zone *time.Location) {
 	w.Start, w.End = start.UTC(), end.UTC()
-	w.Date, w.Time = WindowEndFields(end)
+	w.Date, w.Time = WindowEndFields(end, zone)
 }
 
 // Validate checks a device window: non-empty device fields, Start before
-// End, DATE/TIME matching End, and a positive REVISION.
+// End, a positive REVISION, and DATE/TIME that are End's local date and
+// clock in some zone: a whole number of quarter hours from End in UTC,
+// at most 14 hours (every zone's offset since 1972 is; the record does
+// not say which zone).
 func (w *DeviceWindow) Validate() error {
 	for _, f := range []struct{ name, v string }{{"CA", w.CA}, {"UNIT", w.Unit}, {"SCP", w.SCP}, {"STATION", w.Station}} {
 		if strings.TrimSpace(f.v) == "" {
@@ -246,8 +275,10 @@ func (w *DeviceWindow) Validate() error {
 	if err := validateSpan(w.Start, w.End, w.Revision, w.Generation); err != nil {
 		return err
 	}
-	if d, c := WindowEndFields(w.End); d != w.Date || c != w.Time {
-		return &FieldError{Field: "DATE", Value: w.Date + " " + w.Time, Reason: "does not match END " + d + " " + c}
+	off, err := endFieldsOffset(w.Date, w.Time, w.End)
+	if err != nil || off < -maxZoneOffset || off > maxZoneOffset || off%(15*time.Minute) != 0 {
+		d, c := WindowEndFields(w.End, nil)
+		return &FieldError{Field: "DATE", Value: w.Date + " " + w.Time, Reason: "is not END (" + d + " " + c + " UTC) in any time zone"}
 	}
 	return nil
 }

@@ -3,7 +3,10 @@ package systest
 import (
 	"context"
 	"encoding/csv"
+	"io"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,22 +21,36 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// readMTA parses the weekly file independently of the producer: columns
-// ,CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS.
-func readMTA(t *testing.T, path string) []reference.Reading {
+// readMTA parses a weekly file (gzip when its name ends in .gz)
+// independently of the producer: columns
+// ,CA,UNIT,SCP,STATION,LINENAME,DIVISION,DATE,TIME,DESC,ENTRIES,EXITS, with
+// DATE and TIME local time in zone, each row's instant worked out here
+// (mtaClock) by the rules the producer states.
+func readMTA(t *testing.T, path string, zone *time.Location) []reference.Reading {
 	t.Helper()
-	gz := openGzip(t, path)
-	rows, err := csv.NewReader(gz).ReadAll()
+	var in io.Reader
+	if strings.HasSuffix(path, ".gz") {
+		in = openGzip(t, path)
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		in = f
+	}
+	rows, err := csv.NewReader(in).ReadAll()
 	if err != nil {
 		t.Fatal(err)
 	}
+	clock := mtaClock{zone: zone, last: map[string]time.Time{}, second: map[string]bool{}}
 	var out []reference.Reading
 	for _, row := range rows[1:] {
 		c := row[1:]
 		for i := range c {
 			c[i] = strings.TrimSpace(c[i])
 		}
-		ts, err := time.Parse("01/02/2006 15:04:05", c[6]+" "+c[7])
+		wall, err := time.Parse("01/02/2006 15:04:05", c[6]+" "+c[7])
 		if err != nil {
 			t.Fatalf("row %v: %v", row, err)
 		}
@@ -42,10 +59,52 @@ func readMTA(t *testing.T, path string) []reference.Reading {
 		if err1 != nil || err2 != nil {
 			t.Fatalf("row %v", row)
 		}
-		out = append(out, reference.Reading{Device: c[0] + "|" + c[1] + "|" + c[2], Station: c[3], Line: c[4], Division: c[5],
-			T: ts.UnixMilli(), Entries: e, Exits: x, ID: strings.Join(c, ","), Desc: c[8]})
+		device := c[0] + "|" + c[1] + "|" + c[2]
+		out = append(out, reference.Reading{Device: device, Station: c[3], Line: c[4], Division: c[5],
+			T: clock.instant(device, wall).UnixMilli(), Entries: e, Exits: x, ID: strings.Join(c, ","), Desc: c[8]})
 	}
 	return out
+}
+
+// mtaClock turns local clock readings (wall: the reading's fields, as a
+// UTC time) into instants, in file order: a reading the zone's clock shows
+// once is that instant; one it shows twice (the hour the clocks go back
+// over) is the first showing until the device's readings of that day in
+// that hour go back or repeat, then the second; one it never shows (the
+// hour the clocks skip) is read with the offset of the day before.
+type mtaClock struct {
+	zone   *time.Location
+	last   map[string]time.Time // device|date -> its last reading shown twice
+	second map[string]bool      // device|date -> in the second showing
+}
+
+func (c *mtaClock) instant(device string, wall time.Time) time.Time {
+	y, m, d := wall.Date()
+	_, before := time.Date(y, m, d-1, 12, 0, 0, 0, c.zone).Zone()
+	_, after := time.Date(y, m, d+1, 12, 0, 0, 0, c.zone).Zone()
+	var shows []time.Time
+	for _, off := range []int{before, after} {
+		u := wall.Add(-time.Duration(off) * time.Second)
+		if u.In(c.zone).Format(time.DateTime) == wall.Format(time.DateTime) && !slices.ContainsFunc(shows, u.Equal) {
+			shows = append(shows, u)
+		}
+	}
+	sort.Slice(shows, func(i, j int) bool { return shows[i].Before(shows[j]) })
+	switch len(shows) {
+	case 0:
+		return wall.Add(-time.Duration(before) * time.Second)
+	case 1:
+		return shows[0]
+	}
+	key := device + "|" + wall.Format(time.DateOnly)
+	if last, ok := c.last[key]; ok && !wall.After(last) {
+		c.second[key] = true
+	}
+	c.last[key] = wall
+	if c.second[key] {
+		return shows[1]
+	}
+	return shows[0]
 }
 
 // TestMTAWeeks replays real MTA weeks with a retention that covers the
@@ -99,7 +158,7 @@ func replayMTAWeek(t *testing.T, path string, order producer.Order) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	readings := readMTA(t, path)
+	readings := readMTA(t, path, newYork(t)) // the MTA's zone, the producer's default
 	if sum.Sent != int64(len(readings)) {
 		t.Fatalf("produced %d readings, the file has %d", sum.Sent, len(readings))
 	}

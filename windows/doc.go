@@ -8,8 +8,9 @@
 //
 // # Where things happen
 //
-//   - Windows and their alignment (tumbling or sliding, epoch-aligned):
-//     [Spec] in spec.go.
+//   - Windows and their alignment (tumbling or sliding; aligned to the
+//     Unix epoch, or to local midnight in a time zone through daylight
+//     saving time): [Spec] in spec.go.
 //   - The rules every device shares (grace, retention, counter and emit
 //     modes) and every time rule: when windows close ([Rules.CloseStep],
 //     [Rules.CloseTime], [Device.NextClose]), the too-late cut

@@ -33,15 +33,19 @@ type Rules struct {
 	Emit      EmitMode
 }
 
-// CloseStep numbers the instants at which windows close, start + size +
-// grace with start a multiple of the slide: the latest at or before t.
+// CloseStep numbers the instants at which windows close, END + grace of
+// window n (see Spec: with AlignEpoch n*slide + size + grace; with
+// AlignLocal the end of the n-th local window): the latest at or before t.
+// It is non-decreasing in t. Close times are non-decreasing in n; with
+// AlignLocal two steps can close at the same instant (a window whose
+// start the clocks skipped ends where the one before it does).
 func (rules *Rules) CloseStep(t int64) int64 {
-	return floorDiv(t-rules.Windows.Size-rules.Grace, rules.Windows.Slide)
+	return rules.Windows.lastEnding(t - rules.Grace)
 }
 
 // CloseTime is the instant of close step n.
 func (rules *Rules) CloseTime(n int64) int64 {
-	return n*rules.Windows.Slide + rules.Windows.Size + rules.Grace
+	return rules.Windows.endOf(n) + rules.Grace
 }
 
 // IdleTarget is where the watermark of a partition whose sources are all
@@ -51,8 +55,8 @@ func (rules *Rules) CloseTime(n int64) int64 {
 // falls in. It moves from one close time to the next, so a pause costs
 // one metadata write per slide, not one per tick.
 func (rules *Rules) IdleTarget(newest, wall int64) int64 {
-	// The last window holding newest closes at step floor(newest/slide).
-	return rules.CloseTime(min(rules.CloseStep(wall), floorDiv(newest, rules.Windows.Slide)))
+	// The last window holding newest is the last one starting by then.
+	return rules.CloseTime(min(rules.CloseStep(wall), rules.Windows.lastStarting(newest)))
 }
 
 // publishes is the one rule, for devices and stations alike, that says

@@ -92,12 +92,13 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 			if err != nil {
 				return err
 			}
+			prcfg.CSV.TimeZone = pipe.TimeZone // one --time-zone for the whole stack
 			return devstack.Run(cmd.Context(), devstack.Config{
 				DataDir: dataDir, Broker: bcfg, Compression: codec,
 				Registry: registry.Config{Addr: registryAddr, Topic: rf.topic, Username: rf.authUser, Password: rf.authPassword},
 				Pipeline: pipe, Members: members,
 				HTTPAddr: hf.addr, DashboardMaxClients: hf.dashClients,
-				NoLake: !lakeOn, LakeDir: lakeDir, Lake: datalake.Config{FlushInterval: flushIv},
+				NoLake: !lakeOn, LakeDir: lakeDir, Lake: datalake.Config{FlushInterval: flushIv, TimeZone: pipe.TimeZone},
 				NoProducer: !produce, Producer: prcfg,
 				Quiet: hf.quiet, StatusInterval: hf.statusInterval, ShowStatus: term.show(),
 				Stdout: a.stdout, Logger: a.log,

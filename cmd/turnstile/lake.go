@@ -27,6 +27,7 @@ func newLakeCmd(a *app) *cobra.Command {
 		csvOn        bool
 		parquetOn    bool
 		flush        datalake.Config
+		zone         string
 	)
 	cmd := &cobra.Command{
 		Use:   "lake",
@@ -37,7 +38,7 @@ window topics and writes them under --lake-dir as
   device-windows/dt=YYYY-MM-DD/part-<topic>-<partition>-<first>-<last>.{csv.gz,parquet}
   station-windows/dt=YYYY-MM-DD/...
 
-partitioned by the window end date. CSV.gz has the warehouse's layout (pandas
+partitioned by the window end's local date in --time-zone. CSV.gz has the warehouse's layout (pandas
 to_csv with its index column); Parquet has typed columns with START, END,
 REVISION, GENERATION and EMITTED_AT. Each file appears atomically, and each
 record lands in exactly one file: a batch is staged under
@@ -72,6 +73,9 @@ partitions with one row per window.`,
 			}
 			defer store.Close()
 			cfg := flush
+			if cfg.TimeZone, err = loadTimeZone(zone); err != nil {
+				return err
+			}
 			cfg.KafkaOpts = append([]kgo.Opt(nil), kopts...)
 			cfg.Registry = cc.SRClient()
 			cfg.Group, cfg.DeviceTopic, cfg.StationTopic = group, deviceTopic, stationTopic
@@ -95,6 +99,9 @@ partitions with one row per window.`,
 	fs.StringVar(&group, "group", datalake.DefaultGroup, "consumer group of the lake-writers")
 	fs.StringVar(&deviceTopic, "device-topic", schemas.DefaultDeviceWindowsTopic, "topic of closed device windows (Avro TurnstileWindow)")
 	fs.StringVar(&stationTopic, "station-topic", schemas.DefaultStationWindowsTopic, "topic of closed station windows (Avro StationWindow)")
+	var d datalake.Config
+	d.Defaults()
+	registerTimeZone(fs, &zone, d.TimeZone, "time zone of the date partitions (dt=) and of the station windows' DATE and TIME, an IANA name (the pipeline's --time-zone)")
 	fs.BoolVar(&csvOn, "csv", true, "write CSV.gz files")
 	fs.BoolVar(&parquetOn, "parquet", true, "write Parquet files")
 	fs.DurationVar(&flush.FlushInterval, "flush-interval", datalake.DefaultFlushInterval, "write buffered records once the oldest has waited this long")

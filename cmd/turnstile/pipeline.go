@@ -14,6 +14,7 @@ import (
 	"github.com/turnstile-streams/turnstile/clientconf"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/windows"
 )
@@ -25,6 +26,7 @@ type pipelineFlags struct {
 	window, slide, grace, retention time.Duration
 	idleTimeout, maxFuture          time.Duration
 	counters, emit                  string
+	windowAlign, timeZone           string
 	maxDelta                        int64
 	stateDir                        string
 	memtableMiB, cacheMiB           int64
@@ -52,6 +54,8 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	p.layoutFlags.register(fs)
 	fs.DurationVar(&p.window, "window", d.Window, "window length")
 	fs.DurationVar(&p.slide, "slide", 0, "window slide (default: the window length, i.e. tumbling windows)")
+	fs.StringVar(&p.windowAlign, "window-align", string(d.WindowAlign), "epoch (windows start at multiples of the slide since the Unix epoch) or local (at local midnight in --time-zone plus multiples of the slide on the wall clock, through daylight saving time: 4h windows start at 00:00, 04:00, ... local time all year, 24h windows are local days; the slide must divide 24h)")
+	registerTimeZone(fs, &p.timeZone, d.TimeZone, "time zone of the data's local dates and times, an IANA name: the published windows' DATE and TIME are their end's local date and clock in it, and --window-align local aligns to its midnights (dev: also its CSV producer's and lake-writer's)")
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
 	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
 	fs.DurationVar(&p.idleTimeout, "idle-timeout", defaultIdleTimeout, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
@@ -129,6 +133,21 @@ func parseBytes(in string) (int64, error) {
 	return int64(n * float64(mult)), nil
 }
 
+// registerTimeZone adds --time-zone (process, dev, produce, lake), whose
+// default is def, a zero configuration's after Defaults.
+func registerTimeZone(fs *pflag.FlagSet, p *string, def *time.Location, usage string) {
+	fs.StringVar(p, "time-zone", def.String(), usage)
+}
+
+// loadTimeZone reads --time-zone.
+func loadTimeZone(name string) (*time.Location, error) {
+	loc, err := schemas.LoadTimeZone(name)
+	if err != nil {
+		return nil, fmt.Errorf("--time-zone: %w", err)
+	}
+	return loc, nil
+}
+
 // stageNames are the pipeline's stages, upstream first (--groups).
 func stageNames() []string { return processors.Config{}.Topology().StageNames() }
 
@@ -159,10 +178,15 @@ func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (proc
 			return processors.Config{}, fmt.Errorf("--groups: unknown stage %q (want %s)", s, strings.Join(stageNames(), ", "))
 		}
 	}
+	zone, err := loadTimeZone(p.timeZone)
+	if err != nil {
+		return processors.Config{}, err
+	}
 	return processors.Config{
 		Topics: topics, Run: p.stages,
 		Partitions: p.partitions, Replication: p.replication,
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
+		WindowAlign: windows.Alignment(p.windowAlign), TimeZone: zone,
 		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},

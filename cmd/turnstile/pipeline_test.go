@@ -1,6 +1,14 @@
 package main
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/windows"
+)
 
 func TestParseBytes(t *testing.T) {
 	for _, tc := range []struct {
@@ -22,5 +30,50 @@ func TestParseBytes(t *testing.T) {
 		if (err == nil) != tc.ok || got != tc.want {
 			t.Errorf("parseBytes(%q) = %d, %v; want %d (ok %v)", tc.in, got, err, tc.want, tc.ok)
 		}
+	}
+}
+
+// TestTimeZoneAndAlignFlags: --time-zone and --window-align (or their
+// TURNSTILE_ variables) reach the pipeline's configuration, with the
+// defaults of a zero processors.Config and a clear error for a bad zone.
+func TestTimeZoneAndAlignFlags(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      []string
+		env       map[string]string
+		zone      string
+		align     windows.Alignment
+		wantError string
+	}{
+		{"defaults", nil, nil, "America/New_York", windows.AlignEpoch, ""},
+		{"flags", []string{"--time-zone=Europe/Paris", "--window-align=local"}, nil, "Europe/Paris", windows.AlignLocal, ""},
+		{"environment", nil, map[string]string{"TURNSTILE_TIME_ZONE": "UTC", "TURNSTILE_WINDOW_ALIGN": "local"}, "UTC", windows.AlignLocal, ""},
+		{"unknown zone", []string{"--time-zone=America/Gotham"}, nil, "", "", `--time-zone: schemas: unknown time zone "America/Gotham"`},
+		{"empty zone", nil, map[string]string{"TURNSTILE_TIME_ZONE": ""}, "", "", "--time-zone: schemas: empty time zone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("process", pflag.ContinueOnError)
+			var p pipelineFlags
+			p.register(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			if err := bindEnv(fs, func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := p.settings(processors.DefaultTopics(), t.TempDir())
+			if tc.wantError != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantError) {
+					t.Fatalf("error %v, want %q", err, tc.wantError)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.TimeZone.String() != tc.zone || cfg.WindowAlign != tc.align {
+				t.Fatalf("time zone %v, align %q; want %s, %q", cfg.TimeZone, cfg.WindowAlign, tc.zone, tc.align)
+			}
+		})
 	}
 }

@@ -100,6 +100,7 @@ func newProduceCmd(a *app) *cobra.Command {
 		pf     produceFlags
 		topics topicFlags
 		layout layoutFlags
+		zone   string
 	)
 	cmd := &cobra.Command{
 		Use:   "produce",
@@ -128,6 +129,9 @@ it (--partitions, --replication); a user who may not create topics gets, within
 			if err != nil {
 				return err
 			}
+			if cfg.CSV.TimeZone, err = loadTimeZone(zone); err != nil {
+				return err
+			}
 			cfg.Logger = a.log
 			cfg.ProgressWriter = a.stderr
 			cfg.Prepare = func(ctx context.Context, cl *kgo.Client) error {
@@ -144,6 +148,9 @@ it (--partitions, --replication); a user who may not create topics gets, within
 	}
 	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
 	pf.register(cmd.Flags(), "")
+	var d producer.Config
+	d.Defaults()
+	registerTimeZone(cmd.Flags(), &zone, d.CSV.TimeZone, "time zone of the CSV file's DATE and TIME, an IANA name: each reading's event time is the instant they stand for there (a repeated hour is told apart per device in file order, a skipped hour is read with the offset before the transition)")
 	topics.register(cmd.Flags(), flagInputTopic)
 	layout.register(cmd.Flags())
 	cmd.Flags().Lookup("partitions").Usage = "partitions of the input topic if it is missing and produce creates it (as the pipeline would: use the members' --partitions)"

@@ -43,7 +43,7 @@ override the members' flags while it lasts.
 Then start the members again and follow the catch-up with
 turnstile status --wait.`,
 		Example: `  turnstile replay --from earliest --retention 720h --dry-run
-  turnstile replay --from 2024-01-06T00:00:00Z --groups windows,stations`,
+  turnstile replay --from 2024-01-06T00:00:00Z --groups windows`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cc, err := cf.resolve(a, cmd)

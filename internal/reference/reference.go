@@ -2,13 +2,15 @@
 // set of accepted readings, the way the issue defines them, with no
 // streaming machinery: sort each device's readings by event time, take
 // counter differences, sum them per window. Tests compare the pipeline's
-// output with it. It deliberately shares no code with processors.
+// output with it. It deliberately shares no code with processors (nor
+// with windows: local-midnight alignment is computed on its own, local.go).
 //
 // Concurrency: pure functions.
 package reference
 
 import (
 	"sort"
+	"time"
 )
 
 // Reading is one accepted reading.
@@ -32,6 +34,9 @@ type Params struct {
 	SizeMs, SlideMs int64
 	Cumulative      bool
 	MaxDelta        int64
+	// Zone, when set, aligns windows to local midnight there (the
+	// pipeline's --window-align local): see local.go. Nil: the Unix epoch.
+	Zone *time.Location
 }
 
 // Row is one window's totals.
@@ -54,6 +59,9 @@ type StationKey struct {
 }
 
 func starts(p Params, t int64) []int64 {
+	if p.Zone != nil {
+		return localStarts(p, t)
+	}
 	var out []int64
 	// every multiple of Slide in (t-Size, t]
 	s := t - ((t%p.SlideMs)+p.SlideMs)%p.SlideMs
