@@ -200,7 +200,13 @@ func runGoka(ctx context.Context, e *env, cfg *Config, input string, ends map[in
 			return nil
 		}
 		seen[string(r.Key)] = [2]int64{cw.Entries, cw.Exits}
-		v.Devices.Add(cw.Device, cw.Start, cw.Entries, cw.Exits, 0)
+		// Its key is the input's, the reading key: digest by device, as
+		// the limit and ours do.
+		dev := cw.Device
+		if _, d, ok := schemas.SplitReadingKey(dev); ok {
+			dev = d
+		}
+		v.Devices.Add(dev, cw.Start, cw.Entries, cw.Exits, 0)
 		return nil
 	}, sink)
 	v.Redelivered = redelivered.Load()

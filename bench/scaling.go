@@ -107,7 +107,7 @@ func produceStream(ctx context.Context, e *env, cfg *Config, topic string, n int
 			return expected{}, fmt.Errorf("bench: synthetic stream: %w", err)
 		}
 		e.cl.Produce(ctx, &kgo.Record{Topic: topic, Key: r.Key, Value: r.Value}, nil)
-		key := string(r.Key)
+		key := r.Reading.DeviceKey() // the sinks' device key
 		s := devs[key]
 		if s == nil {
 			s = &deviceState{}
