@@ -433,8 +433,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g := processors.DefaultGroups()
-		for _, group := range []string{g.Ingest, g.Windows} {
+		for _, st := range (processors.Config{}).Stages() {
+			group := st.Group
 			if len(h.Partitions[group]) != 3 {
 				t.Errorf("partitions of %s: %v, want all 3", group, h.Partitions[group])
 			}

@@ -230,15 +230,32 @@ func AllStageNames() []string { return []string{StageIngest, StageWindows} }
 // topic's partition count when the topic exists with another count than
 // the pipeline's, which decides the layout (Topology). A missing input
 // topic is created with the pipeline's count, so it is the direct layout.
+// When cfg.Partitions is not set (a tool that reads a deployment, like
+// turnstile status), the pipeline's count is that of the windowed stage's
+// table or readings topic if they exist.
 func ResolveLayout(ctx context.Context, adm *kadm.Client, cfg Config) (Config, error) {
+	infer := cfg.Partitions == 0
 	cfg.Defaults()
-	topics, err := adm.ListTopics(ctx, cfg.Topics.Input)
+	st, _ := cfg.Topology().Stage(StageWindows)
+	table := st.Table
+	topics, err := adm.ListTopics(ctx, cfg.Topics.Input, cfg.Topics.Readings, table)
 	if err != nil {
 		return cfg, fmt.Errorf("processors: list topic %s: %w", cfg.Topics.Input, err)
 	}
+	count := func(t string) int {
+		if d, ok := topics[t]; ok && d.Err == nil {
+			return len(d.Partitions)
+		}
+		return 0
+	}
+	if infer {
+		if n := max(count(table), count(cfg.Topics.Readings)); n > 0 {
+			cfg.Partitions = n
+		}
+	}
 	cfg.InputPartitions = 0
-	if d, ok := topics[cfg.Topics.Input]; ok && d.Err == nil && len(d.Partitions) != cfg.Partitions {
-		cfg.InputPartitions = len(d.Partitions)
+	if n := count(cfg.Topics.Input); n > 0 && n != cfg.Partitions {
+		cfg.InputPartitions = n
 	}
 	return cfg, nil
 }

@@ -71,7 +71,7 @@ func TestDevListensWhereClientsConnect(t *testing.T) {
 		out, _, err := runCLI(t, ctx, env, "status", "--json", "--watermarks=false")
 		var rep status.Report
 		if err == nil && json.Unmarshal([]byte(out), &rep) == nil {
-			if g, ok := rep.Group("turnstile-ingest"); ok && !g.Absent && g.Members == 1 && rep.DeviceWindows > 0 {
+			if g, ok := rep.Group("turnstile-windows"); ok && !g.Absent && g.Members == 1 && rep.DeviceWindows > 0 {
 				statusOut = out
 				break
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/processors"
 )
 
 // TestProcessRefusesUnusableDataDir: turnstile process with a --data-dir it
@@ -66,7 +67,10 @@ func TestProcessRefusesUnusableDataDir(t *testing.T) {
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
-	groups := []string{"turnstile-ingest", "turnstile-windows", "station-windows"}
+	var groups []string
+	for _, g := range (processors.Config{}).ConsumerGroups() {
+		groups = append(groups, g.Group)
+	}
 	assignments := func() map[string]string {
 		t.Helper()
 		described, err := adm.DescribeGroups(ctx, groups...)
