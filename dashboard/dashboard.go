@@ -141,3 +141,12 @@ func secure(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
+
+// ZoneName is the IANA name of loc for Config.TimeZone ("" for nil: the
+// default).
+func ZoneName(loc *time.Location) string {
+	if loc == nil {
+		return ""
+	}
+	return loc.String()
+}

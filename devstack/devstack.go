@@ -322,7 +322,8 @@ func (s *Stack) serveHTTP(i int, pcfg processors.Config, m *processors.Metrics, 
 	dash, err := dashboard.New(dashboard.Config{
 		Hub: dashboard.HubConfig{KafkaOpts: pcfg.KafkaOpts, Registry: pcfg.Registry, StationTopic: pcfg.Topics.StationWindows,
 			DeviceTopic: pcfg.Topics.DeviceWindows, MaxClients: s.cfg.DashboardMaxClients, Registerer: reg, Logger: s.log.With("component", "dashboard")},
-		Health: dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: s.adm, Status: scfg, Self: url},
+		Health:   dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: s.adm, Status: scfg, Self: url},
+		TimeZone: dashboard.ZoneName(pcfg.TimeZone),
 	})
 	if err != nil {
 		ln.Close()

@@ -54,7 +54,8 @@ func (h *httpFlags) dashboard(a *app, cfg processors.Config, m *processors.Metri
 	return dashboard.New(dashboard.Config{
 		Hub: dashboard.HubConfig{KafkaOpts: cfg.KafkaOpts, Registry: cfg.Registry, StationTopic: cfg.Topics.StationWindows,
 			DeviceTopic: cfg.Topics.DeviceWindows, MaxClients: h.dashClients, Registerer: reg, Logger: a.log.With("component", "dashboard")},
-		Health: dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: adm, Status: scfg, Self: self},
+		Health:   dashboard.Health{Metrics: m.Snapshot, Pipeline: p, Admin: adm, Status: scfg, Self: self},
+		TimeZone: dashboard.ZoneName(cfg.TimeZone),
 	})
 }
 
