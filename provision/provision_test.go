@@ -155,7 +155,7 @@ func TestSelect(t *testing.T) {
 		wantErr string
 	}{
 		{"none is all", nil, nil, ""},
-		{"in the specs' order", []string{"turnstile-ingest-loop", "mta-turnstile"}, []string{"mta-turnstile", "turnstile-ingest-loop"}, ""},
+		{"in the specs' order", []string{"turnstile-windows-loop", "mta-turnstile"}, []string{"mta-turnstile", "turnstile-windows-loop"}, ""},
 		{"unknown", []string{"mta-turnstyle"}, nil, "mta-turnstyle is not a topic of the pipeline"},
 	}
 	for _, tt := range tests {
