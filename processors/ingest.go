@@ -79,6 +79,9 @@ type intake struct {
 	sources map[int32]*source // by input partition
 }
 
+// markWaitWarning is how long a kept mark waits before a warning says so.
+const markWaitWarning = 10 * time.Second
+
 // ackPoint is how many table writes a partition has made and how many of
 // them are acknowledged.
 type ackPoint struct{ written, acked int64 }
@@ -88,13 +91,15 @@ type ackPoint struct{ written, acked int64 }
 type source struct {
 	*watermark.Source
 	pending []pendingMark
+	warned  bool // a warning said the oldest kept mark waits too long
 }
 
 // pendingMark is a mark and how many of the partition's table writes it
 // covers.
 type pendingMark struct {
-	mk  watermark.Mark
-	cut int64
+	mk    watermark.Mark
+	cut   int64
+	since time.Time
 }
 
 // source is the partition's watermark source. Each partition's callbacks
@@ -132,7 +137,7 @@ func (in *intake) forget(goka.Assignment) {
 func (in *intake) mark(ctx goka.Context, src *source, mk watermark.Mark) {
 	if in.acked != nil {
 		if a := in.acked(ctx); len(src.pending) > 0 || a.acked < a.written {
-			src.pending = append(src.pending, pendingMark{mk, a.written})
+			src.pending = append(src.pending, pendingMark{mk, a.written, time.Now()})
 			in.release(ctx, src)
 			return
 		}
@@ -148,7 +153,16 @@ func (in *intake) release(ctx goka.Context, src *source) {
 	if len(src.pending) == 0 {
 		return
 	}
-	acked := in.acked(ctx).acked
+	a := in.acked(ctx)
+	acked := a.acked
+	if first := src.pending[0]; acked < first.cut && !src.warned && time.Since(first.since) > markWaitWarning {
+		// Acknowledgements come within a produce round trip: this says a
+		// changelog that does not answer, or an accounting defect.
+		src.warned = true
+		in.log.Warn("an input partition's watermark mark waits for table writes the changelog has not acknowledged",
+			"partition", ctx.Partition(), "waiting", time.Since(first.since).Round(time.Millisecond), "marks", len(src.pending),
+			"covers_writes", first.cut, "written", a.written, "acknowledged", acked)
+	}
 	var mk watermark.Mark
 	i := 0
 	for ; i < len(src.pending) && src.pending[i].cut <= acked; i++ {
@@ -161,7 +175,7 @@ func (in *intake) release(ctx goka.Context, src *source) {
 	if i == 0 {
 		return
 	}
-	src.pending = append(src.pending[:0], src.pending[i:]...)
+	src.pending, src.warned = append(src.pending[:0], src.pending[i:]...), false
 	in.send(ctx, mk)
 }
 

@@ -102,8 +102,8 @@ func TestIdleStandbyMember(t *testing.T) {
 	member("member-b")
 	// Both members in every group; partition 0 of each topic owned once.
 	waitOwnership(t, ctx, s.brokers, 1, "member-a", "member-b")
-	g := processors.DefaultGroups()
-	for _, group := range []string{g.Ingest, g.Windows} {
+	for _, st := range (processors.Config{}).Stages() {
+		group := st.Group
 		line := msgIdleStandby + `" group=` + group
 		var idle []string
 		for name, l := range logs {
