@@ -141,30 +141,35 @@ func (c *ReadingCodec) Decode(data []byte) (any, error) {
 
 // DecodeReading is Decode without the interface conversion.
 func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
+	r, _, err := c.DecodeReadingTime(data)
+	return r, err
+}
+
+// DecodeReadingTime is DecodeReading returning the reading's event time
+// too (schemas.Reading.ParseEventTime), parsed once with the validation.
+// Without validation the time is zero.
+func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Time, error) {
 	var r schemas.Reading
 	var vals [16]any
 	out := vals[:len(c.setters)]
 	id, err := c.e.decode(data, out)
 	if err != nil {
-		return r, err
+		return r, time.Time{}, err
 	}
 	for i, set := range c.setters {
 		set(&r, out[i])
 	}
 	if !c.validate {
-		return r, nil
+		return r, time.Time{}, nil
 	}
 	if c.maxField > 0 {
 		if err := checkLengths(&r, c.maxField); err != nil {
-			return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+			return schemas.Reading{}, time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
 		}
 	}
-	if err := r.Validate(); err != nil {
-		return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
-	}
-	et, err := r.ParseEventTime()
+	et, err := r.ValidateTime()
 	if err != nil {
-		return schemas.Reading{}, fieldReject(c.e, id, ReasonInvalidField, err)
+		return schemas.Reading{}, time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
 	}
 	field := "TIMESTAMP"
 	if !r.EventTime.IsZero() {
@@ -175,18 +180,18 @@ func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
 			Detail: fmt.Sprintf("event time %s is outside %s..%s", fmtTime(et), fmtTime(EarliestEventTime), fmtTime(LatestEventTime))}
 	}
 	if et.Before(EarliestEventTime) {
-		return schemas.Reading{}, outOfRange()
+		return schemas.Reading{}, time.Time{}, outOfRange()
 	}
 	if c.maxFuture > 0 {
 		if limit := c.now().Add(c.maxFuture); et.After(limit) {
-			return schemas.Reading{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
+			return schemas.Reading{}, time.Time{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
 				Detail: fmt.Sprintf("event time %s is after %s", fmtTime(et), fmtTime(limit))}
 		}
 	}
 	if et.After(LatestEventTime) {
-		return schemas.Reading{}, outOfRange()
+		return schemas.Reading{}, time.Time{}, outOfRange()
 	}
-	return r, nil
+	return r, et, nil
 }
 
 // fmtTime formats t like RFC 3339, also outside years 0..9999 (where

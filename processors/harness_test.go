@@ -123,12 +123,13 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 	tracker := &storageTracker{open: map[int32]trackedStorage{}}
 	h.stage = &stage{name: "turnstile-windows", rules: rules, idle: idle, topics: DefaultTopics(), tracker: tracker,
 		ctrl: controlKeys(partitions), log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{},
-		sources: sources, direct: direct}
+		sources: sources, direct: direct, count: m.stageCounters("turnstile-windows")}
 	if direct {
 		h.stage.sources = partitions
 		// Marks whenever a source reaches a later close step (no wall
 		// clock: the files' outputs are deterministic).
 		h.stage.in = &intake{group: h.stage.name, rules: rules, topics: h.stage.topics, log: h.stage.log, metrics: m,
+			inRecords:    m.recordsIn.WithLabelValues(StageIngest),
 			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl}
 		h.stage.in.acked = h.stage.acked
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/lovoo/goka"
 	"github.com/lovoo/goka/codec"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/schemas"
@@ -55,12 +56,15 @@ const (
 // Its methods run in the callbacks of the partition they are called for;
 // sources is shared between partitions and guarded by mu.
 type intake struct {
-	group   string // the goka group running it
-	rules   *windows.Rules
-	decoder *codecs.ReadingCodec
-	topics  Topics
-	log     *slog.Logger
-	metrics *Metrics
+	group string // the goka group running it
+	rules *windows.Rules
+	// inRecords counts the input records it decodes (the ingest stage's
+	// records-in series, whichever stage runs it).
+	inRecords prometheus.Counter
+	decoder   *codecs.ReadingCodec
+	topics    Topics
+	log       *slog.Logger
+	metrics   *Metrics
 	// idle: an input partition caught up and silent this long is idle.
 	idle time.Duration
 	// markEvery throttles the marks of a busy partition.
@@ -209,11 +213,12 @@ func (in *intake) tick(ctx goka.Context, m wire.Tick) {
 // is dead-lettered (ok false). A record whose schema the registry cannot
 // be asked about right now waits for it rather than be dead-lettered.
 func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int64, ok bool) {
-	in.metrics.recordsIn.WithLabelValues(StageIngest).Inc()
+	in.inRecords.Inc()
 	var err error
+	var et time.Time
 	backoff := 100 * time.Millisecond
 	for {
-		r, err = in.decoder.DecodeReading(raw)
+		r, et, err = in.decoder.DecodeReadingTime(raw)
 		if err == nil || !codecs.IsRetryable(err) {
 			break
 		}
@@ -230,11 +235,6 @@ func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int
 	}
 	if err != nil {
 		in.reject(ctx, raw, err)
-		return r, 0, false
-	}
-	et, err := r.ParseEventTime()
-	if err != nil {
-		in.reject(ctx, raw, &codecs.RejectError{Reason: codecs.ReasonInvalidField, SchemaID: schemaID(raw), Field: "TIMESTAMP", Detail: err.Error(), Err: err})
 		return r, 0, false
 	}
 	return r, et.UnixMilli(), true

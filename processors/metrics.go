@@ -376,3 +376,20 @@ func each(c prometheus.Collector, fn func(labels map[string]string, v float64)) 
 func (m *Metrics) addStage(s Stage) {
 	m.recordsIn.WithLabelValues(s.Name)
 }
+
+// stageCounters are the counters a windowed stage's callbacks add to for
+// every record, resolved once from their vectors (a label lookup per
+// record costs more than the increment).
+type stageCounters struct {
+	in, applied, duplicate, late, skipped prometheus.Counter
+}
+
+func (m *Metrics) stageCounters(group string) stageCounters {
+	return stageCounters{
+		in:        m.recordsIn.WithLabelValues(StageWindows),
+		applied:   m.outcomes.WithLabelValues(StageWindows, outcomeApplied),
+		duplicate: m.outcomes.WithLabelValues(StageWindows, outcomeDuplicate),
+		late:      m.outcomes.WithLabelValues(StageWindows, outcomeLate),
+		skipped:   m.replaySkipped.WithLabelValues(group),
+	}
+}

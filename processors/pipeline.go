@@ -271,7 +271,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	}
 	newIntake := func(group string, loopPartitions int) *intake {
 		return &intake{group: group, rules: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
-			idle: cfg.IdleTimeout, markEvery: cfg.MarkInterval,
+			inRecords: p.metrics.recordsIn.WithLabelValues(StageIngest),
+			idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval,
 			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
 	}
 	if st, ok := topo.Stage(StageIngest); ok && cfg.runs(StageIngest) {
@@ -295,7 +296,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		sources := partitions[cfg.Topics.Input]
 		w := &stage{name: st.Group, rules: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
 			tracker: tracker, ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{},
-			sources: sources, direct: cfg.Direct()}
+			sources: sources, direct: cfg.Direct(), count: p.metrics.stageCounters(st.Group)}
 		var opts []goka.ProcessorOption
 		var onRebalance goka.RebalanceCallback
 		lagOf := "" // ticks only drive the idle advance: they need no lag

@@ -87,6 +87,9 @@ type stage struct {
 	// (Topology).
 	direct bool
 	in     *intake
+	// count are its per-record counters (Metrics.stageCounters), set
+	// before the stage runs.
+	count stageCounters
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
@@ -122,7 +125,7 @@ func (w *stage) input(ctx goka.Context, r schemas.Reading, t int64) {
 	rd := &wire.Reading{Reading: r, T: t}
 	if key := r.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
 		w.metrics.inPlace.Inc()
-		w.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
+		w.count.in.Inc()
 		w.apply(ctx, rd, true)
 	} else {
 		w.in.rekey(ctx, rd)
@@ -246,7 +249,7 @@ func (w *stage) onReading(ctx goka.Context, msg any) {
 	case *wire.Mark:
 		w.onMark(ctx, m)
 	case *wire.Reading:
-		w.metrics.recordsIn.WithLabelValues(StageWindows).Inc()
+		w.count.in.Inc()
 		w.apply(ctx, m, false)
 	}
 }
@@ -270,7 +273,7 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 		last = &st.LastInput
 	}
 	if ctx.Offset() <= *last {
-		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
+		w.count.skipped.Inc()
 		return
 	}
 	st.Outbox = windows.Outbox{}
@@ -283,16 +286,16 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 	if w.rules.TooLate(c.streamTime, c.hasTime, st, r.T) {
 		st.Outbox.Late = append(st.Outbox.Late, wire.EncodeReading(r, nil))
 		w.metrics.late.Inc()
-		w.metrics.outcomes.WithLabelValues(StageWindows, outcomeLate).Inc()
+		w.count.late.Inc()
 	} else {
 		dropped := st.Dropped
 		applied := st.Apply(w.rules, windows.Reading{T: r.T, Entries: r.Entries, Exits: r.Exits, ID: wire.IDHash(r.ID), Desc: r.Desc},
 			r.Division, w.stamp(), peers{w: w, ctx: ctx, c: c, key: key})
 		if applied {
-			w.metrics.outcomes.WithLabelValues(StageWindows, outcomeApplied).Inc()
+			w.count.applied.Inc()
 		} else {
 			w.metrics.duplicates.Inc()
-			w.metrics.outcomes.WithLabelValues(StageWindows, outcomeDuplicate).Inc()
+			w.count.duplicate.Inc()
 		}
 		if st.Dropped > dropped {
 			w.metrics.droppedDeltas.Add(float64(st.Dropped - dropped))
@@ -398,7 +401,7 @@ func (w *stage) onMark(ctx goka.Context, m *wire.Mark) {
 	c := w.clock(ctx)
 	meta := w.meta(ctx, c)
 	if ctx.Offset() <= meta.LastInput {
-		w.metrics.replaySkipped.WithLabelValues(w.name).Inc()
+		w.count.skipped.Inc()
 		return
 	}
 	changed := meta.Sources.Observe(m.Source, m.Watermark())

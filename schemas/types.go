@@ -72,12 +72,19 @@ func (r *Reading) ParseEventTime() (time.Time, error) {
 // counters, a non-empty ID, and parsable DATE, TIME and TIMESTAMP. It returns
 // a *FieldError naming the first offending Avro field.
 func (r *Reading) Validate() error {
+	_, err := r.ValidateTime()
+	return err
+}
+
+// ValidateTime is Validate returning the reading's event time as
+// ParseEventTime does, parsing TIMESTAMP once.
+func (r *Reading) ValidateTime() (time.Time, error) {
 	required := []struct{ name, v string }{
 		{"CA", r.CA}, {"UNIT", r.Unit}, {"SCP", r.SCP}, {"STATION", r.Station}, {"ID", r.ID},
 	}
 	for _, f := range required {
 		if strings.TrimSpace(f.v) == "" {
-			return &FieldError{Field: f.name, Value: f.v, Reason: "empty"}
+			return time.Time{}, &FieldError{Field: f.name, Value: f.v, Reason: "empty"}
 		}
 	}
 	strs := []struct{ name, v string }{
@@ -87,28 +94,32 @@ func (r *Reading) Validate() error {
 	}
 	for i, f := range strs {
 		if !utf8.ValidString(f.v) {
-			return &FieldError{Field: f.name, Value: f.v, Reason: "invalid UTF-8"}
+			return time.Time{}, &FieldError{Field: f.name, Value: f.v, Reason: "invalid UTF-8"}
 		}
 		if i < 5 && strings.Contains(f.v, KeySeparator) { // key parts
-			return &FieldError{Field: f.name, Value: f.v, Reason: "contains the key separator " + KeySeparator}
+			return time.Time{}, &FieldError{Field: f.name, Value: f.v, Reason: "contains the key separator " + KeySeparator}
 		}
 	}
 	if r.Entries < 0 {
-		return &FieldError{Field: "ENTRIES", Value: fmt.Sprint(r.Entries), Reason: "negative counter"}
+		return time.Time{}, &FieldError{Field: "ENTRIES", Value: fmt.Sprint(r.Entries), Reason: "negative counter"}
 	}
 	if r.Exits < 0 {
-		return &FieldError{Field: "EXITS", Value: fmt.Sprint(r.Exits), Reason: "negative counter"}
+		return time.Time{}, &FieldError{Field: "EXITS", Value: fmt.Sprint(r.Exits), Reason: "negative counter"}
 	}
 	if _, err := time.Parse(ReadingDateLayout, r.Date); err != nil {
-		return &FieldError{Field: "DATE", Value: r.Date, Reason: "not MM-DD-YY"}
+		return time.Time{}, &FieldError{Field: "DATE", Value: r.Date, Reason: "not MM-DD-YY"}
 	}
 	if _, err := ParseClock(r.Time); err != nil {
-		return &FieldError{Field: "TIME", Value: r.Time, Reason: "not HH:MM:SS"}
+		return time.Time{}, &FieldError{Field: "TIME", Value: r.Time, Reason: "not HH:MM:SS"}
 	}
-	if _, err := ParseTimestamp(r.Timestamp); err != nil {
-		return &FieldError{Field: "TIMESTAMP", Value: r.Timestamp, Reason: err.Error()}
+	ts, err := ParseTimestamp(r.Timestamp)
+	if err != nil {
+		return time.Time{}, &FieldError{Field: "TIMESTAMP", Value: r.Timestamp, Reason: err.Error()}
 	}
-	return nil
+	if !r.EventTime.IsZero() {
+		return r.EventTime.UTC(), nil
+	}
+	return ts, nil
 }
 
 // ReadingTime returns DATE and TIME combined as a clock reading, labelled

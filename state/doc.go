@@ -18,13 +18,12 @@
 //     the data it covers; it can only leave data ahead of the offset, which a
 //     replay of the changelog overwrites with the same values.
 //   - After MarkRecovered nothing is synced per write: the changelog is the
-//     source of truth. Goka calls SetOffset when the changelog acknowledges a
-//     table write, after the write itself; the offset is kept in memory and
-//     committed with the next Set or Delete (or on Close), one unsynced
-//     commit per table write. Pebble's write-ahead log keeps commits in
-//     order and a crash keeps a prefix of them, so the same "offset never
-//     ahead of data" holds; a crash replays at most the records acknowledged
-//     since the last write.
+//     source of truth. Each Set or Delete is one unsynced Pebble write.
+//     Goka calls SetOffset when the changelog acknowledges a table write;
+//     the offset is kept in memory and written by a clean Close. A store
+//     stopped any other way is rebuilt from the changelog on its next Open
+//     (the running marker, below), so an offset written during processing
+//     would never be read; leaving it out saves a commit per write.
 //   - Open checks the store before goka uses it and rebuilds it (empties its
 //     directory, logging why at warning level) when Pebble cannot open it or
 //     found corruption earlier, when it was written for another Kafka cluster

@@ -37,10 +37,6 @@ var (
 
 const formatVersion = "1"
 
-// maxPendingAcks bounds how many offsets SetOffset keeps in memory, after
-// recovery, waiting for a write to carry them.
-const maxPendingAcks = 1024
-
 // ErrClosed is returned by calls on a store that is not open.
 var ErrClosed = errors.New("state: store is not open")
 
@@ -79,9 +75,6 @@ type Store struct {
 	offset      int64
 	hasOffset   bool
 	offsetDirty bool // offset not yet in batch/DB
-	// pendingAcks counts SetOffset calls since the offset was last written
-	// after recovery.
-	pendingAcks int
 	keyBuf      []byte
 	offsetBuf   []byte
 	recovered   atomic.Bool
@@ -263,37 +256,20 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	return nil
 }
 
-// write is the running (recovered) write path: one unsynced commit holding
-// the write and, if SetOffset recorded one since the last commit, the
-// offset. The offset covers only records applied before it was set, all of
-// which were committed earlier or are in this commit, so it is never ahead
-// of the data; riding along saves a commit per record. Callers hold wmu.
+// write is the running (recovered) write path: one unsynced write. The
+// changelog offset is not written with it: a store that stops without a
+// clean Close is rebuilt from the changelog whatever offset it holds (the
+// running marker says so), so the offset only matters at a clean Close,
+// which writes it. Callers hold wmu.
 func (s *Store) write(k, value []byte, del bool) error {
-	if !s.offsetDirty {
-		var err error
-		if del {
-			err = s.db.Delete(k, pebble.NoSync)
-		} else {
-			err = s.db.Set(k, value, pebble.NoSync)
-		}
-		s.noteErr(err)
-		return err
-	}
-	b := s.db.NewBatch()
-	defer func() { _ = b.Close() }()
+	var err error
 	if del {
-		_ = b.Delete(k, nil)
+		err = s.db.Delete(k, pebble.NoSync)
 	} else {
-		_ = b.Set(k, value, nil)
+		err = s.db.Set(k, value, pebble.NoSync)
 	}
-	s.offsetBuf = strconv.AppendInt(s.offsetBuf[:0], s.offset, 10)
-	_ = b.Set(keyOffset, s.offsetBuf, nil)
-	if err := s.db.Apply(b, pebble.NoSync); err != nil {
-		s.noteErr(err)
-		return err
-	}
-	s.offsetDirty, s.pendingAcks = false, 0
-	return nil
+	s.noteErr(err)
+	return err
 }
 
 // addedToBatch accounts for a recovery write. Commits normally happen in
@@ -379,8 +355,7 @@ func (s *Store) GetOffset(def int64) (int64, error) {
 
 // SetOffset records the offset of the last changelog record applied. While
 // recovering it is the point where a full (or old) batch is committed;
-// afterwards it is written, unsynced, with the next Set or Delete (or on
-// its own after maxPendingAcks offsets without one, and on Close).
+// afterwards it is kept in memory and written by a clean Close.
 func (s *Store) SetOffset(offset int64) error {
 	s.life.RLock()
 	defer s.life.RUnlock()
@@ -397,15 +372,10 @@ func (s *Store) SetOffset(offset int64) error {
 		}
 		return nil
 	}
-	// Recovered: the offset rides along with the next Set/Delete (see
-	// write); it is written on its own only after maxPendingAcks offsets
-	// without a write, to bound what a crash replays.
+	// Recovered: the offset is kept in memory and written by a clean Close
+	// (see write).
 	s.runningAcks.Add(1)
-	s.pendingAcks++
-	if s.pendingAcks < maxPendingAcks {
-		return nil
-	}
-	return s.flushOffset()
+	return nil
 }
 
 // flushOffset writes a pending offset on its own. Callers hold wmu.
@@ -418,7 +388,7 @@ func (s *Store) flushOffset() error {
 		s.noteErr(err)
 		return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
 	}
-	s.offsetDirty, s.pendingAcks = false, 0
+	s.offsetDirty = false
 	return nil
 }
 

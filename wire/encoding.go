@@ -267,6 +267,9 @@ func (d *dec) finish() error {
 // The outbox and the division come first, so the relay reads what it
 // publishes without decoding the rest ([PendingHead]).
 func EncodeDevice(s *windows.Device, buf []byte) []byte {
+	if n := deviceSize(s); cap(buf) < n {
+		buf = make([]byte, 0, n) // one allocation, not a growing slice
+	}
 	e := enc{b: buf[:0]}
 	e.byte(TagDevice)
 	e.byte(deviceVersion)
@@ -292,6 +295,21 @@ func EncodeDevice(s *windows.Device, buf []byte) []byte {
 	e.emitted(s.Emitted)
 	e.emitted(s.StationEmitted)
 	return e.b
+}
+
+// deviceSize is about what EncodeDevice writes for s, a little more.
+func deviceSize(s *windows.Device) int {
+	n := 64 + len(s.Division) + 24*len(s.Readings) + 8*(len(s.Emitted)+len(s.StationEmitted)) +
+		48*(len(s.Outbox.Windows)+len(s.Outbox.Stations))
+	for _, l := range s.Outbox.Late {
+		n += 4 + len(l)
+	}
+	for _, r := range s.Readings {
+		if r.Desc != "REGULAR" && r.Desc != "RECOVR AUD" {
+			n += 4 + len(r.Desc)
+		}
+	}
+	return n
 }
 
 // DecodeDevice reads a value written by EncodeDevice; anything else is
