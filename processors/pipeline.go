@@ -326,7 +326,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	log.Info("processors running", "stages", cfg.Run, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
+	log.Info("processors running", "stages", runs, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
 		"time_zone", cfg.TimeZone.String(), "grace", cfg.Grace, "retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
 	<-ctx.Done()
 	return nil
@@ -349,7 +349,10 @@ func supervise(ctx context.Context, log *slog.Logger, name string, fn func(conte
 		if time.Since(started) > time.Minute {
 			backoff = time.Second
 		}
-		log.Error("stage stopped; restarting", "stage", name, "err", err, "in", backoff)
+		// One readable line with the cause; the whole chain (goka nests
+		// its errors deeply) at debug level.
+		log.Error("stage stopped; restarting", "stage", name, "cause", Cause(err), "in", backoff)
+		log.Debug("stage stopped", "stage", name, "err", err)
 		select {
 		case <-ctx.Done():
 			return
@@ -357,4 +360,29 @@ func supervise(ctx context.Context, log *slog.Logger, name string, fn func(conte
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// Cause is the innermost error of err's chain (the first of joined
+// errors), as one line: what a person needs to read of a stage's failure.
+// goka wraps a partition's error in several layers of its own.
+func Cause(err error) string {
+	if err == nil {
+		return ""
+	}
+	for {
+		var next error
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			next = u.Unwrap()
+		case interface{ Unwrap() []error }:
+			if errs := u.Unwrap(); len(errs) > 0 {
+				next = errs[0]
+			}
+		}
+		if next == nil {
+			break
+		}
+		err = next
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
 }

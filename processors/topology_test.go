@@ -1,6 +1,7 @@
 package processors_test
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"maps"
@@ -277,5 +278,23 @@ func TestNewRejectsUnknownStage(t *testing.T) {
 	cfg.Run = []string{processors.StageWindows}
 	if _, err := processors.New(cfg, nil); err != nil {
 		t.Fatalf("New with a known stage: %v", err)
+	}
+}
+
+func TestCause(t *testing.T) {
+	inner := errors.New("mkdir /data/state: permission denied")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{nil, ""},
+		{inner, inner.Error()},
+		{fmt.Errorf("goka: error setting up partition 3: %w", fmt.Errorf("building storage:\n  %w", inner)), inner.Error()},
+		{errors.Join(fmt.Errorf("a: %w", inner), errors.New("b")), inner.Error()},
+		{errors.New("two\nlines"), "two lines"},
+	} {
+		if got := processors.Cause(tc.err); got != tc.want {
+			t.Errorf("Cause(%v) = %q, want %q", tc.err, got, tc.want)
+		}
 	}
 }
