@@ -103,233 +103,338 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 // running, a failing stage is restarted with backoff and never ends Run:
 // then Run returns nil when ctx is done, after every stage has stopped.
 func (p *Pipeline) Run(ctx context.Context) error {
-	cfg := p.cfg
-	log := cfg.Logger
-	admCl, err := kgo.NewClient(cfg.KafkaOpts...)
+	m, err := p.setUp(ctx)
 	if err != nil {
-		return fmt.Errorf("processors: %w", err)
-	}
-	defer admCl.Close()
-	adm := kadm.NewClient(admCl)
-	p.q.setAdmin(adm)
-	defer p.q.setAdmin(nil)
-	// The layout follows the input topic's partition count (Topology).
-	if cfg, err = ResolveLayout(ctx, adm, cfg); err != nil {
 		return err
 	}
-	p.cfg, p.topo = cfg, cfg.Topology()
-	topo := p.topo
-	var runs []string
-	for _, st := range topo.Stages {
-		if cfg.runs(st.Name) {
-			runs = append(runs, st.Name)
+	defer m.close()
+	// Stages run under runCtx; if starting a later stage fails, the
+	// earlier ones are stopped before Run returns.
+	runCtx, stop := context.WithCancel(ctx)
+	err = m.start(runCtx)
+	if err == nil {
+		cfg := m.cfg
+		m.log.Info("processors running", "stages", m.runs, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
+			"time_zone", cfg.TimeZone.String(), "grace", cfg.Grace, "retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit,
+			"generation", cfg.Generation)
+		<-ctx.Done()
+	}
+	stop()
+	m.wg.Wait()
+	return err
+}
+
+// member is one Run of a Pipeline: what setting up made (the resolved
+// config, the clients, the state stores, the codecs) and the goroutines of
+// the stages it started. Setting up happens in order, each step a method;
+// starting a stage is one method per stage.
+type member struct {
+	p          *Pipeline
+	cfg        Config // resolved: layout and generation applied
+	log        *slog.Logger
+	runs       []string       // the topology's stages this member runs
+	admCl      *kgo.Client    // admin and generation reads
+	partitions map[string]int // partition count of every topology topic
+	changelog  *state.KafkaChangelog
+	stores     *state.Stores
+	sarama     *sarama.Config
+	input      *codecs.ReadingCodec
+	pub        *publisher
+
+	runCtx context.Context // set by start
+	wg     sync.WaitGroup  // the started stages' goroutines
+}
+
+// setUp resolves the layout, creates the missing topics, refuses a
+// two-stage pipeline's state, loads the generation, opens the state stores
+// and builds the codecs. On error, what it opened is closed.
+func (p *Pipeline) setUp(ctx context.Context) (_ *member, err error) {
+	m := &member{p: p, log: p.cfg.Logger}
+	defer func() {
+		if err != nil {
+			m.close()
+		}
+	}()
+	if m.admCl, err = kgo.NewClient(p.cfg.KafkaOpts...); err != nil {
+		return nil, fmt.Errorf("processors: %w", err)
+	}
+	adm := kadm.NewClient(m.admCl)
+	p.q.setAdmin(adm)
+	steps := []func(context.Context, *kadm.Client) error{m.resolveLayout, m.ensureTopics, m.refuseTwoStages, m.loadGeneration, m.openState, m.buildCodecs}
+	for _, step := range steps {
+		if err := step(ctx, adm); err != nil {
+			return nil, err
 		}
 	}
-	if len(runs) == 0 {
+	return m, nil
+}
+
+// close releases what setUp opened; stages must have stopped.
+func (m *member) close() {
+	m.p.q.setAdmin(nil)
+	if m.changelog != nil {
+		m.changelog.Close()
+	}
+	if m.admCl != nil {
+		m.admCl.Close()
+	}
+}
+
+// resolveLayout follows the input topic's partition count (Topology) and
+// lists the stages this member runs.
+func (m *member) resolveLayout(ctx context.Context, adm *kadm.Client) error {
+	cfg, err := ResolveLayout(ctx, adm, m.p.cfg)
+	if err != nil {
+		return err
+	}
+	m.p.cfg, m.p.topo, m.cfg = cfg, cfg.Topology(), cfg
+	for _, st := range m.p.topo.Stages {
+		if cfg.runs(st.Name) {
+			m.runs = append(m.runs, st.Name)
+		}
+	}
+	if len(m.runs) == 0 {
 		return fmt.Errorf("processors: none of the stages %v runs in this pipeline: the input topic %s has the pipeline's %d partitions, "+
 			"so the windowed stage reads it itself and there is no ingest stage (run %s)", cfg.Run, cfg.Topics.Input, cfg.Partitions, StageWindows)
 	}
-	created, partitions, err := EnsureTopics(ctx, adm, topo.Topics, int16(cfg.Replication))
+	if cfg.Direct() {
+		m.log.Info("the windowed stage reads the input itself; readings not on their partition are re-keyed",
+			"input", cfg.Topics.Input, "partitions", cfg.Partitions)
+	} else {
+		m.log.Info("the input has another partition count than the pipeline: an ingest stage re-keys every reading",
+			"input", cfg.Topics.Input, "input_partitions", cfg.InputPartitions, "partitions", cfg.Partitions)
+	}
+	return nil
+}
+
+func (m *member) ensureTopics(ctx context.Context, adm *kadm.Client) error {
+	created, partitions, err := EnsureTopics(ctx, adm, m.p.topo.Topics, int16(m.cfg.Replication))
 	if err != nil {
 		return err
 	}
 	if len(created) > 0 {
-		log.Info("created topics", "topics", created, "partitions", cfg.Partitions)
+		m.log.Info("created topics", "topics", created, "partitions", m.cfg.Partitions)
 	}
-	if cfg.Direct() {
-		log.Info("the windowed stage reads the input itself; readings not on their partition are re-keyed",
-			"input", cfg.Topics.Input, "partitions", cfg.Partitions)
-	} else {
-		log.Info("the input has another partition count than the pipeline: an ingest stage re-keys every reading",
-			"input", cfg.Topics.Input, "input_partitions", cfg.InputPartitions, "partitions", cfg.Partitions)
-	}
-	if cfg.runs(StageWindows) {
-		// Refuse the two-stage pipeline's state rather than mix layouts.
-		st, _ := topo.Stage(StageWindows)
-		if err := retryUnknownTopic(ctx, func() error { return checkLayout(ctx, admCl, st) }); err != nil {
-			return err
-		}
-	}
-	if err := p.loadGeneration(ctx, admCl); err != nil {
-		return err
-	}
-	cfg = p.cfg
-	sc, err := p.saramaConfig()
-	if err != nil {
-		return err
-	}
-	changelog, err := state.NewKafkaChangelog(cfg.KafkaOpts...)
-	if err != nil {
-		return fmt.Errorf("processors: %w", err)
-	}
-	defer changelog.Close()
-	stOpts := cfg.State
-	stOpts.Changelog = changelog
-	if stOpts.Logger == nil {
-		stOpts.Logger = log
-	}
-	stores, err := state.New(stOpts)
-	if err != nil {
-		return fmt.Errorf("processors: %w", err)
-	}
-	p.metrics.state.set(stores)
+	m.partitions = partitions
+	return nil
+}
 
-	reg := codecs.Config{Client: cfg.Registry}
-	withSubject := func(topic string) codecs.Config { c := reg; c.Subject = schemas.Subject(topic); return c }
-	inputCodec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: withSubject(cfg.Topics.Input), MaxFuture: cfg.MaxFuture})
-	if err != nil {
-		return err
-	}
-	pub := &publisher{topics: cfg.Topics, metrics: p.metrics, zone: cfg.TimeZone}
-	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(withSubject(cfg.Topics.DeviceWindows)); err != nil {
-		return err
-	}
-	if pub.stationCodec, err = codecs.NewStationWindowCodec(withSubject(cfg.Topics.StationWindows)); err != nil {
-		return err
-	}
-	if pub.lateCodec, err = codecs.NewReadingCodec(codecs.ReadingConfig{Config: withSubject(cfg.Topics.Late), SkipValidation: true}); err != nil {
-		return err
-	}
-
-	// Stages run under runCtx; if setting up a later stage fails, the
-	// earlier ones are stopped before Run returns.
-	runCtx, stop := context.WithCancel(ctx)
-	defer stop()
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	start := func(name string, fn func(context.Context) error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			supervise(runCtx, log, name, fn)
-		}()
-	}
-	procOpts := func(tracker *storageTracker) []goka.ProcessorOption {
-		// goka's builders write ClientID into the config they are given:
-		// every processor gets its own copy.
-		sc := *sc
-		tm := goka.NewTopicManagerConfig()
-		tm.Table.Replication = cfg.Replication
-		tm.Stream.Replication = cfg.Replication
-		opts := []goka.ProcessorOption{
-			goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&sc, tm)),
-			goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
-			goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
-			goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
-			goka.WithLogger(gokalog.New(log, "goka")),
-			// Keys are placed by the pipeline's one key -> partition
-			// function: a device by its station (schemas.Partition).
-			goka.WithHasher(schemas.Hasher()),
-		}
-		if tracker != nil {
-			opts = append(opts, goka.WithStorageBuilder(tracker.Build))
-			if cfg.HotStandby {
-				opts = append(opts, goka.WithHotStandby())
-			}
-		}
-		return opts
-	}
-	runProc := func(graph func() *goka.GroupGraph, tracker *storageTracker, onRebalance goka.RebalanceCallback, extra ...goka.ProcessorOption) func(context.Context) error {
-		group := string(graph().Group())
-		p.q.addGroup(group)
-		assigned := p.q.onAssign(group, p.metrics)
-		return func(ctx context.Context) error {
-			opts := append(procOpts(tracker), extra...)
-			opts = append(opts, goka.WithRebalanceCallback(logStandby(log, group, func(a goka.Assignment) {
-				if onRebalance != nil {
-					onRebalance(a)
-				}
-				assigned(a)
-			})))
-			proc, err := goka.NewProcessor(cfg.Brokers, graph(), opts...)
-			if err != nil {
-				return err
-			}
-			p.q.setProc(group, proc)
-			defer p.q.setProc(group, nil)
-			return proc.Run(ctx)
-		}
-	}
-	// startTicker sends ticks to every partition of a stage's loopback
-	// topic; with lagOf set they say whether its group has caught up with
-	// that topic.
-	startTicker := func(st Stage, ctrl []string, lagOf string) error {
-		tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, cfg.KafkaOpts...)...)
-		if err != nil {
-			return err
-		}
-		context.AfterFunc(runCtx, tcl.Close)
-		tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: st.Group, input: lagOf, loop: st.Loop,
-			ctrl: ctrl, interval: cfg.TickInterval, log: log}
-		start(st.Group+"-ticker", tk.run)
+// refuseTwoStages refuses the two-stage pipeline's state rather than mix
+// layouts (checkLayout).
+func (m *member) refuseTwoStages(ctx context.Context, _ *kadm.Client) error {
+	if !m.cfg.runs(StageWindows) {
 		return nil
 	}
-	for _, st := range topo.Stages {
-		if cfg.runs(st.Name) {
-			p.metrics.addStage(st)
+	st, _ := m.p.topo.Stage(StageWindows)
+	return retryUnknownTopic(ctx, func() error { return checkLayout(ctx, m.admCl, st) })
+}
+
+func (m *member) loadGeneration(ctx context.Context, _ *kadm.Client) error {
+	if err := m.p.loadGeneration(ctx, m.admCl); err != nil {
+		return err
+	}
+	m.cfg = m.p.cfg
+	return nil
+}
+
+func (m *member) openState(context.Context, *kadm.Client) error {
+	var err error
+	if m.changelog, err = state.NewKafkaChangelog(m.cfg.KafkaOpts...); err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+	opts := m.cfg.State
+	opts.Changelog = m.changelog
+	if opts.Logger == nil {
+		opts.Logger = m.log
+	}
+	if m.stores, err = state.New(opts); err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+	m.p.metrics.state.set(m.stores)
+	return nil
+}
+
+// buildCodecs builds the input's and the sink topics' codecs, each on its
+// topic's subject, and goka's sarama config.
+func (m *member) buildCodecs(context.Context, *kadm.Client) error {
+	cfg := m.cfg
+	var err error
+	if m.sarama, err = m.p.saramaConfig(); err != nil {
+		return err
+	}
+	reg := codecs.Config{Client: cfg.Registry}
+	on := func(topic string) codecs.Config { c := reg; c.Subject = schemas.Subject(topic); return c }
+	if m.input, err = codecs.NewReadingCodec(codecs.ReadingConfig{Config: on(cfg.Topics.Input), MaxFuture: cfg.MaxFuture}); err != nil {
+		return err
+	}
+	pub := &publisher{topics: cfg.Topics, metrics: m.p.metrics, zone: cfg.TimeZone}
+	if pub.deviceCodec, err = codecs.NewDeviceWindowCodec(on(cfg.Topics.DeviceWindows)); err != nil {
+		return err
+	}
+	if pub.stationCodec, err = codecs.NewStationWindowCodec(on(cfg.Topics.StationWindows)); err != nil {
+		return err
+	}
+	if pub.lateCodec, err = codecs.NewReadingCodec(codecs.ReadingConfig{Config: on(cfg.Topics.Late), SkipValidation: true}); err != nil {
+		return err
+	}
+	m.pub = pub
+	return nil
+}
+
+// start starts the stages this member runs under ctx: each runs
+// supervised (restarted with backoff) until ctx ends.
+func (m *member) start(ctx context.Context) error {
+	m.runCtx = ctx
+	for _, st := range m.p.topo.Stages {
+		if m.cfg.runs(st.Name) {
+			m.p.metrics.addStage(st)
 		}
 	}
-	newIntake := func(group string, loopPartitions int) *intake {
-		return &intake{group: group, rules: p.sem, decoder: inputCodec, topics: cfg.Topics, log: log, metrics: p.metrics,
-			inRecords: p.metrics.recordsIn.WithLabelValues(StageIngest),
-			idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval,
-			readingsCtrl: controlKeys(partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
-	}
-	if st, ok := topo.Stage(StageIngest); ok && cfg.runs(StageIngest) {
-		in := &ingest{intake: newIntake(st.Group, partitions[st.Input]), name: st.Group}
-		// goka drops null-value records before the callback by default; the
-		// ingest stage must see them to dead-letter them.
-		start(st.Group, runProc(in.group, nil, in.forget, goka.WithNilHandling(goka.NilProcess)))
-		// Ingest ticks say whether its input partition is caught up: a
-		// source is idle only then.
-		if err := startTicker(st, in.ctrl, st.Input); err != nil {
+	if st, ok := m.p.topo.Stage(StageIngest); ok && m.cfg.runs(StageIngest) {
+		if err := m.startIngest(st); err != nil {
 			return err
 		}
 	}
-	if cfg.runs(StageWindows) {
-		// A partition's watermark merges the input partitions' marks; it
-		// closes device and station windows in the writes that advance it.
-		st, _ := topo.Stage(StageWindows)
-		tracker := newStorageTracker(stores, st.Table)
-		n := cfg.Partitions
-		p.q.setTable(st.Group, tracker, n)
-		sources := partitions[cfg.Topics.Input]
-		w := &stage{name: st.Group, rules: p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
-			tracker: tracker, ctrl: controlKeys(n), log: log, metrics: p.metrics, clocks: map[int32]*partClock{},
-			sources: sources, direct: cfg.Direct(), count: p.metrics.stageCounters(st.Group)}
-		var opts []goka.ProcessorOption
-		var onRebalance goka.RebalanceCallback
-		lagOf := "" // ticks only drive the idle advance: they need no lag
-		if w.direct {
-			// The stage reads the input: its ticks say whether each input
-			// partition is caught up (a source is idle only then), it sees
-			// null-value records to dead-letter them, and its marks wait
-			// for the writes of the readings applied in place.
-			w.in = newIntake(st.Group, n)
-			w.in.acked = w.acked
-			onRebalance, lagOf = w.in.forget, st.Input
-			opts = append(opts, goka.WithNilHandling(goka.NilProcess))
-		}
-		start(w.name, runProc(w.group, tracker, onRebalance, opts...))
-		// Relay fetches are bounded (franz-go's default allows 50 MiB per
-		// fetch response) and options from the user's config come last.
-		relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
-			kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
-			cfg.KafkaOpts...)
-		relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
-			Translate: pub.translate(st.Group), OnPublished: pub.onPublished, Logger: log})
+	if st, ok := m.p.topo.Stage(StageWindows); ok && m.cfg.runs(StageWindows) {
+		return m.startWindows(st)
+	}
+	return nil
+}
+
+// startIngest starts the ingest stage, which re-keys every reading to the
+// readings topic, and its ticker.
+func (m *member) startIngest(st Stage) error {
+	in := &ingest{intake: m.newIntake(st.Group, m.partitions[st.Input]), name: st.Group}
+	// goka drops null-value records before the callback by default; the
+	// ingest stage must see them to dead-letter them.
+	m.run(st.Group, m.processor(in.group, nil, in.forget, goka.WithNilHandling(goka.NilProcess)))
+	// Ingest ticks say whether its input partition is caught up: a source
+	// is idle only then.
+	return m.startTicker(st, in.ctrl, st.Input)
+}
+
+// startWindows starts the windowed stage, its relay and its ticker. A
+// partition's watermark merges the input partitions' marks; it closes
+// device and station windows in the writes that advance it.
+func (m *member) startWindows(st Stage) error {
+	cfg := m.cfg
+	tracker := newStorageTracker(m.stores, st.Table)
+	n := cfg.Partitions
+	m.p.q.setTable(st.Group, tracker, n)
+	w := &stage{name: st.Group, rules: m.p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
+		tracker: tracker, ctrl: controlKeys(n), log: m.log, metrics: m.p.metrics, clocks: map[int32]*partClock{},
+		sources: m.partitions[cfg.Topics.Input], direct: cfg.Direct(), count: m.p.metrics.stageCounters(st.Group)}
+	var opts []goka.ProcessorOption
+	var onRebalance goka.RebalanceCallback
+	lagOf := "" // ticks only drive the idle advance: they need no lag
+	if w.direct {
+		// The stage reads the input: its ticks say whether each input
+		// partition is caught up (a source is idle only then), it sees
+		// null-value records to dead-letter them, and its marks wait for
+		// the writes of the readings applied in place.
+		w.in = m.newIntake(st.Group, n)
+		w.in.acked = w.acked
+		onRebalance, lagOf = w.in.forget, st.Input
+		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
+	}
+	m.run(w.name, m.processor(w.group, tracker, onRebalance, opts...))
+	// Relay fetches are bounded (franz-go's default allows 50 MiB per fetch
+	// response) and options from the user's config come last.
+	relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
+		kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
+		cfg.KafkaOpts...)
+	relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
+		Translate: m.pub.translate(st.Group), OnPublished: m.pub.onPublished, Logger: m.log})
+	if err != nil {
+		return err
+	}
+	m.run(st.Relay, relay.Run)
+	return m.startTicker(st, w.ctrl, lagOf)
+}
+
+func (m *member) newIntake(group string, loopPartitions int) *intake {
+	cfg := m.cfg
+	return &intake{group: group, rules: m.p.sem, decoder: m.input, topics: cfg.Topics, log: m.log, metrics: m.p.metrics,
+		inRecords: m.p.metrics.recordsIn.WithLabelValues(StageIngest),
+		idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval,
+		readingsCtrl: controlKeys(m.partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
+}
+
+// run runs fn supervised under the member's run context.
+func (m *member) run(name string, fn func(context.Context) error) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		supervise(m.runCtx, m.log, name, fn)
+	}()
+}
+
+// startTicker sends ticks to every partition of a stage's loopback topic;
+// with lagOf set they say whether its group has caught up with that topic.
+func (m *member) startTicker(st Stage, ctrl []string, lagOf string) error {
+	tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, m.cfg.KafkaOpts...)...)
+	if err != nil {
+		return fmt.Errorf("processors: %w", err)
+	}
+	context.AfterFunc(m.runCtx, tcl.Close)
+	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: st.Group, input: lagOf, loop: st.Loop,
+		ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
+	m.run(st.Group+"-ticker", tk.run)
+	return nil
+}
+
+// processor returns a function that builds one goka processor for graph
+// and runs it until its context ends; its table (if tracker is set) is
+// kept in the member's state stores, and every rebalance is reported to
+// onRebalance and to what queries and readiness see.
+func (m *member) processor(graph func() *goka.GroupGraph, tracker *storageTracker, onRebalance goka.RebalanceCallback,
+	extra ...goka.ProcessorOption) func(context.Context) error {
+	q := m.p.q
+	group := string(graph().Group())
+	q.addGroup(group)
+	assigned := q.onAssign(group, m.p.metrics)
+	return func(ctx context.Context) error {
+		opts := append(m.processorOptions(tracker), extra...)
+		opts = append(opts, goka.WithRebalanceCallback(logStandby(m.log, group, func(a goka.Assignment) {
+			if onRebalance != nil {
+				onRebalance(a)
+			}
+			assigned(a)
+		})))
+		proc, err := goka.NewProcessor(m.cfg.Brokers, graph(), opts...)
 		if err != nil {
 			return err
 		}
-		start(st.Relay, relay.Run)
-		if err := startTicker(st, w.ctrl, lagOf); err != nil {
-			return err
+		q.setProc(group, proc)
+		defer q.setProc(group, nil)
+		return proc.Run(ctx)
+	}
+}
+
+func (m *member) processorOptions(tracker *storageTracker) []goka.ProcessorOption {
+	// goka's builders write ClientID into the config they are given: every
+	// processor gets its own copy.
+	sc := *m.sarama
+	tm := goka.NewTopicManagerConfig()
+	tm.Table.Replication = m.cfg.Replication
+	tm.Stream.Replication = m.cfg.Replication
+	opts := []goka.ProcessorOption{
+		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&sc, tm)),
+		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
+		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
+		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
+		goka.WithLogger(gokalog.New(m.log, "goka")),
+		// Keys are placed by the pipeline's one key -> partition function:
+		// a device by its station (schemas.Partition).
+		goka.WithHasher(schemas.Hasher()),
+	}
+	if tracker != nil {
+		opts = append(opts, goka.WithStorageBuilder(tracker.Build))
+		if m.cfg.HotStandby {
+			opts = append(opts, goka.WithHotStandby())
 		}
 	}
-	log.Info("processors running", "stages", runs, "window", cfg.Window, "slide", cfg.Slide, "align", cfg.WindowAlign,
-		"time_zone", cfg.TimeZone.String(), "grace", cfg.Grace, "retention", cfg.Retention, "counters", cfg.Counters, "emit", cfg.Emit, "generation", cfg.Generation)
-	<-ctx.Done()
-	return nil
+	return opts
 }
 
 func heartbeat(session time.Duration) time.Duration { return min(session/3, 3*time.Second) }
