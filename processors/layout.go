@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,65 +63,93 @@ func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
 			return fmt.Errorf("%w (a reading keyed %q, not STATION|LINENAME|CA|UNIT|SCP)", wire.ErrTwoStageLayout, r.Key)
 		},
 	}
-	adm := kadm.NewClient(cl)
-	starts, err := adm.ListStartOffsets(ctx, st.Table, readings)
+	ranges, err := layoutRanges(ctx, kadm.NewClient(cl), st.Group, st.Table, readings)
+	if err != nil {
+		return fmt.Errorf("processors: layout check: %w", err)
+	}
+	if err := checkRanges(ctx, cl, ranges, check); err != nil {
+		var le *LayoutError
+		if errors.As(err, &le) {
+			return err
+		}
+		return fmt.Errorf("processors: layout check: %w", err)
+	}
+	return nil
+}
+
+// offsetRange is the offsets [from, to) of one partition that checkLayout
+// reads.
+type offsetRange struct{ from, to int64 }
+
+// layoutRanges returns what checkLayout reads: the newest layoutTail
+// records of each partition of table, and the next layoutTail records
+// group consumes from each partition of readings.
+func layoutRanges(ctx context.Context, adm *kadm.Client, group, table, readings string) (map[string]map[int32]offsetRange, error) {
+	starts, err := adm.ListStartOffsets(ctx, table, readings)
 	if err == nil {
 		err = starts.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("processors: layout check: %w", err)
+		return nil, err
 	}
-	ends, err := adm.ListEndOffsets(ctx, st.Table, readings)
+	ends, err := adm.ListEndOffsets(ctx, table, readings)
 	if err == nil {
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("processors: layout check: %w", err)
+		return nil, err
 	}
-	committed, err := adm.FetchOffsets(ctx, st.Group)
+	committed, err := adm.FetchOffsets(ctx, group)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-		return fmt.Errorf("processors: layout check: %w", err)
+		return nil, err
 	}
-	want := map[string]map[int32]kgo.Offset{}
-	last := map[string]map[int32]int64{}
+	ranges := map[string]map[int32]offsetRange{}
 	ends.Each(func(o kadm.ListedOffset) {
 		s, _ := starts.Lookup(o.Topic, o.Partition)
-		from, to := max(s.Offset, o.Offset-layoutTail), o.Offset // the table's newest records
+		r := offsetRange{from: max(s.Offset, o.Offset-layoutTail), to: o.Offset} // the table's newest records
 		if o.Topic == readings {
 			// The readings the group consumes next.
-			from = s.Offset
+			r.from = s.Offset
 			if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.Err == nil && c.At >= 0 {
-				from = max(from, c.At)
+				r.from = max(r.from, c.At)
 			}
-			to = min(o.Offset, from+layoutTail)
+			r.to = min(o.Offset, r.from+layoutTail)
 		}
-		if to <= from {
+		if r.to <= r.from {
 			return
 		}
-		if want[o.Topic] == nil {
-			want[o.Topic], last[o.Topic] = map[int32]kgo.Offset{}, map[int32]int64{}
+		if ranges[o.Topic] == nil {
+			ranges[o.Topic] = map[int32]offsetRange{}
 		}
-		want[o.Topic][o.Partition] = kgo.NewOffset().At(from)
-		last[o.Topic][o.Partition] = to - 1
+		ranges[o.Topic][o.Partition] = r
 	})
-	if len(want) == 0 {
+	return ranges, nil
+}
+
+// checkRanges consumes ranges with cl and runs each topic's check on every
+// record in them; it returns the first failure as a *LayoutError.
+func checkRanges(ctx context.Context, cl *kgo.Client, ranges map[string]map[int32]offsetRange, check map[string]func(*kgo.Record) error) error {
+	if len(ranges) == 0 {
 		return nil
 	}
-	limit := map[string]map[int32]int64{} // the last offset read, per partition
-	for t, ps := range last {
-		limit[t] = maps.Clone(ps)
+	want := map[string]map[int32]kgo.Offset{}
+	pending := map[string]map[int32]int64{} // the last offset still to read, per partition
+	for t, ps := range ranges {
+		want[t], pending[t] = map[int32]kgo.Offset{}, map[int32]int64{}
+		for p, r := range ps {
+			want[t][p] = kgo.NewOffset().At(r.from)
+			pending[t][p] = r.to - 1
+		}
 	}
 	cl.AddConsumePartitions(want)
 	defer func() {
 		rm := map[string][]int32{}
 		for t, ps := range want {
-			for p := range ps {
-				rm[t] = append(rm[t], p)
-			}
+			rm[t] = slices.Collect(maps.Keys(ps))
 		}
 		cl.RemoveConsumePartitions(rm)
 	}()
-	for len(last) > 0 {
+	for len(pending) > 0 {
 		// A partition whose newest offset holds no record (a transaction
 		// marker, compacted away) never delivers it: stop once nothing
 		// more arrives.
@@ -128,7 +157,7 @@ func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
 		fs := cl.PollFetches(pctx)
 		cancel()
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("processors: layout check: %w", err)
+			return err
 		}
 		if pctx.Err() != nil && fs.NumRecords() == 0 {
 			return nil
@@ -140,23 +169,20 @@ func checkLayout(ctx context.Context, cl *kgo.Client, st Stage) error {
 			}
 		})
 		if ferr != nil {
-			return fmt.Errorf("processors: layout check: %w", ferr)
+			return ferr
 		}
 		var bad error
 		fs.EachRecord(func(r *kgo.Record) {
-			if bad != nil {
-				return
-			}
-			if r.Offset > limit[r.Topic][r.Partition] {
+			if bad != nil || r.Offset >= ranges[r.Topic][r.Partition].to {
 				return // past what the check reads of this partition
 			}
 			if err := check[r.Topic](r); err != nil {
 				bad = &LayoutError{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Err: err}
 			}
-			if ps := last[r.Topic]; ps != nil && r.Offset >= ps[r.Partition] {
+			if ps := pending[r.Topic]; ps != nil && r.Offset >= ps[r.Partition] {
 				delete(ps, r.Partition)
 				if len(ps) == 0 {
-					delete(last, r.Topic)
+					delete(pending, r.Topic)
 				}
 			}
 		})

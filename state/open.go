@@ -72,73 +72,21 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	po.Lock = lock
 	po.Logger = pebbleLogger{log: s.log, fatal: s.fail}
 	po.EventListener = s.eventListener()
-
-	var reason string
-	var db *pebble.DB
-	if r, ok := readMarker(s.dir); ok {
-		reason = "marked for rebuild: " + r
-	} else if db, err = openPebble(s.dir, po); err != nil {
-		reason = fmt.Sprintf("pebble cannot open it: %v", err)
+	db, cur, reason, err := s.openChecked(ctx, po)
+	if err == nil {
+		err = s.writeMeta(db, cur)
 	}
-	var cur *ChangelogState
-	if reason == "" {
-		reason, cur, err = s.check(ctx, db)
-		if err != nil {
-			_ = db.Close()
-			_ = lock.Close()
-			return err
-		}
+	var off int64
+	var has bool
+	if err == nil {
+		s.sealTail(ctx, cur)
+		// check read the offset already; read it again to be safe.
+		off, has, err = readOffset(db)
 	}
-	if f := s.failed.Load(); reason == "" && f != nil {
-		reason = *f // Pebble reported a fatal error while opening
-	}
-	if reason != "" {
-		if db != nil {
-			if err := db.Close(); err != nil {
-				s.log.Warn("state: closing store before rebuild", "dir", s.dir, "err", err)
-			}
-			db = nil
-		}
-		s.log.Warn("state: rebuilding local store from the changelog", "dir", s.dir, "reason", reason)
-		if err := wipe(s.dir); err != nil {
-			_ = lock.Close()
-			return fmt.Errorf("state: rebuild %s: %w", s.dir, err)
-		}
-		if db, err = openPebble(s.dir, po); err != nil {
-			_ = lock.Close()
-			return fmt.Errorf("state: open %s after wiping it: %w", s.dir, err)
-		}
-		s.rebuilt = reason
-		s.failed.Store(nil)
-		if cur == nil && s.opts.Changelog != nil {
-			// The store was unreadable, so check was skipped; record
-			// the changelog's identity for the next open.
-			if st, err := s.opts.Changelog.Describe(ctx, s.topic, s.partition); err == nil {
-				cur = &st
-			}
-		}
-	}
-	if err := s.writeMeta(db, cur); err != nil {
-		_ = db.Close()
-		_ = lock.Close()
-		return err
-	}
-	if ts, ok := s.opts.Changelog.(TailSealer); ok && cur != nil {
-		sealed, err := ts.SealTail(ctx, s.topic, s.partition, cur.EndOffset)
-		switch {
-		case err != nil:
-			// goka's recovery may wait forever on this partition: say so.
-			s.log.Warn("state: cannot check the changelog tail; recovery may stall if its last offset holds no record",
-				"dir", s.dir, "err", err)
-		case sealed:
-			s.log.Info("state: sealed a changelog whose last offset held no record (compacted away or a transaction marker), so recovery can finish",
-				"topic", s.topic, "partition", s.partition, "end_offset", cur.EndOffset)
-		}
-	}
-	off, has, err := readOffset(db)
 	if err != nil {
-		// Unreachable after check, which read it; be safe anyway.
-		_ = db.Close()
+		if db != nil {
+			_ = db.Close()
+		}
 		_ = lock.Close()
 		return err
 	}
@@ -151,6 +99,72 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	s.recovered.Store(false)
 	s.log.Debug("state: opened", "dir", s.dir, "offset", off, "has_offset", has, "rebuilt", reason)
 	return nil
+}
+
+// openChecked opens the store's Pebble DB and checks it against its
+// changelog (check). A store marked for rebuild, one Pebble cannot open,
+// and one that does not match its changelog is wiped and opened empty,
+// to be rebuilt from the changelog: reason says why. cur is the
+// changelog's identity when known. On error, db is nil.
+func (s *Store) openChecked(ctx context.Context, po *pebble.Options) (db *pebble.DB, cur *ChangelogState, reason string, err error) {
+	if r, ok := readMarker(s.dir); ok {
+		reason = "marked for rebuild: " + r
+	} else if db, err = openPebble(s.dir, po); err != nil {
+		reason = fmt.Sprintf("pebble cannot open it: %v", err)
+	}
+	if reason == "" {
+		if reason, cur, err = s.check(ctx, db); err != nil {
+			_ = db.Close()
+			return nil, nil, "", err
+		}
+	}
+	if f := s.failed.Load(); reason == "" && f != nil {
+		reason = *f // Pebble reported a fatal error while opening
+	}
+	if reason == "" {
+		return db, cur, "", nil
+	}
+	if db != nil {
+		if err := db.Close(); err != nil {
+			s.log.Warn("state: closing store before rebuild", "dir", s.dir, "err", err)
+		}
+	}
+	s.log.Warn("state: rebuilding local store from the changelog", "dir", s.dir, "reason", reason)
+	if err := wipe(s.dir); err != nil {
+		return nil, nil, "", fmt.Errorf("state: rebuild %s: %w", s.dir, err)
+	}
+	if db, err = openPebble(s.dir, po); err != nil {
+		return nil, nil, "", fmt.Errorf("state: open %s after wiping it: %w", s.dir, err)
+	}
+	s.rebuilt = reason
+	s.failed.Store(nil)
+	if cur == nil && s.opts.Changelog != nil {
+		// The store was unreadable, so check was skipped; record the
+		// changelog's identity for the next open.
+		if st, err := s.opts.Changelog.Describe(ctx, s.topic, s.partition); err == nil {
+			cur = &st
+		}
+	}
+	return db, cur, reason, nil
+}
+
+// sealTail makes sure goka's recovery of the partition can finish when
+// the changelog's last offset holds no record (TailSealer).
+func (s *Store) sealTail(ctx context.Context, cur *ChangelogState) {
+	ts, ok := s.opts.Changelog.(TailSealer)
+	if !ok || cur == nil {
+		return
+	}
+	sealed, err := ts.SealTail(ctx, s.topic, s.partition, cur.EndOffset)
+	switch {
+	case err != nil:
+		// goka's recovery may wait forever on this partition: say so.
+		s.log.Warn("state: cannot check the changelog tail; recovery may stall if its last offset holds no record",
+			"dir", s.dir, "err", err)
+	case sealed:
+		s.log.Info("state: sealed a changelog whose last offset held no record (compacted away or a transaction marker), so recovery can finish",
+			"topic", s.topic, "partition", s.partition, "end_offset", cur.EndOffset)
+	}
 }
 
 // openPebble opens a Pebble DB, turning a panic on garbage (Pebble trusts
