@@ -59,9 +59,15 @@ type Config struct {
 	// Registry is the Schema Registry client for the Avro topics.
 	Registry srclient.ISchemaRegistryClient
 
+	// Topics names the topics the pipeline reads and writes (default
+	// DefaultTopics); Groups its goka groups, whose names make their table,
+	// loopback and relay names (default DefaultGroups). Every member of a
+	// pipeline must use the same names.
 	Topics Topics
 	Groups Groups
-	// Run lists the stages this member runs; empty means all.
+	// Run lists the stages this member runs (StageIngest, StageWindows);
+	// empty means every stage of the layout. A stage the layout does not
+	// have is ignored; Run fails when none is left.
 	Run []string
 
 	// Partitions is the partition count of every topic the pipeline
@@ -79,10 +85,29 @@ type Config struct {
 	// them (see package emitter).
 	MinCompactionLag time.Duration
 
-	Window, Slide, Grace, Retention time.Duration
-	Counters                        windows.CounterMode
-	MaxDelta                        int64
-	Emit                            windows.EmitMode
+	// Window is every window's length (default 5m); Slide how far apart
+	// windows start (0: Window, tumbling windows). Both are validated by
+	// windows.NewSpec or windows.NewLocalSpec.
+	Window, Slide time.Duration
+	// Grace is how long past a window's end its partition's watermark
+	// must be before the window closes and is published (default Window).
+	// Retention is how far behind the watermark a reading may still be: a
+	// reading for a closed window within it is a correction, republishing
+	// the windows it changes; an older one goes to the late topic. It must
+	// cover Window + Grace (default 24h); a replay's generation may record
+	// its own of both (see Generation).
+	Grace, Retention time.Duration
+	// Counters says whether ENTRIES and EXITS are the turnstile's
+	// cumulative registers (windows.Cumulative, the default, as MTA
+	// publishes them) or per-reading increments (windows.Increment).
+	Counters windows.CounterMode
+	// MaxDelta is the largest increment between two cumulative readings
+	// counted as riders (default 10,000); a larger or negative one is a
+	// counter reset or glitch and counts nothing.
+	MaxDelta int64
+	// Emit is windows.EmitFinal (default: a window is published once, when
+	// it closes) or windows.EmitUpdates (also on every change while open).
+	Emit windows.EmitMode
 	// WindowAlign: windows.AlignEpoch (default: window starts are
 	// multiples of the slide since the Unix epoch) or windows.AlignLocal
 	// (local midnight in TimeZone plus multiples of the slide on the wall
@@ -100,8 +125,10 @@ type Config struct {
 	// partition is idle the last windows with data close. 0 never marks a
 	// partition idle: a silent one then holds every window back.
 	IdleTimeout time.Duration
-	// MarkInterval throttles the ingest stage's watermark marks: a busy
-	// input partition sends its mark to every readings partition at most
+	// MarkInterval throttles the watermark marks of the stage that reads
+	// the input (the windowed stage in the direct layout, the ingest stage
+	// otherwise): a busy input partition sends its mark to every readings
+	// partition (re-keyed ones; in place, the windowed stage's own) at most
 	// this often, and only when its time reached a later window close
 	// (default 200ms; ticks flush the rest). In a live stream windows close
 	// minutes apart, so each close is marked at once; the throttle only
@@ -111,19 +138,28 @@ type Config struct {
 	MarkInterval time.Duration
 	// TickInterval is how often each member sends ticks (default 1s).
 	TickInterval time.Duration
-	// MaxFuture is how far ahead of the wall clock an event time may be.
+	// MaxFuture is how far ahead of the wall clock an event time may be
+	// before the reading is dead-lettered (0: codecs.DefaultMaxFuture, a
+	// day; negative: no limit).
 	MaxFuture time.Duration
 
 	// Generation stamps every published window (see turnstile replay).
 	Generation int32
 
-	State      state.Options
+	// State configures the member's Pebble stores (directory, memory);
+	// State.Dir is required. Run sets its Changelog.
+	State state.Options
+	// HotStandby makes the windowed stage keep a replica of the
+	// partitions it does not own up to date (goka.WithHotStandby), so a
+	// rebalance hands a partition to a member that needs no recovery.
 	HotStandby bool
 	// SessionTimeout bounds how long a member that died without leaving
 	// keeps its partitions (goka groups and relays alike); heartbeats go
 	// at a third of it. Default 10s; brokers enforce a minimum (6s).
 	SessionTimeout time.Duration
 
+	// Logger receives the member's logs, goka's and Pebble's included
+	// (default: discarded).
 	Logger *slog.Logger
 }
 
