@@ -16,8 +16,8 @@ const minGoMemoryLimit = 64 << 20
 
 // ApplyMemoryLimit sets the Go runtime's soft memory limit so that a
 // member's whole process stays near total bytes: total minus what Pebble
-// allocates outside the Go heap for both tables' partitions (a member may
-// own them all). The collector then works harder as the heap nears the
+// allocates outside the Go heap for the windowed stage's table partitions
+// (a member may own them all). The collector then works harder as the heap nears the
 // limit instead of letting it grow to twice the live data. It returns the
 // Go limit it set, or 0 when total is 0 (no limit) or GOMEMLIMIT is set in
 // the environment (the operator's setting wins). The limit is
@@ -26,7 +26,7 @@ func ApplyMemoryLimit(total int64, partitions int, st state.Options) int64 {
 	if total <= 0 || os.Getenv("GOMEMLIMIT") != "" {
 		return 0
 	}
-	goLimit := max(total-st.ManualMemory(2*partitions), minGoMemoryLimit)
+	goLimit := max(total-st.ManualMemory(partitions), minGoMemoryLimit)
 	debug.SetMemoryLimit(goLimit)
 	return goLimit
 }

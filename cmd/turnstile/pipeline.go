@@ -93,7 +93,7 @@ func (p *pipelineFlags) applyMemoryLimit(a *app) error {
 	}
 	st := state.Options{MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20}
 	if goLimit := processors.ApplyMemoryLimit(limit, p.partitions, st); goLimit > 0 {
-		a.log.Debug("memory limit", "budget_mib", limit>>20, "go_soft_limit_mib", goLimit>>20, "pebble_mib", st.ManualMemory(2*p.partitions)>>20)
+		a.log.Debug("memory limit", "budget_mib", limit>>20, "go_soft_limit_mib", goLimit>>20, "pebble_mib", st.ManualMemory(p.partitions)>>20)
 	}
 	return nil
 }
