@@ -6,7 +6,7 @@ PKGS     := ./...
 # processes. One package at a time keeps a 2-core machine responsive.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build run test systest chaos lint bench bench-go up down clean
+.PHONY: all build run test race systest chaos lint bench bench-go up down clean
 
 all: build
 
@@ -23,6 +23,12 @@ run: build
 ## test: every test, against the embedded broker and schema registry
 test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
+
+## race: the tests of the concurrent packages under the race detector: the state stores, the relays,
+## and two members run in-process (httpapi: goka, the windowed stage and the queries); CI runs it
+RACE_PKGS ?= ./state/ ./processors/ ./emitter/ ./httpapi/
+race:
+	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
 
 ## systest: the whole-system tests alone (systest/: member processes, kills, outages, scaling, MTA weeks)
 systest:
