@@ -17,13 +17,13 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/internal/laketest"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/replay"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/testsupport/laketest"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestReplayIncludesLateReadings is issue 8's replay check: readings that

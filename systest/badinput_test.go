@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 // badRecord is one hostile input record and the dead-letter reason it must

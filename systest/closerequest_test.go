@@ -10,9 +10,9 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 // TestCloseBeyondWatermarkIsClamped (issue 16 A): a close request on the

@@ -1,7 +1,7 @@
 // Package systest holds the whole-system tests: the pipeline of package
 // processors run as it is deployed, against the embedded Kafka-protocol
 // broker and Schema Registry, with the results compared with
-// internal/reference. They run pipeline members in this process and in
+// testsupport/reference. They run pipeline members in this process and in
 // child processes (this test binary re-executed), SIGKILL and SIGTERM
 // them, stop the broker and the registry mid-stream, scale members out and
 // in, hand partitions over to hot standbys, replay the real MTA weeks and

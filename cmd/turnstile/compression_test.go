@@ -10,8 +10,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestCompressionFlag is issue 19's fifth item end to end: --compression

@@ -12,8 +12,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestProduceOnAFreshStack is issue 19's second item: on a fresh stack

@@ -22,10 +22,10 @@ import (
 
 	"github.com/turnstile-streams/turnstile/dashboard"
 	"github.com/turnstile-streams/turnstile/httpapi"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // Config is a small member's pipeline configuration: 5-minute windows, 3 h
