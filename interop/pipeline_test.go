@@ -26,14 +26,13 @@ import (
 	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestThirdPartyProducerFeedsPipeline is issue 5's acceptance check: a
-// stream produced by librdkafka's Python client with the Confluent Avro
-// serializer (random keys, librdkafka's own partitioner, its own schema
-// registration), with readings out of order, late within retention,
-// duplicated, and bad records mixed in, converges on the sink topics to
-// the windows computed independently; then readings older than retention
-// land on the too-late topic, and every input record is accounted for:
-// input = accepted + duplicates + dead-lettered + too late.
+// TestThirdPartyProducerFeedsPipeline: a stream produced by librdkafka's
+// Python client with the Confluent Avro serializer (random keys, librdkafka's
+// own partitioner, its own schema registration), with readings out of order,
+// late within retention, duplicated, and bad records mixed in, converges on
+// the sink topics to the windows computed independently; then readings older
+// than retention land on the too-late topic, and every input record is
+// accounted for: input = accepted + duplicates + dead-lettered + too late.
 func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 	py := pythonClient(t)
 	s := newStack(t)

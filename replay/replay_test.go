@@ -26,12 +26,11 @@ import (
 	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestReplayIncludesLateReadings is issue 8's replay check: readings that
-// arrive later than retention land on the too-late topic; a replay from the
-// earliest offset with a retention that covers them runs as generation 1;
-// afterwards the sink topics (highest generation, then revision) and the
-// compacted lake equal the reference computed over all readings, the late
-// ones included.
+// TestReplayIncludesLateReadings: readings that arrive later than retention
+// land on the too-late topic; a replay from the earliest offset with a
+// retention that covers them runs as generation 1; afterwards the sink topics
+// (highest generation, then revision) and the compacted lake equal the
+// reference computed over all readings, the late ones included.
 func TestReplayIncludesLateReadings(t *testing.T) {
 	b := testenv.Broker(t, "")
 	reg := testenv.Registry(t, b.Addr())

@@ -38,7 +38,7 @@ const (
 	chaosRetention  = 9 * 24 * time.Hour
 )
 
-// TestChaos is issue 10's chaos run (make chaos). Everything runs in its
+// TestChaos is the long chaos run (make chaos). Everything runs in its
 // own OS process, re-executing this test binary (TestHelperProcess): the
 // embedded broker (persistent data directory), the registry, three
 // pipeline members and the lake-writer. A fixed dataset is produced: the
