@@ -25,7 +25,10 @@ const DefaultTimeZone = "America/New_York"
 
 // Config configures a Dashboard.
 type Config struct {
-	Hub    HubConfig
+	// Hub configures the event stream's hub on the sink topics (its
+	// defaults: HubConfig).
+	Hub HubConfig
+	// Health is where the health panel's numbers come from.
 	Health Health
 	// TimeZone is the IANA name of the zone the page shows every time in
 	// (windows, chart, watermarks), and names on the page (default

@@ -45,7 +45,9 @@ type HubConfig struct {
 	WriteTimeout time.Duration
 	// Registerer, when set, gets the hub's metrics.
 	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	// Logger receives the hub's lines: what it tails, fetch and decode
+	// warnings (default: discard).
+	Logger *slog.Logger
 }
 
 // Defaults fills zero (and negative) fields.

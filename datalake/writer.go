@@ -67,13 +67,16 @@ type Config struct {
 	// Format picks the files written; the zero value writes CSV.gz (with
 	// the index column) and Parquet.
 	Format Format
-	// A flush writes every buffered partition when the oldest buffered
-	// record has waited FlushInterval (default 1m), or when FlushRecords
-	// records (default 100,000) or FlushBytes bytes of record keys and
-	// values (default 64 MiB) are buffered.
+	// FlushInterval: a flush writes every buffered partition when the
+	// oldest buffered record has waited this long (default 1m,
+	// DefaultFlushInterval), or when FlushRecords or FlushBytes is reached.
 	FlushInterval time.Duration
-	FlushRecords  int
-	FlushBytes    int64
+	// FlushRecords flushes when this many records are buffered (default
+	// 100,000, DefaultFlushRecords).
+	FlushRecords int
+	// FlushBytes flushes when this many bytes of record keys and values
+	// are buffered (default 64 MiB, DefaultFlushBytes).
+	FlushBytes int64
 	// FlushTimeout bounds the final flush after the context ends and a
 	// flush on partition revocation (default 1m).
 	FlushTimeout time.Duration
