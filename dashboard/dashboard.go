@@ -57,7 +57,7 @@ type Dashboard struct {
 // New builds a dashboard; Run reads the sink topics for it.
 func New(cfg Config) (*Dashboard, error) {
 	cfg.Defaults()
-	if err := checkZone(cfg.TimeZone); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	sub, err := fs.Sub(webFS, "web")
@@ -74,6 +74,15 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	return &Dashboard{hub: hub, health: newHealth(cfg.Health, hub), page: page,
 		assets: http.StripPrefix("/dashboard/", http.FileServerFS(sub))}, nil
+}
+
+// validate checks a Config whose defaults are filled: the zone, the hub's
+// settings.
+func (c *Config) validate() error {
+	if err := checkZone(c.TimeZone); err != nil {
+		return err
+	}
+	return c.Hub.validate()
 }
 
 // checkZone accepts the IANA zone names Go's database knows, which the

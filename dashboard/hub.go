@@ -78,6 +78,14 @@ func (c *HubConfig) Defaults() {
 	}
 }
 
+// validate checks a HubConfig: the registry is required.
+func (c *HubConfig) validate() error {
+	if c.Registry == nil {
+		return errors.New("dashboard: a schema registry client is required")
+	}
+	return nil
+}
+
 // Hub tails the sink topics and fans their records out to the event
 // streams (see the package documentation for the concurrency contract).
 // It serves GET /events as an http.Handler.
@@ -110,8 +118,8 @@ type Hub struct {
 // NewHub builds a hub; it reads nothing until Run.
 func NewHub(cfg HubConfig) (*Hub, error) {
 	cfg.Defaults()
-	if cfg.Registry == nil {
-		return nil, errors.New("dashboard: a schema registry client is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	st, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
 	if err != nil {

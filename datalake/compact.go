@@ -42,6 +42,25 @@ func (c *CompactConfig) Defaults() {
 	}
 }
 
+// validate checks a CompactConfig: a store, dates as YYYY-MM-DD, known
+// datasets.
+func (c *CompactConfig) validate() error {
+	if c.Store == nil {
+		return errors.New("datalake: CompactConfig.Store is required")
+	}
+	for _, d := range c.Dates {
+		if _, err := time.Parse(DateLayout, d); err != nil {
+			return fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)
+		}
+	}
+	for _, ds := range c.Datasets {
+		if ds != DeviceWindows && ds != StationWindows {
+			return fmt.Errorf("datalake: unknown dataset %q", ds)
+		}
+	}
+	return nil
+}
+
 // CompactResult describes one compacted date partition.
 type CompactResult struct {
 	Dataset Dataset
@@ -90,14 +109,9 @@ type manifest struct {
 // is the newest because the emitter publishes a window's revisions in order
 // to one partition.
 func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("datalake: CompactConfig.Store is required")
-	}
 	cfg.Defaults()
-	for _, d := range cfg.Dates {
-		if _, err := time.Parse(DateLayout, d); err != nil {
-			return nil, fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)
-		}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	datasets := cfg.Datasets
 	if len(datasets) == 0 {
@@ -105,9 +119,6 @@ func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
 	}
 	var out []CompactResult
 	for _, ds := range datasets {
-		if ds != DeviceWindows && ds != StationWindows {
-			return out, fmt.Errorf("datalake: unknown dataset %q", ds)
-		}
 		dates := cfg.Dates
 		if len(dates) == 0 {
 			var err error

@@ -193,36 +193,41 @@ func (c *Config) Defaults() {
 	}
 }
 
-// New validates cfg and fills in defaults.
+// validate checks a Config whose defaults are filled.
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("datalake: Config.Store is required")
+	case c.Format.NoCSV && c.Format.NoParquet:
+		return errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
+	case c.DeviceTopic == c.StationTopic:
+		return fmt.Errorf("datalake: device and station topics are both %q", c.DeviceTopic)
+	case (c.DeviceDecoder == nil || c.StationDecoder == nil) && c.Registry == nil:
+		return errors.New("datalake: Config.Registry is required when a decoder is not given")
+	}
+	return nil
+}
+
+// New fills in cfg's defaults, validates it and builds the decoders it
+// does not give.
 func New(cfg Config) (*Writer, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("datalake: Config.Store is required")
-	}
-	if cfg.Format.NoCSV && cfg.Format.NoParquet {
-		return nil, errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
-	}
 	cfg.Defaults()
-	if cfg.DeviceTopic == cfg.StationTopic {
-		return nil, fmt.Errorf("datalake: device and station topics are both %q", cfg.DeviceTopic)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.DeviceDecoder == nil || cfg.StationDecoder == nil {
-		if cfg.Registry == nil {
-			return nil, errors.New("datalake: Config.Registry is required when a decoder is not given")
+	if cfg.DeviceDecoder == nil {
+		c, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.DeviceTopic)})
+		if err != nil {
+			return nil, fmt.Errorf("datalake: %w", err)
 		}
-		if cfg.DeviceDecoder == nil {
-			c, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.DeviceTopic)})
-			if err != nil {
-				return nil, fmt.Errorf("datalake: %w", err)
-			}
-			cfg.DeviceDecoder = c
+		cfg.DeviceDecoder = c
+	}
+	if cfg.StationDecoder == nil {
+		c, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
+		if err != nil {
+			return nil, fmt.Errorf("datalake: %w", err)
 		}
-		if cfg.StationDecoder == nil {
-			c, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
-			if err != nil {
-				return nil, fmt.Errorf("datalake: %w", err)
-			}
-			cfg.StationDecoder = c
-		}
+		cfg.StationDecoder = c
 	}
 	return &Writer{
 		cfg:   cfg,
