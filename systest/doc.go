@@ -27,4 +27,7 @@
 //
 // The real MTA weeks are read from ../shared/data/mta beside the
 // checkout; the tests that need them skip without it.
+//
+// Concurrency: the tests run one at a time (none calls t.Parallel), each
+// with its own stack and child processes, stopped when it ends.
 package systest
