@@ -9,9 +9,9 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestSmoke runs the harness at a tiny size: the three variants must agree
@@ -48,7 +48,7 @@ func TestSmoke(t *testing.T) {
 		}
 	}
 
-	// The same stream through internal/reference.
+	// The same stream through testsupport/reference.
 	cfg.Defaults()
 	b := testenv.Broker(t, "")
 	r := testenv.Registry(t, b.Addr())
@@ -83,7 +83,7 @@ func TestSmoke(t *testing.T) {
 		wantSt.Add(k.Station+"|"+k.Line, k.Start, row.Entries, row.Exits, int64(row.Devices))
 	}
 	if limit.Devices != want || *limit.Stations != wantSt {
-		t.Fatalf("the limit disagrees with internal/reference:\n devices  %v\n want     %v\n stations %v\n want     %v",
+		t.Fatalf("the limit disagrees with testsupport/reference:\n devices  %v\n want     %v\n stations %v\n want     %v",
 			limit.Devices, want, *limit.Stations, wantSt)
 	}
 }

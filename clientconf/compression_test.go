@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/clientconf"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // codecOf is the codec id Kafka's batch attributes carry for each name.

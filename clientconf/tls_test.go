@@ -14,7 +14,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/clientconf"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestTLSAgainstEmbeddedBroker proves both client libraries reach a TLS

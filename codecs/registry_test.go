@@ -16,8 +16,8 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 var now = time.Date(2024, 1, 6, 12, 0, 0, 0, time.UTC)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/turnstile-streams/turnstile/console"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestConsoleOnAPseudoTerminal: Terminal recognizes a real pseudo-terminal

@@ -25,7 +25,10 @@ const DefaultTimeZone = "America/New_York"
 
 // Config configures a Dashboard.
 type Config struct {
-	Hub    HubConfig
+	// Hub configures the event stream's hub on the sink topics (its
+	// defaults: HubConfig).
+	Hub HubConfig
+	// Health is where the health panel's numbers come from.
 	Health Health
 	// TimeZone is the IANA name of the zone the page shows every time in
 	// (windows, chart, watermarks), and names on the page (default
@@ -54,7 +57,7 @@ type Dashboard struct {
 // New builds a dashboard; Run reads the sink topics for it.
 func New(cfg Config) (*Dashboard, error) {
 	cfg.Defaults()
-	if err := checkZone(cfg.TimeZone); err != nil {
+	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	sub, err := fs.Sub(webFS, "web")
@@ -71,6 +74,15 @@ func New(cfg Config) (*Dashboard, error) {
 	}
 	return &Dashboard{hub: hub, health: newHealth(cfg.Health, hub), page: page,
 		assets: http.StripPrefix("/dashboard/", http.FileServerFS(sub))}, nil
+}
+
+// validate checks a Config whose defaults are filled: the zone, the hub's
+// settings.
+func (c *Config) validate() error {
+	if err := checkZone(c.TimeZone); err != nil {
+		return err
+	}
+	return c.Hub.validate()
 }
 
 // checkZone accepts the IANA zone names Go's database knows, which the

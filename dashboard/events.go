@@ -1,6 +1,8 @@
 package dashboard
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,33 +21,11 @@ const retryMillis = 1000
 // last-event-id is the Last-Event-ID header for clients that cannot set
 // headers (the header wins).
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	f := filter{station: strings.TrimSpace(q.Get("station")), line: strings.TrimSpace(q.Get("line"))}
-	if k := q.Get("kind"); k != "" {
-		for _, s := range strings.Split(k, ",") {
-			switch s = strings.TrimSpace(s); s {
-			case KindStation, KindDevice:
-				f.kinds = append(f.kinds, s)
-			default:
-				http.Error(w, fmt.Sprintf("dashboard: kind %q: want station or device", s), http.StatusBadRequest)
-				return
-			}
-		}
-	}
-	fromNow := false
-	switch q.Get("from") {
-	case "", "backlog":
-	case "now":
-		fromNow = true
-	default:
-		http.Error(w, "dashboard: from: want backlog or now", http.StatusBadRequest)
+	req, err := parseStreamRequest(r)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	lastID := r.Header.Get("Last-Event-ID")
-	if lastID == "" {
-		lastID = q.Get("last-event-id")
-	}
-
 	h.wanted()
 	if !h.admit() {
 		w.Header().Set("Retry-After", "5")
@@ -53,167 +33,262 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.StatusServiceUnavailable)
 		return
 	}
-	var c *client
-	defer func() { h.leave(c) }()
-
-	ctx := r.Context()
-	sw := &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout}
-	hb := time.NewTicker(h.cfg.Heartbeat)
-	defer hb.Stop()
-
-	// Until the hub knows the partitions, neither the id nor a start can
-	// be read; answer errors in the id before the stream starts.
-	headers := func() error {
-		w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-cache")
-		w.Header().Set("X-Accel-Buffering", "no")
-		w.WriteHeader(http.StatusOK)
-		if err := sw.raw(fmt.Sprintf("retry: %d\n: turnstile window events\n\n", retryMillis)); err != nil {
-			return err
-		}
-		return sw.flush()
+	s := &stream{
+		h: h, w: w, ctx: r.Context(), req: req,
+		sw: &sseWriter{w: w, rc: http.NewResponseController(w), timeout: h.cfg.WriteTimeout},
+		hb: time.NewTicker(h.cfg.Heartbeat),
 	}
-	started := false
-	for waiting := true; waiting; {
-		select {
-		case <-h.ready:
-			waiting = false
-		case <-h.failed:
-			if !started {
-				w.Header().Set("Retry-After", "5")
-				http.Error(w, h.failure.Error(), http.StatusServiceUnavailable)
-			}
-			return
-		case <-ctx.Done():
-			return
-		case <-hb.C:
-			if !started {
-				// The topics do not exist yet: start the stream so the
-				// client sees heartbeats while it waits.
-				if lastID != "" {
-					if _, _, err := (&layout{}).parseID(lastID); err != nil {
-						http.Error(w, err.Error(), http.StatusBadRequest)
-						return
-					}
-				}
-				if headers() != nil {
-					return
-				}
-				started = true
-			}
-			if sw.heartbeat() != nil {
-				return
-			}
-		}
-	}
-	var resume []int64
-	var known []bool
-	if lastID != "" {
-		var err error
-		if resume, known, err = h.lay.parseID(lastID); err != nil {
-			if started {
-				_ = sw.raw(fmt.Sprintf(": %s\n\n", strings.ReplaceAll(err.Error(), "\n", " ")))
-				return
-			}
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-	}
-	if !started && headers() != nil {
+	defer s.end()
+	if !s.awaitHub() {
 		return
 	}
+	resume, known, ok := s.resumeVector()
+	if !ok || (!s.started && s.open() != nil) {
+		return
+	}
+	replay, ok := s.subscribe(h.start(resume, known, req.fromNow))
+	if !ok || s.replay(replay) != nil {
+		return
+	}
+	s.live()
+}
 
-	pos := h.start(resume, known, fromNow)
-	c = &client{f: f, ch: make(chan *event, h.cfg.ClientBuffer), gone: make(chan struct{})}
-	var replay []*event
-	for {
-		var from []int64
-		var ok bool
-		if replay, from, ok = h.subscribe(c, pos); ok {
-			break
+// streamRequest is what a request for events asks.
+type streamRequest struct {
+	f       filter
+	fromNow bool   // from=now: start at the newest record
+	lastID  string // Last-Event-ID (header, else query): where to resume
+}
+
+// parseStreamRequest reads the query and the Last-Event-ID header; its
+// error is the 400 answer.
+func parseStreamRequest(r *http.Request) (streamRequest, error) {
+	q := r.URL.Query()
+	req := streamRequest{f: filter{station: strings.TrimSpace(q.Get("station")), line: strings.TrimSpace(q.Get("line"))}}
+	if k := q.Get("kind"); k != "" {
+		for _, s := range strings.Split(k, ",") {
+			switch s = strings.TrimSpace(s); s {
+			case KindStation, KindDevice:
+				req.f.kinds = append(req.f.kinds, s)
+			default:
+				return req, fmt.Errorf("dashboard: kind %q: want station or device", s)
+			}
 		}
-		// Missed more than memory holds: read the rest from Kafka first.
-		err := h.catchUp(ctx, f, pos, from, func(e *event, id string) error { return sw.event(e.kind, id, e.data) })
+	}
+	switch q.Get("from") {
+	case "", "backlog":
+	case "now":
+		req.fromNow = true
+	default:
+		return req, errors.New("dashboard: from: want backlog or now")
+	}
+	req.lastID = r.Header.Get("Last-Event-ID")
+	if req.lastID == "" {
+		req.lastID = q.Get("last-event-id")
+	}
+	return req, nil
+}
+
+// stream is one client's event stream, from the request's handler
+// goroutine: it waits for the hub, resumes, replays what the client missed
+// and then follows the live events. Its methods report false or an error
+// when the stream is over (the client went, a write failed, the hub
+// failed); by then they have answered what there was to answer.
+type stream struct {
+	h       *Hub
+	w       http.ResponseWriter
+	ctx     context.Context
+	req     streamRequest
+	sw      *sseWriter
+	hb      *time.Ticker
+	started bool    // the 200 and the stream's preamble are written
+	c       *client // subscribed (nil before): the hub offers it events
+	// base is where the client starts, per partition, and covered says
+	// that the hub's position after each event now covers it (see send).
+	base    []int64
+	covered bool
+}
+
+// end releases the stream's place at the hub.
+func (s *stream) end() {
+	s.hb.Stop()
+	s.h.leave(s.c)
+}
+
+// open writes the response's headers and the stream's preamble.
+func (s *stream) open() error {
+	s.w.Header().Set("Content-Type", "text/event-stream; charset=utf-8")
+	s.w.Header().Set("Cache-Control", "no-cache")
+	s.w.Header().Set("X-Accel-Buffering", "no")
+	s.w.WriteHeader(http.StatusOK)
+	s.started = true
+	if err := s.sw.raw(fmt.Sprintf("retry: %d\n: turnstile window events\n\n", retryMillis)); err != nil {
+		return err
+	}
+	return s.sw.flush()
+}
+
+// awaitHub waits until the hub knows the partitions: until then neither
+// the id nor a start can be read. Errors in the id are answered before the
+// stream starts; if the topics do not exist yet, the stream starts at the
+// first heartbeat so the client sees heartbeats while it waits.
+func (s *stream) awaitHub() bool {
+	for {
+		select {
+		case <-s.h.ready:
+			return true
+		case <-s.h.failed:
+			if !s.started {
+				s.w.Header().Set("Retry-After", "5")
+				http.Error(s.w, s.h.failure.Error(), http.StatusServiceUnavailable)
+			}
+			return false
+		case <-s.ctx.Done():
+			return false
+		case <-s.hb.C:
+			if !s.started {
+				if s.req.lastID != "" {
+					if _, _, err := (&layout{}).parseID(s.req.lastID); err != nil {
+						http.Error(s.w, err.Error(), http.StatusBadRequest)
+						return false
+					}
+				}
+				if s.open() != nil {
+					return false
+				}
+			}
+			if s.sw.heartbeat() != nil {
+				return false
+			}
+		}
+	}
+}
+
+// resumeVector reads the client's Last-Event-ID against the hub's
+// partitions (nil, nil without one). An id that does not fit is a 400, or,
+// once the stream has started, a comment that ends it.
+func (s *stream) resumeVector() (resume []int64, known []bool, ok bool) {
+	if s.req.lastID == "" {
+		return nil, nil, true
+	}
+	resume, known, err := s.h.lay.parseID(s.req.lastID)
+	if err != nil {
+		if s.started {
+			_ = s.sw.raw(fmt.Sprintf(": %s\n\n", strings.ReplaceAll(err.Error(), "\n", " ")))
+			return nil, nil, false
+		}
+		http.Error(s.w, err.Error(), http.StatusBadRequest)
+		return nil, nil, false
+	}
+	return resume, known, true
+}
+
+// subscribe registers the client at pos and returns the events memory
+// holds for it. When it missed more than memory holds, the rest is read
+// from Kafka and written first.
+func (s *stream) subscribe(pos []int64) (replay []*event, ok bool) {
+	s.base = pos
+	c := &client{f: s.req.f, ch: make(chan *event, s.h.cfg.ClientBuffer), gone: make(chan struct{})}
+	s.c = c
+	for {
+		replay, from, ok := s.h.subscribe(c, pos)
+		if ok {
+			return replay, true
+		}
+		err := s.h.catchUp(s.ctx, s.req.f, pos, from, func(e *event, id string) error { return s.sw.event(e.kind, id, e.data) })
 		if err == nil {
-			err = sw.flush()
+			err = s.sw.flush()
 		}
 		if err != nil {
-			return
+			return nil, false
 		}
 	}
+}
 
-	// Ids name the client's own position: the hub's position after the
-	// event, or beyond it in partitions where the client resumed ahead of
-	// the hub's order. Once the hub's position covers the client's start
-	// it always will (it only grows), and the hub's ids serve as they are.
-	//
-	// Until then, an event below the client's start in its partition was
-	// received before (on this hub or another) and is skipped: a hub that
-	// has just started is still reading its backlog.
-	base := pos
-	covered := false
-	send := func(e *event) error {
-		id := e.id
-		if !covered {
-			if e.offset < base[e.gi] {
-				return nil
-			}
-			if dominated(base, e.after) {
-				covered = true
-			} else {
-				v := make([]int64, len(base))
-				for i := range v {
-					v[i] = max(base[i], e.after[i])
-				}
-				id = h.lay.formatID(e.topic, e.part, e.offset, v)
-			}
+// send writes one event with the client's own position as its id: the
+// hub's position after the event, or beyond it in partitions where the
+// client resumed ahead of the hub's order. Once the hub's position covers
+// the client's start it always will (it only grows), and the hub's ids
+// serve as they are.
+//
+// Until then, an event below the client's start in its partition was
+// received before (on this hub or another) and is skipped: a hub that has
+// just started is still reading its backlog.
+func (s *stream) send(e *event) error {
+	id := e.id
+	if !s.covered {
+		if e.offset < s.base[e.gi] {
+			return nil
 		}
-		return sw.event(e.kind, id, e.data)
+		if dominated(s.base, e.after) {
+			s.covered = true
+		} else {
+			v := make([]int64, len(s.base))
+			for i := range v {
+				v[i] = max(s.base[i], e.after[i])
+			}
+			id = s.h.lay.formatID(e.topic, e.part, e.offset, v)
+		}
 	}
-	for i, e := range replay {
-		if err := send(e); err != nil {
-			return
+	return s.sw.event(e.kind, id, e.data)
+}
+
+// replay writes the events from memory, looking every 256 whether the
+// client is still wanted, and flushes them.
+func (s *stream) replay(events []*event) error {
+	for i, e := range events {
+		if err := s.send(e); err != nil {
+			return err
 		}
 		if i%256 == 255 {
 			select {
-			case <-c.gone:
-				return
-			case <-ctx.Done():
-				return
+			case <-s.c.gone:
+				return errDropped
+			case <-s.ctx.Done():
+				return s.ctx.Err()
 			default:
 			}
 		}
 	}
-	if sw.flush() != nil {
-		return
-	}
+	return s.sw.flush()
+}
+
+// errDropped: the hub dropped a client too slow for its buffer; the client
+// reconnects with its Last-Event-ID.
+var errDropped = errors.New("dashboard: client dropped")
+
+// live follows the hub's events until the client goes, is dropped, or a
+// write fails: whatever has arrived is written, then flushed; a heartbeat
+// when nothing has.
+func (s *stream) live() {
 	for {
 		select {
-		case <-ctx.Done():
+		case <-s.ctx.Done():
 			return
-		case <-c.gone:
+		case <-s.c.gone:
 			return // too slow: the client reconnects with its Last-Event-ID
-		case e := <-c.ch:
-			if send(e) != nil {
+		case e := <-s.c.ch:
+			if s.send(e) != nil || s.drain() != nil || s.sw.flush() != nil {
 				return
 			}
-			for more := true; more; {
-				select {
-				case e := <-c.ch:
-					if send(e) != nil {
-						return
-					}
-				default:
-					more = false
-				}
-			}
-			if sw.flush() != nil {
+		case <-s.hb.C:
+			if s.sw.heartbeat() != nil {
 				return
 			}
-		case <-hb.C:
-			if sw.heartbeat() != nil {
-				return
+		}
+	}
+}
+
+// drain writes the events already waiting in the client's buffer.
+func (s *stream) drain() error {
+	for {
+		select {
+		case e := <-s.c.ch:
+			if err := s.send(e); err != nil {
+				return err
 			}
+		default:
+			return nil
 		}
 	}
 }

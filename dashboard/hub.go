@@ -45,7 +45,9 @@ type HubConfig struct {
 	WriteTimeout time.Duration
 	// Registerer, when set, gets the hub's metrics.
 	Registerer prometheus.Registerer
-	Logger     *slog.Logger
+	// Logger receives the hub's lines: what it tails, fetch and decode
+	// warnings (default: discard).
+	Logger *slog.Logger
 }
 
 // Defaults fills zero (and negative) fields.
@@ -74,6 +76,14 @@ func (c *HubConfig) Defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+}
+
+// validate checks a HubConfig: the registry is required.
+func (c *HubConfig) validate() error {
+	if c.Registry == nil {
+		return errors.New("dashboard: a schema registry client is required")
+	}
+	return nil
 }
 
 // Hub tails the sink topics and fans their records out to the event
@@ -108,8 +118,8 @@ type Hub struct {
 // NewHub builds a hub; it reads nothing until Run.
 func NewHub(cfg HubConfig) (*Hub, error) {
 	cfg.Defaults()
-	if cfg.Registry == nil {
-		return nil, errors.New("dashboard: a schema registry client is required")
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	st, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
 	if err != nil {

@@ -42,6 +42,25 @@ func (c *CompactConfig) Defaults() {
 	}
 }
 
+// validate checks a CompactConfig: a store, dates as YYYY-MM-DD, known
+// datasets.
+func (c *CompactConfig) validate() error {
+	if c.Store == nil {
+		return errors.New("datalake: CompactConfig.Store is required")
+	}
+	for _, d := range c.Dates {
+		if _, err := time.Parse(DateLayout, d); err != nil {
+			return fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)
+		}
+	}
+	for _, ds := range c.Datasets {
+		if ds != DeviceWindows && ds != StationWindows {
+			return fmt.Errorf("datalake: unknown dataset %q", ds)
+		}
+	}
+	return nil
+}
+
 // CompactResult describes one compacted date partition.
 type CompactResult struct {
 	Dataset Dataset
@@ -90,14 +109,9 @@ type manifest struct {
 // is the newest because the emitter publishes a window's revisions in order
 // to one partition.
 func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("datalake: CompactConfig.Store is required")
-	}
 	cfg.Defaults()
-	for _, d := range cfg.Dates {
-		if _, err := time.Parse(DateLayout, d); err != nil {
-			return nil, fmt.Errorf("datalake: date %q is not YYYY-MM-DD", d)
-		}
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
 	datasets := cfg.Datasets
 	if len(datasets) == 0 {
@@ -105,9 +119,6 @@ func Compact(ctx context.Context, cfg CompactConfig) ([]CompactResult, error) {
 	}
 	var out []CompactResult
 	for _, ds := range datasets {
-		if ds != DeviceWindows && ds != StationWindows {
-			return out, fmt.Errorf("datalake: unknown dataset %q", ds)
-		}
 		dates := cfg.Dates
 		if len(dates) == 0 {
 			var err error
@@ -154,43 +165,107 @@ type input struct {
 	stem string
 }
 
+// compactPartition compacts one date partition of dataset ds (see
+// Compact); cps are the dataset's checkpoints. The result is nil when there
+// was nothing to do.
 func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date string, cps map[string]map[int32]int64) (*CompactResult, error) {
-	s, log := cfg.Store, cfg.Logger
-	dir := partitionDir(ds, date)
-	res := &CompactResult{Dataset: ds, Date: date}
-
-	objs, err := s.list(ctx, dir)
+	c := &partitionCompaction{cfg: cfg, s: cfg.Store, ds: ds, date: date, dir: partitionDir(ds, date), cps: cps,
+		res: &CompactResult{Dataset: ds, Date: date}}
+	objs, err := c.recover(ctx)
 	if err != nil {
 		return nil, err
 	}
-	// Finish or undo what a crashed compaction left.
+	if err := c.selectInputs(ctx, objs); err != nil {
+		return nil, err
+	}
+	if len(c.parquetIn) == 0 && len(c.csvIn) == 0 {
+		if len(c.res.Recovered) > 0 {
+			return c.res, nil
+		}
+		return nil, nil
+	}
+	manKey, err := c.writeManifest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.compactParquet(ctx); err != nil {
+		return nil, err
+	}
+	if err := c.compactCSV(ctx); err != nil {
+		return nil, err
+	}
+	if cfg.afterOutputs != nil {
+		if err := cfg.afterOutputs(); err != nil {
+			return nil, err
+		}
+	}
+	if err := c.replace(ctx, manKey); err != nil {
+		return nil, err
+	}
+	cfg.Logger.Info("compacted", "dataset", ds, "date", date, "inputs", len(c.res.Inputs), "outputs", c.res.Outputs, "rows", c.res.OutputRows)
+	return c.res, nil
+}
+
+// partitionCompaction is one run of compactPartition, its steps in order:
+// recover, selectInputs, writeManifest, compactParquet, compactCSV,
+// replace. Each fills in what the next reads.
+type partitionCompaction struct {
+	cfg  CompactConfig
+	s    *Store
+	ds   Dataset
+	date string
+	dir  string // the partition's directory: <dataset>/dt=<date>/
+	cps  map[string]map[int32]int64
+	res  *CompactResult
+
+	// parquetIn and csvIn are the inputs of each format, oldest first
+	// (none: that format needs no compaction); names their base names and
+	// hash the outputs' name, derived from them.
+	parquetIn, csvIn []input
+	names            []string
+	hash             string
+
+	// The compacted Parquet rows (of the dataset's type), which the CSV is
+	// rendered from when both formats have the same inputs.
+	deviceRows  []DeviceRow
+	stationRows []StationRow
+}
+
+// recover finishes or undoes what a crashed compaction left, and returns
+// the partition's files as they are then.
+func (c *partitionCompaction) recover(ctx context.Context) ([]object, error) {
+	objs, err := c.s.list(ctx, c.dir)
+	if err != nil {
+		return nil, err
+	}
 	recovered := false
 	for _, o := range objs {
 		fn := parseName(baseName(o.Key))
 		if fn.kind != kindManifest || fn.temp {
 			continue
 		}
-		what, err := recoverManifest(ctx, s, o.Key, objs)
+		what, err := recoverManifest(ctx, c.s, o.Key, objs)
 		if err != nil {
 			return nil, err
 		}
-		res.Recovered = append(res.Recovered, what)
-		log.Info("recovered a crashed compaction", "dataset", ds, "date", date, "manifest", o.Key, "action", what)
+		c.res.Recovered = append(c.res.Recovered, what)
+		c.cfg.Logger.Info("recovered a crashed compaction", "dataset", c.ds, "date", c.date, "manifest", o.Key, "action", what)
 		recovered = true
 	}
 	if recovered {
-		if objs, err = s.list(ctx, dir); err != nil {
-			return nil, err
-		}
+		return c.s.list(ctx, c.dir)
 	}
+	return objs, nil
+}
 
-	// A part file whose staged copy still exists is not published for
-	// good (an object store's copy done, its delete not, or a publish
-	// under way): recovery would publish the staged copy again if this
-	// deleted the file. The next compaction takes it. Staging is listed
-	// after the partition, so a file whose staged copy is gone by now
-	// stays published.
-	staged, err := s.list(ctx, stagedKey(dir))
+// unpublished returns the part files whose staged copy still exists: they
+// are not published for good (an object store's copy done, its delete not,
+// or a publish under way), and recovery would publish the staged copy
+// again if compaction deleted the file. The next compaction takes them.
+// Staging is listed after the partition, so a file whose staged copy is
+// gone by now stays published.
+func (c *partitionCompaction) unpublished(ctx context.Context) (map[string]bool, error) {
+	staged, err := c.s.list(ctx, stagedKey(c.dir))
 	if err != nil {
 		return nil, err
 	}
@@ -200,14 +275,23 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 			unpublished[k] = true
 		}
 	}
+	return unpublished, nil
+}
 
-	var parquetIn, csvIn []input
+// selectInputs picks the inputs among objs: compacted files, and part
+// files of committed and published batches. It removes the temporary file
+// of a compaction write that crashed before its rename. A format whose
+// only input is already compacted needs nothing.
+func (c *partitionCompaction) selectInputs(ctx context.Context, objs []object) error {
+	unpublished, err := c.unpublished(ctx)
+	if err != nil {
+		return err
+	}
 	for _, o := range objs {
 		fn := parseName(baseName(o.Key))
 		if fn.temp && fn.kind == kindCompacted {
-			// A compaction write that crashed before its rename.
-			if err := s.remove(ctx, o.Key); err != nil {
-				return nil, err
+			if err := c.s.remove(ctx, o.Key); err != nil {
+				return err
 			}
 			continue
 		}
@@ -216,7 +300,7 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 		}
 		switch fn.kind {
 		case kindPart:
-			next, ok := cps[fn.span.Topic][fn.span.Partition]
+			next, ok := c.cps[fn.span.Topic][fn.span.Partition]
 			if !ok || fn.span.Last >= next || unpublished[o.Key] {
 				continue // a batch in flight: not committed, or not published, yet
 			}
@@ -227,127 +311,135 @@ func compactPartition(ctx context.Context, cfg CompactConfig, ds Dataset, date s
 		in := input{key: o.Key, name: fn, stem: strings.TrimSuffix(baseName(o.Key), fn.ext)}
 		switch fn.ext {
 		case ExtParquet:
-			parquetIn = append(parquetIn, in)
+			c.parquetIn = append(c.parquetIn, in)
 		case ExtCSV:
-			csvIn = append(csvIn, in)
+			c.csvIn = append(c.csvIn, in)
 		}
 	}
 	needs := func(in []input) bool {
 		return len(in) > 1 || (len(in) == 1 && in[0].name.kind != kindCompacted)
 	}
-	if !needs(parquetIn) {
-		parquetIn = nil
+	if !needs(c.parquetIn) {
+		c.parquetIn = nil
 	}
-	if !needs(csvIn) {
-		csvIn = nil
+	if !needs(c.csvIn) {
+		c.csvIn = nil
 	}
-	if len(parquetIn) == 0 && len(csvIn) == 0 {
-		if len(res.Recovered) > 0 {
-			return res, nil
-		}
-		return nil, nil
+	sortInputs(c.parquetIn)
+	sortInputs(c.csvIn)
+	for _, in := range append(append([]input(nil), c.parquetIn...), c.csvIn...) {
+		c.names = append(c.names, baseName(in.key))
+		c.res.Inputs = append(c.res.Inputs, in.key)
 	}
-	sortInputs(parquetIn)
-	sortInputs(csvIn)
+	c.hash = inputsHash(c.names)
+	return nil
+}
 
-	var names []string
-	for _, in := range append(append([]input(nil), parquetIn...), csvIn...) {
-		names = append(names, baseName(in.key))
-		res.Inputs = append(res.Inputs, in.key)
+// output is the key of the compacted file with extension ext.
+func (c *partitionCompaction) output(ext string) string {
+	return c.dir + compactedPrefix + c.hash + ext
+}
+
+// writeManifest writes the manifest that lists the inputs and the outputs
+// and returns its key.
+func (c *partitionCompaction) writeManifest(ctx context.Context) (string, error) {
+	man := manifest{Dataset: c.ds, Date: c.date, Inputs: c.res.Inputs, Started: time.Now().UTC()}
+	if len(c.parquetIn) > 0 {
+		man.Outputs = append(man.Outputs, c.output(ExtParquet))
 	}
-	hash := inputsHash(names)
-	man := manifest{Dataset: ds, Date: date, Inputs: res.Inputs, Started: time.Now().UTC()}
-	if len(parquetIn) > 0 {
-		man.Outputs = append(man.Outputs, dir+compactedPrefix+hash+ExtParquet)
+	if len(c.csvIn) > 0 {
+		man.Outputs = append(man.Outputs, c.output(ExtCSV))
 	}
-	if len(csvIn) > 0 {
-		man.Outputs = append(man.Outputs, dir+compactedPrefix+hash+ExtCSV)
-	}
-	manKey := dir + manifestPrefix + hash + extJSON
+	manKey := c.dir + manifestPrefix + c.hash + extJSON
 	data, err := json.MarshalIndent(&man, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("datalake: compaction manifest: %w", err)
+		return "", fmt.Errorf("datalake: compaction manifest: %w", err)
 	}
-	if err := s.put(ctx, manKey, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err }); err != nil {
-		return nil, err
+	if err := c.s.put(ctx, manKey, func(w io.Writer) error { _, err := w.Write(append(data, '\n')); return err }); err != nil {
+		return "", err
 	}
+	return manKey, nil
+}
 
-	// The outputs.
-	var (
-		deviceRows  []DeviceRow
-		stationRows []StationRow
-	)
-	if len(parquetIn) > 0 {
-		key := dir + compactedPrefix + hash + ExtParquet
-		meta := map[string]string{MetaInputs: strings.Join(names, ",")}
-		var n int
-		var werr error
-		switch ds {
-		case DeviceWindows:
-			if deviceRows, err = mergeParquet[DeviceRow](ctx, s, parquetIn); err != nil {
-				return nil, err
-			}
-			n = len(deviceRows)
-			werr = s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, deviceRows, meta) })
-		case StationWindows:
-			if stationRows, err = mergeParquet[StationRow](ctx, s, parquetIn); err != nil {
-				return nil, err
-			}
-			n = len(stationRows)
-			werr = s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, stationRows, meta) })
-		}
-		if werr != nil {
-			return nil, werr
-		}
-		res.Outputs, res.OutputRows = append(res.Outputs, key), append(res.OutputRows, n)
+// compactParquet merges the Parquet inputs into the compacted Parquet file,
+// and keeps its rows for compactCSV.
+func (c *partitionCompaction) compactParquet(ctx context.Context) error {
+	if len(c.parquetIn) == 0 {
+		return nil
 	}
-	if len(csvIn) > 0 {
-		key := dir + compactedPrefix + hash + ExtCSV
-		index := !cfg.Format.NoCSVIndex
-		var n int
-		var werr error
-		switch {
-		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == DeviceWindows:
-			n = len(deviceRows)
-			werr = s.put(ctx, key, func(w io.Writer) error {
-				return writeCSVGz(w, index, deviceCSVColumns, n, func(i int, dst []string) []string { return deviceRows[i].csvFields(dst) })
-			})
-		case len(parquetIn) > 0 && sameStems(parquetIn, csvIn) && ds == StationWindows:
-			n = len(stationRows)
-			werr = s.put(ctx, key, func(w io.Writer) error {
-				return writeCSVGz(w, index, stationCSVColumns, n, func(i int, dst []string) []string { return stationRows[i].csvFields(dst) })
-			})
-		default:
-			header, rows, err := mergeCSV(ctx, s, ds, csvIn)
-			if err != nil {
-				return nil, err
-			}
-			n = len(rows)
-			werr = s.put(ctx, key, func(w io.Writer) error {
-				return writeCSVGz(w, index, header, n, func(i int, dst []string) []string { return append(dst[:0], rows[i]...) })
-			})
+	key := c.output(ExtParquet)
+	meta := map[string]string{MetaInputs: strings.Join(c.names, ",")}
+	var n int
+	var err error
+	switch c.ds {
+	case DeviceWindows:
+		if c.deviceRows, err = mergeParquet[DeviceRow](ctx, c.s, c.parquetIn); err != nil {
+			return err
 		}
-		if werr != nil {
-			return nil, werr
+		n = len(c.deviceRows)
+		err = c.s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, c.deviceRows, meta) })
+	case StationWindows:
+		if c.stationRows, err = mergeParquet[StationRow](ctx, c.s, c.parquetIn); err != nil {
+			return err
 		}
-		res.Outputs, res.OutputRows = append(res.Outputs, key), append(res.OutputRows, n)
+		n = len(c.stationRows)
+		err = c.s.put(ctx, key, func(w io.Writer) error { return writeParquet(w, c.stationRows, meta) })
 	}
-	if cfg.afterOutputs != nil {
-		if err := cfg.afterOutputs(); err != nil {
-			return nil, err
+	if err != nil {
+		return err
+	}
+	c.res.Outputs, c.res.OutputRows = append(c.res.Outputs, key), append(c.res.OutputRows, n)
+	return nil
+}
+
+// compactCSV writes the compacted CSV: rendered from the compacted Parquet
+// rows when both formats have the same inputs, else merged from the CSV
+// inputs.
+func (c *partitionCompaction) compactCSV(ctx context.Context) error {
+	if len(c.csvIn) == 0 {
+		return nil
+	}
+	key := c.output(ExtCSV)
+	index := !c.cfg.Format.NoCSVIndex
+	fromParquet := len(c.parquetIn) > 0 && sameStems(c.parquetIn, c.csvIn)
+	var n int
+	var err error
+	switch {
+	case fromParquet && c.ds == DeviceWindows:
+		n = len(c.deviceRows)
+		err = c.s.put(ctx, key, func(w io.Writer) error {
+			return writeCSVGz(w, index, deviceCSVColumns, n, func(i int, dst []string) []string { return c.deviceRows[i].csvFields(dst) })
+		})
+	case fromParquet && c.ds == StationWindows:
+		n = len(c.stationRows)
+		err = c.s.put(ctx, key, func(w io.Writer) error {
+			return writeCSVGz(w, index, stationCSVColumns, n, func(i int, dst []string) []string { return c.stationRows[i].csvFields(dst) })
+		})
+	default:
+		header, rows, merr := mergeCSV(ctx, c.s, c.ds, c.csvIn)
+		if merr != nil {
+			return merr
+		}
+		n = len(rows)
+		err = c.s.put(ctx, key, func(w io.Writer) error {
+			return writeCSVGz(w, index, header, n, func(i int, dst []string) []string { return append(dst[:0], rows[i]...) })
+		})
+	}
+	if err != nil {
+		return err
+	}
+	c.res.Outputs, c.res.OutputRows = append(c.res.Outputs, key), append(c.res.OutputRows, n)
+	return nil
+}
+
+// replace deletes the inputs, then the manifest: the compaction is done.
+func (c *partitionCompaction) replace(ctx context.Context, manKey string) error {
+	for _, k := range c.res.Inputs {
+		if err := c.s.remove(ctx, k); err != nil {
+			return err
 		}
 	}
-	// Replace: the inputs go, then the manifest.
-	for _, k := range res.Inputs {
-		if err := s.remove(ctx, k); err != nil {
-			return nil, err
-		}
-	}
-	if err := s.remove(ctx, manKey); err != nil {
-		return nil, err
-	}
-	log.Info("compacted", "dataset", ds, "date", date, "inputs", len(res.Inputs), "outputs", res.Outputs, "rows", res.OutputRows)
-	return res, nil
+	return c.s.remove(ctx, manKey)
 }
 
 // recoverManifest finishes a compaction whose outputs all exist (deleting

@@ -67,13 +67,16 @@ type Config struct {
 	// Format picks the files written; the zero value writes CSV.gz (with
 	// the index column) and Parquet.
 	Format Format
-	// A flush writes every buffered partition when the oldest buffered
-	// record has waited FlushInterval (default 1m), or when FlushRecords
-	// records (default 100,000) or FlushBytes bytes of record keys and
-	// values (default 64 MiB) are buffered.
+	// FlushInterval: a flush writes every buffered partition when the
+	// oldest buffered record has waited this long (default 1m,
+	// DefaultFlushInterval), or when FlushRecords or FlushBytes is reached.
 	FlushInterval time.Duration
-	FlushRecords  int
-	FlushBytes    int64
+	// FlushRecords flushes when this many records are buffered (default
+	// 100,000, DefaultFlushRecords).
+	FlushRecords int
+	// FlushBytes flushes when this many bytes of record keys and values
+	// are buffered (default 64 MiB, DefaultFlushBytes).
+	FlushBytes int64
 	// FlushTimeout bounds the final flush after the context ends and a
 	// flush on partition revocation (default 1m).
 	FlushTimeout time.Duration
@@ -190,36 +193,41 @@ func (c *Config) Defaults() {
 	}
 }
 
-// New validates cfg and fills in defaults.
+// validate checks a Config whose defaults are filled.
+func (c *Config) validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("datalake: Config.Store is required")
+	case c.Format.NoCSV && c.Format.NoParquet:
+		return errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
+	case c.DeviceTopic == c.StationTopic:
+		return fmt.Errorf("datalake: device and station topics are both %q", c.DeviceTopic)
+	case (c.DeviceDecoder == nil || c.StationDecoder == nil) && c.Registry == nil:
+		return errors.New("datalake: Config.Registry is required when a decoder is not given")
+	}
+	return nil
+}
+
+// New fills in cfg's defaults, validates it and builds the decoders it
+// does not give.
 func New(cfg Config) (*Writer, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("datalake: Config.Store is required")
-	}
-	if cfg.Format.NoCSV && cfg.Format.NoParquet {
-		return nil, errors.New("datalake: both CSV and Parquet are switched off: nothing to write")
-	}
 	cfg.Defaults()
-	if cfg.DeviceTopic == cfg.StationTopic {
-		return nil, fmt.Errorf("datalake: device and station topics are both %q", cfg.DeviceTopic)
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	if cfg.DeviceDecoder == nil || cfg.StationDecoder == nil {
-		if cfg.Registry == nil {
-			return nil, errors.New("datalake: Config.Registry is required when a decoder is not given")
+	if cfg.DeviceDecoder == nil {
+		c, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.DeviceTopic)})
+		if err != nil {
+			return nil, fmt.Errorf("datalake: %w", err)
 		}
-		if cfg.DeviceDecoder == nil {
-			c, err := codecs.NewDeviceWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.DeviceTopic)})
-			if err != nil {
-				return nil, fmt.Errorf("datalake: %w", err)
-			}
-			cfg.DeviceDecoder = c
+		cfg.DeviceDecoder = c
+	}
+	if cfg.StationDecoder == nil {
+		c, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
+		if err != nil {
+			return nil, fmt.Errorf("datalake: %w", err)
 		}
-		if cfg.StationDecoder == nil {
-			c, err := codecs.NewStationWindowCodec(codecs.Config{Client: cfg.Registry, Subject: schemas.Subject(cfg.StationTopic)})
-			if err != nil {
-				return nil, fmt.Errorf("datalake: %w", err)
-			}
-			cfg.StationDecoder = c
-		}
+		cfg.StationDecoder = c
 	}
 	return &Writer{
 		cfg:   cfg,
@@ -449,30 +457,14 @@ func (w *Writer) flushRetrying(ctx context.Context, cl *kgo.Client) error {
 func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var todo []tp
-	for k, ps := range w.parts {
-		if (!ps.buf.empty() || len(ps.pending) > 0) && (only == nil || only[k]) {
-			todo = append(todo, k)
-		}
-	}
+	todo := w.toFlush(only)
 	if len(todo) == 0 {
 		w.commitProgress(ctx, cl, only)
 		return nil
 	}
-	sort.Slice(todo, func(i, j int) bool {
-		if todo[i].topic != todo[j].topic {
-			return todo[i].topic < todo[j].topic
-		}
-		return todo[i].partition < todo[j].partition
-	})
-	type result struct {
-		k         tp
-		published []writtenFile // visible now
-		committed bool          // the buffered batch's checkpoint is written
-		pending   []writtenFile // committed, still staged
-		err       error
-	}
-	results := make([]result, len(todo))
+	// The partitions are written Parallelism at a time; w.mu stays held,
+	// and each goroutine touches only its own partition's state.
+	results := make([]flushResult, len(todo))
 	sem := make(chan struct{}, w.cfg.Parallelism)
 	var wg sync.WaitGroup
 	for i, k := range todo {
@@ -480,36 +472,8 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
-			r := result{k: k}
-			defer func() { results[i] = r; <-sem; wg.Done() }()
-			for j, f := range ps.pending {
-				if _, err := publishStaged(ctx, w.cfg.Store, f.Key); err != nil {
-					r.pending, r.err = ps.pending[j:], err
-					return
-				}
-				r.published = append(r.published, f)
-			}
-			if ps.buf.empty() {
-				return
-			}
-			sp := span{Topic: k.topic, Partition: k.partition, First: ps.buf.first, Last: ps.buf.last}
-			var h batchHooks
-			if w.hooks.afterData != nil {
-				h.afterData = func() error { return w.hooks.afterData(k.topic, k.partition) }
-			}
-			if w.hooks.beforePublish != nil {
-				h.beforePublish = func(key string) error { return w.hooks.beforePublish(k.topic, k.partition, key) }
-			}
-			f := w.cfg.Format
-			f.zone = w.cfg.TimeZone
-			files, committed, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, f, h)
-			r.committed, r.err = committed, err
-			switch {
-			case committed && err != nil:
-				r.pending = files
-			case committed:
-				r.published = append(r.published, files...)
-			}
+			defer func() { <-sem; wg.Done() }()
+			results[i] = w.flushPartition(ctx, k, ps)
 		}()
 	}
 	wg.Wait()
@@ -519,41 +483,113 @@ func (w *Writer) flushAll(ctx context.Context, cl *kgo.Client, only map[tp]bool)
 		published bool
 	)
 	for _, r := range results {
-		ps := w.parts[r.k]
-		for _, f := range r.published {
-			w.log.Info("file written", "file", f.Key, "rows", f.Rows, "topic", r.k.topic, "partition", r.k.partition, "first_offset", f.First, "last_offset", f.Last)
-			if w.cfg.OnFile != nil {
-				w.cfg.OnFile(FileEvent{Key: f.Key, Rows: f.Rows, Topic: r.k.topic, Partition: r.k.partition, First: f.First, Last: f.Last})
-			}
-			if baseDir(f.Key) == rejectedDir {
-				continue
-			}
-			w.files.Add(1)
-			w.rows.Add(int64(f.Rows))
-		}
-		if r.committed {
-			w.rejectedN.Add(int64(len(ps.buf.rejected)))
-			w.batches.Add(1)
-			ps.next = ps.buf.last + 1
-			w.buffered -= ps.buf.records
-			w.bytes -= ps.buf.bytes
-			ps.buf = batch{}
-		}
-		ps.pending = r.pending
+		published = w.settle(r) || published
 		if r.err != nil {
-			if len(r.pending) > 0 {
-				w.log.Warn("publishing a committed batch failed; the next flush, or recovery after a restart, publishes it from staging",
-					"topic", r.k.topic, "partition", r.k.partition, "files", len(r.pending), "err", r.err)
-			}
 			errs = append(errs, r.err)
 		}
-		published = published || r.committed || len(r.published) > 0
 	}
 	if w.hooks.afterCheckpoint != nil && published {
 		w.hooks.afterCheckpoint()
 	}
 	w.commitProgress(ctx, cl, only)
 	return errors.Join(errs...)
+}
+
+// toFlush returns the partitions among only (nil: all) with a buffered
+// batch or committed files left to publish, by topic and partition.
+// Called with w.mu held.
+func (w *Writer) toFlush(only map[tp]bool) []tp {
+	var todo []tp
+	for k, ps := range w.parts {
+		if (!ps.buf.empty() || len(ps.pending) > 0) && (only == nil || only[k]) {
+			todo = append(todo, k)
+		}
+	}
+	sort.Slice(todo, func(i, j int) bool {
+		if todo[i].topic != todo[j].topic {
+			return todo[i].topic < todo[j].topic
+		}
+		return todo[i].partition < todo[j].partition
+	})
+	return todo
+}
+
+// flushResult is what flushing one partition did.
+type flushResult struct {
+	k         tp
+	published []writtenFile // visible now
+	committed bool          // the buffered batch's checkpoint is written
+	pending   []writtenFile // committed, still staged
+	err       error
+}
+
+// flushPartition publishes the partition's files left staged by an
+// earlier flush, then writes its buffered batch. It reads the partition's
+// state and changes none of it (settle does).
+func (w *Writer) flushPartition(ctx context.Context, k tp, ps *partState) flushResult {
+	r := flushResult{k: k}
+	for j, f := range ps.pending {
+		if _, err := publishStaged(ctx, w.cfg.Store, f.Key); err != nil {
+			r.pending, r.err = ps.pending[j:], err
+			return r
+		}
+		r.published = append(r.published, f)
+	}
+	if ps.buf.empty() {
+		return r
+	}
+	sp := span{Topic: k.topic, Partition: k.partition, First: ps.buf.first, Last: ps.buf.last}
+	var h batchHooks
+	if w.hooks.afterData != nil {
+		h.afterData = func() error { return w.hooks.afterData(k.topic, k.partition) }
+	}
+	if w.hooks.beforePublish != nil {
+		h.beforePublish = func(key string) error { return w.hooks.beforePublish(k.topic, k.partition, key) }
+	}
+	f := w.cfg.Format
+	f.zone = w.cfg.TimeZone
+	files, committed, err := writeBatch(ctx, w.cfg.Store, ps.ds, sp, &ps.buf, f, h)
+	r.committed, r.err = committed, err
+	switch {
+	case committed && err != nil:
+		r.pending = files
+	case committed:
+		r.published = append(r.published, files...)
+	}
+	return r
+}
+
+// settle records what flushing a partition did: the files published
+// (logged, OnFile, counted), a committed batch dropped from the buffer,
+// what is left to publish. It reports whether anything was committed or
+// published. Called with w.mu held.
+func (w *Writer) settle(r flushResult) bool {
+	ps := w.parts[r.k]
+	for _, f := range r.published {
+		w.log.Info("file written", "file", f.Key, "rows", f.Rows, "topic", r.k.topic, "partition", r.k.partition, "first_offset", f.First, "last_offset", f.Last)
+		if w.cfg.OnFile != nil {
+			w.cfg.OnFile(FileEvent{Key: f.Key, Rows: f.Rows, Topic: r.k.topic, Partition: r.k.partition, First: f.First, Last: f.Last})
+		}
+		if baseDir(f.Key) == rejectedDir {
+			continue
+		}
+		w.files.Add(1)
+		w.rows.Add(int64(f.Rows))
+	}
+	if r.committed {
+		w.rejectedN.Add(int64(len(ps.buf.rejected)))
+		w.batches.Add(1)
+		ps.next = ps.buf.last + 1
+		w.buffered -= ps.buf.records
+		w.bytes -= ps.buf.bytes
+		ps.buf = batch{}
+	}
+	ps.pending = r.pending
+	if r.err != nil && len(r.pending) > 0 {
+		w.log.Warn("publishing a committed batch failed; the next flush, or recovery after a restart, publishes it from staging",
+			"topic", r.k.topic, "partition", r.k.partition, "files", len(r.pending), "err", r.err)
+	}
+	return r.committed || len(r.published) > 0
 }
 
 // commitProgress commits to the group, for the given partitions (nil: all),

@@ -12,7 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/emitter"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // translate publishes "out-<key>-<i>" for i < n, where the value is "n".

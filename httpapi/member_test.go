@@ -20,11 +20,11 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/httpapi"
-	"github.com/turnstile-streams/turnstile/internal/membertest"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/status"
+	"github.com/turnstile-streams/turnstile/testsupport/membertest"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // env is the embedded broker and registry.

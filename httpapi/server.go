@@ -37,7 +37,9 @@ type Config struct {
 	// registers its own read-only routes (package dashboard: the page,
 	// GET /events, GET /api/health).
 	Dashboard Routes
-	Logger    *slog.Logger
+	// Logger receives the queries' warnings and errors and the goka
+	// monitor's lines (default: discard).
+	Logger *slog.Logger
 }
 
 // Defaults fills zero fields but Pipeline and Dashboard, which are

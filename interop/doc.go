@@ -13,4 +13,8 @@
 //
 // The package has no non-test code; README.md says how to run the same
 // scripts by hand against `turnstile dev`.
+//
+// Concurrency: each test starts its own broker and registry; the two
+// clients of TestThirdPartyClients run in parallel against the same
+// stack, on topics and subjects of their own.
 package interop

@@ -19,21 +19,20 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestThirdPartyProducerFeedsPipeline is issue 5's acceptance check: a
-// stream produced by librdkafka's Python client with the Confluent Avro
-// serializer (random keys, librdkafka's own partitioner, its own schema
-// registration), with readings out of order, late within retention,
-// duplicated, and bad records mixed in, converges on the sink topics to
-// the windows computed independently; then readings older than retention
-// land on the too-late topic, and every input record is accounted for:
-// input = accepted + duplicates + dead-lettered + too late.
+// TestThirdPartyProducerFeedsPipeline: a stream produced by librdkafka's
+// Python client with the Confluent Avro serializer (random keys, librdkafka's
+// own partitioner, its own schema registration), with readings out of order,
+// late within retention, duplicated, and bad records mixed in, converges on
+// the sink topics to the windows computed independently; then readings older
+// than retention land on the too-late topic, and every input record is
+// accounted for: input = accepted + duplicates + dead-lettered + too late.
 func TestThirdPartyProducerFeedsPipeline(t *testing.T) {
 	py := pythonClient(t)
 	s := newStack(t)

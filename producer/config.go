@@ -88,7 +88,8 @@ type Config struct {
 	SchemaVersion int
 
 	// RegistryURL of the schema registry; or RegistryClient; or Codec.
-	RegistryURL    string
+	RegistryURL string
+	// RegistryClient is a registry client to use instead of RegistryURL.
 	RegistryClient srclient.ISchemaRegistryClient
 	// Subject for the writer schema; default schemas.Subject(Topic).
 	Subject string
@@ -107,8 +108,11 @@ type Config struct {
 	// kgo.SeedBrokers); Run adds schemas.Partitioner() first, and closes the client.
 	KafkaOpts []kgo.Opt
 
+	// Synthetic configures the synthetic source (its defaults: see
+	// SyntheticConfig).
 	Synthetic SyntheticConfig
-	CSV       CSVConfig
+	// CSV configures the CSV replay (its defaults: see CSVConfig).
+	CSV CSVConfig
 
 	// Speed is how many seconds of event time pass per second of wall time:
 	// 1 is real time, 3600 an hour per second. 0 means the source's default
@@ -125,7 +129,8 @@ type Config struct {
 	// LateFraction of readings are held back and sent LateBy later (in event
 	// time), with DESC "RECOVR AUD".
 	LateFraction float64
-	// LateBy defaults to 12 h.
+	// LateBy is how much later, in event time, a late reading is sent
+	// (default 12 h).
 	LateBy time.Duration
 	// DuplicateFraction of records are sent twice (same ID and bytes), the
 	// copy up to a quarter interval later.
@@ -156,7 +161,8 @@ type Config struct {
 
 	// Progress: ProgressAuto (default), ProgressOn or ProgressOff.
 	Progress ProgressMode
-	// ProgressWriter defaults to os.Stderr.
+	// ProgressWriter is where the progress bar is drawn (default
+	// os.Stderr).
 	ProgressWriter io.Writer
 	// ConnectTimeout is how long Run waits for Kafka to answer before it
 	// sends anything (0: 10 s; a broker that is starting answers within

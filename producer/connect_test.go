@@ -10,8 +10,8 @@ import (
 
 	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/clientconf"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestRunFailsClearlyWithoutKafka: a producer that cannot use Kafka says

@@ -110,175 +110,233 @@ func (e *DeliveryError) Unwrap() error { return e.Err }
 // share (the topic does not exist, writing is not authorized) ends the run
 // at once.
 func Run(ctx context.Context, cfg Config) (sum Summary, err error) {
-	clock := cfg.Clock
-	if clock == nil {
-		clock = wallClock{}
+	r := &run{cfg: cfg, clock: cfg.Clock, sum: Summary{Injected: map[Injection]int64{}}}
+	if r.clock == nil {
+		r.clock = wallClock{}
 	}
-	start := clock.Now()
-	sum = Summary{Injected: map[Injection]int64{}}
+	r.start = r.clock.Now()
 	// Every return says how long it took, failures included.
-	defer func() { sum.Elapsed = clock.Now().Sub(start) }()
-	full, err := cfg.prepared(start)
-	if err != nil {
-		return sum, err
+	defer func() { sum.Elapsed = r.clock.Now().Sub(r.start) }()
+	if err := r.setup(ctx); err != nil {
+		return r.sum, err
 	}
-	codec := full.Codec
-	if codec == nil {
-		codec, err = codecs.NewReadingCodec(codecs.ReadingConfig{
+	cl, closeClient, err := r.client()
+	if err != nil {
+		return r.sum, err
+	}
+	defer closeClient()
+	if err := r.ready(ctx, cl); err != nil {
+		if ctx.Err() != nil {
+			r.sum.Stopped = true
+			return r.sum, nil
+		}
+		return r.sum, err
+	}
+	if r.full.Logger != nil {
+		r.full.Logger.Info("producer: start", "source", r.full.Source, "topic", r.full.Topic, "subject", r.full.Subject,
+			"schema_id", r.sum.SchemaID, "schema_version", r.full.SchemaVersion, "speed", r.full.Speed, "rate", r.full.Rate, "limit", r.full.Limit)
+	}
+	return r.produce(ctx, cl)
+}
+
+// run is one call of Run, in steps: setup (the configuration, codec and
+// stream), client, ready (Kafka answers, Config.Prepare, Config.Resume),
+// produce (paced sends, each acknowledged in delivered, then the flush).
+type run struct {
+	cfg   Config // as given (a resumed stream is rebuilt from it)
+	full  Config // with its defaults (Config.prepared)
+	clock Clock
+	start time.Time
+
+	codec  *codecs.ReadingCodec
+	stream *Stream
+	bar    *progressbar.ProgressBar // nil: no progress bar
+
+	mu       sync.Mutex // guards sum and firstErr from the produce callbacks
+	sum      Summary
+	firstErr error
+	fatal    atomic.Bool    // a failure every later record would share
+	inflight sync.WaitGroup // records produced whose callback has not run
+	// failBuffered ends the records' context: those still buffered fail.
+	failBuffered context.CancelFunc
+}
+
+// setup fills in the configuration's defaults, prepares the writer schema
+// and builds the stream.
+func (r *run) setup(ctx context.Context) error {
+	full, err := r.cfg.prepared(r.start)
+	if err != nil {
+		return err
+	}
+	r.full = full
+	r.codec = full.Codec
+	if r.codec == nil {
+		r.codec, err = codecs.NewReadingCodec(codecs.ReadingConfig{
 			Config: codecs.Config{RegistryURL: full.RegistryURL, Client: full.RegistryClient,
 				Subject: full.Subject, LookupOnly: full.LookupOnly},
 			WriterVersion: full.SchemaVersion,
 		})
 		if err != nil {
-			return sum, fmt.Errorf("producer: %w", err)
+			return fmt.Errorf("producer: %w", err)
 		}
 	}
-	if sum.SchemaID, err = codec.Prepare(ctx); err != nil {
-		return sum, fmt.Errorf("producer: writer schema: %w", err)
+	if r.sum.SchemaID, err = r.codec.Prepare(ctx); err != nil {
+		return fmt.Errorf("producer: writer schema: %w", err)
 	}
-	stream, err := NewStream(cfg, codec, start, full.Logger)
-	if err != nil {
-		return sum, err
-	}
-	cl := full.Client
-	if cl == nil {
-		if len(full.KafkaOpts) == 0 {
-			return sum, errors.New("producer: Client or KafkaOpts is required")
-		}
-		if cl, err = kgo.NewClient(ClientOpts(full.KafkaOpts...)...); err != nil {
-			return sum, fmt.Errorf("producer: kafka client: %w", err)
-		}
-		defer cl.Close()
-	}
-	if err := waitForKafka(ctx, cl, full.ConnectTimeout, full.Logger); err != nil {
-		if ctx.Err() != nil {
-			sum.Stopped = true
-			return sum, nil
-		}
-		return sum, err
-	}
-	if full.Prepare != nil {
-		if err := full.Prepare(ctx, cl); err != nil {
-			if ctx.Err() != nil {
-				sum.Stopped = true
-				return sum, nil
-			}
-			return sum, err
-		}
-	}
-	if full.Resume && full.Source == SourceSynthetic {
-		if stream, err = resume(ctx, cfg, full, codec, start, &sum); err != nil {
-			if ctx.Err() != nil {
-				sum.Stopped = true
-				return sum, nil
-			}
-			return sum, err
-		}
-	}
-	if full.Logger != nil {
-		full.Logger.Info("producer: start", "source", full.Source, "topic", full.Topic, "subject", full.Subject,
-			"schema_id", sum.SchemaID, "schema_version", full.SchemaVersion, "speed", full.Speed, "rate", full.Rate, "limit", full.Limit)
-	}
+	r.stream, err = NewStream(r.cfg, r.codec, r.start, full.Logger)
+	return err
+}
 
+// client returns the Kafka client (Config.Client, or one of its own from
+// KafkaOpts) and what closes it when the run is over.
+func (r *run) client() (*kgo.Client, func(), error) {
+	if r.full.Client != nil {
+		return r.full.Client, func() {}, nil
+	}
+	if len(r.full.KafkaOpts) == 0 {
+		return nil, nil, errors.New("producer: Client or KafkaOpts is required")
+	}
+	cl, err := kgo.NewClient(ClientOpts(r.full.KafkaOpts...)...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("producer: kafka client: %w", err)
+	}
+	return cl, cl.Close, nil
+}
+
+// ready waits for Kafka to answer, runs Config.Prepare, and with
+// Config.Resume rebuilds a synthetic stream to continue after what its
+// topic holds.
+func (r *run) ready(ctx context.Context, cl *kgo.Client) error {
+	if err := waitForKafka(ctx, cl, r.full.ConnectTimeout, r.full.Logger); err != nil {
+		return err
+	}
+	if r.full.Prepare != nil {
+		if err := r.full.Prepare(ctx, cl); err != nil {
+			return err
+		}
+	}
+	if r.full.Resume && r.full.Source == SourceSynthetic {
+		stream, err := resume(ctx, r.cfg, r.full, r.codec, r.start, &r.sum)
+		if err != nil {
+			return err
+		}
+		r.stream = stream
+	}
+	return nil
+}
+
+// produce sends the stream, paced, until it ends, Limit is reached, ctx is
+// done or a delivery fails for good; then flushes and sums up.
+func (r *run) produce(ctx context.Context, cl *kgo.Client) (Summary, error) {
 	// Records live on past ctx so that a stopped run still delivers what it
 	// buffered: their context ends 30 s after ctx does.
 	pctx, pcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer pcancel()
+	r.failBuffered = pcancel
 	stopGrace := context.AfterFunc(ctx, func() { time.AfterFunc(30*time.Second, pcancel) })
 	defer stopGrace()
 
-	bar := newBar(full, stream.Total())
-	var mu sync.Mutex // guards sum and firstErr from the produce callbacks
-	var firstErr error
-	var fatal atomic.Bool // a failure every later record would share
-	var wg sync.WaitGroup
-	pace := pacer{clock: clock, speed: full.Speed, rate: full.Rate, wallStart: start, origin: stream.Origin(),
-		notAhead: full.Source == SourceSynthetic}
-	var n int64
-	for full.Limit == 0 || n < full.Limit {
-		if fatal.Load() {
-			break
-		}
-		rec, err := stream.Next()
+	r.bar = newBar(r.full, r.stream.Total())
+	pace := pacer{clock: r.clock, speed: r.full.Speed, rate: r.full.Rate, wallStart: r.start, origin: r.stream.Origin(),
+		notAhead: r.full.Source == SourceSynthetic}
+	for n := int64(0); (r.full.Limit == 0 || n < r.full.Limit) && !r.fatal.Load(); n++ {
+		rec, err := r.stream.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			wg.Wait()
-			return sum, err
+			r.inflight.Wait()
+			return r.sum, err
 		}
 		if err := pace.wait(ctx, rec.Arrival); err != nil {
 			break // ctx done
 		}
-		kr := &kgo.Record{Topic: full.Topic, Key: rec.Key, Value: rec.Value}
-		if rec.Injected != InjectNone {
-			kr.Headers = []kgo.RecordHeader{{Key: InjectedHeader, Value: []byte(rec.Injected)}}
-		}
-		if full.EventTimeAsRecordTime && !rec.EventTime.IsZero() {
-			kr.Timestamp = rec.EventTime
-		}
 		injected, event := rec.Injected, rec.EventTime
-		wg.Add(1)
-		cl.Produce(pctx, kr, func(r *kgo.Record, err error) {
-			defer wg.Done()
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				sum.Failed++
-				if firstErr == nil {
-					firstErr = err
-				}
-				if fatalDelivery(err) && !fatal.Swap(true) {
-					// The records still buffered would only fail the same
-					// way, after the client's retries: fail them now.
-					pcancel()
-				}
-				return
-			}
-			sum.Sent++
-			sum.Bytes += int64(len(r.Key) + len(r.Value))
-			if injected != InjectNone {
-				sum.Injected[injected]++
-			}
-			if !event.IsZero() {
-				if sum.FirstEvent.IsZero() || event.Before(sum.FirstEvent) {
-					sum.FirstEvent = event
-				}
-				if event.After(sum.LastEvent) {
-					sum.LastEvent = event
-				}
-			}
-			if bar != nil {
-				_ = bar.Add(1)
-			}
-		})
-		n++
+		r.inflight.Add(1)
+		cl.Produce(pctx, r.record(rec), func(kr *kgo.Record, err error) { r.delivered(kr, err, injected, event) })
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	stopped := ctx.Err() != nil
 	flushErr := cl.Flush(pctx)
-	wg.Wait()
-	if bar != nil {
-		_ = bar.Finish()
-		fmt.Fprintln(full.ProgressWriter)
+	r.inflight.Wait()
+	return r.finish(stopped, flushErr)
+}
+
+// record is the Kafka record of rec.
+func (r *run) record(rec Record) *kgo.Record {
+	kr := &kgo.Record{Topic: r.full.Topic, Key: rec.Key, Value: rec.Value}
+	if rec.Injected != InjectNone {
+		kr.Headers = []kgo.RecordHeader{{Key: InjectedHeader, Value: []byte(rec.Injected)}}
 	}
-	mu.Lock()
-	defer mu.Unlock()
+	if r.full.EventTimeAsRecordTime && !rec.EventTime.IsZero() {
+		kr.Timestamp = rec.EventTime
+	}
+	return kr
+}
+
+// delivered counts one record's outcome (the produce callback): sent, its
+// bytes, injection and event time, or failed. A failure every later record
+// would share fails the records still buffered at once.
+func (r *run) delivered(kr *kgo.Record, err error, injected Injection, event time.Time) {
+	defer r.inflight.Done()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := &r.sum
+	if err != nil {
+		sum.Failed++
+		if r.firstErr == nil {
+			r.firstErr = err
+		}
+		if fatalDelivery(err) && !r.fatal.Swap(true) {
+			// The records still buffered would only fail the same way,
+			// after the client's retries: fail them now.
+			r.failBuffered()
+		}
+		return
+	}
+	sum.Sent++
+	sum.Bytes += int64(len(kr.Key) + len(kr.Value))
+	if injected != InjectNone {
+		sum.Injected[injected]++
+	}
+	if !event.IsZero() {
+		if sum.FirstEvent.IsZero() || event.Before(sum.FirstEvent) {
+			sum.FirstEvent = event
+		}
+		if event.After(sum.LastEvent) {
+			sum.LastEvent = event
+		}
+	}
+	if r.bar != nil {
+		_ = r.bar.Add(1)
+	}
+}
+
+// finish closes the progress bar, logs the summary and returns it with
+// the run's error: undelivered records, else a failed flush.
+func (r *run) finish(stopped bool, flushErr error) (Summary, error) {
+	if r.bar != nil {
+		_ = r.bar.Finish()
+		fmt.Fprintln(r.full.ProgressWriter)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sum := &r.sum
 	sum.Stopped = stopped
-	sum.Elapsed = clock.Now().Sub(start)
-	if full.Logger != nil {
-		full.Logger.Info("producer: done", "sent", sum.Sent, "failed", sum.Failed, "bytes", sum.Bytes,
+	sum.Elapsed = r.clock.Now().Sub(r.start)
+	if r.full.Logger != nil {
+		r.full.Logger.Info("producer: done", "sent", sum.Sent, "failed", sum.Failed, "bytes", sum.Bytes,
 			"elapsed", sum.Elapsed, "stopped", stopped)
 	}
 	if sum.Failed > 0 {
-		return sum, &DeliveryError{Topic: full.Topic, Failed: sum.Failed, Err: firstErr}
+		return *sum, &DeliveryError{Topic: r.full.Topic, Failed: sum.Failed, Err: r.firstErr}
 	}
 	if flushErr != nil {
-		return sum, fmt.Errorf("producer: flush: %w", flushErr)
+		return *sum, fmt.Errorf("producer: flush: %w", flushErr)
 	}
-	return sum, nil
+	return *sum, nil
 }
 
 // pacer maps stream time to wall time (Speed) and spaces records (Rate).

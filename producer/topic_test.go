@@ -8,8 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestRunStopsOnMissingTopic: producing to a topic that does not exist

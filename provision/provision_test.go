@@ -15,9 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnstile-streams/turnstile/clientconf"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/provision"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 func admin(t *testing.T, cc clientconf.Config) *kadm.Client {

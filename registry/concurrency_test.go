@@ -12,8 +12,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestConcurrentWrites registers from many goroutines at once: distinct

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // newRegistry starts an in-memory broker and a registry on it.

@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sr"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestSameSchemaSameID checks identity by parsed form: key order and

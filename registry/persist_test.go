@@ -13,8 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/registry"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // snapshot is everything a client can read from a registry, as raw

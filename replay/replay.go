@@ -159,38 +159,8 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 		if i > 0 && stages[i-1].Name == s.Upstream {
 			why = "end"
 		}
-		offsets, err := listOffsets(ctx, adm, s.Input, why, fromMs)
-		if err != nil {
+		if err := plan.addStage(ctx, adm, s, why, fromMs); err != nil {
 			return nil, err
-		}
-		plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Input, Why: why, Offsets: offsets})
-		if s.Rekeyed != "" {
-			// The readings it re-keyed to itself: it re-keys them again.
-			rk, err := listOffsets(ctx, adm, s.Rekeyed, "end", 0)
-			if err != nil {
-				return nil, err
-			}
-			plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Rekeyed, Why: "rekeyed", Offsets: rk})
-		}
-		if s.Loop != "" {
-			// Closes and ticks of the old generation are stale.
-			loop, err := listOffsets(ctx, adm, s.Loop, "end", 0)
-			if err != nil {
-				return nil, err
-			}
-			plan.Resets = append(plan.Resets, Reset{Group: s.Group, Topic: s.Loop, Why: "skip", Offsets: loop})
-		}
-		if s.Table != "" {
-			tc, err := describeTopic(ctx, adm, s.Table)
-			if err != nil {
-				return nil, err
-			}
-			plan.Recreate = append(plan.Recreate, tc)
-			zero := map[int32]int64{}
-			for p := range tc.Partitions {
-				zero[p] = 0
-			}
-			plan.Resets = append(plan.Resets, Reset{Group: s.Relay, Topic: s.Table, Why: "start", Offsets: zero})
 		}
 	}
 	if slices.ContainsFunc(stages, func(s processors.Stage) bool { return s.Name == processors.StageWindows }) {
@@ -198,14 +168,64 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			return nil, err
 		}
 	}
-	for i := range plan.Resets {
-		r := &plan.Resets[i]
+	if err := plan.readCurrent(ctx, adm); err != nil {
+		return nil, err
+	}
+	return plan, nil
+}
+
+// addStage plans the replay of stage s: its input reset (why: "from" or
+// "end"), the readings it re-keyed to itself skipped, its loopback topic
+// skipped (closes and ticks of the old generation are stale), and its
+// table recreated, its relay starting at the new table's beginning.
+func (p *Plan) addStage(ctx context.Context, adm *kadm.Client, s processors.Stage, why string, fromMs int64) error {
+	offsets, err := listOffsets(ctx, adm, s.Input, why, fromMs)
+	if err != nil {
+		return err
+	}
+	p.Resets = append(p.Resets, Reset{Group: s.Group, Topic: s.Input, Why: why, Offsets: offsets})
+	if s.Rekeyed != "" {
+		// The readings it re-keyed to itself: it re-keys them again.
+		rk, err := listOffsets(ctx, adm, s.Rekeyed, "end", 0)
+		if err != nil {
+			return err
+		}
+		p.Resets = append(p.Resets, Reset{Group: s.Group, Topic: s.Rekeyed, Why: "rekeyed", Offsets: rk})
+	}
+	if s.Loop != "" {
+		// Closes and ticks of the old generation are stale.
+		loop, err := listOffsets(ctx, adm, s.Loop, "end", 0)
+		if err != nil {
+			return err
+		}
+		p.Resets = append(p.Resets, Reset{Group: s.Group, Topic: s.Loop, Why: "skip", Offsets: loop})
+	}
+	if s.Table != "" {
+		tc, err := describeTopic(ctx, adm, s.Table)
+		if err != nil {
+			return err
+		}
+		p.Recreate = append(p.Recreate, tc)
+		zero := map[int32]int64{}
+		for part := range tc.Partitions {
+			zero[part] = 0
+		}
+		p.Resets = append(p.Resets, Reset{Group: s.Relay, Topic: s.Table, Why: "start", Offsets: zero})
+	}
+	return nil
+}
+
+// readCurrent fills in each reset's current offsets: what its group has
+// committed on its topic.
+func (p *Plan) readCurrent(ctx context.Context, adm *kadm.Client) error {
+	for i := range p.Resets {
+		r := &p.Resets[i]
 		committed, err := adm.FetchOffsets(ctx, r.Group)
 		if errors.Is(err, kerr.GroupIDNotFound) {
 			err = nil // a group that never committed (the embedded broker says so; Kafka answers empty)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("replay: committed offsets of %s: %w", r.Group, err)
+			return fmt.Errorf("replay: committed offsets of %s: %w", r.Group, err)
 		}
 		r.Current = map[int32]int64{}
 		committed.Each(func(o kadm.OffsetResponse) {
@@ -214,7 +234,7 @@ func Prepare(ctx context.Context, cfg Config) (*Plan, error) {
 			}
 		})
 	}
-	return plan, nil
+	return nil
 }
 
 // Execute carries the plan out: it checks again that no member is active,

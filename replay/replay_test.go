@@ -17,21 +17,20 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/internal/laketest"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/replay"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/state"
+	"github.com/turnstile-streams/turnstile/testsupport/laketest"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestReplayIncludesLateReadings is issue 8's replay check: readings that
-// arrive later than retention land on the too-late topic; a replay from the
-// earliest offset with a retention that covers them runs as generation 1;
-// afterwards the sink topics (highest generation, then revision) and the
-// compacted lake equal the reference computed over all readings, the late
-// ones included.
+// TestReplayIncludesLateReadings: readings that arrive later than retention
+// land on the too-late topic; a replay from the earliest offset with a
+// retention that covers them runs as generation 1; afterwards the sink topics
+// (highest generation, then revision) and the compacted lake equal the
+// reference computed over all readings, the late ones included.
 func TestReplayIncludesLateReadings(t *testing.T) {
 	b := testenv.Broker(t, "")
 	reg := testenv.Registry(t, b.Addr())

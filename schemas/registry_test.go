@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 func TestRegisterCheckList(t *testing.T) {

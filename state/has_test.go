@@ -6,7 +6,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestStoreHas checks Has against Get and against where the answer comes

@@ -18,19 +18,24 @@ import (
 // (turnstile dev, turnstile process): rates from the process's own
 // counters, lag from Kafka.
 type Live struct {
+	// Out receives each status block unless Show is set.
 	Out io.Writer
 	// Show, when set, receives each block instead of Out, and a first
 	// one at once: a console.Console's SetStatus, which redraws the block
 	// in place on a terminal.
-	Show     func(block string)
-	Interval time.Duration // default 5s
+	Show func(block string)
+	// Interval is how often a block is shown (default 5s).
+	Interval time.Duration
 	// Metrics returns the process's counters (all its members summed).
 	Metrics func() processors.Snapshot
 	// LakeFiles returns the files the process's lake-writer wrote; nil
 	// when it runs none.
 	LakeFiles func() int64
-	Admin     *kadm.Client
-	Config    Config
+	// Admin reads the lag and counts from Kafka (Collect); nil leaves them
+	// out of the block.
+	Admin *kadm.Client
+	// Config names what the Kafka part of the block covers (see Collect).
+	Config Config
 	// Now is the clock (default time.Now), for tests.
 	Now func() time.Time
 }

@@ -162,38 +162,16 @@ func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error)
 	for i, g := range cfg.Groups {
 		names[i] = g.Group
 	}
-	committed := map[string]kadm.OffsetResponses{}
-	for _, g := range names {
-		offs, err := adm.FetchOffsets(ctx, g)
-		if errors.Is(err, kerr.GroupIDNotFound) {
-			continue // never committed (the embedded broker says so; Kafka answers empty)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("status: offsets of %s: %w", g, err)
-		}
-		committed[g] = offs
+	committed, err := fetchCommitted(ctx, adm, names)
+	if err != nil {
+		return nil, err
 	}
 	described, err := adm.DescribeGroups(ctx, names...)
 	if err != nil {
 		return nil, fmt.Errorf("status: describe groups: %w", err)
 	}
 
-	topicSet := map[string]bool{}
-	for _, g := range cfg.Groups {
-		for _, t := range g.Topics {
-			topicSet[t] = true
-		}
-	}
-	for _, t := range []string{cfg.Topics.Input, cfg.Topics.DeviceWindows, cfg.Topics.StationWindows, cfg.Topics.DeadLetters, cfg.Topics.Late} {
-		if t != "" {
-			topicSet[t] = true
-		}
-	}
-	var topics []string
-	for t := range topicSet {
-		topics = append(topics, t)
-	}
-	sort.Strings(topics)
+	topics := cfg.topics()
 	ends, err := adm.ListEndOffsets(ctx, topics...)
 	if err != nil {
 		return nil, fmt.Errorf("status: end offsets: %w", err)
@@ -205,23 +183,7 @@ func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error)
 
 	byTopic := map[string]Topic{}
 	for _, t := range topics {
-		tp := Topic{Topic: t}
-		ps, ok := ends[t]
-		if !ok || len(ps) == 0 {
-			tp.Missing = true
-		}
-		for p, e := range ps {
-			if e.Err != nil {
-				tp.Missing = true
-				continue
-			}
-			tp.Partitions++
-			tp.End += e.Offset
-			if s, ok := starts.Lookup(t, p); ok && s.Err == nil {
-				tp.Start += s.Offset
-			}
-		}
-		tp.Records = tp.End - tp.Start
+		tp := topicOffsets(t, starts, ends)
 		byTopic[t] = tp
 		r.Topics = append(r.Topics, tp)
 	}
@@ -231,43 +193,109 @@ func Collect(ctx context.Context, adm *kadm.Client, cfg Config) (*Report, error)
 	r.StationWindows = byTopic[cfg.Topics.StationWindows].Records
 
 	for _, cg := range cfg.Groups {
-		g := Group{Group: cg.Group}
-		if d, ok := described[cg.Group]; ok && d.Err == nil {
-			g.State, g.Members = d.State, len(d.Members)
-		}
-		if g.State == "" {
-			g.State = "Dead"
-		}
-		d, ok := described[cg.Group]
-		if !ok || d.Err != nil {
-			d = kadm.DescribedGroup{Group: cg.Group}
-		}
-		lag := grouplag.Compute(d, committed[cg.Group], starts, ends, cg.Topics...)
-		hasCommit := false
-		for _, t := range cg.Topics {
-			gt := GroupTopic{Topic: t}
-			for _, l := range lag[t] {
-				if l.End.Err == nil {
-					gt.End += l.End.Offset
-				}
-				if l.Commit.At >= 0 {
-					hasCommit = true
-					gt.Committed += l.Commit.At
-				} else {
-					gt.Committed--
-				}
-				if l.Err != nil {
-					gt.Unknown++
-					continue
-				}
-				gt.Lag += l.Lag
-			}
-			g.Lag += gt.Lag
-			g.Unknown += gt.Unknown
-			g.Topics = append(g.Topics, gt)
-		}
-		g.Absent = !hasCommit && g.Members == 0
-		r.Groups = append(r.Groups, g)
+		r.Groups = append(r.Groups, groupProgress(cg, described, committed[cg.Group], starts, ends))
 	}
 	return r, nil
+}
+
+// fetchCommitted returns the committed offsets of each group that has any.
+func fetchCommitted(ctx context.Context, adm *kadm.Client, groups []string) (map[string]kadm.OffsetResponses, error) {
+	committed := map[string]kadm.OffsetResponses{}
+	for _, g := range groups {
+		offs, err := adm.FetchOffsets(ctx, g)
+		if errors.Is(err, kerr.GroupIDNotFound) {
+			continue // never committed (the embedded broker says so; Kafka answers empty)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("status: offsets of %s: %w", g, err)
+		}
+		committed[g] = offs
+	}
+	return committed, nil
+}
+
+// topics are the topics a report covers, sorted: those the groups read and
+// the pipeline's external ones.
+func (c Config) topics() []string {
+	set := map[string]bool{}
+	for _, g := range c.Groups {
+		for _, t := range g.Topics {
+			set[t] = true
+		}
+	}
+	for _, t := range []string{c.Topics.Input, c.Topics.DeviceWindows, c.Topics.StationWindows, c.Topics.DeadLetters, c.Topics.Late} {
+		if t != "" {
+			set[t] = true
+		}
+	}
+	topics := make([]string, 0, len(set))
+	for t := range set {
+		topics = append(topics, t)
+	}
+	sort.Strings(topics)
+	return topics
+}
+
+// topicOffsets sums topic t's offsets over its partitions; a topic without
+// end offsets, or with a partition whose end offset failed, is Missing.
+func topicOffsets(t string, starts, ends kadm.ListedOffsets) Topic {
+	tp := Topic{Topic: t}
+	ps, ok := ends[t]
+	if !ok || len(ps) == 0 {
+		tp.Missing = true
+	}
+	for p, e := range ps {
+		if e.Err != nil {
+			tp.Missing = true
+			continue
+		}
+		tp.Partitions++
+		tp.End += e.Offset
+		if s, ok := starts.Lookup(t, p); ok && s.Err == nil {
+			tp.Start += s.Offset
+		}
+	}
+	tp.Records = tp.End - tp.Start
+	return tp
+}
+
+// groupProgress is one group's entry: its state and members as described
+// (Dead when it could not be), and its lag per topic by grouplag's rules.
+func groupProgress(cg processors.ConsumerGroup, described kadm.DescribedGroups, commits kadm.OffsetResponses, starts, ends kadm.ListedOffsets) Group {
+	g := Group{Group: cg.Group}
+	d, ok := described[cg.Group]
+	if ok && d.Err == nil {
+		g.State, g.Members = d.State, len(d.Members)
+	} else {
+		d = kadm.DescribedGroup{Group: cg.Group}
+	}
+	if g.State == "" {
+		g.State = "Dead"
+	}
+	lag := grouplag.Compute(d, commits, starts, ends, cg.Topics...)
+	hasCommit := false
+	for _, t := range cg.Topics {
+		gt := GroupTopic{Topic: t}
+		for _, l := range lag[t] {
+			if l.End.Err == nil {
+				gt.End += l.End.Offset
+			}
+			if l.Commit.At >= 0 {
+				hasCommit = true
+				gt.Committed += l.Commit.At
+			} else {
+				gt.Committed--
+			}
+			if l.Err != nil {
+				gt.Unknown++
+				continue
+			}
+			gt.Lag += l.Lag
+		}
+		g.Lag += gt.Lag
+		g.Unknown += gt.Unknown
+		g.Topics = append(g.Topics, gt)
+	}
+	g.Absent = !hasCommit && g.Members == 0
+	return g
 }

@@ -10,10 +10,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/status"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 func commit(t *testing.T, ctx context.Context, adm *kadm.Client, group, topic string, at map[int32]int64) {

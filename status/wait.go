@@ -12,6 +12,7 @@ import (
 
 // WaitConfig configures Wait.
 type WaitConfig struct {
+	// Config names the groups that must catch up (see Collect).
 	Config
 	// Interval between polls (default 1s).
 	Interval time.Duration

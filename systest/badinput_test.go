@@ -16,9 +16,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 // badRecord is one hostile input record and the dead-letter reason it must
@@ -30,12 +30,13 @@ type badRecord struct {
 	reason codecs.Reason
 }
 
-// TestBadInputCampaign mixes every kind of hostile input the issue lists
-// among valid readings (some of them with garbage keys or huge counters):
-// the processor must never stop (no stage restart), every bad record must
-// land on the dead-letter topic exactly once with its reason, and every
-// valid reading must be counted: the windows equal the reference computed
-// over the valid readings alone.
+// TestBadInputCampaign mixes every kind of hostile input (bad framing, unknown
+// or foreign schema ids, undecodable, oversized or invalid readings:
+// badRecords) among valid readings (some of them with garbage keys or huge
+// counters): the processor must never stop (no stage restart), every bad
+// record must land on the dead-letter topic exactly once with its reason, and
+// every valid reading must be counted: the windows equal the reference
+// computed over the valid readings alone.
 func TestBadInputCampaign(t *testing.T) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)

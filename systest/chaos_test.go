@@ -17,12 +17,12 @@ import (
 
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/internal/laketest"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/producer"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/laketest"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // Chaos run parameters. The MTA subset is the first chaosRows rows of the
@@ -38,7 +38,7 @@ const (
 	chaosRetention  = 9 * 24 * time.Hour
 )
 
-// TestChaos is issue 10's chaos run (make chaos). Everything runs in its
+// TestChaos is the long chaos run (make chaos). Everything runs in its
 // own OS process, re-executing this test binary (TestHelperProcess): the
 // embedded broker (persistent data directory), the registry, three
 // pipeline members and the lake-writer. A fixed dataset is produced: the
@@ -55,7 +55,7 @@ const (
 //
 // At the end, with no tolerance: the sink topics (latest revision; a
 // (key, revision) published twice with different contents fails) and the
-// lake after datalake.Compact equal internal/reference over
+// lake after datalake.Compact equal testsupport/reference over
 // the accepted readings; every malformed input record is on the dead-letter
 // topic exactly with the reason its kind implies, and nothing else is; the
 // too-late topic holds exactly the too-old readings; and input = accepted +

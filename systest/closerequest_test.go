@@ -10,21 +10,20 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
-// TestCloseBeyondWatermarkIsClamped (issue 16 A): a close request on the
-// loopback topic that carries a watermark the receiving partition never
-// reached (as one sent by a previous owner whose watermark write did not
-// become durable) must not close the device's windows early. On the old
-// rule the device closed through the request, pruned its readings, and its
-// later readings passed the late check but were dropped as expired: its
-// windows were never published and nothing went to the late topic. Since
-// device partitions close inside their watermark writes, a device close
-// request on the loopback (only the loopback design wrote them) changes
-// nothing at all; this keeps that true.
+// TestCloseBeyondWatermarkIsClamped: a close request on the loopback topic
+// that carries a watermark the receiving partition never reached (as one sent
+// by a previous owner whose watermark write did not become durable) must not
+// close the device's windows early. On the old rule the device closed through
+// the request, pruned its readings, and its later readings passed the late
+// check but were dropped as expired: its windows were never published and
+// nothing went to the late topic. Since device partitions close inside their
+// watermark writes, a device close request on the loopback (only the loopback
+// design wrote them) changes nothing at all; this keeps that true.
 func TestCloseBeyondWatermarkIsClamped(t *testing.T) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

@@ -1,7 +1,7 @@
 // Package systest holds the whole-system tests: the pipeline of package
 // processors run as it is deployed, against the embedded Kafka-protocol
 // broker and Schema Registry, with the results compared with
-// internal/reference. They run pipeline members in this process and in
+// testsupport/reference. They run pipeline members in this process and in
 // child processes (this test binary re-executed), SIGKILL and SIGTERM
 // them, stop the broker and the registry mid-stream, scale members out and
 // in, hand partitions over to hot standbys, replay the real MTA weeks and
@@ -27,4 +27,7 @@
 //
 // The real MTA weeks are read from ../shared/data/mta beside the
 // checkout; the tests that need them skip without it.
+//
+// Concurrency: the tests run one at a time (none calls t.Parallel), each
+// with its own stack and child processes, stopped when it ends.
 package systest

@@ -17,14 +17,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // The shared helpers: readings in (made up, encoded, produced), results
-// out (the sink topics read and compared with internal/reference), and the
+// out (the sink topics read and compared with testsupport/reference), and the
 // accounting of every input record.
 
 // refParams is the reference's definition of the windows memberConfig asks

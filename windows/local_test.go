@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 func mustZone(t testing.TB, name string) *time.Location {
@@ -335,7 +335,7 @@ func BenchmarkOf(b *testing.B) {
 // TestLocalDevicesMatchReference runs devices through both New York
 // transitions with local windows (readings every 20-50 minutes, some in
 // the repeated hour, locally shuffled, some late, duplicated) and compares
-// every published window, start and end, with internal/reference, which
+// every published window, start and end, with testsupport/reference, which
 // computes local windows on its own (walking calendar days).
 func TestLocalDevicesMatchReference(t *testing.T) {
 	ny := mustZone(t, "America/New_York")

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/internal/reference"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 // partition is what the runtime keeps of one partition of the windowed

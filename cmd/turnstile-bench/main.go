@@ -1,6 +1,3 @@
-// Command turnstile-bench runs the benchmark harness (package bench) behind
-// `make bench`: a markdown table on stdout, every figure in a JSON file,
-// progress on stderr.
 package main
 
 import (

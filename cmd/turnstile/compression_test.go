@@ -10,15 +10,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestCompressionFlag is issue 19's fifth item end to end: --compression
-// reaches every producer of a command. produce writes the input in its
-// codec; a process member writes, in its own, the sink topics (the
-// relays, franz-go), the dead letters and the internal topics (goka's
-// sarama producer).
+// TestCompressionFlag, end to end: --compression reaches every producer of a
+// command. produce writes the input in its codec; a process member writes, in
+// its own, the sink topics (the relays, franz-go), the dead letters and the
+// internal topics (goka's sarama producer).
 func TestCompressionFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a pipeline member")

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestProduceWrongBrokerFailsFast: turnstile produce pointed at a port

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/turnstile-streams/turnstile/datalake"
 	"github.com/turnstile-streams/turnstile/devstack"
@@ -17,24 +18,7 @@ import (
 )
 
 func newDevCmd(a *app) *cobra.Command {
-	var (
-		bf      brokerFlags
-		rf      registryFlags
-		pf      pipelineFlags
-		hf      httpFlags
-		prf     produceFlags
-		topics  topicFlags
-		dataDir string
-		lakeDir string
-		flushIv time.Duration
-		members int
-		produce bool
-		lakeOn  bool
-		codec   string
-		brokers []string
-		// registryURL is where the registry listens.
-		registryURL string
-	)
+	var d devCmd
 	cmd := &cobra.Command{
 		Use:   "dev",
 		Short: "Run the whole pipeline in one process on embedded services (make run)",
@@ -62,70 +46,98 @@ with warnings and errors above it; every log record goes to --log-file
 (<data-dir>/turnstile.log), and a line every --log-summary-interval counts
 them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			kafkaAddr, registryAddr, err := devListen(cmd, brokers, registryURL, bf.kafkaAddr, rf.addr)
-			if err != nil {
-				return err
-			}
-			if members > 0 {
-				if err := pf.checkStateDir(dataDir); err != nil {
-					return err
-				}
-			}
-			// Then: on a terminal it re-routes the logger and stdout
-			// everything below is given, and it must close last.
-			term, err := a.startLive(hf, dataDir)
-			if err != nil {
-				return err
-			}
-			defer term.close()
-			bcfg, err := bf.config(a, dataDir)
-			if err != nil {
-				return err
-			}
-			bcfg.Addr = kafkaAddr
-			pipe, err := pf.settings(topics.t, dataDir)
-			if err != nil {
-				return err
-			}
-			prcfg, err := prf.settings()
-			if err != nil {
-				return err
-			}
-			prcfg.CSV.TimeZone = pipe.TimeZone // one --time-zone for the whole stack
-			return devstack.Run(cmd.Context(), devstack.Config{
-				DataDir: dataDir, Broker: bcfg, Compression: codec,
-				Registry: registry.Config{Addr: registryAddr, Topic: rf.topic, Username: rf.authUser, Password: rf.authPassword},
-				Pipeline: pipe, Members: members,
-				HTTPAddr: hf.addr, DashboardMaxClients: hf.dashClients,
-				NoLake: !lakeOn, LakeDir: lakeDir, Lake: datalake.Config{FlushInterval: flushIv, TimeZone: pipe.TimeZone},
-				NoProducer: !produce, Producer: prcfg,
-				Quiet: hf.quiet, StatusInterval: hf.statusInterval, ShowStatus: term.show(),
-				Stdout: a.stdout, Logger: a.log,
-				Command: bannerCommand(), ExampleCSV: exampleCSV(),
-			})
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return d.run(a, cmd) },
 	}
-	fs := cmd.Flags()
-	bf.register(fs)
-	rf.register(fs)
+	d.register(cmd.Flags())
+	return cmd
+}
+
+// devCmd is turnstile dev's flags.
+type devCmd struct {
+	bf      brokerFlags
+	rf      registryFlags
+	pf      pipelineFlags
+	hf      httpFlags
+	prf     produceFlags
+	topics  topicFlags
+	dataDir string
+	lakeDir string
+	flushIv time.Duration
+	members int
+	produce bool
+	lakeOn  bool
+	codec   string
+	brokers []string
+	// registryURL is where the registry listens.
+	registryURL string
+}
+
+// run turns the flags into a devstack.Config and runs it.
+func (d *devCmd) run(a *app, cmd *cobra.Command) error {
+	kafkaAddr, registryAddr, err := devListen(cmd, d.brokers, d.registryURL, d.bf.kafkaAddr, d.rf.addr)
+	if err != nil {
+		return err
+	}
+	if d.members > 0 {
+		if err := d.pf.checkStateDir(d.dataDir); err != nil {
+			return err
+		}
+	}
+	// Then: on a terminal it re-routes the logger and stdout
+	// everything below is given, and it must close last.
+	term, err := a.startLive(d.hf, d.dataDir)
+	if err != nil {
+		return err
+	}
+	defer term.close()
+	bcfg, err := d.bf.config(a, d.dataDir)
+	if err != nil {
+		return err
+	}
+	bcfg.Addr = kafkaAddr
+	pipe, err := d.pf.settings(d.topics.t, d.dataDir)
+	if err != nil {
+		return err
+	}
+	prcfg, err := d.prf.settings()
+	if err != nil {
+		return err
+	}
+	prcfg.CSV.TimeZone = pipe.TimeZone // one --time-zone for the whole stack
+	return devstack.Run(cmd.Context(), devstack.Config{
+		DataDir: d.dataDir, Broker: bcfg, Compression: d.codec,
+		Registry: registry.Config{Addr: registryAddr, Topic: d.rf.topic, Username: d.rf.authUser, Password: d.rf.authPassword},
+		Pipeline: pipe, Members: d.members,
+		HTTPAddr: d.hf.addr, DashboardMaxClients: d.hf.dashClients,
+		NoLake: !d.lakeOn, LakeDir: d.lakeDir, Lake: datalake.Config{FlushInterval: d.flushIv, TimeZone: pipe.TimeZone},
+		NoProducer: !d.produce, Producer: prcfg,
+		Quiet: d.hf.quiet, StatusInterval: d.hf.statusInterval, ShowStatus: term.show(),
+		Stdout: a.stdout, Logger: a.log,
+		Command: bannerCommand(), ExampleCSV: exampleCSV(),
+	})
+}
+
+// register defines dev's flags on fs, with the demo's defaults.
+func (d *devCmd) register(fs *pflag.FlagSet) {
+	d.bf.register(fs)
+	d.rf.register(fs)
 	// Where the services listen is where the clients connect: the same
 	// flags and TURNSTILE_* variables as every client command's.
-	fs.StringSliceVar(&brokers, "brokers", []string{defaultKafkaAddr}, "where the embedded Kafka broker listens (one host:port), so also where every client command connects")
-	fs.StringVar(&registryURL, "registry-url", "http://"+registryDefaults().Addr, "where the embedded Schema Registry listens (http://host:port), so also where every client command finds it")
+	fs.StringSliceVar(&d.brokers, "brokers", []string{defaultKafkaAddr}, "where the embedded Kafka broker listens (one host:port), so also where every client command connects")
+	fs.StringVar(&d.registryURL, "registry-url", "http://"+registryDefaults().Addr, "where the embedded Schema Registry listens (http://host:port), so also where every client command finds it")
 	_ = fs.MarkDeprecated("kafka-addr", "use --brokers (TURNSTILE_BROKERS), which the client commands read too")
 	_ = fs.MarkDeprecated("registry-addr", "use --registry-url (TURNSTILE_REGISTRY_URL), which the client commands read too")
-	pf.register(fs)
-	hf.register(fs)
-	topics.register(fs)
-	prf.register(fs, "produce-")
-	fs.StringVar(&dataDir, "data-dir", defaultDataDir, "data directory: broker in <data-dir>/kafka, table state in <data-dir>/state")
-	fs.IntVar(&members, "members", 1, "processor members to run (each gets its share of the partitions)")
-	fs.StringVar(&lakeDir, "lake-dir", defaultLakeDir, "where the lake-writer writes (a directory or a URL, see turnstile lake --help)")
-	fs.DurationVar(&flushIv, "lake-flush-interval", 10*time.Second, "how often the lake-writer writes files")
-	fs.BoolVar(&lakeOn, "lake", true, "run the lake-writer")
-	fs.BoolVar(&produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
-	registerCompression(fs, &codec)
+	d.pf.register(fs)
+	d.hf.register(fs)
+	d.topics.register(fs)
+	d.prf.register(fs, "produce-")
+	fs.StringVar(&d.dataDir, "data-dir", defaultDataDir, "data directory: broker in <data-dir>/kafka, table state in <data-dir>/state")
+	fs.IntVar(&d.members, "members", 1, "processor members to run (each gets its share of the partitions)")
+	fs.StringVar(&d.lakeDir, "lake-dir", defaultLakeDir, "where the lake-writer writes (a directory or a URL, see turnstile lake --help)")
+	fs.DurationVar(&d.flushIv, "lake-flush-interval", 10*time.Second, "how often the lake-writer writes files")
+	fs.BoolVar(&d.lakeOn, "lake", true, "run the lake-writer")
+	fs.BoolVar(&d.produce, "produce", true, "run the synthetic producer (false: outside producers feed the input topic)")
+	registerCompression(fs, &d.codec)
 	// Demo defaults: fast event time, small state.
 	_ = fs.Set("retention", "1h")
 	_ = fs.Set("produce-speed", "60")
@@ -136,7 +148,6 @@ them. Elsewhere (a pipe, a file, --quiet) the logs go to stderr as usual.`,
 		f := fs.Lookup(name)
 		f.DefValue, f.Changed = f.Value.String(), false
 	}
-	return cmd
 }
 
 // devListen is where dev's broker and registry listen: where --brokers and

@@ -1,8 +1,3 @@
-// Command turnstile is the one binary of the turnstile stream processor: the
-// embedded broker and schema registry, the producer, the processors, the
-// lake-writer and the operational tools are its subcommands.
-//
-// This package only wires flags to the packages that do the work.
 package main
 
 import (

@@ -12,13 +12,7 @@ import (
 )
 
 func newProcessCmd(a *app) *cobra.Command {
-	var (
-		cf      clientFlags
-		pf      pipelineFlags
-		hf      httpFlags
-		topics  topicFlags
-		dataDir string
-	)
+	var pc processCmd
 	cmd := &cobra.Command{
 		Use:   "process",
 		Short: "Run one member of the processing groups (ingest, the windowed stage)",
@@ -38,78 +32,90 @@ unless --quiet: on a terminal one status view redrawn in place, with
 warnings and errors above it and every log record in --log-file; elsewhere
 a status block each time, and the logs on stderr.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			// Before anything joins a group: a member that cannot keep its
-			// tables would fail in every partition it is given.
-			if err := pf.checkStateDir(dataDir); err != nil {
-				return err
-			}
-			// Then: on a terminal it re-routes the logger everything
-			// below is given, and it must close last.
-			term, err := a.startLive(hf, dataDir)
-			if err != nil {
-				return err
-			}
-			defer term.close()
-			cc, err := cf.resolve(a, cmd)
-			if err != nil {
-				return err
-			}
-			if err := pf.applyMemoryLimit(a); err != nil {
-				return err
-			}
-			cfg, err := pf.config(a, cc, topics.t, dataDir)
-			if err != nil {
-				return err
-			}
-			reg := newRegistry()
-			m, err := processors.NewMetrics(reg)
-			if err != nil {
-				return err
-			}
-			p, err := processors.New(cfg, m)
-			if err != nil {
-				return err
-			}
-			admCl, err := kgo.NewClient(cfg.KafkaOpts...)
-			if err != nil {
-				return err
-			}
-			defer admCl.Close()
-			adm := kadm.NewClient(admCl)
-			scfg := status.ForPipeline(cfg, "")
-			reg.MustRegister(status.NewCollector(adm, scfg, 0))
-
-			ctx, stop := context.WithCancel(ctx)
-			defer stop()
-			if hf.addr != "" {
-				ln, url, err := listenHTTP(hf.addr, hf.advertise, p)
-				if err != nil {
-					return err
-				}
-				dash, err := hf.dashboard(a, cfg, m, p, adm, scfg, url, reg)
-				if err != nil {
-					return err
-				}
-				srv := serveHTTP(ctx, a, ln, url, reg, p, dash)
-				defer func() { stop(); <-srv.done }()
-				a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url, "dashboard", url+"/")
-			}
-			if !hf.quiet {
-				live := &status.Live{Out: a.stdout, Show: term.show(), Interval: hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}
-				done := make(chan struct{})
-				go func() { defer close(done); _ = live.Run(ctx) }()
-				defer func() { stop(); <-done }()
-			}
-			return p.Run(ctx)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return pc.run(a, cmd) },
 	}
-	cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
-	pf.register(cmd.Flags())
-	pf.registerMemory(cmd.Flags())
-	hf.register(cmd.Flags())
-	topics.register(cmd.Flags())
-	cmd.Flags().StringVar(&dataDir, "data-dir", defaultDataDir, "data directory (table state in <data-dir>/state)")
+	pc.cf.register(cmd.Flags(), usesKafka|usesRegistry|usesProduce)
+	pc.pf.register(cmd.Flags())
+	pc.pf.registerMemory(cmd.Flags())
+	pc.hf.register(cmd.Flags())
+	pc.topics.register(cmd.Flags())
+	cmd.Flags().StringVar(&pc.dataDir, "data-dir", defaultDataDir, "data directory (table state in <data-dir>/state)")
 	return cmd
+}
+
+// processCmd is turnstile process's flags.
+type processCmd struct {
+	cf      clientFlags
+	pf      pipelineFlags
+	hf      httpFlags
+	topics  topicFlags
+	dataDir string
+}
+
+// run builds the member from the flags and runs it, with its HTTP server
+// and live status, until the command's context ends.
+func (pc *processCmd) run(a *app, cmd *cobra.Command) error {
+	// Before anything joins a group: a member that cannot keep its
+	// tables would fail in every partition it is given.
+	if err := pc.pf.checkStateDir(pc.dataDir); err != nil {
+		return err
+	}
+	// Then: on a terminal it re-routes the logger everything
+	// below is given, and it must close last.
+	term, err := a.startLive(pc.hf, pc.dataDir)
+	if err != nil {
+		return err
+	}
+	defer term.close()
+	cc, err := pc.cf.resolve(a, cmd)
+	if err != nil {
+		return err
+	}
+	if err := pc.pf.applyMemoryLimit(a); err != nil {
+		return err
+	}
+	cfg, err := pc.pf.config(a, cc, pc.topics.t, pc.dataDir)
+	if err != nil {
+		return err
+	}
+	reg := newRegistry()
+	m, err := processors.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	p, err := processors.New(cfg, m)
+	if err != nil {
+		return err
+	}
+	admCl, err := kgo.NewClient(cfg.KafkaOpts...)
+	if err != nil {
+		return err
+	}
+	defer admCl.Close()
+	adm := kadm.NewClient(admCl)
+	scfg := status.ForPipeline(cfg, "")
+	reg.MustRegister(status.NewCollector(adm, scfg, 0))
+
+	ctx, stop := context.WithCancel(cmd.Context())
+	defer stop()
+	if pc.hf.addr != "" {
+		ln, url, err := listenHTTP(pc.hf.addr, pc.hf.advertise, p)
+		if err != nil {
+			return err
+		}
+		dash, err := pc.hf.dashboard(a, cfg, m, p, adm, scfg, url, reg)
+		if err != nil {
+			return err
+		}
+		srv := serveHTTP(ctx, a, ln, url, reg, p, dash)
+		defer func() { stop(); <-srv.done }()
+		a.log.Info("http server", "addr", ln.Addr().String(), "advertised", url, "dashboard", url+"/")
+	}
+	if !pc.hf.quiet {
+		live := &status.Live{Out: a.stdout, Show: term.show(), Interval: pc.hf.statusInterval, Metrics: m.Snapshot, Admin: adm, Config: scfg}
+		done := make(chan struct{})
+		go func() { defer close(done); _ = live.Run(ctx) }()
+		defer func() { stop(); <-done }()
+	}
+	return p.Run(ctx)
 }

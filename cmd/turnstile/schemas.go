@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"text/tabwriter"
 
@@ -12,10 +13,7 @@ import (
 )
 
 func newSchemasCmd(a *app) *cobra.Command {
-	var (
-		cf     clientFlags
-		topics topicFlags
-	)
+	var cf clientFlags
 	cmd := &cobra.Command{
 		Use:   "schemas",
 		Short: "Register, check and list the pipeline's Avro schemas",
@@ -28,7 +26,16 @@ func newSchemasCmd(a *app) *cobra.Command {
 		}
 		return schemas.RegistryConfig{URL: cfg.RegistryURL, HTTPClient: cfg.RegistryHTTPClient()}, nil
 	}
+	cmd.AddCommand(newSchemasRegisterCmd(a, registryConfig), newSchemasCheckCmd(a, registryConfig), newSchemasListCmd(a, registryConfig))
+	return cmd
+}
 
+// registryConfigFunc is the registry settings of the schemas command's
+// flags, resolved when a subcommand runs.
+type registryConfigFunc func(*cobra.Command) (schemas.RegistryConfig, error)
+
+func newSchemasRegisterCmd(a *app, registryConfig registryConfigFunc) *cobra.Command {
+	var topics topicFlags
 	register := &cobra.Command{
 		Use:   "register",
 		Short: "Register every schema under its topic's subject (idempotent)",
@@ -57,10 +64,12 @@ func newSchemasCmd(a *app) *cobra.Command {
 			return w.Flush()
 		},
 	}
-
 	// The topics with a schema, whose subjects register registers.
 	topics.register(register.Flags(), flagInputTopic, flagDeviceTopic, flagStationTopic, flagLateTopic)
+	return register
+}
 
+func newSchemasCheckCmd(a *app, registryConfig registryConfigFunc) *cobra.Command {
 	var (
 		subject    string
 		newSubject bool
@@ -89,43 +98,54 @@ first schema of a subject that is meant to be new, add --new-subject.`,
 				return err
 			}
 			res, err := schemas.Check(cmd.Context(), schemas.CheckConfig{Registry: reg, Subject: subject, Schema: string(text), NewSubject: newSubject})
-			var (
-				inc     *schemas.IncompatibleError
-				invalid *schemas.SchemaError
-				unknown *schemas.UnknownSubjectError
-			)
-			if errors.As(err, &invalid) {
-				if invalid.Line > 0 {
-					return fmt.Errorf("%s:%d:%d: %s", args[0], invalid.Line, invalid.Column, invalid.Msg)
-				}
-				return fmt.Errorf("%s: %s", args[0], invalid.Msg)
-			}
-			if errors.As(err, &unknown) {
-				return &exitError{code: 2, err: fmt.Errorf("subject %s does not exist; did you mean %s? (%d subjects: turnstile schemas list; for a new subject add --new-subject)",
-					subject, unknown.Closest, len(unknown.Subjects))}
-			}
-			if errors.As(err, &inc) {
-				fmt.Fprintf(a.stdout, "INCOMPATIBLE with %s:\n", subject)
-				for _, m := range inc.Messages {
-					fmt.Fprintf(a.stdout, "  - %s\n", m)
-				}
-				return fmt.Errorf("schema %s is not compatible with %s", args[0], subject)
-			}
-			if err != nil {
-				return err
-			}
-			if res.NewSubject {
-				fmt.Fprintf(a.stdout, "compatible: %s has no versions yet; the schema would be its first\n", subject)
-			} else {
-				fmt.Fprintf(a.stdout, "compatible with the latest version of %s\n", subject)
-			}
-			return nil
+			return reportCheck(a.stdout, args[0], subject, res, err)
 		},
 	}
 	check.Flags().StringVar(&subject, "subject", "", "subject to check against, e.g. mta-turnstile-value")
 	check.Flags().BoolVar(&newSubject, "new-subject", false, "the subject is meant to be new: a subject without versions is not an error (exit 2) even when others exist")
 	_ = check.MarkFlagRequired("subject")
+	return check
+}
 
+// reportCheck says what schemas.Check found for file against subject:
+// compatible on stdout; an invalid schema as file:line:column; an unknown
+// subject as exit code 2 with the closest one; an incompatible schema with
+// the registry's reasons on stdout.
+func reportCheck(stdout io.Writer, file, subject string, res schemas.CheckResult, err error) error {
+	var (
+		inc     *schemas.IncompatibleError
+		invalid *schemas.SchemaError
+		unknown *schemas.UnknownSubjectError
+	)
+	if errors.As(err, &invalid) {
+		if invalid.Line > 0 {
+			return fmt.Errorf("%s:%d:%d: %s", file, invalid.Line, invalid.Column, invalid.Msg)
+		}
+		return fmt.Errorf("%s: %s", file, invalid.Msg)
+	}
+	if errors.As(err, &unknown) {
+		return &exitError{code: 2, err: fmt.Errorf("subject %s does not exist; did you mean %s? (%d subjects: turnstile schemas list; for a new subject add --new-subject)",
+			subject, unknown.Closest, len(unknown.Subjects))}
+	}
+	if errors.As(err, &inc) {
+		fmt.Fprintf(stdout, "INCOMPATIBLE with %s:\n", subject)
+		for _, m := range inc.Messages {
+			fmt.Fprintf(stdout, "  - %s\n", m)
+		}
+		return fmt.Errorf("schema %s is not compatible with %s", file, subject)
+	}
+	if err != nil {
+		return err
+	}
+	if res.NewSubject {
+		fmt.Fprintf(stdout, "compatible: %s has no versions yet; the schema would be its first\n", subject)
+	} else {
+		fmt.Fprintf(stdout, "compatible with the latest version of %s\n", subject)
+	}
+	return nil
+}
+
+func newSchemasListCmd(a *app, registryConfig registryConfigFunc) *cobra.Command {
 	var all bool
 	list := &cobra.Command{
 		Use:   "list [SUBJECT...]",
@@ -148,6 +168,5 @@ first schema of a subject that is meant to be new, add --new-subject.`,
 		},
 	}
 	list.Flags().BoolVar(&all, "all", false, "every version, not just the latest")
-	cmd.AddCommand(register, check, list)
-	return cmd
+	return list
 }

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestSchemasCheckSaysWhere: turnstile schemas check reports a JSON syntax

@@ -10,8 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/status"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 func TestStatusCommand(t *testing.T) {

@@ -52,11 +52,11 @@ func (tm *tmuxTerm) screen() []string {
 // statusFirstRow matches the status view's first row.
 var statusFirstRow = regexp.MustCompile(`^\d\d:\d\d:\d\d  in/s  `)
 
-// TestDevOnATerminal is issue 19's first item, in a real terminal (tmux):
-// turnstile dev keeps one status view, redrawn in place, with the lake
-// files in it; routine records (each lake file, each partition assignment)
-// go to the log file, with a one-line summary instead; warnings appear
-// above the status; Ctrl-C leaves the last status on the screen.
+// TestDevOnATerminal, in a real terminal (tmux): turnstile dev keeps one
+// status view, redrawn in place, with the lake files in it; routine records
+// (each lake file, each partition assignment) go to the log file, with a
+// one-line summary instead; warnings appear above the status; Ctrl-C leaves
+// the last status on the screen.
 func TestDevOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts the whole pipeline in a terminal")
@@ -122,7 +122,8 @@ func TestDevOnATerminal(t *testing.T) {
 		return lakeFiles.MatchString(view) && strings.Contains(view, "watermark") && len(redraws) >= 3 &&
 			strings.Contains(above, "file written") && strings.Contains(above, "logged ")
 	})
-	// The status shows every figure the issue asks for.
+	// The status shows every figure: rates, lag, watermark, windows,
+	// dead-lettered, too late, lake files.
 	first := check(rows)
 	view := strings.Join(rows[first:], " ")
 	for _, want := range []string{"in/s", "out/s", "lag", "watermark", "windows  device", "dead-lettered", "too late", "lake files"} {

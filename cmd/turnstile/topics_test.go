@@ -12,16 +12,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
-// TestProduceOnAFreshStack is issue 19's second item: on a fresh stack
-// (broker, registry, schemas register, then produce, before any process
-// ran) produce creates the input topic as the pipeline would, instead of
-// ending with UNKNOWN_TOPIC_OR_PARTITION; a user who may not create topics
-// gets, within 10 s, the topic's name and the command to run, and that
-// command (turnstile topics create, as an operator) makes produce work.
+// TestProduceOnAFreshStack: on a fresh stack (broker, registry, schemas
+// register, then produce, before any process ran) produce creates the input
+// topic as the pipeline would, instead of ending with
+// UNKNOWN_TOPIC_OR_PARTITION; a user who may not create topics gets, within
+// 10 s, the topic's name and the command to run, and that command (turnstile
+// topics create, as an operator) makes produce work.
 func TestProduceOnAFreshStack(t *testing.T) {
 	input := processors.DefaultTopics().Input
 	produceArgs := []string{"produce", "--limit", "200", "--speed=-1", "--start", "2024-01-06T00:00:00Z", "--progress", "off"}

@@ -1,8 +1,3 @@
-// Package laketest reads a compacted data lake back for tests: one window
-// per sink key, as the sink topics key them, so tests compare the lake with
-// internal/reference the way they compare the sink topics.
-//
-// Concurrency: functions only; each reads the files once.
 package laketest
 
 import (

@@ -1,11 +1,3 @@
-// Package reference computes device and station windows directly from a
-// set of accepted readings, the way the issue defines them, with no
-// streaming machinery: sort each device's readings by event time, take
-// counter differences, sum them per window. Tests compare the pipeline's
-// output with it. It deliberately shares no code with processors (nor
-// with windows: local-midnight alignment is computed on its own, local.go).
-//
-// Concurrency: pure functions.
 package reference
 
 import (

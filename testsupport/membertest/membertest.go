@@ -1,12 +1,3 @@
-// Package membertest starts one pipeline member in the test's process the
-// way turnstile process runs it: processors with their metrics, the HTTP
-// server on an ephemeral loopback port advertised to the pipeline, and,
-// when asked, the status collector and the live dashboard. It is for the
-// tests of packages that serve a member (httpapi, status, dashboard); the
-// whole-system tests of package systest have their own environment.
-//
-// Concurrency: Start may be called from several goroutines; each member
-// stops, and its errors are reported, when the test ends.
 package membertest
 
 import (
@@ -22,10 +13,10 @@ import (
 
 	"github.com/turnstile-streams/turnstile/dashboard"
 	"github.com/turnstile-streams/turnstile/httpapi"
-	"github.com/turnstile-streams/turnstile/internal/testenv"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/status"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // Config is a small member's pipeline configuration: 5-minute windows, 3 h

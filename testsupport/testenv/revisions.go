@@ -9,8 +9,8 @@ import (
 	"github.com/riferrei/srclient"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/internal/reference"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
 
 // Sinks names the sink topics whose revisions CheckRevisions counts.
