@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/broker"
@@ -166,40 +165,15 @@ func lastStationEnd(t *testing.T, ctx context.Context, dir string, codec *codecs
 		t.Fatal(err)
 	}
 	defer b.Close()
-	topic := processors.DefaultTopics().StationWindows
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
-	if err != nil {
-		t.Fatal(err)
-	}
-	left := map[int32]int64{}
-	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset > 0 {
-			left[o.Partition] = o.Offset
+	var last time.Time
+	testenv.ReadAll(t, ctx, []string{b.Addr()}, processors.DefaultTopics().StationWindows, func(r *kgo.Record) {
+		w, err := codec.Unmarshal(r.Value)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.End.After(last) {
+			last = w.End
 		}
 	})
-	var last time.Time
-	for len(left) > 0 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("reading %s: %v", topic, ctx.Err())
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			w, err := codec.Unmarshal(r.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if w.End.After(last) {
-				last = w.End
-			}
-			if r.Offset+1 >= left[r.Partition] {
-				delete(left, r.Partition)
-			}
-		})
-	}
 	return last
 }

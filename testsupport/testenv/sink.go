@@ -76,12 +76,9 @@ func ReadN(t testing.TB, ctx context.Context, brokers []string, topic string, n 
 	return out
 }
 
-// Revisions reads a sink topic from the start to its current end and
-// counts, per key, the distinct versions published (a republication after
-// a crash is byte-identical, so it is one version); a negative version
-// skips the record. Call it once the pipeline has converged (after
-// ReadSink).
-func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string, version func([]byte) (int64, error)) map[string]int {
+// ReadAll reads a topic from the start to its end as of the call, calling
+// each on every record; it fails the test if ctx ends first.
+func ReadAll(t testing.TB, ctx context.Context, brokers []string, topic string, each func(*kgo.Record)) {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {
@@ -89,8 +86,11 @@ func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string
 	}
 	defer cl.Close()
 	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", topic, err)
 	}
 	left := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
@@ -98,30 +98,42 @@ func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string
 			left[o.Partition] = o.Offset
 		}
 	})
-	seen := map[string]map[int64]bool{}
 	for len(left) > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("%s: counting revisions: %v", topic, ctx.Err())
+			t.Fatalf("%s: reading to its end: %v", topic, ctx.Err())
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			if end, ok := left[r.Partition]; ok && r.Offset+1 >= end {
 				delete(left, r.Partition)
 			}
-			v, err := version(r.Value)
-			if err != nil {
-				t.Fatalf("%s: %v", topic, err)
-			}
-			if v < 0 {
-				return
-			}
-			k := string(r.Key)
-			if seen[k] == nil {
-				seen[k] = map[int64]bool{}
-			}
-			seen[k][v] = true
+			each(r)
 		})
 	}
+}
+
+// Revisions reads a sink topic from the start to its current end and
+// counts, per key, the distinct versions published (a republication after
+// a crash is byte-identical, so it is one version); a negative version
+// skips the record. Call it once the pipeline has converged (after
+// ReadSink).
+func Revisions(t testing.TB, ctx context.Context, brokers []string, topic string, version func([]byte) (int64, error)) map[string]int {
+	t.Helper()
+	seen := map[string]map[int64]bool{}
+	ReadAll(t, ctx, brokers, topic, func(r *kgo.Record) {
+		v, err := version(r.Value)
+		if err != nil {
+			t.Fatalf("%s: %v", topic, err)
+		}
+		if v < 0 {
+			return
+		}
+		k := string(r.Key)
+		if seen[k] == nil {
+			seen[k] = map[int64]bool{}
+		}
+		seen[k][v] = true
+	})
 	out := make(map[string]int, len(seen))
 	for k, vs := range seen {
 		out[k] = len(vs)
