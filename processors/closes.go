@@ -44,17 +44,17 @@ func (w *stage) advance(ctx goka.Context, c *partClock, meta *wire.PartitionMeta
 		if !ok || at > target {
 			break
 		}
-		var group []windows.ClosedRow
+		before := len(rows) // rows[before:] close at at
 		c.index.popDue(at, func(key string) {
-			group = append(group, w.closeKey(ctx, c, key, at, stamp)...)
+			rows = w.closeKey(ctx, c, key, at, stamp, rows)
 		})
-		if len(rows) > 0 && len(rows)+len(group) > maxCloseRows && (!c.hasTime || at-1 > c.streamTime) {
-			// Everything closing before at is in rows: write it as a step.
+		if before > 0 && len(rows) > maxCloseRows && (!c.hasTime || at-1 > c.streamTime) {
+			// Everything closing before at is in rows[:before]: write it
+			// as a step.
 			c.advance(at - 1)
-			w.writeMeta(ctx, c, meta, rows)
-			rows = nil
+			w.writeMeta(ctx, c, meta, rows[:before])
+			rows = append(rows[:0], rows[before:]...)
 		}
-		rows = append(rows, group...)
 	}
 	advanced := c.advance(target)
 	if advanced || dirty || len(rows) > 0 {
@@ -75,13 +75,14 @@ func (w *stage) writeMeta(ctx goka.Context, c *partClock, meta *wire.PartitionMe
 }
 
 // closeKey closes one device's windows through the given time inside the
-// control key's callback and returns their rows for the metadata write.
+// control key's callback and appends their rows for the metadata write to
+// rows.
 // The device's own value is not written: every reader catches it up the
 // same way, and the decoded value kept in the memo is the caught-up one.
-func (w *stage) closeKey(ctx goka.Context, c *partClock, key string, through int64, stamp windows.Stamp) []windows.ClosedRow {
+func (w *stage) closeKey(ctx goka.Context, c *partClock, key string, through int64, stamp windows.Stamp, rows []windows.ClosedRow) []windows.ClosedRow {
 	st := w.load(ctx, c, key)
 	if st == nil {
-		return nil
+		return rows
 	}
 	o := st.Outbox
 	if c.hasTime && through > c.streamTime {
@@ -91,7 +92,6 @@ func (w *stage) closeKey(ctx goka.Context, c *partClock, key string, through int
 	}
 	st.Outbox = windows.Outbox{}
 	st.Close(w.rules, through, stamp)
-	var rows []windows.ClosedRow
 	for _, r := range st.Outbox.Windows {
 		rows = append(rows, windows.ClosedRow{Key: key, Division: st.Division, Row: r})
 	}
