@@ -1,5 +1,7 @@
 package schemas
 
+//go:generate go run ./internal/recordgen
+
 import (
 	"fmt"
 	"strings"
@@ -238,25 +240,28 @@ func endFieldsOffset(date, clock string, end time.Time) (time.Duration, error) {
 }
 
 // DeviceWindow is the TurnstileWindow record: one device's activity in one
-// closed event-time window [Start, End).
+// closed event-time window [Start, End). This is its one declaration: the
+// avro tag of each field names its Avro field, and the window codecs, the
+// dashboard's JSON and the lake's rows are generated from it (see the
+// package documentation).
 type DeviceWindow struct {
-	CA       string // CA
-	Unit     string // UNIT
-	SCP      string // SCP
-	Station  string // STATION
-	LineName string // LINENAME
-	Division string // DIVISION
-	Date     string // DATE: window end, MM/DD/YYYY
-	Time     string // TIME: window end, HH:MM:SS
-	Desc     string // DESC
-	Entries  int64  // ENTRIES in the window
-	Exits    int64  // EXITS in the window
+	CA       string `avro:"CA"`
+	Unit     string `avro:"UNIT"`
+	SCP      string `avro:"SCP"`
+	Station  string `avro:"STATION"`
+	LineName string `avro:"LINENAME"`
+	Division string `avro:"DIVISION"`
+	Date     string `avro:"DATE"`    // window end, MM/DD/YYYY
+	Time     string `avro:"TIME"`    // window end, HH:MM:SS
+	Desc     string `avro:"DESC"`    // of the window's last reading
+	Entries  int64  `avro:"ENTRIES"` // in the window
+	Exits    int64  `avro:"EXITS"`   // in the window
 
-	Start      time.Time // START (timestamp-millis), inclusive
-	End        time.Time // END (timestamp-millis), exclusive
-	Revision   int32     // REVISION: 1 for the first emission
-	Generation int32     // GENERATION: replay generation, default 0
-	EmittedAt  time.Time // EMITTED_AT (timestamp-millis)
+	Start      time.Time `avro:"START"`      // timestamp-millis, inclusive
+	End        time.Time `avro:"END"`        // timestamp-millis, exclusive
+	Revision   int32     `avro:"REVISION"`   // 1 for the first emission
+	Generation int32     `avro:"GENERATION"` // replay generation, default 0
+	EmittedAt  time.Time `avro:"EMITTED_AT"` // timestamp-millis
 }
 
 // DeviceKey returns CA|UNIT|SCP.
@@ -295,19 +300,20 @@ func (w *DeviceWindow) Validate() error {
 }
 
 // StationWindow is the StationWindow record: one station's activity in one
-// closed event-time window [Start, End), summed over its devices.
+// closed event-time window [Start, End), summed over its devices. Like
+// DeviceWindow, this is its one declaration.
 type StationWindow struct {
-	Station    string    // STATION
-	LineName   string    // LINENAME
-	Division   string    // DIVISION
-	Start      time.Time // START (timestamp-millis), inclusive
-	End        time.Time // END (timestamp-millis), exclusive
-	Entries    int64     // ENTRIES
-	Exits      int64     // EXITS
-	Devices    int32     // DEVICES that contributed
-	Revision   int32     // REVISION: 1 for the first emission
-	Generation int32     // GENERATION: replay generation, default 0
-	EmittedAt  time.Time // EMITTED_AT (timestamp-millis)
+	Station    string    `avro:"STATION"`
+	LineName   string    `avro:"LINENAME"`
+	Division   string    `avro:"DIVISION"`
+	Start      time.Time `avro:"START"` // timestamp-millis, inclusive
+	End        time.Time `avro:"END"`   // timestamp-millis, exclusive
+	Entries    int64     `avro:"ENTRIES"`
+	Exits      int64     `avro:"EXITS"`
+	Devices    int32     `avro:"DEVICES"`    // that contributed
+	Revision   int32     `avro:"REVISION"`   // 1 for the first emission
+	Generation int32     `avro:"GENERATION"` // replay generation, default 0
+	EmittedAt  time.Time `avro:"EMITTED_AT"` // timestamp-millis
 }
 
 // StationKey returns STATION|LINENAME.
