@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -21,6 +22,10 @@ type WindowCodec[W any, P interface {
 	// fields maps each reader field to W's field (its number in
 	// rec.names), bound once.
 	fields []int
+	// natives holds map[string]any, each W's goavro native form for one
+	// Marshal at a time: the map is filled with the record's fields,
+	// encoded and put back, so encoding allocates no map.
+	natives sync.Pool
 }
 
 // record is what a WindowCodec needs of W, generated from W's declaration
@@ -69,7 +74,9 @@ func newWindowCodec[W any, P interface {
 			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
 		}
 	}
-	return &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}, nil
+	c := &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}
+	c.natives.New = func() any { return make(map[string]any, len(rec.names)) }
+	return c, nil
 }
 
 // Subject returns the codec's subject.
@@ -80,7 +87,8 @@ func (c *WindowCodec[W, P]) Prepare(ctx context.Context) (int, error) { return c
 
 // Marshal encodes a window. It does not validate it.
 func (c *WindowCodec[W, P]) Marshal(w *W) ([]byte, error) {
-	m := make(map[string]any, len(c.rec.names))
+	m := c.natives.Get().(map[string]any)
+	defer c.natives.Put(m)
 	c.rec.native(w, m)
 	return c.e.encode(m)
 }
