@@ -49,7 +49,7 @@ func TestEventsGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := w.StationKey() + "|" + w.Start.Format("2006-01-02T15:04:05Z")
+		key := schemas.StationWindowKey(w.StationKey(), w.Start)
 		produceAt(t, ctx, s, schemas.DefaultStationWindowsTopic, key, b, published)
 	}
 	for _, w := range devices {
@@ -57,7 +57,7 @@ func TestEventsGolden(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		key := w.DeviceKey() + "|" + w.Start.Format("2006-01-02T15:04:05Z")
+		key := schemas.DeviceWindowKey(w.DeviceKey(), w.Start)
 		produceAt(t, ctx, s, schemas.DefaultDeviceWindowsTopic, key, b, published)
 	}
 

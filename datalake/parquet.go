@@ -53,11 +53,11 @@ func (r *StationRow) csvFields(dst []string) []string {
 // CA|UNIT|SCP|START with the old one's) and START; a station window by its
 // sink key.
 func (r *DeviceRow) windowKey() string {
-	return schemas.ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+	return schemas.ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(schemas.WindowKeyTime)
 }
 
 func (r *StationRow) windowKey() string {
-	return schemas.StationKey(r.Station, r.LineName) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+	return schemas.StationWindowKey(schemas.StationKey(r.Station, r.LineName), r.Start)
 }
 
 func (r *DeviceRow) version() (int32, int32)  { return r.Generation, r.Revision }

@@ -22,9 +22,6 @@ const (
 	WindowDateLayout = "01/02/2006"
 )
 
-// KeySeparator joins the parts of device and station keys.
-const KeySeparator = "|"
-
 // Reading is one turnstile register reading: the TurnstileReading record.
 // Field comments name the Avro field.
 type Reading struct {
@@ -179,34 +176,6 @@ func ParseClock(s string) (time.Duration, error) {
 	}
 	return time.Duration(t.Hour())*time.Hour + time.Duration(t.Minute())*time.Minute +
 		time.Duration(t.Second())*time.Second, nil
-}
-
-// DeviceKey joins a device's identifying fields: CA|UNIT|SCP.
-func DeviceKey(ca, unit, scp string) string {
-	return ca + KeySeparator + unit + KeySeparator + scp
-}
-
-// StationKey joins a station's identifying fields: STATION|LINENAME.
-func StationKey(station, lineName string) string {
-	return station + KeySeparator + lineName
-}
-
-// SplitDeviceKey splits a key made by [DeviceKey].
-func SplitDeviceKey(key string) (ca, unit, scp string, ok bool) {
-	parts := strings.Split(key, KeySeparator)
-	if len(parts) != 3 {
-		return "", "", "", false
-	}
-	return parts[0], parts[1], parts[2], true
-}
-
-// SplitStationKey splits a key made by [StationKey].
-func SplitStationKey(key string) (station, lineName string, ok bool) {
-	station, lineName, ok = strings.Cut(key, KeySeparator)
-	if !ok || strings.Contains(lineName, KeySeparator) {
-		return "", "", false
-	}
-	return station, lineName, true
 }
 
 // WindowEndFields formats a window end as the DATE (MM/DD/YYYY) and TIME
