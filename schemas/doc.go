@@ -44,10 +44,13 @@
 // are instants. [LoadTimeZone] reads a zone name; the zone database is
 // compiled in.
 //
-// Keys: [DeviceKey] and [StationKey] build the keys of every keyed topic;
-// [Partition] and [Partitioner] place a key on its partition exactly as goka
-// does (FNV-1a through sarama's hash partitioner), the one such mapping in
-// the module: the processors, the relays and the producer all use it.
+// Keys (keys.go): [DeviceKey] and [StationKey] build the keys of every
+// keyed topic, [DeviceWindowKey] and [StationWindowKey] those of the sink
+// topics (CA|UNIT|SCP|START and STATION|LINENAME|START, START in
+// [WindowKeyTime]), each with its split; [Partition] and [Partitioner]
+// place a key on its partition exactly as goka does (FNV-1a through
+// sarama's hash partitioner), the one such mapping in the module: the
+// processors, the relays and the producer all use it.
 //
 // Subjects follow the TopicNameStrategy: the value schema of topic T is
 // registered under "T-value" (see [Subject] and [Topics.Registrations]).
