@@ -64,6 +64,9 @@ func newWindowCodec[W any, P interface {
 	*W
 	Validate() error
 }](cfg Config, s schemas.Schema, name string, rec record[W]) (*WindowCodec[W, P], error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	e, err := newEngine(cfg, s.Text, s.Text)
 	if err != nil {
 		return nil, err
