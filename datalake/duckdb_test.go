@@ -147,8 +147,8 @@ func (s *stack) sinkTotals(t *testing.T, ctx context.Context, hw map[string]map[
 	return sum(newest[devTopic]), sum(newest[stTopic]), devRecords, stRecords
 }
 
-// TestDuckDBReadsTheLake is the independent check: DuckDB (npm
-// @duckdb/node-api, no extension downloads) reads the Parquet and CSV.gz
+// TestDuckDBReadsTheLake: an independent reader, DuckDB (npm
+// @duckdb/node-api, no extension downloads), reads the Parquet and CSV.gz
 // files the lake-writer wrote, keeps the newest version of each window and
 // its totals equal the sink topics' — before compaction (deduplicating) and
 // after (one row per window).
