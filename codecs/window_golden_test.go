@@ -69,34 +69,8 @@ func TestWindowRecordsGolden(t *testing.T) {
 	seedWriter(t, sc.e, 11)
 
 	got := map[string][]byte{}
-	for name, w := range goldenDeviceWindows() {
-		b, err := dc.Marshal(&w)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		got[name] = b
-		back, err := dc.Unmarshal(b)
-		if err != nil {
-			t.Fatalf("%s: decode: %v", name, err)
-		}
-		if back != w {
-			t.Errorf("%s: decoded %+v, want %+v", name, back, w)
-		}
-	}
-	for name, w := range goldenStationWindows() {
-		b, err := sc.Marshal(&w)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		got[name] = b
-		back, err := sc.Unmarshal(b)
-		if err != nil {
-			t.Fatalf("%s: decode: %v", name, err)
-		}
-		if back != w {
-			t.Errorf("%s: decoded %+v, want %+v", name, back, w)
-		}
-	}
+	roundTrips(t, dc, goldenDeviceWindows(), got)
+	roundTrips(t, sc, goldenStationWindows(), got)
 
 	path := filepath.Join("testdata", "window-records.json")
 	if *updateGolden {
@@ -126,6 +100,28 @@ func TestWindowRecordsGolden(t *testing.T) {
 	for _, g := range want {
 		if h := hex.EncodeToString(got[g.Name]); h != g.Hex {
 			t.Errorf("%s: encoded\n%s\nwant\n%s", g.Name, h, g.Hex)
+		}
+	}
+}
+
+// roundTrips encodes each window into got and decodes it back.
+func roundTrips[W comparable, P interface {
+	*W
+	Validate() error
+}](t *testing.T, c *WindowCodec[W, P], ws map[string]W, got map[string][]byte) {
+	t.Helper()
+	for name, w := range ws {
+		b, err := c.Marshal(&w)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		got[name] = b
+		back, err := c.Unmarshal(b)
+		if err != nil {
+			t.Fatalf("%s: decode: %v", name, err)
+		}
+		if back != w {
+			t.Errorf("%s: decoded %+v, want %+v", name, back, w)
 		}
 	}
 }

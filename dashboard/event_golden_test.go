@@ -45,20 +45,10 @@ func TestEventsGolden(t *testing.T) {
 	devices[1].SetWindow(at.Add(4*time.Hour), at.Add(8*time.Hour), schemas.DefaultLocation())
 
 	for _, w := range stations {
-		b, err := s.st.Marshal(&w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := schemas.StationWindowKey(w.StationKey(), w.Start)
-		produceAt(t, ctx, s, schemas.DefaultStationWindowsTopic, key, b, published)
+		produceAt(t, ctx, s, schemas.DefaultStationWindowsTopic, schemas.StationWindowKey(w.StationKey(), w.Start), published, s.st.Marshal, &w)
 	}
 	for _, w := range devices {
-		b, err := s.dev.Marshal(&w)
-		if err != nil {
-			t.Fatal(err)
-		}
-		key := schemas.DeviceWindowKey(w.DeviceKey(), w.Start)
-		produceAt(t, ctx, s, schemas.DefaultDeviceWindowsTopic, key, b, published)
+		produceAt(t, ctx, s, schemas.DefaultDeviceWindowsTopic, schemas.DeviceWindowKey(w.DeviceKey(), w.Start), published, s.dev.Marshal, &w)
 	}
 
 	_, base := startHub(t, ctx, s, dashboard.HubConfig{}, nil)
@@ -88,10 +78,14 @@ func TestEventsGolden(t *testing.T) {
 	}
 }
 
-// produceAt publishes one record with a fixed timestamp.
-func produceAt(t *testing.T, ctx context.Context, s *sinks, topic, key string, value []byte, ts time.Time) {
+// produceAt publishes window w, keyed key, with timestamp ts.
+func produceAt[W any](t *testing.T, ctx context.Context, s *sinks, topic, key string, ts time.Time, marshal func(*W) ([]byte, error), w *W) {
 	t.Helper()
-	res := s.client.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: value, Timestamp: ts})
+	b, err := marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := s.client.ProduceSync(ctx, &kgo.Record{Topic: topic, Key: []byte(key), Value: b, Timestamp: ts})
 	if err := res.FirstErr(); err != nil {
 		t.Fatal(err)
 	}

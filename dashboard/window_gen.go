@@ -29,26 +29,14 @@ type DeviceWindow struct {
 	EmittedAt  time.Time `json:"EMITTED_AT"`
 }
 
-// deviceJSON returns w as JSON.
+// deviceJSON returns w as JSON: the record with JSON tags, its times in
+// UTC.
 func deviceJSON(w *schemas.DeviceWindow) DeviceWindow {
-	return DeviceWindow{
-		CA:         w.CA,
-		Unit:       w.Unit,
-		SCP:        w.SCP,
-		Station:    w.Station,
-		LineName:   w.LineName,
-		Division:   w.Division,
-		Date:       w.Date,
-		Time:       w.Time,
-		Desc:       w.Desc,
-		Entries:    w.Entries,
-		Exits:      w.Exits,
-		Start:      w.Start.UTC(),
-		End:        w.End.UTC(),
-		Revision:   w.Revision,
-		Generation: w.Generation,
-		EmittedAt:  w.EmittedAt.UTC(),
-	}
+	j := DeviceWindow(*w)
+	j.Start = j.Start.UTC()
+	j.End = j.End.UTC()
+	j.EmittedAt = j.EmittedAt.UTC()
+	return j
 }
 
 // StationWindow is a StationWindow record (schemas.StationWindow) as JSON: its
@@ -67,19 +55,12 @@ type StationWindow struct {
 	EmittedAt  time.Time `json:"EMITTED_AT"`
 }
 
-// stationJSON returns w as JSON.
+// stationJSON returns w as JSON: the record with JSON tags, its times in
+// UTC.
 func stationJSON(w *schemas.StationWindow) StationWindow {
-	return StationWindow{
-		Station:    w.Station,
-		LineName:   w.LineName,
-		Division:   w.Division,
-		Start:      w.Start.UTC(),
-		End:        w.End.UTC(),
-		Entries:    w.Entries,
-		Exits:      w.Exits,
-		Devices:    w.Devices,
-		Revision:   w.Revision,
-		Generation: w.Generation,
-		EmittedAt:  w.EmittedAt.UTC(),
-	}
+	j := StationWindow(*w)
+	j.Start = j.Start.UTC()
+	j.End = j.End.UTC()
+	j.EmittedAt = j.EmittedAt.UTC()
+	return j
 }

@@ -234,13 +234,13 @@ type {{.Name}} struct {
 {{- end}}
 }
 
-// {{.Short}}JSON returns w as JSON.
+// {{.Short}}JSON returns w as JSON: the record with JSON tags, its times in
+// UTC.
 func {{.Short}}JSON(w *schemas.{{.Name}}) {{.Name}} {
-	return {{.Name}}{
-{{- range .Fields}}
-		{{.Go}}: w.{{.Go}}{{if eq .Kind "time.Time"}}.UTC(){{end}},
-{{- end}}
-	}
+	j := {{.Name}}(*w)
+{{- range .Fields}}{{if eq .Kind "time.Time"}}
+	j.{{.Go}} = j.{{.Go}}.UTC(){{end}}{{end}}
+	return j
 }
 {{end -}}
 `
