@@ -6,7 +6,7 @@ PKGS     := ./...
 # processes. One package at a time keeps a 2-core machine responsive.
 TESTFLAGS ?= -count=1 -p 1 -timeout 30m
 
-.PHONY: all build run test race systest chaos lint bench bench-go up down clean
+.PHONY: all build run test race systest chaos lint generate bench bench-go up down clean
 
 all: build
 
@@ -43,6 +43,11 @@ chaos:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## generate: rewrite what the sink records' declarations in schemas/types.go imply elsewhere
+## (codecs/, dashboard/, datalake/ window_gen.go); a test fails when they are stale
+generate:
+	$(GO) generate ./schemas
 
 ## bench: one run (< 10 min): ours vs the limit vs the usual goka way on 2M readings, close latency,
 ## restore, scaling, micro-benchmarks; markdown on stdout, every figure in bench/results.json.

@@ -15,7 +15,7 @@ func TestDeviceTally(t *testing.T) {
 	win := func(scp string, k int, entries int64, rev int32) (string, schemas.DeviceWindow) {
 		w := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: scp, Start: start.Add(time.Duration(k) * 5 * time.Minute),
 			Entries: entries, Exits: entries / 2, Revision: rev}
-		return w.DeviceKey() + "|" + w.Start.Format(time.RFC3339), w
+		return schemas.DeviceWindowKey(w.DeviceKey(), w.Start), w
 	}
 	type rec struct {
 		key string

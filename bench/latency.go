@@ -6,7 +6,6 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -183,14 +182,9 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 					return
 				}
 				key := string(r.Key)
-				i := strings.LastIndexByte(key, '|')
-				if i < 0 {
+				_, s, ok := schemas.SplitDeviceWindowKey(key)
+				if !ok {
 					readErr = fmt.Errorf("bench: latency: bad window key %q", key)
-					return
-				}
-				s, err := time.Parse(processors.WindowKeyTime, key[i+1:])
-				if err != nil {
-					readErr = fmt.Errorf("bench: latency: window key %q: %w", key, err)
 					return
 				}
 				at, ok := cl.when(s.UnixMilli() + cfg.Window.Milliseconds())
@@ -219,7 +213,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		}
 		evt := r.EventTime.UnixMilli()
 		ws := floorTo(evt, cfg.Window.Milliseconds())
-		windows[string(r.Key)+"|"+time.UnixMilli(ws).UTC().Format(processors.WindowKeyTime)] = ws + cfg.Window.Milliseconds()
+		windows[schemas.DeviceWindowKey(string(r.Key), time.UnixMilli(ws))] = ws + cfg.Window.Milliseconds()
 		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: r.Key, Value: r.Value}, func(rec *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()

@@ -4,7 +4,12 @@
 // Confluent-compatible registry (srclient).
 //
 // [ReadingCodec] (TurnstileReading, a goka.Codec) and [DeviceWindowCodec] /
-// [StationWindowCodec] (the emitted windows) share one engine:
+// [StationWindowCodec] (the emitted windows) share one engine. What a
+// window codec does with each field of its record is generated from the
+// record's one declaration in schemas (window_gen.go); it fills a goavro
+// native map kept per codec in a sync.Pool, so that encoding a window
+// allocates no map and no closure, only the boxed field values and the
+// payload. The engine:
 //
 //   - Encoding resolves the writer schema id once, by register-or-lookup
 //     under the codec's subject (Config.LookupOnly: lookup only), on the

@@ -57,22 +57,28 @@ func (c *Config) Defaults() {
 	}
 }
 
-func (c *Config) registry() (srclient.ISchemaRegistryClient, error) {
-	if c.Subject == "" {
-		return nil, errors.New("codecs: Config.Subject is required")
+// validate checks what Defaults cannot fill: the subject and the registry.
+func (c *Config) validate() error {
+	switch {
+	case c.Subject == "":
+		return errors.New("codecs: Config.Subject is required")
+	case c.Client == nil && c.RegistryURL == "":
+		return errors.New("codecs: Config.RegistryURL or Config.Client is required")
 	}
+	return nil
+}
+
+// registry returns the registry client of a validated config.
+func (c *Config) registry() srclient.ISchemaRegistryClient {
 	if c.Client != nil {
-		return c.Client, nil
-	}
-	if c.RegistryURL == "" {
-		return nil, errors.New("codecs: Config.RegistryURL or Config.Client is required")
+		return c.Client
 	}
 	cl := srclient.NewSchemaRegistryClient(strings.TrimRight(c.RegistryURL, "/"))
 	// The codec keeps its own caches (with per-id subject checks and
 	// resolution plans); srclient's caches would only duplicate them, and
 	// its "latest" cache never expires.
 	cl.CachingEnabled(false)
-	return cl, nil
+	return cl
 }
 
 // engine is the schema-agnostic part of a codec: Confluent framing, the
@@ -116,11 +122,8 @@ type writerEntry struct {
 	guard   *avroType // writer schema, when it has arrays or maps (see guard.go)
 }
 
+// newEngine builds the engine of a codec whose constructor validated cfg.
 func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
-	cl, err := cfg.registry()
-	if err != nil {
-		return nil, err
-	}
 	reader, err := parseSchema(readerText)
 	if err != nil {
 		return nil, fmt.Errorf("codecs: reader schema: %w", err)
@@ -139,7 +142,7 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 	}
 	cfg.Defaults()
 	return &engine{
-		client:       cl,
+		client:       cfg.registry(),
 		subject:      cfg.Subject,
 		checkSubject: !cfg.SkipSubjectCheck,
 		lookupOnly:   cfg.LookupOnly,
@@ -220,7 +223,7 @@ func (e *engine) id(ctx context.Context) (int, error) {
 		code := registryCode(err)
 		notFound := code == 40401 || code == 40403
 		if notFound && e.lookupOnly {
-			return 0, fmt.Errorf("codecs: writer schema under %s: %w", e.subject, ErrNotRegistered)
+			return 0, fmt.Errorf("%w %s", ErrNotRegistered, e.subject)
 		}
 		if !notFound {
 			return 0, e.registryErr("look up writer schema", -1, err, code)
@@ -249,7 +252,7 @@ func (e *engine) id(ctx context.Context) (int, error) {
 func (e *engine) registryErr(op string, id int, err error, code int) error {
 	switch {
 	case code == 401 || code == 403 || authStatus(err):
-		return fmt.Errorf("codecs: %s under %s: %w: %w", op, e.subject, ErrRegistryAuth, err)
+		return fmt.Errorf("%w: %s under %s: %w", ErrRegistryAuth, op, e.subject, err)
 	case code == 409:
 		return fmt.Errorf("codecs: %s under %s: incompatible with the subject: %w", op, e.subject, err)
 	case code == 42201:

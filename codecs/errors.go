@@ -95,11 +95,11 @@ var ErrRegistryUnavailable = errors.New("codecs: schema registry unavailable")
 // configuration must change. (A decoder meeting a never-seen schema id
 // keeps treating it as unavailability: a record is never dead-lettered for
 // the registry's sake.)
-var ErrRegistryAuth = errors.New("the schema registry refused the credentials")
+var ErrRegistryAuth = errors.New("codecs: the schema registry refused the credentials")
 
 // ErrNotRegistered is wrapped by the error of an encoder configured with
 // Config.LookupOnly whose writer schema is not registered under its subject.
-var ErrNotRegistered = errors.New("writer schema is not registered under the subject")
+var ErrNotRegistered = errors.New("codecs: the writer schema is not registered under the subject")
 
 // UnavailableError reports that a registry round trip the codec needed
 // failed (connection refused, timeout, 5xx, ...). Only records whose schema

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/linkedin/goavro/v2"
@@ -68,6 +69,18 @@ func (c *ReadingConfig) Defaults() {
 	}
 }
 
+// validate checks the embedded Config and that WriterVersion is a
+// TurnstileReading version.
+func (c *ReadingConfig) validate() error {
+	if err := c.Config.validate(); err != nil {
+		return err
+	}
+	if !slices.Contains(schemas.ReadingVersions(), c.WriterVersion) {
+		return fmt.Errorf("codecs: ReadingConfig.WriterVersion %d is not a TurnstileReading version %v", c.WriterVersion, schemas.ReadingVersions())
+	}
+	return nil
+}
+
 // ReadingCodec is a goka.Codec for TurnstileReading values in the Confluent
 // wire format. Decode returns *schemas.Reading; Encode accepts
 // schemas.Reading or *schemas.Reading. It is safe for concurrent use.
@@ -85,6 +98,9 @@ type ReadingCodec struct {
 // schemas are fetched on the first Decode of each id.
 func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	cfg.Defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	ws, err := schemas.ReadingSchema(cfg.WriterVersion)
 	if err != nil {
 		return nil, fmt.Errorf("codecs: writer version: %w", err)
@@ -163,7 +179,7 @@ func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Tim
 		return r, time.Time{}, nil
 	}
 	if c.maxField > 0 {
-		if err := checkLengths(&r, c.maxField); err != nil {
+		if err := validateLengths(&r, c.maxField); err != nil {
 			return schemas.Reading{}, time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
 		}
 	}
@@ -204,8 +220,8 @@ func fmtTime(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-// checkLengths rejects any string field longer than max bytes.
-func checkLengths(r *schemas.Reading, max int) error {
+// validateLengths rejects any string field longer than max bytes.
+func validateLengths(r *schemas.Reading, max int) error {
 	for _, f := range []struct{ name, v string }{
 		{"CA", r.CA}, {"UNIT", r.Unit}, {"SCP", r.SCP}, {"STATION", r.Station}, {"LINENAME", r.LineName},
 		{"DIVISION", r.Division}, {"DATE", r.Date}, {"TIME", r.Time}, {"DESC", r.Desc}, {"ID", r.ID},

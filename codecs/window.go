@@ -3,7 +3,8 @@ package codecs
 import (
 	"context"
 	"fmt"
-	"time"
+	"slices"
+	"sync"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -15,10 +16,27 @@ type WindowCodec[W any, P interface {
 	*W
 	Validate() error
 }] struct {
-	e       *engine
-	name    string
-	setters []func(*W, any)
-	native  func(*W) map[string]any
+	e    *engine
+	name string
+	rec  record[W]
+	// fields maps each reader field to W's field (its number in
+	// rec.names), bound once.
+	fields []int
+	// natives holds map[string]any, each W's goavro native form for one
+	// Marshal at a time: the map is filled with the record's fields,
+	// encoded and put back, so encoding allocates no map.
+	natives sync.Pool
+}
+
+// record is what a WindowCodec needs of W, generated from W's declaration
+// in schemas (window_gen.go, by schemas/internal/recordgen): the Avro names
+// of W's fields, a function writing W's fields into a native map and one
+// setting a field from a decoded value. Nothing about W is reflected at run
+// time.
+type record[W any] struct {
+	names  []string
+	native func(*W, map[string]any)
+	set    func(w *W, field int, v any)
 }
 
 // DeviceWindowCodec encodes and decodes TurnstileWindow records
@@ -33,30 +51,35 @@ type StationWindowCodec = WindowCodec[schemas.StationWindow, *schemas.StationWin
 // (normally schemas.Subject(topics.DeviceWindows)). It does not contact the
 // registry.
 func NewDeviceWindowCodec(cfg Config) (*DeviceWindowCodec, error) {
-	return newWindowCodec[schemas.DeviceWindow, *schemas.DeviceWindow](cfg, schemas.DeviceWindowSchema(), "device window",
-		deviceWindowSetters(), DeviceWindowNative)
+	return newWindowCodec[schemas.DeviceWindow, *schemas.DeviceWindow](cfg, schemas.DeviceWindowSchema(), "device window", deviceWindow)
 }
 
 // NewStationWindowCodec builds a station window codec for cfg.Subject
 // (normally schemas.Subject(topics.StationWindows)).
 func NewStationWindowCodec(cfg Config) (*StationWindowCodec, error) {
-	return newWindowCodec[schemas.StationWindow, *schemas.StationWindow](cfg, schemas.StationWindowSchema(), "station window",
-		stationWindowSetters(), StationWindowNative)
+	return newWindowCodec[schemas.StationWindow, *schemas.StationWindow](cfg, schemas.StationWindowSchema(), "station window", stationWindow)
 }
 
 func newWindowCodec[W any, P interface {
 	*W
 	Validate() error
-}](cfg Config, s schemas.Schema, name string, setters map[string]func(*W, any), native func(*W) map[string]any) (*WindowCodec[W, P], error) {
+}](cfg Config, s schemas.Schema, name string, rec record[W]) (*WindowCodec[W, P], error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	e, err := newEngine(cfg, s.Text, s.Text)
 	if err != nil {
 		return nil, err
 	}
-	bound, err := bindSetters(e.reader, setters)
-	if err != nil {
-		return nil, err
+	fields := make([]int, len(e.reader.fields))
+	for i, f := range e.reader.fields {
+		if fields[i] = slices.Index(rec.names, f.name); fields[i] < 0 {
+			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
+		}
 	}
-	return &WindowCodec[W, P]{e: e, name: name, setters: bound, native: native}, nil
+	c := &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}
+	c.natives.New = func() any { return make(map[string]any, len(rec.names)) }
+	return c, nil
 }
 
 // Subject returns the codec's subject.
@@ -67,7 +90,10 @@ func (c *WindowCodec[W, P]) Prepare(ctx context.Context) (int, error) { return c
 
 // Marshal encodes a window. It does not validate it.
 func (c *WindowCodec[W, P]) Marshal(w *W) ([]byte, error) {
-	return c.e.encode(c.native(w))
+	m := c.natives.Get().(map[string]any)
+	defer c.natives.Put(m)
+	c.rec.native(w, m)
+	return c.e.encode(m)
 }
 
 // Unmarshal decodes and validates a window. Errors are *RejectError or
@@ -76,17 +102,17 @@ func (c *WindowCodec[W, P]) Unmarshal(data []byte) (W, error) {
 	var w W
 	var vals [20]any
 	out := vals[:0]
-	if len(c.setters) <= len(vals) {
-		out = vals[:len(c.setters)]
+	if len(c.fields) <= len(vals) {
+		out = vals[:len(c.fields)]
 	} else {
-		out = make([]any, len(c.setters))
+		out = make([]any, len(c.fields))
 	}
 	id, err := c.e.decode(data, out)
 	if err != nil {
 		return w, err
 	}
-	for i, set := range c.setters {
-		set(&w, out[i])
+	for i, v := range out {
+		c.rec.set(&w, c.fields[i], v)
 	}
 	if err := P(&w).Validate(); err != nil {
 		var zero W
@@ -117,60 +143,4 @@ func (c *WindowCodec[W, P]) Decode(data []byte) (any, error) {
 		return nil, err
 	}
 	return &w, nil
-}
-
-// DeviceWindowNative returns the goavro native form of a device window.
-func DeviceWindowNative(w *schemas.DeviceWindow) map[string]any {
-	return map[string]any{
-		"CA": w.CA, "UNIT": w.Unit, "SCP": w.SCP, "STATION": w.Station, "LINENAME": w.LineName,
-		"DIVISION": w.Division, "DATE": w.Date, "TIME": w.Time, "DESC": w.Desc,
-		"ENTRIES": w.Entries, "EXITS": w.Exits, "START": w.Start, "END": w.End,
-		"REVISION": w.Revision, "GENERATION": w.Generation, "EMITTED_AT": w.EmittedAt,
-	}
-}
-
-func deviceWindowSetters() map[string]func(*schemas.DeviceWindow, any) {
-	return map[string]func(*schemas.DeviceWindow, any){
-		"CA":         func(w *schemas.DeviceWindow, v any) { w.CA, _ = v.(string) },
-		"UNIT":       func(w *schemas.DeviceWindow, v any) { w.Unit, _ = v.(string) },
-		"SCP":        func(w *schemas.DeviceWindow, v any) { w.SCP, _ = v.(string) },
-		"STATION":    func(w *schemas.DeviceWindow, v any) { w.Station, _ = v.(string) },
-		"LINENAME":   func(w *schemas.DeviceWindow, v any) { w.LineName, _ = v.(string) },
-		"DIVISION":   func(w *schemas.DeviceWindow, v any) { w.Division, _ = v.(string) },
-		"DATE":       func(w *schemas.DeviceWindow, v any) { w.Date, _ = v.(string) },
-		"TIME":       func(w *schemas.DeviceWindow, v any) { w.Time, _ = v.(string) },
-		"DESC":       func(w *schemas.DeviceWindow, v any) { w.Desc, _ = v.(string) },
-		"ENTRIES":    func(w *schemas.DeviceWindow, v any) { w.Entries, _ = v.(int64) },
-		"EXITS":      func(w *schemas.DeviceWindow, v any) { w.Exits, _ = v.(int64) },
-		"START":      func(w *schemas.DeviceWindow, v any) { w.Start, _ = v.(time.Time) },
-		"END":        func(w *schemas.DeviceWindow, v any) { w.End, _ = v.(time.Time) },
-		"REVISION":   func(w *schemas.DeviceWindow, v any) { w.Revision, _ = v.(int32) },
-		"GENERATION": func(w *schemas.DeviceWindow, v any) { w.Generation, _ = v.(int32) },
-		"EMITTED_AT": func(w *schemas.DeviceWindow, v any) { w.EmittedAt, _ = v.(time.Time) },
-	}
-}
-
-// StationWindowNative returns the goavro native form of a station window.
-func StationWindowNative(w *schemas.StationWindow) map[string]any {
-	return map[string]any{
-		"STATION": w.Station, "LINENAME": w.LineName, "DIVISION": w.Division,
-		"START": w.Start, "END": w.End, "ENTRIES": w.Entries, "EXITS": w.Exits,
-		"DEVICES": w.Devices, "REVISION": w.Revision, "GENERATION": w.Generation, "EMITTED_AT": w.EmittedAt,
-	}
-}
-
-func stationWindowSetters() map[string]func(*schemas.StationWindow, any) {
-	return map[string]func(*schemas.StationWindow, any){
-		"STATION":    func(w *schemas.StationWindow, v any) { w.Station, _ = v.(string) },
-		"LINENAME":   func(w *schemas.StationWindow, v any) { w.LineName, _ = v.(string) },
-		"DIVISION":   func(w *schemas.StationWindow, v any) { w.Division, _ = v.(string) },
-		"START":      func(w *schemas.StationWindow, v any) { w.Start, _ = v.(time.Time) },
-		"END":        func(w *schemas.StationWindow, v any) { w.End, _ = v.(time.Time) },
-		"ENTRIES":    func(w *schemas.StationWindow, v any) { w.Entries, _ = v.(int64) },
-		"EXITS":      func(w *schemas.StationWindow, v any) { w.Exits, _ = v.(int64) },
-		"DEVICES":    func(w *schemas.StationWindow, v any) { w.Devices, _ = v.(int32) },
-		"REVISION":   func(w *schemas.StationWindow, v any) { w.Revision, _ = v.(int32) },
-		"GENERATION": func(w *schemas.StationWindow, v any) { w.Generation, _ = v.(int32) },
-		"EMITTED_AT": func(w *schemas.StationWindow, v any) { w.EmittedAt, _ = v.(time.Time) },
-	}
 }

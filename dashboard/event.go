@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // Event kinds, the SSE event type of each event.
@@ -24,55 +22,9 @@ type Message struct {
 	Offset    int64     `json:"offset"`
 	Key       string    `json:"key"`       // the record key (STATION|LINENAME|START, CA|UNIT|SCP|START)
 	Timestamp time.Time `json:"timestamp"` // the record's timestamp: when it was published
-	// Window is a StationWindow or a DeviceWindow.
+	// Window is a StationWindow or a DeviceWindow (window_gen.go, generated
+	// from the records' declarations in schemas).
 	Window any `json:"window"`
-}
-
-// StationWindow is a StationWindow record (schemas.StationWindow) as JSON.
-type StationWindow struct {
-	Station    string    `json:"STATION"`
-	LineName   string    `json:"LINENAME"`
-	Division   string    `json:"DIVISION"`
-	Start      time.Time `json:"START"`
-	End        time.Time `json:"END"`
-	Entries    int64     `json:"ENTRIES"`
-	Exits      int64     `json:"EXITS"`
-	Devices    int32     `json:"DEVICES"`
-	Revision   int32     `json:"REVISION"`
-	Generation int32     `json:"GENERATION"`
-	EmittedAt  time.Time `json:"EMITTED_AT"`
-}
-
-// DeviceWindow is a TurnstileWindow record (schemas.DeviceWindow) as JSON.
-type DeviceWindow struct {
-	CA         string    `json:"CA"`
-	Unit       string    `json:"UNIT"`
-	SCP        string    `json:"SCP"`
-	Station    string    `json:"STATION"`
-	LineName   string    `json:"LINENAME"`
-	Division   string    `json:"DIVISION"`
-	Date       string    `json:"DATE"`
-	Time       string    `json:"TIME"`
-	Desc       string    `json:"DESC"`
-	Entries    int64     `json:"ENTRIES"`
-	Exits      int64     `json:"EXITS"`
-	Start      time.Time `json:"START"`
-	End        time.Time `json:"END"`
-	Revision   int32     `json:"REVISION"`
-	Generation int32     `json:"GENERATION"`
-	EmittedAt  time.Time `json:"EMITTED_AT"`
-}
-
-func stationJSON(w *schemas.StationWindow) StationWindow {
-	return StationWindow{Station: w.Station, LineName: w.LineName, Division: w.Division,
-		Start: w.Start.UTC(), End: w.End.UTC(), Entries: w.Entries, Exits: w.Exits, Devices: w.Devices,
-		Revision: w.Revision, Generation: w.Generation, EmittedAt: w.EmittedAt.UTC()}
-}
-
-func deviceJSON(w *schemas.DeviceWindow) DeviceWindow {
-	return DeviceWindow{CA: w.CA, Unit: w.Unit, SCP: w.SCP, Station: w.Station, LineName: w.LineName,
-		Division: w.Division, Date: w.Date, Time: w.Time, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
-		Start: w.Start.UTC(), End: w.End.UTC(), Revision: w.Revision, Generation: w.Generation, EmittedAt: w.EmittedAt.UTC()}
 }
 
 // event is one sink record as the hub keeps it.

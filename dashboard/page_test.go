@@ -94,7 +94,7 @@ func (p *pipeline) produce(t *testing.T, ctx context.Context, rs ...schemas.Read
 
 // stationKey is a station window's record key.
 func stationKey(station, line string, start time.Time) string {
-	return station + "|" + line + "|" + start.UTC().Format(processors.WindowKeyTime)
+	return schemas.StationWindowKey(schemas.StationKey(station, line), start)
 }
 
 // expectStations is the set of station windows readings make with

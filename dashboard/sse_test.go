@@ -78,7 +78,7 @@ func (s *sinks) produce(t *testing.T, ctx context.Context, n int) map[rec]string
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := s.produceSync(t, ctx, schemas.DefaultStationWindowsTopic, station+"|NQR|"+start.Format(time.RFC3339), b)
+		r := s.produceSync(t, ctx, schemas.DefaultStationWindowsTopic, schemas.StationWindowKey(schemas.StationKey(station, "NQR"), start), b)
 		out[r] = station
 		dw := schemas.DeviceWindow{CA: "A002", Unit: "R051", SCP: fmt.Sprintf("02-00-%02d", s.seq%4), Station: station, LineName: "NQR",
 			Division: "BMT", Desc: "REGULAR", Entries: int64(s.seq), Exits: int64(s.seq), Revision: 1, EmittedAt: sw.EmittedAt}
@@ -86,7 +86,7 @@ func (s *sinks) produce(t *testing.T, ctx context.Context, n int) map[rec]string
 		if b, err = s.dev.Marshal(&dw); err != nil {
 			t.Fatal(err)
 		}
-		r = s.produceSync(t, ctx, schemas.DefaultDeviceWindowsTopic, dw.DeviceKey()+"|"+start.Format(time.RFC3339), b)
+		r = s.produceSync(t, ctx, schemas.DefaultDeviceWindowsTopic, schemas.DeviceWindowKey(dw.DeviceKey(), start), b)
 		out[r] = station
 	}
 	return out

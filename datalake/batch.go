@@ -181,7 +181,10 @@ func writeBatch(ctx context.Context, s *Store, ds Dataset, sp span, b *batch, f 
 			func(w *schemas.DeviceWindow) time.Time { return w.End }, put, meta)
 	case StationWindows:
 		err = writeDated(ds, sp, f, b.stations, stationCSVColumns,
-			func(w *schemas.StationWindow, dst []string) []string { return stationCSVFields(w, f.zone, dst) },
+			func(w *schemas.StationWindow, dst []string) []string {
+				date, clock := schemas.WindowEndFields(w.End, f.zone)
+				return stationCSVFields(w, date, clock, dst)
+			},
 			func(w *schemas.StationWindow) StationRow { return NewStationRow(w, f.zone) },
 			func(w *schemas.StationWindow) time.Time { return w.End }, put, meta)
 	default:

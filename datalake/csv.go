@@ -9,9 +9,6 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // DeviceCSVColumns returns the columns of a device-window CSV file after
@@ -24,31 +21,9 @@ func DeviceCSVColumns() []string { return append([]string(nil), deviceCSVColumns
 // devices.
 func StationCSVColumns() []string { return append([]string(nil), stationCSVColumns...) }
 
-// Read-only; see DeviceCSVColumns and StationCSVColumns.
-var (
-	deviceCSVColumns  = []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS"}
-	stationCSVColumns = []string{"STATION", "LINENAME", "DIVISION", "DATE", "TIME", "ENTRIES", "EXITS", "DEVICES"}
-)
-
-// deviceCSVFields returns a device window's CSV fields (without index).
-func deviceCSVFields(w *schemas.DeviceWindow, dst []string) []string {
-	return append(dst[:0], w.CA, w.Unit, w.SCP, w.Station, w.LineName, w.Division, w.Date, w.Time, w.Desc,
-		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10))
-}
-
-// stationCSVFields returns a station window's CSV fields (without index),
-// DATE and TIME its end's local date and clock in zone (nil: UTC).
-func stationCSVFields(w *schemas.StationWindow, zone *time.Location, dst []string) []string {
-	date, clock := schemas.WindowEndFields(w.End, zone)
-	return stationFields(w, date, clock, dst)
-}
-
-// stationFields returns a station window's CSV fields with the given DATE
-// and TIME.
-func stationFields(w *schemas.StationWindow, date, clock string, dst []string) []string {
-	return append(dst[:0], w.Station, w.LineName, w.Division, date, clock,
-		strconv.FormatInt(w.Entries, 10), strconv.FormatInt(w.Exits, 10), strconv.FormatInt(int64(w.Devices), 10))
-}
+// The columns (deviceCSVColumns, stationCSVColumns) and the fields of a
+// window's row (deviceCSVFields, stationCSVFields) are generated from the
+// records' declarations in schemas (window_gen.go).
 
 // csvEncoder writes rows the way pandas' DataFrame.to_csv does by default:
 // comma-separated, "\n" line ends, minimal quoting (a field is quoted only

@@ -39,7 +39,10 @@
 // of at most RowGroupRows rows) have the CSV columns plus START and END
 // (TIMESTAMP(MILLIS, UTC)), REVISION, GENERATION and EMITTED_AT
 // (TIMESTAMP(MILLIS, UTC)); see DeviceRow and StationRow. Their key-value
-// metadata names the topic, partition and offset range of the batch.
+// metadata names the topic, partition and offset range of the batch. The
+// CSV columns, the Parquet rows and their conversions are generated from
+// the records' one declaration in schemas (window_gen.go; see the schemas
+// package documentation).
 //
 // # Exactly once
 //

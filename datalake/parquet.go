@@ -19,79 +19,32 @@ import (
 // rows, 100,000 by default) are a single row group.
 const RowGroupRows = 256 * 1024
 
-// DeviceRow is one device window in a Parquet file. Columns are named like
-// the CSV and Avro fields; timestamps are TIMESTAMP(MILLIS, UTC).
-type DeviceRow struct {
-	CA         string    `parquet:"CA,dict"`
-	Unit       string    `parquet:"UNIT,dict"`
-	SCP        string    `parquet:"SCP,dict"`
-	Station    string    `parquet:"STATION,dict"`
-	LineName   string    `parquet:"LINENAME,dict"`
-	Division   string    `parquet:"DIVISION,dict"`
-	Date       string    `parquet:"DATE,dict"`
-	Time       string    `parquet:"TIME,dict"`
-	Desc       string    `parquet:"DESC,dict"`
-	Entries    int64     `parquet:"ENTRIES"`
-	Exits      int64     `parquet:"EXITS"`
-	Start      time.Time `parquet:"START,timestamp(millisecond:utc)"`
-	End        time.Time `parquet:"END,timestamp(millisecond:utc)"`
-	Revision   int32     `parquet:"REVISION"`
-	Generation int32     `parquet:"GENERATION"`
-	EmittedAt  time.Time `parquet:"EMITTED_AT,timestamp(millisecond:utc)"`
-}
-
-// StationRow is one station window in a Parquet file.
-type StationRow struct {
-	Station    string    `parquet:"STATION,dict"`
-	LineName   string    `parquet:"LINENAME,dict"`
-	Division   string    `parquet:"DIVISION,dict"`
-	Date       string    `parquet:"DATE,dict"`
-	Time       string    `parquet:"TIME,dict"`
-	Entries    int64     `parquet:"ENTRIES"`
-	Exits      int64     `parquet:"EXITS"`
-	Devices    int32     `parquet:"DEVICES"`
-	Start      time.Time `parquet:"START,timestamp(millisecond:utc)"`
-	End        time.Time `parquet:"END,timestamp(millisecond:utc)"`
-	Revision   int32     `parquet:"REVISION"`
-	Generation int32     `parquet:"GENERATION"`
-	EmittedAt  time.Time `parquet:"EMITTED_AT,timestamp(millisecond:utc)"`
-}
-
-func millis(t time.Time) time.Time { return t.UTC().Truncate(time.Millisecond) }
+// DeviceRow and StationRow, the Parquet rows, are generated from the
+// records' declarations in schemas (window_gen.go, by
+// schemas/internal/recordgen), with the CSV layouts: a row's columns are
+// the CSV columns, then the record's other fields.
 
 // NewDeviceRow converts a device window.
-func NewDeviceRow(w *schemas.DeviceWindow) DeviceRow {
-	return DeviceRow{
-		CA: w.CA, Unit: w.Unit, SCP: w.SCP, Station: w.Station, LineName: w.LineName, Division: w.Division,
-		Date: w.Date, Time: w.Time, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
-		Start: millis(w.Start), End: millis(w.End), Revision: w.Revision, Generation: w.Generation, EmittedAt: millis(w.EmittedAt),
-	}
-}
+func NewDeviceRow(w *schemas.DeviceWindow) DeviceRow { return deviceRow(w) }
 
 // NewStationRow converts a station window, with DATE and TIME its end's
 // local date and clock in zone (nil: UTC; a device window has its own).
 func NewStationRow(w *schemas.StationWindow, zone *time.Location) StationRow {
 	date, clock := schemas.WindowEndFields(w.End, zone)
-	return StationRow{
-		Station: w.Station, LineName: w.LineName, Division: w.Division, Date: date, Time: clock,
-		Entries: w.Entries, Exits: w.Exits, Devices: w.Devices,
-		Start: millis(w.Start), End: millis(w.End), Revision: w.Revision, Generation: w.Generation, EmittedAt: millis(w.EmittedAt),
-	}
+	return stationRow(w, date, clock)
 }
 
 // csvFields returns the row's device CSV fields.
 func (r *DeviceRow) csvFields(dst []string) []string {
-	w := schemas.DeviceWindow{CA: r.CA, Unit: r.Unit, SCP: r.SCP, Station: r.Station, LineName: r.LineName, Division: r.Division,
-		Date: r.Date, Time: r.Time, Desc: r.Desc, Entries: r.Entries, Exits: r.Exits}
+	w := r.window()
 	return deviceCSVFields(&w, dst)
 }
 
 // csvFields returns the row's station CSV fields, with the row's DATE and
 // TIME (written in the writer's zone).
 func (r *StationRow) csvFields(dst []string) []string {
-	w := schemas.StationWindow{Station: r.Station, LineName: r.LineName, Division: r.Division,
-		End: r.End, Entries: r.Entries, Exits: r.Exits, Devices: r.Devices}
-	return stationFields(&w, r.Date, r.Time, dst)
+	w := r.window()
+	return stationCSVFields(&w, r.Date, r.Time, dst)
 }
 
 // windowKey identifies the window of a row: a device window by its
@@ -100,11 +53,11 @@ func (r *StationRow) csvFields(dst []string) []string {
 // CA|UNIT|SCP|START with the old one's) and START; a station window by its
 // sink key.
 func (r *DeviceRow) windowKey() string {
-	return schemas.ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+	return schemas.ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) + schemas.KeySeparator + r.Start.UTC().Format(schemas.WindowKeyTime)
 }
 
 func (r *StationRow) windowKey() string {
-	return schemas.StationKey(r.Station, r.LineName) + schemas.KeySeparator + r.Start.UTC().Format(time.RFC3339)
+	return schemas.StationWindowKey(schemas.StationKey(r.Station, r.LineName), r.Start)
 }
 
 func (r *DeviceRow) version() (int32, int32)  { return r.Generation, r.Revision }

@@ -359,7 +359,7 @@ func TestTwoMembers(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, w := range got.Windows {
-				key := r.DeviceKey() + "|" + w.Start.Format(processors.WindowKeyTime)
+				key := schemas.DeviceWindowKey(r.DeviceKey(), w.Start)
 				seen[key] = true
 				s, ok := sinkDev[key]
 				if !ok || s.Entries != w.Entries || s.Exits != w.Exits || s.Revision != w.Revision {
@@ -398,7 +398,7 @@ func TestTwoMembers(t *testing.T) {
 			}
 			seen := map[string]bool{}
 			for _, w := range got.Windows {
-				key := "STATION 1|" + w.LineName + "|" + w.Start.Format(processors.WindowKeyTime)
+				key := schemas.StationWindowKey(schemas.StationKey("STATION 1", w.LineName), w.Start)
 				seen[key] = true
 				s, ok := sink[key]
 				if !ok || s.Entries != w.Entries || s.Exits != w.Exits || s.Devices != w.Devices || s.Revision != w.Revision {

@@ -61,13 +61,6 @@ func kind(rev int32) string {
 	return "correction"
 }
 
-// WindowKeyTime formats a window start in sink keys.
-const WindowKeyTime = "2006-01-02T15:04:05Z"
-
-func windowKey(prefix string, start int64) []byte {
-	return []byte(prefix + schemas.KeySeparator + time.UnixMilli(start).UTC().Format(WindowKeyTime))
-}
-
 // retryable marks codec errors that only mean "the registry is
 // unreachable" so the relay waits instead of skipping.
 func retryable(err error) error {
@@ -150,7 +143,7 @@ func (p *publisher) deviceRows(group string, rows []windows.ClosedRow, outs []*k
 		if err != nil {
 			return nil, retryable(err)
 		}
-		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: windowKey(dev, w.Start), Value: b,
+		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: []byte(schemas.DeviceWindowKey(dev, time.UnixMilli(w.Start))), Value: b,
 			Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
 	}
 	return outs, nil
@@ -172,7 +165,7 @@ func (p *publisher) stationRows(group string, rows []windows.ClosedRow, outs []*
 		if err != nil {
 			return nil, retryable(err)
 		}
-		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: windowKey(c.Key, w.Start),
+		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: []byte(schemas.StationWindowKey(c.Key, time.UnixMilli(w.Start))),
 			Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
 	}
 	return outs, nil

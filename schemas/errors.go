@@ -9,11 +9,11 @@ import (
 
 // ErrUnknownSchema is returned (wrapped) by [Lookup] for a name and version
 // that are not embedded.
-var ErrUnknownSchema = errors.New("unknown schema")
+var ErrUnknownSchema = errors.New("schemas: unknown schema")
 
 // ErrInvalidSchema is wrapped by errors about schema text that does not
 // parse as Avro, locally or in the registry's judgement (error 42201).
-var ErrInvalidSchema = errors.New("invalid schema")
+var ErrInvalidSchema = errors.New("schemas: invalid schema")
 
 // FieldError reports a record that breaks a domain rule.
 type FieldError struct {

@@ -28,9 +28,17 @@ func (c *RegistryConfig) Defaults() {
 	}
 }
 
-func (c RegistryConfig) client() (*sr.Client, error) {
+// validate checks what Defaults cannot fill: the URL.
+func (c *RegistryConfig) validate() error {
 	if c.URL == "" {
-		return nil, errors.New("schemas: registry URL is required")
+		return errors.New("schemas: registry URL is required")
+	}
+	return nil
+}
+
+func (c RegistryConfig) client() (*sr.Client, error) {
+	if err := c.validate(); err != nil {
+		return nil, err
 	}
 	c.Defaults()
 	cl, err := sr.NewClient(sr.URLs(c.URL), sr.HTTPClient(c.HTTPClient), sr.UserAgent("turnstile"))
@@ -130,6 +138,16 @@ type CheckConfig struct {
 	NewSubject bool
 }
 
+// validate checks that there is a subject and that the candidate parses
+// as Avro (a *SchemaError when not); the registry's config is checked when
+// its client is built.
+func (c *CheckConfig) validate() error {
+	if c.Subject == "" {
+		return errors.New("schemas: check: subject is required")
+	}
+	return ParseSchema(c.Schema)
+}
+
 // CheckResult is the registry's verdict on a candidate schema.
 type CheckResult struct {
 	Subject    string
@@ -149,10 +167,7 @@ type CheckResult struct {
 // wrapping [ErrInvalidSchema] without asking the registry.
 func Check(ctx context.Context, cfg CheckConfig) (CheckResult, error) {
 	res := CheckResult{Subject: cfg.Subject}
-	if cfg.Subject == "" {
-		return res, errors.New("schemas: check: subject is required")
-	}
-	if err := ParseSchema(cfg.Schema); err != nil {
+	if err := cfg.validate(); err != nil {
 		return res, err
 	}
 	cl, err := cfg.Registry.client()
@@ -289,7 +304,7 @@ func registryError(subject string, err error) error {
 		case re.ErrorCode == 409 || re.StatusCode == http.StatusConflict:
 			return &IncompatibleError{Subject: subject, Messages: []string{re.Message}}
 		case re.ErrorCode == 42201:
-			return fmt.Errorf("schemas: %s: %w: %s", subject, ErrInvalidSchema, re.Message)
+			return fmt.Errorf("%w under %s: %s", ErrInvalidSchema, subject, re.Message)
 		}
 	}
 	return fmt.Errorf("schemas: %s: %w", subject, err)

@@ -89,7 +89,7 @@ func Lookup(name string, version int) (Schema, error) {
 			return load(s)
 		}
 	}
-	return Schema{}, fmt.Errorf("schemas: no schema %s version %d: %w", name, version, ErrUnknownSchema)
+	return Schema{}, fmt.Errorf("%w %s version %d", ErrUnknownSchema, name, version)
 }
 
 // ReadingSchema returns TurnstileReading at the given version (1 or 2).

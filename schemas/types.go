@@ -1,5 +1,7 @@
 package schemas
 
+//go:generate go run ./internal/recordgen
+
 import (
 	"fmt"
 	"strings"
@@ -19,9 +21,6 @@ const (
 	// the MTA weekly files and the warehouse.
 	WindowDateLayout = "01/02/2006"
 )
-
-// KeySeparator joins the parts of device and station keys.
-const KeySeparator = "|"
 
 // Reading is one turnstile register reading: the TurnstileReading record.
 // Field comments name the Avro field.
@@ -179,34 +178,6 @@ func ParseClock(s string) (time.Duration, error) {
 		time.Duration(t.Second())*time.Second, nil
 }
 
-// DeviceKey joins a device's identifying fields: CA|UNIT|SCP.
-func DeviceKey(ca, unit, scp string) string {
-	return ca + KeySeparator + unit + KeySeparator + scp
-}
-
-// StationKey joins a station's identifying fields: STATION|LINENAME.
-func StationKey(station, lineName string) string {
-	return station + KeySeparator + lineName
-}
-
-// SplitDeviceKey splits a key made by [DeviceKey].
-func SplitDeviceKey(key string) (ca, unit, scp string, ok bool) {
-	parts := strings.Split(key, KeySeparator)
-	if len(parts) != 3 {
-		return "", "", "", false
-	}
-	return parts[0], parts[1], parts[2], true
-}
-
-// SplitStationKey splits a key made by [StationKey].
-func SplitStationKey(key string) (station, lineName string, ok bool) {
-	station, lineName, ok = strings.Cut(key, KeySeparator)
-	if !ok || strings.Contains(lineName, KeySeparator) {
-		return "", "", false
-	}
-	return station, lineName, true
-}
-
 // WindowEndFields formats a window end as the DATE (MM/DD/YYYY) and TIME
 // (HH:MM:SS) of a TurnstileWindow: its local date and clock in zone (nil:
 // UTC), the layout of the MTA files and the warehouse, whose dates and
@@ -238,25 +209,28 @@ func endFieldsOffset(date, clock string, end time.Time) (time.Duration, error) {
 }
 
 // DeviceWindow is the TurnstileWindow record: one device's activity in one
-// closed event-time window [Start, End).
+// closed event-time window [Start, End). This is its one declaration: the
+// avro tag of each field names its Avro field, and the window codecs, the
+// dashboard's JSON and the lake's rows are generated from it (see the
+// package documentation).
 type DeviceWindow struct {
-	CA       string // CA
-	Unit     string // UNIT
-	SCP      string // SCP
-	Station  string // STATION
-	LineName string // LINENAME
-	Division string // DIVISION
-	Date     string // DATE: window end, MM/DD/YYYY
-	Time     string // TIME: window end, HH:MM:SS
-	Desc     string // DESC
-	Entries  int64  // ENTRIES in the window
-	Exits    int64  // EXITS in the window
+	CA       string `avro:"CA"`
+	Unit     string `avro:"UNIT"`
+	SCP      string `avro:"SCP"`
+	Station  string `avro:"STATION"`
+	LineName string `avro:"LINENAME"`
+	Division string `avro:"DIVISION"`
+	Date     string `avro:"DATE"`    // window end, MM/DD/YYYY
+	Time     string `avro:"TIME"`    // window end, HH:MM:SS
+	Desc     string `avro:"DESC"`    // of the window's last reading
+	Entries  int64  `avro:"ENTRIES"` // in the window
+	Exits    int64  `avro:"EXITS"`   // in the window
 
-	Start      time.Time // START (timestamp-millis), inclusive
-	End        time.Time // END (timestamp-millis), exclusive
-	Revision   int32     // REVISION: 1 for the first emission
-	Generation int32     // GENERATION: replay generation, default 0
-	EmittedAt  time.Time // EMITTED_AT (timestamp-millis)
+	Start      time.Time `avro:"START"`      // timestamp-millis, inclusive
+	End        time.Time `avro:"END"`        // timestamp-millis, exclusive
+	Revision   int32     `avro:"REVISION"`   // 1 for the first emission
+	Generation int32     `avro:"GENERATION"` // replay generation, default 0
+	EmittedAt  time.Time `avro:"EMITTED_AT"` // timestamp-millis
 }
 
 // DeviceKey returns CA|UNIT|SCP.
@@ -295,19 +269,20 @@ func (w *DeviceWindow) Validate() error {
 }
 
 // StationWindow is the StationWindow record: one station's activity in one
-// closed event-time window [Start, End), summed over its devices.
+// closed event-time window [Start, End), summed over its devices. Like
+// DeviceWindow, this is its one declaration.
 type StationWindow struct {
-	Station    string    // STATION
-	LineName   string    // LINENAME
-	Division   string    // DIVISION
-	Start      time.Time // START (timestamp-millis), inclusive
-	End        time.Time // END (timestamp-millis), exclusive
-	Entries    int64     // ENTRIES
-	Exits      int64     // EXITS
-	Devices    int32     // DEVICES that contributed
-	Revision   int32     // REVISION: 1 for the first emission
-	Generation int32     // GENERATION: replay generation, default 0
-	EmittedAt  time.Time // EMITTED_AT (timestamp-millis)
+	Station    string    `avro:"STATION"`
+	LineName   string    `avro:"LINENAME"`
+	Division   string    `avro:"DIVISION"`
+	Start      time.Time `avro:"START"` // timestamp-millis, inclusive
+	End        time.Time `avro:"END"`   // timestamp-millis, exclusive
+	Entries    int64     `avro:"ENTRIES"`
+	Exits      int64     `avro:"EXITS"`
+	Devices    int32     `avro:"DEVICES"`    // that contributed
+	Revision   int32     `avro:"REVISION"`   // 1 for the first emission
+	Generation int32     `avro:"GENERATION"` // replay generation, default 0
+	EmittedAt  time.Time `avro:"EMITTED_AT"` // timestamp-millis
 }
 
 // StationKey returns STATION|LINENAME.

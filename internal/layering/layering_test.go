@@ -26,7 +26,7 @@ var layers = []struct {
 	{"runtime", []string{"processors"}},
 	{"services", []string{"httpapi", "status", "dashboard", "datalake", "producer", "provision", "replay"}},
 	{"assemblies", []string{"devstack", "bench"}},
-	{"commands", []string{"cmd/..."}},
+	{"commands", []string{"cmd/...", "schemas/internal/recordgen"}},
 }
 
 // testSupport is imported by tests only (its own packages included): it

@@ -10,7 +10,6 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/turnstile-streams/turnstile/datalake"
-	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
@@ -22,7 +21,7 @@ func Compacted(t testing.TB, dir string) (map[string]schemas.DeviceWindow, map[s
 	t.Helper()
 	devs := map[string]schemas.DeviceWindow{}
 	for _, r := range rows[datalake.DeviceRow](t, dir, datalake.DeviceWindows) {
-		key := r.CA + "|" + r.Unit + "|" + r.SCP + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		key := schemas.DeviceWindowKey(schemas.DeviceKey(r.CA, r.Unit, r.SCP), r.Start)
 		if _, dup := devs[key]; dup {
 			t.Errorf("lake: device window %s twice after compaction", key)
 		}
@@ -30,7 +29,7 @@ func Compacted(t testing.TB, dir string) (map[string]schemas.DeviceWindow, map[s
 	}
 	sts := map[string]schemas.StationWindow{}
 	for _, r := range rows[datalake.StationRow](t, dir, datalake.StationWindows) {
-		key := r.Station + "|" + r.LineName + "|" + r.Start.UTC().Format(processors.WindowKeyTime)
+		key := schemas.StationWindowKey(schemas.StationKey(r.Station, r.LineName), r.Start)
 		if _, dup := sts[key]; dup {
 			t.Errorf("lake: station window %s twice after compaction", key)
 		}

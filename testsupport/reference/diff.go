@@ -8,18 +8,15 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// keyTime formats window starts in sink keys (processors.WindowKeyTime,
-// restated: the reference does not import what it checks).
-const keyTime = "2006-01-02T15:04:05Z"
-
-// SinkKey is the window's key on the device sink topic, CA|UNIT|SCP|START.
+// SinkKey is the window's key on the device sink topic, CA|UNIT|SCP|START
+// (the format schemas declares, as the relays use it).
 func (k DeviceKey) SinkKey() string {
-	return k.Device + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+	return schemas.DeviceWindowKey(k.Device, time.UnixMilli(k.Start))
 }
 
 // SinkKey is the window's key on the station sink topic, STATION|LINENAME|START.
 func (k StationKey) SinkKey() string {
-	return k.Station + "|" + k.Line + "|" + time.UnixMilli(k.Start).UTC().Format(keyTime)
+	return schemas.StationWindowKey(schemas.StationKey(k.Station, k.Line), time.UnixMilli(k.Start))
 }
 
 // SinkKeys turns sets of windows into sets of sink keys.
