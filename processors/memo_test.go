@@ -59,7 +59,7 @@ func (c *doneCtx) SetValue(any, ...goka.ContextOption) {
 	c.writes++
 }
 
-// TestStoppingPartitionNeverReadsNilOrWrites (issue 16 C): once the
+// TestStoppingPartitionNeverReadsNilOrWrites: once the
 // partition's context is done, reading a key whose storage read failed and
 // writing a key both end the callback instead of treating the key as new
 // and letting goka commit the input.
