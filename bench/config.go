@@ -36,8 +36,10 @@ type Config struct {
 	// ScalingReadings and MemoryReadings down (never up) so that every
 	// phase fits the budget on this machine today.
 	Calibrate bool
-	// Devices in the synthetic stream (spread over the station reference's
-	// 768 booths; ~5,000 devices cover ~450 stations).
+	// Devices in the synthetic stream: up to 7 per booth of the station
+	// reference's 768 booths (~5,000 devices cover ~450 stations), then
+	// copies of the reference with renamed stations (about 11 devices per
+	// station: 200,000 devices make ~17,800 stations); see layoutFor.
 	Devices int
 	// Interval between two readings of a device (MTA: 4h).
 	Interval time.Duration

@@ -95,7 +95,7 @@ complete.`,
 	d.Defaults()
 	fs := cmd.Flags()
 	fs.Int64Var(&cfg.Readings, "readings", d.Readings, "readings preloaded for the throughput comparison")
-	fs.IntVar(&cfg.Devices, "devices", d.Devices, "devices in the synthetic stream (spread over the 768 booths of the station reference)")
+	fs.IntVar(&cfg.Devices, "devices", d.Devices, "devices in the synthetic stream (up to 7 per booth of the station reference's 768, then copies of it with renamed stations: ~11 devices per station)")
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every topic")
 	fs.DurationVar(&cfg.MarkInterval, "mark-interval", d.MarkInterval, "pipeline watermark mark throttle (by default the pipeline's own)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", d.IdleTimeout, "pipeline --idle-timeout, which closes the last windows")
