@@ -76,21 +76,38 @@ func (cfg *Config) fit(c *Calibration, avail float64) {
 	est := func(f float64) float64 { return cfg.estimate(*c, f) }
 	c.Scale = 1
 	if est(1) > avail {
-		// The estimate is affine in the scale: solve for the sizes.
-		fixed := est(0)
-		c.Scale = max(0.05, (avail-fixed)/(est(1)-fixed))
+		// The estimate grows with the scale (affinely but for the curve's
+		// floors): the largest scale that fits, by bisection.
+		lo, hi := 0.05, 1.0
+		for i := 0; i < 40 && est(lo) <= avail; i++ {
+			if mid := (lo + hi) / 2; est(mid) <= avail {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		c.Scale = lo
 	}
 	c.EstimatedRunS = est(c.Scale)
 	if c.Scale < 1 {
 		round := func(n int64) int64 { return max(10_000, int64(float64(n)*c.Scale)/10_000*10_000) }
 		cfg.Readings, cfg.ScalingReadings, cfg.MemoryReadings = round(cfg.Readings), round(cfg.ScalingReadings), round(cfg.MemoryReadings)
+		cfg.CurveReadings, cfg.CurvePerDevice = cfg.curveScaled(c.Scale)
 	}
+}
+
+// curveScaled are the curve's sizes scaled by f: at least 10,000 readings
+// a point and 2 readings per device (below that most readings would be
+// their device's first).
+func (cfg *Config) curveScaled(f float64) (readings int64, perDevice float64) {
+	return max(10_000, int64(f*float64(cfg.CurveReadings))/10_000*10_000), max(2, f*cfg.CurvePerDevice)
 }
 
 // estimate is the run's duration in seconds, calibration excluded, with
 // every size scaled by f, from the calibration's rates: the fixed parts
-// (restore, latency, micro-benchmarks, startups and checks) plus the parts
-// proportional to the sizes. The usual goka way is taken as twice ours'
+// (restore, latency, the MTA week, micro-benchmarks, startups and checks)
+// plus the parts proportional to the sizes (the curve's are not quite: its
+// sizes have floors, see curveScaled). The usual goka way is taken as twice ours'
 // speed (measured 2.4× before, 1.5-2× since), as the budget check does.
 func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	n, s, m := f*float64(cfg.Readings), f*float64(cfg.ScalingReadings), f*float64(cfg.MemoryReadings)
@@ -110,6 +127,14 @@ func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	}
 	if cfg.runs(PhaseMemory) {
 		secs += m/c.OursPerS + 20
+	}
+	if cfg.runs(PhaseCurve) {
+		sc := *cfg
+		sc.CurveReadings, sc.CurvePerDevice = cfg.curveScaled(f)
+		secs += sc.curveEstimate(rates{c.PreloadPerS, c.LimitPerS, c.OursPerS})
+	}
+	if cfg.runs(PhaseMTAWeek) {
+		secs += cfg.mtaWeekEstimate()
 	}
 	if cfg.runs(PhaseMicro) {
 		secs += 12*cfg.MicroTime.Seconds() + 5
