@@ -264,11 +264,7 @@ func writeHeapProfile(path string) error {
 // each: emit final, ordered input; checked afterwards), seen from its high
 // watermarks, so nothing competes with the pipeline for the CPU by reading
 // it; the station windows' latest revisions match (see stationFollower).
-//
-// If the pipeline ignores station updates as past retention (a defect when
-// device partitions progress more than the retention apart, see docs/semantics.md),
-// the station windows never match; the wait then ends once they stop arriving, and the caller reports
-// the difference.
+// Windows that never come hold it until ctx ends.
 func waitSinks(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected) (time.Time, error) {
 	dev, err := e.waitEnds(ctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
 	if err != nil {
