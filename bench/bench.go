@@ -240,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	}
 	perReading := time.Duration(float64(time.Second) / ours.PerSecond)
 	// The restore phase's restarts follow no sink topic (they are timed to
-	// the device stage applying a reading), and the usual goka way is not
+	// the windowed stage applying a reading), and the usual goka way is not
 	// our pipeline (its republished windows are its Duplicates): neither
 	// reports corrections.
 	if fits(PhaseRestore, 30*time.Second) {

@@ -92,22 +92,22 @@ func (cfg *Config) fit(c *Calibration, avail float64) {
 	if c.Scale < 1 {
 		round := func(n int64) int64 { return max(10_000, int64(float64(n)*c.Scale)/10_000*10_000) }
 		cfg.Readings, cfg.ScalingReadings, cfg.MemoryReadings = round(cfg.Readings), round(cfg.ScalingReadings), round(cfg.MemoryReadings)
-		cfg.CurveReadings, cfg.CurvePerDevice = cfg.curveScaled(c.Scale)
+		cfg.CurveReadings = cfg.curveScaled(c.Scale)
 	}
 }
 
-// curveScaled are the curve's sizes scaled by f: at least 10,000 readings
-// a point and 2 readings per device (below that most readings would be
-// their device's first).
-func (cfg *Config) curveScaled(f float64) (readings int64, perDevice float64) {
-	return max(10_000, int64(f*float64(cfg.CurveReadings))/10_000*10_000), max(2, f*cfg.CurvePerDevice)
+// curveScaled is the curve's least readings per point scaled by f, at
+// least 10,000. Its readings per device are not scaled: they are the
+// curve's shape (a big point's devices must read more than once).
+func (cfg *Config) curveScaled(f float64) int64 {
+	return max(10_000, int64(f*float64(cfg.CurveReadings))/10_000*10_000)
 }
 
 // estimate is the run's duration in seconds, calibration excluded, with
 // every size scaled by f, from the calibration's rates: the fixed parts
 // (restore, latency, the MTA week, micro-benchmarks, startups and checks)
 // plus the parts proportional to the sizes (the curve's are not quite: its
-// sizes have floors, see curveScaled). The usual goka way is taken as twice ours'
+// big points' sizes are set by their devices, see curveReadings). The usual goka way is taken as twice ours'
 // speed (measured 2.4× before, 1.5-2× since), as the budget check does.
 func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	n, s, m := f*float64(cfg.Readings), f*float64(cfg.ScalingReadings), f*float64(cfg.MemoryReadings)
@@ -130,7 +130,7 @@ func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	}
 	if cfg.runs(PhaseCurve) {
 		sc := *cfg
-		sc.CurveReadings, sc.CurvePerDevice = cfg.curveScaled(f)
+		sc.CurveReadings = cfg.curveScaled(f)
 		secs += sc.curveEstimate(rates{c.PreloadPerS, c.LimitPerS, c.OursPerS})
 	}
 	if cfg.runs(PhaseMTAWeek) {

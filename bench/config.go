@@ -32,11 +32,12 @@ func AllPhases() []string {
 // Defaults of the curve and mtaweek phases.
 const (
 	// DefaultCurveReadings and DefaultCurvePerDevice size the curve's
-	// points: 5,000 and 50,000 devices get 100,000 readings, 200,000
-	// devices 2.5 each (500,000); the six points take ~2 minutes on 2
-	// cores.
-	DefaultCurveReadings  = 100_000
-	DefaultCurvePerDevice = 2.5
+	// points: 5,000 devices get 50,000 readings (10 each), 50,000 devices
+	// 75,000 and 200,000 devices 300,000 (1.5 each: the first 4 hours of
+	// the stream are every device's first reading, the rest their second);
+	// the six points take ~2½ minutes on 2 shared cores.
+	DefaultCurveReadings  = 50_000
+	DefaultCurvePerDevice = 1.5
 	// DefaultMTAWeek is where a checkout beside ../shared finds a real
 	// MTA week.
 	DefaultMTAWeek = "../shared/data/mta/240113.csv.gz"
@@ -95,6 +96,9 @@ type Config struct {
 	// input is the larger of the two.
 	CurveReadings  int64
 	CurvePerDevice float64
+	// CurveProfileDir, when set, receives a CPU profile of each curve
+	// point's member process (member-<devices>-<partitions>.pprof).
+	CurveProfileDir string
 	// MTAWeek is the real MTA week the mtaweek phase replays (skipped with
 	// a note when the file is absent, as in a fresh clone).
 	MTAWeek string

@@ -49,3 +49,15 @@ func TestCurvePhase(t *testing.T) {
 		t.Error("the report has no curve table")
 	}
 }
+
+// TestCurveSkipsWhatDoesNotFit: a point whose estimate exceeds what is left
+// of the budget is not run; the points from it on are noted as skipped.
+func TestCurveSkipsWhatDoesNotFit(t *testing.T) {
+	cfg := Config{Dir: t.TempDir()}
+	cfg.Defaults()
+	var res Results
+	runCurve(context.Background(), &cfg, rates{1e5, 1e5, 1e4}, func() time.Duration { return time.Second }, &res, t.Logf)
+	if len(res.Curve) != 0 || len(res.Failures) != 0 || len(res.Notes) != 1 || !strings.Contains(res.Notes[0], "6 of 6 points skipped") {
+		t.Fatalf("points %+v, failures %q, notes %q", res.Curve, res.Failures, res.Notes)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"sync"
 	"syscall"
 	"time"
@@ -45,6 +46,9 @@ type memberSpec struct {
 	// Report makes the member write its progress on stdout (see
 	// reportProgress).
 	Report bool `json:"report,omitempty"`
+	// CPUProfile, when set, receives a pprof CPU profile of the member's
+	// whole run.
+	CPUProfile string `json:"cpu_profile,omitempty"`
 }
 
 // RunMember runs one pipeline member, as `turnstile process` does with the
@@ -75,6 +79,17 @@ func RunMember(ctx context.Context, spec string, log *slog.Logger) error {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		go reportProgress(rctx, met)
+	}
+	if s.CPUProfile != "" {
+		f, err := os.Create(s.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("bench: member: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("bench: member: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	return p.Run(ctx)
 }
@@ -119,11 +134,12 @@ type memberProc struct {
 
 // startMemberProc starts a member process with cfg's pipeline settings, its
 // state and its log (member.log) in dir. With report it writes its
-// progress, which waitIngested and appliedAt read.
-func startMemberProc(e *env, cfg *Config, dir string, report bool) (*memberProc, error) {
+// progress, which waitIngested and appliedAt read; with profile, a CPU
+// profile of its run there.
+func startMemberProc(e *env, cfg *Config, dir string, report bool, profile string) (*memberProc, error) {
 	spec, err := json.Marshal(memberSpec{Brokers: e.brokers(), Registry: e.reg.URL(), StateDir: filepath.Join(dir, "state"),
 		Partitions: cfg.Partitions, Window: cfg.Window, Grace: cfg.Grace, Retention: cfg.Retention, MaxDelta: cfg.MaxDelta,
-		IdleTimeout: cfg.IdleTimeout, TickInterval: cfg.TickInterval, Report: report})
+		IdleTimeout: cfg.IdleTimeout, TickInterval: cfg.TickInterval, Report: report, CPUProfile: profile})
 	if err != nil {
 		return nil, err
 	}
@@ -269,7 +285,7 @@ func runMemory(ctx context.Context, cfg *Config, say func(string, ...any)) (Memo
 	if err := e.createTopic(ctx, topics.Input, int32(cfg.Partitions), nil); err != nil {
 		return r, err
 	}
-	mp, err := startMemberProc(e, cfg, dir, false)
+	mp, err := startMemberProc(e, cfg, dir, false, "")
 	if err != nil {
 		return r, err
 	}

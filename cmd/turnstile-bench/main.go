@@ -111,6 +111,7 @@ complete.`,
 	fs.IntSliceVar(&cfg.CurvePartitions, "curve-partitions", d.CurvePartitions, "cost curve: partition counts")
 	fs.Int64Var(&cfg.CurveReadings, "curve-readings", d.CurveReadings, "cost curve: the least readings of a point")
 	fs.Float64Var(&cfg.CurvePerDevice, "curve-per-device", d.CurvePerDevice, "cost curve: the least readings per device of a point")
+	fs.StringVar(&cfg.CurveProfileDir, "curve-profile-dir", "", "write a pprof CPU profile of each curve point's member process to this directory")
 	fs.StringVar(&cfg.MTAWeek, "mta-week", d.MTAWeek, "the real MTA week the mtaweek phase replays (the phase is skipped when it is absent)")
 	fs.StringVar(&cfg.TurnstileBin, "turnstile-bin", "", "the turnstile binary the mtaweek phase runs (default: go build ./cmd/turnstile, from the repository's root)")
 	fs.DurationVar(&cfg.MicroTime, "micro-time", d.MicroTime, "duration of each micro-benchmark")
