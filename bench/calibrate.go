@@ -64,9 +64,9 @@ func calibrate(ctx context.Context, cfg *Config, say func(string, ...any)) (Cali
 
 	cfg.fit(&c, 0.85*cfg.Budget.Seconds()-c.Seconds)
 	c.EstimatedRunS += c.Seconds
-	say("calibrate: %d readings: preload %.0f/s, limit %.0f/s, ours %.0f/s in %.1fs; sizes ×%.2f: %d readings, %d per scaling run, %d in the memory phase (estimated run %.0f s of the %v budget)",
+	say("calibrate: %d readings: preload %.0f/s, limit %.0f/s, ours %.0f/s in %.1fs; sizes ×%.3f: %d readings, %d per scaling run, %d in the memory phase, curve points of at least %d readings (estimated run %.0f s of the %v budget)",
 		c.Readings, c.PreloadPerS, c.LimitPerS, c.OursPerS, c.Seconds, min(1, c.Scale), cfg.Readings, cfg.ScalingReadings, cfg.MemoryReadings,
-		c.EstimatedRunS, cfg.Budget)
+		cfg.CurveReadings, c.EstimatedRunS, cfg.Budget)
 	return c, nil
 }
 
@@ -143,5 +143,5 @@ func (cfg *Config) estimate(c Calibration, f float64) float64 {
 }
 
 func (c Calibration) String() string {
-	return fmt.Sprintf("calibrated on %d readings (limit %.0f/s, ours %.0f/s): sizes ×%.2f", c.Readings, c.LimitPerS, c.OursPerS, min(1, c.Scale))
+	return fmt.Sprintf("calibrated on %d readings (limit %.0f/s, ours %.0f/s): sizes ×%.3f", c.Readings, c.LimitPerS, c.OursPerS, min(1, c.Scale))
 }

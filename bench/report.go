@@ -56,7 +56,7 @@ func (r *Results) Markdown(w io.Writer) {
 		in.Readings, in.Devices, in.Stations, in.EventFrom.Format("2006-01-02"), in.EventTo.Format("2006-01-02"), float64(in.Bytes)/1e6,
 		in.Seconds, r.Settings.Window, r.Settings.Grace, r.Settings.Partitions)
 	if c := r.Calibration; c != nil {
-		p("Sizes: %d readings, %d per scaling run, %d in the memory phase, curve points of at least %d readings and %.1f per device; chosen by a %d-reading calibration run (preload %.0f/s, limit %.0f/s, ours %.0f/s, %.0f s) to fit the budget: ×%.2f of the defaults.\n\n",
+		p("Sizes: %d readings, %d per scaling run, %d in the memory phase, curve points of at least %d readings and %.1f per device; chosen by a %d-reading calibration run (preload %.0f/s, limit %.0f/s, ours %.0f/s, %.0f s) to fit the budget: ×%.3f of the defaults.\n\n",
 			r.Settings.Readings, r.Settings.ScalingReadings, r.Settings.MemoryReadings, r.Settings.CurveReadings, r.Settings.CurvePerDevice,
 			c.Readings, c.PreloadPerS, c.LimitPerS, c.OursPerS, c.Seconds, min(1, c.Scale))
 	}
