@@ -96,11 +96,11 @@ func (cfg *Config) fit(c *Calibration, avail float64) {
 	}
 }
 
-// curveScaled is the curve's least readings per point scaled by f, at
-// least 10,000. Its readings per device are not scaled: they are the
-// curve's shape (a big point's devices must read more than once).
+// curveScaled is the curve's least readings per point scaled by f (to a
+// thousand), at least 10,000. Its readings per device are not scaled: they
+// are the curve's shape (a big point's devices must read more than once).
 func (cfg *Config) curveScaled(f float64) int64 {
-	return max(10_000, int64(f*float64(cfg.CurveReadings))/10_000*10_000)
+	return max(10_000, int64(f*float64(cfg.CurveReadings))/1000*1000)
 }
 
 // estimate is the run's duration in seconds, calibration excluded, with

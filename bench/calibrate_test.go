@@ -85,7 +85,7 @@ func TestFitScalesTheCurve(t *testing.T) {
 			if tc.wantReadings > 0 && cfg.CurveReadings != tc.wantReadings {
 				t.Errorf("curve readings %d, want %d", cfg.CurveReadings, tc.wantReadings)
 			}
-			if cfg.CurveReadings < 10_000 || cfg.CurveReadings > DefaultCurveReadings || cfg.CurveReadings%10_000 != 0 {
+			if cfg.CurveReadings < 10_000 || cfg.CurveReadings > DefaultCurveReadings || cfg.CurveReadings%1000 != 0 {
 				t.Errorf("curve readings %d", cfg.CurveReadings)
 			}
 			if fits := cfg.estimate(c, 1) <= avail+1; fits != tc.wantFitsTotal {

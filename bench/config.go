@@ -32,11 +32,11 @@ func AllPhases() []string {
 // Defaults of the curve and mtaweek phases.
 const (
 	// DefaultCurveReadings and DefaultCurvePerDevice size the curve's
-	// points: 5,000 devices get 50,000 readings (10 each), 50,000 devices
-	// 75,000 and 200,000 devices 300,000 (1.5 each: the first 4 hours of
-	// the stream are every device's first reading, the rest their second);
-	// the six points take ~2½ minutes on 2 shared cores.
-	DefaultCurveReadings  = 50_000
+	// points: 5,000 and 50,000 devices get 100,000 readings (20 and 2
+	// each), 200,000 devices 300,000 (1.5 each: the first 4 hours of the
+	// stream are every device's first reading, the rest their second); the
+	// six points take ~2½ minutes on 2 shared cores.
+	DefaultCurveReadings  = 100_000
 	DefaultCurvePerDevice = 1.5
 	// DefaultMTAWeek is where a checkout beside ../shared finds a real
 	// MTA week.

@@ -137,14 +137,14 @@ func (r *Results) Markdown(w io.Writer) {
 	}
 	if len(r.Curve) > 0 {
 		p("### Cost curve: ours against the limit by devices and partitions\n\n")
-		p("| devices | stations | partitions | readings | ours readings/s | limit readings/s | ours ÷ limit | ours CPU µs/reading | of it the member | member peak RSS MiB |\n")
-		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| devices | stations | partitions | readings | ours readings/s | limit readings/s | ours ÷ limit | ours applied readings/s | ours CPU µs/reading | of it the member | member peak RSS MiB |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, c := range r.Curve {
-			p("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.1f | %.1f | %.0f |\n", c.Devices, c.Stations, c.Partitions, c.Readings,
-				c.OursPerS, c.LimitPerS, c.OursOverLimit, c.OursCPUPerReading, c.MemberCPUPerReading, c.MemberRSSPeakMiB)
+			p("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.0f | %.1f | %.1f | %.0f |\n", c.Devices, c.Stations, c.Partitions, c.Readings,
+				c.OursPerS, c.LimitPerS, c.OursOverLimit, c.OursAppliedPerS, c.OursCPUPerReading, c.MemberCPUPerReading, c.MemberRSSPeakMiB)
 		}
-		p("\nEach point in a broker of its own: the input preloaded (a point has at least %d readings and %.1f per device), the limit over it, then ours as one member in its own process (this binary re-executed, `turnstile process` settings) timed from its first reading to the last window on the sinks; windows checked against the limit's (each published once). Ours' CPU is the member's and this process's (the broker) in that span; the member's RSS is sampled from its start.\n\n",
-			r.Settings.CurveReadings, r.Settings.CurvePerDevice)
+		p("\nEach point in a broker of its own: the input preloaded (a point has at least %d readings and %.1f per device), the limit over it, then ours as one member in its own process (this binary re-executed, `turnstile process` settings) timed from its first reading to the last window on the sinks, as in the throughput table; applied is to its last reading applied, without the idle timeout (%s) and the publication of the last windows that follow. Windows checked against the limit's (each published once). Ours' CPU is the member's and this process's (the broker) in that span; the member's RSS is sampled from its start.\n\n",
+			r.Settings.CurveReadings, r.Settings.CurvePerDevice, r.Settings.IdleTimeout)
 	}
 	if w := r.MTAWeek; w != nil {
 		p("### A real MTA week, as a user runs it\n\n")
