@@ -55,10 +55,10 @@ member in its own process (its memory), a cost curve (ours as a member
 process against the limit at several device and partition counts), a real
 MTA week through turnstile produce into turnstile dev (skipped without the
 file), codec and storage micro-benchmarks. Prints markdown tables on stdout
-and writes every figure to --json. Nothing asserts on speed; it fails only when the variants
-disagree, when our pipeline publishes a window of the preloaded, ordered
-input more than once (a correction, REVISION > 1), or a phase cannot
-complete.`,
+and writes every figure to --json. Nothing asserts on speed; it fails only
+when the variants disagree, when our pipeline publishes a window of the
+preloaded, ordered input more than once (a correction, REVISION > 1), or a
+phase cannot complete.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
