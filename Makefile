@@ -50,11 +50,13 @@ generate:
 	$(GO) generate ./schemas
 
 ## bench: one run (< 10 min): ours vs the limit vs the usual goka way on 2M readings, close latency,
-## restore, scaling, micro-benchmarks; markdown on stdout, every figure in bench/results.json.
+## restore, scaling, one member's memory, the cost curve (devices x partitions), a real MTA week
+## through bin/turnstile (produce into dev; skipped without ../shared/data/mta), micro-benchmarks;
+## markdown on stdout, every figure in bench/results.json.
 ## Sizes: BENCHFLAGS='--readings 500000 --phases throughput,goka' (go run ./cmd/turnstile-bench --help)
 BENCHFLAGS ?=
-bench:
-	$(GO) run ./cmd/turnstile-bench $(BENCHFLAGS)
+bench: build
+	$(GO) run ./cmd/turnstile-bench --turnstile-bin $(BIN) $(BENCHFLAGS)
 
 ## bench-go: the go test micro-benchmarks in detail (codecs, state; Pebble/LevelDB ratio table)
 bench-go:

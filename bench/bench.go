@@ -68,26 +68,39 @@ type Results struct {
 	Restore  *Restore  `json:"restore,omitempty"`
 	Scaling  []Variant `json:"scaling,omitempty"`
 	Memory   *Memory   `json:"memory,omitempty"`
-	Micro    []Micro   `json:"micro,omitempty"`
-	Targets  []Target  `json:"targets"`
-	Notes    []string  `json:"notes"`
+	// Curve is ours (one member process) against the limit over devices ×
+	// partitions, each point in a broker of its own.
+	Curve []CurvePoint `json:"curve,omitempty"`
+	// MTAWeek is a real MTA week through turnstile produce into turnstile
+	// dev, as a user runs them.
+	MTAWeek *MTAWeek `json:"mtaweek,omitempty"`
+	Micro   []Micro  `json:"micro,omitempty"`
+	Targets []Target `json:"targets"`
+	Notes   []string `json:"notes"`
 	// Failures are checks that failed without stopping the run.
 	Failures []string `json:"failures,omitempty"`
 }
 
 // Settings are the sizes and pipeline settings of the run.
 type Settings struct {
-	Readings        int64    `json:"readings"`
-	Devices         int      `json:"devices"`
-	Partitions      int      `json:"partitions"`
-	Window          string   `json:"window"`
-	Grace           string   `json:"grace"`
-	Retention       string   `json:"retention"`
-	IdleTimeout     string   `json:"idle_timeout"`
-	LatencyLoad     float64  `json:"latency_load"`
-	ScalingReadings int64    `json:"scaling_readings"`
-	MemoryReadings  int64    `json:"memory_readings"`
-	Phases          []string `json:"phases"`
+	Readings        int64   `json:"readings"`
+	Devices         int     `json:"devices"`
+	Partitions      int     `json:"partitions"`
+	Window          string  `json:"window"`
+	Grace           string  `json:"grace"`
+	Retention       string  `json:"retention"`
+	IdleTimeout     string  `json:"idle_timeout"`
+	LatencyLoad     float64 `json:"latency_load"`
+	ScalingReadings int64   `json:"scaling_readings"`
+	MemoryReadings  int64   `json:"memory_readings"`
+	CurveDevices    []int   `json:"curve_devices"`
+	CurvePartitions []int   `json:"curve_partitions"`
+	// CurveReadings and CurvePerDevice size the curve's points: the larger
+	// of CurveReadings and CurvePerDevice readings per device.
+	CurveReadings  int64    `json:"curve_readings"`
+	CurvePerDevice float64  `json:"curve_readings_per_device"`
+	MTAWeek        string   `json:"mta_week"`
+	Phases         []string `json:"phases"`
 }
 
 // Target is one goal of the issue and where the run stands.
@@ -110,7 +123,9 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	settings := func() {
 		res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
 			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(),
-			LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, MemoryReadings: cfg.MemoryReadings, Phases: cfg.Phases}
+			LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, MemoryReadings: cfg.MemoryReadings,
+			CurveDevices: cfg.CurveDevices, CurvePartitions: cfg.CurvePartitions, CurveReadings: cfg.CurveReadings, CurvePerDevice: cfg.CurvePerDevice,
+			MTAWeek: cfg.MTAWeek, Phases: cfg.Phases}
 	}
 	settings()
 	if cfg.Dir == "" {
@@ -225,7 +240,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	}
 	perReading := time.Duration(float64(time.Second) / ours.PerSecond)
 	// The restore phase's restarts follow no sink topic (they are timed to
-	// the device stage applying a reading), and the usual goka way is not
+	// the windowed stage applying a reading), and the usual goka way is not
 	// our pipeline (its republished windows are its Duplicates): neither
 	// reports corrections.
 	if fits(PhaseRestore, 30*time.Second) {
@@ -287,6 +302,32 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 		res.Memory, res.RSSMiB.Member = &m, m.RSSPeakMiB
 		say("memory: %d device and %d station window corrections (REVISION > 1)", m.DeviceCorrections, m.StationCorrections)
+	}
+	ratesNow := rates{res.Input.PerSecond, limit.PerSecond, ours.PerSecond}
+	// The MTA week's time is kept for it when the curve is cut short.
+	mtaWeek := time.Duration(cfg.mtaWeekEstimate() * float64(time.Second))
+	if !cfg.runs(PhaseMTAWeek) {
+		mtaWeek = 0
+	}
+	if cfg.runs(PhaseCurve) {
+		// Point by point, as many as fit (the others are noted).
+		runCurve(ctx, &cfg, ratesNow, func() time.Duration { return cfg.Budget - time.Since(began) - mtaWeek }, res, say)
+	}
+	if cfg.runs(PhaseMTAWeek) {
+		if _, err := os.Stat(cfg.MTAWeek); err != nil {
+			n := fmt.Sprintf("Phase %q skipped: no MTA week at %s (a fresh clone has none; --mta-week FILE).", PhaseMTAWeek, cfg.MTAWeek)
+			res.Notes = append(res.Notes, n)
+			say("%s", n)
+		} else if fits(PhaseMTAWeek, mtaWeek) {
+			w, err := runMTAWeek(ctx, &cfg, say)
+			if err != nil {
+				res.Failures = append(res.Failures, fmt.Sprintf("mtaweek: %v", err))
+				say("mtaweek: FAILED: %v", err)
+			}
+			if w.EndToEndS > 0 {
+				res.MTAWeek = &w
+			}
+		}
 	}
 	if fits(PhaseMicro, 12*cfg.MicroTime+5*time.Second) {
 		if res.Micro, err = runMicro(e, &cfg, say); err != nil {

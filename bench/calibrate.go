@@ -64,9 +64,9 @@ func calibrate(ctx context.Context, cfg *Config, say func(string, ...any)) (Cali
 
 	cfg.fit(&c, 0.85*cfg.Budget.Seconds()-c.Seconds)
 	c.EstimatedRunS += c.Seconds
-	say("calibrate: %d readings: preload %.0f/s, limit %.0f/s, ours %.0f/s in %.1fs; sizes ×%.2f: %d readings, %d per scaling run, %d in the memory phase (estimated run %.0f s of the %v budget)",
+	say("calibrate: %d readings: preload %.0f/s, limit %.0f/s, ours %.0f/s in %.1fs; sizes ×%.3f: %d readings, %d per scaling run, %d in the memory phase, curve points of at least %d readings (estimated run %.0f s of the %v budget)",
 		c.Readings, c.PreloadPerS, c.LimitPerS, c.OursPerS, c.Seconds, min(1, c.Scale), cfg.Readings, cfg.ScalingReadings, cfg.MemoryReadings,
-		c.EstimatedRunS, cfg.Budget)
+		cfg.CurveReadings, c.EstimatedRunS, cfg.Budget)
 	return c, nil
 }
 
@@ -76,21 +76,38 @@ func (cfg *Config) fit(c *Calibration, avail float64) {
 	est := func(f float64) float64 { return cfg.estimate(*c, f) }
 	c.Scale = 1
 	if est(1) > avail {
-		// The estimate is affine in the scale: solve for the sizes.
-		fixed := est(0)
-		c.Scale = max(0.05, (avail-fixed)/(est(1)-fixed))
+		// The estimate grows with the scale (affinely but for the curve's
+		// floors): the largest scale that fits, by bisection.
+		lo, hi := 0.05, 1.0
+		for i := 0; i < 40 && est(lo) <= avail; i++ {
+			if mid := (lo + hi) / 2; est(mid) <= avail {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		c.Scale = lo
 	}
 	c.EstimatedRunS = est(c.Scale)
 	if c.Scale < 1 {
 		round := func(n int64) int64 { return max(10_000, int64(float64(n)*c.Scale)/10_000*10_000) }
 		cfg.Readings, cfg.ScalingReadings, cfg.MemoryReadings = round(cfg.Readings), round(cfg.ScalingReadings), round(cfg.MemoryReadings)
+		cfg.CurveReadings = cfg.curveScaled(c.Scale)
 	}
+}
+
+// curveScaled is the curve's least readings per point scaled by f (to a
+// thousand), at least 10,000. Its readings per device are not scaled: they
+// are the curve's shape (a big point's devices must read more than once).
+func (cfg *Config) curveScaled(f float64) int64 {
+	return max(10_000, int64(f*float64(cfg.CurveReadings))/1000*1000)
 }
 
 // estimate is the run's duration in seconds, calibration excluded, with
 // every size scaled by f, from the calibration's rates: the fixed parts
-// (restore, latency, micro-benchmarks, startups and checks) plus the parts
-// proportional to the sizes. The usual goka way is taken as twice ours'
+// (restore, latency, the MTA week, micro-benchmarks, startups and checks)
+// plus the parts proportional to the sizes (the curve's are not quite: its
+// big points' sizes are set by their devices, see curveReadings). The usual goka way is taken as twice ours'
 // speed (measured 2.4× before, 1.5-2× since), as the budget check does.
 func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	n, s, m := f*float64(cfg.Readings), f*float64(cfg.ScalingReadings), f*float64(cfg.MemoryReadings)
@@ -111,6 +128,14 @@ func (cfg *Config) estimate(c Calibration, f float64) float64 {
 	if cfg.runs(PhaseMemory) {
 		secs += m/c.OursPerS + 20
 	}
+	if cfg.runs(PhaseCurve) {
+		sc := *cfg
+		sc.CurveReadings = cfg.curveScaled(f)
+		secs += sc.curveEstimate(rates{c.PreloadPerS, c.LimitPerS, c.OursPerS})
+	}
+	if cfg.runs(PhaseMTAWeek) {
+		secs += cfg.mtaWeekEstimate()
+	}
 	if cfg.runs(PhaseMicro) {
 		secs += 12*cfg.MicroTime.Seconds() + 5
 	}
@@ -118,5 +143,5 @@ func (cfg *Config) estimate(c Calibration, f float64) float64 {
 }
 
 func (c Calibration) String() string {
-	return fmt.Sprintf("calibrated on %d readings (limit %.0f/s, ours %.0f/s): sizes ×%.2f", c.Readings, c.LimitPerS, c.OursPerS, min(1, c.Scale))
+	return fmt.Sprintf("calibrated on %d readings (limit %.0f/s, ours %.0f/s): sizes ×%.3f", c.Readings, c.LimitPerS, c.OursPerS, min(1, c.Scale))
 }

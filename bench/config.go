@@ -19,13 +19,29 @@ const (
 	PhaseGoka       = "goka"       // the usual-goka variant on the same input
 	PhaseScaling    = "scaling"    // 1..N members
 	PhaseMemory     = "memory"     // one member in its own process: its RSS
+	PhaseCurve      = "curve"      // ours (a member process) and the limit over devices × partitions
+	PhaseMTAWeek    = "mtaweek"    // a real MTA week through turnstile produce into turnstile dev
 	PhaseMicro      = "micro"      // codec and storage micro-benchmarks
 )
 
 // AllPhases lists every phase, in the order they run.
 func AllPhases() []string {
-	return []string{PhaseThroughput, PhaseRestore, PhaseLatency, PhaseGoka, PhaseScaling, PhaseMemory, PhaseMicro}
+	return []string{PhaseThroughput, PhaseRestore, PhaseLatency, PhaseGoka, PhaseScaling, PhaseMemory, PhaseCurve, PhaseMTAWeek, PhaseMicro}
 }
+
+// Defaults of the curve and mtaweek phases.
+const (
+	// DefaultCurveReadings and DefaultCurvePerDevice size the curve's
+	// points: 5,000 and 50,000 devices get 100,000 readings (20 and 2
+	// each), 200,000 devices 300,000 (1.5 each: the first 4 hours of the
+	// stream are every device's first reading, the rest their second); the
+	// six points take ~2½ minutes on 2 shared cores.
+	DefaultCurveReadings  = 100_000
+	DefaultCurvePerDevice = 1.5
+	// DefaultMTAWeek is where a checkout beside ../shared finds a real
+	// MTA week.
+	DefaultMTAWeek = "../shared/data/mta/240113.csv.gz"
+)
 
 // Config sizes a run. Zero fields take the defaults of [Config.Defaults],
 // which meet the minimums (2 million readings, ~5,000 devices).
@@ -36,8 +52,10 @@ type Config struct {
 	// ScalingReadings and MemoryReadings down (never up) so that every
 	// phase fits the budget on this machine today.
 	Calibrate bool
-	// Devices in the synthetic stream (spread over the station reference's
-	// 768 booths; ~5,000 devices cover ~450 stations).
+	// Devices in the synthetic stream: up to 7 per booth of the station
+	// reference's 768 booths (~5,000 devices cover ~450 stations), then
+	// copies of the reference with renamed stations (about 11 devices per
+	// station: 200,000 devices make ~17,800 stations); see layoutFor.
 	Devices int
 	// Interval between two readings of a device (MTA: 4h).
 	Interval time.Duration
@@ -68,6 +86,26 @@ type Config struct {
 	MemoryReadings int64
 	// ScalingMembers runs 1..ScalingMembers members.
 	ScalingMembers int
+	// CurveDevices and CurvePartitions are the points of the cost curve:
+	// every device count at every partition count (default 5,000, 50,000
+	// and 200,000 devices at 6 and 24 partitions).
+	CurveDevices    []int
+	CurvePartitions []int
+	// CurveReadings is the least input of a curve point, and
+	// CurvePerDevice the least number of readings per device: a point's
+	// input is the larger of the two.
+	CurveReadings  int64
+	CurvePerDevice float64
+	// CurveProfileDir, when set, receives a CPU profile of each curve
+	// point's member process (member-<devices>-<partitions>.pprof).
+	CurveProfileDir string
+	// MTAWeek is the real MTA week the mtaweek phase replays (skipped with
+	// a note when the file is absent, as in a fresh clone).
+	MTAWeek string
+	// TurnstileBin is the turnstile binary the mtaweek phase runs; empty:
+	// built from ./cmd/turnstile (the working directory must be the
+	// repository's root, as for make bench).
+	TurnstileBin string
 	// RestartReadings are produced between stopping and restarting the
 	// pipeline in the restore phase.
 	RestartReadings int64
@@ -145,6 +183,21 @@ func (c *Config) Defaults() {
 	if c.ScalingMembers == 0 {
 		c.ScalingMembers = 3
 	}
+	if c.CurveDevices == nil {
+		c.CurveDevices = []int{5000, 50_000, 200_000}
+	}
+	if c.CurvePartitions == nil {
+		c.CurvePartitions = []int{6, 24}
+	}
+	if c.CurveReadings == 0 {
+		c.CurveReadings = DefaultCurveReadings
+	}
+	if c.CurvePerDevice == 0 {
+		c.CurvePerDevice = DefaultCurvePerDevice
+	}
+	if c.MTAWeek == "" {
+		c.MTAWeek = DefaultMTAWeek
+	}
 	if c.RestartReadings == 0 {
 		c.RestartReadings = 10_000
 	}
@@ -176,6 +229,13 @@ func (c *Config) validate() error {
 		return errors.New("bench: the reading interval must be at least a second")
 	case c.LatencyLoad <= 0 || c.LatencyLoad > 1:
 		return fmt.Errorf("bench: latency load %v is not in (0, 1]", c.LatencyLoad)
+	case c.CurveReadings < 1 || c.CurvePerDevice <= 0:
+		return errors.New("bench: curve sizes must be positive")
+	}
+	for _, n := range append(slices.Clone(c.CurveDevices), c.CurvePartitions...) {
+		if n < 1 {
+			return fmt.Errorf("bench: curve devices and partitions must be positive (%v, %v)", c.CurveDevices, c.CurvePartitions)
+		}
 	}
 	for _, p := range c.Phases {
 		if !slices.Contains(AllPhases(), p) {

@@ -20,11 +20,13 @@ import (
 
 // env is one embedded broker (persisted in a directory, so the logs live in
 // the page cache rather than in the process's heap) with a schema registry
-// and the clients the harness needs.
+// and the clients the harness needs; or, from connectEnv, the clients of a
+// broker and registry another process runs.
 type env struct {
 	dir    string
 	broker *broker.Broker
 	reg    *registry.Server
+	seeds  []string
 	sr     srclient.ISchemaRegistryClient
 	// cl produces with goka's partitioner (keys land where goka looks).
 	cl  *kgo.Client
@@ -42,25 +44,40 @@ func startEnv(ctx context.Context, dir string, log *slog.Logger) (e *env, err er
 	if e.broker, err = broker.Start(ctx, broker.Config{DataDir: filepath.Join(dir, "kafka"), Logger: log}); err != nil {
 		return nil, err
 	}
-	kopts := e.kafkaOpts()
-	if e.reg, err = registry.Start(ctx, registry.Config{Addr: "127.0.0.1:0", KafkaOpts: kopts, Logger: log}); err != nil {
+	e.seeds = []string{e.broker.Addr()}
+	if e.reg, err = registry.Start(ctx, registry.Config{Addr: "127.0.0.1:0", KafkaOpts: e.kafkaOpts(), Logger: log}); err != nil {
 		return nil, err
 	}
 	if _, err = schemas.Register(ctx, schemas.RegisterConfig{Registry: schemas.RegistryConfig{URL: e.reg.URL()}}); err != nil {
 		return nil, err
 	}
-	e.sr = srclient.CreateSchemaRegistryClient(e.reg.URL())
-	if e.cl, err = kgo.NewClient(append(kopts, kgo.RecordPartitioner(schemas.Partitioner()),
-		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))...); err != nil {
-		return nil, fmt.Errorf("bench: %w", err)
+	return e, e.clients(e.reg.URL())
+}
+
+// connectEnv is an env of the broker at seeds and the registry at
+// registryURL that another process runs (turnstile dev): clients only.
+func connectEnv(seeds []string, registryURL string, log *slog.Logger) (*env, error) {
+	e := &env{seeds: seeds, log: log}
+	if err := e.clients(registryURL); err != nil {
+		e.close()
+		return nil, err
 	}
-	e.adm = kadm.NewClient(e.cl)
 	return e, nil
 }
 
-func (e *env) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(e.broker.Addr())} }
+func (e *env) clients(registryURL string) (err error) {
+	e.sr = srclient.CreateSchemaRegistryClient(registryURL)
+	if e.cl, err = kgo.NewClient(append(e.kafkaOpts(), kgo.RecordPartitioner(schemas.Partitioner()),
+		kgo.ProducerBatchMaxBytes(1<<20), kgo.MaxBufferedRecords(100_000))...); err != nil {
+		return fmt.Errorf("bench: %w", err)
+	}
+	e.adm = kadm.NewClient(e.cl)
+	return nil
+}
 
-func (e *env) brokers() []string { return []string{e.broker.Addr()} }
+func (e *env) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(e.seeds...)} }
+
+func (e *env) brokers() []string { return e.seeds }
 
 func (e *env) close() {
 	if e.cl != nil {

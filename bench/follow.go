@@ -14,9 +14,10 @@ import (
 
 // stationFollower reads the station windows topic as it fills, keeping the
 // latest revision of each window and counting corrections: records with a
-// REVISION above the one seen before for the same window. The station stage
-// closes a window by the watermark merged through the graph, so on ordered
-// input each window is published once and there should be none; the
+// REVISION above the one seen before for the same window. The windowed stage
+// closes a station window in the same watermark write as its devices'
+// windows, so on ordered input each window is published once and there
+// should be none; the
 // follower still keeps the latest revisions, so a correction is counted
 // (and, in the throughput phase, reported as a failed check) rather than
 // breaking the comparison. The run is complete when the latest revisions
@@ -84,9 +85,7 @@ func followStations(ctx context.Context, e *env, topic string) (*stationFollower
 	return f, nil
 }
 
-// wait returns when the latest revisions match want, or, when lost()
-// reports that the pipeline dropped station updates, once nothing new has
-// arrived for quiet (the time returned is then the last arrival).
+// wait returns when the latest revisions match want (or ctx ends).
 func (f *stationFollower) wait(ctx context.Context, want Digest) (time.Time, error) {
 	for {
 		f.mu.Lock()

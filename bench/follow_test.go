@@ -1,10 +1,14 @@
 package bench
 
 import (
+	"context"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // TestDeviceTally checks the two-pass digest of the device windows topic:
@@ -63,5 +67,35 @@ func TestDeviceTally(t *testing.T) {
 	var tl deviceTally
 	if key, w := win("01", 0, 1, 0); tl.first(key, w) == nil {
 		t.Fatal("revision 0 accepted")
+	}
+}
+
+// TestWaitSinksGivesUpOnSilence: windows that never come end the wait once
+// neither sink topic has grown for the stall time, long before the
+// context's deadline, naming the cause.
+func TestWaitSinksGivesUpOnSilence(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := startEnv(ctx, t.TempDir(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	topics := processors.DefaultTopics()
+	for _, tp := range []string{topics.DeviceWindows, topics.StationWindows} {
+		if err := e.createTopic(ctx, tp, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := followStations(ctx, e, topics.StationWindows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want expected
+	want.devices.Add("A002|R051|02-00-00", 0, 1, 1, 0)
+	began := time.Now()
+	_, err = waitSinksStall(ctx, e, f, topics, want, 500*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "no new window on the sink topics for 500ms") || time.Since(began) > 10*time.Second {
+		t.Fatalf("after %v: %v", time.Since(began), err)
 	}
 }

@@ -40,11 +40,11 @@ type gokaDevice struct {
 	Next int64 `json:"next"`
 }
 
-// runGoka is "the usual goka way": one goka processor over the device-keyed
-// input, goka's default LevelDB storage and sarama settings, a JSON value
-// per device written with one SetValue per reading, a window emitted when
-// the device's next reading falls in a later window. No re-key hop (the
-// input is already keyed by device), no station rollup; its only
+// runGoka is "the usual goka way": one goka processor over the input (keyed
+// by reading key: one key per device), goka's default LevelDB storage and
+// sarama settings, a JSON value per device written with one SetValue per
+// reading, a window emitted when the device's next reading falls in a later
+// window. No re-key hop, no station rollup; its only
 // exactly-once machinery is skipping redelivered offsets (gokaDevice). The
 // windows still open at the end are emitted by a goka visitor once every
 // reading has been processed.

@@ -213,7 +213,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		}
 		evt := r.EventTime.UnixMilli()
 		ws := floorTo(evt, cfg.Window.Milliseconds())
-		windows[schemas.DeviceWindowKey(string(r.Key), time.UnixMilli(ws))] = ws + cfg.Window.Milliseconds()
+		windows[schemas.DeviceWindowKey(r.Reading.DeviceKey(), time.UnixMilli(ws))] = ws + cfg.Window.Milliseconds()
 		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: r.Key, Value: r.Value}, func(rec *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()

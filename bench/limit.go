@@ -41,8 +41,9 @@ type Variant struct {
 	// revisions (see Duplicates).
 	DeviceCorrections  int64 `json:"device_corrections,omitempty"`
 	StationCorrections int64 `json:"station_corrections,omitempty"`
-	// Marks are the watermark marks the ingest stage sent (one per input
-	// partition per readings partition, at most every 200 ms while busy):
+	// Marks are the watermark marks the input side sent (the windowed stage
+	// reading the input in place; the metric's stage label is ingest): one
+	// per input partition per partition, at most every 200 ms while busy,
 	// the cost of event-time progress, next to Readings.
 	Marks float64 `json:"marks,omitempty"`
 	// StationsDiffer says the published station windows differ from the
@@ -68,7 +69,8 @@ func (v *Variant) finish(t0, end time.Time, cpu0 time.Duration) {
 
 // runLimit is "the limit": a plain franz-go consumer that decodes (and
 // validates) with the same codec and computes device and station windows in
-// memory: no persistence, no changelog, no re-key hop, nothing produced.
+// memory: no persistence, no changelog, no watermark marks, nothing
+// produced.
 func runLimit(ctx context.Context, e *env, cfg *Config, topic string, n int64) (Variant, error) {
 	v := Variant{Name: "limit", Readings: n}
 	codec, err := e.readingCodec(topic)

@@ -259,24 +259,66 @@ func writeHeapProfile(path string) error {
 	return nil
 }
 
+// sinkStall is how long waitSinks waits with no new record on either sink
+// topic before it gives up: windows flow continuously while a pipeline
+// works through its input, so a silence this long means the rest will not
+// come (readings went to the late topic, say), and the phases after it
+// keep their share of the budget.
+const sinkStall = 30 * time.Second
+
 // waitSinks returns when the last expected window is on its sink topic:
 // the device windows topic holds as many records as there are windows (one
 // each: emit final, ordered input; checked afterwards), seen from its high
 // watermarks, so nothing competes with the pipeline for the CPU by reading
 // it; the station windows' latest revisions match (see stationFollower).
-//
-// If the pipeline ignores station updates as past retention (a defect when
-// device partitions progress more than the retention apart, see docs/semantics.md),
-// the station windows never match; the wait then ends once they stop arriving, and the caller reports
-// the difference.
+// It fails when ctx ends or when neither sink topic grew for sinkStall.
 func waitSinks(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected) (time.Time, error) {
-	dev, err := e.waitEnds(ctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
-	if err != nil {
-		return dev, err
+	return waitSinksStall(ctx, e, f, topics, want, sinkStall)
+}
+
+func waitSinksStall(ctx context.Context, e *env, f *stationFollower, topics processors.Topics, want expected, stall time.Duration) (time.Time, error) {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		var last [2]int64
+		changed := time.Now()
+		for {
+			select {
+			case <-sctx.Done():
+				return
+			case <-time.After(min(time.Second, stall/4)):
+			}
+			ends, err := e.endOffsets(sctx, topics.DeviceWindows)
+			if err != nil {
+				continue
+			}
+			f.mu.Lock()
+			now := [2]int64{ends[topics.DeviceWindows], f.records}
+			f.mu.Unlock()
+			if now != last {
+				last, changed = now, time.Now()
+			} else if time.Since(changed) >= stall {
+				cancel(fmt.Errorf("bench: no new window on the sink topics for %v (%d device window records, %d station window records)", stall, now[0], now[1]))
+				return
+			}
+		}
+	}()
+	fail := func(err error) error {
+		if c := context.Cause(sctx); c != nil && ctx.Err() == nil {
+			return fmt.Errorf("%w; %w", c, err)
+		}
+		return err
 	}
-	st, err := f.wait(ctx, want.stations)
+	dev, err := e.waitEnds(sctx, map[string]int64{topics.DeviceWindows: want.devices.Windows}, 20*time.Millisecond)
+	if err != nil {
+		return dev, fail(err)
+	}
+	st, err := f.wait(sctx, want.stations)
 	if st.Before(dev) {
 		st = dev
+	}
+	if err != nil {
+		err = fail(err)
 	}
 	return st, err
 }

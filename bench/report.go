@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 )
 
@@ -25,6 +26,9 @@ func (r *Results) assess() {
 			r.RSSMiB.Member, r.RSSMiB.Peak), r.RSSMiB.Member <= 256)
 	} else {
 		add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Peak, fmt.Sprintf("%.0f MiB (process, broker included; Go heap peak %.0f MiB)", r.RSSMiB.Peak, r.RSSMiB.GoHeapPeak), r.RSSMiB.Peak <= 256)
+	}
+	if w := r.MTAWeek; w != nil {
+		add("a real MTA week end to end ÷ the producer's own time", "<= 1.5", w.Ratio, fmt.Sprintf("%.2f (%.1f s ÷ %.1f s)", w.Ratio, w.EndToEndS, w.ProducerS), w.Ratio <= 1.5)
 	}
 	if r.Restore != nil {
 		add("restore", ">= 500,000 records/s", r.Restore.RecordsPerS, fmt.Sprintf("%.0f records/s", r.Restore.RecordsPerS), r.Restore.RecordsPerS >= 500_000)
@@ -52,8 +56,9 @@ func (r *Results) Markdown(w io.Writer) {
 		in.Readings, in.Devices, in.Stations, in.EventFrom.Format("2006-01-02"), in.EventTo.Format("2006-01-02"), float64(in.Bytes)/1e6,
 		in.Seconds, r.Settings.Window, r.Settings.Grace, r.Settings.Partitions)
 	if c := r.Calibration; c != nil {
-		p("Sizes: %d readings, %d per scaling run, %d in the memory phase; chosen by a %d-reading calibration run (preload %.0f/s, limit %.0f/s, ours %.0f/s, %.0f s) to fit the budget: ×%.2f of the defaults.\n\n",
-			r.Settings.Readings, r.Settings.ScalingReadings, r.Settings.MemoryReadings, c.Readings, c.PreloadPerS, c.LimitPerS, c.OursPerS, c.Seconds, min(1, c.Scale))
+		p("Sizes: %d readings, %d per scaling run, %d in the memory phase, curve points of at least %d readings and %.1f per device; chosen by a %d-reading calibration run (preload %.0f/s, limit %.0f/s, ours %.0f/s, %.0f s) to fit the budget: ×%.3f of the defaults.\n\n",
+			r.Settings.Readings, r.Settings.ScalingReadings, r.Settings.MemoryReadings, r.Settings.CurveReadings, r.Settings.CurvePerDevice,
+			c.Readings, c.PreloadPerS, c.LimitPerS, c.OursPerS, c.Seconds, min(1, c.Scale))
 	}
 
 	p("### Throughput, same input, same process\n\n")
@@ -86,7 +91,7 @@ func (r *Results) Markdown(w io.Writer) {
 	}
 	for _, v := range r.Variants {
 		if v.Name == "ours" && v.ProcessedSeconds > 0 {
-			p("Ours applied the last reading to its device windows after %.1f s of its %.1f s (%.0f readings/s); the rest is the idle timeout (%s) closing the last windows and the station stage.",
+			p("Ours applied the last reading to its device windows after %.1f s of its %.1f s (%.0f readings/s); the rest is the idle timeout (%s) closing the last windows and their publication.",
 				v.ProcessedSeconds, v.Seconds, float64(v.Readings)/v.ProcessedSeconds, r.Settings.IdleTimeout)
 		}
 		if v.Duplicates > 0 || v.Redelivered > 0 {
@@ -96,7 +101,7 @@ func (r *Results) Markdown(w io.Writer) {
 			p(" %s published %d device and %d station window corrections (REVISION > 1); with in-order preloaded input the watermark closes each window once, so both should be 0.",
 				v.Name, v.DeviceCorrections, v.StationCorrections)
 			if v.Readings > 0 {
-				p(" Event-time progress cost %.0f watermark marks (%.2f per 1,000 readings), each a record on the readings topic (and, when it moves the merge, a metadata write in the device table).",
+				p(" Event-time progress cost %.0f watermark marks (%.2f per 1,000 readings), each a record on the readings topic (and, when it moves the merge, a metadata write in the windows table).",
 					v.Marks, 1000*v.Marks/float64(v.Readings))
 			}
 		}
@@ -129,6 +134,24 @@ func (r *Results) Markdown(w io.Writer) {
 		p("| readings | readings/s | peak RSS MiB | corrections device / station |\n| ---: | ---: | ---: | ---: |\n")
 		p("| %d | %.0f | %.0f | %d / %d |\n\n", m.Readings, m.PerSecond, m.RSSPeakMiB, m.DeviceCorrections, m.StationCorrections)
 		p("The member is this binary re-executed as a pipeline member (`turnstile process` settings, default state options) against this process's broker; the stream is produced at full speed while it runs, so the rate includes the producer competing for the cores. Corrections are records with REVISION > 1 on the sink topics (reported, not checked).\n\n")
+	}
+	if len(r.Curve) > 0 {
+		p("### Cost curve: ours against the limit by devices and partitions\n\n")
+		p("| devices | stations | partitions | readings | ours readings/s | limit readings/s | ours ÷ limit | ours applied readings/s | ours CPU µs/reading | of it the member | member peak RSS MiB |\n")
+		p("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		for _, c := range r.Curve {
+			p("| %d | %d | %d | %d | %.0f | %.0f | %.3f | %.0f | %.1f | %.1f | %.0f |\n", c.Devices, c.Stations, c.Partitions, c.Readings,
+				c.OursPerS, c.LimitPerS, c.OursOverLimit, c.OursAppliedPerS, c.OursCPUPerReading, c.MemberCPUPerReading, c.MemberRSSPeakMiB)
+		}
+		p("\nEach point in a broker of its own: the input preloaded (a point has at least %d readings and %.1f per device), the limit over it, then ours as one member in its own process (this binary re-executed, `turnstile process` settings) timed from its first reading to the last window on the sinks, as in the throughput table; applied is to its last reading applied, without the idle timeout (%s) and the publication of the last windows that follow. Windows checked against the limit's (each published once). Ours' CPU is the member's and this process's (the broker) in that span; the member's RSS is sampled from its start.\n\n",
+			r.Settings.CurveReadings, r.Settings.CurvePerDevice, r.Settings.IdleTimeout)
+	}
+	if w := r.MTAWeek; w != nil {
+		p("### A real MTA week, as a user runs it\n\n")
+		p("| file | readings | producer s | end to end s | end to end ÷ producer | readings/s end to end | device / station windows |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		p("| %s | %d | %.1f | %.1f | %.2f | %.0f | %d / %d |\n\n", filepath.Base(w.File), w.Readings, w.ProducerS, w.EndToEndS, w.Ratio, w.PerSecond, w.DeviceWindows, w.StationWindows)
+		p("`turnstile produce --source csv --file %s --speed -1` into `turnstile dev %s`, each in its own process: the producer's time is from starting it to its exit (its first reading was on the input topic after %.1f s), end to end until the last of the windows testsupport/reference computes from the same rows was on the sink topics (checked: count, entries, exits and a hash of every window; %d device and %d station corrections).\n\n",
+			filepath.Base(w.File), w.DevFlags, w.FirstReadingS, w.DeviceCorrections, w.StationCorrections)
 	}
 	if len(r.Micro) > 0 {
 		p("### Micro-benchmarks\n\n")

@@ -27,10 +27,10 @@ type Restore struct {
 	RecordsPerS float64 `json:"records_per_s"`
 	MBPerS      float64 `json:"mb_per_s"`
 	// WarmS is from starting a member on its own local state (after a
-	// clean stop) to its device-window stage applying the first new reading.
+	// clean stop) to its windowed stage applying the first new reading.
 	WarmS float64 `json:"warm_s"`
-	// ColdS is the same with empty local state: goka rebuilds both tables
-	// from their changelogs first.
+	// ColdS is the same with empty local state: goka rebuilds the windows
+	// table from its changelog first.
 	ColdS float64 `json:"cold_s"`
 }
 
@@ -46,7 +46,7 @@ func (c countingStorage) Set(key string, value []byte) error {
 	return c.Storage.Set(key, value)
 }
 
-// rebuild recovers the device table's changelog into empty Pebble stores
+// rebuild recovers the windows table's changelog into empty Pebble stores
 // (the pipeline's storage, through a goka view: the code path goka uses to
 // restore a table) and times it.
 func rebuild(ctx context.Context, e *env, cfg *Config, dir string) (Restore, error) {
@@ -107,7 +107,7 @@ func rebuild(ctx context.Context, e *env, cfg *Config, dir string) (Restore, err
 }
 
 // restart produces a few new readings, starts one member on stateDir and
-// times it to its device stage applying the first of them.
+// times it to its windowed stage applying the first of them.
 func restart(ctx context.Context, e *env, cfg *Config, stateDir string, from time.Time) (float64, error) {
 	input := processors.DefaultTopics().Input
 	codec, err := e.readingCodec(input)
@@ -145,7 +145,7 @@ func restart(ctx context.Context, e *env, cfg *Config, stateDir string, from tim
 	return at.Sub(begin).Seconds(), nil
 }
 
-// runRestore rebuilds the device table of the (stopped) ours run from its
+// runRestore rebuilds the windows table of the (stopped) ours run from its
 // changelog, then restarts a member warm (its state) and cold (empty
 // state).
 func runRestore(ctx context.Context, e *env, cfg *Config, stateDir string, end time.Time, say func(string, ...any)) (Restore, error) {
@@ -163,6 +163,6 @@ func runRestore(ctx context.Context, e *env, cfg *Config, stateDir string, end t
 	if r.ColdS, err = restart(ctx, e, cfg, filepath.Join(cfg.Dir, "cold"), end.Add(48*time.Hour)); err != nil {
 		return r, err
 	}
-	say("restore: cold restart (tables rebuilt from the changelogs) resumed processing after %.2fs", r.ColdS)
+	say("restore: cold restart (the table rebuilt from its changelog) resumed processing after %.2fs", r.ColdS)
 	return r, nil
 }

@@ -173,3 +173,30 @@ func (p *rssPeak) heapPeak() float64 {
 	defer p.mu.Unlock()
 	return p.heap
 }
+
+// procCPU is the user+system CPU time of the process at proc (/proc/<pid>)
+// so far, from its stat file (in USER_HZ ticks, 10 ms on Linux); 0 when it
+// cannot be read.
+func procCPU(proc string) time.Duration {
+	b, err := os.ReadFile(proc + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) is in parentheses and may hold spaces:
+	// fields count from after its closing one, which is field 3 (state).
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	const userHZ = 100
+	return time.Duration(utime+stime) * time.Second / userHZ
+}

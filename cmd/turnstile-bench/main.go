@@ -41,18 +41,21 @@ func newCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "turnstile-bench",
-		Short: "Throughput, latency, restore, scaling and micro-benchmarks of the turnstile pipeline, in one run",
+		Short: "Throughput, latency, restore, scaling, memory, a cost curve, a real MTA week and micro-benchmarks of the turnstile pipeline, in one run",
 		Long: `Runs the whole pipeline on the embedded broker and schema registry, in this
 process, over a preloaded synthetic MTA-shaped stream, side by side with "the
 limit" (a plain franz-go consumer computing the same windows in memory) and
 "the usual goka way" (one goka processor, LevelDB, JSON values), and checks
 that all three publish identical window totals. Then: close latency in live
-mode, table restore and restarts, scaling over in-process members, codec and
-storage micro-benchmarks. Prints markdown tables on stdout and writes every
-figure to --json. Nothing asserts on speed; it fails only when the variants
-disagree, when our pipeline publishes a window of the preloaded, ordered
-input more than once (a correction, REVISION > 1), or a phase cannot
-complete.`,
+mode, table restore and restarts, scaling over in-process members, one
+member in its own process (its memory), a cost curve (ours as a member
+process against the limit at several device and partition counts), a real
+MTA week through turnstile produce into turnstile dev (skipped without the
+file), codec and storage micro-benchmarks. Prints markdown tables on stdout
+and writes every figure to --json. Nothing asserts on speed; it fails only
+when the variants disagree, when our pipeline publishes a window of the
+preloaded, ordered input more than once (a correction, REVISION > 1), or a
+phase cannot complete.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -64,7 +67,7 @@ complete.`,
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 			cfg.Progress = os.Stderr
 			// Sizes given as flags are the user's: no calibration.
-			for _, f := range []string{"readings", "scaling-readings", "memory-readings"} {
+			for _, f := range []string{"readings", "scaling-readings", "memory-readings", "curve-readings", "curve-per-device"} {
 				if cmd.Flags().Changed(f) {
 					cfg.Calibrate = false
 				}
@@ -92,7 +95,7 @@ complete.`,
 	d.Defaults()
 	fs := cmd.Flags()
 	fs.Int64Var(&cfg.Readings, "readings", d.Readings, "readings preloaded for the throughput comparison")
-	fs.IntVar(&cfg.Devices, "devices", d.Devices, "devices in the synthetic stream (spread over the 768 booths of the station reference)")
+	fs.IntVar(&cfg.Devices, "devices", d.Devices, "devices in the synthetic stream (up to 7 per booth of the station reference's 768, then copies of it with renamed stations: ~11 devices per station)")
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every topic")
 	fs.DurationVar(&cfg.MarkInterval, "mark-interval", d.MarkInterval, "pipeline watermark mark throttle (by default the pipeline's own)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", d.IdleTimeout, "pipeline --idle-timeout, which closes the last windows")
@@ -101,6 +104,13 @@ complete.`,
 	fs.Int64Var(&cfg.ScalingReadings, "scaling-readings", d.ScalingReadings, "readings of each scaling run")
 	fs.IntVar(&cfg.ScalingMembers, "scaling-members", d.ScalingMembers, "scaling runs 1..N in-process members")
 	fs.Int64Var(&cfg.MemoryReadings, "memory-readings", d.MemoryReadings, "readings of the memory phase (one member in its own process)")
+	fs.IntSliceVar(&cfg.CurveDevices, "curve-devices", d.CurveDevices, "cost curve: device counts (each at every --curve-partitions)")
+	fs.IntSliceVar(&cfg.CurvePartitions, "curve-partitions", d.CurvePartitions, "cost curve: partition counts")
+	fs.Int64Var(&cfg.CurveReadings, "curve-readings", d.CurveReadings, "cost curve: the least readings of a point")
+	fs.Float64Var(&cfg.CurvePerDevice, "curve-per-device", d.CurvePerDevice, "cost curve: the least readings per device of a point")
+	fs.StringVar(&cfg.CurveProfileDir, "curve-profile-dir", "", "write a pprof CPU profile of each curve point's member process to this directory")
+	fs.StringVar(&cfg.MTAWeek, "mta-week", d.MTAWeek, "the real MTA week the mtaweek phase replays (the phase is skipped when it is absent)")
+	fs.StringVar(&cfg.TurnstileBin, "turnstile-bin", "", "the turnstile binary the mtaweek phase runs (default: go build ./cmd/turnstile, from the repository's root)")
 	fs.DurationVar(&cfg.MicroTime, "micro-time", d.MicroTime, "duration of each micro-benchmark")
 	fs.StringSliceVar(&cfg.Phases, "phases", d.Phases, "phases to run (throughput always runs)")
 	fs.Int64Var(&cfg.Seed, "seed", d.Seed, "seed of the synthetic stream")

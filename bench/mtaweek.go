@@ -1,0 +1,344 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/testsupport/reference"
+)
+
+// mtaWeekDev are the flags of turnstile dev in the mtaweek phase, besides
+// where it listens and keeps its data: 15-minute windows, so a reading
+// every ~4 h per device is its own window; the last windows close 2 s after
+// the replay ends.
+var mtaWeekDev = []string{"--produce=false", "--window", "15m", "--grace", "15m", "--retention", "24h", "--idle-timeout", "2s"}
+
+// MTAWeek is the user-felt measurement: a real MTA week produced by
+// `turnstile produce --source csv --speed -1` as fast as it goes into
+// `turnstile dev`, each in its own process, as a user runs them.
+type MTAWeek struct {
+	File string `json:"file"`
+	// DevFlags are turnstile dev's flags (besides addresses and
+	// directories).
+	DevFlags string `json:"dev_flags"`
+	Readings int64  `json:"readings"`
+	Devices  int    `json:"devices"`
+	Stations int    `json:"stations"`
+	// DeviceWindows and StationWindows are what testsupport/reference computes
+	// from the producer's own parse of the file (the same rows, event times
+	// and IDs), which the sinks' latest revisions must equal.
+	DeviceWindows  int64 `json:"device_windows"`
+	StationWindows int64 `json:"station_windows"`
+	// ProducerS is from starting turnstile produce to its exit: its own
+	// time. FirstReadingS is from starting it to the first reading on the
+	// input topic; EndToEndS to the last window on the sink topics.
+	ProducerS     float64 `json:"producer_s"`
+	FirstReadingS float64 `json:"first_reading_s"`
+	EndToEndS     float64 `json:"end_to_end_s"`
+	// Ratio is EndToEndS ÷ ProducerS (goal: at most 1.5).
+	Ratio     float64 `json:"end_to_end_over_producer"`
+	PerSecond float64 `json:"end_to_end_readings_per_s"`
+	// DevStartupS is from starting turnstile dev to its /readyz; BuildS the
+	// build of the binary (when it was built), neither measured.
+	DevStartupS        float64 `json:"dev_startup_s"`
+	BuildS             float64 `json:"build_s,omitempty"`
+	DeviceCorrections  int64   `json:"device_corrections"`
+	StationCorrections int64   `json:"station_corrections"`
+}
+
+// mtaWeekEstimate is the phase's expected duration in seconds: 0 without
+// the file (it is skipped).
+func (cfg *Config) mtaWeekEstimate() float64 {
+	if _, err := os.Stat(cfg.MTAWeek); err != nil {
+		return 0
+	}
+	if cfg.TurnstileBin == "" {
+		return 65 // and a build, mostly from the cache
+	}
+	return 45
+}
+
+// runMTAWeek replays cfg.MTAWeek with turnstile produce into turnstile dev
+// (the binary cfg.TurnstileBin, or built from ./cmd/turnstile), each in its
+// own process on free ports, and times the producer and the moment every
+// window testsupport/reference computes from the same rows is on the sink
+// topics: the device windows topic holds as many records, and the station
+// windows' latest revisions equal the reference's (as in the throughput
+// phase). Then it checks the device windows' latest revisions too.
+func runMTAWeek(ctx context.Context, cfg *Config, say func(string, ...any)) (w MTAWeek, err error) {
+	w.File, w.DevFlags = cfg.MTAWeek, strings.Join(mtaWeekDev, " ")
+	dir := filepath.Join(cfg.Dir, "mtaweek")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return w, fmt.Errorf("bench: mtaweek: %w", err)
+	}
+	bin := cfg.TurnstileBin
+	if bin == "" {
+		began := time.Now()
+		bin = filepath.Join(dir, "turnstile")
+		b := exec.CommandContext(ctx, "go", "build", "-o", bin, "./cmd/turnstile")
+		if out, err := b.CombinedOutput(); err != nil {
+			return w, fmt.Errorf("bench: mtaweek: go build ./cmd/turnstile (run from the repository's root, or give --turnstile-bin): %w\n%s", err, out)
+		}
+		w.BuildS = time.Since(began).Seconds()
+		say("mtaweek: built %s in %.1fs", bin, w.BuildS)
+	}
+	ports, err := freePorts(3)
+	if err != nil {
+		return w, err
+	}
+	kafka, reg, httpAddr := fmt.Sprintf("127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1]), fmt.Sprintf("127.0.0.1:%d", ports[2])
+	conn := []string{"--brokers", kafka, "--registry-url", reg}
+
+	devStart := time.Now()
+	dev, err := startProc(bin, filepath.Join(dir, "dev.log"), append(append([]string{"dev", "--data-dir", filepath.Join(dir, "data"),
+		"--lake-dir", filepath.Join(dir, "lake"), "--http-addr", httpAddr}, conn...), mtaWeekDev...)...)
+	if err != nil {
+		return w, err
+	}
+	defer func() {
+		if serr := dev.stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+	// A week takes ~20 s end to end; a window that never comes must not
+	// hold the run for long.
+	wctx, cancel := context.WithTimeout(ctx, min(cfg.PhaseTimeout, 2*time.Minute))
+	defer cancel()
+	if err := waitReady(wctx, "http://"+httpAddr+"/readyz", dev); err != nil {
+		return w, err
+	}
+	w.DevStartupS = time.Since(devStart).Seconds()
+	e, err := connectEnv([]string{kafka}, reg, cfg.Logger)
+	if err != nil {
+		return w, err
+	}
+	defer e.close()
+	topics := processors.DefaultTopics()
+
+	// What the sinks must hold, from the producer's own parse of the file,
+	// computed before the clock starts.
+	want, err := mtaWeekReference(e, cfg.MTAWeek, &w)
+	if err != nil {
+		return w, err
+	}
+	say("mtaweek: turnstile dev ready in %.1fs; %s: %d readings, %d devices, %d stations: %d device and %d station windows expected (testsupport/reference)",
+		w.DevStartupS, filepath.Base(cfg.MTAWeek), w.Readings, w.Devices, w.Stations, w.DeviceWindows, w.StationWindows)
+	fctx, fcancel := context.WithCancel(ctx)
+	defer fcancel()
+	f, err := followStations(fctx, e, topics.StationWindows)
+	if err != nil {
+		return w, err
+	}
+
+	t0 := time.Now()
+	prod, err := startProc(bin, filepath.Join(dir, "produce.log"), append([]string{"produce", "--source", "csv", "--file", cfg.MTAWeek, "--speed", "-1"}, conn...)...)
+	if err != nil {
+		return w, err
+	}
+	first := make(chan time.Time, 1)
+	go func() {
+		for fctx.Err() == nil {
+			if ends, err := e.endOffsets(fctx, topics.Input); err == nil && ends[topics.Input] > 0 {
+				first <- time.Now()
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	end, err := waitSinks(wctx, e, f, topics, want)
+	if err != nil {
+		return w, errors.Join(fmt.Errorf("bench: mtaweek: %w (logs: %s)", err, dir), prod.stop())
+	}
+	var produced time.Time
+	select {
+	case perr := <-prod.exited:
+		prod.exited <- perr
+		if perr != nil {
+			return w, fmt.Errorf("bench: mtaweek: turnstile produce: %w (log: %s)", perr, prod.log)
+		}
+		produced = prod.exitedAt
+	case <-wctx.Done():
+		return w, errors.Join(fmt.Errorf("bench: mtaweek: every window is on the sinks but turnstile produce has not exited (log: %s)", prod.log), prod.stop())
+	}
+	select {
+	case at := <-first:
+		w.FirstReadingS = at.Sub(t0).Seconds()
+	default:
+	}
+	w.ProducerS = produced.Sub(t0).Seconds()
+	w.EndToEndS = end.Sub(t0).Seconds()
+	w.Ratio = w.EndToEndS / w.ProducerS
+	w.PerSecond = float64(w.Readings) / w.EndToEndS
+	say("mtaweek: the producer took %.1fs; every window on the sinks after %.1fs (%.2f × the producer's time, %.0f readings/s end to end)",
+		w.ProducerS, w.EndToEndS, w.Ratio, w.PerSecond)
+
+	ends, err := e.endOffsets(ctx, topics.Input)
+	if err != nil {
+		return w, err
+	}
+	if ends[topics.Input] != w.Readings {
+		return w, fmt.Errorf("bench: mtaweek: %d records on the input topic, the file has %d readings", ends[topics.Input], w.Readings)
+	}
+	var v Variant
+	if err := checkOurs(ctx, e, &v, topics, f); err != nil {
+		return w, err
+	}
+	w.DeviceCorrections, w.StationCorrections = v.DeviceCorrections, v.StationCorrections
+	if v.Devices != want.devices || *v.Stations != want.stations {
+		return w, fmt.Errorf("bench: mtaweek: the sinks' windows differ from testsupport/reference's:\n  device windows  sinks %v\n                  want  %v\n  station windows sinks %v\n                  want  %v",
+			v.Devices, want.devices, *v.Stations, want.stations)
+	}
+	return w, nil
+}
+
+// mtaWeekReference reads the file as turnstile produce does (package
+// producer, its defaults: event order, New York time, seed 1) and computes
+// with testsupport/reference the windows turnstile dev must publish with
+// mtaWeekDev's settings; it records the sizes in w.
+func mtaWeekReference(e *env, path string, w *MTAWeek) (expected, error) {
+	codec, err := e.readingCodec(schemas.DefaultInputTopic)
+	if err != nil {
+		return expected{}, err
+	}
+	st, err := producer.NewStream(producer.Config{Source: producer.SourceCSV, CSV: producer.CSVConfig{Path: path}, Seed: 1}, codec, time.Now(), nil)
+	if err != nil {
+		return expected{}, err
+	}
+	var rs []schemas.Reading
+	devices, stations := map[string]bool{}, map[string]bool{}
+	for {
+		r, err := st.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return expected{}, fmt.Errorf("bench: mtaweek: %w", err)
+		}
+		rs = append(rs, r.Reading)
+		devices[r.Reading.DeviceKey()], stations[r.Reading.StationKey()] = true, true
+	}
+	w.Readings, w.Devices, w.Stations = int64(len(rs)), len(devices), len(stations)
+	// The pipeline's defaults (max delta, cumulative counters, windows
+	// aligned to the epoch) with the phase's window.
+	pipe := processors.Config{Window: 15 * time.Minute}
+	pipe.Defaults()
+	window := pipe.Window.Milliseconds()
+	refs := reference.FromSchemas(rs)
+	devs := reference.Devices(reference.Params{SizeMs: window, SlideMs: window, Cumulative: true, MaxDelta: pipe.MaxDelta}, refs)
+	var want expected
+	for k, row := range devs {
+		want.devices.Add(k.Device, k.Start, row.Entries, row.Exits, 0)
+	}
+	for k, row := range reference.StationsOf(devs, refs) {
+		want.stations.Add(k.Station+"|"+k.Line, k.Start, row.Entries, row.Exits, int64(row.Devices))
+	}
+	w.DeviceWindows, w.StationWindows = want.devices.Windows, want.stations.Windows
+	return want, nil
+}
+
+// proc is a turnstile command run by the mtaweek phase, its output in a
+// log file.
+type proc struct {
+	cmd      *exec.Cmd
+	log      string
+	exited   chan error // holds Wait's result once it has exited
+	exitedAt time.Time  // set before exited is
+}
+
+// startProc runs bin with args, stdout and stderr to log, with no
+// TURNSTILE_* variables from this environment (the flags say everything).
+func startProc(bin, log string, args ...string) (*proc, error) {
+	f, err := os.Create(log)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer f.Close()
+	p := &proc{cmd: exec.Command(bin, args...), log: log, exited: make(chan error, 1)}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TURNSTILE_") {
+			p.cmd.Env = append(p.cmd.Env, kv)
+		}
+	}
+	p.cmd.Stdout, p.cmd.Stderr = f, f
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: %s %s: %w", bin, args[0], err)
+	}
+	go func() {
+		err := p.cmd.Wait()
+		p.exitedAt = time.Now()
+		p.exited <- err
+	}()
+	return p, nil
+}
+
+// stop sends SIGTERM (as Ctrl-C does) and waits up to 30 s for a clean
+// exit; a process that already exited is not an error to stop.
+func (p *proc) stop() error {
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		return nil
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.exited:
+		p.exited <- err
+		if err != nil {
+			return fmt.Errorf("bench: %s: %w (log: %s)", p.cmd.Args[1], err, p.log)
+		}
+		return nil
+	case <-time.After(30 * time.Second):
+		_ = p.cmd.Process.Kill()
+		return fmt.Errorf("bench: %s did not stop on SIGTERM (log: %s)", p.cmd.Args[1], p.log)
+	}
+}
+
+// waitReady polls url until it answers 200, or p exits.
+func waitReady(ctx context.Context, url string, p *proc) error {
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-p.exited:
+			p.exited <- err
+			return fmt.Errorf("bench: turnstile %s exited before it was ready: %v (log: %s)", p.cmd.Args[1], err, p.log)
+		case <-ctx.Done():
+			return fmt.Errorf("bench: waiting for %s: %w (log: %s)", url, ctx.Err(), p.log)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// freePorts are n loopback ports free a moment ago.
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	return out, nil
+}
