@@ -3,6 +3,8 @@ package processors
 import (
 	"container/heap"
 
+	"github.com/turnstile-streams/turnstile/watermark"
+
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
@@ -31,6 +33,9 @@ type partClock struct {
 	// (STATION|LINENAME -> STATION|LINENAME|CA|UNIT|SCP).
 	stations map[string][]string
 	memo     memo // decoded values last written, by key
+	// gate holds the watermark back while sources are idle until ticks
+	// confirm they have no input (watermark.Gate); it starts closed.
+	gate watermark.Gate
 }
 
 func newPartClock(gen uint64) *partClock {

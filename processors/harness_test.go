@@ -43,6 +43,7 @@ import (
 type harness struct {
 	t     testing.TB
 	stage *stage
+	wall  int64 // the stage's wall clock: the last tick's
 	parts []*hpart
 	// published is every row published, in order (republications
 	// included), and latest the latest row of each window.
@@ -120,10 +121,11 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 		t.Fatal(err)
 	}
 	h := &harness{t: t, latest: map[hwin]hrow{}, seen: map[hrev]hrow{}}
+	now := func() time.Time { return time.UnixMilli(h.wall) }
 	tracker := &storageTracker{open: map[int32]trackedStorage{}}
 	h.stage = &stage{name: "turnstile-windows", rules: rules, idle: idle, topics: DefaultTopics(), tracker: tracker,
 		ctrl: controlKeys(partitions), log: slog.New(slog.DiscardHandler), metrics: m, clocks: map[int32]*partClock{},
-		sources: sources, direct: direct, count: m.stageCounters("turnstile-windows")}
+		sources: sources, direct: direct, count: m.stageCounters("turnstile-windows"), now: now}
 	if direct {
 		h.stage.sources = partitions
 		// Marks whenever a source reaches a later close step (no wall
@@ -261,10 +263,13 @@ func (h *harness) mark(m wire.Mark) {
 }
 
 // tick delivers a tick to every partition's control key, then what the
-// stage emitted.
-func (h *harness) tick(wall int64) {
+// stage emitted. The stage's wall clock is the tick's from then on (a tick
+// is applied as it is measured).
+func (h *harness) tick(tk wire.Tick) {
+	h.wall = tk.Wall
 	for p := range h.parts {
-		in := hinput{part: int32(p), key: h.stage.ctrl[p], tick: &wire.Tick{Wall: wall}}
+		tk := tk
+		in := hinput{part: int32(p), key: h.stage.ctrl[p], tick: &tk}
 		h.input = append(h.input, in)
 		h.deliver(in)
 		h.pump()

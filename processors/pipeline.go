@@ -310,7 +310,7 @@ func (m *member) startIngest(st Stage) error {
 	m.run(st.Group, m.processor(in.group, nil, in.forget, goka.WithNilHandling(goka.NilProcess)))
 	// Ingest ticks say whether its input partition is caught up: a source
 	// is idle only then.
-	return m.startTicker(st, in.ctrl, st.Input)
+	return m.startTicker(st, in.ctrl, st.Group)
 }
 
 // startWindows starts the windowed stage, its relay and its ticker. A
@@ -326,15 +326,17 @@ func (m *member) startWindows(st Stage) error {
 		sources: m.partitions[cfg.Topics.Input], direct: cfg.Direct(), count: m.p.metrics.stageCounters(st.Group)}
 	var opts []goka.ProcessorOption
 	var onRebalance goka.RebalanceCallback
-	lagOf := "" // ticks only drive the idle advance: they need no lag
+	// Ticks carry the lag of the group that reads the input (the sources
+	// of the watermark) for every partition's watermark.Gate.
+	lagGroup := cfg.Groups.Ingest
 	if w.direct {
-		// The stage reads the input: its ticks say whether each input
+		// The stage reads the input: its ticks also say whether each input
 		// partition is caught up (a source is idle only then), it sees
 		// null-value records to dead-letter them, and its marks wait for
 		// the writes of the readings applied in place.
 		w.in = m.newIntake(st.Group, n)
 		w.in.acked = w.acked
-		onRebalance, lagOf = w.in.forget, st.Input
+		onRebalance, lagGroup = w.in.forget, st.Group
 		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
 	}
 	m.run(w.name, m.processor(w.group, tracker, onRebalance, opts...))
@@ -349,7 +351,7 @@ func (m *member) startWindows(st Stage) error {
 		return err
 	}
 	m.run(st.Relay, relay.Run)
-	return m.startTicker(st, w.ctrl, lagOf)
+	return m.startTicker(st, w.ctrl, lagGroup)
 }
 
 func (m *member) newIntake(group string, loopPartitions int) *intake {
@@ -369,15 +371,15 @@ func (m *member) run(name string, fn func(context.Context) error) {
 	}()
 }
 
-// startTicker sends ticks to every partition of a stage's loopback topic;
-// with lagOf set they say whether its group has caught up with that topic.
-func (m *member) startTicker(st Stage, ctrl []string, lagOf string) error {
+// startTicker sends ticks to every partition of a stage's loopback topic,
+// with the lag of lagGroup on the input topic (see ticker).
+func (m *member) startTicker(st Stage, ctrl []string, lagGroup string) error {
 	tcl, err := kgo.NewClient(append([]kgo.Opt{kgo.RecordPartitioner(kgo.ManualPartitioner())}, m.cfg.KafkaOpts...)...)
 	if err != nil {
 		return fmt.Errorf("processors: %w", err)
 	}
 	context.AfterFunc(m.runCtx, tcl.Close)
-	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), group: st.Group, input: lagOf, loop: st.Loop,
+	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), lagGroup: lagGroup, lagTopic: m.cfg.Topics.Input, loop: st.Loop,
 		ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
 	m.run(st.Group+"-ticker", tk.run)
 	return nil

@@ -90,6 +90,8 @@ type stage struct {
 	// count are its per-record counters (Metrics.stageCounters), set
 	// before the stage runs.
 	count stageCounters
+	// now is the wall clock (time.Now; tests set their own).
+	now func() time.Time
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
@@ -408,7 +410,7 @@ func (w *stage) onMark(ctx goka.Context, m *wire.Mark) {
 	if changed {
 		meta.LastInput = ctx.Offset()
 	}
-	prog := meta.Sources.Progress()
+	prog := c.gate.Progress(&meta.Sources)
 	w.advance(ctx, c, meta, prog.Time, prog.Has, changed)
 	w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
 }
@@ -422,14 +424,33 @@ func (w *stage) onTick(ctx goka.Context, m wire.Tick) {
 	}
 	c := w.clock(ctx)
 	meta := w.meta(ctx, c)
-	prog := meta.Sources.Progress()
-	if ctx.Offset() <= meta.LastTick || !prog.AllIdle || !prog.Has {
+	// The tick says which sources have input: the gate may now let the
+	// watermark past sources that are idle (watermark.Gate).
+	c.gate.Tick(&meta.Sources, m.Wall, w.wall().UnixMilli(), m.Lagging, m.LagKnown)
+	prog := c.gate.Progress(&meta.Sources)
+	defer w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+	if !prog.Has || c.hasTime && prog.Time <= c.streamTime && !prog.AllIdle {
+		return
+	}
+	if !prog.AllIdle {
+		w.advance(ctx, c, meta, prog.Time, true, false)
+		return
+	}
+	// Every source is idle: move on to close the last windows with data.
+	if ctx.Offset() <= meta.LastTick {
 		return
 	}
 	if t := w.rules.IdleTarget(prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
 		meta.LastTick = ctx.Offset()
 		w.advance(ctx, c, meta, t, true, true)
 		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
-		w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
 	}
+}
+
+// wall is the stage's wall clock.
+func (w *stage) wall() time.Time {
+	if w.now != nil {
+		return w.now()
+	}
+	return time.Now()
 }

@@ -35,7 +35,10 @@ import (
 //	                                         partition with its reading key: applied in place
 //	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition (direct layout:
 //	                                         only idle, sent by the source after its kept marks)
-//	tick wall=HH:MM [hold]                   a tick to every partition
+//	tick wall=HH:MM [lagging=S,S] [lag=unknown] [hold]
+//	                                         a tick to every partition, measured and applied at
+//	                                         wall: the sources in lagging have unconsumed input
+//	                                         (default none; lag=unknown: the ticker could not tell)
 //	crash partition=P [lose=N]               lose the last N unacknowledged changelog records
 //	                                         (held by hold; default all), rebuild, redeliver;
 //	                                         relays nothing yet
@@ -105,7 +108,22 @@ func TestStage(t *testing.T) {
 				}
 				h.mark(m)
 			case "tick":
-				h.tick(timeArg(t, d, "wall"))
+				tk := wire.Tick{Wall: timeArg(t, d, "wall"), LagKnown: true}
+				if d.HasArg("lag") {
+					tk.LagKnown = false
+				}
+				if d.HasArg("lagging") {
+					var ss []string
+					d.ScanArgs(t, "lagging", &ss)
+					for _, v := range ss {
+						n, err := strconv.Atoi(v)
+						if err != nil {
+							d.Fatalf(t, "lagging: %v", err)
+						}
+						tk.Lagging = append(tk.Lagging, int32(n))
+					}
+				}
+				h.tick(tk)
 			case "crash":
 				return h.crash(int32(intArg(t, d, "partition", 0)), intArg(t, d, "lose", -1))
 			case "restart":

@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -13,16 +14,18 @@ import (
 )
 
 // ticker sends a tick to every partition's control key of a group's
-// loopback topic at a fixed interval with the wall clock and, when input
-// is set, whether the group has caught up with that partition of its
-// input (the ingest stage marks a source idle only then). Every member
-// runs one; duplicate ticks are harmless (each is applied at most once,
-// and a stale one changes nothing).
+// loopback topic at a fixed interval with the wall clock and, when lagTopic
+// is set, what the lag of lagGroup on lagTopic was: which of its
+// partitions had unconsumed input (every receiver's watermark.Gate reads
+// it) and whether the loop partition's own one has none (the stage that
+// reads the input marks a source idle only then). Every member runs one;
+// duplicate ticks are harmless (each is applied at most once, and a stale
+// one changes nothing).
 type ticker struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
-	group    string
-	input    string
+	lagGroup string
+	lagTopic string
 	loop     string
 	ctrl     []string
 	interval time.Duration
@@ -38,33 +41,41 @@ func (t *ticker) run(ctx context.Context) error {
 			return nil
 		case <-tk.C:
 		}
+		// The wall clock before the lag is measured: the lag covers at
+		// least what was written to the input by then.
+		tick := wire.Tick{Wall: time.Now().UnixMilli()}
 		var caught map[int32]bool
-		if t.input != "" {
-			caught = t.caughtUp(ctx)
+		if t.lagTopic != "" {
+			caught, tick.Lagging, tick.LagKnown = t.lag(ctx)
 		}
-		now := time.Now().UnixMilli()
 		for p, key := range t.ctrl {
-			b, _ := wire.LoopCodec{}.Encode(wire.Tick{Wall: now, CaughtUp: caught[int32(p)]})
+			tick.CaughtUp = caught[int32(p)]
+			b, _ := wire.LoopCodec{}.Encode(tick)
 			t.cl.Produce(ctx, &kgo.Record{Topic: t.loop, Partition: int32(p), Key: []byte(key), Value: b}, nil)
 		}
 	}
 }
 
-// caughtUp reports, per partition of the group's input, whether its
-// committed offset has reached the end (the lag of package grouplag, the
-// one definition status uses too). Any error means "not caught up": idling
-// late is safe, early is not; so does a partition whose lag is unknown.
-func (t *ticker) caughtUp(ctx context.Context) map[int32]bool {
+// lag reports, per partition of lagTopic, whether lagGroup's committed
+// offset has reached the end (the lag of package grouplag, the one
+// definition status uses too), and lists the partitions that have not
+// (ascending). Unknown lag is never "caught up": idling late is safe,
+// early is not. known is false when the lag could not be fetched at all.
+func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int32, known bool) {
 	qctx, cancel := context.WithTimeout(ctx, t.interval)
 	defer cancel()
-	lag, err := grouplag.Fetch(qctx, t.adm, t.group, t.input)
+	lag, err := grouplag.Fetch(qctx, t.adm, t.lagGroup, t.lagTopic)
 	if err != nil {
 		t.log.Debug("tick: lag", "err", err)
-		return nil
+		return nil, nil, false
 	}
-	out := map[int32]bool{}
-	for p, l := range lag[t.input] {
-		out[p] = l.Err == nil && l.Lag == 0
+	caught = map[int32]bool{}
+	for p, l := range lag[t.lagTopic] {
+		caught[p] = l.Err == nil && l.Lag == 0
+		if !caught[p] {
+			lagging = append(lagging, p)
+		}
 	}
-	return out
+	slices.Sort(lagging)
+	return caught, lagging, true
 }

@@ -15,7 +15,8 @@ import (
 // unknown offsets) are tested in internal/grouplag, their one place.
 
 // TestCaughtUpOnUnknownOffsets: when the offsets cannot be listed (here no
-// broker answers), no partition is caught up, so none can be marked idle.
+// broker answers), no partition is caught up, so none can be marked idle,
+// and the lag is unknown, so no watermark.Gate opens on it.
 func TestCaughtUpOnUnknownOffsets(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -28,10 +29,14 @@ func TestCaughtUpOnUnknownOffsets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	tk := &ticker{cl: cl, adm: kadm.NewClient(cl), group: "g", input: "in", interval: 300 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
-	for p, ok := range tk.caughtUp(context.Background()) {
+	tk := &ticker{cl: cl, adm: kadm.NewClient(cl), lagGroup: "g", lagTopic: "in", interval: 300 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
+	caught, lagging, known := tk.lag(context.Background())
+	for p, ok := range caught {
 		if ok {
 			t.Errorf("partition %d is caught up although its offsets are unknown", p)
 		}
+	}
+	if known || len(lagging) > 0 {
+		t.Errorf("lag known %v (lagging %v) although no broker answers", known, lagging)
 	}
 }

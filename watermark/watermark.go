@@ -58,19 +58,27 @@ type Progress struct {
 	Waiting int
 	// Idle counts the idle sources.
 	Idle int
+	// Gated says a Gate held Time (or, with Has false, any watermark)
+	// back: some source is idle and no tick has confirmed that it still
+	// had no input after the merge reached Time.
+	Gated bool
 }
 
 // Progress merges the sources' marks: no watermark until every source has
 // a time or is idle; then the least time of the active ones; with all of
 // them idle, the greatest time any has reached.
-func (m *Merge) Progress() Progress {
+func (m *Merge) Progress() Progress { return m.progress(nil) }
+
+// progress is Progress with the sources in lagging counted as active,
+// whatever their last mark said.
+func (m *Merge) progress(lagging map[int32]bool) Progress {
 	p := Progress{Holder: -1}
 	var maxT int64
 	hasMax := false
 	for s := range m.N {
 		mk, ok := m.Sources[int32(s)]
 		switch {
-		case ok && mk.Idle:
+		case ok && mk.Idle && !lagging[int32(s)]:
 			p.Idle++
 		case !ok || !mk.Has:
 			if p.Waiting == 0 {

@@ -195,3 +195,92 @@ func ExampleMerge() {
 	// 300 1
 	// 600 0
 }
+
+// TestGate: while a source is idle, the watermark moves only to what the
+// merge reached before a tick that still found the idle sources without
+// input; a source with lag holds the minimum; with no idle source the gate
+// changes nothing.
+func TestGate(t *testing.T) {
+	active := func(t int64) Mark { return Mark{Time: t, Has: true} }
+	idle := func(t int64) Mark { return Mark{Time: t, Has: true, Idle: true} }
+	type step struct {
+		src     int32 // a mark from src (tick false)
+		mk      Mark
+		tick    bool // a tick measured at wall, applied at now
+		wall    int64
+		now     int64
+		lagging []int32
+		unknown bool
+		want    Progress // after the step
+	}
+	mark := func(src int32, mk Mark, want Progress) step { return step{src: src, mk: mk, want: want} }
+	tick := func(wall, now int64, lagging []int32, want Progress) step {
+		return step{tick: true, wall: wall, now: now, lagging: lagging, want: want}
+	}
+	for _, tc := range []struct {
+		name  string
+		n     int
+		steps []step
+	}{
+		{"no idle source: the merge as it is", 2, []step{
+			mark(0, active(50), Progress{Holder: 1, Waiting: 1}),
+			mark(1, active(40), Progress{Time: 40, Has: true, Holder: 1}),
+		}},
+		{"an idle source closes the gate until two ticks", 2, []step{
+			mark(0, active(50), Progress{Holder: 1, Waiting: 1}),
+			mark(1, idle(10), Progress{Holder: 0, Idle: 1, Gated: true}),
+			// The first tick samples the merge (50); nothing is promoted yet.
+			tick(1000, 1000, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			mark(0, active(90), Progress{Holder: 0, Idle: 1, Gated: true}),
+			// The second tick, measured after the sample, promotes it.
+			tick(2000, 2000, nil, Progress{Time: 50, Has: true, Holder: 0, Idle: 1, Gated: true}),
+			tick(3000, 3000, nil, Progress{Time: 90, Has: true, Holder: 0, Idle: 1}),
+		}},
+		{"input at an idle source holds the minimum at its last time", 2, []step{
+			mark(0, active(50), Progress{Holder: 1, Waiting: 1}),
+			mark(1, idle(10), Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(1000, 1000, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(2000, 2000, []int32{1}, Progress{Time: 10, Has: true, Holder: 1}),
+			// Its mark says it is active again; its lag gone, it still holds.
+			mark(1, Mark{}, Progress{Time: 10, Has: true, Holder: 1}),
+			tick(3000, 3000, nil, Progress{Time: 10, Has: true, Holder: 1}),
+		}},
+		{"a sample is promoted only by a tick measured after it", 2, []step{
+			mark(0, active(50), Progress{Holder: 1, Waiting: 1}),
+			mark(1, idle(10), Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(1000, 1500, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			// Measured at 1200, before the sample taken at 1500.
+			tick(1200, 1600, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(1550, 1700, nil, Progress{Time: 50, Has: true, Holder: 0, Idle: 1}),
+		}},
+		{"a tick without lag, or older than one applied, changes nothing", 2, []step{
+			mark(0, active(50), Progress{Holder: 1, Waiting: 1}),
+			mark(1, idle(10), Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(1000, 1000, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			{tick: true, wall: 2000, now: 2000, unknown: true, want: Progress{Holder: 0, Idle: 1, Gated: true}},
+			tick(900, 2100, nil, Progress{Holder: 0, Idle: 1, Gated: true}),
+			tick(2200, 2200, nil, Progress{Time: 50, Has: true, Holder: 0, Idle: 1}),
+		}},
+		{"all idle: the greatest time, gated alike", 2, []step{
+			mark(0, idle(50), Progress{Holder: 1, Waiting: 1, Idle: 1}),
+			mark(1, idle(70), Progress{AllIdle: true, Holder: -1, Idle: 2, Gated: true}),
+			tick(1000, 1000, nil, Progress{AllIdle: true, Holder: -1, Idle: 2, Gated: true}),
+			tick(2000, 2000, nil, Progress{Time: 70, Has: true, AllIdle: true, Holder: -1, Idle: 2}),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := Merge{N: tc.n}
+			var g Gate
+			for i, s := range tc.steps {
+				if s.tick {
+					g.Tick(&m, s.wall, s.now, s.lagging, !s.unknown)
+				} else {
+					m.Observe(s.src, s.mk)
+				}
+				if got := g.Progress(&m); got != s.want {
+					t.Fatalf("step %d: got %+v, want %+v", i, got, s.want)
+				}
+			}
+		})
+	}
+}

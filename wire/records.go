@@ -94,11 +94,17 @@ func (ReadingCodec) Decode(b []byte) (any, error) {
 }
 
 // Tick is sent to a partition's control key on the windowed stage's
-// loopback topic by the ticker: the wall clock, and whether the group has
-// caught up with the partition's input.
+// loopback topic by the ticker: the wall clock, whether the group has
+// caught up with the partition's input, and which input partitions (the
+// sources of the watermark) had unconsumed input when it was measured
+// (watermark.Gate).
 type Tick struct {
-	Wall     int64 // Unix ms
+	Wall     int64 // Unix ms, when the ticker measured the lag
 	CaughtUp bool  // the group has no lag on this partition's input
+	// LagKnown says the ticker measured the sources' lag; Lagging lists
+	// those with unconsumed input, in ascending order.
+	LagKnown bool
+	Lagging  []int32
 }
 
 // Ignored is a loopback record this version does not act on: a close
@@ -107,7 +113,14 @@ type Tick struct {
 // record cannot stop a partition.
 type Ignored struct{ Tag byte }
 
-const tagTick byte = 21
+// Tick tags: tagTickV1 is the tick without the sources' lag (read, never
+// written); tagTick carries it. A new tag rather than a new version, so a
+// member of the version before reads a tick with lag as Ignored instead
+// of failing on it during a rolling upgrade.
+const (
+	tagTickV1 byte = 21
+	tagTick   byte = 22
+)
 
 // LoopCodec is the goka codec of the windowed stage's loopback topic.
 type LoopCodec struct{}
@@ -123,12 +136,17 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 	e.byte(encodingVersion)
 	e.varint(m.Wall)
 	e.bool(m.CaughtUp)
+	e.bool(m.LagKnown)
+	e.uvarint(uint64(len(m.Lagging)))
+	for _, p := range m.Lagging {
+		e.varint(int64(p))
+	}
 	return e.b, nil
 }
 
 // Decode reads a Tick; any other record is Ignored.
 func (LoopCodec) Decode(b []byte) (any, error) {
-	if len(b) == 0 || b[0] != tagTick {
+	if len(b) == 0 || b[0] != tagTick && b[0] != tagTickV1 {
 		var tag byte
 		if len(b) > 0 {
 			tag = b[0]
@@ -136,8 +154,17 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 		return Ignored{Tag: tag}, nil
 	}
 	d := dec{b: b}
-	d.header(tagTick, encodingVersion)
+	d.header(b[0], encodingVersion)
 	v := Tick{Wall: d.varint(), CaughtUp: d.bool()}
+	if b[0] == tagTick {
+		v.LagKnown = d.bool()
+		if n := d.count(1); n > 0 {
+			v.Lagging = make([]int32, n)
+			for i := range v.Lagging {
+				v.Lagging[i] = int32(d.varint())
+			}
+		}
+	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("wire: tick: %w", err)
 	}

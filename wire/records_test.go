@@ -16,16 +16,22 @@ func TestRecordCodecsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("reading: %+v %v", got, err)
 	}
-	tick := Tick{Wall: 456, CaughtUp: true}
-	b, err := LoopCodec{}.Encode(tick)
-	if err != nil {
-		t.Fatal(err)
+	for _, tick := range []Tick{{Wall: 456, CaughtUp: true}, {Wall: 457, LagKnown: true}, {Wall: 458, LagKnown: true, Lagging: []int32{0, 3, 23}}} {
+		b, err := LoopCodec{}.Encode(tick)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := (LoopCodec{}).Decode(b); err != nil || !reflect.DeepEqual(got, tick) {
+			t.Fatalf("tick: %+v %v, want %+v", got, err, tick)
+		}
+		if _, err := (LoopCodec{}).Decode(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("truncated tick: %v", err)
+		}
 	}
-	if got, err := (LoopCodec{}).Decode(b); err != nil || got != tick {
-		t.Fatalf("tick: %v %v", got, err)
-	}
-	if _, err := (LoopCodec{}).Decode(b[:len(b)-1]); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("truncated tick: %v", err)
+	// A tick of the version before (tag 21: wall, caught up) reads with
+	// its lag unknown.
+	if got, err := (LoopCodec{}).Decode([]byte{21, encodingVersion, 0x90, 0x07, 1}); err != nil || !reflect.DeepEqual(got, Tick{Wall: 456, CaughtUp: true}) {
+		t.Fatalf("tick of the version before: %+v %v", got, err)
 	}
 	// A close request of the two-stage pipeline (tag 20), an unknown tag
 	// and an empty record are skipped, never an error that stops a stage.
