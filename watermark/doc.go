@@ -9,8 +9,11 @@
 // a source that is caught up and silent marks itself idle and leaves the
 // minimum until it has data again. A receiver has no watermark until every
 // one of its sources has been heard from, so a source that starts late
-// cannot find its windows closed by a faster one.
+// cannot find its windows closed by a faster one. A Gate closes the race
+// idleness leaves open: an idle source whose input resumes holds the
+// minimum as soon as a tick reports its lag, and while any source is idle
+// the watermark moves only to a merge a later tick confirmed.
 //
-// Concurrency: a Source or a Merge belongs to one goroutine (the partition
-// that owns it); nothing here locks.
+// Concurrency: a Source, a Merge or a Gate belongs to one goroutine (the
+// partition that owns it); nothing here locks.
 package watermark
