@@ -161,7 +161,9 @@ func TestKilledWriterNeverLeavesOffsetAheadOfData(t *testing.T) {
 			var lastOffset int64 = -1
 			for round := 0; round < 3; round++ {
 				c := startHelper(t, "store-writer", "STATE_DIR="+dir, "STATE_RECOVERED="+flag)
-				reached := c.waitFor(t, "written", lastOffset+50000, 60*time.Second)
+				// Enough writes for several recovery commits (a batch takes in up
+				// to 8 x RecoveryBatchSize of overwrites before it commits).
+				reached := c.waitFor(t, "written", lastOffset+200000, 60*time.Second)
 				c.kill(t)
 
 				st := openStore(t, state.Options{Dir: dir, Logger: testLogger(t)}, "table", 0) // after the SIGKILL

@@ -94,7 +94,7 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	s.wmu.Lock()
 	s.offset, s.hasOffset, s.offsetDirty = off, has, false
 	s.batch = db.NewBatchWithSize(int(min(s.opts.RecoveryBatchSize+s.opts.RecoveryBatchSize/4, 64<<20)))
-	s.batchOps = 0
+	s.batchOps, s.pending, s.pendingBytes, s.batchBytes = 0, nil, 0, 0
 	s.wmu.Unlock()
 	s.recovered.Store(false)
 	s.log.Debug("state: opened", "dir", s.dir, "offset", off, "has_offset", has, "rebuilt", reason)

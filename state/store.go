@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -68,16 +69,24 @@ type Store struct {
 	// wmu serialises writers (goka's partition goroutine for Set/Delete,
 	// the producer's callback goroutine for SetOffset) and guards the
 	// recovery batch and the cached offset.
-	wmu         sync.Mutex
-	batch       *pebble.Batch // non-nil until MarkRecovered: writes gather here
-	batchStart  time.Time     // when the first write entered the batch
-	batchOps    int
-	offset      int64
-	hasOffset   bool
-	offsetDirty bool // offset not yet in batch/DB
-	keyBuf      []byte
-	offsetBuf   []byte
-	recovered   atomic.Bool
+	wmu   sync.Mutex
+	batch *pebble.Batch // non-nil until MarkRecovered: commits go through it
+	// pending are the recovery writes not committed yet, the latest of
+	// each key only: a changelog is mostly overwrites of the same keys,
+	// and each one Pebble never sees saves a memtable insert and its share
+	// of flushes and compactions. pendingBytes are their keys' and
+	// values' bytes.
+	pending      map[string]pendingWrite
+	pendingBytes int64
+	batchBytes   int64     // bytes written since the last commit, overwrites included
+	batchStart   time.Time // when the first write entered pending
+	batchOps     int       // writes since the last commit, overwrites included
+	offset       int64
+	hasOffset    bool
+	offsetDirty  bool // offset not yet in batch/DB
+	keyBuf       []byte
+	offsetBuf    []byte
+	recovered    atomic.Bool
 
 	iterMu sync.Mutex
 	iters  map[*iterator]struct{}
@@ -228,15 +237,7 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	k := s.dataKey(key)
 	if s.batch != nil {
 		s.cache.del(key)
-		var err error
-		if del {
-			err = s.batch.Delete(k, nil)
-		} else {
-			err = s.batch.Set(k, value, nil)
-		}
-		if err != nil {
-			return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
-		}
+		s.addPending(k, value, del)
 		return s.addedToBatch()
 	}
 	s.writes.Add(1)
@@ -272,6 +273,32 @@ func (s *Store) write(k, value []byte, del bool) error {
 	return err
 }
 
+// pendingWrite is one key's latest recovery write.
+type pendingWrite struct {
+	value []byte
+	del   bool
+}
+
+// addPending keeps k's latest recovery write (a copy of value). Callers
+// hold wmu.
+func (s *Store) addPending(k, value []byte, del bool) {
+	if s.pending == nil {
+		s.pending = map[string]pendingWrite{}
+	}
+	w := pendingWrite{del: del}
+	if !del {
+		w.value = append(make([]byte, 0, len(value)), value...)
+	}
+	s.batchBytes += int64(len(k) + len(value))
+	if old, ok := s.pending[string(k)]; ok {
+		s.pendingBytes -= int64(len(old.value))
+	} else {
+		s.pendingBytes += int64(len(k))
+	}
+	s.pendingBytes += int64(len(w.value))
+	s.pending[string(k)] = w
+}
+
 // addedToBatch accounts for a recovery write. Commits normally happen in
 // SetOffset, where the batch holds exactly the writes its offset covers; a
 // batch that grows to twice its size without a SetOffset (an update
@@ -284,11 +311,17 @@ func (s *Store) addedToBatch() error {
 		s.batchStart = time.Now()
 	}
 	s.batchOps++
-	if int64(s.batch.Len()) >= 2*s.opts.RecoveryBatchSize {
+	if s.pendingBytes >= 2*s.opts.RecoveryBatchSize || s.batchBytes >= 2*maxOverwrites*s.opts.RecoveryBatchSize {
 		return s.commitBatch(false)
 	}
 	return nil
 }
+
+// maxOverwrites bounds how much a recovery batch may take in per byte it
+// keeps: a batch commits once it has taken maxOverwrites times
+// RecoveryBatchSize, however few keys it holds, so a changelog of a few
+// hot keys still commits (and stores its offset) as it goes.
+const maxOverwrites = 8
 
 // commitBatch writes the recovery batch, with the current offset as its last
 // record, in one atomic Pebble commit. Callers hold wmu and s.batch != nil.
@@ -301,6 +334,26 @@ func (s *Store) addedToBatch() error {
 // a crash may lose recent commits, which only moves the offset back: goka
 // replays from there.
 func (s *Store) commitBatch(sync bool) error {
+	// In key order: Pebble's memtable inserts ascending keys fastest.
+	keys := make([]string, 0, len(s.pending))
+	for k := range s.pending {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w := s.pending[k]
+		var err error
+		if w.del {
+			err = s.batch.Delete([]byte(k), nil)
+		} else {
+			err = s.batch.Set([]byte(k), w.value, nil)
+		}
+		if err != nil {
+			return fmt.Errorf("state: recovery write in %s: %w", s.dir, err)
+		}
+	}
+	clear(s.pending)
+	s.pendingBytes, s.batchBytes = 0, 0
 	if s.offsetDirty {
 		if err := s.batch.Set(keyOffset, strconv.AppendInt(nil, s.offset, 10), nil); err != nil {
 			return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
@@ -366,7 +419,7 @@ func (s *Store) SetOffset(offset int64) error {
 	defer s.wmu.Unlock()
 	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
 	if s.batch != nil {
-		if int64(s.batch.Len()) >= s.opts.RecoveryBatchSize ||
+		if s.pendingBytes >= s.opts.RecoveryBatchSize || s.batchBytes >= maxOverwrites*s.opts.RecoveryBatchSize ||
 			(s.batchOps > 0 && s.batchOps%1024 == 0 && time.Since(s.batchStart) >= s.opts.RecoveryFlushInterval) {
 			return s.commitBatch(false)
 		}
