@@ -23,15 +23,11 @@ import (
 // and redirects to it; 404 when no partition holds it, 503 while a
 // partition cannot be read (recovery, rebalance).
 func (s *Server) device(w http.ResponseWriter, r *http.Request) {
-	p := s.cfg.Pipeline
-	group := ""
-	if p != nil {
-		group = p.Groups().Windows
-	}
-	if p == nil || p.TablePartitions(group) == 0 {
-		writeJSON(w, http.StatusNotFound, Error{Error: "this member does not run the windowed stage"})
+	p, ok := s.windowed(w)
+	if !ok {
 		return
 	}
+	group := p.Groups().Windows
 	query := r.URL.Query()
 	q := processors.DeviceQuery{CA: r.PathValue("ca"), Unit: r.PathValue("unit"), SCP: r.PathValue("scp"),
 		Station: query.Get("station"), LineName: query.Get("line")}
@@ -196,15 +192,11 @@ type StationAnswer struct {
 // asks each owner for the others (?partitions=, answered from local
 // partitions only).
 func (s *Server) station(w http.ResponseWriter, r *http.Request) {
-	p := s.cfg.Pipeline
-	group := ""
-	if p != nil {
-		group = p.Groups().Windows
-	}
-	if p == nil || p.TablePartitions(group) == 0 {
-		writeJSON(w, http.StatusNotFound, Error{Error: "this member does not run the windowed stage"})
+	p, ok := s.windowed(w)
+	if !ok {
 		return
 	}
+	group := p.Groups().Windows
 	station, line := r.PathValue("station"), r.URL.Query().Get("line")
 	if list := r.URL.Query().Get("partitions"); list != "" {
 		parts, err := parsePartitions(list)
@@ -307,4 +299,15 @@ func (s *Server) fetch(ctx context.Context, owner, path string, q url.Values, ou
 		return fmt.Errorf("%s: %w", u, err)
 	}
 	return nil
+}
+
+// windowed is the member's pipeline when it runs the windowed stage;
+// otherwise it answers 404 and reports false.
+func (s *Server) windowed(w http.ResponseWriter) (*processors.Pipeline, bool) {
+	p := s.cfg.Pipeline
+	if p == nil || p.TablePartitions(p.Groups().Windows) == 0 {
+		writeJSON(w, http.StatusNotFound, Error{Error: "this member does not run the windowed stage"})
+		return nil, false
+	}
+	return p, true
 }
