@@ -6,9 +6,10 @@
 //
 // Every record starts with a tag byte saying what it is, then a layout
 // version. Tags in use: 1 device, 2 partition metadata (table values); 10
-// reading, 12 mark, 21 tick (records). The two-stage pipeline before one
-// windowed stage wrote other layouts (device layout 1, metadata 1-3,
-// station values, tag 3); [CheckLayout] recognises them so a member can
+// reading, 12 mark, 22 tick (records; 21, the tick without the sources'
+// lag, is read too). The two-stage pipeline before one windowed stage
+// wrote other layouts (device layout 1, metadata 1-3, station values, tag
+// 3); [CheckLayout] recognises them so a member can
 // refuse to mix them with its own, and nothing decodes them any more.
 // Changing a layout from here on means a new version: the changelogs of
 // running deployments hold the old one, so it must be read or refused with
