@@ -9,8 +9,8 @@
 // reading, 12 mark, 22 tick (records; 21, the tick without the sources'
 // lag, is read too). The two-stage pipeline before one windowed stage
 // wrote other layouts (device layout 1, metadata 1-3, station values, tag
-// 3); [CheckLayout] recognises them so a member can
-// refuse to mix them with its own, and nothing decodes them any more.
+// 3); [CheckLayout] recognises them so a member can refuse to mix them
+// with its own, and nothing decodes them any more.
 // Changing a layout from here on means a new version: the changelogs of
 // running deployments hold the old one, so it must be read or refused with
 // a way out (see CheckLayout). A value that is neither is [ErrCorrupt].
