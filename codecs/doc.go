@@ -27,6 +27,16 @@
 //     skipped, reader fields the writer lacks taking their defaults. So
 //     readings written with v1, v2 or any later backward-compatible version
 //     decode into the same schemas.Reading.
+//   - The hot path: a writer schema that is a flat record (strings,
+//     numbers, booleans, timestamp-millis and two-branch nullable unions of
+//     them; TurnstileReading v1 and v2 are) whose fields the reader takes
+//     as they are gets a direct plan (direct.go) that reads the binary
+//     straight into the reading's fields: three allocations instead of
+//     goavro's ~50, about 3.5× faster. Anything else (promotions, nested
+//     records, collections, enums) decodes with goavro and the plan. The
+//     two paths accept the same bytes and give the same values or the same
+//     rejection reason, checked against each other on every single-byte
+//     mutation of payloads of several writer versions (direct_test.go).
 //   - A record that can never decode yields a *RejectError with a [Reason]
 //     and the schema id, for the dead-letter topic. Rejections that depend on
 //     registry state (unknown id, id under another subject) are cached for

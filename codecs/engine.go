@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,7 +97,7 @@ type engine struct {
 
 	writerText  string
 	writerCodec *goavro.Codec
-	writerPlan  *plan
+	writerEntry *writerEntry // the cache entry of the writer schema's id
 	writerID    atomic.Int64 // 0 until resolved
 	resolveMu   sync.Mutex   // serialises writer id resolution
 
@@ -118,8 +119,9 @@ type negEntry struct {
 type writerEntry struct {
 	codec   *goavro.Codec
 	plan    *plan
-	planErr error     // the writer schema cannot be read as the reader schema
-	guard   *avroType // writer schema, when it has arrays or maps (see guard.go)
+	direct  *directPlan // when the writer record is flat (see direct.go), else nil
+	planErr error       // the writer schema cannot be read as the reader schema
+	guard   *avroType   // writer schema, when it has arrays or maps (see guard.go)
 }
 
 // newEngine builds the engine of a codec whose constructor validated cfg.
@@ -128,17 +130,9 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("codecs: reader schema: %w", err)
 	}
-	wc, err := newGoavroCodec(writerText)
-	if err != nil {
-		return nil, fmt.Errorf("codecs: writer schema: %w", err)
-	}
-	wt, err := parseSchema(writerText)
-	if err != nil {
-		return nil, fmt.Errorf("codecs: writer schema: %w", err)
-	}
-	wp, err := newPlan(wt, reader)
-	if err != nil {
-		return nil, fmt.Errorf("codecs: writer schema is not readable as the reader schema: %w", err)
+	we := compile(writerText, reader)
+	if we.planErr != nil {
+		return nil, fmt.Errorf("codecs: writer schema: %w", we.planErr)
 	}
 	cfg.Defaults()
 	return &engine{
@@ -150,8 +144,8 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 		maxBytes:     cfg.MaxRecordBytes,
 		reader:       reader,
 		writerText:   writerText,
-		writerCodec:  wc,
-		writerPlan:   wp,
+		writerCodec:  we.codec,
+		writerEntry:  we,
 		ids:          map[int]*writerEntry{},
 		negative:     map[int]negEntry{},
 	}, nil
@@ -240,7 +234,7 @@ func (e *engine) id(ctx context.Context) (int, error) {
 	}
 	// Our own id decodes without a round trip.
 	e.mu.Lock()
-	e.ids[s.ID()] = &writerEntry{codec: e.writerCodec, plan: e.writerPlan}
+	e.ids[s.ID()] = e.writerEntry
 	e.mu.Unlock()
 	e.writerID.Store(int64(s.ID()))
 	return s.ID(), nil
@@ -358,14 +352,15 @@ func (e *engine) fetch(id int) (*writerEntry, error) {
 		e.store(id, w)
 		return w, nil
 	}
-	w = e.compile(s.Schema())
+	w = compile(s.Schema(), e.reader)
 	e.store(id, w)
 	return w, nil
 }
 
-// compile builds the cache entry of a writer schema: its goavro codec and
-// its resolution plan onto the reader, or why there can be none.
-func (e *engine) compile(text string) *writerEntry {
+// compile builds the cache entry of a writer schema: its goavro codec, its
+// resolution plan onto the reader and, for a flat record, its direct plan;
+// or why there can be none.
+func compile(text string, reader *avroType) *writerEntry {
 	w := &writerEntry{}
 	codec, err := newGoavroCodec(text)
 	if err != nil {
@@ -377,12 +372,12 @@ func (e *engine) compile(text string) *writerEntry {
 		w.planErr = err
 		return w
 	}
-	p, err := newPlan(wt, e.reader)
+	p, err := newPlan(wt, reader)
 	if err != nil {
 		w.planErr = err
 		return w
 	}
-	w.codec, w.plan = codec, p
+	w.codec, w.plan, w.direct = codec, p, newDirectPlan(wt, reader, p)
 	if hasCollections(wt) {
 		w.guard = wt
 	}
@@ -404,60 +399,79 @@ func (e *engine) negate(id int, reason Reason, detail string, err error) *Reject
 	return e.reject(reason, id, detail, err)
 }
 
-// decode checks the framing of b, decodes the Avro body with the writer
-// schema of its id, and resolves it into out (reader field order). It
-// returns the schema id (-1 when b has none).
-func (e *engine) decode(b []byte, out []any) (int, error) {
+// writer checks the framing of b and returns its schema id (-1 when b has
+// none) and the cache entry of the id's writer schema, when the body can be
+// read with it.
+func (e *engine) writer(b []byte) (int, *writerEntry, error) {
 	switch {
 	case len(b) == 0:
-		return -1, e.reject(ReasonEmpty, -1, "empty payload", nil)
+		return -1, nil, e.reject(ReasonEmpty, -1, "empty payload", nil)
 	case e.maxBytes > 0 && len(b) > e.maxBytes:
 		id, ok := SchemaID(b)
 		if !ok {
 			id = -1
 		}
-		return id, e.reject(ReasonOversized, id, fmt.Sprintf("%d bytes, more than the %d allowed", len(b), e.maxBytes), nil)
+		return id, nil, e.reject(ReasonOversized, id, fmt.Sprintf("%d bytes, more than the %d allowed", len(b), e.maxBytes), nil)
 	case b[0] != MagicByte:
-		return -1, e.reject(ReasonMagicByte, -1, fmt.Sprintf("first byte is 0x%02x, not 0x00", b[0]), nil)
+		return -1, nil, e.reject(ReasonMagicByte, -1, fmt.Sprintf("first byte is 0x%02x, not 0x00", b[0]), nil)
 	case len(b) < HeaderSize:
-		return -1, e.reject(ReasonTruncated, -1, fmt.Sprintf("%d bytes, shorter than the 5-byte header", len(b)), nil)
+		return -1, nil, e.reject(ReasonTruncated, -1, fmt.Sprintf("%d bytes, shorter than the 5-byte header", len(b)), nil)
 	}
 	id, _ := SchemaID(b)
 	w, err := e.entry(id)
 	if err != nil {
-		return id, err
+		return id, nil, err
 	}
 	if w.planErr != nil {
-		return id, e.reject(ReasonIncompatibleSchema, id, w.planErr.Error(), w.planErr)
+		return id, nil, e.reject(ReasonIncompatibleSchema, id, w.planErr.Error(), w.planErr)
 	}
 	if w.guard != nil {
 		if _, err := guard(w.guard, b[HeaderSize:], 0); err != nil {
-			if errors.Is(err, errShort) {
-				return id, e.reject(ReasonTruncated, id, err.Error(), err)
-			}
-			return id, e.reject(ReasonMalformed, id, err.Error(), err)
+			return id, nil, e.bodyReject(id, err)
 		}
 	}
-	native, rest, err := nativeFromBinary(w.codec, b[HeaderSize:])
+	return id, w, nil
+}
+
+// bodyReject classifies an error decoding an Avro body: truncated when it
+// ran out of bytes, else malformed.
+func (e *engine) bodyReject(id int, err error) *RejectError {
+	// goavro formats its errors with %s, so io.ErrShortBuffer only
+	// survives as text.
+	if errors.Is(err, errShort) || errors.Is(err, io.ErrShortBuffer) || strings.Contains(err.Error(), "short buffer") {
+		return e.reject(ReasonTruncated, id, err.Error(), err)
+	}
+	return e.reject(ReasonMalformed, id, err.Error(), err)
+}
+
+// decode checks the framing of b, decodes the Avro body with the writer
+// schema of its id (goavro), and resolves it into out (reader field
+// order). It returns the schema id (-1 when b has none).
+func (e *engine) decode(b []byte, out []any) (int, error) {
+	id, w, err := e.writer(b)
 	if err != nil {
-		// goavro formats its errors with %s, so io.ErrShortBuffer only
-		// survives as text.
-		if strings.Contains(err.Error(), "short buffer") {
-			return id, e.reject(ReasonTruncated, id, err.Error(), err)
-		}
-		return id, e.reject(ReasonMalformed, id, err.Error(), err)
+		return id, err
+	}
+	return id, e.decodeGoavro(id, w, b[HeaderSize:], out)
+}
+
+// decodeGoavro decodes body with w's goavro codec and resolves it into out.
+func (e *engine) decodeGoavro(id int, w *writerEntry, body []byte, out []any) error {
+	native, rest, err := nativeFromBinary(w.codec, body)
+	if err != nil {
+		return e.bodyReject(id, err)
 	}
 	if len(rest) > 0 {
-		return id, e.reject(ReasonTrailingBytes, id, fmt.Sprintf("%d bytes after the record", len(rest)), nil)
+		return e.reject(ReasonTrailingBytes, id, fmt.Sprintf("%d bytes after the record", len(rest)), nil)
 	}
 	rec, ok := native.(map[string]any)
 	if !ok {
-		return id, e.reject(ReasonIncompatibleSchema, id, fmt.Sprintf("writer schema decodes to %T, not a record", native), nil)
+		return e.reject(ReasonIncompatibleSchema, id, fmt.Sprintf("writer schema decodes to %T, not a record", native), nil)
 	}
 	if i, err := w.plan.apply(rec, out); err != nil {
-		return id, &RejectError{Reason: ReasonIncompatibleSchema, SchemaID: id, Subject: e.subject, Field: e.reader.fields[i].name, Detail: err.Error(), Err: err}
+		return &RejectError{Reason: ReasonIncompatibleSchema, SchemaID: id, Subject: e.subject, Field: e.reader.fields[i].name, Detail: err.Error(), Err: err}
 	}
-	return id, nil
+	return nil
 }
 
 // nativeFromBinary calls goavro, turning a panic into an error.

@@ -21,7 +21,7 @@ func seed(t testing.TB, e *engine, id int, text string) {
 	if _, err := newGoavroCodec(text); err != nil {
 		t.Fatal(err)
 	}
-	e.store(id, e.compile(text))
+	e.store(id, compile(text, e.reader))
 }
 
 // seedWriter makes id the encoder's resolved writer id.

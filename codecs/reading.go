@@ -87,6 +87,7 @@ func (c *ReadingConfig) validate() error {
 type ReadingCodec struct {
 	e         *engine
 	setters   []func(*schemas.Reading, any)
+	flat      []func(*schemas.Reading, *flatValue)
 	now       func() time.Time
 	maxFuture time.Duration
 	maxField  int
@@ -113,7 +114,11 @@ func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
+	flat, err := bindSetters(e.reader, readingFlatSetters())
+	if err != nil {
+		return nil, err
+	}
+	return &ReadingCodec{e: e, setters: setters, flat: flat, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
 }
 
 // Subject returns the codec's subject.
@@ -166,14 +171,9 @@ func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
 // Without validation the time is zero.
 func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Time, error) {
 	var r schemas.Reading
-	var vals [16]any
-	out := vals[:len(c.setters)]
-	id, err := c.e.decode(data, out)
+	id, err := decodeRecord(c.e, data, &r, c.flat, c.setters)
 	if err != nil {
-		return r, time.Time{}, err
-	}
-	for i, set := range c.setters {
-		set(&r, out[i])
+		return schemas.Reading{}, time.Time{}, err
 	}
 	if !c.validate {
 		return r, time.Time{}, nil
@@ -290,9 +290,31 @@ func readingSetters() map[string]func(*schemas.Reading, any) {
 	}
 }
 
+// readingFlatSetters are readingSetters for the direct decoder's values
+// (direct.go): each reads the flatValue member of its field's type.
+func readingFlatSetters() map[string]func(*schemas.Reading, *flatValue) {
+	return map[string]func(*schemas.Reading, *flatValue){
+		"CA":         func(r *schemas.Reading, v *flatValue) { r.CA = v.s },
+		"UNIT":       func(r *schemas.Reading, v *flatValue) { r.Unit = v.s },
+		"SCP":        func(r *schemas.Reading, v *flatValue) { r.SCP = v.s },
+		"STATION":    func(r *schemas.Reading, v *flatValue) { r.Station = v.s },
+		"LINENAME":   func(r *schemas.Reading, v *flatValue) { r.LineName = v.s },
+		"DIVISION":   func(r *schemas.Reading, v *flatValue) { r.Division = v.s },
+		"DATE":       func(r *schemas.Reading, v *flatValue) { r.Date = v.s },
+		"TIME":       func(r *schemas.Reading, v *flatValue) { r.Time = v.s },
+		"DESC":       func(r *schemas.Reading, v *flatValue) { r.Desc = v.s },
+		"ENTRIES":    func(r *schemas.Reading, v *flatValue) { r.Entries = v.n },
+		"EXITS":      func(r *schemas.Reading, v *flatValue) { r.Exits = v.n },
+		"ID":         func(r *schemas.Reading, v *flatValue) { r.ID = v.s },
+		"TIMESTAMP":  func(r *schemas.Reading, v *flatValue) { r.Timestamp = v.s },
+		"EVENT_TIME": func(r *schemas.Reading, v *flatValue) { r.EventTime = v.t }, // zero when null
+		"SOURCE":     func(r *schemas.Reading, v *flatValue) { r.Source = v.s },
+	}
+}
+
 // bindSetters orders setters like the reader schema's fields.
-func bindSetters[T any](reader *avroType, table map[string]func(*T, any)) ([]func(*T, any), error) {
-	out := make([]func(*T, any), len(reader.fields))
+func bindSetters[F any](reader *avroType, table map[string]F) ([]F, error) {
+	out := make([]F, len(reader.fields))
 	for i, f := range reader.fields {
 		s, ok := table[f.name]
 		if !ok {
