@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -41,6 +43,10 @@ type Config struct {
 	Users []User
 	// TLS, when non-nil, serves Kafka over TLS.
 	TLS *tls.Config
+	// GroupMinSessionTimeout is the shortest session timeout a consumer
+	// group member may ask for (Kafka's group.min.session.timeout.ms).
+	// Zero means Kafka's default, 6 s.
+	GroupMinSessionTimeout time.Duration
 	// Logger receives the broker's warnings and errors; nil discards them.
 	Logger *slog.Logger
 }
@@ -91,6 +97,7 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// changelog no longer exists.
 		kfake.ClusterID("turnstile-" + rand.Text()),
 		kfake.WithLogger(slogAdapter{cfg.Logger}),
+		kfake.GroupMinSessionTimeout(cmp.Or(cfg.GroupMinSessionTimeout, 6*time.Second)),
 		// kfake always asks to listen on 127.0.0.1:<port>; we listen where
 		// the user asked instead.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {

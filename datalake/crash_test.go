@@ -60,7 +60,9 @@ func lakeWriterChild() int {
 	w, err := New(Config{
 		KafkaOpts: []kgo.Opt{
 			kgo.SeedBrokers(strings.Split(os.Getenv("LAKE_BROKERS"), ",")...),
-			kgo.SessionTimeout(6 * time.Second), kgo.HeartbeatInterval(500 * time.Millisecond),
+			// Short, so that the restart after a SIGKILL does not wait
+			// long for the dead member to leave the group.
+			kgo.SessionTimeout(2 * time.Second), kgo.HeartbeatInterval(300 * time.Millisecond),
 		},
 		Registry:      srclient.CreateSchemaRegistryClient(os.Getenv("LAKE_REGISTRY")),
 		Store:         store,

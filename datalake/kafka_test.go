@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/turnstile-streams/turnstile/broker"
 	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/testsupport/testenv"
@@ -36,7 +37,9 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	b := testenv.Broker(t, "")
+	// The crash tests restart a SIGKILLed writer, whose group waits out the
+	// dead member's session: allow a short one (see lakeWriterChild).
+	b := testenv.StartBroker(t, broker.Config{GroupMinSessionTimeout: time.Second})
 	r := testenv.Registry(t, b.Addr())
 	testenv.CreateTopic(t, b.Addr(), devTopic, 3, nil)
 	testenv.CreateTopic(t, b.Addr(), stTopic, 2, nil)

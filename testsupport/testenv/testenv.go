@@ -20,9 +20,19 @@ import (
 // and Broker again with the same dir.
 func Broker(t testing.TB, dir string) *broker.Broker {
 	t.Helper()
+	return StartBroker(t, broker.Config{DataDir: dir})
+}
+
+// StartBroker starts an embedded broker configured by cfg (its Logger set
+// to the test's when nil), closed when the test ends.
+func StartBroker(t testing.TB, cfg broker.Config) *broker.Broker {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := broker.Start(ctx, broker.Config{DataDir: dir, Logger: Logger(t)})
+	if cfg.Logger == nil {
+		cfg.Logger = Logger(t)
+	}
+	b, err := broker.Start(ctx, cfg)
 	if err != nil {
 		t.Fatalf("testenv: start broker: %v", err)
 	}
