@@ -25,8 +25,10 @@ test:
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
 ## race: the tests of the concurrent packages under the race detector: the state stores, the relays,
-## and two members run in-process (httpapi: goka, the windowed stage and the queries); CI runs it
-RACE_PKGS ?= ./state/ ./processors/ ./emitter/ ./httpapi/
+## two members run in-process (httpapi: goka, the windowed stage and the queries), the dashboard's
+## hub and the embedded stack (devstack: broker, registry, member, lake-writer and dashboard in one
+## process); CI runs it
+RACE_PKGS ?= ./state/ ./processors/ ./emitter/ ./httpapi/ ./dashboard/ ./devstack/
 race:
 	$(GO) test -race $(TESTFLAGS) $(RACE_PKGS)
 
