@@ -269,14 +269,22 @@ func (e *engine) reject(reason Reason, id int, detail string, err error) *Reject
 	return &RejectError{Reason: reason, SchemaID: id, Subject: e.subject, Detail: detail, Err: err}
 }
 
-// encode frames an Avro record (goavro native form) with the writer id.
-func (e *engine) encode(native map[string]any) ([]byte, error) {
+// header returns a new payload buffer holding the Confluent header with
+// the writer id, room left for a record of the pipeline's size.
+func (e *engine) header() ([]byte, error) {
 	id, err := e.id(context.Background())
 	if err != nil {
 		return nil, err
 	}
-	buf := make([]byte, HeaderSize, 160)
-	buf = AppendHeader(buf[:0], id)
+	return AppendHeader(make([]byte, 0, 160), id), nil
+}
+
+// encode frames an Avro record (goavro native form) with the writer id.
+func (e *engine) encode(native map[string]any) ([]byte, error) {
+	buf, err := e.header()
+	if err != nil {
+		return nil, err
+	}
 	buf, err = e.writerCodec.BinaryFromNative(buf, native)
 	if err != nil {
 		return nil, fmt.Errorf("codecs: encode: %w", err)

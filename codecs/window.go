@@ -2,9 +2,9 @@ package codecs
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -22,19 +22,17 @@ type WindowCodec[W any, P interface {
 	// fields maps each reader field to W's field (its number in
 	// rec.names), bound once.
 	fields []int
-	// natives holds map[string]any, each W's goavro native form for one
-	// Marshal at a time: the map is filled with the record's fields,
-	// encoded and put back, so encoding allocates no map.
-	natives sync.Pool
 }
 
 // record is what a WindowCodec needs of W, generated from W's declaration
 // in schemas (window_gen.go, by schemas/internal/recordgen): the Avro names
-// of W's fields, a function writing W's fields into a native map and one
-// setting a field from a decoded value. Nothing about W is reflected at run
-// time.
+// of W's fields, a function appending W's Avro binary encoding, one
+// writing W's fields into a goavro native map (the encoding's reference,
+// checked against it in the tests) and one setting a field from a decoded
+// value. Nothing about W is reflected at run time.
 type record[W any] struct {
 	names  []string
+	append func([]byte, *W) []byte
 	native func(*W, map[string]any)
 	set    func(w *W, field int, v any)
 }
@@ -77,9 +75,7 @@ func newWindowCodec[W any, P interface {
 			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
 		}
 	}
-	c := &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}
-	c.natives.New = func() any { return make(map[string]any, len(rec.names)) }
-	return c, nil
+	return &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}, nil
 }
 
 // Subject returns the codec's subject.
@@ -90,10 +86,17 @@ func (c *WindowCodec[W, P]) Prepare(ctx context.Context) (int, error) { return c
 
 // Marshal encodes a window. It does not validate it.
 func (c *WindowCodec[W, P]) Marshal(w *W) ([]byte, error) {
-	m := c.natives.Get().(map[string]any)
-	defer c.natives.Put(m)
-	c.rec.native(w, m)
-	return c.e.encode(m)
+	buf, err := c.e.header()
+	if err != nil {
+		return nil, err
+	}
+	return c.rec.append(buf, w), nil
+}
+
+// appendAvroString appends s in Avro's binary encoding: its length as a
+// zig-zag varint, then its bytes.
+func appendAvroString(buf []byte, s string) []byte {
+	return append(binary.AppendVarint(buf, int64(len(s))), s...)
 }
 
 // Unmarshal decodes and validates a window. Errors are *RejectError or

@@ -3,16 +3,42 @@
 package codecs
 
 import (
+	"encoding/binary"
 	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// deviceWindow is schemas.DeviceWindow in goavro's native form.
+// deviceWindow is schemas.DeviceWindow's encoding and goavro native form.
 var deviceWindow = record[schemas.DeviceWindow]{
 	names:  []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
+	append: appendDeviceWindow,
 	native: deviceWindowNative,
 	set:    setDeviceWindow,
+}
+
+// appendDeviceWindow appends w's Avro binary encoding with
+// schemas/avro/turnstile_window_v1.avsc: its fields in the schema's order,
+// strings as a length and bytes; long, int and timestamp-millis (Unix
+// milliseconds) as zig-zag varints.
+func appendDeviceWindow(buf []byte, w *schemas.DeviceWindow) []byte {
+	buf = appendAvroString(buf, w.CA)
+	buf = appendAvroString(buf, w.Unit)
+	buf = appendAvroString(buf, w.SCP)
+	buf = appendAvroString(buf, w.Station)
+	buf = appendAvroString(buf, w.LineName)
+	buf = appendAvroString(buf, w.Division)
+	buf = appendAvroString(buf, w.Date)
+	buf = appendAvroString(buf, w.Time)
+	buf = appendAvroString(buf, w.Desc)
+	buf = binary.AppendVarint(buf, w.Entries)
+	buf = binary.AppendVarint(buf, w.Exits)
+	buf = binary.AppendVarint(buf, w.Start.UnixMilli())
+	buf = binary.AppendVarint(buf, w.End.UnixMilli())
+	buf = binary.AppendVarint(buf, int64(w.Revision))
+	buf = binary.AppendVarint(buf, int64(w.Generation))
+	buf = binary.AppendVarint(buf, w.EmittedAt.UnixMilli())
+	return buf
 }
 
 // deviceWindowNative sets m's entries to w's fields, by Avro name.
@@ -74,11 +100,31 @@ func setDeviceWindow(w *schemas.DeviceWindow, i int, v any) {
 	}
 }
 
-// stationWindow is schemas.StationWindow in goavro's native form.
+// stationWindow is schemas.StationWindow's encoding and goavro native form.
 var stationWindow = record[schemas.StationWindow]{
 	names:  []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
+	append: appendStationWindow,
 	native: stationWindowNative,
 	set:    setStationWindow,
+}
+
+// appendStationWindow appends w's Avro binary encoding with
+// schemas/avro/station_window_v1.avsc: its fields in the schema's order,
+// strings as a length and bytes; long, int and timestamp-millis (Unix
+// milliseconds) as zig-zag varints.
+func appendStationWindow(buf []byte, w *schemas.StationWindow) []byte {
+	buf = appendAvroString(buf, w.Station)
+	buf = appendAvroString(buf, w.LineName)
+	buf = appendAvroString(buf, w.Division)
+	buf = binary.AppendVarint(buf, w.Start.UnixMilli())
+	buf = binary.AppendVarint(buf, w.End.UnixMilli())
+	buf = binary.AppendVarint(buf, w.Entries)
+	buf = binary.AppendVarint(buf, w.Exits)
+	buf = binary.AppendVarint(buf, int64(w.Devices))
+	buf = binary.AppendVarint(buf, int64(w.Revision))
+	buf = binary.AppendVarint(buf, int64(w.Generation))
+	buf = binary.AppendVarint(buf, w.EmittedAt.UnixMilli())
+	return buf
 }
 
 // stationWindowNative sets m's entries to w's fields, by Avro name.

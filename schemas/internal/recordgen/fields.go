@@ -73,20 +73,27 @@ func avroKind(s avro.Schema) kind {
 // tag naming a field of s, of a compatible type, and every field of s has
 // exactly one Go field.
 func fieldsOf(t reflect.Type, s schemas.Schema) ([]field, error) {
+	fs, _, err := fieldsInBothOrders(t, s)
+	return fs, err
+}
+
+// fieldsInBothOrders is fieldsOf, also returning the fields in the order
+// of the Avro schema (the order of its binary encoding).
+func fieldsInBothOrders(t reflect.Type, s schemas.Schema) (goOrder, avroOrder []field, err error) {
 	parsed, err := avro.ParseWithCache(s.Text, "", &avro.SchemaCache{})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", s.File, err)
+		return nil, nil, fmt.Errorf("%s: %w", s.File, err)
 	}
 	rec, ok := parsed.(*avro.RecordSchema)
 	if !ok {
-		return nil, fmt.Errorf("%s: not a record", s.File)
+		return nil, nil, fmt.Errorf("%s: not a record", s.File)
 	}
 	avroFields := map[string]*avro.Field{}
 	for _, f := range rec.Fields() {
 		avroFields[f.Name()] = f
 	}
 	if t.Kind() != reflect.Struct {
-		return nil, fmt.Errorf("%s is not a struct", t)
+		return nil, nil, fmt.Errorf("%s is not a struct", t)
 	}
 	var out []field
 	seen := map[string]string{}
@@ -95,28 +102,34 @@ func fieldsOf(t reflect.Type, s schemas.Schema) ([]field, error) {
 		name, ok := sf.Tag.Lookup("avro")
 		switch {
 		case !ok || name == "":
-			return nil, fmt.Errorf("%s.%s has no avro tag naming its Avro field", t, sf.Name)
+			return nil, nil, fmt.Errorf("%s.%s has no avro tag naming its Avro field", t, sf.Name)
 		case seen[name] != "":
-			return nil, fmt.Errorf("%s.%s and %s.%s both hold Avro field %s", t, seen[name], t, sf.Name, name)
+			return nil, nil, fmt.Errorf("%s.%s and %s.%s both hold Avro field %s", t, seen[name], t, sf.Name, name)
 		}
 		seen[name] = sf.Name
 		af, ok := avroFields[name]
 		if !ok {
-			return nil, fmt.Errorf("%s.%s: %s has no field %s", t, sf.Name, s.File, name)
+			return nil, nil, fmt.Errorf("%s.%s: %s has no field %s", t, sf.Name, s.File, name)
 		}
 		k := kindOf(sf.Type)
 		if k == "" {
-			return nil, fmt.Errorf("%s.%s: Go type %s is not one a record field may have (string, int64, int32, time.Time)", t, sf.Name, sf.Type)
+			return nil, nil, fmt.Errorf("%s.%s: Go type %s is not one a record field may have (string, int64, int32, time.Time)", t, sf.Name, sf.Type)
 		}
 		if want := avroKind(af.Type()); k != want {
-			return nil, fmt.Errorf("%s.%s: Go type %s cannot hold Avro field %s of type %s", t, sf.Name, sf.Type, name, af.Type())
+			return nil, nil, fmt.Errorf("%s.%s: Go type %s cannot hold Avro field %s of type %s", t, sf.Name, sf.Type, name, af.Type())
 		}
 		out = append(out, field{Go: sf.Name, Avro: name, Kind: k})
 	}
+	byAvro := map[string]field{}
+	for _, f := range out {
+		byAvro[f.Avro] = f
+	}
+	var ordered []field
 	for _, f := range rec.Fields() {
 		if seen[f.Name()] == "" {
-			return nil, fmt.Errorf("%s: Avro field %s has no Go field in %s", s.File, f.Name(), t)
+			return nil, nil, fmt.Errorf("%s: Avro field %s has no Go field in %s", s.File, f.Name(), t)
 		}
+		ordered = append(ordered, byAvro[f.Name()])
 	}
-	return out, nil
+	return out, ordered, nil
 }
