@@ -275,7 +275,7 @@ func readInt(buf []byte) (int32, []byte, error) {
 // are in reader field order: flat takes a direct value, boxed a goavro
 // native value (and every default). It returns the schema id, -1 when b has
 // none.
-func decodeRecord[T any](e *engine, b []byte, dst *T, flat []func(*T, *flatValue), boxed []func(*T, any)) (int, error) {
+func decodeRecord[T any](e *engine, b []byte, dst *T, flat []func(*T, flatValue), boxed []func(*T, any)) (int, error) {
 	id, w, err := e.writer(b)
 	if err != nil {
 		return id, err
@@ -310,7 +310,7 @@ func decodeRecord[T any](e *engine, b []byte, dst *T, flat []func(*T, *flatValue
 		if f.writerName == "" {
 			boxed[i](dst, f.dflt)
 		} else {
-			flat[i](dst, &out[i])
+			flat[i](dst, out[i])
 		}
 	}
 	return id, nil

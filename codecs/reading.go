@@ -87,7 +87,7 @@ func (c *ReadingConfig) validate() error {
 type ReadingCodec struct {
 	e         *engine
 	setters   []func(*schemas.Reading, any)
-	flat      []func(*schemas.Reading, *flatValue)
+	flat      []func(*schemas.Reading, flatValue)
 	now       func() time.Time
 	maxFuture time.Duration
 	maxField  int
@@ -292,23 +292,23 @@ func readingSetters() map[string]func(*schemas.Reading, any) {
 
 // readingFlatSetters are readingSetters for the direct decoder's values
 // (direct.go): each reads the flatValue member of its field's type.
-func readingFlatSetters() map[string]func(*schemas.Reading, *flatValue) {
-	return map[string]func(*schemas.Reading, *flatValue){
-		"CA":         func(r *schemas.Reading, v *flatValue) { r.CA = v.s },
-		"UNIT":       func(r *schemas.Reading, v *flatValue) { r.Unit = v.s },
-		"SCP":        func(r *schemas.Reading, v *flatValue) { r.SCP = v.s },
-		"STATION":    func(r *schemas.Reading, v *flatValue) { r.Station = v.s },
-		"LINENAME":   func(r *schemas.Reading, v *flatValue) { r.LineName = v.s },
-		"DIVISION":   func(r *schemas.Reading, v *flatValue) { r.Division = v.s },
-		"DATE":       func(r *schemas.Reading, v *flatValue) { r.Date = v.s },
-		"TIME":       func(r *schemas.Reading, v *flatValue) { r.Time = v.s },
-		"DESC":       func(r *schemas.Reading, v *flatValue) { r.Desc = v.s },
-		"ENTRIES":    func(r *schemas.Reading, v *flatValue) { r.Entries = v.n },
-		"EXITS":      func(r *schemas.Reading, v *flatValue) { r.Exits = v.n },
-		"ID":         func(r *schemas.Reading, v *flatValue) { r.ID = v.s },
-		"TIMESTAMP":  func(r *schemas.Reading, v *flatValue) { r.Timestamp = v.s },
-		"EVENT_TIME": func(r *schemas.Reading, v *flatValue) { r.EventTime = v.t }, // zero when null
-		"SOURCE":     func(r *schemas.Reading, v *flatValue) { r.Source = v.s },
+func readingFlatSetters() map[string]func(*schemas.Reading, flatValue) {
+	return map[string]func(*schemas.Reading, flatValue){
+		"CA":         func(r *schemas.Reading, v flatValue) { r.CA = v.s },
+		"UNIT":       func(r *schemas.Reading, v flatValue) { r.Unit = v.s },
+		"SCP":        func(r *schemas.Reading, v flatValue) { r.SCP = v.s },
+		"STATION":    func(r *schemas.Reading, v flatValue) { r.Station = v.s },
+		"LINENAME":   func(r *schemas.Reading, v flatValue) { r.LineName = v.s },
+		"DIVISION":   func(r *schemas.Reading, v flatValue) { r.Division = v.s },
+		"DATE":       func(r *schemas.Reading, v flatValue) { r.Date = v.s },
+		"TIME":       func(r *schemas.Reading, v flatValue) { r.Time = v.s },
+		"DESC":       func(r *schemas.Reading, v flatValue) { r.Desc = v.s },
+		"ENTRIES":    func(r *schemas.Reading, v flatValue) { r.Entries = v.n },
+		"EXITS":      func(r *schemas.Reading, v flatValue) { r.Exits = v.n },
+		"ID":         func(r *schemas.Reading, v flatValue) { r.ID = v.s },
+		"TIMESTAMP":  func(r *schemas.Reading, v flatValue) { r.Timestamp = v.s },
+		"EVENT_TIME": func(r *schemas.Reading, v flatValue) { r.EventTime = v.t }, // zero when null
+		"SOURCE":     func(r *schemas.Reading, v flatValue) { r.Source = v.s },
 	}
 }
 

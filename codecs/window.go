@@ -19,9 +19,10 @@ type WindowCodec[W any, P interface {
 	e    *engine
 	name string
 	rec  record[W]
-	// fields maps each reader field to W's field (its number in
-	// rec.names), bound once.
-	fields []int
+	// flat and boxed set W's field of each reader field from a value of
+	// the direct decoder or of goavro (decodeRecord), bound once.
+	flat  []func(*W, flatValue)
+	boxed []func(*W, any)
 }
 
 // record is what a WindowCodec needs of W, generated from W's declaration
@@ -31,10 +32,11 @@ type WindowCodec[W any, P interface {
 // checked against it in the tests) and one setting a field from a decoded
 // value. Nothing about W is reflected at run time.
 type record[W any] struct {
-	names  []string
-	append func([]byte, *W) []byte
-	native func(*W, map[string]any)
-	set    func(w *W, field int, v any)
+	names   []string
+	append  func([]byte, *W) []byte
+	native  func(*W, map[string]any)
+	set     func(w *W, field int, v any)
+	setFlat func(w *W, field int, v flatValue)
 }
 
 // DeviceWindowCodec encodes and decodes TurnstileWindow records
@@ -69,13 +71,16 @@ func newWindowCodec[W any, P interface {
 	if err != nil {
 		return nil, err
 	}
-	fields := make([]int, len(e.reader.fields))
-	for i, f := range e.reader.fields {
-		if fields[i] = slices.Index(rec.names, f.name); fields[i] < 0 {
+	c := &WindowCodec[W, P]{e: e, name: name, rec: rec}
+	for _, f := range e.reader.fields {
+		i := slices.Index(rec.names, f.name)
+		if i < 0 {
 			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
 		}
+		c.flat = append(c.flat, func(w *W, v flatValue) { rec.setFlat(w, i, v) })
+		c.boxed = append(c.boxed, func(w *W, v any) { rec.set(w, i, v) })
 	}
-	return &WindowCodec[W, P]{e: e, name: name, rec: rec, fields: fields}, nil
+	return c, nil
 }
 
 // Subject returns the codec's subject.
@@ -103,19 +108,10 @@ func appendAvroString(buf []byte, s string) []byte {
 // retryable, as for readings.
 func (c *WindowCodec[W, P]) Unmarshal(data []byte) (W, error) {
 	var w W
-	var vals [20]any
-	out := vals[:0]
-	if len(c.fields) <= len(vals) {
-		out = vals[:len(c.fields)]
-	} else {
-		out = make([]any, len(c.fields))
-	}
-	id, err := c.e.decode(data, out)
+	id, err := decodeRecord(c.e, data, &w, c.flat, c.boxed)
 	if err != nil {
-		return w, err
-	}
-	for i, v := range out {
-		c.rec.set(&w, c.fields[i], v)
+		var zero W
+		return zero, err
 	}
 	if err := P(&w).Validate(); err != nil {
 		var zero W

@@ -2,8 +2,10 @@ package codecs
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +95,67 @@ func sameAsGoavro[W any, P interface {
 	}
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%+v:\ngenerated %x\ngoavro    %x", *w, got, want)
+	}
+}
+
+// TestWindowDecodingAgreesWithGoavro: the window codecs decode their flat
+// records directly; with the direct plan removed they decode through
+// goavro. Both must give the same window or the same rejection, for random
+// windows and for every single-byte change of some of them.
+func TestWindowDecodingAgreesWithGoavro(t *testing.T) {
+	mk := func(direct bool) *DeviceWindowCodec {
+		c, err := NewDeviceWindowCodec(offline())
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := compile(c.e.writerText, c.e.reader)
+		if w.direct == nil {
+			t.Fatal("the device window schema has no direct plan")
+		}
+		if !direct {
+			w.direct = nil
+		}
+		c.e.store(7, w)
+		c.e.writerID.Store(7)
+		return c
+	}
+	direct, viaGoavro := mk(true), mk(false)
+	same := func(b []byte) {
+		t.Helper()
+		w1, err1 := direct.Unmarshal(b)
+		w2, err2 := viaGoavro.Unmarshal(b)
+		var re1, re2 *RejectError
+		switch {
+		case (err1 == nil) != (err2 == nil):
+			t.Fatalf("payload %x: direct: %v; goavro: %v", b, err1, err2)
+		case err1 != nil && (!errors.As(err1, &re1) || !errors.As(err2, &re2) || re1.Reason != re2.Reason || re1.Field != re2.Field):
+			t.Fatalf("payload %x: direct: %v; goavro: %v", b, err1, err2)
+		case err1 == nil && !reflect.DeepEqual(w1, w2):
+			t.Fatalf("payload %x:\ndirect %+v\ngoavro %+v", b, w1, w2)
+		}
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 2000; i++ {
+		d := schemas.DeviceWindow{CA: randomString(rng), Unit: randomString(rng), SCP: randomString(rng),
+			Station: randomString(rng), LineName: randomString(rng), Division: randomString(rng),
+			Desc: randomString(rng), Entries: randomLong(rng), Exits: randomLong(rng),
+			Revision: randomInt(rng), Generation: randomInt(rng), EmittedAt: randomTime(rng)}
+		d.SetWindow(randomTime(rng), randomTime(rng), nil)
+		b, err := direct.Marshal(&d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(b)
+		if i%200 != 0 {
+			continue
+		}
+		for at := HeaderSize; at < len(b); at++ {
+			for _, p := range []byte{0, 1, 2, 0x7f, 0x80, 0xff} {
+				m := append([]byte(nil), b...)
+				m[at] = p
+				same(m)
+			}
+			same(b[:at])
+		}
 	}
 }

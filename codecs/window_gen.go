@@ -11,10 +11,11 @@ import (
 
 // deviceWindow is schemas.DeviceWindow's encoding and goavro native form.
 var deviceWindow = record[schemas.DeviceWindow]{
-	names:  []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
-	append: appendDeviceWindow,
-	native: deviceWindowNative,
-	set:    setDeviceWindow,
+	names:   []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
+	append:  appendDeviceWindow,
+	native:  deviceWindowNative,
+	set:     setDeviceWindow,
+	setFlat: setDeviceWindowFlat,
 }
 
 // appendDeviceWindow appends w's Avro binary encoding with
@@ -100,12 +101,52 @@ func setDeviceWindow(w *schemas.DeviceWindow, i int, v any) {
 	}
 }
 
+// setDeviceWindowFlat sets field i of w (in the order of deviceWindow.names)
+// to a value of the direct decoder (direct.go).
+func setDeviceWindowFlat(w *schemas.DeviceWindow, i int, v flatValue) {
+	switch i {
+	case 0:
+		w.CA = v.s
+	case 1:
+		w.Unit = v.s
+	case 2:
+		w.SCP = v.s
+	case 3:
+		w.Station = v.s
+	case 4:
+		w.LineName = v.s
+	case 5:
+		w.Division = v.s
+	case 6:
+		w.Date = v.s
+	case 7:
+		w.Time = v.s
+	case 8:
+		w.Desc = v.s
+	case 9:
+		w.Entries = v.n
+	case 10:
+		w.Exits = v.n
+	case 11:
+		w.Start = v.t
+	case 12:
+		w.End = v.t
+	case 13:
+		w.Revision = int32(v.n)
+	case 14:
+		w.Generation = int32(v.n)
+	case 15:
+		w.EmittedAt = v.t
+	}
+}
+
 // stationWindow is schemas.StationWindow's encoding and goavro native form.
 var stationWindow = record[schemas.StationWindow]{
-	names:  []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
-	append: appendStationWindow,
-	native: stationWindowNative,
-	set:    setStationWindow,
+	names:   []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
+	append:  appendStationWindow,
+	native:  stationWindowNative,
+	set:     setStationWindow,
+	setFlat: setStationWindowFlat,
 }
 
 // appendStationWindow appends w's Avro binary encoding with
@@ -168,5 +209,34 @@ func setStationWindow(w *schemas.StationWindow, i int, v any) {
 		w.Generation, _ = v.(int32)
 	case 10:
 		w.EmittedAt, _ = v.(time.Time)
+	}
+}
+
+// setStationWindowFlat sets field i of w (in the order of stationWindow.names)
+// to a value of the direct decoder (direct.go).
+func setStationWindowFlat(w *schemas.StationWindow, i int, v flatValue) {
+	switch i {
+	case 0:
+		w.Station = v.s
+	case 1:
+		w.LineName = v.s
+	case 2:
+		w.Division = v.s
+	case 3:
+		w.Start = v.t
+	case 4:
+		w.End = v.t
+	case 5:
+		w.Entries = v.n
+	case 6:
+		w.Exits = v.n
+	case 7:
+		w.Devices = int32(v.n)
+	case 8:
+		w.Revision = int32(v.n)
+	case 9:
+		w.Generation = int32(v.n)
+	case 10:
+		w.EmittedAt = v.t
 	}
 }

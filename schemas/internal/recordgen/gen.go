@@ -196,6 +196,7 @@ var {{.Lower}} = record[schemas.{{.Name}}]{
 	append: append{{.Name}},
 	native: {{.Lower}}Native,
 	set: set{{.Name}},
+	setFlat: set{{.Name}}Flat,
 }
 
 // append{{.Name}} appends w's Avro binary encoding with
@@ -223,6 +224,17 @@ func set{{.Name}}(w *schemas.{{.Name}}, i int, v any) {
 {{- range $i, $f := .Fields}}
 	case {{$i}}:
 		w.{{.Go}}, _ = v.({{.Kind}})
+{{- end}}
+	}
+}
+
+// set{{.Name}}Flat sets field i of w (in the order of {{.Lower}}.names)
+// to a value of the direct decoder (direct.go).
+func set{{.Name}}Flat(w *schemas.{{.Name}}, i int, v flatValue) {
+	switch i {
+{{- range $i, $f := .Fields}}
+	case {{$i}}:
+		w.{{.Go}} = {{if eq .Kind "string"}}v.s{{else if eq .Kind "time.Time"}}v.t{{else if eq .Kind "int32"}}int32(v.n){{else}}v.n{{end}}
 {{- end}}
 	}
 }
