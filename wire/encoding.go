@@ -297,17 +297,16 @@ func EncodeDevice(s *windows.Device, buf []byte) []byte {
 	return e.b
 }
 
-// deviceSize is about what EncodeDevice writes for s, a little more.
+// deviceSize is about what EncodeDevice writes for s, a little more. It
+// does not look at each reading (a device holds its retention's readings
+// and this runs on every write): 24 bytes covers a reading with a
+// REGULAR or RECOVR AUD description; another description may cost the
+// buffer one growth.
 func deviceSize(s *windows.Device) int {
 	n := 64 + len(s.Division) + 24*len(s.Readings) + 8*(len(s.Emitted)+len(s.StationEmitted)) +
 		48*(len(s.Outbox.Windows)+len(s.Outbox.Stations))
 	for _, l := range s.Outbox.Late {
 		n += 4 + len(l)
-	}
-	for _, r := range s.Readings {
-		if r.Desc != "REGULAR" && r.Desc != "RECOVR AUD" {
-			n += 4 + len(r.Desc)
-		}
 	}
 	return n
 }
