@@ -84,6 +84,11 @@ func (c *ReadingConfig) validate() error {
 // ReadingCodec is a goka.Codec for TurnstileReading values in the Confluent
 // wire format. Decode returns *schemas.Reading; Encode accepts
 // schemas.Reading or *schemas.Reading. It is safe for concurrent use.
+//
+// A decoded reading's strings may share one copy of the record's bytes
+// (the direct decoder's single allocation): a caller that keeps one field
+// long after the reading (in state, a cache) should keep a copy
+// (strings.Clone) rather than pin the whole record, as windows.Device does.
 type ReadingCodec struct {
 	e         *engine
 	setters   []func(*schemas.Reading, any)

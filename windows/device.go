@@ -2,6 +2,7 @@ package windows
 
 import (
 	"sort"
+	"strings"
 )
 
 // Reading is one accepted reading as kept in device state.
@@ -150,9 +151,13 @@ func (s *Device) Apply(rules *Rules, r Reading, division string, st Stamp, peers
 		}
 	}
 	s.Accepted++
+	// The device outlives the record its strings came from (a decoder may
+	// hand out slices of one copy of the whole record): keep copies of its
+	// own, and the usual descriptions as constants.
+	r.Desc = ownDesc(r.Desc)
 	pos := sort.Search(len(s.Readings), func(i int) bool { return readingLess(r, s.Readings[i]) })
-	if pos == len(s.Readings) {
-		s.Division = division
+	if pos == len(s.Readings) && s.Division != division {
+		s.Division = strings.Clone(division)
 	}
 	hasNext := rules.Counters != Increment && pos < len(s.Readings)
 
@@ -335,3 +340,15 @@ func (s *Device) Newest() (int64, bool) {
 // Through reports how far the device has closed its windows: every window
 // with END + grace <= the time is closed.
 func (s *Device) Through() (int64, bool) { return s.ClosedThrough, s.HasClosed }
+
+// ownDesc returns desc without its backing array: MTA's two descriptions
+// as constants, anything else copied.
+func ownDesc(desc string) string {
+	switch desc {
+	case "REGULAR":
+		return "REGULAR"
+	case "RECOVR AUD":
+		return "RECOVR AUD"
+	}
+	return strings.Clone(desc)
+}
