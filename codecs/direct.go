@@ -191,11 +191,13 @@ func (d *directPlan) decode(body []byte, out []flatValue) ([]byte, error) {
 			}
 			v.n, buf = int64(buf[0]), buf[1:]
 		case flatInt:
-			n, rest, err := readInt(buf)
+			// goavro reads an int's varint into an int and keeps its low
+			// 32 bits after the zig-zag: the same as a long's, truncated.
+			n, rest, err := readLong(buf)
 			if err != nil {
 				return nil, fmt.Errorf("field %s: %w", f.name, err)
 			}
-			v.n, buf = int64(n), rest
+			v.n, buf = int64(int32(n)), rest
 		case flatLong, flatTimestampMillis:
 			n, rest, err := readLong(buf)
 			if err != nil {
@@ -250,20 +252,6 @@ func readLong(buf []byte) (int64, []byte, error) {
 		value |= uint64(b&0x7f) << shift
 		if b&0x80 == 0 {
 			return int64(value>>1) ^ -int64(value&1), buf[i+1:], nil
-		}
-		shift += 7
-	}
-	return 0, nil, io.ErrShortBuffer
-}
-
-// readInt reads a zig-zag varint into an int32 as goavro does.
-func readInt(buf []byte) (int32, []byte, error) {
-	var value int
-	var shift uint
-	for i, b := range buf {
-		value |= int(b&0x7f) << shift
-		if b&0x80 == 0 {
-			return int32(value>>1) ^ -int32(value&1), buf[i+1:], nil
 		}
 		shift += 7
 	}
