@@ -140,10 +140,13 @@ func newDirectPlan(w, r *avroType, p *plan) *directPlan {
 			return nil
 		}
 		ri, read := readerOf[wf.name]
-		if !read {
+		switch {
+		case !read:
 			ri = -1
-		} else if !sameFlat(wf.typ, r.fields[ri].typ) {
+		case !sameFlat(wf.typ, r.fields[ri].typ):
 			return nil
+		case kind == flatFloat || kind == flatDouble:
+			return nil // decode only skips them: a reader that takes one goes through goavro
 		}
 		d.fields[i] = directField{name: wf.name, kind: kind, union: union, reader: ri}
 	}
@@ -215,7 +218,7 @@ func (d *directPlan) decode(body []byte, out []flatValue) ([]byte, error) {
 			if len(buf) < size {
 				return nil, fmt.Errorf("field %s: %w", f.name, io.ErrShortBuffer)
 			}
-			buf = buf[size:] // no reader field takes a float directly
+			buf = buf[size:] // skipped: newDirectPlan leaves a float the reader takes to goavro
 		case flatString:
 			size, rest, err := readLong(buf)
 			if err != nil {

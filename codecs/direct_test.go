@@ -42,6 +42,20 @@ const intEntries = `{"type":"record","name":"TurnstileReading","namespace":"nyc.
 	{"name":"ID","type":"string"},{"name":"TIMESTAMP","type":"string"}
 ]}`
 
+// TestDirectPlanLeavesReadFloatsToGoavro: the direct decoder skips floats
+// and doubles but does not read them, so a reader that takes one decodes
+// through goavro.
+func TestDirectPlanLeavesReadFloatsToGoavro(t *testing.T) {
+	const text = `{"type":"record","name":"R","fields":[{"name":"A","type":"string"},{"name":"X","type":["null","double"]}]}`
+	schema, err := parseSchema(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := compile(text, schema); w.planErr != nil || w.direct != nil {
+		t.Fatalf("plan error %v, direct plan %v: want goavro's path", w.planErr, w.direct)
+	}
+}
+
 func TestDirectPlanWhichWriters(t *testing.T) {
 	reader, err := parseSchema(schemas.LatestReadingSchema().Text)
 	if err != nil {
