@@ -24,8 +24,8 @@ type partClock struct {
 	// causes.
 	streamTime int64
 	hasTime    bool
-	// newest is the latest event time the partition has seen, for the
-	// watermark lag metric only.
+	// newest is the latest event time the partition has seen: the
+	// watermark lag metric, and how far an idle advance goes (onTick).
 	newest    int64
 	hasNewest bool
 	index     closeIndex // next window close, by watermark

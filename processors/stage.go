@@ -440,7 +440,18 @@ func (w *stage) onTick(ctx goka.Context, m wire.Tick) {
 	if ctx.Offset() <= meta.LastTick {
 		return
 	}
-	if t := w.rules.IdleTarget(prog.Time, m.Wall); !c.hasTime || t > c.streamTime {
+	// The newest data is the greatest time a source reported or, if
+	// later, the newest reading this partition holds: a member that stops
+	// after committing its last input but before sending the marks that
+	// carry its time leaves the next owner's sources without it (they
+	// start afresh and see no more input), and the last windows would
+	// never close. Every source being idle, every reading bound for this
+	// partition is here: its idle mark came after them.
+	newest := prog.Time
+	if c.hasNewest && c.newest > newest {
+		newest = c.newest
+	}
+	if t := w.rules.IdleTarget(newest, m.Wall); !c.hasTime || t > c.streamTime {
 		meta.LastTick = ctx.Offset()
 		w.advance(ctx, c, meta, t, true, true)
 		w.metrics.idleAdvances.WithLabelValues(w.name).Inc()
