@@ -50,7 +50,8 @@ func (rules *Rules) CloseTime(n int64) int64 {
 
 // IdleTarget is where the watermark of a partition whose sources are all
 // idle moves: far enough to close every window holding data up to newest
-// (the greatest time any source reached), but never past the wall clock,
+// (the greatest time any source reached or the partition holds), but never
+// past the wall clock,
 // so a live stream that pauses does not close the window its next reading
 // falls in. It moves from one close time to the next, so a pause costs
 // one metadata write per slide, not one per tick.
