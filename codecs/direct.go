@@ -20,12 +20,12 @@ import (
 // check, a boolean is byte 0 or 1, a negative length is malformed), and
 // direct_test.go checks the two against each other on mutated payloads.
 
-// flatValue is one decoded field of a flat record.
+// flatValue is one decoded field of a flat record; a nullable union
+// holding null is the zero value.
 type flatValue struct {
-	s    string    // string and bytes
-	n    int64     // long, int, boolean (0/1)
-	t    time.Time // long with logicalType timestamp-millis
-	null bool      // a nullable union holding null
+	s string    // string and bytes
+	n int64     // long, int, boolean (0/1)
+	t time.Time // long with logicalType timestamp-millis
 }
 
 // flatKind is the underlying encoding of a direct field.
@@ -174,7 +174,6 @@ func (d *directPlan) decode(body []byte, out []flatValue) ([]byte, error) {
 			buf = rest
 			switch {
 			case idx == int64(f.union):
-				v.null = true
 				if f.reader >= 0 {
 					out[f.reader] = v
 				}

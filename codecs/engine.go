@@ -96,8 +96,7 @@ type engine struct {
 	reader *avroType // reader schema, for resolution
 
 	writerText  string
-	writerCodec *goavro.Codec
-	writerEntry *writerEntry // the cache entry of the writer schema's id
+	writerEntry *writerEntry // the cache entry of the writer schema's id (its goavro codec encodes)
 	writerID    atomic.Int64 // 0 until resolved
 	resolveMu   sync.Mutex   // serialises writer id resolution
 
@@ -144,7 +143,6 @@ func newEngine(cfg Config, readerText, writerText string) (*engine, error) {
 		maxBytes:     cfg.MaxRecordBytes,
 		reader:       reader,
 		writerText:   writerText,
-		writerCodec:  we.codec,
 		writerEntry:  we,
 		ids:          map[int]*writerEntry{},
 		negative:     map[int]negEntry{},
@@ -285,7 +283,7 @@ func (e *engine) encode(native map[string]any) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	buf, err = e.writerCodec.BinaryFromNative(buf, native)
+	buf, err = e.writerEntry.codec.BinaryFromNative(buf, native)
 	if err != nil {
 		return nil, fmt.Errorf("codecs: encode: %w", err)
 	}

@@ -27,14 +27,13 @@ type WindowCodec[W any, P interface {
 
 // record is what a WindowCodec needs of W, generated from W's declaration
 // in schemas (window_gen.go, by schemas/internal/recordgen): the Avro names
-// of W's fields, a function appending W's Avro binary encoding, one
-// writing W's fields into a goavro native map (the encoding's reference,
-// checked against it in the tests) and one setting a field from a decoded
-// value. Nothing about W is reflected at run time.
+// of W's fields, a function appending W's Avro binary encoding (checked
+// byte for byte against goavro's in window_encode_test.go) and the setters
+// of a field from a decoded value. Nothing about W is reflected at run
+// time.
 type record[W any] struct {
 	names   []string
 	append  func([]byte, *W) []byte
-	native  func(*W, map[string]any)
 	set     func(w *W, field int, v any)
 	setFlat func(w *W, field int, v flatValue)
 }

@@ -9,11 +9,10 @@ import (
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
-// deviceWindow is schemas.DeviceWindow's encoding and goavro native form.
+// deviceWindow is how the window codecs write and read schemas.DeviceWindow.
 var deviceWindow = record[schemas.DeviceWindow]{
 	names:   []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
 	append:  appendDeviceWindow,
-	native:  deviceWindowNative,
 	set:     setDeviceWindow,
 	setFlat: setDeviceWindowFlat,
 }
@@ -40,26 +39,6 @@ func appendDeviceWindow(buf []byte, w *schemas.DeviceWindow) []byte {
 	buf = binary.AppendVarint(buf, int64(w.Generation))
 	buf = binary.AppendVarint(buf, w.EmittedAt.UnixMilli())
 	return buf
-}
-
-// deviceWindowNative sets m's entries to w's fields, by Avro name.
-func deviceWindowNative(w *schemas.DeviceWindow, m map[string]any) {
-	m["CA"] = w.CA
-	m["UNIT"] = w.Unit
-	m["SCP"] = w.SCP
-	m["STATION"] = w.Station
-	m["LINENAME"] = w.LineName
-	m["DIVISION"] = w.Division
-	m["DATE"] = w.Date
-	m["TIME"] = w.Time
-	m["DESC"] = w.Desc
-	m["ENTRIES"] = w.Entries
-	m["EXITS"] = w.Exits
-	m["START"] = w.Start.UnixMilli()
-	m["END"] = w.End.UnixMilli()
-	m["REVISION"] = w.Revision
-	m["GENERATION"] = w.Generation
-	m["EMITTED_AT"] = w.EmittedAt.UnixMilli()
 }
 
 // setDeviceWindow sets field i of w (in the order of deviceWindow.names) to
@@ -140,11 +119,10 @@ func setDeviceWindowFlat(w *schemas.DeviceWindow, i int, v flatValue) {
 	}
 }
 
-// stationWindow is schemas.StationWindow's encoding and goavro native form.
+// stationWindow is how the window codecs write and read schemas.StationWindow.
 var stationWindow = record[schemas.StationWindow]{
 	names:   []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
 	append:  appendStationWindow,
-	native:  stationWindowNative,
 	set:     setStationWindow,
 	setFlat: setStationWindowFlat,
 }
@@ -166,21 +144,6 @@ func appendStationWindow(buf []byte, w *schemas.StationWindow) []byte {
 	buf = binary.AppendVarint(buf, int64(w.Generation))
 	buf = binary.AppendVarint(buf, w.EmittedAt.UnixMilli())
 	return buf
-}
-
-// stationWindowNative sets m's entries to w's fields, by Avro name.
-func stationWindowNative(w *schemas.StationWindow, m map[string]any) {
-	m["STATION"] = w.Station
-	m["LINENAME"] = w.LineName
-	m["DIVISION"] = w.Division
-	m["START"] = w.Start.UnixMilli()
-	m["END"] = w.End.UnixMilli()
-	m["ENTRIES"] = w.Entries
-	m["EXITS"] = w.Exits
-	m["DEVICES"] = w.Devices
-	m["REVISION"] = w.Revision
-	m["GENERATION"] = w.Generation
-	m["EMITTED_AT"] = w.EmittedAt.UnixMilli()
 }
 
 // setStationWindow sets field i of w (in the order of stationWindow.names) to
