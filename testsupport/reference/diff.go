@@ -34,39 +34,44 @@ func SinkKeys(devices map[DeviceKey]bool, stations map[StationKey]bool) (map[str
 // DiffDevices compares the latest device windows of a sink topic, by sink
 // key (CA|UNIT|SCP|START), with the reference; "" means equal.
 func DiffDevices(got map[string]schemas.DeviceWindow, want map[DeviceKey]Row) string {
-	var diffs []string
-	for k, w := range want {
-		key := k.SinkKey()
-		g, ok := got[key]
-		switch {
-		case !ok:
-			diffs = append(diffs, "missing "+key)
-		case g.Entries != w.Entries || g.Exits != w.Exits || g.Desc != w.Desc:
-			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d %s want %d/%d %s", key, g.Entries, g.Exits, g.Desc, w.Entries, w.Exits, w.Desc))
+	return diff(got, want, "windows", func(g schemas.DeviceWindow, w Row) string {
+		if g.Entries == w.Entries && g.Exits == w.Exits && g.Desc == w.Desc {
+			return ""
 		}
-	}
-	if len(got) != len(want) {
-		diffs = append(diffs, fmt.Sprintf("%d windows published, %d expected", len(got), len(want)))
-	}
-	return summarize(diffs)
+		return fmt.Sprintf("got %d/%d %s want %d/%d %s", g.Entries, g.Exits, g.Desc, w.Entries, w.Exits, w.Desc)
+	})
 }
 
 // DiffStations compares the latest station windows of a sink topic, by sink
 // key (STATION|LINENAME|START), with the reference; "" means equal.
 func DiffStations(got map[string]schemas.StationWindow, want map[StationKey]Row) string {
+	return diff(got, want, "station windows", func(g schemas.StationWindow, w Row) string {
+		if g.Entries == w.Entries && g.Exits == w.Exits && int(g.Devices) == w.Devices {
+			return ""
+		}
+		return fmt.Sprintf("got %d/%d/%d want %d/%d/%d", g.Entries, g.Exits, g.Devices, w.Entries, w.Exits, w.Devices)
+	})
+}
+
+// diff compares published windows by sink key with the reference's rows:
+// each missing or different one (differ says how, "" when equal), and the
+// counts when they differ.
+func diff[K interface {
+	comparable
+	SinkKey() string
+}, W any](got map[string]W, want map[K]Row, noun string, differ func(W, Row) string) string {
 	var diffs []string
 	for k, w := range want {
 		key := k.SinkKey()
 		g, ok := got[key]
-		switch {
-		case !ok:
+		if !ok {
 			diffs = append(diffs, "missing "+key)
-		case g.Entries != w.Entries || g.Exits != w.Exits || int(g.Devices) != w.Devices:
-			diffs = append(diffs, fmt.Sprintf("%s: got %d/%d/%d want %d/%d/%d", key, g.Entries, g.Exits, g.Devices, w.Entries, w.Exits, w.Devices))
+		} else if d := differ(g, w); d != "" {
+			diffs = append(diffs, key+": "+d)
 		}
 	}
 	if len(got) != len(want) {
-		diffs = append(diffs, fmt.Sprintf("%d station windows published, %d expected", len(got), len(want)))
+		diffs = append(diffs, fmt.Sprintf("%d %s published, %d expected", len(got), noun, len(want)))
 	}
 	return summarize(diffs)
 }
