@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
@@ -45,7 +44,7 @@ type Config struct {
 	TLS *tls.Config
 	// GroupMinSessionTimeout is the shortest session timeout a consumer
 	// group member may ask for (Kafka's group.min.session.timeout.ms).
-	// Zero means Kafka's default, 6 s.
+	// Zero keeps the broker's default, Kafka's 6 s.
 	GroupMinSessionTimeout time.Duration
 	// Logger receives the broker's warnings and errors; nil discards them.
 	Logger *slog.Logger
@@ -97,7 +96,6 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 		// changelog no longer exists.
 		kfake.ClusterID("turnstile-" + rand.Text()),
 		kfake.WithLogger(slogAdapter{cfg.Logger}),
-		kfake.GroupMinSessionTimeout(cmp.Or(cfg.GroupMinSessionTimeout, 6*time.Second)),
 		// kfake always asks to listen on 127.0.0.1:<port>; we listen where
 		// the user asked instead.
 		kfake.ListenFn(func(network, _ string) (net.Listener, error) {
@@ -110,6 +108,9 @@ func Start(ctx context.Context, cfg Config) (*Broker, error) {
 			}
 			return ln, nil
 		}),
+	}
+	if cfg.GroupMinSessionTimeout > 0 {
+		opts = append(opts, kfake.GroupMinSessionTimeout(cfg.GroupMinSessionTimeout))
 	}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
