@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
@@ -335,12 +336,7 @@ const maxOverwrites = 8
 // replays from there.
 func (s *Store) commitBatch(sync bool) error {
 	// In key order: Pebble's memtable inserts ascending keys fastest.
-	keys := make([]string, 0, len(s.pending))
-	for k := range s.pending {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(s.pending)) {
 		w := s.pending[k]
 		var err error
 		if w.del {
