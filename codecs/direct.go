@@ -261,33 +261,36 @@ func readLong(buf []byte) (int64, []byte, error) {
 }
 
 // decodeRecord decodes payload b into dst: by the direct plan when the
-// writer schema has one, else with goavro and the resolution plan. Setters
-// are in reader field order: flat takes a direct value, boxed a goavro
-// native value (and every default). It returns the schema id, -1 when b has
-// none.
-func decodeRecord[T any](e *engine, b []byte, dst *T, flat []func(*T, flatValue), boxed []func(*T, any)) (int, error) {
+// writer schema has one, else with goavro and the resolution plan (its
+// values, and every default, as flatValues). set has a setter per reader
+// field, in order. It returns the schema id, -1 when b has none.
+func decodeRecord[T any](e *engine, b []byte, dst *T, set []func(*T, flatValue)) (int, error) {
 	id, w, err := e.writer(b)
 	if err != nil {
 		return id, err
 	}
 	if w.direct == nil {
 		var vals [24]any
-		out := vals[:len(boxed)]
-		if len(boxed) > len(vals) {
-			out = make([]any, len(boxed))
+		out := vals[:0]
+		if len(set) <= len(vals) {
+			out = vals[:len(set)]
+		} else {
+			out = make([]any, len(set))
 		}
 		if err := e.decodeGoavro(id, w, b[HeaderSize:], out); err != nil {
 			return id, err
 		}
-		for i, set := range boxed {
-			set(dst, out[i])
+		for i, v := range out {
+			set[i](dst, flatOf(v))
 		}
 		return id, nil
 	}
 	var vals [24]flatValue
-	out := vals[:len(flat)]
-	if len(flat) > len(vals) {
-		out = make([]flatValue, len(flat))
+	out := vals[:0]
+	if len(set) <= len(vals) {
+		out = vals[:len(set)]
+	} else {
+		out = make([]flatValue, len(set))
 	}
 	rest, err := w.direct.decode(b[HeaderSize:], out)
 	if err != nil {
@@ -297,11 +300,34 @@ func decodeRecord[T any](e *engine, b []byte, dst *T, flat []func(*T, flatValue)
 		return id, e.reject(ReasonTrailingBytes, id, fmt.Sprintf("%d bytes after the record", len(rest)), nil)
 	}
 	for i, f := range w.plan.fields {
+		v := out[i]
 		if f.writerName == "" {
-			boxed[i](dst, f.dflt)
-		} else {
-			flat[i](dst, out[i])
+			v = flatOf(f.dflt)
 		}
+		set[i](dst, v)
 	}
 	return id, nil
+}
+
+// flatOf is a reader value of the resolution plan (see converter) as a
+// flatValue; nil (a union holding null) is the zero value. Floats have no
+// flatValue: no reader field the codecs set is one.
+func flatOf(v any) flatValue {
+	switch x := v.(type) {
+	case string:
+		return flatValue{s: x}
+	case []byte:
+		return flatValue{s: string(x)}
+	case int64:
+		return flatValue{n: x}
+	case int32:
+		return flatValue{n: int64(x)}
+	case bool:
+		if x {
+			return flatValue{n: 1}
+		}
+	case time.Time:
+		return flatValue{t: x}
+	}
+	return flatValue{}
 }

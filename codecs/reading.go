@@ -91,8 +91,7 @@ func (c *ReadingConfig) validate() error {
 // (strings.Clone) rather than pin the whole record, as windows.Device does.
 type ReadingCodec struct {
 	e         *engine
-	setters   []func(*schemas.Reading, any)
-	flat      []func(*schemas.Reading, flatValue)
+	setters   []func(*schemas.Reading, flatValue)
 	now       func() time.Time
 	maxFuture time.Duration
 	maxField  int
@@ -119,11 +118,7 @@ func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	if err != nil {
 		return nil, err
 	}
-	flat, err := bindSetters(e.reader, readingFlatSetters())
-	if err != nil {
-		return nil, err
-	}
-	return &ReadingCodec{e: e, setters: setters, flat: flat, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
+	return &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
 }
 
 // Subject returns the codec's subject.
@@ -176,7 +171,7 @@ func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
 // Without validation the time is zero.
 func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Time, error) {
 	var r schemas.Reading
-	id, err := decodeRecord(c.e, data, &r, c.flat, c.setters)
+	id, err := decodeRecord(c.e, data, &r, c.setters)
 	if err != nil {
 		return schemas.Reading{}, time.Time{}, err
 	}
@@ -268,36 +263,9 @@ func ReadingNative(r *schemas.Reading) map[string]any {
 	return m
 }
 
-// readingSetters assign reader values (as produced by a plan against the
-// latest reading schema) to the Go struct.
-func readingSetters() map[string]func(*schemas.Reading, any) {
-	return map[string]func(*schemas.Reading, any){
-		"CA":        func(r *schemas.Reading, v any) { r.CA, _ = v.(string) },
-		"UNIT":      func(r *schemas.Reading, v any) { r.Unit, _ = v.(string) },
-		"SCP":       func(r *schemas.Reading, v any) { r.SCP, _ = v.(string) },
-		"STATION":   func(r *schemas.Reading, v any) { r.Station, _ = v.(string) },
-		"LINENAME":  func(r *schemas.Reading, v any) { r.LineName, _ = v.(string) },
-		"DIVISION":  func(r *schemas.Reading, v any) { r.Division, _ = v.(string) },
-		"DATE":      func(r *schemas.Reading, v any) { r.Date, _ = v.(string) },
-		"TIME":      func(r *schemas.Reading, v any) { r.Time, _ = v.(string) },
-		"DESC":      func(r *schemas.Reading, v any) { r.Desc, _ = v.(string) },
-		"ENTRIES":   func(r *schemas.Reading, v any) { r.Entries, _ = v.(int64) },
-		"EXITS":     func(r *schemas.Reading, v any) { r.Exits, _ = v.(int64) },
-		"ID":        func(r *schemas.Reading, v any) { r.ID, _ = v.(string) },
-		"TIMESTAMP": func(r *schemas.Reading, v any) { r.Timestamp, _ = v.(string) },
-		"EVENT_TIME": func(r *schemas.Reading, v any) {
-			r.EventTime = time.Time{}
-			if t, ok := v.(time.Time); ok {
-				r.EventTime = t
-			}
-		},
-		"SOURCE": func(r *schemas.Reading, v any) { r.Source, _ = v.(string) },
-	}
-}
-
-// readingFlatSetters are readingSetters for the direct decoder's values
-// (direct.go): each reads the flatValue member of its field's type.
-func readingFlatSetters() map[string]func(*schemas.Reading, flatValue) {
+// readingSetters set each reader field of a reading from a decoded value
+// (direct.go's flatValue): each reads the member of its field's type.
+func readingSetters() map[string]func(*schemas.Reading, flatValue) {
 	return map[string]func(*schemas.Reading, flatValue){
 		"CA":         func(r *schemas.Reading, v flatValue) { r.CA = v.s },
 		"UNIT":       func(r *schemas.Reading, v flatValue) { r.Unit = v.s },

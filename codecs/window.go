@@ -19,23 +19,21 @@ type WindowCodec[W any, P interface {
 	e    *engine
 	name string
 	rec  record[W]
-	// flat and boxed set W's field of each reader field from a value of
-	// the direct decoder or of goavro (decodeRecord), bound once.
-	flat  []func(*W, flatValue)
-	boxed []func(*W, any)
+	// set sets W's field of each reader field from a decoded value
+	// (decodeRecord), bound once.
+	set []func(*W, flatValue)
 }
 
 // record is what a WindowCodec needs of W, generated from W's declaration
 // in schemas (window_gen.go, by schemas/internal/recordgen): the Avro names
 // of W's fields, a function appending W's Avro binary encoding (checked
-// byte for byte against goavro's in window_encode_test.go) and the setters
+// byte for byte against goavro's in window_encode_test.go) and the setter
 // of a field from a decoded value. Nothing about W is reflected at run
 // time.
 type record[W any] struct {
-	names   []string
-	append  func([]byte, *W) []byte
-	set     func(w *W, field int, v any)
-	setFlat func(w *W, field int, v flatValue)
+	names  []string
+	append func([]byte, *W) []byte
+	set    func(w *W, field int, v flatValue)
 }
 
 // DeviceWindowCodec encodes and decodes TurnstileWindow records
@@ -76,8 +74,7 @@ func newWindowCodec[W any, P interface {
 		if i < 0 {
 			return nil, fmt.Errorf("codecs: no Go field for reader field %s", f.name)
 		}
-		c.flat = append(c.flat, func(w *W, v flatValue) { rec.setFlat(w, i, v) })
-		c.boxed = append(c.boxed, func(w *W, v any) { rec.set(w, i, v) })
+		c.set = append(c.set, func(w *W, v flatValue) { rec.set(w, i, v) })
 	}
 	return c, nil
 }
@@ -107,7 +104,7 @@ func appendAvroString(buf []byte, s string) []byte {
 // retryable, as for readings.
 func (c *WindowCodec[W, P]) Unmarshal(data []byte) (W, error) {
 	var w W
-	id, err := decodeRecord(c.e, data, &w, c.flat, c.boxed)
+	id, err := decodeRecord(c.e, data, &w, c.set)
 	if err != nil {
 		var zero W
 		return zero, err

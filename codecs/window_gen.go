@@ -4,17 +4,15 @@ package codecs
 
 import (
 	"encoding/binary"
-	"time"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // deviceWindow is how the window codecs write and read schemas.DeviceWindow.
 var deviceWindow = record[schemas.DeviceWindow]{
-	names:   []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
-	append:  appendDeviceWindow,
-	set:     setDeviceWindow,
-	setFlat: setDeviceWindowFlat,
+	names:  []string{"CA", "UNIT", "SCP", "STATION", "LINENAME", "DIVISION", "DATE", "TIME", "DESC", "ENTRIES", "EXITS", "START", "END", "REVISION", "GENERATION", "EMITTED_AT"},
+	append: appendDeviceWindow,
+	set:    setDeviceWindow,
 }
 
 // appendDeviceWindow appends w's Avro binary encoding with
@@ -41,48 +39,9 @@ func appendDeviceWindow(buf []byte, w *schemas.DeviceWindow) []byte {
 	return buf
 }
 
-// setDeviceWindow sets field i of w (in the order of deviceWindow.names) to
-// a decoded value; a value of another type sets the zero value.
-func setDeviceWindow(w *schemas.DeviceWindow, i int, v any) {
-	switch i {
-	case 0:
-		w.CA, _ = v.(string)
-	case 1:
-		w.Unit, _ = v.(string)
-	case 2:
-		w.SCP, _ = v.(string)
-	case 3:
-		w.Station, _ = v.(string)
-	case 4:
-		w.LineName, _ = v.(string)
-	case 5:
-		w.Division, _ = v.(string)
-	case 6:
-		w.Date, _ = v.(string)
-	case 7:
-		w.Time, _ = v.(string)
-	case 8:
-		w.Desc, _ = v.(string)
-	case 9:
-		w.Entries, _ = v.(int64)
-	case 10:
-		w.Exits, _ = v.(int64)
-	case 11:
-		w.Start, _ = v.(time.Time)
-	case 12:
-		w.End, _ = v.(time.Time)
-	case 13:
-		w.Revision, _ = v.(int32)
-	case 14:
-		w.Generation, _ = v.(int32)
-	case 15:
-		w.EmittedAt, _ = v.(time.Time)
-	}
-}
-
-// setDeviceWindowFlat sets field i of w (in the order of deviceWindow.names)
-// to a value of the direct decoder (direct.go).
-func setDeviceWindowFlat(w *schemas.DeviceWindow, i int, v flatValue) {
+// setDeviceWindow sets field i of w (in the order of deviceWindow.names) to a
+// decoded value (direct.go's flatValue).
+func setDeviceWindow(w *schemas.DeviceWindow, i int, v flatValue) {
 	switch i {
 	case 0:
 		w.CA = v.s
@@ -121,10 +80,9 @@ func setDeviceWindowFlat(w *schemas.DeviceWindow, i int, v flatValue) {
 
 // stationWindow is how the window codecs write and read schemas.StationWindow.
 var stationWindow = record[schemas.StationWindow]{
-	names:   []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
-	append:  appendStationWindow,
-	set:     setStationWindow,
-	setFlat: setStationWindowFlat,
+	names:  []string{"STATION", "LINENAME", "DIVISION", "START", "END", "ENTRIES", "EXITS", "DEVICES", "REVISION", "GENERATION", "EMITTED_AT"},
+	append: appendStationWindow,
+	set:    setStationWindow,
 }
 
 // appendStationWindow appends w's Avro binary encoding with
@@ -146,38 +104,9 @@ func appendStationWindow(buf []byte, w *schemas.StationWindow) []byte {
 	return buf
 }
 
-// setStationWindow sets field i of w (in the order of stationWindow.names) to
-// a decoded value; a value of another type sets the zero value.
-func setStationWindow(w *schemas.StationWindow, i int, v any) {
-	switch i {
-	case 0:
-		w.Station, _ = v.(string)
-	case 1:
-		w.LineName, _ = v.(string)
-	case 2:
-		w.Division, _ = v.(string)
-	case 3:
-		w.Start, _ = v.(time.Time)
-	case 4:
-		w.End, _ = v.(time.Time)
-	case 5:
-		w.Entries, _ = v.(int64)
-	case 6:
-		w.Exits, _ = v.(int64)
-	case 7:
-		w.Devices, _ = v.(int32)
-	case 8:
-		w.Revision, _ = v.(int32)
-	case 9:
-		w.Generation, _ = v.(int32)
-	case 10:
-		w.EmittedAt, _ = v.(time.Time)
-	}
-}
-
-// setStationWindowFlat sets field i of w (in the order of stationWindow.names)
-// to a value of the direct decoder (direct.go).
-func setStationWindowFlat(w *schemas.StationWindow, i int, v flatValue) {
+// setStationWindow sets field i of w (in the order of stationWindow.names) to a
+// decoded value (direct.go's flatValue).
+func setStationWindow(w *schemas.StationWindow, i int, v flatValue) {
 	switch i {
 	case 0:
 		w.Station = v.s
