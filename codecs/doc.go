@@ -10,7 +10,8 @@
 // record's one declaration in schemas (window_gen.go): encoding appends the
 // record's Avro binary directly (one allocation, the payload; checked byte
 // for byte against goavro's encoding of the same record in
-// window_encode_test.go), decoding goes through goavro. The engine:
+// window_encode_test.go), decoding sets each field from the decoded value
+// (by the direct plan below, or goavro's). The engine:
 //
 //   - Encoding resolves the writer schema id once, by register-or-lookup
 //     under the codec's subject (Config.LookupOnly: lookup only), on the
