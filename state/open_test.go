@@ -328,6 +328,22 @@ func TestCorruptTableIsRebuiltOnNextOpen(t *testing.T) {
 	}
 	e.cl.set(state.ChangelogState{ClusterID: "c1", TopicID: "t1", EndOffset: 60000}, nil)
 	st = e.open()
+	if r := st.Stats().Rebuilt; r != "" {
+		// A compaction Pebble starts while opening read a garbled block
+		// first: the open itself found the corruption and rebuilt the
+		// store, which is as good.
+		if !strings.Contains(r, "corruption") {
+			t.Fatalf("rebuilt at open for %q, not the corruption", r)
+		}
+		if n := count(t, st); n != 0 {
+			t.Fatalf("store rebuilt at open has %d records", n)
+		}
+		if logs := e.logs(); !strings.Contains(logs, "rebuilding local store from the changelog") {
+			t.Fatalf("no clear log line for the rebuild; logs:\n%s", logs)
+		}
+		_ = st.Close()
+		return
+	}
 	// Reading finds the corruption: the read fails, and the store refuses
 	// further use and is marked for rebuild.
 	var readErr error
