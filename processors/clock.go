@@ -36,6 +36,9 @@ type partClock struct {
 	// gate holds the watermark back while sources are idle until ticks
 	// confirm they have no input (watermark.Gate); it starts closed.
 	gate watermark.Gate
+	// align pauses the partition's input while it runs ahead of the
+	// others (stage.align).
+	align watermark.Align
 }
 
 func newPartClock(gen uint64) *partClock {

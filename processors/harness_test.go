@@ -54,6 +54,18 @@ type harness struct {
 	// emitted are the records the stage emitted to the readings topic,
 	// not delivered yet.
 	emitted []hinput
+	// paused are the input partitions watermark alignment paused (the
+	// harness is the stage's inputPauser), and pauses how often it asked.
+	paused map[int32]bool
+	pauses int
+}
+
+func (h *harness) pauseInput(p int32, pause bool) {
+	if h.paused == nil {
+		h.paused = map[int32]bool{}
+	}
+	h.paused[p] = pause
+	h.pauses++
 }
 
 // hpart is one partition: its storage, the changelog goka would have
@@ -495,6 +507,19 @@ func (h *harness) watermarks() string {
 			}
 		}
 		fmt.Fprintf(&b, " p%d=%s", p, w)
+	}
+	if h.stage.pauser != nil {
+		b.WriteString("\ninput paused:")
+		n := 0
+		for p := range h.parts {
+			if h.paused[int32(p)] {
+				fmt.Fprintf(&b, " p%d", p)
+				n++
+			}
+		}
+		if n == 0 {
+			b.WriteString(" none")
+		}
 	}
 	return b.String()
 }

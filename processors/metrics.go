@@ -42,6 +42,8 @@ type Metrics struct {
 	waiting       *prometheus.GaugeVec   // group, partition
 	sourceTime    *prometheus.GaugeVec   // partition
 	sourceIdle    *prometheus.GaugeVec   // partition
+	paused        *prometheus.GaugeVec   // group, partition
+	pauses        *prometheus.CounterVec // group
 	state         *stateCollector
 }
 
@@ -109,6 +111,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		sourceIdle: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_source_idle",
 			Help: "1 when the ingest stage has marked an input partition idle (caught up and silent for --idle-timeout)."},
 			[]string{"partition"}),
+		paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "turnstile_input_paused",
+			Help: "1 while the windowed stage has paused fetching an input partition because it ran more than --align-drift of event time ahead of its partition's watermark (watermark alignment)."},
+			[]string{"group", "partition"}),
+		pauses: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_input_pauses_total",
+			Help: "Times watermark alignment paused an input partition."}, []string{"group"}),
 		state: &stateCollector{
 			bytes: prometheus.NewDesc("turnstile_state_bytes", "Local table state: Pebble disk usage plus memtables, by table topic.",
 				[]string{"table"}, nil),
@@ -130,7 +137,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
 		m.closed, m.loopIgnored, m.inPlace, m.idleAdvances, m.published, m.closeLatency, m.registryWaits,
 		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.outcomes, m.watermark, m.watermarkLag, m.holder, m.waiting,
-		m.sourceTime, m.sourceIdle, m.state}
+		m.sourceTime, m.sourceIdle, m.paused, m.pauses, m.state}
 }
 
 // Reading outcomes at the device stage (turnstile_reading_outcomes_total).
@@ -139,6 +146,16 @@ const (
 	outcomeDuplicate = OutcomeDuplicate
 	outcomeLate      = OutcomeLate
 )
+
+// setPaused records whether watermark alignment paused an input partition.
+func (m *Metrics) setPaused(group string, partition int32, paused bool) {
+	v := 0.0
+	if paused {
+		v = 1
+		m.pauses.WithLabelValues(group).Inc()
+	}
+	m.paused.WithLabelValues(group, strconv.Itoa(int(partition))).Set(v)
+}
 
 // setWatermark records a windowed partition's watermark and what holds it;
 // called from the partition's goroutine.

@@ -338,6 +338,14 @@ func (m *member) startWindows(st Stage) error {
 		w.in.acked = w.acked
 		onRebalance, lagGroup = w.in.forget, st.Group
 		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
+		if cfg.AlignDrift > 0 {
+			// Watermark alignment pauses input partitions that run ahead
+			// (stage.align) through the processor's consumer group.
+			pz := newGroupPauser(cfg.Topics.Input)
+			w.drift, w.pauser = cfg.AlignDrift.Milliseconds(), pz
+			sc := *m.sarama
+			opts = append(opts, goka.WithConsumerGroupBuilder(pz.builder(goka.ConsumerGroupBuilderWithConfig(&sc))))
+		}
 	}
 	m.run(w.name, m.processor(w.group, tracker, onRebalance, opts...))
 	// Relay fetches are bounded (franz-go's default allows 50 MiB per fetch

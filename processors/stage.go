@@ -87,6 +87,10 @@ type stage struct {
 	// (Topology).
 	direct bool
 	in     *intake
+	// drift is watermark alignment's drift (ms of event time) and pauser
+	// what pauses the input partitions; nil: no alignment (stage.align).
+	drift  int64
+	pauser inputPauser
 	// count are its per-record counters (Metrics.stageCounters), set
 	// before the stage runs.
 	count stageCounters
@@ -133,6 +137,7 @@ func (w *stage) input(ctx goka.Context, r schemas.Reading, t int64) {
 		w.in.rekey(ctx, rd)
 	}
 	w.in.observe(ctx, src, t)
+	w.keepPaused(ctx)
 }
 
 func (w *stage) stamp() windows.Stamp {
@@ -413,6 +418,7 @@ func (w *stage) onMark(ctx goka.Context, m *wire.Mark) {
 	prog := c.gate.Progress(&meta.Sources)
 	w.advance(ctx, c, meta, prog.Time, prog.Has, changed)
 	w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+	w.align(ctx, c, meta, prog)
 }
 
 // onTick handles a tick on a partition's control key: once every source
@@ -429,6 +435,7 @@ func (w *stage) onTick(ctx goka.Context, m wire.Tick) {
 	c.gate.Tick(&meta.Sources, m.Wall, w.wall().UnixMilli(), m.Lagging, m.LagKnown)
 	prog := c.gate.Progress(&meta.Sources)
 	defer w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
+	w.align(ctx, c, meta, prog)
 	if !prog.Has || c.hasTime && prog.Time <= c.streamTime && !prog.AllIdle {
 		return
 	}

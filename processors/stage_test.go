@@ -25,7 +25,9 @@ import (
 // Commands (times are HH:MM from 2024-01-06 00:00 UTC, hours may pass 24):
 //
 //	init [partitions=1] [sources=1] [window=5m] [slide=] [grace=5m] [retention=60m]
-//	     [counters=cumulative] [emit=final] [idle=30s] [direct]
+//	     [counters=cumulative] [emit=final] [idle=30s] [direct [drift=D]]
+//	                                         drift: watermark alignment's (stage.align);
+//	                                         the output then lists the input partitions paused
 //	reading <STATION|LINE|CA|UNIT|SCP> t=HH:MM entries=N exits=N [id=] [desc=REGULAR] [division=IRT] [hold]
 //	                                         a reading on the readings topic (re-keyed)
 //	input <STATION|LINE|CA|UNIT|SCP> t=HH:MM entries=N exits=N [partition=P] [key=K] [...] [hold]
@@ -66,6 +68,9 @@ func TestStage(t *testing.T) {
 				rules, parts, sources, idle := stageInit(t, d)
 				if d.HasArg("direct") {
 					h = newHarnessLayout(t, rules, parts, parts, idle, true)
+					if d.HasArg("drift") {
+						h.stage.drift, h.stage.pauser = durArg(t, d, "drift").Milliseconds(), h
+					}
 					return fmt.Sprintf("%d partitions, the input's %d partitions its sources (direct layout)", parts, parts)
 				}
 				h = newHarness(t, rules, parts, sources, idle)
@@ -154,6 +159,16 @@ func sortedLines(lines []string) string {
 	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
+}
+
+func durArg(t *testing.T, d *datadriven.TestData, name string) time.Duration {
+	var s string
+	d.ScanArgs(t, name, &s)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.Fatalf(t, "%s: %v", name, err)
+	}
+	return v
 }
 
 func stageInit(t *testing.T, d *datadriven.TestData) (*windows.Rules, int, int, time.Duration) {

@@ -318,6 +318,22 @@ func deadLetterSource(h map[string]string) string {
 	return h[processors.HeaderSourcePartition] + "/" + h[processors.HeaderSourceOffset]
 }
 
+// metricCount is how many samples a metric has (a gauge vector: how many
+// label sets were set).
+func metricCount(t *testing.T, g prometheus.Gatherer, name string) int {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return len(mf.GetMetric())
+		}
+	}
+	return 0
+}
+
 // metricValue sums a metric's samples whose labels include every one of
 // labels (name=value pairs).
 func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...string) float64 {
@@ -344,6 +360,9 @@ func metricValue(t *testing.T, g prometheus.Gatherer, name string, labels ...str
 			}
 			if c := m.GetCounter(); c != nil {
 				sum += c.GetValue()
+			}
+			if g := m.GetGauge(); g != nil {
+				sum += g.GetValue()
 			}
 		}
 	}

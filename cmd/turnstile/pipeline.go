@@ -25,6 +25,7 @@ type pipelineFlags struct {
 	stages                          []string
 	window, slide, grace, retention time.Duration
 	idleTimeout, maxFuture          time.Duration
+	alignDrift                      time.Duration
 	counters, emit                  string
 	windowAlign, timeZone           string
 	maxDelta                        int64
@@ -40,6 +41,15 @@ type pipelineFlags struct {
 // means never idle (a silent input partition then holds every window
 // back), so members the CLI starts are given this instead.
 const defaultIdleTimeout = 30 * time.Second
+
+// alignDrift is --align-drift as processors.Config takes it: 0 (off) is
+// negative there, where zero is the default.
+func alignDrift(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
 
 // defaultDataDir is --data-dir's default (dev, process, broker).
 const defaultDataDir = "./data"
@@ -59,6 +69,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
 	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
 	fs.DurationVar(&p.idleTimeout, "idle-timeout", defaultIdleTimeout, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
+	fs.DurationVar(&p.alignDrift, "align-drift", d.AlignDrift, "watermark alignment: an input partition read more than this much event time ahead of its partition's watermark, while the partition holding the watermark back still has input, pauses until the others catch up (bounds the state a catch-up piles up; a live stream never pauses; 0: off)")
 	fs.DurationVar(&p.maxFuture, "max-future", 0, fmt.Sprintf("reject readings whose event time is further ahead of the wall clock (0: %s, negative: no check)", shortDuration(codecs.DefaultMaxFuture)))
 	fs.StringVar(&p.counters, "counters", string(d.Counters), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
 	fs.StringVar(&p.emit, "emit", string(d.Emit), "final (a window when it closes, then corrections) or updates (also on every change)")
@@ -188,6 +199,7 @@ func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (proc
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		WindowAlign: windows.Alignment(p.windowAlign), TimeZone: zone,
 		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
+		AlignDrift: alignDrift(p.alignDrift),
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
 	}, nil
