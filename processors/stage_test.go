@@ -161,6 +161,7 @@ func sortedLines(lines []string) string {
 	return strings.Join(lines, "\n")
 }
 
+// durArg is the command's duration argument name.
 func durArg(t *testing.T, d *datadriven.TestData, name string) time.Duration {
 	var s string
 	d.ScanArgs(t, name, &s)
@@ -176,13 +177,7 @@ func stageInit(t *testing.T, d *datadriven.TestData) (*windows.Rules, int, int, 
 		if !d.HasArg(name) {
 			return def
 		}
-		var s string
-		d.ScanArgs(t, name, &s)
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			d.Fatalf(t, "%s: %v", name, err)
-		}
-		return v
+		return durArg(t, d, name)
 	}
 	str := func(name, def string) string {
 		if !d.HasArg(name) {
