@@ -73,6 +73,9 @@ type Config struct {
 	TickInterval  time.Duration
 	// MarkInterval is the pipeline's watermark mark throttle.
 	MarkInterval time.Duration
+	// AlignDrift is the pipeline's watermark alignment drift (negative:
+	// off).
+	AlignDrift time.Duration
 
 	// LatencyDuration is how long the live-mode latency phase measures.
 	LatencyDuration time.Duration
@@ -158,10 +161,10 @@ func (c *Config) Defaults() {
 	// window), but for the idle timeout and the ticks: a benchmark's input
 	// ends, and its last windows should close soon after.
 	pipe := processors.Config{Partitions: c.Partitions, Window: c.Window, Grace: c.Grace, Retention: c.Retention,
-		MaxDelta: c.MaxDelta, MarkInterval: c.MarkInterval}
+		MaxDelta: c.MaxDelta, MarkInterval: c.MarkInterval, AlignDrift: c.AlignDrift}
 	pipe.Defaults()
 	c.Partitions, c.Window, c.Grace, c.Retention, c.MaxDelta = pipe.Partitions, pipe.Window, pipe.Grace, pipe.Retention, pipe.MaxDelta
-	c.MarkInterval = pipe.MarkInterval
+	c.MarkInterval, c.AlignDrift = pipe.MarkInterval, pipe.AlignDrift
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = time.Second
 	}

@@ -35,6 +35,7 @@ func (r *Results) assess() {
 		add("restore size", ">= 1 GB of changelog", float64(r.Restore.Bytes)/1e9,
 			fmt.Sprintf("%.2f GB (%d records)", float64(r.Restore.Bytes)/1e9, r.Restore.Records), r.Restore.Bytes >= 1e9)
 		add("warm restart", "<= 1 s", r.Restore.WarmS, fmt.Sprintf("%.2f s", r.Restore.WarmS), r.Restore.WarmS <= 1)
+		add("cold restart (empty local state)", "<= 3 s", r.Restore.ColdS, fmt.Sprintf("%.2f s", r.Restore.ColdS), r.Restore.ColdS <= 3)
 	}
 }
 
