@@ -59,6 +59,11 @@
 //   - The watermark is merged from the marks on each partition's control
 //     key: stage.onMark in stage.go, with the pure rules (minimum over
 //     sources, idleness) in package watermark.
+//   - Watermark alignment (the direct layout): after every mark and tick
+//     a partition whose input runs ahead pauses, or resumes, its input
+//     partition through the goka processor's sarama consumer group, whose
+//     Pause and Resume are safe from the partition's goroutine:
+//     stage.align in align.go, with the rule in watermark.Align.
 //   - Windows close, device and station alike: stage.advance in closes.go,
 //     the one close mechanism. It closes every device due
 //     (windows.Device.Close) and writes their rows and their station

@@ -12,8 +12,10 @@
 // cannot find its windows closed by a faster one. A Gate closes the race
 // idleness leaves open: an idle source whose input resumes holds the
 // minimum as soon as a tick reports its lag, and while any source is idle
-// the watermark moves only to a merge a later tick confirmed.
+// the watermark moves only to a merge a later tick confirmed. An Align
+// pauses a source that feeds its own receiver while it runs too far ahead
+// of that receiver's watermark (watermark alignment).
 //
-// Concurrency: a Source, a Merge or a Gate belongs to one goroutine (the
+// Concurrency: a Source, a Merge, a Gate or an Align belongs to one goroutine (the
 // partition that owns it); nothing here locks.
 package watermark
