@@ -126,6 +126,9 @@ type Config struct {
 	// CPUProfile and HeapProfile, when set, receive pprof profiles of the
 	// ours throughput run (heap: at its end).
 	CPUProfile, HeapProfile string
+	// RestartProfile, when set, receives a pprof CPU profile of the cold
+	// restart (the restore phase's member rebuilding its table).
+	RestartProfile string
 	// PhaseTimeout bounds each waiting step (default 5m).
 	PhaseTimeout time.Duration
 	// Budget is the time a run should take (default 9m30s, for `make

@@ -157,16 +157,12 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 	v := Variant{Name: "ours", Members: n, Readings: readings}
 	topics := processors.DefaultTopics()
 	rss := startRSSPeak()
-	if profile && cfg.CPUProfile != "" {
-		f, err := os.Create(cfg.CPUProfile)
+	if profile {
+		stop, err := startCPUProfile(cfg.CPUProfile)
 		if err != nil {
-			return v, nil, fmt.Errorf("bench: %w", err)
+			return v, nil, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return v, nil, fmt.Errorf("bench: %w", err)
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
 	fctx, fcancel := context.WithCancel(ctx)
 	defer fcancel()
@@ -397,4 +393,24 @@ func groupsStable(ctx context.Context, adm *kadm.Client, n int, groups ...string
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// startCPUProfile writes a pprof CPU profile of this process to path until
+// stop is called; an empty path profiles nothing.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

@@ -160,7 +160,13 @@ func runRestore(ctx context.Context, e *env, cfg *Config, stateDir string, end t
 		return r, err
 	}
 	say("restore: warm restart resumed processing after %.2fs", r.WarmS)
-	if r.ColdS, err = restart(ctx, e, cfg, filepath.Join(cfg.Dir, "cold"), end.Add(48*time.Hour)); err != nil {
+	stop, err := startCPUProfile(cfg.RestartProfile)
+	if err != nil {
+		return r, err
+	}
+	r.ColdS, err = restart(ctx, e, cfg, filepath.Join(cfg.Dir, "cold"), end.Add(48*time.Hour))
+	stop()
+	if err != nil {
 		return r, err
 	}
 	say("restore: cold restart (the table rebuilt from its changelog) resumed processing after %.2fs", r.ColdS)

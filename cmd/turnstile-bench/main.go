@@ -120,6 +120,7 @@ phase cannot complete.`,
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary work directory")
 	fs.StringVar(&cfg.CPUProfile, "cpu-profile", "", "write a pprof CPU profile of ours' throughput run")
 	fs.StringVar(&cfg.HeapProfile, "heap-profile", "", "write a pprof heap profile at the end of ours' throughput run")
+	fs.StringVar(&cfg.RestartProfile, "restart-profile", "", "write a pprof CPU profile of the restore phase's cold restart (the table rebuilt from its changelog)")
 	fs.StringVar(&jsonPath, "json", "bench/results.json", "write every figure here as JSON (empty: don't)")
 	fs.StringVar(&logLevel, "log-level", "error", "level of the components' logs on stderr")
 	fs.BoolVar(&cfg.Calibrate, "calibrate", true, "measure this machine first (a 60,000-reading run) and scale the sizes not given as flags down so every phase fits --budget")
