@@ -26,17 +26,13 @@ type inputPauser interface {
 // the windowed stage's goka processor, which its builder keeps (goka does
 // not expose it). A processor restarted by supervise builds a new group:
 // the newest is the one that fetches. A new group session starts with
-// every partition fetching (sarama's partition consumers are new), which
-// is why stage.input pauses again when a reading arrives while paused.
+// every partition fetching (sarama's partition consumers are new), and goka
+// opens every partition's storage again, so the partition's clock, and its
+// Align, start unpaused too: the next mark decides again.
 type groupPauser struct {
 	topic string
 	mu    sync.Mutex
 	cg    sarama.ConsumerGroup
-	parts map[int32]map[string][]int32 // the argument sarama takes, per partition
-}
-
-func newGroupPauser(topic string) *groupPauser {
-	return &groupPauser{topic: topic, parts: map[int32]map[string][]int32{}}
 }
 
 // builder wraps goka's consumer group builder to keep the group it builds.
@@ -54,12 +50,9 @@ func (g *groupPauser) builder(b goka.ConsumerGroupBuilder) goka.ConsumerGroupBui
 
 func (g *groupPauser) pauseInput(p int32, pause bool) {
 	g.mu.Lock()
-	cg, tp := g.cg, g.parts[p]
-	if tp == nil {
-		tp = map[string][]int32{g.topic: {p}}
-		g.parts[p] = tp
-	}
+	cg := g.cg
 	g.mu.Unlock()
+	tp := map[string][]int32{g.topic: {p}}
 	switch {
 	case cg == nil:
 	case pause:
@@ -79,20 +72,9 @@ func (w *stage) align(ctx goka.Context, c *partClock, meta *wire.PartitionMeta, 
 	if w.pauser == nil {
 		return
 	}
-	c.align.Drift = w.drift
 	p := ctx.Partition()
 	if paused, changed := c.align.Update(p, &meta.Sources, prog, c.gate.Lagging(prog.Holder)); changed {
 		w.pauser.pauseInput(p, paused)
 		w.metrics.setPaused(w.name, p, paused)
-	}
-}
-
-// keepPaused pauses the input partition again when a reading arrives while
-// alignment has it paused: the reading was fetched before the pause, or a
-// new group session started with the partition fetching. Pausing is
-// idempotent.
-func (w *stage) keepPaused(ctx goka.Context) {
-	if w.pauser != nil && w.clock(ctx).align.Paused() {
-		w.pauser.pauseInput(ctx.Partition(), true)
 	}
 }

@@ -341,7 +341,7 @@ func (m *member) startWindows(st Stage) error {
 		if cfg.AlignDrift > 0 {
 			// Watermark alignment pauses input partitions that run ahead
 			// (stage.align) through the processor's consumer group.
-			pz := newGroupPauser(cfg.Topics.Input)
+			pz := &groupPauser{topic: cfg.Topics.Input}
 			w.drift, w.pauser = cfg.AlignDrift.Milliseconds(), pz
 			sc := *m.sarama
 			opts = append(opts, goka.WithConsumerGroupBuilder(pz.builder(goka.ConsumerGroupBuilderWithConfig(&sc))))

@@ -137,7 +137,6 @@ func (w *stage) input(ctx goka.Context, r schemas.Reading, t int64) {
 		w.in.rekey(ctx, rd)
 	}
 	w.in.observe(ctx, src, t)
-	w.keepPaused(ctx)
 }
 
 func (w *stage) stamp() windows.Stamp {
@@ -169,6 +168,7 @@ func (w *stage) clock(ctx goka.Context) *partClock {
 func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partClock {
 	start := time.Now()
 	c := newPartClock(cur.gen)
+	c.align.Drift = w.drift
 	fail := func(format string, args ...any) {
 		ctx.Fail(fmt.Errorf("processors: %s: partition %d: "+format, append([]any{w.name, p}, args...)...))
 	}
