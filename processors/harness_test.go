@@ -55,9 +55,8 @@ type harness struct {
 	// not delivered yet.
 	emitted []hinput
 	// paused are the input partitions watermark alignment paused (the
-	// harness is the stage's inputPauser), and pauses how often it asked.
+	// harness is the stage's inputPauser).
 	paused map[int32]bool
-	pauses int
 }
 
 func (h *harness) pauseInput(p int32, pause bool) {
@@ -65,7 +64,6 @@ func (h *harness) pauseInput(p int32, pause bool) {
 		h.paused = map[int32]bool{}
 	}
 	h.paused[p] = pause
-	h.pauses++
 }
 
 // hpart is one partition: its storage, the changelog goka would have
@@ -157,6 +155,9 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 // open makes goka (re)open partition p's storage: its clock is rebuilt on
 // the next callback.
 func (h *harness) open(p int32) {
+	// goka opens a partition's storage in a new group session, whose
+	// partition consumers fetch: nothing is paused.
+	delete(h.paused, p)
 	tr := h.stage.tracker
 	tr.gen++
 	part := h.parts[p]
@@ -366,6 +367,11 @@ func (h *harness) crash(p int32, lose int) string {
 // local store).
 func (h *harness) restart() {
 	h.stage.clocks = map[int32]*partClock{}
+	if h.stage.in != nil {
+		// goka's rebalance callback: the new session's sources start afresh
+		// (their kept marks counted writes of the storage before).
+		h.stage.in.forget(goka.Assignment{})
+	}
 	for p := range h.parts {
 		h.open(int32(p))
 	}
