@@ -20,8 +20,8 @@ import (
 
 // TestAlignmentHoldsAFastPartition: a backlog, in place (each reading on
 // its station's partition, as our producer puts it), whose two input
-// partitions cover event time at different rates: one station has 4
-// devices, the other 40, over the same two days. Read at the same pace in
+// partitions cover event time at different rates: one station has 3
+// devices, the other 30, over the same eight days. Read at the same pace in
 // readings, the sparse partition races days ahead. Watermark alignment
 // must pause it (through the real consumer group) and resume it, and the
 // result must be exact with every window published once.
