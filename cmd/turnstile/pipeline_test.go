@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -75,5 +76,34 @@ func TestTimeZoneAndAlignFlags(t *testing.T) {
 				t.Fatalf("time zone %v, align %q; want %s, %q", cfg.TimeZone, cfg.WindowAlign, tc.zone, tc.align)
 			}
 		})
+	}
+}
+
+// TestAlignDriftFlag: --align-drift reaches the pipeline, its default is
+// the pipeline's, and 0 turns alignment off (negative in
+// processors.Config, where zero means the default).
+func TestAlignDriftFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, processors.DefaultAlignDrift},
+		{[]string{"--align-drift=2h"}, 2 * time.Hour},
+		{[]string{"--align-drift=0"}, -1},
+	} {
+		fs := pflag.NewFlagSet("process", pflag.ContinueOnError)
+		var p pipelineFlags
+		p.register(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := p.settings(processors.DefaultTopics(), t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Defaults()
+		if cfg.AlignDrift != tc.want {
+			t.Errorf("%v: AlignDrift %v, want %v", tc.args, cfg.AlignDrift, tc.want)
+		}
 	}
 }
