@@ -43,10 +43,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	resume, known, ok := s.resumeVector()
-	if !ok || (!s.started && s.open() != nil) {
+	if !ok {
 		return
 	}
-	replay, ok := s.subscribe(h.start(resume, known, req.fromNow))
+	// The start is fixed before the 200: a client holding its answer
+	// receives every record published after it, from=now included.
+	pos := h.start(resume, known, req.fromNow)
+	if !s.started && s.open() != nil {
+		return
+	}
+	replay, ok := s.subscribe(pos)
 	if !ok || s.replay(replay) != nil {
 		return
 	}
