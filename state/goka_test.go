@@ -34,6 +34,10 @@ type counterApp struct {
 	dir   string
 	group goka.Group
 	input goka.Stream
+	// wrapChangelog, when set, wraps the stores' changelog (Options.Changelog).
+	wrapChangelog func(*state.KafkaChangelog) state.ChangelogInfo
+	// recoverOnOpen is Options.RecoverOnOpen.
+	recoverOnOpen time.Duration
 }
 
 func (a counterApp) table() string { return string(goka.GroupTable(a.group)) }
@@ -90,7 +94,11 @@ func (a counterApp) startNoWait(t testing.TB, log *slog.Logger) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stores, err := state.New(state.Options{Dir: a.dir, Logger: log, Changelog: cl})
+	var info state.ChangelogInfo = cl
+	if a.wrapChangelog != nil {
+		info = a.wrapChangelog(cl)
+	}
+	stores, err := state.New(state.Options{Dir: a.dir, Logger: log, Changelog: info, RecoverOnOpen: a.recoverOnOpen})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,10 +76,10 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	if err == nil {
 		err = s.writeMeta(db, cur)
 	}
-	var off int64
-	var has bool
+	var off, end int64
+	var has, sealed bool
 	if err == nil {
-		s.sealTail(ctx, cur)
+		end, sealed = s.sealTail(ctx, cur)
 		// check read the offset already; read it again to be safe.
 		off, has, err = readOffset(db)
 	}
@@ -98,6 +98,18 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	s.wmu.Unlock()
 	s.recovered.Store(false)
 	s.log.Debug("state: opened", "dir", s.dir, "offset", off, "has_offset", has, "rebuilt", reason)
+	if sealed {
+		if err := s.recoverOnOpen(end); err != nil {
+			s.wmu.Lock()
+			_ = s.batch.Close()
+			s.batch = nil
+			s.wmu.Unlock()
+			_ = db.Close()
+			_ = lock.Close()
+			s.db, s.lock = nil, nil
+			return err
+		}
+	}
 	return nil
 }
 
@@ -149,11 +161,13 @@ func (s *Store) openChecked(ctx context.Context, po *pebble.Options) (db *pebble
 }
 
 // sealTail makes sure goka's recovery of the partition can finish when
-// the changelog's last offset holds no record (TailSealer).
-func (s *Store) sealTail(ctx context.Context, cur *ChangelogState) {
-	ts, ok := s.opts.Changelog.(TailSealer)
-	if !ok || cur == nil {
-		return
+// the changelog's last offset holds no record (TailSealer). When it could
+// make sure, ok is true and the record at end − 1 exists: a recovery that
+// reads up to it has read everything the changelog held when it opened.
+func (s *Store) sealTail(ctx context.Context, cur *ChangelogState) (end int64, ok bool) {
+	ts, isSealer := s.opts.Changelog.(TailSealer)
+	if !isSealer || cur == nil {
+		return 0, false
 	}
 	sealed, err := ts.SealTail(ctx, s.topic, s.partition, cur.EndOffset)
 	switch {
@@ -161,10 +175,13 @@ func (s *Store) sealTail(ctx context.Context, cur *ChangelogState) {
 		// goka's recovery may wait forever on this partition: say so.
 		s.log.Warn("state: cannot check the changelog tail; recovery may stall if its last offset holds no record",
 			"dir", s.dir, "err", err)
+		return 0, false
 	case sealed:
 		s.log.Info("state: sealed a changelog whose last offset held no record (compacted away or a transaction marker), so recovery can finish",
 			"topic", s.topic, "partition", s.partition, "end_offset", cur.EndOffset)
+		return cur.EndOffset + 1, true
 	}
+	return cur.EndOffset, true
 }
 
 // openPebble opens a Pebble DB, turning a panic on garbage (Pebble trusts

@@ -66,6 +66,14 @@ type Options struct {
 	Changelog ChangelogInfo
 	// CheckTimeout bounds the Changelog query on Open. Default 30s.
 	CheckTimeout time.Duration
+	// RecoverOnOpen is how long Open may spend reading the changelog into
+	// the store itself when Changelog is also a ChangelogReader (as
+	// KafkaChangelog is): records are fetched while earlier ones are
+	// applied, where goka's recovery alternates the two. goka recovers
+	// whatever is left after it, as before. Open cannot be cancelled, so
+	// this also bounds how long a rebalance waits for a partition that is
+	// recovering. Default 10s; negative leaves all of the recovery to goka.
+	RecoverOnOpen time.Duration
 }
 
 const (
@@ -75,6 +83,7 @@ const (
 	defaultRecoveryInterval = 5 * time.Second
 	defaultMaxOpenFiles     = 256
 	defaultCheckTimeout     = 30 * time.Second
+	defaultRecoverOnOpen    = 10 * time.Second
 	minMemTableSize         = 1 << 20
 )
 
@@ -119,6 +128,9 @@ func (o *Options) Defaults() {
 	}
 	if o.CheckTimeout == 0 {
 		o.CheckTimeout = defaultCheckTimeout
+	}
+	if o.RecoverOnOpen == 0 {
+		o.RecoverOnOpen = defaultRecoverOnOpen
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -97,6 +97,8 @@ type Store struct {
 
 	rebuilt        string // why Open rebuilt the store, "" if it did not
 	recoveryWrites atomic.Int64
+	recoveryBytes  atomic.Int64
+	openRecovered  atomic.Int64 // changelog records Open applied itself
 	writes         atomic.Int64
 	commits        atomic.Int64
 	// Processing Sets and changelog acknowledgements (SetOffset calls after
@@ -238,8 +240,7 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	k := s.dataKey(key)
 	if s.batch != nil {
 		s.cache.del(key)
-		s.addPending(k, value, del)
-		return s.addedToBatch()
+		return s.recoveryWrite(k, value, del)
 	}
 	s.writes.Add(1)
 	if !del {
@@ -280,6 +281,13 @@ type pendingWrite struct {
 	del   bool
 }
 
+// recoveryWrite adds a recovery write of data key k to the batch. Callers
+// hold wmu, s.batch != nil, and have dropped the key from the value cache.
+func (s *Store) recoveryWrite(k, value []byte, del bool) error {
+	s.addPending(k, value, del)
+	return s.addedToBatch()
+}
+
 // addPending keeps k's latest recovery write (a copy of value). Callers
 // hold wmu.
 func (s *Store) addPending(k, value []byte, del bool) {
@@ -291,6 +299,7 @@ func (s *Store) addPending(k, value []byte, del bool) {
 		w.value = append(make([]byte, 0, len(value)), value...)
 	}
 	s.batchBytes += int64(len(k) + len(value))
+	s.recoveryBytes.Add(int64(len(k) - 1 + len(value)))
 	if old, ok := s.pending[string(k)]; ok {
 		s.pendingBytes -= int64(len(old.value))
 	} else {
@@ -413,17 +422,24 @@ func (s *Store) SetOffset(offset int64) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
 	if s.batch != nil {
-		if s.pendingBytes >= s.opts.RecoveryBatchSize || s.batchBytes >= maxOverwrites*s.opts.RecoveryBatchSize ||
-			(s.batchOps > 0 && s.batchOps%1024 == 0 && time.Since(s.batchStart) >= s.opts.RecoveryFlushInterval) {
-			return s.commitBatch(false)
-		}
-		return nil
+		return s.recoveryOffset(offset)
 	}
+	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
 	// Recovered: the offset is kept in memory and written by a clean Close
 	// (see write).
 	s.runningAcks.Add(1)
+	return nil
+}
+
+// recoveryOffset records that the changelog is applied up to offset and
+// commits the batch when it is due. Callers hold wmu and s.batch != nil.
+func (s *Store) recoveryOffset(offset int64) error {
+	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
+	if s.pendingBytes >= s.opts.RecoveryBatchSize || s.batchBytes >= maxOverwrites*s.opts.RecoveryBatchSize ||
+		(s.batchOps > 0 && s.batchOps%1024 == 0 && time.Since(s.batchStart) >= s.opts.RecoveryFlushInterval) {
+		return s.commitBatch(false)
+	}
 	return nil
 }
 
@@ -542,6 +558,11 @@ type PartitionStats struct {
 	RecoveryWrites  int64
 	Writes          int64
 	RecoveryCommits int64
+	// RecoveryBytes are the table keys' and values' bytes of the recovery
+	// writes; RecoveredOnOpen the changelog records Open applied itself
+	// (Options.RecoverOnOpen), counted in RecoveryWrites too.
+	RecoveryBytes   int64
+	RecoveredOnOpen int64
 	// Rebuilt says why Open wiped the store and started empty ("" if it
 	// did not).
 	Rebuilt string
@@ -560,6 +581,8 @@ func (s *Store) Stats() PartitionStats {
 		RecoveryWrites:  s.recoveryWrites.Load(),
 		Writes:          s.writes.Load(),
 		RecoveryCommits: s.commits.Load(),
+		RecoveryBytes:   s.recoveryBytes.Load(),
+		RecoveredOnOpen: s.openRecovered.Load(),
 		Rebuilt:         s.rebuilt,
 	}
 	s.wmu.Lock()
