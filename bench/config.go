@@ -76,6 +76,9 @@ type Config struct {
 	// AlignDrift is the pipeline's watermark alignment drift (negative:
 	// off).
 	AlignDrift time.Duration
+	// RecoverOnOpen is the stores' state.Options.RecoverOnOpen (negative:
+	// goka recovers everything).
+	RecoverOnOpen time.Duration
 
 	// LatencyDuration is how long the live-mode latency phase measures.
 	LatencyDuration time.Duration

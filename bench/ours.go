@@ -29,7 +29,7 @@ func (cfg *Config) pipelineConfig(e *env, stateDir string) processors.Config {
 		Brokers: e.brokers(), KafkaOpts: e.kafkaOpts(), Registry: e.sr,
 		Partitions: cfg.Partitions, Window: cfg.Window, Grace: cfg.Grace, Retention: cfg.Retention, MaxDelta: cfg.MaxDelta,
 		IdleTimeout: cfg.IdleTimeout, TickInterval: cfg.TickInterval, MarkInterval: cfg.MarkInterval, AlignDrift: cfg.AlignDrift, MaxFuture: -1,
-		State: state.Options{Dir: stateDir}, Logger: cfg.Logger,
+		State: state.Options{Dir: stateDir, RecoverOnOpen: cfg.RecoverOnOpen}, Logger: cfg.Logger,
 	}
 }
 

@@ -26,6 +26,7 @@ type pipelineFlags struct {
 	window, slide, grace, retention time.Duration
 	idleTimeout, maxFuture          time.Duration
 	alignDrift                      time.Duration
+	recoverOnOpen                   time.Duration
 	counters, emit                  string
 	windowAlign, timeZone           string
 	maxDelta                        int64
@@ -42,9 +43,9 @@ type pipelineFlags struct {
 // back), so members the CLI starts are given this instead.
 const defaultIdleTimeout = 30 * time.Second
 
-// alignDrift is --align-drift as processors.Config takes it: 0 (off) is
-// negative there, where zero is the default.
-func alignDrift(d time.Duration) time.Duration {
+// zeroOff is a duration flag whose 0 means off as the configuration
+// takes it: negative there, where zero means the default.
+func zeroOff(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
@@ -79,6 +80,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	st.Defaults()
 	fs.Int64Var(&p.memtableMiB, "state-memtable-mib", st.MemTableSize>>20, "Pebble memtable per table partition (up to two per partition)")
 	fs.Int64Var(&p.cacheMiB, "state-cache-mib", st.CacheSize>>20, "Pebble block cache shared by the table partitions")
+	fs.DurationVar(&p.recoverOnOpen, "state-recover-on-open", st.RecoverOnOpen, "how long a table partition opening may read its changelog itself (fetching while it applies) before goka's own recovery does the rest; a rebalance waits at most this long for a recovering partition (0: goka recovers everything)")
 
 	fs.BoolVar(&p.hotStandby, "hot-standby", false, "keep replicas of the tables of partitions this member does not own, for fast takeover")
 	fs.Int32Var(&p.generation, "generation", 0, "lowest generation stamped on published windows; turnstile replay records the current one on the generations topic, and the higher wins")
@@ -199,9 +201,10 @@ func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (proc
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		WindowAlign: windows.Alignment(p.windowAlign), TimeZone: zone,
 		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
-		AlignDrift: alignDrift(p.alignDrift),
+		AlignDrift: zeroOff(p.alignDrift),
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
-		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20},
+		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20,
+			RecoverOnOpen: zeroOff(p.recoverOnOpen)},
 	}, nil
 }
 

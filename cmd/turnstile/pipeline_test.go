@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/state"
 	"github.com/turnstile-streams/turnstile/windows"
 )
 
@@ -79,17 +80,23 @@ func TestTimeZoneAndAlignFlags(t *testing.T) {
 	}
 }
 
-// TestAlignDriftFlag: --align-drift reaches the pipeline, its default is
-// the pipeline's, and 0 turns alignment off (negative in
-// processors.Config, where zero means the default).
-func TestAlignDriftFlag(t *testing.T) {
+// TestZeroOffFlags: --align-drift and --state-recover-on-open reach the
+// pipeline, their defaults are the pipeline's, and 0 turns them off
+// (negative in the configuration, where zero means the default).
+func TestZeroOffFlags(t *testing.T) {
+	var st state.Options
+	st.Defaults()
 	for _, tc := range []struct {
 		args []string
+		get  func(processors.Config) time.Duration
 		want time.Duration
 	}{
-		{nil, processors.DefaultAlignDrift},
-		{[]string{"--align-drift=2h"}, 2 * time.Hour},
-		{[]string{"--align-drift=0"}, -1},
+		{nil, func(c processors.Config) time.Duration { return c.AlignDrift }, processors.DefaultAlignDrift},
+		{[]string{"--align-drift=2h"}, func(c processors.Config) time.Duration { return c.AlignDrift }, 2 * time.Hour},
+		{[]string{"--align-drift=0"}, func(c processors.Config) time.Duration { return c.AlignDrift }, -1},
+		{nil, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, st.RecoverOnOpen},
+		{[]string{"--state-recover-on-open=1m"}, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, time.Minute},
+		{[]string{"--state-recover-on-open=0"}, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, -1},
 	} {
 		fs := pflag.NewFlagSet("process", pflag.ContinueOnError)
 		var p pipelineFlags
@@ -102,8 +109,9 @@ func TestAlignDriftFlag(t *testing.T) {
 			t.Fatal(err)
 		}
 		cfg.Defaults()
-		if cfg.AlignDrift != tc.want {
-			t.Errorf("%v: AlignDrift %v, want %v", tc.args, cfg.AlignDrift, tc.want)
+		cfg.State.Defaults()
+		if got := tc.get(cfg); got != tc.want {
+			t.Errorf("%v: %v, want %v", tc.args, got, tc.want)
 		}
 	}
 }
