@@ -17,6 +17,13 @@
 //     and a batch commits atomically, a crash never leaves an offset ahead of
 //     the data it covers; it can only leave data ahead of the offset, which a
 //     replay of the changelog overwrites with the same values.
+//   - Open recovers the store itself when Options.Changelog is also a
+//     ChangelogReader (KafkaChangelog is): it reads the changelog partition
+//     from the store's offset to the end it listed, with franz-go fetching
+//     the next records while it applies the last, into the same batch, for
+//     at most Options.RecoverOnOpen. goka's recovery then reads whatever is
+//     left, usually nothing (goka's sarama consumer alternates fetching and
+//     applying: measured at half the rate).
 //   - After MarkRecovered nothing is synced per write: the changelog is the
 //     source of truth. Each Set or Delete is one unsynced Pebble write.
 //     Goka calls SetOffset when the changelog acknowledges a table write;
