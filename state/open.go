@@ -53,20 +53,38 @@ func (s *Store) Open() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.CheckTimeout)
 	defer cancel()
 	cache := s.parent.acquire(s)
-	if err := s.open(ctx, cache); err != nil {
+	end, readable, err := s.open(ctx, cache)
+	if err != nil {
 		s.parent.release(s)
+		return err
+	}
+	if !readable {
+		return nil
+	}
+	// Recovery holds life shared, as every write does, so Stats and
+	// metrics are answered meanwhile.
+	s.life.Unlock()
+	s.life.RLock()
+	err = s.recoverOnOpen(end)
+	s.life.RUnlock()
+	s.life.Lock()
+	if err != nil {
+		s.closeLocked()
 		return err
 	}
 	return nil
 }
 
-func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
+// open opens and checks the DB. When the changelog's tail could be
+// checked, readable is true and the record at end − 1 exists: Open can
+// read the changelog up to it.
+func (s *Store) open(ctx context.Context, cache *pebble.Cache) (end int64, readable bool, err error) {
 	if err := os.MkdirAll(s.dir, 0o750); err != nil {
-		return fmt.Errorf("state: create %s: %w", s.dir, err)
+		return 0, false, fmt.Errorf("state: create %s: %w", s.dir, err)
 	}
 	lock, err := pebble.LockDirectory(s.dir, vfs.Default)
 	if err != nil {
-		return fmt.Errorf("state: lock %s (is it open elsewhere?): %w", s.dir, err)
+		return 0, false, fmt.Errorf("state: lock %s (is it open elsewhere?): %w", s.dir, err)
 	}
 	po := s.opts.pebbleOptions(cache)
 	po.Lock = lock
@@ -76,10 +94,10 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	if err == nil {
 		err = s.writeMeta(db, cur)
 	}
-	var off, end int64
-	var has, sealed bool
+	var off int64
+	var has bool
 	if err == nil {
-		end, sealed = s.sealTail(ctx, cur)
+		end, readable = s.sealTail(ctx, cur)
 		// check read the offset already; read it again to be safe.
 		off, has, err = readOffset(db)
 	}
@@ -88,7 +106,7 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 			_ = db.Close()
 		}
 		_ = lock.Close()
-		return err
+		return 0, false, err
 	}
 	s.db, s.lock = db, lock
 	s.wmu.Lock()
@@ -98,19 +116,7 @@ func (s *Store) open(ctx context.Context, cache *pebble.Cache) error {
 	s.wmu.Unlock()
 	s.recovered.Store(false)
 	s.log.Debug("state: opened", "dir", s.dir, "offset", off, "has_offset", has, "rebuilt", reason)
-	if sealed {
-		if err := s.recoverOnOpen(end); err != nil {
-			s.wmu.Lock()
-			_ = s.batch.Close()
-			s.batch = nil
-			s.wmu.Unlock()
-			_ = db.Close()
-			_ = lock.Close()
-			s.db, s.lock = nil, nil
-			return err
-		}
-	}
-	return nil
+	return end, readable, nil
 }
 
 // openChecked opens the store's Pebble DB and checks it against its
@@ -341,6 +347,11 @@ func readMarker(dir string) (string, bool) {
 func (s *Store) Close() error {
 	s.life.Lock()
 	defer s.life.Unlock()
+	return s.closeLocked()
+}
+
+// closeLocked is Close; callers hold life exclusively.
+func (s *Store) closeLocked() error {
 	s.closed = true
 	if s.db == nil {
 		return nil

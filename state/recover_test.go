@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -96,5 +97,83 @@ func TestRecoverOnOpen(t *testing.T) {
 			r.stop(t)
 			sameTable(t, tc.name, a.contents(t, gokaPartitions), want)
 		})
+	}
+}
+
+// pausingLog is a changelog of n records ("k<i>" = "v<i>") that Open can
+// read: it applies the first half, says so on paused, and waits for
+// proceed before applying the rest.
+type pausingLog struct {
+	fakeChangelog
+	n       int64
+	paused  chan struct{}
+	proceed chan struct{}
+}
+
+func (p *pausingLog) SealTail(context.Context, string, int32, int64) (bool, error) { return false, nil }
+
+func (p *pausingLog) ReadChangelog(ctx context.Context, _ string, _ int32, from, to int64,
+	apply func(key, value []byte, offset int64) error) error {
+	for off := from; off < to; off++ {
+		if off == p.n/2 {
+			close(p.paused)
+			select {
+			case <-p.proceed:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		if err := apply(fmt.Appendf(nil, "k%d", off), fmt.Appendf(nil, "v%d", off), off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestStatsWhileOpenRecovers: Open reads the changelog with the store
+// shared, so its stats (the metrics, /readyz) are answered while it
+// recovers, and the store holds the whole changelog when Open returns.
+func TestStatsWhileOpenRecovers(t *testing.T) {
+	log := &pausingLog{n: 10, paused: make(chan struct{}), proceed: make(chan struct{})}
+	log.set(state.ChangelogState{ClusterID: "c", TopicID: "t", EndOffset: log.n}, nil)
+	stores, err := state.New(state.Options{Dir: t.TempDir(), Changelog: log, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := stores.Store("tbl", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan error, 1)
+	go func() { opened <- st.Open() }()
+	select {
+	case <-log.paused:
+	case err := <-opened:
+		t.Fatalf("Open returned before reading the changelog: %v", err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Open did not read the changelog")
+	}
+	stats := make(chan []state.PartitionStats, 1)
+	go func() { stats <- stores.Stats() }()
+	select {
+	case s := <-stats:
+		if len(s) != 1 || s[0].RecoveredOnOpen != log.n/2 || s[0].Recovered {
+			t.Errorf("stats while Open recovers: %+v; want %d records read on open, not recovered", s, log.n/2)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Stats waited for Open's recovery")
+	}
+	close(log.proceed)
+	if err := <-opened; err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if off, err := st.GetOffset(-1); err != nil || off != log.n-1 {
+		t.Fatalf("offset %d (%v), want %d", off, err, log.n-1)
+	}
+	for i := range log.n {
+		if v, err := st.Get(fmt.Sprintf("k%d", i)); err != nil || string(v) != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%d = %q (%v)", i, v, err)
+		}
 	}
 }
