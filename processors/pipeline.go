@@ -76,10 +76,15 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	sc.Net.MaxOpenRequests = 1
 	sc.Producer.Flush.Frequency = 5 * time.Millisecond
 	sc.Producer.Compression = sarama.CompressionNone
-	// Bounded consumer buffers: a member consumes ~30 partitions (inputs,
-	// loops, and the changelogs while recovering), each with sarama's
-	// message channels and fetch buffer (defaults 256 messages, 1 MiB).
-	sc.ChannelBufferSize = 64
+	// Consumer buffers: a member consumes ~18 partitions (input, readings,
+	// loop), each with sarama's message channels and fetch buffer
+	// (defaults 256 messages, 1 MiB). sarama sends a broker its next fetch
+	// once every partition took the last one's messages: channels that
+	// hold a whole 256 KiB fetch (~1,000 readings) let the partitions that
+	// are done go on instead of waiting for the slowest. Measured, four
+	// pairs of 2 M readings: 1,024 against 64 messages, +2 to +16 %
+	// readings/s, the memory phase's member 159/166 → 176/181 MiB.
+	sc.ChannelBufferSize = 1024
 	sc.Consumer.Fetch.Default = 256 << 10
 	sc.Consumer.Group.Session.Timeout = p.cfg.SessionTimeout
 	sc.Consumer.Group.Heartbeat.Interval = heartbeat(p.cfg.SessionTimeout)
