@@ -362,6 +362,27 @@ func recoveryWrites(stats []state.PartitionStats) int64 {
 
 const gokaPartitions = 2
 
+// countedApp is a counter app on an embedded broker of its own that has
+// counted 3,000 messages over 100 keys and stopped: its changelog holds
+// them.
+func countedApp(t *testing.T) (counterApp, *slog.Logger) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs goka against the embedded broker")
+	}
+	log := testLogger(t)
+	b := testenv.Broker(t, "")
+	a := newCounterApp(t, b.Addr())
+	produce(t, a.addr, string(a.input), 0, 3000, 100)
+	r := a.start(t, log)
+	a.waitConsumed(t)
+	if st := r.stores.Stats(); len(st) != gokaPartitions || recoveryWrites(st) != 0 {
+		t.Fatalf("first run: want %d fresh partitions, got %+v", gokaPartitions, st)
+	}
+	r.stop(t)
+	return a, log
+}
+
 func newCounterApp(t *testing.T, addr string) counterApp {
 	a := counterApp{
 		addr:  addr,
@@ -377,20 +398,7 @@ func newCounterApp(t *testing.T, addr string) counterApp {
 // local state kept (it must resume without reading the changelog), then
 // with its state deleted (it must rebuild identical contents).
 func TestProcessorRestart(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs goka against the embedded broker")
-	}
-	log := testLogger(t)
-	b := testenv.Broker(t, "")
-	a := newCounterApp(t, b.Addr())
-
-	produce(t, a.addr, string(a.input), 0, 3000, 100)
-	r := a.start(t, log)
-	a.waitConsumed(t)
-	if st := r.stores.Stats(); len(st) != gokaPartitions || recoveryWrites(st) != 0 {
-		t.Fatalf("first run: want %d fresh partitions, got %+v", gokaPartitions, st)
-	}
-	r.stop(t)
+	a, log := countedApp(t)
 	want, records := a.changelog(t)
 	if got := sum(t, want); got != 3000 {
 		t.Fatalf("changelog counts %d messages, want 3000", got)
@@ -399,7 +407,7 @@ func TestProcessorRestart(t *testing.T) {
 
 	// Restart with the state kept: goka finds its offsets at the changelog
 	// end and reads nothing.
-	r = a.start(t, log)
+	r := a.start(t, log)
 	st := r.stores.Stats()
 	for _, s := range st {
 		if s.Rebuilt != "" || !s.Recovered || s.Offset < 0 {
@@ -419,7 +427,8 @@ func TestProcessorRestart(t *testing.T) {
 	before := a.contents(t, gokaPartitions)
 	sameTable(t, "after second run", before, want)
 
-	// Restart with the state deleted: goka recovers from the changelog.
+	// Restart with the state deleted: the stores recover from the changelog
+	// as they open.
 	if err := removeAll(a.dir); err != nil {
 		t.Fatal(err)
 	}
@@ -541,16 +550,7 @@ func TestProcessorOnWipedBroker(t *testing.T) {
 // changelog and garbles the other's, then restarts the processor: both are
 // rebuilt from the changelog.
 func TestProcessorRebuildsBadStores(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs goka against the embedded broker")
-	}
-	log := testLogger(t)
-	b := testenv.Broker(t, "")
-	a := newCounterApp(t, b.Addr())
-	produce(t, a.addr, string(a.input), 0, 3000, 100)
-	r := a.start(t, log)
-	a.waitConsumed(t)
-	r.stop(t)
+	a, log := countedApp(t)
 	want, _ := a.changelog(t)
 
 	// Partition 0: an offset past the changelog's end.
@@ -586,7 +586,7 @@ func TestProcessorRebuildsBadStores(t *testing.T) {
 		garble(t, m, 0)
 	}
 
-	r = a.start(t, log)
+	r := a.start(t, log)
 	st0 := r.stores.Stats()
 	if len(st0) != 2 || !strings.Contains(st0[0].Rebuilt, "not below the changelog's end") ||
 		!strings.Contains(st0[1].Rebuilt, "pebble cannot open") {

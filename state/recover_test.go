@@ -9,7 +9,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 
 	"github.com/turnstile-streams/turnstile/state"
-	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
 // cutReader reads the changelog for Open and stops after a number of
@@ -37,16 +36,7 @@ func (c cutReader) ReadChangelog(ctx context.Context, topic string, partition in
 // time limit), none of it, or a changelog whose first records retention
 // removed. Every record is applied once, by one of the two.
 func TestRecoverOnOpen(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs goka against the embedded broker")
-	}
-	log := testLogger(t)
-	b := testenv.Broker(t, "")
-	a := newCounterApp(t, b.Addr())
-	produce(t, a.addr, string(a.input), 0, 3000, 100)
-	r := a.start(t, log)
-	a.waitConsumed(t)
-	r.stop(t)
+	a, log := countedApp(t)
 
 	cut := func(n int) func(*state.KafkaChangelog) state.ChangelogInfo {
 		return func(k *state.KafkaChangelog) state.ChangelogInfo { return cutReader{k, n} }
