@@ -83,7 +83,8 @@ func (k *KafkaChangelog) ReadChangelog(ctx context.Context, topic string, partit
 // offset is stored with the writes it covers). goka then recovers from
 // wherever it stopped: nothing, when it read up to end. A read that fails
 // is logged and left to goka; the error is the store's own (a write that
-// failed). Called by open with life held, before goka sees the store.
+// failed). Called by Open with life held shared, before goka sees the
+// store, whose value cache is still empty (nothing to invalidate).
 func (s *Store) recoverOnOpen(end int64) error {
 	r, ok := s.opts.Changelog.(ChangelogReader)
 	if !ok || s.opts.RecoverOnOpen < 0 {
