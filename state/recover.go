@@ -56,10 +56,10 @@ func (k *KafkaChangelog) ReadChangelog(ctx context.Context, topic string, partit
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		for _, fe := range fs.Errors() {
+		if errs := fs.Errors(); len(errs) > 0 {
 			// franz-go retries what can be retried; what it returns ends
 			// this read (the caller leaves the rest to goka).
-			return fmt.Errorf("state: read %s/%d: %w", topic, partition, fe.Err)
+			return fmt.Errorf("state: read %s/%d: %w", topic, partition, errs[0].Err)
 		}
 		done := false
 		var aerr error

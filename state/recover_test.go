@@ -2,6 +2,7 @@ package state_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -12,10 +13,12 @@ import (
 )
 
 // cutReader reads the changelog for Open and stops after a number of
-// records per partition as if its time limit had passed.
+// records per partition with err: context.DeadlineExceeded as if Open's
+// time limit had passed, or a failed read.
 type cutReader struct {
 	*state.KafkaChangelog
 	after int
+	err   error
 }
 
 func (c cutReader) ReadChangelog(ctx context.Context, topic string, partition int32, from, to int64,
@@ -23,37 +26,47 @@ func (c cutReader) ReadChangelog(ctx context.Context, topic string, partition in
 	n := 0
 	return c.KafkaChangelog.ReadChangelog(ctx, topic, partition, from, to, func(k, v []byte, off int64) error {
 		if n == c.after {
-			return context.DeadlineExceeded
+			return c.err
 		}
 		n++
 		return apply(k, v, off)
 	})
 }
 
+// What TestRecoverOnOpen expects Open to have applied, besides a count.
+const (
+	everyRecord = -1 // the whole changelog
+	unchecked   = -2 // whatever it managed (a real time limit)
+)
+
 // TestRecoverOnOpen: a store reads its changelog itself when it opens
 // and goka recovers whatever it left, so the rebuilt table is the
 // changelog's whether Open read all of it, part of it (stopped by its
-// time limit), none of it, or a changelog whose first records retention
-// removed. Every record is applied once, by one of the two.
+// time limit, or by a failed read), none of it, or a changelog whose
+// first records retention removed. Every record is applied once, by one
+// of the two.
 func TestRecoverOnOpen(t *testing.T) {
 	a, log := countedApp(t)
 
-	cut := func(n int) func(*state.KafkaChangelog) state.ChangelogInfo {
-		return func(k *state.KafkaChangelog) state.ChangelogInfo { return cutReader{k, n} }
+	cut := func(n int, err error) func(*state.KafkaChangelog) state.ChangelogInfo {
+		return func(k *state.KafkaChangelog) state.ChangelogInfo { return cutReader{k, n, err} }
 	}
 	for _, tc := range []struct {
 		name      string
 		changelog func(*state.KafkaChangelog) state.ChangelogInfo
 		limit     time.Duration
 		deleteTo  int64 // records of partition 0 retention removed first
-		onOpen    func(records int64) int64
+		onOpen    int64 // records Open applied, or everyRecord, or unchecked
 	}{
-		{name: "all of it on open", onOpen: func(n int64) int64 { return n }},
-		{name: "none: left to goka", limit: -1, onOpen: func(int64) int64 { return 0 }},
-		{name: "stopped after 500 records per partition", changelog: cut(500),
-			onOpen: func(int64) int64 { return 500 * gokaPartitions }},
-		{name: "stopped before the first", changelog: cut(0), onOpen: func(int64) int64 { return 0 }},
-		{name: "its first records deleted", deleteTo: 100, onOpen: func(n int64) int64 { return n }},
+		{name: "all of it on open", onOpen: everyRecord},
+		{name: "none: left to goka", limit: -1, onOpen: 0},
+		{name: "stopped after 500 records per partition", changelog: cut(500, context.DeadlineExceeded),
+			onOpen: 500 * gokaPartitions},
+		{name: "stopped before the first", changelog: cut(0, context.DeadlineExceeded), onOpen: 0},
+		{name: "a read failing after 500 records per partition", changelog: cut(500, errors.New("broker gone")),
+			onOpen: 500 * gokaPartitions},
+		{name: "a time limit that has passed at once", limit: time.Nanosecond, onOpen: unchecked},
+		{name: "its first records deleted", deleteTo: 100, onOpen: everyRecord},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.deleteTo > 0 {
@@ -80,9 +93,16 @@ func TestRecoverOnOpen(t *testing.T) {
 			for _, s := range r.stores.Stats() {
 				onOpen += s.RecoveredOnOpen
 			}
-			if w := recoveryWrites(r.stores.Stats()); w != records || onOpen != tc.onOpen(records) {
+			wantOnOpen := tc.onOpen
+			switch wantOnOpen {
+			case everyRecord:
+				wantOnOpen = records
+			case unchecked:
+				wantOnOpen = onOpen
+			}
+			if w := recoveryWrites(r.stores.Stats()); w != records || onOpen != wantOnOpen {
 				t.Errorf("%d of the changelog's %d records applied, %d of them on open; want every one once, %d on open",
-					w, records, onOpen, tc.onOpen(records))
+					w, records, onOpen, wantOnOpen)
 			}
 			r.stop(t)
 			sameTable(t, tc.name, a.contents(t, gokaPartitions), want)

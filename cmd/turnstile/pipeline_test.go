@@ -86,17 +86,19 @@ func TestTimeZoneAndAlignFlags(t *testing.T) {
 func TestZeroOffFlags(t *testing.T) {
 	var st state.Options
 	st.Defaults()
+	drift := func(c processors.Config) time.Duration { return c.AlignDrift }
+	recoverOnOpen := func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }
 	for _, tc := range []struct {
 		args []string
 		get  func(processors.Config) time.Duration
 		want time.Duration
 	}{
-		{nil, func(c processors.Config) time.Duration { return c.AlignDrift }, processors.DefaultAlignDrift},
-		{[]string{"--align-drift=2h"}, func(c processors.Config) time.Duration { return c.AlignDrift }, 2 * time.Hour},
-		{[]string{"--align-drift=0"}, func(c processors.Config) time.Duration { return c.AlignDrift }, -1},
-		{nil, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, st.RecoverOnOpen},
-		{[]string{"--state-recover-on-open=1m"}, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, time.Minute},
-		{[]string{"--state-recover-on-open=0"}, func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }, -1},
+		{nil, drift, processors.DefaultAlignDrift},
+		{[]string{"--align-drift=2h"}, drift, 2 * time.Hour},
+		{[]string{"--align-drift=0"}, drift, -1},
+		{nil, recoverOnOpen, st.RecoverOnOpen},
+		{[]string{"--state-recover-on-open=1m"}, recoverOnOpen, time.Minute},
+		{[]string{"--state-recover-on-open=0"}, recoverOnOpen, -1},
 	} {
 		fs := pflag.NewFlagSet("process", pflag.ContinueOnError)
 		var p pipelineFlags
