@@ -142,7 +142,7 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 		// clock: the files' outputs are deterministic).
 		h.stage.in = &intake{group: h.stage.name, rules: rules, topics: h.stage.topics, log: h.stage.log, metrics: m,
 			inRecords:    m.recordsIn.WithLabelValues(StageIngest),
-			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl}
+			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl, idle: idle, now: now}
 		h.stage.in.acked = h.stage.acked
 	}
 	for p := range partitions {

@@ -79,8 +79,18 @@ type intake struct {
 	// writes to wait for (the ingest stage).
 	acked func(ctx goka.Context) ackPoint
 
+	// now is the wall clock (nil: time.Now).
+	now func() time.Time
+
 	mu      sync.Mutex
 	sources map[int32]*source // by input partition
+}
+
+func (in *intake) wall() time.Time {
+	if in.now != nil {
+		return in.now()
+	}
+	return time.Now()
 }
 
 // markWaitWarning is how long a kept mark waits before a warning says so.
@@ -141,7 +151,7 @@ func (in *intake) forget(goka.Assignment) {
 func (in *intake) mark(ctx goka.Context, src *source, mk watermark.Mark) {
 	if in.acked != nil {
 		if a := in.acked(ctx); len(src.pending) > 0 || a.acked < a.written {
-			src.pending = append(src.pending, pendingMark{mk, a.written, time.Now()})
+			src.pending = append(src.pending, pendingMark{mk, a.written, in.wall()})
 			in.release(ctx, src)
 			return
 		}
@@ -159,12 +169,12 @@ func (in *intake) release(ctx goka.Context, src *source) {
 	}
 	a := in.acked(ctx)
 	acked := a.acked
-	if first := src.pending[0]; acked < first.cut && !src.warned && time.Since(first.since) > markWaitWarning {
+	if first := src.pending[0]; acked < first.cut && !src.warned && in.wall().Sub(first.since) > markWaitWarning {
 		// Acknowledgements come within a produce round trip: this says a
 		// changelog that does not answer, or an accounting defect.
 		src.warned = true
 		in.log.Warn("an input partition's watermark mark waits for table writes the changelog has not acknowledged",
-			"partition", ctx.Partition(), "waiting", time.Since(first.since).Round(time.Millisecond), "marks", len(src.pending),
+			"partition", ctx.Partition(), "waiting", in.wall().Sub(first.since).Round(time.Millisecond), "marks", len(src.pending),
 			"covers_writes", first.cut, "written", a.written, "acknowledged", acked)
 	}
 	var mk watermark.Mark
@@ -193,16 +203,16 @@ func (in *intake) send(ctx goka.Context, mk watermark.Mark) {
 
 // tick takes a tick on the partition's control key: it sends the
 // partition's mark if its time advanced since the last (throttled) one,
-// and marks it idle once it is caught up and has been silent for the idle
-// timeout.
+// and marks it idle once it is caught up and it, or its log as the ticker
+// saw it, has been silent for the idle timeout.
 func (in *intake) tick(ctx goka.Context, m wire.Tick) {
 	src := in.source(ctx.Partition())
-	now := time.Now()
+	now := in.wall()
 	in.release(ctx, src)
 	if mk, ok := src.Flush(now); ok {
 		in.mark(ctx, src, mk)
 	}
-	if mk, ok := src.Idle(now, m.CaughtUp, in.idle); ok {
+	if mk, ok := src.Idle(now, m.CaughtUp, time.Duration(m.QuietMs)*time.Millisecond, in.idle); ok {
 		in.mark(ctx, src, mk)
 		in.metrics.idleAdvances.WithLabelValues(in.group).Inc()
 	}
@@ -245,7 +255,7 @@ func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int
 // reading arrives.
 func (in *intake) announce(ctx goka.Context) *source {
 	src := in.source(ctx.Partition())
-	if mk, ok := src.Announce(time.Now()); ok {
+	if mk, ok := src.Announce(in.wall()); ok {
 		in.mark(ctx, src, mk)
 	}
 	return src
@@ -255,7 +265,7 @@ func (in *intake) announce(ctx goka.Context) *source {
 // its mark when one is due.
 func (in *intake) observe(ctx goka.Context, src *source, t int64) {
 	src.Observe(t)
-	if mk, ok := src.Due(time.Now(), in.markEvery); ok {
+	if mk, ok := src.Due(in.wall(), in.markEvery); ok {
 		in.mark(ctx, src, mk)
 	} else {
 		in.release(ctx, src)

@@ -37,10 +37,13 @@ import (
 //	                                         partition with its reading key: applied in place
 //	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition (direct layout:
 //	                                         only idle, sent by the source after its kept marks)
-//	tick wall=HH:MM [lagging=S,S] [lag=unknown] [hold]
+//	tick wall=HH:MM [lagging=S,S] [lag=unknown] [caughtup] [quiet=D] [hold]
 //	                                         a tick to every partition, measured and applied at
 //	                                         wall: the sources in lagging have unconsumed input
-//	                                         (default none; lag=unknown: the ticker could not tell)
+//	                                         (default none; lag=unknown: the ticker could not tell);
+//	                                         direct layout: caughtup, the tick says each input
+//	                                         partition has no lag (a source may go idle), quiet,
+//	                                         how long its log has not grown
 //	crash partition=P [lose=N]               lose the last N unacknowledged changelog records
 //	                                         (held by hold; default all), rebuild, redeliver;
 //	                                         relays nothing yet
@@ -116,6 +119,10 @@ func TestStage(t *testing.T) {
 				tk := wire.Tick{Wall: timeArg(t, d, "wall"), LagKnown: true}
 				if d.HasArg("lag") {
 					tk.LagKnown = false
+				}
+				tk.CaughtUp = d.HasArg("caughtup")
+				if d.HasArg("quiet") {
+					tk.QuietMs = durArg(t, d, "quiet").Milliseconds()
 				}
 				if d.HasArg("lagging") {
 					var ss []string

@@ -17,10 +17,11 @@ import (
 // loopback topic at a fixed interval with the wall clock and, when lagTopic
 // is set, what the lag of lagGroup on lagTopic was: which of its
 // partitions had unconsumed input (every receiver's watermark.Gate reads
-// it) and whether the loop partition's own one has none (the stage that
-// reads the input marks a source idle only then). Every member runs one;
-// duplicate ticks are harmless (each is applied at most once, and a stale
-// one changes nothing).
+// it), whether the loop partition's own one has none and how long its log
+// has not grown (the stage that reads the input marks a source idle only
+// when it has none, and either it or its log was silent for the idle
+// timeout). Every member runs one; duplicate ticks are harmless (each is
+// applied at most once, and a stale one changes nothing).
 type ticker struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
@@ -30,6 +31,15 @@ type ticker struct {
 	ctrl     []string
 	interval time.Duration
 	log      *slog.Logger
+
+	// ends are the input partitions' end offsets as last seen, and since
+	// when they have not moved (see quiet).
+	ends map[int32]logEnd
+}
+
+type logEnd struct {
+	offset int64
+	since  time.Time
 }
 
 func (t *ticker) run(ctx context.Context) error {
@@ -43,13 +53,18 @@ func (t *ticker) run(ctx context.Context) error {
 		}
 		// The wall clock before the lag is measured: the lag covers at
 		// least what was written to the input by then.
-		tick := wire.Tick{Wall: time.Now().UnixMilli()}
+		wall := time.Now()
+		tick := wire.Tick{Wall: wall.UnixMilli()}
 		var caught map[int32]bool
+		var quiet map[int32]time.Duration
 		if t.lagTopic != "" {
-			caught, tick.Lagging, tick.LagKnown = t.lag(ctx)
+			var ends map[int32]int64
+			caught, tick.Lagging, ends, tick.LagKnown = t.lag(ctx)
+			quiet = t.quiet(wall, time.Now(), ends)
 		}
 		for p, key := range t.ctrl {
 			tick.CaughtUp = caught[int32(p)]
+			tick.QuietMs = quiet[int32(p)].Milliseconds()
 			b, _ := wire.LoopCodec{}.Encode(tick)
 			t.cl.Produce(ctx, &kgo.Record{Topic: t.loop, Partition: int32(p), Key: []byte(key), Value: b}, nil)
 		}
@@ -59,23 +74,54 @@ func (t *ticker) run(ctx context.Context) error {
 // lag reports, per partition of lagTopic, whether lagGroup's committed
 // offset has reached the end (the lag of package grouplag, the one
 // definition status uses too), and lists the partitions that have not
-// (ascending). Unknown lag is never "caught up": idling late is safe,
-// early is not. known is false when the lag could not be fetched at all.
-func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int32, known bool) {
+// (ascending), and the end offsets it could list. Unknown lag is never
+// "caught up": idling late is safe, early is not. known is false when the
+// lag could not be fetched at all.
+func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int32, ends map[int32]int64, known bool) {
 	qctx, cancel := context.WithTimeout(ctx, t.interval)
 	defer cancel()
 	lag, err := grouplag.Fetch(qctx, t.adm, t.lagGroup, t.lagTopic)
 	if err != nil {
 		t.log.Debug("tick: lag", "err", err)
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	caught = map[int32]bool{}
+	caught, ends = map[int32]bool{}, map[int32]int64{}
 	for p, l := range lag[t.lagTopic] {
 		caught[p] = l.Err == nil && l.Lag == 0
 		if !caught[p] {
 			lagging = append(lagging, p)
 		}
+		if l.End.Err == nil {
+			ends[p] = l.End.Offset
+		}
 	}
 	slices.Sort(lagging)
-	return caught, lagging, true
+	return caught, lagging, ends, true
+}
+
+// quiet reports, per partition in ends (listed between wall and
+// measured), how long its end offset has not moved as this ticker saw it:
+// from the moment a listing first returned the current end (dated when
+// that listing had finished) to wall (before this one began), so it never
+// claims more silence than there was. A partition whose end could not be
+// listed starts over.
+func (t *ticker) quiet(wall, measured time.Time, ends map[int32]int64) map[int32]time.Duration {
+	if t.ends == nil {
+		t.ends = map[int32]logEnd{}
+	}
+	q := make(map[int32]time.Duration, len(ends))
+	for p := range t.ends {
+		if _, ok := ends[p]; !ok {
+			delete(t.ends, p)
+		}
+	}
+	for p, end := range ends {
+		seen, ok := t.ends[p]
+		if !ok || seen.offset != end {
+			t.ends[p] = logEnd{offset: end, since: measured}
+			continue
+		}
+		q[p] = max(0, wall.Sub(seen.since))
+	}
+	return q
 }

@@ -202,10 +202,15 @@ func (s *Source) Flush(now time.Time) (Mark, bool) {
 }
 
 // Idle reports the idle mark to send, once, when the source is caught up
-// and has had no input for timeout (timeout <= 0: never idle).
-func (s *Source) Idle(now time.Time, caughtUp bool, timeout time.Duration) (Mark, bool) {
+// and has been silent for timeout (timeout <= 0: never idle). Silent is
+// either of two observations of the same fact, whichever holds first: the
+// source had no input for timeout, or its log has not grown for quiet
+// (measured at the broker; 0 when unknown). The second lets a source that
+// catches up on input its producer stopped writing long ago go idle at
+// once, instead of timeout after it read the last record.
+func (s *Source) Idle(now time.Time, caughtUp bool, quiet, timeout time.Duration) (Mark, bool) {
 	s.init(now)
-	if timeout <= 0 || !caughtUp || s.idle && s.announced || now.Sub(s.lastInput) < timeout {
+	if timeout <= 0 || !caughtUp || s.idle && s.announced || now.Sub(s.lastInput) < timeout && quiet < timeout {
 		return Mark{}, false
 	}
 	s.idle, s.announced = true, true

@@ -121,25 +121,36 @@ func TestSourceLifecycle(t *testing.T) {
 	}
 	// Idle only when caught up and silent for the timeout, and once.
 	last := t0 // the last input was at t0
-	if _, ok := s.Idle(last.Add(5*time.Second), false, 2*time.Second); ok {
+	if _, ok := s.Idle(last.Add(5*time.Second), false, 3*time.Second, 2*time.Second); ok {
 		t.Fatal("idle while not caught up")
 	}
-	if _, ok := s.Idle(last.Add(time.Second), true, 2*time.Second); ok {
+	if _, ok := s.Idle(last.Add(time.Second), true, 0, 2*time.Second); ok {
 		t.Fatal("idle before the timeout")
 	}
-	if _, ok := s.Idle(last.Add(5*time.Second), true, 0); ok {
+	if _, ok := s.Idle(last.Add(time.Second), true, 1999*time.Millisecond, 2*time.Second); ok {
+		t.Fatal("idle before the timeout, with the log quiet for less")
+	}
+	if _, ok := s.Idle(last.Add(5*time.Second), true, 9*time.Second, 0); ok {
 		t.Fatal("idle with idleness off")
 	}
-	mk, ok := s.Idle(last.Add(5*time.Second), true, 2*time.Second)
+	mk, ok := s.Idle(last.Add(5*time.Second), true, 0, 2*time.Second)
 	if !ok || !mk.Idle || mk.Time != 120 {
 		t.Fatalf("idle = %+v, %v", mk, ok)
 	}
-	if _, ok := s.Idle(last.Add(9*time.Second), true, 2*time.Second); ok {
+	if _, ok := s.Idle(last.Add(9*time.Second), true, 9*time.Second, 2*time.Second); ok {
 		t.Fatal("idle sent twice")
 	}
 	// New input after idling: announce active again, with the time reached.
 	if mk, ok := s.Announce(last.Add(10 * time.Second)); !ok || mk.Idle || mk.Time != 120 {
 		t.Fatalf("rejoin = %+v, %v", mk, ok)
+	}
+	// Caught up on input whose log stopped growing long before it was
+	// read: idle at once, not timeout after the last record.
+	if _, ok := s.Idle(last.Add(10*time.Second+time.Millisecond), true, 0, 2*time.Second); ok {
+		t.Fatal("idle right after input, with the log's quiet unknown")
+	}
+	if mk, ok := s.Idle(last.Add(10*time.Second+time.Millisecond), true, 5*time.Second, 2*time.Second); !ok || !mk.Idle {
+		t.Fatalf("idle after catching up on a quiet log = %+v, %v", mk, ok)
 	}
 }
 
@@ -171,7 +182,7 @@ func TestSourceNeverIdleWithoutTimeout(t *testing.T) {
 	var s Source
 	now := time.Unix(0, 0)
 	for i := range 10 {
-		if _, ok := s.Idle(now.Add(time.Duration(i)*time.Hour), true, 0); ok {
+		if _, ok := s.Idle(now.Add(time.Duration(i)*time.Hour), true, 0, 0); ok {
 			t.Fatal("idle with timeout 0")
 		}
 	}

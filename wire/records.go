@@ -105,6 +105,10 @@ type Tick struct {
 	// those with unconsumed input, in ascending order.
 	LagKnown bool
 	Lagging  []int32
+	// QuietMs is how long this partition's input log has not grown, as the
+	// ticker saw it (0: unknown): a caught-up source quiet for the idle
+	// timeout is idle without waiting the timeout after its last record.
+	QuietMs int64
 }
 
 // Ignored is a loopback record this version does not act on: a close
@@ -113,13 +117,15 @@ type Tick struct {
 // record cannot stop a partition.
 type Ignored struct{ Tag byte }
 
-// Tick tags: tagTickV1 is the tick without the sources' lag (read, never
-// written); tagTick carries it. A new tag rather than a new version, so a
-// member of the version before reads a tick with lag as Ignored instead
-// of failing on it during a rolling upgrade.
+// Tick tags: tagTickV1 is the tick without the sources' lag, tagTickV2
+// the tick without QuietMs (both read, never written); tagTick carries
+// both. A new tag rather than a new version, so a member of a version
+// before reads a newer tick as Ignored instead of failing on it during a
+// rolling upgrade (it then idles its sources by its own clock only).
 const (
 	tagTickV1 byte = 21
-	tagTick   byte = 22
+	tagTickV2 byte = 22
+	tagTick   byte = 23
 )
 
 // LoopCodec is the goka codec of the windowed stage's loopback topic.
@@ -141,12 +147,13 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 	for _, p := range m.Lagging {
 		e.varint(int64(p))
 	}
+	e.varint(m.QuietMs)
 	return e.b, nil
 }
 
 // Decode reads a Tick; any other record is Ignored.
 func (LoopCodec) Decode(b []byte) (any, error) {
-	if len(b) == 0 || b[0] != tagTick && b[0] != tagTickV1 {
+	if len(b) == 0 || b[0] != tagTick && b[0] != tagTickV2 && b[0] != tagTickV1 {
 		var tag byte
 		if len(b) > 0 {
 			tag = b[0]
@@ -156,7 +163,7 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 	d := dec{b: b}
 	d.header(b[0], encodingVersion)
 	v := Tick{Wall: d.varint(), CaughtUp: d.bool()}
-	if b[0] == tagTick {
+	if b[0] != tagTickV1 {
 		v.LagKnown = d.bool()
 		if n := d.count(1); n > 0 {
 			v.Lagging = make([]int32, n)
@@ -164,6 +171,9 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 				v.Lagging[i] = int32(d.varint())
 			}
 		}
+	}
+	if b[0] == tagTick {
+		v.QuietMs = d.varint()
 	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("wire: tick: %w", err)

@@ -16,7 +16,7 @@ func TestRecordCodecsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("reading: %+v %v", got, err)
 	}
-	for _, tick := range []Tick{{Wall: 456, CaughtUp: true}, {Wall: 457, LagKnown: true}, {Wall: 458, LagKnown: true, Lagging: []int32{0, 3, 23}}} {
+	for _, tick := range []Tick{{Wall: 456, CaughtUp: true}, {Wall: 457, LagKnown: true}, {Wall: 458, LagKnown: true, Lagging: []int32{0, 3, 23}}, {Wall: 459, CaughtUp: true, LagKnown: true, QuietMs: 2500}} {
 		b, err := LoopCodec{}.Encode(tick)
 		if err != nil {
 			t.Fatal(err)
@@ -32,6 +32,11 @@ func TestRecordCodecsRoundTrip(t *testing.T) {
 	// its lag unknown.
 	if got, err := (LoopCodec{}).Decode([]byte{21, encodingVersion, 0x90, 0x07, 1}); err != nil || !reflect.DeepEqual(got, Tick{Wall: 456, CaughtUp: true}) {
 		t.Fatalf("tick of the version before: %+v %v", got, err)
+	}
+	// A tick of tag 22 (wall, caught up, lag) reads with its quiet unknown.
+	if got, err := (LoopCodec{}).Decode([]byte{22, encodingVersion, 0x90, 0x07, 1, 1, 1, 6}); err != nil ||
+		!reflect.DeepEqual(got, Tick{Wall: 456, CaughtUp: true, LagKnown: true, Lagging: []int32{3}}) {
+		t.Fatalf("tick of tag 22: %+v %v", got, err)
 	}
 	// A close request of the two-stage pipeline (tag 20), an unknown tag
 	// and an empty record are skipped, never an error that stops a stage.
