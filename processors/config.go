@@ -149,7 +149,11 @@ type Config struct {
 	// seconds apart and never pause. Default DefaultAlignDrift; negative:
 	// off.
 	AlignDrift time.Duration
-	// TickInterval is how often each member sends ticks (default 1s).
+	// TickInterval is how often each member sends ticks (default
+	// DefaultTickInterval). Once every source is idle, the last windows
+	// close on the tick after their idle marks: the interval is most of
+	// the delay between a finished stream's last reading and its last
+	// windows.
 	TickInterval time.Duration
 	// MaxFuture is how far ahead of the wall clock an event time may be
 	// before the reading is dead-lettered (0: codecs.DefaultMaxFuture, a
@@ -224,7 +228,7 @@ func (c *Config) Defaults() {
 		c.SessionTimeout = 10 * time.Second
 	}
 	if c.TickInterval == 0 {
-		c.TickInterval = time.Second
+		c.TickInterval = DefaultTickInterval
 	}
 	if c.MarkInterval == 0 {
 		c.MarkInterval = 100 * time.Millisecond
