@@ -43,6 +43,8 @@ type memberSpec struct {
 	MaxDelta     int64         `json:"max_delta"`
 	IdleTimeout  time.Duration `json:"idle_timeout"`
 	TickInterval time.Duration `json:"tick_interval"`
+	MarkInterval time.Duration `json:"mark_interval,omitempty"`
+	AlignDrift   time.Duration `json:"align_drift,omitempty"`
 	// Report makes the member write its progress on stdout (see
 	// reportProgress).
 	Report bool `json:"report,omitempty"`
@@ -69,7 +71,7 @@ func RunMember(ctx context.Context, spec string, log *slog.Logger) error {
 		Brokers: s.Brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(s.Brokers...)},
 		Registry:   srclient.CreateSchemaRegistryClient(s.Registry),
 		Partitions: s.Partitions, Window: s.Window, Grace: s.Grace, Retention: s.Retention, MaxDelta: s.MaxDelta,
-		IdleTimeout: s.IdleTimeout, TickInterval: s.TickInterval, MaxFuture: -1,
+		IdleTimeout: s.IdleTimeout, TickInterval: s.TickInterval, MarkInterval: s.MarkInterval, AlignDrift: s.AlignDrift, MaxFuture: -1,
 		State: state.Options{Dir: s.StateDir}, Logger: log,
 	}, met)
 	if err != nil {
@@ -139,7 +141,8 @@ type memberProc struct {
 func startMemberProc(e *env, cfg *Config, dir string, report bool, profile string) (*memberProc, error) {
 	spec, err := json.Marshal(memberSpec{Brokers: e.brokers(), Registry: e.reg.URL(), StateDir: filepath.Join(dir, "state"),
 		Partitions: cfg.Partitions, Window: cfg.Window, Grace: cfg.Grace, Retention: cfg.Retention, MaxDelta: cfg.MaxDelta,
-		IdleTimeout: cfg.IdleTimeout, TickInterval: cfg.TickInterval, Report: report, CPUProfile: profile})
+		IdleTimeout: cfg.IdleTimeout, TickInterval: cfg.TickInterval, MarkInterval: cfg.MarkInterval, AlignDrift: cfg.AlignDrift,
+		Report: report, CPUProfile: profile})
 	if err != nil {
 		return nil, err
 	}
