@@ -80,18 +80,13 @@ type intake struct {
 	acked func(ctx goka.Context) ackPoint
 
 	// now is the wall clock (nil: time.Now).
-	now func() time.Time
+	now wallClock
 
 	mu      sync.Mutex
 	sources map[int32]*source // by input partition
 }
 
-func (in *intake) wall() time.Time {
-	if in.now != nil {
-		return in.now()
-	}
-	return time.Now()
-}
+func (in *intake) wall() time.Time { return in.now.wall() }
 
 // markWaitWarning is how long a kept mark waits before a warning says so.
 const markWaitWarning = 10 * time.Second

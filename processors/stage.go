@@ -94,8 +94,8 @@ type stage struct {
 	// count are its per-record counters (Metrics.stageCounters), set
 	// before the stage runs.
 	count stageCounters
-	// now is the wall clock (time.Now; tests set their own).
-	now func() time.Time
+	// now is the wall clock (nil: time.Now; tests set their own).
+	now wallClock
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
@@ -466,9 +466,14 @@ func (w *stage) onTick(ctx goka.Context, m wire.Tick) {
 }
 
 // wall is the stage's wall clock.
-func (w *stage) wall() time.Time {
-	if w.now != nil {
-		return w.now()
+func (w *stage) wall() time.Time { return w.now.wall() }
+
+// wallClock is a wall clock a test can set; nil is time.Now.
+type wallClock func() time.Time
+
+func (c wallClock) wall() time.Time {
+	if c != nil {
+		return c()
 	}
 	return time.Now()
 }
