@@ -5,11 +5,15 @@ import (
 	"log/slog"
 	"net"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
+	"github.com/turnstile-streams/turnstile/wire"
 )
 
 // The lag rules themselves (no commit, a commit below the log start,
@@ -65,6 +69,109 @@ func TestQuietNeverOverstates(t *testing.T) {
 		got := tk.quiet(at(step.wall), at(step.wall+took), step.ends)
 		if !reflect.DeepEqual(got, step.want) {
 			t.Errorf("at %v with ends %v: quiet %v, want %v", step.wall, step.ends, got, step.want)
+		}
+	}
+}
+
+// TestTicksCarryQuiet runs the ticker against the embedded broker: a
+// partition the group has consumed and nobody writes to is reported caught
+// up with its quiet growing; one written after the ticker started reports
+// lag, and never more quiet than the time since that write.
+func TestTicksCarryQuiet(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the ticker against the embedded broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := testenv.Broker(t, "")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "in"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "loop"); err != nil {
+		t.Fatal(err)
+	}
+	for p := range int32(2) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: p, Value: []byte("r")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var offs kadm.Offsets
+	offs.Add(kadm.Offset{Topic: "in", Partition: 0, At: 1})
+	offs.Add(kadm.Offset{Topic: "in", Partition: 1, At: 1})
+	if _, err := adm.CommitOffsets(ctx, "g", offs); err != nil {
+		t.Fatal(err)
+	}
+
+	tk := &ticker{cl: cl, adm: adm, lagGroup: "g", lagTopic: "in", loop: "loop", ctrl: []string{"c0", "c1"},
+		interval: 50 * time.Millisecond, log: slog.New(slog.DiscardHandler)}
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	go tk.run(tctx)
+
+	rd, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics("loop"), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	// next returns the next tick on partition p.
+	next := func(p int32) wire.Tick {
+		for {
+			fs := rd.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("waiting for a tick on partition %d: %v", p, err)
+			}
+			var got *wire.Tick
+			fs.EachRecord(func(r *kgo.Record) {
+				v, err := wire.LoopCodec{}.Decode(r.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tick := v.(wire.Tick); r.Partition == p && got == nil {
+					got = &tick
+				}
+			})
+			if got != nil {
+				return *got
+			}
+		}
+	}
+	for {
+		tick := next(0)
+		if !tick.LagKnown {
+			continue // the lag query timed out (a loaded machine)
+		}
+		if !tick.CaughtUp {
+			t.Fatalf("partition 0, consumed and silent: %+v", tick)
+		}
+		if tick.QuietMs >= 300 {
+			break
+		}
+	}
+
+	// The write lands between before and after: a tick measured after it
+	// sees it, and may claim no more quiet than since before.
+	before := time.Now().UnixMilli()
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: 1, Value: []byte("r")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Now().UnixMilli()
+	for seen := 0; seen < 5; {
+		tick := next(1)
+		if tick.Wall <= after || !tick.LagKnown {
+			continue // measured before the write landed, or the lag query timed out
+		}
+		seen++
+		if tick.CaughtUp || !slices.Contains(tick.Lagging, 1) {
+			t.Errorf("partition 1, written and not consumed: %+v", tick)
+		}
+		if since := tick.Wall - before; tick.QuietMs > since {
+			t.Errorf("partition 1 quiet for %d ms, but written at most %d ms before the tick", tick.QuietMs, since)
 		}
 	}
 }
