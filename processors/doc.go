@@ -39,7 +39,8 @@
 // publish.go) and per group one ticker (ticker.go), which sends a tick to
 // every partition's control key on the loopback topic every
 // Config.TickInterval; the ingest ticker also says whether the partition
-// is caught up with its input (internal/grouplag's lag). Metrics and query
+// is caught up with its input (internal/grouplag's lag) and how long its
+// input log has not grown. Metrics and query
 // state are safe for concurrent use; a Pipeline's methods may be called
 // from any goroutine while Run runs.
 //
