@@ -68,12 +68,19 @@ func (c *valueCache) set(key string, v []byte) {
 	if c == nil {
 		return
 	}
-	cp := make([]byte, len(v))
-	copy(cp, v)
+	c.setOwned(key, append(make([]byte, 0, len(v)), v...))
+}
+
+// setOwned is set for a value the cache may keep as it is: nobody modifies
+// it afterwards (the write buffer shares it).
+func (c *valueCache) setOwned(key string, v []byte) {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.gen++
-	c.put(key, cp)
+	c.put(key, v)
 }
 
 // del forgets a key (deleted, or written where the cache does not follow,

@@ -25,7 +25,11 @@
 //     left, usually nothing (goka's sarama consumer alternates fetching and
 //     applying: measured at half the rate).
 //   - After MarkRecovered nothing is synced per write: the changelog is the
-//     source of truth. Each Set or Delete is one unsynced Pebble write.
+//     source of truth. Set and Delete replace the key's write in a buffer
+//     that Pebble gets as one unsynced batch of each key's latest value
+//     when it reaches Options.WriteBufferSize, when an iterator opens, and
+//     at a clean Close; reads look in it before Pebble. A negative
+//     WriteBufferSize makes each write one unsynced Pebble write instead.
 //     Goka calls SetOffset when the changelog acknowledges a table write;
 //     the offset is kept in memory and written by a clean Close. A store
 //     stopped any other way is rebuilt from the changelog on its next Open

@@ -361,9 +361,9 @@ func (s *Store) closeLocked() error {
 	if s.failed.Load() == nil {
 		var err error
 		if s.batch != nil {
-			err = s.commitBatch(false)
+			err = s.commitPending(s.batch, false)
 		} else {
-			err = s.flushOffset()
+			err = s.commitPending(s.wbatch, false)
 		}
 		if err != nil {
 			errs = append(errs, err)
@@ -384,10 +384,14 @@ func (s *Store) closeLocked() error {
 				"dir", s.dir, "writes", sets, "acknowledged", acks)
 		}
 	}
-	if s.batch != nil {
-		_ = s.batch.Close()
-		s.batch = nil
+	for _, b := range []*pebble.Batch{s.batch, s.wbatch} {
+		if b != nil {
+			_ = b.Close()
+		}
 	}
+	s.batch, s.wbatch = nil, nil
+	clear(s.pending)
+	s.pendingBytes = 0
 	s.wmu.Unlock()
 	s.iterMu.Lock()
 	iters := s.iters

@@ -15,11 +15,11 @@ import (
 //
 // Memory use is bounded by roughly
 //
-//	CacheSize + open partitions × (MemTableSize × 2 + RecoveryBatchSize + ValueCacheSize)
+//	CacheSize + open partitions × (MemTableSize × 2 + RecoveryBatchSize + WriteBufferSize + ValueCacheSize)
 //
 // (the cache is shared by all partitions of one Stores; a partition holds at
 // most two memtables before Pebble stalls writes, plus the recovery batch
-// while it recovers).
+// while it recovers and the write buffer after).
 type Options struct {
 	// Dir holds one Pebble directory per table partition,
 	// <Dir>/<topic>.<partition>. Required.
@@ -51,6 +51,16 @@ type Options struct {
 	// the value it wrote for the previous record skips Pebble. Default 2
 	// MiB; negative disables the cache.
 	ValueCacheSize int64
+	// WriteBufferSize bounds the bytes (keys and values) of the processing
+	// writes each partition's store holds back from Pebble, the latest of
+	// each key only: a processor rewrites the same keys over and over, and
+	// Pebble gets one batch of the latest values when the buffer is full,
+	// an iterator is opened or the store closes cleanly, instead of one
+	// commit and memtable insert per write. Nothing is lost by holding
+	// them: a store stopped without a clean Close is rebuilt from the
+	// changelog anyway. Default MemTableSize/4; negative writes each one
+	// through.
+	WriteBufferSize int64
 	// MaxOpenFiles caps the table files each partition keeps open.
 	// Default 256.
 	MaxOpenFiles int
@@ -119,6 +129,9 @@ func (o *Options) Defaults() {
 	}
 	if o.RecoveryBatchSize == 0 {
 		o.RecoveryBatchSize = o.MemTableSize / 4
+	}
+	if o.WriteBufferSize == 0 {
+		o.WriteBufferSize = o.MemTableSize / 4
 	}
 	if o.RecoveryFlushInterval == 0 {
 		o.RecoveryFlushInterval = defaultRecoveryInterval

@@ -72,12 +72,17 @@ type Store struct {
 	// recovery batch and the cached offset.
 	wmu   sync.Mutex
 	batch *pebble.Batch // non-nil until MarkRecovered: commits go through it
-	// pending are the recovery writes not committed yet, the latest of
-	// each key only: a changelog is mostly overwrites of the same keys,
-	// and each one Pebble never sees saves a memtable insert and its share
-	// of flushes and compactions. pendingBytes are their keys' and
-	// values' bytes.
-	pending      map[string]pendingWrite
+	// wbatch commits the write buffer after MarkRecovered (the recovery
+	// batch, reused).
+	wbatch *pebble.Batch
+	// pending are the writes not committed to Pebble yet, the latest of
+	// each key only: the recovery writes until MarkRecovered, then the
+	// processing writes (the write buffer, Options.WriteBufferSize). A
+	// changelog, and a processor's stream of writes, is mostly overwrites
+	// of the same keys, and each one Pebble never sees saves a memtable
+	// insert, a commit and its share of flushes and compactions.
+	// pendingBytes are their keys' and values' bytes.
+	pending      map[string]*pendingWrite
 	pendingBytes int64
 	batchBytes   int64     // bytes written since the last commit, overwrites included
 	batchStart   time.Time // when the first write entered pending
@@ -196,7 +201,11 @@ func (s *Store) lookup(op, key string, value bool) ([]byte, bool, error) {
 	if ok {
 		return v, true, nil
 	}
-	if err := s.flushForRead(); err != nil {
+	if s.recovered.Load() {
+		if v, found, ok := s.buffered(key, value); ok {
+			return v, found, nil
+		}
+	} else if err := s.flushForRead(); err != nil {
 		return nil, false, err
 	}
 	pv, closer, err := s.db.Get(dataKey(key))
@@ -247,6 +256,9 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 		// goka acknowledges table Sets with SetOffset (not Deletes).
 		s.runningSets.Add(1)
 	}
+	if s.opts.WriteBufferSize > 0 {
+		return s.buffer(op, key, k, value, del)
+	}
 	if err := s.write(k, value, del); err != nil {
 		s.cache.del(key)
 		return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
@@ -259,11 +271,58 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 	return nil
 }
 
-// write is the running (recovered) write path: one unsynced write. The
-// changelog offset is not written with it: a store that stops without a
-// clean Close is rebuilt from the changelog whatever offset it holds (the
-// running marker says so), so the offset only matters at a clean Close,
-// which writes it. Callers hold wmu.
+// buffer is the running write path with a write buffer: the write replaces
+// the key's pending one (its copy of value shared with the value cache),
+// and the buffer is committed to Pebble, unsynced, once its keys and values
+// reach Options.WriteBufferSize. Nothing is lost by holding writes back: a
+// store that stops without a clean Close is rebuilt from the changelog
+// whatever it holds (the running marker), and a clean Close commits the
+// buffer. Callers hold wmu.
+func (s *Store) buffer(op, key string, k, value []byte, del bool) error {
+	var owned []byte
+	if !del {
+		owned = append(make([]byte, 0, len(value)), value...)
+	}
+	s.putPending(k, owned, del)
+	if del {
+		s.cache.del(key)
+	} else {
+		s.cache.setOwned(key, owned)
+	}
+	if s.pendingBytes < s.opts.WriteBufferSize {
+		return nil
+	}
+	if err := s.commitPending(s.wbatch, false); err != nil {
+		s.cache.del(key)
+		return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
+	}
+	return nil
+}
+
+// buffered looks key up in the write buffer: its value (a copy, when value
+// is set) or that it was deleted, and ok; or not ok when the buffer does
+// not hold the key.
+func (s *Store) buffered(key string, value bool) (v []byte, found, ok bool) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	w, ok := s.pending[string(s.dataKey(key))]
+	if !ok {
+		return nil, false, false
+	}
+	if w.del {
+		return nil, false, true
+	}
+	if value {
+		v = append(make([]byte, 0, len(w.value)), w.value...)
+	}
+	return v, true, true
+}
+
+// write is the running (recovered) write path without a write buffer: one
+// unsynced write. The changelog offset is not written with it: a store that
+// stops without a clean Close is rebuilt from the changelog whatever offset
+// it holds (the running marker says so), so the offset only matters at a
+// clean Close, which writes it. Callers hold wmu.
 func (s *Store) write(k, value []byte, del bool) error {
 	var err error
 	if del {
@@ -291,22 +350,28 @@ func (s *Store) recoveryWrite(k, value []byte, del bool) error {
 // addPending keeps k's latest recovery write (a copy of value). Callers
 // hold wmu.
 func (s *Store) addPending(k, value []byte, del bool) {
-	if s.pending == nil {
-		s.pending = map[string]pendingWrite{}
-	}
-	w := pendingWrite{del: del}
+	var owned []byte
 	if !del {
-		w.value = append(make([]byte, 0, len(value)), value...)
+		owned = append(make([]byte, 0, len(value)), value...)
 	}
 	s.batchBytes += int64(len(k) + len(value))
 	s.recoveryBytes.Add(int64(len(k) - 1 + len(value)))
-	if old, ok := s.pending[string(k)]; ok {
-		s.pendingBytes -= int64(len(old.value))
-	} else {
-		s.pendingBytes += int64(len(k))
+	s.putPending(k, owned, del)
+}
+
+// putPending makes value (kept, not copied) k's pending write. Callers hold
+// wmu.
+func (s *Store) putPending(k, value []byte, del bool) {
+	if s.pending == nil {
+		s.pending = map[string]*pendingWrite{}
 	}
-	s.pendingBytes += int64(len(w.value))
-	s.pending[string(k)] = w
+	if w, ok := s.pending[string(k)]; ok {
+		s.pendingBytes += int64(len(value) - len(w.value))
+		w.value, w.del = value, del
+		return
+	}
+	s.pendingBytes += int64(len(k) + len(value))
+	s.pending[string(k)] = &pendingWrite{value: value, del: del}
 }
 
 // addedToBatch accounts for a recovery write. Commits normally happen in
@@ -322,7 +387,7 @@ func (s *Store) addedToBatch() error {
 	}
 	s.batchOps++
 	if s.pendingBytes >= 2*s.opts.RecoveryBatchSize || s.batchBytes >= 2*maxOverwrites*s.opts.RecoveryBatchSize {
-		return s.commitBatch(false)
+		return s.commitPending(s.batch, false)
 	}
 	return nil
 }
@@ -333,8 +398,9 @@ func (s *Store) addedToBatch() error {
 // hot keys still commits (and stores its offset) as it goes.
 const maxOverwrites = 8
 
-// commitBatch writes the recovery batch, with the current offset as its last
-// record, in one atomic Pebble commit. Callers hold wmu and s.batch != nil.
+// commitPending writes the pending writes, with the current offset as the
+// last record, in one atomic Pebble commit through b (the recovery batch,
+// or the write buffer's after MarkRecovered). Callers hold wmu.
 //
 // Ordering: goka applies a changelog record (Set/Delete) and then calls
 // SetOffset with its offset, so when the offset enters the batch every
@@ -342,58 +408,63 @@ const maxOverwrites = 8
 // recovers a prefix of its commits after a crash (the WAL is sequential),
 // so a persisted offset is never ahead of the data it covers. Without sync
 // a crash may lose recent commits, which only moves the offset back: goka
-// replays from there.
-func (s *Store) commitBatch(sync bool) error {
+// replays from there. After MarkRecovered the offset is that of the last
+// acknowledged table write, which the buffer's writes include.
+func (s *Store) commitPending(b *pebble.Batch, sync bool) error {
 	// In key order: Pebble's memtable inserts ascending keys fastest.
 	for _, k := range slices.Sorted(maps.Keys(s.pending)) {
 		w := s.pending[k]
 		var err error
 		if w.del {
-			err = s.batch.Delete([]byte(k), nil)
+			err = b.Delete([]byte(k), nil)
 		} else {
-			err = s.batch.Set([]byte(k), w.value, nil)
+			err = b.Set([]byte(k), w.value, nil)
 		}
 		if err != nil {
-			return fmt.Errorf("state: recovery write in %s: %w", s.dir, err)
+			b.Reset()
+			return fmt.Errorf("state: batch write in %s: %w", s.dir, err)
 		}
 	}
 	clear(s.pending)
 	s.pendingBytes, s.batchBytes = 0, 0
 	if s.offsetDirty {
-		if err := s.batch.Set(keyOffset, strconv.AppendInt(nil, s.offset, 10), nil); err != nil {
+		if err := b.Set(keyOffset, strconv.AppendInt(nil, s.offset, 10), nil); err != nil {
+			b.Reset()
 			return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
 		}
 		s.offsetDirty = false
 	}
-	if s.batch.Empty() {
+	if b.Empty() {
 		return nil
 	}
 	wo := pebble.NoSync
 	if sync {
 		wo = pebble.Sync
 	}
-	if err := s.db.Apply(s.batch, wo); err != nil {
+	if err := s.db.Apply(b, wo); err != nil {
 		s.noteErr(err)
-		return fmt.Errorf("state: commit recovery batch in %s: %w", s.dir, err)
+		b.Reset()
+		return fmt.Errorf("state: commit batch in %s: %w", s.dir, err)
 	}
 	s.commits.Add(1)
-	s.batch.Reset()
+	b.Reset()
 	s.batchOps = 0
 	return nil
 }
 
-// flushForRead commits pending recovery writes so that a read sees them (an
-// update callback may read what it wrote; views may read while recovering).
+// flushForRead commits pending writes so that a read of Pebble sees them (an
+// update callback may read what it wrote; views may read while recovering;
+// an iterator's snapshot must hold the write buffer).
 func (s *Store) flushForRead() error {
-	if s.recovered.Load() {
-		return nil
-	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if s.batch == nil || s.batchOps == 0 {
-		return nil
+	switch {
+	case s.batch != nil && s.batchOps > 0:
+		return s.commitPending(s.batch, false)
+	case s.batch == nil && len(s.pending) > 0:
+		return s.commitPending(s.wbatch, false)
 	}
-	return s.commitBatch(false)
+	return nil
 }
 
 // GetOffset returns the last changelog offset stored, or def if none.
@@ -438,22 +509,8 @@ func (s *Store) recoveryOffset(offset int64) error {
 	s.offset, s.hasOffset, s.offsetDirty = offset, true, true
 	if s.pendingBytes >= s.opts.RecoveryBatchSize || s.batchBytes >= maxOverwrites*s.opts.RecoveryBatchSize ||
 		(s.batchOps > 0 && s.batchOps%1024 == 0 && time.Since(s.batchStart) >= s.opts.RecoveryFlushInterval) {
-		return s.commitBatch(false)
+		return s.commitPending(s.batch, false)
 	}
-	return nil
-}
-
-// flushOffset writes a pending offset on its own. Callers hold wmu.
-func (s *Store) flushOffset() error {
-	if !s.offsetDirty {
-		return nil
-	}
-	s.offsetBuf = strconv.AppendInt(s.offsetBuf[:0], s.offset, 10)
-	if err := s.db.Set(keyOffset, s.offsetBuf, pebble.NoSync); err != nil {
-		s.noteErr(err)
-		return fmt.Errorf("state: set offset in %s: %w", s.dir, err)
-	}
-	s.offsetDirty = false
 	return nil
 }
 
@@ -470,7 +527,7 @@ func (s *Store) MarkRecovered() error {
 	if s.batch == nil {
 		return nil
 	}
-	if err := s.commitBatch(true); err != nil {
+	if err := s.commitPending(s.batch, true); err != nil {
 		return err
 	}
 	// From here on local writes precede their changelog acknowledgement:
@@ -480,8 +537,7 @@ func (s *Store) MarkRecovered() error {
 		s.noteErr(err)
 		return fmt.Errorf("state: mark %s running: %w", s.dir, err)
 	}
-	_ = s.batch.Close()
-	s.batch = nil
+	s.wbatch, s.batch = s.batch, nil
 	s.runningSlack = 0
 	if !s.hasOffset {
 		s.runningSlack = 1

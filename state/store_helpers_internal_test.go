@@ -20,3 +20,25 @@ func openTestStore(t testing.TB, opts Options) *Store {
 	}
 	return st
 }
+
+// scan iterates every table key of st.
+func scan(t testing.TB, st *Store) map[string]string {
+	t.Helper()
+	it, err := st.Iterator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Release()
+	got := map[string]string{}
+	for it.Next() {
+		v, err := it.Value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(it.Key())] = string(v)
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
