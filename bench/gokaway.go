@@ -150,7 +150,7 @@ func runGoka(ctx context.Context, e *env, cfg *Config, input string, ends map[in
 		return v, errorsJoin(err, stop())
 	}
 	t0 := time.Unix(0, first.Load())
-	cpu0 := cpuTime()
+	u0 := processUsage()
 	v.StartupSeconds = t0.Sub(begin).Seconds()
 	say("usual goka: first reading after %.1fs", v.StartupSeconds)
 	last := time.Now()
@@ -172,7 +172,7 @@ func runGoka(ctx context.Context, e *env, cfg *Config, input string, ends map[in
 	if err != nil {
 		return v, errorsJoin(err, stop())
 	}
-	v.finish(t0, end, cpu0)
+	v.finish(t0, end, u0)
 	v.RSSPeakMiB = rss.done()
 	if err := stop(); err != nil {
 		return v, fmt.Errorf("bench: usual goka: %w", err)

@@ -24,7 +24,11 @@ type Variant struct {
 	// CPUPerReading is the process's CPU time (all goroutines, the
 	// in-process broker included) per reading, in microseconds.
 	CPUPerReading float64 `json:"cpu_us_per_reading"`
-	RSSPeakMiB    float64 `json:"rss_peak_mib"`
+	// AllocPerReading is the bytes the process's Go heap allocated (the
+	// in-process broker's too) per reading: what the garbage collector
+	// has to keep up with, steadier between runs than time.
+	AllocPerReading float64 `json:"alloc_bytes_per_reading,omitempty"`
+	RSSPeakMiB      float64 `json:"rss_peak_mib"`
 	// GoHeapPeakMiB is the part of it that was the Go heap (ours only).
 	GoHeapPeakMiB float64 `json:"go_heap_peak_mib,omitempty"`
 	// StartupSeconds is from starting the variant to its first fetched
@@ -57,13 +61,15 @@ type Variant struct {
 	Redelivered int64 `json:"redelivered,omitempty"`
 }
 
-func (v *Variant) finish(t0, end time.Time, cpu0 time.Duration) {
+func (v *Variant) finish(t0, end time.Time, u0 usage) {
 	v.Seconds = end.Sub(t0).Seconds()
 	if v.Seconds > 0 {
 		v.PerSecond = float64(v.Readings) / v.Seconds
 	}
 	if v.Readings > 0 {
-		v.CPUPerReading = float64((cpuTime() - cpu0).Microseconds()) / float64(v.Readings)
+		u := processUsage()
+		v.CPUPerReading = float64((u.cpu - u0.cpu).Microseconds()) / float64(v.Readings)
+		v.AllocPerReading = float64(u.alloc-u0.alloc) / float64(v.Readings)
 	}
 }
 
@@ -88,9 +94,9 @@ func runLimit(ctx context.Context, e *env, cfg *Config, topic string, n int64) (
 	devs := map[string]*deviceState{}
 	roll := rollup{}
 	var (
-		t0   time.Time
-		cpu0 time.Duration
-		got  int64
+		t0  time.Time
+		u0  usage
+		got int64
 	)
 	for got < n {
 		fs := cl.PollFetches(ctx)
@@ -98,7 +104,7 @@ func runLimit(ctx context.Context, e *env, cfg *Config, topic string, n int64) (
 			return v, fmt.Errorf("bench: limit: %d of %d readings: %w", got, n, err)
 		}
 		if t0.IsZero() && fs.NumRecords() > 0 {
-			t0, cpu0 = time.Now(), cpuTime()
+			t0, u0 = time.Now(), processUsage()
 		}
 		for it := fs.RecordIter(); !it.Done(); {
 			rec := it.Next()
@@ -133,7 +139,7 @@ func runLimit(ctx context.Context, e *env, cfg *Config, topic string, n int64) (
 	}
 	st := roll.digest()
 	v.Stations = &st
-	v.finish(t0, time.Now(), cpu0)
+	v.finish(t0, time.Now(), u0)
 	v.StartupSeconds = t0.Sub(begin).Seconds()
 	v.RSSPeakMiB = rss.done()
 	return v, nil

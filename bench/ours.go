@@ -185,7 +185,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 	if err != nil {
 		return fail(err)
 	}
-	cpu0 := cpuTime()
+	u0 := processUsage()
 	v.StartupSeconds = t0.Sub(begin).Seconds()
 	say("ours (%d member(s)): first reading after %.1fs", n, v.StartupSeconds)
 
@@ -223,7 +223,7 @@ func runOurs(ctx context.Context, e *env, cfg *Config, stateDir string, n int, r
 	if err != nil {
 		return fail(m.explain(err))
 	}
-	v.finish(t0, end, cpu0)
+	v.finish(t0, end, u0)
 	if !processedAt.IsZero() {
 		v.ProcessedSeconds = processedAt.Sub(t0).Seconds()
 	}

@@ -63,8 +63,8 @@ func (r *Results) Markdown(w io.Writer) {
 	}
 
 	p("### Throughput, same input, same process\n\n")
-	p("| variant | readings/s | ours ÷ it | CPU µs/reading | peak RSS MiB | startup s | device windows | station windows | corrections device / station |\n")
-	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	p("| variant | readings/s | ours ÷ it | CPU µs/reading | allocated B/reading | peak RSS MiB | startup s | device windows | station windows | corrections device / station |\n")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
 	var ours float64
 	for _, v := range r.Variants {
 		if v.Name == "ours" {
@@ -82,8 +82,8 @@ func (r *Results) Markdown(w io.Writer) {
 		if v.Name == "ours" {
 			corr = fmt.Sprintf("%d / %d", v.DeviceCorrections, v.StationCorrections)
 		}
-		p("| %s | %.0f | %.2f | %.1f | %.0f | %.1f | %d | %s | %s |\n", v.Name, v.PerSecond, ours/v.PerSecond, v.CPUPerReading,
-			v.RSSPeakMiB, v.StartupSeconds, v.Devices.Windows, st, corr)
+		p("| %s | %.0f | %.2f | %.1f | %.0f | %.0f | %.1f | %d | %s | %s |\n", v.Name, v.PerSecond, ours/v.PerSecond, v.CPUPerReading,
+			v.AllocPerReading, v.RSSPeakMiB, v.StartupSeconds, v.Devices.Windows, st, corr)
 	}
 	if len(r.Failures) == 0 {
 		p("\nAll variants' window totals are identical (checked: count, entries, exits and a hash of every window; stations also DEVICES). ")

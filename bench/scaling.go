@@ -64,12 +64,12 @@ func runScaling(ctx context.Context, cfg *Config, k int, say func(string, ...any
 		return v, err
 	}
 	t0 := <-first
-	cpu0 := cpuTime()
+	u0 := processUsage()
 	end, err := waitSinks(wctx, e, f, topics, exp)
 	if err != nil {
 		return v, m.explain(err)
 	}
-	v.finish(t0, end, cpu0)
+	v.finish(t0, end, u0)
 	// The members used CPU before production ended too: a per-reading
 	// figure from here would be wrong, so there is none.
 	v.CPUPerReading = 0

@@ -52,6 +52,23 @@ func machine() Machine {
 
 // cpuTime is the process's user+system CPU time so far (every goroutine,
 // the in-process broker included).
+// usage is the process's CPU time and the bytes its Go heap allocated so
+// far.
+type usage struct {
+	cpu   time.Duration
+	alloc uint64
+}
+
+func processUsage() usage {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	var alloc uint64
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		alloc = s[0].Value.Uint64()
+	}
+	return usage{cpu: cpuTime(), alloc: alloc}
+}
+
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
