@@ -249,6 +249,8 @@ func (m *member) openState(context.Context, *kadm.Client) error {
 	}
 	opts := m.cfg.State
 	opts.Changelog = m.changelog
+	// wire.TableCodec encodes every value into a new slice.
+	opts.KeepValues = true
 	if opts.Logger == nil {
 		opts.Logger = m.log
 	}

@@ -241,3 +241,47 @@ func TestStoreCacheReadsOwnWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestKeepValuesSkipsTheCopy checks that a store with KeepValues keeps the
+// slice a Set is given (no allocation per overwrite of a buffered key) and
+// that one without it copies the value (so a caller may reuse its slice).
+func TestKeepValuesSkipsTheCopy(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprint("keep=", keep), func(t *testing.T) {
+			st := openTestStore(t, Options{Dir: t.TempDir(), KeepValues: keep, Logger: testenv.Logger(t)})
+			defer st.Close()
+			if err := st.MarkRecovered(); err != nil {
+				t.Fatal(err)
+			}
+			v := []byte("value-1")
+			if err := st.Set("k", v); err != nil {
+				t.Fatal(err)
+			}
+			allocs := testing.AllocsPerRun(100, func() {
+				if err := st.Set("k", v); err != nil {
+					t.Fatal(err)
+				}
+			})
+			copy(v, "VALUE-2") // what a caller reusing its slice would do
+			got, err := st.Get("k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if keep {
+				if allocs != 0 {
+					t.Errorf("%.1f allocations per Set of a buffered key, want 0", allocs)
+				}
+				if string(got) != "VALUE-2" {
+					t.Errorf("Get = %q: the store copied the value it was allowed to keep", got)
+				}
+			} else {
+				if allocs < 1 {
+					t.Errorf("%.1f allocations per Set: the value was not copied", allocs)
+				}
+				if string(got) != "value-1" {
+					t.Errorf("Get = %q: the store kept a slice the caller then modified", got)
+				}
+			}
+		})
+	}
+}

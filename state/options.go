@@ -61,6 +61,13 @@ type Options struct {
 	// changelog anyway. Default MemTableSize/4; negative writes each one
 	// through.
 	WriteBufferSize int64
+	// KeepValues lets a recovered store keep the slice a Set is given (in
+	// its write buffer and value cache) instead of copying it. Set it only
+	// when nobody modifies a slice after passing it to Set: goka passes
+	// what the table codec's Encode returned, which it also hands its
+	// producer, so a codec that returns a new slice from every Encode (as
+	// the pipeline's does) qualifies. Recovery writes are always copied.
+	KeepValues bool
 	// MaxOpenFiles caps the table files each partition keeps open.
 	// Default 256.
 	MaxOpenFiles int

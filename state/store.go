@@ -263,9 +263,12 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 		s.cache.del(key)
 		return fmt.Errorf("state: %s %q in %s: %w", op, key, s.dir, err)
 	}
-	if del {
+	switch {
+	case del:
 		s.cache.del(key)
-	} else {
+	case s.opts.KeepValues:
+		s.cache.setOwned(key, value)
+	default:
 		s.cache.set(key, value)
 	}
 	return nil
@@ -279,8 +282,8 @@ func (s *Store) mutate(op, key string, value []byte, del bool) error {
 // whatever it holds (the running marker), and a clean Close commits the
 // buffer. Callers hold wmu.
 func (s *Store) buffer(op, key string, k, value []byte, del bool) error {
-	var owned []byte
-	if !del {
+	owned := value
+	if !del && !s.opts.KeepValues {
 		owned = append(make([]byte, 0, len(value)), value...)
 	}
 	s.putPending(k, owned, del)
