@@ -437,3 +437,45 @@ func isReason(err error, r Reason) bool {
 	re, ok := AsReject(err)
 	return ok && re.Reason == r
 }
+
+// TestDecodeReadingIntoReuse decodes a v2 reading with EVENT_TIME and
+// SOURCE and then a v1 reading into the same Reading: nothing of the first
+// may remain, and each equals what a fresh decode returns.
+func TestDecodeReadingIntoReuse(t *testing.T) {
+	c := newReadingCodec(t, ReadingConfig{Config: offline(), Now: func() time.Time { return fixedNow }})
+	seed(t, c.e, 1, readingSchema(t, 1))
+	seed(t, c.e, 2, readingSchema(t, 2))
+	payload := func(id int, r schemas.Reading) []byte {
+		t.Helper()
+		wc, err := goavro.NewCodec(readingSchema(t, id))
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := wc.BinaryFromNative(nil, ReadingNative(&r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return append(AppendHeader(nil, id), body...)
+	}
+	v2 := sampleReading()
+	v2.EventTime, v2.Source = time.Date(2023, 12, 30, 3, 0, 0, 0, time.UTC), "csv"
+	v1 := sampleReading()
+	v1.CA, v1.Entries = "R001", 7
+	var into schemas.Reading
+	for _, tc := range []struct {
+		name    string
+		payload []byte
+	}{{"v2", payload(2, v2)}, {"v1 after v2", payload(1, v1)}, {"v2 after v1", payload(2, v2)}} {
+		fresh, wantT, err := c.DecodeReadingTime(tc.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gotT, err := c.DecodeReadingInto(tc.payload, &into)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(into, fresh) || !gotT.Equal(wantT) {
+			t.Fatalf("%s: into %+v at %v, fresh %+v at %v", tc.name, into, gotT, fresh, wantT)
+		}
+	}
+}

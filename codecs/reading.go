@@ -171,21 +171,34 @@ func (c *ReadingCodec) DecodeReading(data []byte) (schemas.Reading, error) {
 // Without validation the time is zero.
 func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Time, error) {
 	var r schemas.Reading
-	id, err := decodeRecord(c.e, data, &r, c.setters)
+	et, err := c.DecodeReadingInto(data, &r)
 	if err != nil {
 		return schemas.Reading{}, time.Time{}, err
 	}
+	return r, et, nil
+}
+
+// DecodeReadingInto is DecodeReadingTime into a reading the caller owns,
+// so a caller decoding record after record reuses one (the decoded value
+// of a local would escape to the heap). r is overwritten; after an error
+// its contents are unspecified.
+func (c *ReadingCodec) DecodeReadingInto(data []byte, r *schemas.Reading) (time.Time, error) {
+	*r = schemas.Reading{}
+	id, err := decodeRecord(c.e, data, r, c.setters)
+	if err != nil {
+		return time.Time{}, err
+	}
 	if !c.validate {
-		return r, time.Time{}, nil
+		return time.Time{}, nil
 	}
 	if c.maxField > 0 {
-		if err := validateLengths(&r, c.maxField); err != nil {
-			return schemas.Reading{}, time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
+		if err := validateLengths(r, c.maxField); err != nil {
+			return time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
 		}
 	}
 	et, err := r.ValidateTime()
 	if err != nil {
-		return schemas.Reading{}, time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
+		return time.Time{}, fieldReject(c.e, id, ReasonInvalidField, err)
 	}
 	field := "TIMESTAMP"
 	if !r.EventTime.IsZero() {
@@ -196,18 +209,18 @@ func (c *ReadingCodec) DecodeReadingTime(data []byte) (schemas.Reading, time.Tim
 			Detail: fmt.Sprintf("event time %s is outside %s..%s", fmtTime(et), fmtTime(EarliestEventTime), fmtTime(LatestEventTime))}
 	}
 	if et.Before(EarliestEventTime) {
-		return schemas.Reading{}, time.Time{}, outOfRange()
+		return time.Time{}, outOfRange()
 	}
 	if c.maxFuture > 0 {
 		if limit := c.now().Add(c.maxFuture); et.After(limit) {
-			return schemas.Reading{}, time.Time{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
+			return time.Time{}, &RejectError{Reason: ReasonFutureEventTime, SchemaID: id, Subject: c.e.subject, Field: field,
 				Detail: fmt.Sprintf("event time %s is after %s", fmtTime(et), fmtTime(limit))}
 		}
 	}
 	if et.After(LatestEventTime) {
-		return schemas.Reading{}, time.Time{}, outOfRange()
+		return time.Time{}, outOfRange()
 	}
-	return r, et, nil
+	return et, nil
 }
 
 // fmtTime formats t like RFC 3339, also outside years 0..9999 (where

@@ -3,9 +3,9 @@ package processors
 import (
 	"container/heap"
 
-	"github.com/turnstile-streams/turnstile/watermark"
-
 	"github.com/turnstile-streams/turnstile/schemas"
+	"github.com/turnstile-streams/turnstile/watermark"
+	"github.com/turnstile-streams/turnstile/windows"
 )
 
 // partClock is the in-memory view of one partition of the windowed stage:
@@ -39,6 +39,8 @@ type partClock struct {
 	// align pauses the partition's input while it runs ahead of the
 	// others (stage.align).
 	align watermark.Align
+	// rows is the closes' scratch, reused by every advance (stage.advance).
+	rows []windows.ClosedRow
 }
 
 func newPartClock(gen uint64) *partClock {

@@ -38,7 +38,11 @@ func (w *stage) advance(ctx goka.Context, c *partClock, meta *wire.PartitionMeta
 		target = c.streamTime // never back; still close what is due
 	}
 	stamp := w.stamp()
-	var rows []windows.ClosedRow
+	rows := c.rows[:0]
+	defer func() {
+		clear(rows) // keep the capacity, not the keys
+		c.rows = rows[:0]
+	}()
 	for {
 		at, ok := c.index.min()
 		if !ok || at > target {

@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnstile-streams/turnstile/codecs"
-	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/watermark"
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
@@ -101,6 +100,9 @@ type source struct {
 	*watermark.Source
 	pending []pendingMark
 	warned  bool // a warning said the oldest kept mark waits too long
+	// reading is where the partition's records are decoded, one after the
+	// other (nothing keeps a pointer to it past its callback).
+	reading wire.Reading
 }
 
 // pendingMark is a mark and how many of the partition's table writes it
@@ -217,13 +219,13 @@ func (in *intake) tick(ctx goka.Context, m wire.Tick) {
 // decode decodes and validates an input record; a record it cannot accept
 // is dead-lettered (ok false). A record whose schema the registry cannot
 // be asked about right now waits for it rather than be dead-lettered.
-func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int64, ok bool) {
+func (in *intake) decode(ctx goka.Context, raw []byte, rd *wire.Reading) (ok bool) {
 	in.inRecords.Inc()
 	var err error
 	var et time.Time
 	backoff := 100 * time.Millisecond
 	for {
-		r, et, err = in.decoder.DecodeReadingTime(raw)
+		et, err = in.decoder.DecodeReadingInto(raw, &rd.Reading)
 		if err == nil || !codecs.IsRetryable(err) {
 			break
 		}
@@ -240,9 +242,10 @@ func (in *intake) decode(ctx goka.Context, raw []byte) (r schemas.Reading, t int
 	}
 	if err != nil {
 		in.reject(ctx, raw, err)
-		return r, 0, false
+		return false
 	}
-	return r, et.UnixMilli(), true
+	rd.T = et.UnixMilli()
+	return true
 }
 
 // announce sends the partition's active mark before its first reading
@@ -302,13 +305,13 @@ func (in *ingest) onLoop(ctx goka.Context, msg any) {
 
 func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	r, t, ok := in.decode(ctx, raw)
-	if !ok {
+	rd := &in.source(ctx.Partition()).reading
+	if !in.decode(ctx, raw, rd) {
 		return
 	}
 	src := in.announce(ctx) // rejoin the receivers' minimum before the reading
-	in.rekey(ctx, &wire.Reading{Reading: r, T: t})
-	in.observe(ctx, src, t)
+	in.rekey(ctx, rd)
+	in.observe(ctx, src, rd.T)
 }
 
 func schemaID(raw []byte) int {

@@ -120,23 +120,24 @@ func (w *stage) group() *goka.GroupGraph {
 // once the writes it covers are acknowledged (intake.mark).
 func (w *stage) onInput(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	if r, t, ok := w.in.decode(ctx, raw); ok {
-		w.input(ctx, r, t)
+	rd := &w.in.source(ctx.Partition()).reading
+	if w.in.decode(ctx, raw, rd) {
+		w.input(ctx, rd)
 	}
 }
 
-// input takes a decoded, valid input reading at event time t.
-func (w *stage) input(ctx goka.Context, r schemas.Reading, t int64) {
+// input takes a decoded, valid input reading (the partition's, reused by
+// its next record).
+func (w *stage) input(ctx goka.Context, rd *wire.Reading) {
 	src := w.in.announce(ctx) // rejoin the receivers' minimum before the reading
-	rd := &wire.Reading{Reading: r, T: t}
-	if key := r.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
+	if key := rd.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
 		w.metrics.inPlace.Inc()
 		w.count.in.Inc()
 		w.apply(ctx, rd, true)
 	} else {
 		w.in.rekey(ctx, rd)
 	}
-	w.in.observe(ctx, src, t)
+	w.in.observe(ctx, src, rd.T)
 }
 
 func (w *stage) stamp() windows.Stamp {
