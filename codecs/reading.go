@@ -90,8 +90,11 @@ func (c *ReadingConfig) validate() error {
 // long after the reading (in state, a cache) should keep a copy
 // (strings.Clone) rather than pin the whole record, as windows.Device does.
 type ReadingCodec struct {
-	e         *engine
-	setters   []func(*schemas.Reading, flatValue)
+	e       *engine
+	setters []func(*schemas.Reading, flatValue)
+	// enc writes readings without goavro (nil: the writer schema needs
+	// goavro; reading_encode.go).
+	enc       []readingEncField
 	now       func() time.Time
 	maxFuture time.Duration
 	maxField  int
@@ -118,7 +121,12 @@ func NewReadingCodec(cfg ReadingConfig) (*ReadingCodec, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ReadingCodec{e: e, setters: setters, now: cfg.Now, maxFuture: cfg.MaxFuture, maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
+	wt, err := parseSchema(ws.Text)
+	if err != nil {
+		return nil, fmt.Errorf("codecs: writer schema: %w", err)
+	}
+	return &ReadingCodec{e: e, setters: setters, enc: newReadingEncoder(wt), now: cfg.Now, maxFuture: cfg.MaxFuture,
+		maxField: cfg.MaxFieldBytes, validate: !cfg.SkipValidation}, nil
 }
 
 // Subject returns the codec's subject.
@@ -144,9 +152,18 @@ func (c *ReadingCodec) Encode(value any) ([]byte, error) {
 	}
 }
 
-// EncodeReading encodes one reading with the writer schema.
+// EncodeReading encodes one reading with the writer schema: straight into
+// Avro binary when the writer schema allows it (reading_encode.go), else
+// through goavro.
 func (c *ReadingCodec) EncodeReading(r *schemas.Reading) ([]byte, error) {
-	return c.e.encode(ReadingNative(r))
+	if c.enc == nil {
+		return c.e.encode(ReadingNative(r))
+	}
+	buf, err := c.e.header()
+	if err != nil {
+		return nil, err
+	}
+	return appendReading(buf, c.enc, r), nil
 }
 
 // Decode decodes a payload into a *schemas.Reading. Errors are
