@@ -251,7 +251,11 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		res.Restore = &r
 	}
 	if fits(PhaseLatency, cfg.LatencyDuration+15*time.Second) {
-		l, err := runLatency(ctx, &cfg, cfg.LatencyLoad*ours.PerSecond, say)
+		rate := cfg.LatencyLoad * ours.PerSecond
+		if cfg.LatencyRate > 0 {
+			rate = cfg.LatencyRate
+		}
+		l, err := runLatency(ctx, &cfg, rate, say)
 		if err != nil {
 			return res, err
 		}

@@ -85,6 +85,9 @@ type Config struct {
 	// LatencyLoad is the produce rate as a fraction of ours' measured
 	// throughput (default 0.5).
 	LatencyLoad float64
+	// LatencyRate, when positive, is the produce rate in readings/s
+	// instead (to compare builds at one load).
+	LatencyRate float64
 	// ScalingReadings is the input of each scaling run.
 	ScalingReadings int64
 	// MemoryReadings is the input of the memory phase (RSS grows with
@@ -129,6 +132,9 @@ type Config struct {
 	// CPUProfile and HeapProfile, when set, receive pprof profiles of the
 	// ours throughput run (heap: at its end).
 	CPUProfile, HeapProfile string
+	// LatencyProfile, when set, receives a pprof CPU profile of the
+	// latency phase's live stream (warm-up included).
+	LatencyProfile string
 	// RestartProfile, when set, receives a pprof CPU profile of the cold
 	// restart (the restore phase's member rebuilding its table).
 	RestartProfile string

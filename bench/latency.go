@@ -198,6 +198,10 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	}()
 
 	say("latency: producing %.0f readings/s for %v (+%v warm-up)", rate, cfg.LatencyDuration, warmup)
+	stopProfile, err := startCPUProfile(cfg.LatencyProfile)
+	if err != nil {
+		return l, err
+	}
 	windows := map[string]int64{} // sink key -> window end
 	var produced int64
 	var perr error
@@ -226,6 +230,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		produced++
 	}
 	l.Rate = float64(produced) / time.Since(start).Seconds()
+	stopProfile()
 	if err := e.cl.Flush(ctx); err != nil {
 		return l, fmt.Errorf("bench: latency: %w", err)
 	}

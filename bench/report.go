@@ -112,8 +112,14 @@ func (r *Results) Markdown(w io.Writer) {
 	if l := r.Latency; l != nil {
 		p("### Close latency, live mode\n\n")
 		p("| load | windows | p50 ms | p99 ms | p99.9 ms | max ms | missing | device corrections |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+		load := 100 * r.Settings.LatencyLoad
+		for _, v := range r.Variants {
+			if v.Name == "ours" && v.PerSecond > 0 {
+				load = 100 * l.Rate / v.PerSecond
+			}
+		}
 		p("| %.0f readings/s (%.0f%% of ours' max) for %.0f s | %d | %.0f | %.0f | %.0f | %.0f | %d | %d |\n\n",
-			l.Rate, 100*r.Settings.LatencyLoad, l.Seconds, l.Windows, l.P50, l.P99, l.P999, l.Max, l.Missing, l.DeviceCorrections)
+			l.Rate, load, l.Seconds, l.Windows, l.P50, l.P99, l.P999, l.Max, l.Missing, l.DeviceCorrections)
 		p("Device corrections are records with REVISION > 1 on the device windows topic (not latency samples); this phase does not follow the station windows topic.\n\n")
 	}
 	if rs := r.Restore; rs != nil {
