@@ -194,54 +194,6 @@ func TestWriteBufferHoldsBackWrites(t *testing.T) {
 	}
 }
 
-// TestStoreCacheReadsOwnWrites checks the store with its cache against the
-// store without one over a sequence of writes, deletes and reads.
-func TestStoreCacheReadsOwnWrites(t *testing.T) {
-	for _, size := range []int64{-1, 512} { // disabled; tiny (evicting)
-		t.Run(fmt.Sprint(size), func(t *testing.T) {
-			st, err := Builder(Options{Dir: t.TempDir(), ValueCacheSize: size})("t", 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := st.Open(); err != nil {
-				t.Fatal(err)
-			}
-			defer st.Close()
-			if err := st.MarkRecovered(); err != nil {
-				t.Fatal(err)
-			}
-			want := map[string]string{}
-			for i := 0; i < 2000; i++ {
-				k := fmt.Sprintf("key-%d", i%37)
-				switch i % 5 {
-				case 0:
-					if err := st.Delete(k); err != nil {
-						t.Fatal(err)
-					}
-					delete(want, k)
-				default:
-					v := fmt.Sprintf("value-%d", i)
-					if err := st.Set(k, []byte(v)); err != nil {
-						t.Fatal(err)
-					}
-					want[k] = v
-				}
-				for j := 0; j < 37; j += 7 {
-					k := fmt.Sprintf("key-%d", j)
-					got, err := st.Get(k)
-					if err != nil {
-						t.Fatal(err)
-					}
-					w, ok := want[k]
-					if (got == nil) == ok || string(got) != w {
-						t.Fatalf("step %d: %s = %q, want %q (present %v)", i, k, got, w, ok)
-					}
-				}
-			}
-		})
-	}
-}
-
 // TestKeepValuesSkipsTheCopy checks that a store with KeepValues keeps the
 // slice a Set is given (no allocation per overwrite of a buffered key) and
 // that one without it copies the value (so a caller may reuse its slice).
