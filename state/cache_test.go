@@ -157,7 +157,7 @@ func TestWriteBufferHoldsBackWrites(t *testing.T) {
 		defer closer.Close()
 		return string(v)
 	}
-	commits := st.Stats().RecoveryCommits
+	commits := st.Stats().BufferCommits
 	// 10 keys of ~100 bytes rewritten 100 times: ~1 KiB pending, never full.
 	val := bytes.Repeat([]byte("x"), 90)
 	for i := range 1000 {
@@ -168,7 +168,7 @@ func TestWriteBufferHoldsBackWrites(t *testing.T) {
 	if got := inPebble("k9"); got != "" {
 		t.Fatalf("a buffered write reached Pebble before its buffer filled: %q", got)
 	}
-	if n := st.Stats().RecoveryCommits - commits; n != 0 {
+	if n := st.Stats().BufferCommits - commits; n != 0 {
 		t.Fatalf("%d commits for a buffer that never filled", n)
 	}
 	it, err := st.Iterator()
@@ -180,13 +180,13 @@ func TestWriteBufferHoldsBackWrites(t *testing.T) {
 		t.Fatalf("after an iterator opened, Pebble has %q, want %q", got, want)
 	}
 	// 100 distinct keys of ~100 bytes fill the 4 KiB buffer about twice.
-	commits = st.Stats().RecoveryCommits
+	commits = st.Stats().BufferCommits
 	for i := range 100 {
 		if err := st.Set(fmt.Sprintf("n%03d", i), val); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if n := st.Stats().RecoveryCommits - commits; n < 1 || n > 3 {
+	if n := st.Stats().BufferCommits - commits; n < 1 || n > 3 {
 		t.Fatalf("%d commits for ~10 KiB of distinct writes through a 4 KiB buffer, want 1 to 3", n)
 	}
 	if got := inPebble("n000"); got != string(val) {

@@ -106,6 +106,7 @@ type Store struct {
 	openRecovered  atomic.Int64 // changelog records Open applied itself
 	writes         atomic.Int64
 	commits        atomic.Int64
+	bufferCommits  atomic.Int64
 	// Processing Sets and changelog acknowledgements (SetOffset calls after
 	// MarkRecovered): Close calls a store clean only when they match.
 	runningSets, runningAcks atomic.Int64
@@ -445,11 +446,17 @@ func (s *Store) commitPending(b *pebble.Batch, sync bool) error {
 		wo = pebble.Sync
 	}
 	if err := s.db.Apply(b, wo); err != nil {
-		s.noteErr(err)
+		// The pending writes are gone with the batch: a store that lost
+		// writes must not be called clean by a later Close.
+		s.fail("commit failed: " + err.Error())
 		b.Reset()
 		return fmt.Errorf("state: commit batch in %s: %w", s.dir, err)
 	}
-	s.commits.Add(1)
+	if b == s.batch {
+		s.commits.Add(1)
+	} else {
+		s.bufferCommits.Add(1)
+	}
 	b.Reset()
 	s.batchOps = 0
 	return nil
@@ -613,10 +620,12 @@ type PartitionStats struct {
 	// MemTableBytes is the memory held by its memtables.
 	MemTableBytes uint64
 	// RecoveryWrites counts Set/Delete calls made while recovering,
-	// Writes those made afterwards, RecoveryCommits the batches committed.
+	// Writes those made afterwards, RecoveryCommits the recovery batches
+	// committed, BufferCommits the write buffer's.
 	RecoveryWrites  int64
 	Writes          int64
 	RecoveryCommits int64
+	BufferCommits   int64
 	// RecoveryBytes are the table keys' and values' bytes of the recovery
 	// writes; RecoveredOnOpen the changelog records Open applied itself
 	// (Options.RecoverOnOpen), counted in RecoveryWrites too.
@@ -640,6 +649,7 @@ func (s *Store) Stats() PartitionStats {
 		RecoveryWrites:  s.recoveryWrites.Load(),
 		Writes:          s.writes.Load(),
 		RecoveryCommits: s.commits.Load(),
+		BufferCommits:   s.bufferCommits.Load(),
 		RecoveryBytes:   s.recoveryBytes.Load(),
 		RecoveredOnOpen: s.openRecovered.Load(),
 		Rebuilt:         s.rebuilt,
