@@ -187,7 +187,7 @@ func (h *harness) deliver(in hinput) {
 	case in.input:
 		ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
 		p.inOffset++
-		h.stage.input(ctx, in.reading)
+		h.stage.input(ctx, h.stage.in.source(in.part), in.reading)
 	case in.tick != nil:
 		ctx.offset = p.loop
 		p.loop++

@@ -251,12 +251,10 @@ func (in *intake) decode(ctx goka.Context, raw []byte, rd *wire.Reading) (ok boo
 // announce sends the partition's active mark before its first reading
 // after idling (or a rebalance), so receivers count it again before the
 // reading arrives.
-func (in *intake) announce(ctx goka.Context) *source {
-	src := in.source(ctx.Partition())
+func (in *intake) announce(ctx goka.Context, src *source) {
 	if mk, ok := src.Announce(in.wall()); ok {
 		in.mark(ctx, src, mk)
 	}
-	return src
 }
 
 // observe records that the partition accepted a reading at t and sends
@@ -305,13 +303,13 @@ func (in *ingest) onLoop(ctx goka.Context, msg any) {
 
 func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	rd := &in.source(ctx.Partition()).reading
-	if !in.decode(ctx, raw, rd) {
+	src := in.source(ctx.Partition())
+	if !in.decode(ctx, raw, &src.reading) {
 		return
 	}
-	src := in.announce(ctx) // rejoin the receivers' minimum before the reading
-	in.rekey(ctx, rd)
-	in.observe(ctx, src, rd.T)
+	in.announce(ctx, src) // rejoin the receivers' minimum before the reading
+	in.rekey(ctx, &src.reading)
+	in.observe(ctx, src, src.reading.T)
 }
 
 func schemaID(raw []byte) int {

@@ -120,16 +120,16 @@ func (w *stage) group() *goka.GroupGraph {
 // once the writes it covers are acknowledged (intake.mark).
 func (w *stage) onInput(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
-	rd := &w.in.source(ctx.Partition()).reading
-	if w.in.decode(ctx, raw, rd) {
-		w.input(ctx, rd)
+	src := w.in.source(ctx.Partition())
+	if w.in.decode(ctx, raw, &src.reading) {
+		w.input(ctx, src, &src.reading)
 	}
 }
 
-// input takes a decoded, valid input reading (the partition's, reused by
-// its next record).
-func (w *stage) input(ctx goka.Context, rd *wire.Reading) {
-	src := w.in.announce(ctx) // rejoin the receivers' minimum before the reading
+// input takes a decoded, valid reading from the input partition of src
+// (usually src's own, which its next record reuses).
+func (w *stage) input(ctx goka.Context, src *source, rd *wire.Reading) {
+	w.in.announce(ctx, src) // rejoin the receivers' minimum before the reading
 	if key := rd.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
 		w.metrics.inPlace.Inc()
 		w.count.in.Inc()
