@@ -50,8 +50,6 @@ func machine() Machine {
 	return m
 }
 
-// cpuTime is the process's user+system CPU time so far (every goroutine,
-// the in-process broker included).
 // usage is the process's CPU time and the bytes its Go heap allocated so
 // far.
 type usage struct {
@@ -69,6 +67,8 @@ func processUsage() usage {
 	return usage{cpu: cpuTime(), alloc: alloc}
 }
 
+// cpuTime is the process's user+system CPU time so far (every goroutine,
+// the in-process broker included).
 func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {

@@ -91,7 +91,6 @@ type Store struct {
 	hasOffset    bool
 	offsetDirty  bool // offset not yet in batch/DB
 	keyBuf       []byte
-	offsetBuf    []byte
 	recovered    atomic.Bool
 
 	iterMu sync.Mutex
