@@ -438,7 +438,9 @@ func (m *member) processorOptions(tracker *storageTracker) []goka.ProcessorOptio
 	opts := []goka.ProcessorOption{
 		goka.WithTopicManagerBuilder(goka.TopicManagerBuilderWithConfig(&sc, tm)),
 		goka.WithConsumerGroupBuilder(goka.ConsumerGroupBuilderWithConfig(&sc)),
-		goka.WithProducerBuilder(goka.ProducerBuilderWithConfig(&sc)),
+		// Changelog writes, emits and loopbacks go through franz-go
+		// (kgoProducer), the consumers stay goka's (sarama's).
+		goka.WithProducerBuilder(kgoProducerBuilder(m.cfg.KafkaOpts)),
 		goka.WithConsumerSaramaBuilder(goka.SaramaConsumerBuilderWithConfig(&sc)),
 		goka.WithLogger(gokalog.New(m.log, "goka")),
 		// Keys are placed by the pipeline's one key -> partition function:
