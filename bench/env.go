@@ -75,7 +75,15 @@ func (e *env) clients(registryURL string) (err error) {
 	return nil
 }
 
-func (e *env) kafkaOpts() []kgo.Opt { return []kgo.Opt{kgo.SeedBrokers(e.seeds...)} }
+// kafkaOpts are what turnstile's commands give franz-go by default
+// (clientconf, DefaultCompression): the seeds and uncompressed batches. Every client of the
+// harness uses them, the pipelines under test included, so the input, the
+// changelog and the sinks are written as a default deployment writes them.
+func (e *env) kafkaOpts() []kgo.Opt { return defaultKafkaOpts(e.seeds) }
+
+func defaultKafkaOpts(seeds []string) []kgo.Opt {
+	return []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ProducerBatchCompression(kgo.NoCompression())}
+}
 
 func (e *env) brokers() []string { return e.seeds }
 

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/riferrei/srclient"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/state"
@@ -68,7 +67,7 @@ func RunMember(ctx context.Context, spec string, log *slog.Logger) error {
 		return err
 	}
 	p, err := processors.New(processors.Config{
-		Brokers: s.Brokers, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(s.Brokers...)},
+		Brokers: s.Brokers, KafkaOpts: defaultKafkaOpts(s.Brokers),
 		Registry:   srclient.CreateSchemaRegistryClient(s.Registry),
 		Partitions: s.Partitions, Window: s.Window, Grace: s.Grace, Retention: s.Retention, MaxDelta: s.MaxDelta,
 		IdleTimeout: s.IdleTimeout, TickInterval: s.TickInterval, MarkInterval: s.MarkInterval, AlignDrift: s.AlignDrift, MaxFuture: -1,
