@@ -360,6 +360,7 @@ func (c *Cluster) handleFetch(creq *clientReq, w *watchFetch) (kmsg.Response, er
 
 	var batchesAdded int
 	nbytes = 0
+	var picks []pickedBatch
 full:
 	for _, fp := range toFetch {
 		if e := c.deny(creq, fp.topic, kmsg.ACLResourceTypeTopic, kmsg.ACLOperationRead, faultKey{topic: fp.topic, topicID: fp.topicID}.part(fp.partition)); e != nil {
@@ -433,6 +434,10 @@ full:
 		var lastMeta *batchMeta
 		// Walk batches starting from the found position (segIdx, metaIdx).
 		// The first segment starts at metaIdx; subsequent segments start at 0.
+		// The batches are picked first and read after, into one buffer of
+		// their size (turnstile patch 2, PATCHES.md).
+		picks = picks[:0]
+		reqFull := false
 	segments:
 		for si := segIdx; si < len(pd.segments); si++ {
 			seg := &pd.segments[si]
@@ -446,7 +451,8 @@ full:
 					break segments
 				}
 				if nbytes += int(m.nbytes); nbytes > int(req.MaxBytes) && batchesAdded > 0 {
-					break full
+					reqFull = true
+					break segments
 				}
 				if pbytes += int(m.nbytes); pbytes > int(fp.maxBytes) && batchesAdded > 0 {
 					break segments
@@ -454,13 +460,17 @@ full:
 				batchesAdded++
 				pBatchesAdded++
 				lastMeta = m
-				raw, err := c.readBatchRaw(pd, si, m)
-				if err != nil {
-					sp.ErrorCode = kerr.UnknownServerError.Code
-					break segments
-				}
-				sp.RecordBatches = append(sp.RecordBatches, raw...)
+				picks = append(picks, pickedBatch{si, m})
 			}
+		}
+		if len(picks) > 0 {
+			var err error
+			if sp.RecordBatches, err = c.appendBatchesRaw(sp.RecordBatches, pd, picks); err != nil {
+				sp.ErrorCode = kerr.UnknownServerError.Code
+			}
+		}
+		if reqFull {
+			break full
 		}
 
 		// For read_committed, look up aborted transactions that overlap
