@@ -2,13 +2,16 @@ package datalake
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	// klauspost's deflate at the standard library's default level: on MTA
+	// rows 3.7x as fast and 7 % smaller (docs/benchmarks.md).
+	"github.com/klauspost/compress/gzip"
 )
 
 // DeviceCSVColumns returns the columns of a device-window CSV file after
