@@ -69,6 +69,12 @@ func (p *Pipeline) saramaConfig() (*sarama.Config, error) {
 	// New groups start at the oldest offset: a pipeline must not skip data
 	// that was produced before it first started.
 	sc.Consumer.Offsets.Initial = sarama.OffsetOldest
+	// The ticker sees an input partition caught up from the committed
+	// offset (grouplag), and the last windows close only once every one
+	// is: commit as often as it ticks (sarama's default is every second).
+	// The MTA week into dev, three alternating pairs: see
+	// docs/benchmarks.md.
+	sc.Consumer.Offsets.AutoCommit.Interval = min(p.cfg.TickInterval, time.Second)
 	// The changelog's order is the table's truth: acknowledge from all
 	// replicas and never reorder on retry.
 	sc.Producer.RequiredAcks = sarama.WaitForAll
