@@ -47,7 +47,8 @@ type Config struct {
 
 	// Compression is the codec of every batch produced through KgoOpts and
 	// ApplySarama: none, gzip, snappy, lz4 or zstd (the producer property
-	// compression.type); empty means DefaultCompression.
+	// compression.type); empty means DefaultCompression. franz-go writes a
+	// batch uncompressed when the codec would not make it smaller.
 	Compression string
 }
 

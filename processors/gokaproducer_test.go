@@ -3,6 +3,7 @@ package processors
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -141,5 +142,34 @@ func TestKgoProducerFailsPromises(t *testing.T) {
 	}
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestKgoProducerTakesTheUsersOptions: the member's Kafka options come
+// after the producer's own, so a user's --compression reaches the
+// changelog, the marks and the dead letters.
+func TestKgoProducerTakesTheUsersOptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("produces to the embedded broker")
+	}
+	b := testenv.Broker(t, "")
+	testenv.CreateTopic(t, b.Addr(), "t", 1, nil)
+	p, err := kgoProducerBuilder([]kgo.Opt{kgo.SeedBrokers(b.Addr()), kgo.ProducerBatchCompression(kgo.Lz4Compression())})(
+		[]string{b.Addr()}, "test", schemas.Hasher())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for i := range 50 {
+		keys = append(keys, fmt.Sprint("key ", i))
+	}
+	// One value repeated: a batch of them compresses whatever its size.
+	emitAll(t, p, "t", keys, func(string) []byte { return []byte(strings.Repeat("compressible ", 20)) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, r := range testenv.ReadN(t, ctx, []string{b.Addr()}, "t", len(keys), 0) {
+		if c := r.Attrs.CompressionType(); c != 3 { // lz4
+			t.Fatalf("record %s in a batch of codec %d, want lz4 (3)", r.Key, c)
+		}
 	}
 }

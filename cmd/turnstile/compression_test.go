@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -16,8 +17,8 @@ import (
 
 // TestCompressionFlag, end to end: --compression reaches every producer of a
 // command. produce writes the input in its codec; a process member writes, in
-// its own, the sink topics (the relays, franz-go), the dead letters and the
-// internal topics (goka's sarama producer).
+// its own, the sink topics (the relays), the dead letters and the internal
+// topics (goka's producer, franz-go too).
 func TestCompressionFlag(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs a pipeline member")
@@ -40,18 +41,28 @@ func TestCompressionFlag(t *testing.T) {
 		t.Fatalf("produce: %v\n%s\n%s", err, out, errOut)
 	}
 	topics := processors.DefaultTopics()
+	// Every producer is franz-go, which writes a batch uncompressed when
+	// the codec would not make it smaller (the readings topic carries only
+	// the stage's marks, a few bytes each; the dead letters come a few at
+	// a time): no batch may be in another codec, and the topics with
+	// bigger batches must show the flag's. That goka's producer takes the
+	// codec is TestKgoProducerTakesTheUsersOptions (processors).
 	for _, tc := range []struct {
 		topic, codec, writer string
+		small                bool
 	}{
-		{topics.Input, "zstd", "turnstile produce"},
-		{topics.DeviceWindows, "lz4", "the device relay (franz-go)"},
-		{topics.StationWindows, "lz4", "the station relay (franz-go)"},
-		{topics.DeadLetters, "lz4", "the ingest stage (goka, sarama)"},
-		{topics.Readings, "lz4", "the ingest stage (goka, sarama)"},
+		{topics.Input, "zstd", "turnstile produce", false},
+		{topics.DeviceWindows, "lz4", "the relay", false},
+		{topics.StationWindows, "lz4", "the relay", false},
+		{topics.DeadLetters, "lz4", "the windowed stage (goka's producer)", true},
+		{topics.Readings, "lz4", "the windowed stage's marks (goka's producer)", true},
 	} {
 		got := readCodecs(t, ctx, b.Addr(), tc.topic, 5)
-		if len(got) != 1 || !got[tc.codec] {
-			t.Errorf("%s, written by %s: batches in %v, want %s only", tc.topic, tc.writer, got, tc.codec)
+		other := maps.Clone(got)
+		delete(other, tc.codec)
+		delete(other, "none")
+		if len(other) > 0 || !tc.small && !got[tc.codec] {
+			t.Errorf("%s, written by %s: batches in %v, want %s (or none where it would not be smaller)", tc.topic, tc.writer, got, tc.codec)
 		}
 	}
 }
