@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
@@ -27,17 +28,42 @@ type publisher struct {
 }
 
 // publishInfo rides on an output record's Context so the relay's
-// acknowledgement hook can measure latency and count kinds.
+// acknowledgement hook can count it and measure its latency.
 type publishInfo struct {
-	group     string
-	kind      string
+	published prometheus.Counter  // turnstile_published_total{topic, kind}
+	latency   prometheus.Observer // the stage's close latency; nil for too-late readings
 	emittedAt int64
 }
 
 type publishInfoKey struct{}
 
-func withInfo(group, kind string, emittedAt int64) context.Context {
-	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{group, kind, emittedAt})
+// stageMetrics are one stage's publication metrics with their labels
+// resolved once, not on each record's acknowledgement.
+type stageMetrics struct {
+	deviceFirst, deviceCorrection, stationFirst, stationCorrection, late prometheus.Counter
+	latency                                                              prometheus.Observer
+}
+
+func (p *publisher) stageMetrics(group string) *stageMetrics {
+	pub := p.metrics.published
+	return &stageMetrics{
+		deviceFirst: pub.WithLabelValues(p.topics.DeviceWindows, kind(1)), deviceCorrection: pub.WithLabelValues(p.topics.DeviceWindows, kind(2)),
+		stationFirst: pub.WithLabelValues(p.topics.StationWindows, kind(1)), stationCorrection: pub.WithLabelValues(p.topics.StationWindows, kind(2)),
+		late: pub.WithLabelValues(p.topics.Late, "late"), latency: p.metrics.closeLatency.WithLabelValues(group),
+	}
+}
+
+// row is the Context of a window row of revision rev (first or correction).
+func (m *stageMetrics) row(first, correction prometheus.Counter, rev int32, emittedAt int64) context.Context {
+	c := correction
+	if rev == 1 {
+		c = first
+	}
+	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{c, m.latency, emittedAt})
+}
+
+func (m *stageMetrics) lateReading() context.Context {
+	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{published: m.late})
 }
 
 func (p *publisher) onPublished(rec *kgo.Record) {
@@ -45,9 +71,9 @@ func (p *publisher) onPublished(rec *kgo.Record) {
 	if !ok {
 		return
 	}
-	p.metrics.published.WithLabelValues(rec.Topic, info.kind).Inc()
-	if info.emittedAt > 0 && info.kind != "late" {
-		p.metrics.closeLatency.WithLabelValues(info.group).Observe(time.Since(time.UnixMilli(info.emittedAt)).Seconds())
+	info.published.Inc()
+	if info.emittedAt > 0 && info.latency != nil {
+		info.latency.Observe(time.Since(time.UnixMilli(info.emittedAt)).Seconds())
 	}
 }
 
@@ -75,17 +101,18 @@ func retryable(err error) error {
 // closed; a device's record its outbox (its corrections and the station
 // corrections they cause, and too-late readings).
 func (p *publisher) translate(group string) emitter.Translate {
+	m := p.stageMetrics(group)
 	return func(rec *kgo.Record) ([]*kgo.Record, error) {
 		if len(rec.Value) > 0 && rec.Value[0] == wire.TagPartition {
 			meta, err := wire.DecodeMeta(rec.Value)
 			if err != nil {
 				return nil, err
 			}
-			outs, err := p.deviceRows(group, meta.Closes, nil)
+			outs, err := p.deviceRows(m, meta.Closes, nil)
 			if err != nil {
 				return nil, err
 			}
-			return p.stationRows(group, meta.Stations, outs)
+			return p.stationRows(m, meta.Stations, outs)
 		}
 		h, ok, err := wire.PendingHead(rec.Value)
 		if !ok {
@@ -97,7 +124,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 		for i, w := range o.Windows {
 			rows[i] = windows.ClosedRow{Key: key, Division: h.Division, Row: w}
 		}
-		outs, err := p.deviceRows(group, rows, nil)
+		outs, err := p.deviceRows(m, rows, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -106,7 +133,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 		for _, w := range o.Stations {
 			rows = append(rows, windows.ClosedRow{Key: station, Division: h.Division, Row: w})
 		}
-		if outs, err = p.stationRows(group, rows, outs); err != nil {
+		if outs, err = p.stationRows(m, rows, outs); err != nil {
 			return nil, err
 		}
 		for _, l := range o.Late {
@@ -118,7 +145,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 			if err != nil {
 				return nil, retryable(err)
 			}
-			outs = append(outs, &kgo.Record{Topic: p.topics.Late, Key: []byte(r.DeviceKey()), Value: b, Context: withInfo(group, "late", 0)})
+			outs = append(outs, &kgo.Record{Topic: p.topics.Late, Key: []byte(r.DeviceKey()), Value: b, Context: m.lateReading()})
 		}
 		return outs, nil
 	}
@@ -126,7 +153,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 
 // deviceRows appends the device windows topic's records of rows (Key: the
 // device's reading key), keyed CA|UNIT|SCP|START.
-func (p *publisher) deviceRows(group string, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
+func (p *publisher) deviceRows(m *stageMetrics, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
 	for _, c := range rows {
 		st, dev, ok := schemas.SplitReadingKey(c.Key)
 		if !ok {
@@ -144,14 +171,14 @@ func (p *publisher) deviceRows(group string, rows []windows.ClosedRow, outs []*k
 			return nil, retryable(err)
 		}
 		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: []byte(schemas.DeviceWindowKey(dev, time.UnixMilli(w.Start))), Value: b,
-			Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
+			Context: m.row(m.deviceFirst, m.deviceCorrection, w.Rev, w.EmittedAt)})
 	}
 	return outs, nil
 }
 
 // stationRows appends the station windows topic's records of rows (Key:
 // the station key), keyed STATION|LINENAME|START.
-func (p *publisher) stationRows(group string, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
+func (p *publisher) stationRows(m *stageMetrics, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
 	for _, c := range rows {
 		name, line, ok := schemas.SplitStationKey(c.Key)
 		if !ok {
@@ -166,7 +193,7 @@ func (p *publisher) stationRows(group string, rows []windows.ClosedRow, outs []*
 			return nil, retryable(err)
 		}
 		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: []byte(schemas.StationWindowKey(c.Key, time.UnixMilli(w.Start))),
-			Value: b, Context: withInfo(group, kind(w.Rev), w.EmittedAt)})
+			Value: b, Context: m.row(m.stationFirst, m.stationCorrection, w.Rev, w.EmittedAt)})
 	}
 	return outs, nil
 }

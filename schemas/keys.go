@@ -52,7 +52,13 @@ func DeviceWindowKey(device string, start time.Time) string { return windowKey(d
 func StationWindowKey(station string, start time.Time) string { return windowKey(station, start) }
 
 func windowKey(prefix string, start time.Time) string {
-	return prefix + KeySeparator + start.UTC().Format(WindowKeyTime)
+	var at [len(WindowKeyTime) + 8]byte // room for a year past 9999
+	var sb strings.Builder
+	sb.Grow(len(prefix) + len(KeySeparator) + len(WindowKeyTime))
+	sb.WriteString(prefix)
+	sb.WriteString(KeySeparator)
+	sb.Write(appendKeyTime(at[:0], start))
+	return sb.String()
 }
 
 // SplitDeviceWindowKey splits a key made by [DeviceWindowKey] into its

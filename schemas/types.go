@@ -186,8 +186,7 @@ func WindowEndFields(end time.Time, zone *time.Location) (date, clock string) {
 	if zone == nil {
 		zone = time.UTC
 	}
-	end = end.In(zone)
-	return end.Format(WindowDateLayout), end.Format(ClockLayout)
+	return endFields(end.In(zone))
 }
 
 // maxZoneOffset bounds the UTC offsets Validate accepts between a window's
