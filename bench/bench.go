@@ -177,6 +177,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	say("preload: %d readings (%d devices, %d stations, %.0f MB) in %.1fs",
 		res.Input.Readings, res.Input.Devices, res.Input.Stations, float64(res.Input.Bytes)/1e6, res.Input.Seconds)
 
+	settle(PhaseThroughput, say)
 	limit, err := runLimit(ctx, e, &cfg, input, cfg.Readings)
 	if err != nil {
 		return res, err
@@ -186,6 +187,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 
 	res.RSSMiB.BeforeStart = rssMiB()
 	stateDir := filepath.Join(cfg.Dir, "main", "state")
+	settle(PhaseThroughput, say)
 	ours, m, err := runOurs(ctx, e, &cfg, stateDir, 1, cfg.Readings, expected{limit.Devices, *limit.Stations}, say, true)
 	if err != nil {
 		return res, err
@@ -244,6 +246,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	// our pipeline (its republished windows are its Duplicates): neither
 	// reports corrections.
 	if fits(PhaseRestore, 30*time.Second) {
+		settle(PhaseRestore, say)
 		r, err := runRestore(ctx, e, &cfg, stateDir, res.Input.EventTo, say)
 		if err != nil {
 			return res, err
@@ -255,6 +258,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		if cfg.LatencyRate > 0 {
 			rate = cfg.LatencyRate
 		}
+		settle(PhaseLatency, say)
 		l, err := runLatency(ctx, &cfg, rate, say)
 		if err != nil {
 			return res, err
@@ -264,6 +268,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			l.Windows, l.Rate, l.P50, l.P99, l.P999, l.DeviceCorrections)
 	}
 	if fits(PhaseGoka, time.Duration(cfg.Readings)*perReading/2+20*time.Second) {
+		settle(PhaseGoka, say)
 		g, err := runGoka(ctx, e, &cfg, input, preloaded, cfg.Readings, limit.Devices, say)
 		if err != nil {
 			return res, err
@@ -285,6 +290,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	}
 	if fits(PhaseScaling, time.Duration(cfg.ScalingMembers)*(time.Duration(cfg.ScalingReadings)*perReading+15*time.Second)) {
 		for k := 1; k <= cfg.ScalingMembers; k++ {
+			settle(PhaseScaling, say)
 			v, err := runScaling(ctx, &cfg, k, say)
 			if err != nil {
 				// Reported, and the run fails at the end; the other
@@ -300,6 +306,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 		}
 	}
 	if fits(PhaseMemory, time.Duration(cfg.MemoryReadings)*perReading+20*time.Second) {
+		settle(PhaseMemory, say)
 		m, err := runMemory(ctx, &cfg, say)
 		if err != nil {
 			return res, err
@@ -315,6 +322,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	}
 	if cfg.runs(PhaseCurve) {
 		// Point by point, as many as fit (the others are noted).
+		settle(PhaseCurve, say)
 		runCurve(ctx, &cfg, ratesNow, func() time.Duration { return cfg.Budget - time.Since(began) - mtaWeek }, res, say)
 	}
 	if cfg.runs(PhaseMTAWeek) {
@@ -323,6 +331,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 			res.Notes = append(res.Notes, n)
 			say("%s", n)
 		} else if fits(PhaseMTAWeek, mtaWeek) {
+			settle(PhaseMTAWeek, say)
 			w, err := runMTAWeek(ctx, &cfg, say)
 			if err != nil {
 				res.Failures = append(res.Failures, fmt.Sprintf("mtaweek: %v", err))
