@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/riferrei/srclient"
@@ -14,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/broker"
+	"github.com/turnstile-streams/turnstile/clientconf"
 	"github.com/turnstile-streams/turnstile/registry"
 	"github.com/turnstile-streams/turnstile/schemas"
 )
@@ -27,6 +29,7 @@ type env struct {
 	broker *broker.Broker
 	reg    *registry.Server
 	seeds  []string
+	opts   []kgo.Opt // defaultKafkaOpts(seeds)
 	sr     srclient.ISchemaRegistryClient
 	// cl produces with goka's partitioner (keys land where goka looks).
 	cl  *kgo.Client
@@ -44,7 +47,9 @@ func startEnv(ctx context.Context, dir string, log *slog.Logger) (e *env, err er
 	if e.broker, err = broker.Start(ctx, broker.Config{DataDir: filepath.Join(dir, "kafka"), Logger: log}); err != nil {
 		return nil, err
 	}
-	e.seeds = []string{e.broker.Addr()}
+	if err = e.setSeeds([]string{e.broker.Addr()}); err != nil {
+		return nil, err
+	}
 	if e.reg, err = registry.Start(ctx, registry.Config{Addr: "127.0.0.1:0", KafkaOpts: e.kafkaOpts(), Logger: log}); err != nil {
 		return nil, err
 	}
@@ -57,7 +62,10 @@ func startEnv(ctx context.Context, dir string, log *slog.Logger) (e *env, err er
 // connectEnv is an env of the broker at seeds and the registry at
 // registryURL that another process runs (turnstile dev): clients only.
 func connectEnv(seeds []string, registryURL string, log *slog.Logger) (*env, error) {
-	e := &env{seeds: seeds, log: log}
+	e := &env{log: log}
+	if err := e.setSeeds(seeds); err != nil {
+		return nil, err
+	}
 	if err := e.clients(registryURL); err != nil {
 		e.close()
 		return nil, err
@@ -75,14 +83,27 @@ func (e *env) clients(registryURL string) (err error) {
 	return nil
 }
 
-// kafkaOpts are what turnstile's commands give franz-go by default
-// (clientconf, DefaultCompression): the seeds and uncompressed batches. Every client of the
-// harness uses them, the pipelines under test included, so the input, the
-// changelog and the sinks are written as a default deployment writes them.
-func (e *env) kafkaOpts() []kgo.Opt { return defaultKafkaOpts(e.seeds) }
+func (e *env) setSeeds(seeds []string) (err error) {
+	e.seeds = seeds
+	e.opts, err = defaultKafkaOpts(seeds)
+	return err
+}
 
-func defaultKafkaOpts(seeds []string) []kgo.Opt {
-	return []kgo.Opt{kgo.SeedBrokers(seeds...), kgo.ProducerBatchCompression(kgo.NoCompression())}
+// kafkaOpts are the env's franz-go options (defaultKafkaOpts), a copy the
+// caller may append to.
+func (e *env) kafkaOpts() []kgo.Opt { return slices.Clone(e.opts) }
+
+// defaultKafkaOpts are what turnstile's commands give franz-go for seeds
+// when no other setting is made (clientconf: uncompressed batches among
+// them). Every client of the harness uses them, the pipelines under test
+// included, so the input, the changelog and the sinks are written as a
+// default deployment writes them.
+func defaultKafkaOpts(seeds []string) ([]kgo.Opt, error) {
+	opts, err := clientconf.Config{Brokers: seeds}.KgoOpts()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	return opts, nil
 }
 
 func (e *env) brokers() []string { return e.seeds }

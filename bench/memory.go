@@ -66,8 +66,12 @@ func RunMember(ctx context.Context, spec string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	kopts, err := defaultKafkaOpts(s.Brokers)
+	if err != nil {
+		return err
+	}
 	p, err := processors.New(processors.Config{
-		Brokers: s.Brokers, KafkaOpts: defaultKafkaOpts(s.Brokers),
+		Brokers: s.Brokers, KafkaOpts: kopts,
 		Registry:   srclient.CreateSchemaRegistryClient(s.Registry),
 		Partitions: s.Partitions, Window: s.Window, Grace: s.Grace, Retention: s.Retention, MaxDelta: s.MaxDelta,
 		IdleTimeout: s.IdleTimeout, TickInterval: s.TickInterval, MarkInterval: s.MarkInterval, AlignDrift: s.AlignDrift, MaxFuture: -1,
