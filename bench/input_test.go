@@ -99,3 +99,48 @@ func TestStreamScalesStations(t *testing.T) {
 		t.Errorf("%d stations of the third copy, want %d", copies, len(st1))
 	}
 }
+
+// TestPregeneratedIsTheStream: the latency phase's pregenerated readings
+// are the stream's, record for record (key, value, event time), and their
+// keys are reading keys, from which the phase takes each device.
+func TestPregeneratedIsTheStream(t *testing.T) {
+	b := testenv.Broker(t, "")
+	r := testenv.Registry(t, b.Addr())
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{
+		Client: srclient.CreateSchemaRegistryClient(r.URL()), Subject: schemas.Subject(schemas.DefaultInputTopic)}, MaxFuture: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Devices: 6000} // two copies of the reference: renamed records too
+	cfg.Defaults()
+	stream := func() *stream {
+		st, err := newStream(&cfg, codec, cfg.Start)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	const n = 15000
+	pre, err := pregenerate(stream(), n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pre.len() != n {
+		t.Fatalf("%d readings pregenerated, want %d", pre.len(), n)
+	}
+	want := stream()
+	for i := range n {
+		rec, err := want.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, value, evt := pre.at(i)
+		if string(key) != string(rec.Key) || string(value) != string(rec.Value) || evt != rec.EventTime.UnixMilli() {
+			t.Fatalf("reading %d: key %q, %d value bytes, event time %d; the stream's %q, %d, %d",
+				i, key, len(value), evt, rec.Key, len(rec.Value), rec.EventTime.UnixMilli())
+		}
+		if _, dev, ok := schemas.SplitReadingKey(string(key)); !ok || dev != rec.Reading.DeviceKey() {
+			t.Fatalf("reading %d: key %q does not end in its device %q", i, key, rec.Reading.DeviceKey())
+		}
+	}
+}

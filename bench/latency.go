@@ -224,7 +224,8 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		if produced >= int64(pre.len()) {
 			return l, fmt.Errorf("bench: latency: the %d pregenerated readings ran out", pre.len())
 		}
-		key, value, device, evt := pre.at(int(produced))
+		key, value, evt := pre.at(int(produced))
+		_, device, _ := schemas.SplitReadingKey(string(key))
 		ws := floorTo(evt, cfg.Window.Milliseconds())
 		windows[schemas.DeviceWindowKey(device, time.UnixMilli(ws))] = ws + cfg.Window.Milliseconds()
 		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: key, Value: value}, func(rec *kgo.Record, err error) {
@@ -277,24 +278,24 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	return l, nil
 }
 
-// pregenerated is a stream's first readings, ready to produce: keys,
-// values and device keys in one byte arena and their offsets and event
-// times in a slice, neither holding pointers, so the garbage collector
-// does not scan them while the pipeline runs beside them.
+// pregenerated is a stream's first readings, ready to produce: record
+// keys (reading keys) and values in one byte arena and their offsets and
+// event times in a slice, neither holding pointers, so the garbage
+// collector does not scan them while the pipeline runs beside them.
 type pregenerated struct {
 	arena []byte
 	recs  []pregen
 }
 
 type pregen struct {
-	key, value, device [2]int32 // offset, length in arena
-	evt                int64    // event time, Unix ms
+	key, value [2]int32 // offset, length in arena
+	evt        int64    // event time, Unix ms
 }
 
 func pregenerate(st *stream, n int) (*pregenerated, error) {
-	// ~190 bytes a reading (its key twice, its Avro value); the arena
-	// grows if they are longer.
-	p := &pregenerated{recs: make([]pregen, 0, n), arena: make([]byte, 0, n*190)}
+	// ~170 bytes a reading (its key, its Avro value); the arena grows if
+	// they are longer.
+	p := &pregenerated{recs: make([]pregen, 0, n), arena: make([]byte, 0, n*170)}
 	put := func(b []byte) [2]int32 {
 		off := len(p.arena)
 		p.arena = append(p.arena, b...)
@@ -308,8 +309,7 @@ func pregenerate(st *stream, n int) (*pregenerated, error) {
 		if len(p.arena) > math.MaxInt32-1024 {
 			return nil, fmt.Errorf("bench: latency: %d pregenerated readings fill 2 GB", len(p.recs))
 		}
-		p.recs = append(p.recs, pregen{key: put(r.Key), value: put(r.Value), device: put([]byte(r.Reading.DeviceKey())),
-			evt: r.EventTime.UnixMilli()})
+		p.recs = append(p.recs, pregen{key: put(r.Key), value: put(r.Value), evt: r.EventTime.UnixMilli()})
 	}
 	return p, nil
 }
@@ -317,9 +317,9 @@ func pregenerate(st *stream, n int) (*pregenerated, error) {
 func (p *pregenerated) len() int { return len(p.recs) }
 
 // at is reading i: its record key and value (sharing the arena: the
-// producer only reads them), its device key and its event time.
-func (p *pregenerated) at(i int) (key, value []byte, device string, evt int64) {
+// producer only reads them) and its event time.
+func (p *pregenerated) at(i int) (key, value []byte, evt int64) {
 	r := p.recs[i]
 	slice := func(x [2]int32) []byte { return p.arena[x[0] : x[0]+x[1] : x[0]+x[1]] }
-	return slice(r.key), slice(r.value), string(slice(r.device)), r.evt
+	return slice(r.key), slice(r.value), r.evt
 }
