@@ -40,26 +40,33 @@ type publishInfoKey struct{}
 // stageMetrics are one stage's publication metrics with their labels
 // resolved once, not on each record's acknowledgement.
 type stageMetrics struct {
-	deviceFirst, deviceCorrection, stationFirst, stationCorrection, late prometheus.Counter
-	latency                                                              prometheus.Observer
+	devices, stations windowCounters
+	late              prometheus.Counter
+	latency           prometheus.Observer
 }
+
+// windowCounters count one sink topic's window rows by their
+// turnstile_published_total kind: "first" (REVISION 1) or "correction"
+// (every later revision; --emit updates' updates are later revisions too).
+// Too-late readings are "late".
+type windowCounters struct{ first, correction prometheus.Counter }
 
 func (p *publisher) stageMetrics(group string) *stageMetrics {
-	pub := p.metrics.published
-	return &stageMetrics{
-		deviceFirst: pub.WithLabelValues(p.topics.DeviceWindows, kind(1)), deviceCorrection: pub.WithLabelValues(p.topics.DeviceWindows, kind(2)),
-		stationFirst: pub.WithLabelValues(p.topics.StationWindows, kind(1)), stationCorrection: pub.WithLabelValues(p.topics.StationWindows, kind(2)),
-		late: pub.WithLabelValues(p.topics.Late, "late"), latency: p.metrics.closeLatency.WithLabelValues(group),
+	counters := func(topic string) windowCounters {
+		return windowCounters{p.metrics.published.WithLabelValues(topic, "first"), p.metrics.published.WithLabelValues(topic, "correction")}
 	}
+	return &stageMetrics{devices: counters(p.topics.DeviceWindows), stations: counters(p.topics.StationWindows),
+		late: p.metrics.published.WithLabelValues(p.topics.Late, "late"), latency: p.metrics.closeLatency.WithLabelValues(group)}
 }
 
-// row is the Context of a window row of revision rev (first or correction).
-func (m *stageMetrics) row(first, correction prometheus.Counter, rev int32, emittedAt int64) context.Context {
-	c := correction
+// row is the Context of a window row of revision rev on the topic that c
+// counts.
+func (m *stageMetrics) row(c windowCounters, rev int32, emittedAt int64) context.Context {
+	n := c.correction
 	if rev == 1 {
-		c = first
+		n = c.first
 	}
-	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{c, m.latency, emittedAt})
+	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{n, m.latency, emittedAt})
 }
 
 func (m *stageMetrics) lateReading() context.Context {
@@ -75,16 +82,6 @@ func (p *publisher) onPublished(rec *kgo.Record) {
 	if info.emittedAt > 0 && info.latency != nil {
 		info.latency.Observe(time.Since(time.UnixMilli(info.emittedAt)).Seconds())
 	}
-}
-
-// kind is the turnstile_published_total kind of a window revision: "first"
-// or "correction" (every later revision; --emit updates' updates are later
-// revisions too). Too-late readings are "late".
-func kind(rev int32) string {
-	if rev == 1 {
-		return "first"
-	}
-	return "correction"
 }
 
 // retryable marks codec errors that only mean "the registry is
@@ -171,7 +168,7 @@ func (p *publisher) deviceRows(m *stageMetrics, rows []windows.ClosedRow, outs [
 			return nil, retryable(err)
 		}
 		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: []byte(schemas.DeviceWindowKey(dev, time.UnixMilli(w.Start))), Value: b,
-			Context: m.row(m.deviceFirst, m.deviceCorrection, w.Rev, w.EmittedAt)})
+			Context: m.row(m.devices, w.Rev, w.EmittedAt)})
 	}
 	return outs, nil
 }
@@ -193,7 +190,7 @@ func (p *publisher) stationRows(m *stageMetrics, rows []windows.ClosedRow, outs 
 			return nil, retryable(err)
 		}
 		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: []byte(schemas.StationWindowKey(c.Key, time.UnixMilli(w.Start))),
-			Value: b, Context: m.row(m.stationFirst, m.stationCorrection, w.Rev, w.EmittedAt)})
+			Value: b, Context: m.row(m.stations, w.Rev, w.EmittedAt)})
 	}
 	return outs, nil
 }
