@@ -23,7 +23,7 @@ type producedAt struct {
 	err       error
 }
 
-// emitAll emits every key (value "v-"+key, one header) and returns where
+// emitAll emits every key (its value(key), one header h=key) and returns where
 // each promise said it landed, after closing the producer.
 func emitAll(t *testing.T, p goka.Producer, topic string, keys []string, value func(string) []byte) map[string]producedAt {
 	t.Helper()
