@@ -38,13 +38,7 @@ func TestLayoutFor(t *testing.T) {
 // record is a valid reading under its own reading key, in event-time
 // order, and a copy's devices and stations are new ones.
 func TestStreamScalesStations(t *testing.T) {
-	b := testenv.Broker(t, "")
-	r := testenv.Registry(t, b.Addr())
-	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{
-		Client: srclient.CreateSchemaRegistryClient(r.URL()), Subject: schemas.Subject(schemas.DefaultInputTopic)}, MaxFuture: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	codec := inputCodec(t)
 	stationsOf := func(devices int) (map[string]bool, map[string]bool) {
 		cfg := Config{Devices: devices}
 		cfg.Defaults()
@@ -104,13 +98,7 @@ func TestStreamScalesStations(t *testing.T) {
 // are the stream's, record for record (key, value, event time), and their
 // keys are reading keys, from which the phase takes each device.
 func TestPregeneratedIsTheStream(t *testing.T) {
-	b := testenv.Broker(t, "")
-	r := testenv.Registry(t, b.Addr())
-	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{
-		Client: srclient.CreateSchemaRegistryClient(r.URL()), Subject: schemas.Subject(schemas.DefaultInputTopic)}, MaxFuture: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
+	codec := inputCodec(t)
 	cfg := Config{Devices: 6000} // two copies of the reference: renamed records too
 	cfg.Defaults()
 	stream := func() *stream {
@@ -143,4 +131,18 @@ func TestPregeneratedIsTheStream(t *testing.T) {
 			t.Fatalf("reading %d: key %q does not end in its device %q", i, key, rec.Reading.DeviceKey())
 		}
 	}
+}
+
+// inputCodec is the input topic's reading codec against an embedded broker
+// and registry of the test's own.
+func inputCodec(t *testing.T) *codecs.ReadingCodec {
+	t.Helper()
+	b := testenv.Broker(t, "")
+	r := testenv.Registry(t, b.Addr())
+	codec, err := codecs.NewReadingCodec(codecs.ReadingConfig{Config: codecs.Config{
+		Client: srclient.CreateSchemaRegistryClient(r.URL()), Subject: schemas.Subject(schemas.DefaultInputTopic)}, MaxFuture: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return codec
 }
