@@ -162,7 +162,11 @@ func TestBrokerOutage(t *testing.T) {
 	}()
 
 	// Down for longer than goka's sarama clients retry (a 5 s outage they
-	// ride out by themselves): the supervisor must restart the members.
+	// ride out by themselves). Since goka produces through franz-go, whose
+	// records wait out an outage shorter than their delivery timeout (2
+	// minutes), the members may ride this one out too, or a consumer may
+	// fail and the supervisor restart them: either way every window must
+	// be exact (TestSuperviseRestartsAFailingStage covers the restarts).
 	time.Sleep(4 * time.Second)
 	b.Close()
 	stopped := time.Now()
@@ -217,9 +221,6 @@ func TestBrokerOutage(t *testing.T) {
 		t.Errorf("lake-writer rejected %d records", st.Rejected)
 	}
 	restarts := logs.matching("stage stopped; restarting")
-	if len(restarts) == 0 {
-		t.Error("goka rode out a 20 s broker outage without a restart: this test no longer exercises the supervisor")
-	}
 	t.Logf("%d readings, %d device windows; stage restarts by the supervisor: %d", len(readings), len(want), len(restarts))
 }
 
