@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/codecs"
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/testsupport/testenv"
@@ -97,5 +100,64 @@ func TestWaitSinksGivesUpOnSilence(t *testing.T) {
 	_, err = waitSinksStall(ctx, e, f, topics, want, 500*time.Millisecond)
 	if err == nil || !strings.Contains(err.Error(), "no new window on the sink topics for 500ms") || time.Since(began) > 10*time.Second {
 		t.Fatalf("after %v: %v", time.Since(began), err)
+	}
+}
+
+// TestStationFollower: the follower's digest is of each station window's
+// latest revision, whatever order revisions arrive in, and a record with a
+// higher revision than the one seen before for its window is a correction.
+func TestStationFollower(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	e, err := startEnv(ctx, t.TempDir(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.close()
+	topic := processors.DefaultTopics().StationWindows
+	if err := e.createTopic(ctx, topic, 2, nil); err != nil {
+		t.Fatal(err)
+	}
+	codec, err := codecs.NewStationWindowCodec(codecs.Config{Client: e.sr, Subject: schemas.Subject(topic)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2024, 1, 6, 0, 0, 0, 0, time.UTC)
+	win := func(station string, k int, entries int64, devices, rev int32) schemas.StationWindow {
+		s := start.Add(time.Duration(k) * 5 * time.Minute)
+		return schemas.StationWindow{Station: station, LineName: "NQR", Division: "BMT", Start: s, End: s.Add(5 * time.Minute),
+			Entries: entries, Exits: entries / 2, Devices: devices, Revision: rev, Generation: 0, EmittedAt: start}
+	}
+	a, b, c := win("59 ST", 0, 10, 2, 1), win("59 ST", 1, 20, 2, 1), win("CANAL ST", 0, 30, 4, 1)
+	b2, b3 := win("59 ST", 1, 25, 3, 2), win("59 ST", 1, 27, 3, 3)
+	f, err := followStations(ctx, e, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// b's third revision comes before its second, and its first again
+	// after both: only b3 counts, and b2 and the repeated first are not
+	// corrections (not above what was seen).
+	var recs []*kgo.Record
+	for _, w := range []schemas.StationWindow{a, b, c, b3, b2, b} {
+		v, err := codec.Marshal(&w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, &kgo.Record{Topic: topic, Key: []byte(schemas.StationWindowKey(w.StationKey(), w.Start)), Value: v})
+	}
+	if err := e.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	var want Digest
+	for _, w := range []schemas.StationWindow{a, b3, c} {
+		want.Add(w.StationKey(), w.Start.UnixMilli(), w.Entries, w.Exits, int64(w.Devices))
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if _, err := f.wait(wctx, want); err != nil {
+		t.Fatal(err)
+	}
+	if d, n := f.result(); d != want || n != 1 {
+		t.Fatalf("digest %v (want %v), %d corrections (want 1)", d, want, n)
 	}
 }
