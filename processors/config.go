@@ -125,6 +125,13 @@ type Config struct {
 	// partition is idle the last windows with data close. 0 never marks a
 	// partition idle: a silent one then holds every window back.
 	IdleTimeout time.Duration
+	// InputEndGroup is the consumer group whose committed offsets declare
+	// where a producer's bounded input ended (default
+	// schemas.InputEndGroup, where turnstile produce declares it): an
+	// input partition whose declared end is its end offset is idle as
+	// soon as it is caught up, without waiting IdleTimeout (which must
+	// still be positive: 0 never marks a partition idle).
+	InputEndGroup string
 	// MarkInterval throttles the watermark marks of the stage that reads
 	// the input (the windowed stage in the direct layout, the ingest stage
 	// otherwise): a busy input partition sends its mark to every readings
@@ -226,6 +233,9 @@ func (c *Config) Defaults() {
 	}
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 10 * time.Second
+	}
+	if c.InputEndGroup == "" {
+		c.InputEndGroup = schemas.InputEndGroup
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = DefaultTickInterval

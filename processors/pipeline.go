@@ -400,8 +400,8 @@ func (m *member) startTicker(st Stage, ctrl []string, lagGroup string) error {
 		return fmt.Errorf("processors: %w", err)
 	}
 	context.AfterFunc(m.runCtx, tcl.Close)
-	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), lagGroup: lagGroup, lagTopic: m.cfg.Topics.Input, loop: st.Loop,
-		ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
+	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), lagGroup: lagGroup, lagTopic: m.cfg.Topics.Input, endGroup: m.cfg.InputEndGroup,
+		loop: st.Loop, ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
 	m.run(st.Group+"-ticker", tk.run)
 	return nil
 }

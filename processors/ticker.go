@@ -2,11 +2,14 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"math"
 	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/internal/grouplag"
@@ -27,13 +30,17 @@ const DefaultTickInterval = 250 * time.Millisecond
 // it), whether the loop partition's own one has none and how long its log
 // has not grown (the stage that reads the input marks a source idle only
 // when it has none, and either it or its log was silent for the idle
-// timeout). Every member runs one; duplicate ticks are harmless (each is
+// timeout). A partition whose end offset is the end a producer declared
+// in endGroup (schemas.InputEndGroup) is reported quiet without bound
+// (inputEnded): its input is complete, so once caught up it is idle at
+// once. Every member runs one; duplicate ticks are harmless (each is
 // applied at most once, and a stale one changes nothing).
 type ticker struct {
 	cl       *kgo.Client
 	adm      *kadm.Client
 	lagGroup string
 	lagTopic string
+	endGroup string // where producers declare their input's end; "" none
 	loop     string
 	ctrl     []string
 	interval time.Duration
@@ -67,7 +74,7 @@ func (t *ticker) run(ctx context.Context) error {
 		if t.lagTopic != "" {
 			var ends map[int32]int64
 			caught, tick.Lagging, ends, tick.LagKnown = t.lag(ctx)
-			quiet = t.quiet(wall, time.Now(), ends)
+			quiet = t.quiet(wall, time.Now(), ends, t.declaredEnds(ctx))
 		}
 		for p, key := range t.ctrl {
 			tick.CaughtUp = caught[int32(p)]
@@ -107,13 +114,47 @@ func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int3
 	return caught, lagging, ends, true
 }
 
+// inputEnded is the quiet of a partition whose input a producer declared
+// complete: longer than any idle timeout.
+const inputEnded = time.Duration(math.MaxInt64)
+
+// declaredEnds returns the ends producers declared for lagTopic's
+// partitions in endGroup (none when it cannot tell: a partition then idles
+// after the timeout, as without a declaration).
+func (t *ticker) declaredEnds(ctx context.Context) map[int32]int64 {
+	if t.endGroup == "" {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, max(t.interval, time.Second))
+	defer cancel()
+	committed, err := t.adm.FetchOffsets(qctx, t.endGroup)
+	if err != nil {
+		if !errors.Is(err, kerr.GroupIDNotFound) {
+			t.log.Debug("tick: declared input ends", "group", t.endGroup, "err", err)
+		}
+		return nil
+	}
+	var out map[int32]int64
+	for p, o := range committed[t.lagTopic] {
+		if o.Err == nil && o.At >= 0 {
+			if out == nil {
+				out = map[int32]int64{}
+			}
+			out[p] = o.At
+		}
+	}
+	return out
+}
+
 // quiet reports, per partition in ends (listed between wall and
 // measured), how long its end offset has not moved as this ticker saw it:
 // from the moment a listing first returned the current end (dated when
 // that listing had finished) to wall (before this one began), so it never
 // claims more silence than there was. A partition whose end could not be
-// listed starts over.
-func (t *ticker) quiet(wall, measured time.Time, ends map[int32]int64) map[int32]time.Duration {
+// listed starts over. A partition whose end is the one declared for it
+// (declared, fetched right after ends) is inputEnded: nothing was written after
+// the producer's last record.
+func (t *ticker) quiet(wall, measured time.Time, ends, declared map[int32]int64) map[int32]time.Duration {
 	if t.ends == nil {
 		t.ends = map[int32]logEnd{}
 	}
@@ -124,12 +165,17 @@ func (t *ticker) quiet(wall, measured time.Time, ends map[int32]int64) map[int32
 		}
 	}
 	for p, end := range ends {
+		if d, ok := declared[p]; ok && d == end {
+			q[p] = inputEnded
+		}
 		seen, ok := t.ends[p]
 		if !ok || seen.offset != end {
 			t.ends[p] = logEnd{offset: end, since: measured}
 			continue
 		}
-		q[p] = max(0, wall.Sub(seen.since))
+		if q[p] != inputEnded {
+			q[p] = max(0, wall.Sub(seen.since))
+		}
 	}
 	return q
 }

@@ -159,6 +159,19 @@ type Config struct {
 	// retention when replaying old data.
 	EventTimeAsRecordTime bool
 
+	// EndGroup, when set, is where Run declares that its input is
+	// complete once the source has ended (a file, Limit, a synthetic
+	// Duration) and every record was acknowledged: it commits, for each
+	// partition it wrote, the offset after its last record to this
+	// consumer group (turnstile produce: schemas.InputEndGroup), and 0 for
+	// each partition of the topic that is still empty. A
+	// pipeline then counts such a partition idle as soon as it has
+	// consumed it, instead of after its idle timeout, as long as nothing
+	// else was written there since. A run that was stopped, or lost
+	// records, declares nothing; a declaration that fails (for instance
+	// no authorization on the group) is logged, not an error of the run.
+	EndGroup string
+
 	// Progress: ProgressAuto (default), ProgressOn or ProgressOff.
 	Progress ProgressMode
 	// ProgressWriter is where the progress bar is drawn (default

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
@@ -73,6 +75,8 @@ type Summary struct {
 	// the stream's devices continued from their last registers.
 	ResumedAfter   time.Time
 	ResumedDevices int
+	// EndDeclared is true when Config.EndGroup holds this run's ends.
+	EndDeclared bool
 }
 
 // DeliveryError reports records the broker did not acknowledge.
@@ -155,8 +159,9 @@ type run struct {
 	mu       sync.Mutex // guards sum and firstErr from the produce callbacks
 	sum      Summary
 	firstErr error
-	fatal    atomic.Bool    // a failure every later record would share
-	inflight sync.WaitGroup // records produced whose callback has not run
+	ends     map[int32]int64 // per partition written, the offset after its last acknowledged record
+	fatal    atomic.Bool     // a failure every later record would share
+	inflight sync.WaitGroup  // records produced whose callback has not run
 	// failBuffered ends the records' context: those still buffered fail.
 	failBuffered context.CancelFunc
 }
@@ -261,7 +266,58 @@ func (r *run) produce(ctx context.Context, cl *kgo.Client) (Summary, error) {
 	stopped := ctx.Err() != nil
 	flushErr := cl.Flush(pctx)
 	r.inflight.Wait()
+	if !stopped && flushErr == nil && !r.fatal.Load() {
+		r.declareEnd(ctx, cl)
+	}
 	return r.finish(stopped, flushErr)
+}
+
+// declareEnd commits the offsets after the records this run wrote to
+// Config.EndGroup (see there), unless a record was lost.
+func (r *run) declareEnd(ctx context.Context, cl *kgo.Client) {
+	r.mu.Lock()
+	failed, ends := r.sum.Failed, maps.Clone(r.ends)
+	r.mu.Unlock()
+	if r.full.EndGroup == "" || failed > 0 || len(ends) == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	adm := kadm.NewClient(cl)
+	// A partition this run did not write is declared only while it is
+	// empty: its records, if any, are another producer's to declare.
+	listed, err := adm.ListEndOffsets(cctx, r.full.Topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	var resp kadm.OffsetResponses
+	if err == nil {
+		var offs kadm.Offsets
+		listed.Each(func(o kadm.ListedOffset) {
+			if end, ok := ends[o.Partition]; ok {
+				offs.Add(kadm.Offset{Topic: r.full.Topic, Partition: o.Partition, At: end, LeaderEpoch: -1})
+			} else if o.Offset == 0 {
+				offs.Add(kadm.Offset{Topic: r.full.Topic, Partition: o.Partition, At: 0, LeaderEpoch: -1})
+			}
+		})
+		resp, err = adm.CommitOffsets(cctx, r.full.EndGroup, offs)
+		if err == nil {
+			err = resp.Error()
+		}
+	}
+	if err != nil {
+		if r.full.Logger != nil {
+			r.full.Logger.Warn("producer: could not declare the end of the input; the pipeline closes the last windows after its idle timeout",
+				"group", r.full.EndGroup, "err", err)
+		}
+		return
+	}
+	r.mu.Lock()
+	r.sum.EndDeclared = true
+	r.mu.Unlock()
+	if r.full.Logger != nil {
+		r.full.Logger.Info("producer: declared the end of the input", "group", r.full.EndGroup, "partitions", len(ends))
+	}
 }
 
 // record is the Kafka record of rec.
@@ -298,6 +354,10 @@ func (r *run) delivered(kr *kgo.Record, err error, injected Injection, event tim
 	}
 	sum.Sent++
 	sum.Bytes += int64(len(kr.Key) + len(kr.Value))
+	if r.ends == nil {
+		r.ends = map[int32]int64{}
+	}
+	r.ends[kr.Partition] = max(r.ends[kr.Partition], kr.Offset+1)
 	if injected != InjectNone {
 		sum.Injected[injected]++
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/turnstile-streams/turnstile/codecs"
@@ -206,5 +207,83 @@ func TestRunErrors(t *testing.T) {
 	_, err := producer.Run(ctx, producer.Config{RegistryURL: "http://127.0.0.1:1", KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)}})
 	if !codecs.IsRetryable(err) {
 		t.Errorf("registry down: %v", err)
+	}
+}
+
+// TestRunDeclaresTheEnd: a run whose source ended commits, to its
+// EndGroup, the offset after its last record on each partition it wrote
+// and 0 on each partition that is still empty; a partition only another
+// producer wrote is not declared, and a stopped run declares nothing.
+func TestRunDeclaresTheEnd(t *testing.T) {
+	e := newEnv(t)
+	const topic, group = "bounded", "ends"
+	testenv.CreateTopic(t, e.broker, topic, 8, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(e.broker), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+
+	// A stopped run: nothing declared.
+	sctx, scancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	defer scancel()
+	sum, err := producer.Run(sctx, producer.Config{Topic: topic, RegistryURL: e.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)},
+		Progress: producer.ProgressOff, EndGroup: group, Synthetic: producer.SyntheticConfig{Start: time.Now().Add(-4 * time.Hour), MaxBooths: 3}})
+	if err != nil || !sum.Stopped || sum.EndDeclared {
+		t.Fatalf("stopped run: %+v, %v", sum, err)
+	}
+	if committed, err := adm.FetchOffsets(ctx, group); err == nil && len(committed[topic]) > 0 {
+		t.Fatalf("a stopped run declared %v", committed[topic])
+	}
+
+	// A bounded run: half a day of three booths' readings, as fast as it
+	// goes.
+	sum, err = producer.Run(ctx, producer.Config{Topic: topic, RegistryURL: e.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)},
+		Progress: producer.ProgressOff, EndGroup: group, Speed: -1,
+		Synthetic: producer.SyntheticConfig{Start: time.Now().Add(-48 * time.Hour), Duration: 12 * time.Hour, MaxBooths: 3}})
+	if err != nil || sum.Stopped || !sum.EndDeclared {
+		t.Fatalf("bounded run: %+v, %v", sum, err)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	committed, err := adm.FetchOffsets(ctx, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var other int32 = -1
+	ends.Each(func(o kadm.ListedOffset) {
+		c, ok := committed.Lookup(topic, o.Partition)
+		if !ok || c.At != o.Offset {
+			t.Errorf("partition %d: end %d, declared %+v (found %v)", o.Partition, o.Offset, c, ok)
+		}
+		if o.Offset == 0 {
+			other = o.Partition
+		}
+	})
+	if other < 0 {
+		t.Fatal("the stream reached every partition; the test needs an empty one")
+	}
+
+	// Another producer writes to the empty partition; the next bounded
+	// run does not declare it (it is not its own and not empty), and
+	// leaves its earlier declaration, 0, behind the partition's end.
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: topic, Partition: other, Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if sum, err = producer.Run(ctx, producer.Config{Topic: topic, RegistryURL: e.registry, KafkaOpts: []kgo.Opt{kgo.SeedBrokers(e.broker)},
+		Progress: producer.ProgressOff, EndGroup: group, Speed: -1,
+		Synthetic: producer.SyntheticConfig{Start: time.Now().Add(-48 * time.Hour), Duration: 12 * time.Hour, MaxBooths: 3}}); err != nil || !sum.EndDeclared {
+		t.Fatalf("second bounded run: %+v, %v", sum, err)
+	}
+	if committed, err = adm.FetchOffsets(ctx, group); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := committed.Lookup(topic, other); c.At != 0 {
+		t.Errorf("the partition another producer wrote is declared at %d", c.At)
 	}
 }

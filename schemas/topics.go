@@ -9,6 +9,16 @@ const (
 	DefaultLateTopic           = "mta-turnstile-late"
 )
 
+// InputEndGroup is the consumer group in which a producer declares that
+// its input is complete: when a bounded source (a file, a --limit) has
+// been written, the producer commits there, per partition of the input
+// topic it wrote, the offset after its last record. A pipeline that finds
+// a partition's declared end equal to the partition's end offset, and has
+// consumed up to it, counts that partition idle at once instead of after
+// its idle timeout (Flink's bounded sources end with a final watermark the
+// same way). No consumer ever joins the group; it only holds offsets.
+const InputEndGroup = "turnstile-input-end"
+
 // Topics names the pipeline's topics. The zero value means "all defaults";
 // see [Topics.Defaults].
 type Topics struct {

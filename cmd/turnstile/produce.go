@@ -11,6 +11,7 @@ import (
 
 	"github.com/turnstile-streams/turnstile/clientconf"
 	"github.com/turnstile-streams/turnstile/producer"
+	"github.com/turnstile-streams/turnstile/schemas"
 )
 
 // produceFlags configure the producer (turnstile produce, turnstile dev).
@@ -23,7 +24,7 @@ type produceFlags struct {
 	lateBy, interval, duration              time.Duration
 	devicesPerBooth, maxBooths              int
 	start                                   string
-	resume                                  bool
+	resume, declareEnd                      bool
 }
 
 func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
@@ -51,6 +52,7 @@ func (p *produceFlags) register(fs *pflag.FlagSet, prefix string) {
 	fs.IntVar(&p.maxBooths, n("max-booths"), 0, "synthetic: use only this many booths of the station reference (0: all)")
 	fs.StringVar(&p.start, n("start"), "", "synthetic: first event time, RFC3339 (default: now, or a week back when --speed > 1)")
 	fs.StringVar(&p.progress, n("progress"), string(d.Progress), "progress bar: auto (on a terminal), on, off")
+	fs.BoolVar(&p.declareEnd, n("declare-end"), true, "when the input ends (a file, --limit, --duration) and all of it was delivered, declare its end in the consumer group "+schemas.InputEndGroup+": the pipeline closes the last windows as soon as it has read it, instead of after its --idle-timeout")
 	fs.BoolVar(&p.resume, n("resume"), d.Resume, "synthetic: continue after what the topic holds: start after its newest event time, each turnstile from its last registers (dev: on, so a restarted demo is not behind its own state)")
 }
 
@@ -83,6 +85,9 @@ func (p *produceFlags) settings() (producer.Config, error) {
 		CSV:      producer.CSVConfig{Path: p.file, Order: producer.Order(p.order)},
 		Progress: producer.ProgressMode(p.progress),
 		Resume:   p.resume,
+	}
+	if p.declareEnd {
+		cfg.EndGroup = schemas.InputEndGroup
 	}
 	if p.start != "" {
 		t, err := time.Parse(time.RFC3339, p.start)

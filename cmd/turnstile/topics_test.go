@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/turnstile-streams/turnstile/processors"
+	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
 
@@ -41,6 +42,10 @@ func TestProduceOnAFreshStack(t *testing.T) {
 		}
 		if !strings.Contains(errOut, `msg="created topic" topic=`+input+` partitions=3`) {
 			t.Errorf("produce did not log the topic it created:\n%s", errOut)
+		}
+		// --limit bounds the input: its end is declared for the pipeline.
+		if !strings.Contains(errOut, `msg="producer: declared the end of the input" group=`+schemas.InputEndGroup) {
+			t.Errorf("produce did not declare the end of its input:\n%s", errOut)
 		}
 		// The topic is the one process would have made; topics list agrees.
 		out, _, err = runCLI(t, ctx, env, "topics", "list", "--partitions", "3")
@@ -108,6 +113,11 @@ func TestProduceOnAFreshStack(t *testing.T) {
 		out, errOut, err = runCLI(t, ctx, nil, append(produceArgs, "--kafka-config", producerProps)...)
 		if err != nil || !strings.Contains(out, "sent 200 records") {
 			t.Fatalf("produce after topics create: %v\n%s\n%s", err, out, errOut)
+		}
+		// This user may not commit to the group where the end of the
+		// input is declared: a warning, not a failed produce.
+		if !strings.Contains(errOut, "could not declare the end of the input") {
+			t.Errorf("produce without access to %s did not say so:\n%s", schemas.InputEndGroup, errOut)
 		}
 	})
 }
