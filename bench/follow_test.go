@@ -79,17 +79,8 @@ func TestDeviceTally(t *testing.T) {
 func TestWaitSinksGivesUpOnSilence(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := startEnv(ctx, t.TempDir(), testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
 	topics := processors.DefaultTopics()
-	for _, tp := range []string{topics.DeviceWindows, topics.StationWindows} {
-		if err := e.createTopic(ctx, tp, 2, nil); err != nil {
-			t.Fatal(err)
-		}
-	}
+	e := sinkEnv(t, ctx, topics.DeviceWindows, topics.StationWindows)
 	f, err := followStations(ctx, e, topics.StationWindows)
 	if err != nil {
 		t.Fatal(err)
@@ -109,15 +100,8 @@ func TestWaitSinksGivesUpOnSilence(t *testing.T) {
 func TestStationFollower(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	e, err := startEnv(ctx, t.TempDir(), testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.close()
 	topic := processors.DefaultTopics().StationWindows
-	if err := e.createTopic(ctx, topic, 2, nil); err != nil {
-		t.Fatal(err)
-	}
+	e := sinkEnv(t, ctx, topic)
 	codec, err := codecs.NewStationWindowCodec(codecs.Config{Client: e.sr, Subject: schemas.Subject(topic)})
 	if err != nil {
 		t.Fatal(err)
@@ -160,4 +144,21 @@ func TestStationFollower(t *testing.T) {
 	if d, n := f.result(); d != want || n != 1 {
 		t.Fatalf("digest %v (want %v), %d corrections (want 1)", d, want, n)
 	}
+}
+
+// sinkEnv starts an embedded broker and registry for the test, with each
+// of topics created with two partitions.
+func sinkEnv(t *testing.T, ctx context.Context, topics ...string) *env {
+	t.Helper()
+	e, err := startEnv(ctx, t.TempDir(), testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.close)
+	for _, tp := range topics {
+		if err := e.createTopic(ctx, tp, 2, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
 }
