@@ -5,35 +5,18 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/turnstile-streams/turnstile/testsupport/testenv"
 )
-
-// lockedBuffer is a log sink safe for the supervisor's goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestSuperviseRestartsAFailingStage: a stage that fails is restarted
 // (after a backoff), each failure logged with its cause, until it runs;
 // supervise returns once its context ends.
 func TestSuperviseRestartsAFailingStage(t *testing.T) {
-	var logs lockedBuffer
+	var logs testenv.SyncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	var calls atomic.Int32
