@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"time"
 
@@ -25,14 +24,13 @@ import (
 // match the expected totals.
 //
 // It runs beside the pipeline it measures, so it keeps nothing the garbage
-// collector has to scan: a window is known by a 128-bit hash of its record
-// key, and only the figures its digest needs are kept. A map of whole
-// windows (strings, times) by key held ~45 MB of pointers at 1 M readings
-// and had every collection of ours' run mark them.
+// collector has to scan: a window is known by the key128 of its record key,
+// and only the figures its digest needs are kept (a map of whole windows by
+// key held ~45 MB of pointers at 1 M readings).
 type stationFollower struct {
 	mu          sync.Mutex
-	seeds       [2]maphash.Seed
-	latest      map[[2]uint64]stationSeen
+	keys        hasher128
+	latest      map[key128]stationSeen
 	digest      Digest
 	records     int64
 	corrections int64
@@ -58,8 +56,7 @@ func followStations(ctx context.Context, e *env, topic string) (*stationFollower
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
-	f := &stationFollower{seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, latest: map[[2]uint64]stationSeen{},
-		changed: make(chan struct{}, 1), done: make(chan struct{})}
+	f := &stationFollower{keys: newHasher128(), latest: map[key128]stationSeen{}, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	go func() {
 		defer close(f.done)
 		defer cl.Close()
@@ -79,7 +76,7 @@ func followStations(ctx context.Context, e *env, topic string) (*stationFollower
 					return
 				}
 				f.records++
-				k := [2]uint64{maphash.Bytes(f.seeds[0], r.Key), maphash.Bytes(f.seeds[1], r.Key)}
+				k := f.keys.bytes(r.Key)
 				prev, ok := f.latest[k]
 				// A window's record key is its station key and start, so
 				// a revision shares them with the one it replaces.

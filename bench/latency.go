@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"hash/maphash"
 	"math"
 	"path/filepath"
 	"slices"
@@ -94,28 +93,11 @@ func (c *closability) when(end int64) (time.Time, bool) {
 	return last, true
 }
 
-// windowID is a device window known by a 128-bit hash of its device key
-// and start. The phase keeps one per window it produces to and one per
-// window it reads, over a million at its usual rate; as keys of strings
-// those maps were pointers that every collection marked, on the cores the
-// pipeline being measured needs (the station follower's map of whole
-// windows cost ours 10 % of its CPU per reading in the throughput run).
-type windowID [2]uint64
-
-type windowIDs struct{ seeds [2]maphash.Seed }
-
-func newWindowIDs() windowIDs {
-	return windowIDs{[2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
-}
-
+// deviceWindow identifies a device window (hashOf keys the phase's maps
+// by it).
 type deviceWindow struct {
 	device string
 	start  int64
-}
-
-func (w windowIDs) of(device string, start int64) windowID {
-	k := deviceWindow{device, start}
-	return windowID{maphash.Comparable(w.seeds[0], k), maphash.Comparable(w.seeds[1], k)}
 }
 
 func floorTo(t, size int64) int64 { return t - ((t%size)+size)%size }
@@ -167,7 +149,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	if err != nil {
 		return l, err
 	}
-	ids := newWindowIDs()
+	ids := newHasher128()
 	cl := &closability{size: cfg.Window.Milliseconds(), grace: cfg.Grace.Milliseconds(), parts: cfg.Partitions, stream: map[int32]int64{}, at: map[int32]map[int64]time.Time{}}
 
 	// The sink reader, of the device windows topic only.
@@ -186,7 +168,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	measureTo := measureFrom.Add(cfg.LatencyDuration)
 	var (
 		lat     []float64
-		seen    = map[windowID]bool{}
+		seen    = map[key128]bool{}
 		readErr error
 		// corrections is the reader's until rwg.Wait.
 		corrections int64
@@ -226,7 +208,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 				if !ok || at.Before(measureFrom) || !at.Before(measureTo) {
 					return
 				}
-				seen[ids.of(device, s.UnixMilli())] = true
+				seen[hashOf(ids, deviceWindow{device, s.UnixMilli()})] = true
 				lat = append(lat, float64(now.Sub(at).Microseconds())/1000)
 			})
 		}
@@ -237,7 +219,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 	if err != nil {
 		return l, err
 	}
-	windows := map[windowID]int64{} // window -> its end
+	windows := map[key128]int64{} // window -> its end
 	var produced int64
 	var perr error
 	var pmu sync.Mutex
@@ -252,7 +234,7 @@ func runLatency(ctx context.Context, cfg *Config, rate float64, say func(string,
 		key, value, evt := pre.at(int(produced))
 		_, device, _ := schemas.SplitReadingKey(string(key))
 		ws := floorTo(evt, cfg.Window.Milliseconds())
-		windows[ids.of(device, ws)] = ws + cfg.Window.Milliseconds()
+		windows[hashOf(ids, deviceWindow{device, ws})] = ws + cfg.Window.Milliseconds()
 		e.cl.Produce(ctx, &kgo.Record{Topic: topics.Input, Key: key, Value: value}, func(rec *kgo.Record, err error) {
 			if err != nil {
 				pmu.Lock()
