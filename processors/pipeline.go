@@ -400,8 +400,11 @@ func (m *member) startTicker(st Stage, ctrl []string, lagGroup string) error {
 		return fmt.Errorf("processors: %w", err)
 	}
 	context.AfterFunc(m.runCtx, tcl.Close)
-	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), lagGroup: lagGroup, lagTopic: m.cfg.Topics.Input, endGroup: m.cfg.InputEndGroup,
+	tk := &ticker{cl: tcl, adm: kadm.NewClient(tcl), lagGroup: lagGroup, lagTopic: m.cfg.Topics.Input,
 		loop: st.Loop, ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
+	if m.cfg.IdleTimeout > 0 {
+		tk.endGroup = m.cfg.InputEndGroup // a declared end only makes idleness earlier
+	}
 	m.run(st.Group+"-ticker", tk.run)
 	return nil
 }

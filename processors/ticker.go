@@ -165,16 +165,13 @@ func (t *ticker) quiet(wall, measured time.Time, ends, declared map[int32]int64)
 		}
 	}
 	for p, end := range ends {
+		if seen, ok := t.ends[p]; ok && seen.offset == end {
+			q[p] = max(0, wall.Sub(seen.since))
+		} else {
+			t.ends[p] = logEnd{offset: end, since: measured}
+		}
 		if d, ok := declared[p]; ok && d == end {
 			q[p] = inputEnded
-		}
-		seen, ok := t.ends[p]
-		if !ok || seen.offset != end {
-			t.ends[p] = logEnd{offset: end, since: measured}
-			continue
-		}
-		if q[p] != inputEnded {
-			q[p] = max(0, wall.Sub(seen.since))
 		}
 	}
 	return q
