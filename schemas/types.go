@@ -105,7 +105,7 @@ func (r *Reading) ValidateTime() (time.Time, error) {
 	if r.Exits < 0 {
 		return time.Time{}, &FieldError{Field: "EXITS", Value: fmt.Sprint(r.Exits), Reason: "negative counter"}
 	}
-	if _, err := time.Parse(ReadingDateLayout, r.Date); err != nil {
+	if !validReadingDate(r.Date) {
 		return time.Time{}, &FieldError{Field: "DATE", Value: r.Date, Reason: "not MM-DD-YY"}
 	}
 	if _, err := ParseClock(r.Time); err != nil {
@@ -160,6 +160,9 @@ var timestampLayouts = [...]string{
 // T) is read as UTC; a trailing zone (Z, ±hh:mm, ±hhmm) is honoured.
 // Fractional seconds are accepted. The result is in UTC.
 func ParseTimestamp(s string) (time.Time, error) {
+	if t, ok := fastTimestamp(s); ok {
+		return t, nil
+	}
 	for _, layout := range timestampLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
 			return t.UTC(), nil
@@ -170,6 +173,9 @@ func ParseTimestamp(s string) (time.Time, error) {
 
 // ParseClock parses HH:MM:SS (00:00:00 to 23:59:59) into the time of day.
 func ParseClock(s string) (time.Duration, error) {
+	if d, ok := fastClock(s); ok {
+		return d, nil
+	}
 	t, err := time.Parse(ClockLayout, s)
 	if err != nil || len(s) != len(ClockLayout) {
 		return 0, fmt.Errorf("schemas: time %q is not HH:MM:SS", s)
