@@ -87,11 +87,18 @@ func (c *WindowCodec[W, P]) Prepare(ctx context.Context) (int, error) { return c
 
 // Marshal encodes a window. It does not validate it.
 func (c *WindowCodec[W, P]) Marshal(w *W) ([]byte, error) {
-	buf, err := c.e.header()
+	return c.AppendMarshal(make([]byte, 0, 160), w)
+}
+
+// AppendMarshal appends Marshal's encoding of a window (the wire format's
+// header and the Avro body) to dst, so a caller encoding many windows can
+// give them one buffer. On an error dst is returned unchanged.
+func (c *WindowCodec[W, P]) AppendMarshal(dst []byte, w *W) ([]byte, error) {
+	id, err := c.e.id(context.Background())
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	return c.rec.append(buf, w), nil
+	return c.rec.append(AppendHeader(dst, id), w), nil
 }
 
 // appendAvroString appends s in Avro's binary encoding: its length as a

@@ -135,6 +135,18 @@ func (r *Relay) publish(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 		firstErr error
 		n        int64
 	)
+	done := func(rec *kgo.Record, err error) { // one for every record, not one each
+		if err == nil && r.cfg.OnPublished != nil {
+			r.cfg.OnPublished(rec)
+		}
+		if err != nil {
+			mu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			mu.Unlock()
+		}
+	}
 	for _, rec := range recs {
 		r.read.Add(1)
 		outs, err := r.translate(ctx, rec, log)
@@ -143,18 +155,7 @@ func (r *Relay) publish(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 		}
 		for _, out := range outs {
 			n++
-			cl.Produce(ctx, out, func(rec *kgo.Record, err error) {
-				if err == nil && r.cfg.OnPublished != nil {
-					r.cfg.OnPublished(rec)
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-				}
-			})
+			cl.Produce(ctx, out, done)
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {

@@ -35,7 +35,49 @@ type publishInfo struct {
 	emittedAt int64
 }
 
-type publishInfoKey struct{}
+// rowContext is an output record's Context: context.Background carrying
+// the publishInfo that the relay's acknowledgement hook reads. A type of
+// its own rather than context.WithValue, so a row in a rowSlab costs no
+// allocation for it.
+type rowContext struct {
+	context.Context
+	info publishInfo
+}
+
+// rowSlab holds the output records of one changelog record: their
+// kgo.Records and contexts in one allocation, their keys and values in
+// another, where each row took about seven allocations of its own (the
+// relay was 8 % of the pipeline's CPU and an eighth of its allocated
+// bytes). The records live until the relay's flush has them acknowledged,
+// and the slab with them.
+type rowSlab struct {
+	recs []slabRecord
+	buf  []byte
+}
+
+type slabRecord struct {
+	rec kgo.Record
+	ctx rowContext
+}
+
+// rowBytes is about one window row's key and value (~45 and ~95 bytes).
+const rowBytes = 160
+
+func newRowSlab(rows int) *rowSlab {
+	return &rowSlab{recs: make([]slabRecord, 0, rows), buf: make([]byte, 0, rows*rowBytes)}
+}
+
+// add returns a record of topic whose key is buf[k:v] and value buf[v:].
+// Records and bytes appended later never move it: a slice that outgrows
+// its capacity is copied, and what was handed out keeps the old array.
+func (s *rowSlab) add(topic string, k, v int, info publishInfo) *kgo.Record {
+	s.recs = append(s.recs, slabRecord{})
+	r := &s.recs[len(s.recs)-1]
+	r.ctx = rowContext{Context: context.Background(), info: info}
+	end := len(s.buf)
+	r.rec = kgo.Record{Topic: topic, Key: s.buf[k:v:v], Value: s.buf[v:end:end], Context: &r.ctx}
+	return &r.rec
+}
 
 // stageMetrics are one stage's publication metrics with their labels
 // resolved once, not on each record's acknowledgement.
@@ -61,23 +103,24 @@ func (p *publisher) stageMetrics(group string) *stageMetrics {
 
 // row is the Context of a window row of revision rev on the topic that c
 // counts.
-func (m *stageMetrics) row(c windowCounters, rev int32, emittedAt int64) context.Context {
+func (m *stageMetrics) row(c windowCounters, rev int32, emittedAt int64) publishInfo {
 	n := c.correction
 	if rev == 1 {
 		n = c.first
 	}
-	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{n, m.latency, emittedAt})
+	return publishInfo{n, m.latency, emittedAt}
 }
 
 func (m *stageMetrics) lateReading() context.Context {
-	return context.WithValue(context.Background(), publishInfoKey{}, publishInfo{published: m.late})
+	return &rowContext{Context: context.Background(), info: publishInfo{published: m.late}}
 }
 
 func (p *publisher) onPublished(rec *kgo.Record) {
-	info, ok := rec.Context.Value(publishInfoKey{}).(publishInfo)
+	c, ok := rec.Context.(*rowContext)
 	if !ok {
 		return
 	}
+	info := c.info
 	info.published.Inc()
 	if info.emittedAt > 0 && info.latency != nil {
 		info.latency.Observe(time.Since(time.UnixMilli(info.emittedAt)).Seconds())
@@ -105,11 +148,13 @@ func (p *publisher) translate(group string) emitter.Translate {
 			if err != nil {
 				return nil, err
 			}
-			outs, err := p.deviceRows(m, meta.Closes, nil)
+			n := len(meta.Closes) + len(meta.Stations)
+			slab := newRowSlab(n)
+			outs, err := p.deviceRows(m, slab, meta.Closes, make([]*kgo.Record, 0, n))
 			if err != nil {
 				return nil, err
 			}
-			return p.stationRows(m, meta.Stations, outs)
+			return p.stationRows(m, slab, meta.Stations, outs)
 		}
 		h, ok, err := wire.PendingHead(rec.Value)
 		if !ok {
@@ -121,7 +166,8 @@ func (p *publisher) translate(group string) emitter.Translate {
 		for i, w := range o.Windows {
 			rows[i] = windows.ClosedRow{Key: key, Division: h.Division, Row: w}
 		}
-		outs, err := p.deviceRows(m, rows, nil)
+		slab := newRowSlab(len(o.Windows) + len(o.Stations))
+		outs, err := p.deviceRows(m, slab, rows, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -130,7 +176,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 		for _, w := range o.Stations {
 			rows = append(rows, windows.ClosedRow{Key: station, Division: h.Division, Row: w})
 		}
-		if outs, err = p.stationRows(m, rows, outs); err != nil {
+		if outs, err = p.stationRows(m, slab, rows, outs); err != nil {
 			return nil, err
 		}
 		for _, l := range o.Late {
@@ -150,7 +196,7 @@ func (p *publisher) translate(group string) emitter.Translate {
 
 // deviceRows appends the device windows topic's records of rows (Key: the
 // device's reading key), keyed CA|UNIT|SCP|START.
-func (p *publisher) deviceRows(m *stageMetrics, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
+func (p *publisher) deviceRows(m *stageMetrics, slab *rowSlab, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
 	for _, c := range rows {
 		st, dev, ok := schemas.SplitReadingKey(c.Key)
 		if !ok {
@@ -163,19 +209,21 @@ func (p *publisher) deviceRows(m *stageMetrics, rows []windows.ClosedRow, outs [
 			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
 		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC(), p.zone)
-		b, err := p.deviceCodec.Marshal(&dw)
-		if err != nil {
+		k := len(slab.buf)
+		slab.buf = schemas.AppendWindowKey(slab.buf, dev, time.UnixMilli(w.Start))
+		v := len(slab.buf)
+		var err error
+		if slab.buf, err = p.deviceCodec.AppendMarshal(slab.buf, &dw); err != nil {
 			return nil, retryable(err)
 		}
-		outs = append(outs, &kgo.Record{Topic: p.topics.DeviceWindows, Key: []byte(schemas.DeviceWindowKey(dev, time.UnixMilli(w.Start))), Value: b,
-			Context: m.row(m.devices, w.Rev, w.EmittedAt)})
+		outs = append(outs, slab.add(p.topics.DeviceWindows, k, v, m.row(m.devices, w.Rev, w.EmittedAt)))
 	}
 	return outs, nil
 }
 
 // stationRows appends the station windows topic's records of rows (Key:
 // the station key), keyed STATION|LINENAME|START.
-func (p *publisher) stationRows(m *stageMetrics, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
+func (p *publisher) stationRows(m *stageMetrics, slab *rowSlab, rows []windows.ClosedRow, outs []*kgo.Record) ([]*kgo.Record, error) {
 	for _, c := range rows {
 		name, line, ok := schemas.SplitStationKey(c.Key)
 		if !ok {
@@ -185,12 +233,14 @@ func (p *publisher) stationRows(m *stageMetrics, rows []windows.ClosedRow, outs 
 		sw := schemas.StationWindow{Station: name, LineName: line, Division: c.Division,
 			Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
 			Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-		b, err := p.stationCodec.Marshal(&sw)
-		if err != nil {
+		k := len(slab.buf)
+		slab.buf = schemas.AppendWindowKey(slab.buf, c.Key, time.UnixMilli(w.Start))
+		v := len(slab.buf)
+		var err error
+		if slab.buf, err = p.stationCodec.AppendMarshal(slab.buf, &sw); err != nil {
 			return nil, retryable(err)
 		}
-		outs = append(outs, &kgo.Record{Topic: p.topics.StationWindows, Key: []byte(schemas.StationWindowKey(c.Key, time.UnixMilli(w.Start))),
-			Value: b, Context: m.row(m.stations, w.Rev, w.EmittedAt)})
+		outs = append(outs, slab.add(p.topics.StationWindows, k, v, m.row(m.stations, w.Rev, w.EmittedAt)))
 	}
 	return outs, nil
 }

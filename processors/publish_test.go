@@ -1,7 +1,10 @@
 package processors
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,11 +28,11 @@ func TestPublishedRecordsCountByKind(t *testing.T) {
 	m := p.stageMetrics("windows")
 	emitted := time.Now().Add(-time.Second).UnixMilli()
 	for _, r := range []*kgo.Record{
-		{Topic: topics.DeviceWindows, Context: m.row(m.devices, 1, emitted)},
-		{Topic: topics.DeviceWindows, Context: m.row(m.devices, 1, emitted)},
-		{Topic: topics.DeviceWindows, Context: m.row(m.devices, 3, emitted)},
-		{Topic: topics.StationWindows, Context: m.row(m.stations, 1, emitted)},
-		{Topic: topics.StationWindows, Context: m.row(m.stations, 2, emitted)},
+		{Topic: topics.DeviceWindows, Context: rowCtx(m.row(m.devices, 1, emitted))},
+		{Topic: topics.DeviceWindows, Context: rowCtx(m.row(m.devices, 1, emitted))},
+		{Topic: topics.DeviceWindows, Context: rowCtx(m.row(m.devices, 3, emitted))},
+		{Topic: topics.StationWindows, Context: rowCtx(m.row(m.stations, 1, emitted))},
+		{Topic: topics.StationWindows, Context: rowCtx(m.row(m.stations, 2, emitted))},
 		{Topic: topics.Late, Context: m.lateReading()},
 		// Published by no stage (franz-go gives a record the produce
 		// call's context when it has none): not counted.
@@ -51,6 +54,38 @@ func TestPublishedRecordsCountByKind(t *testing.T) {
 	h := written(t, met.closeLatency.WithLabelValues("windows").(prometheus.Metric)).GetHistogram()
 	if c, s := h.GetSampleCount(), h.GetSampleSum(); c != 5 || s < 5*0.9 || s > 5*10 {
 		t.Fatalf("close latency: %d samples summing %.1f s, want 5 of about a second", c, s)
+	}
+}
+
+func rowCtx(info publishInfo) context.Context {
+	return &rowContext{Context: context.Background(), info: info}
+}
+
+// TestRowSlabKeepsEveryRecord: records handed out by a slab keep their
+// key, value and context while later rows outgrow its estimates (the
+// record array and the byte buffer are then copied; what was handed out
+// must not change).
+func TestRowSlabKeepsEveryRecord(t *testing.T) {
+	s := newRowSlab(1) // room for one record and rowBytes of keys and values
+	type want struct{ key, value string }
+	var recs []*kgo.Record
+	var wants []want
+	for i := range 50 {
+		k := len(s.buf)
+		s.buf = fmt.Appendf(s.buf, "key-%d", i)
+		v := len(s.buf)
+		s.buf = append(s.buf, bytes.Repeat([]byte{byte('a' + i%26)}, 10*i)...)
+		recs = append(recs, s.add("topic", k, v, publishInfo{emittedAt: int64(i)}))
+		wants = append(wants, want{fmt.Sprintf("key-%d", i), strings.Repeat(string(rune('a'+i%26)), 10*i)})
+	}
+	for i, r := range recs {
+		c, ok := r.Context.(*rowContext)
+		if string(r.Key) != wants[i].key || string(r.Value) != wants[i].value || !ok || c.info.emittedAt != int64(i) || r.Topic != "topic" {
+			t.Fatalf("record %d: key %q value %q context %v, want %+v", i, r.Key, r.Value, r.Context, wants[i])
+		}
+		if cap(r.Key) != len(r.Key) || cap(r.Value) != len(r.Value) {
+			t.Fatalf("record %d: key or value can grow into the next row's bytes", i)
+		}
 	}
 }
 

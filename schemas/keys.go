@@ -61,6 +61,15 @@ func windowKey(prefix string, start time.Time) string {
 	return sb.String()
 }
 
+// AppendWindowKey appends the window key of prefix and start to b: what
+// [DeviceWindowKey] (prefix a [DeviceKey]) or [StationWindowKey] (prefix a
+// [StationKey]) returns.
+func AppendWindowKey(b []byte, prefix string, start time.Time) []byte {
+	b = append(b, prefix...)
+	b = append(b, KeySeparator...)
+	return appendKeyTime(b, start)
+}
+
 // SplitDeviceWindowKey splits a key made by [DeviceWindowKey] into its
 // device key (CA|UNIT|SCP) and START.
 func SplitDeviceWindowKey(key string) (device string, start time.Time, ok bool) {
