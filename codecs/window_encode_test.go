@@ -106,6 +106,12 @@ func sameAsGoavro[W any, P interface {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("%+v:\ngenerated %x\ngoavro    %x", *w, got, want)
 	}
+	// AppendMarshal after other bytes: those, then Marshal's.
+	prefix := []byte("earlier row")
+	appended, err := c.AppendMarshal(append([]byte(nil), prefix...), w)
+	if err != nil || !bytes.Equal(appended, append(prefix, want...)) {
+		t.Fatalf("%+v: AppendMarshal %x, %v; want %x after %q", *w, appended, err, want, prefix)
+	}
 }
 
 // TestWindowDecodingAgreesWithGoavro: the window codecs decode their flat

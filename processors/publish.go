@@ -101,8 +101,8 @@ func (p *publisher) stageMetrics(group string) *stageMetrics {
 		late: p.metrics.published.WithLabelValues(p.topics.Late, "late"), latency: p.metrics.closeLatency.WithLabelValues(group)}
 }
 
-// row is the Context of a window row of revision rev on the topic that c
-// counts.
+// row is the publication info of a window row of revision rev on the topic
+// that c counts (its record's rowContext).
 func (m *stageMetrics) row(c windowCounters, rev int32, emittedAt int64) publishInfo {
 	n := c.correction
 	if rev == 1 {

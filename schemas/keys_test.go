@@ -1,6 +1,7 @@
 package schemas_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,11 @@ func TestWindowKeys(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if tc.key != tc.want {
 				t.Fatalf("key %q, want %q", tc.key, tc.want)
+			}
+			cut := strings.LastIndex(tc.want, schemas.KeySeparator)
+			at, err := time.Parse(schemas.WindowKeyTime, tc.want[cut+len(schemas.KeySeparator):])
+			if got := string(schemas.AppendWindowKey([]byte("before|"), tc.want[:cut], at)); err != nil || got != "before|"+tc.want {
+				t.Errorf("AppendWindowKey: %q (%v), want %q after %q", got, err, tc.want, "before|")
 			}
 			split, other := schemas.SplitDeviceWindowKey, schemas.SplitStationWindowKey
 			if tc.station {
