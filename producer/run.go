@@ -159,7 +159,7 @@ type run struct {
 	mu       sync.Mutex // guards sum and firstErr from the produce callbacks
 	sum      Summary
 	firstErr error
-	ends     map[int32]int64 // per partition written, the offset after its last acknowledged record
+	ends     map[int32]int64 // with Config.EndGroup: per partition written, the offset after its last acknowledged record
 	fatal    atomic.Bool     // a failure every later record would share
 	inflight sync.WaitGroup  // records produced whose callback has not run
 	// failBuffered ends the records' context: those still buffered fail.
@@ -275,10 +275,13 @@ func (r *run) produce(ctx context.Context, cl *kgo.Client) (Summary, error) {
 // declareEnd commits the offsets after the records this run wrote to
 // Config.EndGroup (see there), unless a record was lost.
 func (r *run) declareEnd(ctx context.Context, cl *kgo.Client) {
+	if r.full.EndGroup == "" {
+		return
+	}
 	r.mu.Lock()
 	failed, ends := r.sum.Failed, maps.Clone(r.ends)
 	r.mu.Unlock()
-	if r.full.EndGroup == "" || failed > 0 || len(ends) == 0 {
+	if failed > 0 || len(ends) == 0 {
 		return
 	}
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -354,10 +357,12 @@ func (r *run) delivered(kr *kgo.Record, err error, injected Injection, event tim
 	}
 	sum.Sent++
 	sum.Bytes += int64(len(kr.Key) + len(kr.Value))
-	if r.ends == nil {
-		r.ends = map[int32]int64{}
+	if r.full.EndGroup != "" { // only a run that declares its end needs them
+		if r.ends == nil {
+			r.ends = map[int32]int64{}
+		}
+		r.ends[kr.Partition] = max(r.ends[kr.Partition], kr.Offset+1)
 	}
-	r.ends[kr.Partition] = max(r.ends[kr.Partition], kr.Offset+1)
 	if injected != InjectNone {
 		sum.Injected[injected]++
 	}
