@@ -67,6 +67,22 @@ func newRowSlab(rows int) *rowSlab {
 	return &rowSlab{recs: make([]slabRecord, 0, rows), buf: make([]byte, 0, rows*rowBytes)}
 }
 
+// slabRow encodes w into the slab, keyed by the window key of prefix and
+// start (ms), and returns its record for topic.
+func slabRow[W any, P interface {
+	*W
+	Validate() error
+}](s *rowSlab, codec *codecs.WindowCodec[W, P], w *W, topic, prefix string, start int64, info publishInfo) (*kgo.Record, error) {
+	k := len(s.buf)
+	s.buf = schemas.AppendWindowKey(s.buf, prefix, time.UnixMilli(start))
+	v := len(s.buf)
+	var err error
+	if s.buf, err = codec.AppendMarshal(s.buf, w); err != nil {
+		return nil, retryable(err)
+	}
+	return s.add(topic, k, v, info), nil
+}
+
 // add returns a record of topic whose key is buf[k:v] and value buf[v:].
 // Records and bytes appended later never move it: a slice that outgrows
 // its capacity is copied, and what was handed out keeps the old array.
@@ -209,14 +225,11 @@ func (p *publisher) deviceRows(m *stageMetrics, slab *rowSlab, rows []windows.Cl
 			Division: c.Division, Desc: w.Desc, Entries: w.Entries, Exits: w.Exits,
 			Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
 		dw.SetWindow(time.UnixMilli(w.Start).UTC(), time.UnixMilli(w.End).UTC(), p.zone)
-		k := len(slab.buf)
-		slab.buf = schemas.AppendWindowKey(slab.buf, dev, time.UnixMilli(w.Start))
-		v := len(slab.buf)
-		var err error
-		if slab.buf, err = p.deviceCodec.AppendMarshal(slab.buf, &dw); err != nil {
-			return nil, retryable(err)
+		rec, err := slabRow(slab, p.deviceCodec, &dw, p.topics.DeviceWindows, dev, w.Start, m.row(m.devices, w.Rev, w.EmittedAt))
+		if err != nil {
+			return nil, err
 		}
-		outs = append(outs, slab.add(p.topics.DeviceWindows, k, v, m.row(m.devices, w.Rev, w.EmittedAt)))
+		outs = append(outs, rec)
 	}
 	return outs, nil
 }
@@ -233,14 +246,11 @@ func (p *publisher) stationRows(m *stageMetrics, slab *rowSlab, rows []windows.C
 		sw := schemas.StationWindow{Station: name, LineName: line, Division: c.Division,
 			Start: time.UnixMilli(w.Start).UTC(), End: time.UnixMilli(w.End).UTC(), Entries: w.Entries, Exits: w.Exits,
 			Devices: w.Devices, Revision: w.Rev, Generation: w.Gen, EmittedAt: time.UnixMilli(w.EmittedAt).UTC()}
-		k := len(slab.buf)
-		slab.buf = schemas.AppendWindowKey(slab.buf, c.Key, time.UnixMilli(w.Start))
-		v := len(slab.buf)
-		var err error
-		if slab.buf, err = p.stationCodec.AppendMarshal(slab.buf, &sw); err != nil {
-			return nil, retryable(err)
+		rec, err := slabRow(slab, p.stationCodec, &sw, p.topics.StationWindows, c.Key, w.Start, m.row(m.stations, w.Rev, w.EmittedAt))
+		if err != nil {
+			return nil, err
 		}
-		outs = append(outs, slab.add(p.topics.StationWindows, k, v, m.row(m.stations, w.Rev, w.EmittedAt)))
+		outs = append(outs, rec)
 	}
 	return outs, nil
 }
