@@ -41,6 +41,8 @@ type partClock struct {
 	align watermark.Align
 	// rows is the closes' scratch, reused by every advance (stage.advance).
 	rows []windows.ClosedRow
+	// wb holds device writes back (writeBehind).
+	wb writeBehind
 }
 
 func newPartClock(gen uint64) *partClock {

@@ -73,6 +73,11 @@ func (w *stage) writeMeta(ctx goka.Context, c *partClock, meta *wire.PartitionMe
 	meta.StreamTime, meta.HasTime = c.streamTime, c.hasTime
 	meta.Closes = rows
 	meta.Stations = windows.RollUp(rows, schemas.RouteKey)
+	if len(rows) > 0 {
+		// The closes were computed from the devices in memory: the
+		// changelog gets them first (writeBehind).
+		c.wb.flush()
+	}
 	setValue(ctx, c, meta)
 	w.metrics.closed.Add(float64(len(rows)))
 	meta.Closes, meta.Stations = nil, nil

@@ -156,6 +156,14 @@ type Config struct {
 	// seconds apart and never pause. Default DefaultAlignDrift; negative:
 	// off.
 	AlignDrift time.Duration
+	// WriteBehindKeys is how many devices a partition of the windowed
+	// stage may hold written only in memory: a reading updates its device
+	// there, and the device goes to the store and the changelog at the
+	// partition's next flush (its next watermark mark, metadata write or
+	// tick, or when it holds this many), once for all the readings it got
+	// meanwhile, as Kafka Streams' record cache does. Default
+	// DefaultWriteBehindKeys; negative: every reading is written through.
+	WriteBehindKeys int
 	// TickInterval is how often each member sends ticks (default
 	// DefaultTickInterval). Once every source is idle, the last windows
 	// close on the tick after their idle marks: the interval is most of
@@ -245,6 +253,9 @@ func (c *Config) Defaults() {
 	}
 	if c.AlignDrift == 0 {
 		c.AlignDrift = DefaultAlignDrift
+	}
+	if c.WriteBehindKeys == 0 {
+		c.WriteBehindKeys = DefaultWriteBehindKeys
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)

@@ -77,6 +77,9 @@ type intake struct {
 	// place); a mark is sent only once the writes it covers are. nil: no
 	// writes to wait for (the ingest stage).
 	acked func(ctx goka.Context) ackPoint
+	// flush, when set, writes what the partition holds in memory before a
+	// mark counts its writes (writeBehind).
+	flush func(ctx goka.Context)
 
 	// now is the wall clock (nil: time.Now).
 	now wallClock
@@ -146,6 +149,9 @@ func (in *intake) forget(goka.Assignment) {
 // producer keeps the order of one partition's emits per output partition,
 // so each mark follows the re-keyed readings it covers.
 func (in *intake) mark(ctx goka.Context, src *source, mk watermark.Mark) {
+	if in.flush != nil {
+		in.flush(ctx)
+	}
 	if in.acked != nil {
 		if a := in.acked(ctx); len(src.pending) > 0 || a.acked < a.written {
 			src.pending = append(src.pending, pendingMark{mk, a.written, in.wall()})

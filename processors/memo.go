@@ -58,6 +58,9 @@ func value(ctx goka.Context, c *partClock) any {
 	if v, ok := c.memo.get(ctx.Key()); ok {
 		return v
 	}
+	if d, ok := c.wb.get(ctx.Key()); ok {
+		return d // held in memory, newer than the storage's
+	}
 	v := ctx.Value()
 	stopIfDone(ctx) // a failed read comes back as nil once the context is done
 	if v != nil {

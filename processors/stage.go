@@ -1,9 +1,11 @@
 package processors
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -96,21 +98,36 @@ type stage struct {
 	count stageCounters
 	// now is the wall clock (nil: time.Now; tests set their own).
 	now wallClock
+	// writeBehind is how many devices a partition holds written only in
+	// memory (Config.WriteBehindKeys; <= 0: none), table the changelog
+	// they go to and prod the processor's producer (writeBehind).
+	writeBehind int
+	table       string
+	prod        atomic.Pointer[kgoProducer]
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
 }
 
 func (w *stage) group() *goka.GroupGraph {
-	readings := goka.Input(goka.Stream(w.topics.Readings), wire.ReadingCodec{}, w.onReading)
+	readings := goka.Input(goka.Stream(w.topics.Readings), wire.ReadingCodec{}, w.held(w.onReading))
 	edges := []goka.Edge{readings}
 	if w.direct {
-		edges = []goka.Edge{goka.Input(goka.Stream(w.topics.Input), new(codec.Bytes), w.onInput), readings,
+		edges = []goka.Edge{goka.Input(goka.Stream(w.topics.Input), new(codec.Bytes), w.held(w.onInput)), readings,
 			goka.Output(goka.Stream(w.topics.Readings), wire.ReadingCodec{}),
 			goka.Output(goka.Stream(w.topics.DeadLetters), new(codec.Bytes))}
 	}
-	edges = append(edges, goka.Loop(wire.LoopCodec{}, w.onLoop), goka.Persist(wire.TableCodec{}))
+	edges = append(edges, goka.Loop(wire.LoopCodec{}, w.held(w.onLoop)), goka.Persist(wire.TableCodec{}))
 	return goka.DefineGroup(goka.Group(w.name), edges...)
+}
+
+// held runs a callback under its partition's write-behind lock
+// (writeBehind.enter).
+func (w *stage) held(cb goka.ProcessCallback) goka.ProcessCallback {
+	return func(ctx goka.Context, msg any) {
+		defer w.clock(ctx).wb.enter(ctx)()
+		cb(ctx, msg)
+	}
 }
 
 // onInput takes an input record (the direct layout): the intake decodes and
@@ -170,6 +187,17 @@ func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partCloc
 	start := time.Now()
 	c := newPartClock(cur.gen)
 	c.align.Drift = w.drift
+	if w.writeBehind > 0 {
+		c.wb = writeBehind{keys: w.writeBehind, store: cur.st, prod: w.prod.Load(), table: w.table}
+		// goka stops a partition by cancelling its context, then waits for
+		// the records in flight (the deferred ones too) before it closes
+		// the storage and commits for the last time: write what is held.
+		context.AfterFunc(ctx.Context(), func() {
+			c.wb.mu.Lock()
+			defer c.wb.mu.Unlock()
+			c.wb.flush()
+		})
+	}
 	fail := func(format string, args ...any) {
 		ctx.Fail(fmt.Errorf("processors: %s: partition %d: "+format, append([]any{w.name, p}, args...)...))
 	}
@@ -284,7 +312,9 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 		w.count.skipped.Inc()
 		return
 	}
-	st.Outbox = windows.Outbox{}
+	if _, held := c.wb.get(key); !held {
+		st.Outbox = windows.Outbox{} // a held device keeps its rows until they are written
+	}
 	*last = ctx.Offset()
 	if c.hasTime {
 		// What the watermark closed was published by the metadata write
@@ -310,7 +340,15 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 		}
 		c.seen(r.T)
 	}
-	setValue(ctx, c, st)
+	if c.wb.enabled() {
+		c.wb.put(ctx, key, st)
+		c.memo.put(key, st)
+		if c.wb.full() {
+			c.wb.flush()
+		}
+	} else {
+		setValue(ctx, c, st)
+	}
 	if isNew {
 		c.addDevice(key)
 	}
@@ -348,6 +386,9 @@ func (w *stage) load(ctx goka.Context, c *partClock, key string) *windows.Device
 	if v, ok := c.memo.get(key); ok {
 		st, _ := v.(*windows.Device)
 		return st
+	}
+	if d, ok := c.wb.get(key); ok {
+		return d
 	}
 	cur := w.tracker.current(ctx.Partition())
 	if cur.st == nil {
@@ -390,6 +431,9 @@ func (w *stage) schedule(c *partClock, key string, d *windows.Device) {
 func (w *stage) onLoop(ctx goka.Context, msg any) {
 	switch m := msg.(type) {
 	case wire.Tick:
+		// A tick writes what the partition holds, so a quiet partition's
+		// records commit within a tick.
+		w.clock(ctx).wb.flush()
 		if w.direct && w.isCtrl(ctx) {
 			w.in.tick(ctx, m)
 		}

@@ -30,6 +30,7 @@ type pipelineFlags struct {
 	counters, emit                  string
 	windowAlign, timeZone           string
 	maxDelta                        int64
+	writeBehindKeys                 int
 	stateDir                        string
 	memtableMiB, cacheMiB           int64
 	memoryLimit                     string
@@ -52,6 +53,14 @@ func zeroOff(d time.Duration) time.Duration {
 	return d
 }
 
+// zeroOffKeys maps a count flag's 0 (off) to the config's negative.
+func zeroOffKeys(n int) int {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
 // defaultDataDir is --data-dir's default (dev, process, broker).
 const defaultDataDir = "./data"
 
@@ -70,6 +79,7 @@ func (p *pipelineFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&p.grace, "grace", 0, "how long after its end a window waits for out-of-order readings (default: the window length)")
 	fs.DurationVar(&p.retention, "retention", d.Retention, "event time during which late readings still correct windows")
 	fs.DurationVar(&p.idleTimeout, "idle-timeout", defaultIdleTimeout, "mark an input partition that is caught up and silent this long idle: it stops holding the watermark back, and once every input partition is idle the last windows with data close (0: never idle; a silent partition then holds every window back)")
+	fs.IntVar(&p.writeBehindKeys, "write-behind-keys", processors.DefaultWriteBehindKeys, "devices a partition may hold updated only in memory: a reading updates its device there, and the device goes to the store and the changelog once for all its readings at the partition's next flush (its next watermark mark, close or tick, or when it holds this many), as Kafka Streams' record cache does (0: every reading written through)")
 	fs.DurationVar(&p.alignDrift, "align-drift", d.AlignDrift, "watermark alignment: an input partition read more than this much event time ahead of its partition's watermark, while the partition holding the watermark back still has input, pauses until the others catch up (bounds the state a catch-up piles up; a live stream never pauses; 0: off)")
 	fs.DurationVar(&p.maxFuture, "max-future", 0, fmt.Sprintf("reject readings whose event time is further ahead of the wall clock (0: %s, negative: no check)", shortDuration(codecs.DefaultMaxFuture)))
 	fs.StringVar(&p.counters, "counters", string(d.Counters), "cumulative (ENTRIES/EXITS are registers; count differences) or increment (count the values)")
@@ -201,7 +211,7 @@ func (p *pipelineFlags) settings(topics processors.Topics, dataDir string) (proc
 		Window: p.window, Slide: p.slide, Grace: p.grace, Retention: p.retention,
 		WindowAlign: windows.Alignment(p.windowAlign), TimeZone: zone,
 		Counters: windows.CounterMode(p.counters), MaxDelta: p.maxDelta, Emit: windows.EmitMode(p.emit), IdleTimeout: p.idleTimeout, MaxFuture: p.maxFuture,
-		AlignDrift: zeroOff(p.alignDrift),
+		AlignDrift: zeroOff(p.alignDrift), WriteBehindKeys: zeroOffKeys(p.writeBehindKeys),
 		Generation: p.generation, HotStandby: p.hotStandby, SessionTimeout: p.sessionTimeout,
 		State: state.Options{Dir: stateDir, MemTableSize: p.memtableMiB << 20, CacheSize: p.cacheMiB << 20,
 			RecoverOnOpen: zeroOff(p.recoverOnOpen)},

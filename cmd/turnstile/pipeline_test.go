@@ -80,14 +80,16 @@ func TestTimeZoneAndAlignFlags(t *testing.T) {
 	}
 }
 
-// TestZeroOffFlags: --align-drift and --state-recover-on-open reach the
-// pipeline, their defaults are the pipeline's, and 0 turns them off
-// (negative in the configuration, where zero means the default).
+// TestZeroOffFlags: --align-drift, --state-recover-on-open and
+// --write-behind-keys reach the pipeline, their defaults are the
+// pipeline's, and 0 turns them off (negative in the configuration, where
+// zero means the default).
 func TestZeroOffFlags(t *testing.T) {
 	var st state.Options
 	st.Defaults()
 	drift := func(c processors.Config) time.Duration { return c.AlignDrift }
 	recoverOnOpen := func(c processors.Config) time.Duration { return c.State.RecoverOnOpen }
+	writeBehind := func(c processors.Config) time.Duration { return time.Duration(c.WriteBehindKeys) }
 	for _, tc := range []struct {
 		args []string
 		get  func(processors.Config) time.Duration
@@ -99,6 +101,9 @@ func TestZeroOffFlags(t *testing.T) {
 		{nil, recoverOnOpen, st.RecoverOnOpen},
 		{[]string{"--state-recover-on-open=1m"}, recoverOnOpen, time.Minute},
 		{[]string{"--state-recover-on-open=0"}, recoverOnOpen, -1},
+		{nil, writeBehind, processors.DefaultWriteBehindKeys},
+		{[]string{"--write-behind-keys=64"}, writeBehind, 64},
+		{[]string{"--write-behind-keys=0"}, writeBehind, -1},
 	} {
 		fs := pflag.NewFlagSet("process", pflag.ContinueOnError)
 		var p pipelineFlags

@@ -1,0 +1,231 @@
+package processors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/lovoo/goka"
+	"github.com/lovoo/goka/storage"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/turnstile-streams/turnstile/windows"
+	"github.com/turnstile-streams/turnstile/wire"
+)
+
+// DefaultWriteBehindKeys is how many devices a partition of the windowed
+// stage holds written only in memory before it writes them out
+// (Config.WriteBehindKeys).
+const DefaultWriteBehindKeys = 1024
+
+// writeBehind is a partition's record cache, as Kafka Streams keeps one in
+// front of a state store: a reading updates its device in memory, and the
+// device's value goes to the store and the changelog once per flush, not
+// once per reading. In a catch-up a device gets several readings between
+// two flushes, so the changelog gets several times fewer records (each
+// encoded, produced, stored by the broker and fetched by the relay).
+//
+// Nothing is committed or published ahead of what it depends on:
+//
+//   - a record whose effect is only in memory defers its commit
+//     (goka.Context.DeferCommit), and so does every later record of the
+//     partition until a flush, since the consumer commits the greatest
+//     offset marked; the flush's acknowledgements release them, in order;
+//   - a flush comes before every write of the partition's metadata (the
+//     closes it publishes were computed from the devices in memory) and
+//     before every watermark mark the partition sends (a mark covers the
+//     writes of the readings before it, intake.mark), so the changelog
+//     has the devices before the records that depend on them;
+//   - a device's outbox keeps every row since its last flush, so the flush
+//     publishes them all (the relay reads the changelog);
+//   - the partition flushes on every tick, when it holds keys devices, and
+//     when goka stops it (a rebalance, a shutdown), before goka closes its
+//     storage and commits for the last time.
+//
+// A member that dies with devices in memory never committed the records
+// that changed them: the next owner rebuilds the table from the changelog
+// and reads those records again, as after any crash.
+//
+// Concurrency: the partition's callbacks hold mu for their whole run, and
+// so does the flush goka's stop triggers (which runs on its own
+// goroutine); the acknowledgements run on the producer's goroutine and
+// touch only what a flush handed them.
+type writeBehind struct {
+	mu sync.Mutex
+	// keys bounds dirty (<= 0: off, every write goes through goka).
+	keys int
+	// dirty are the devices written only in memory, in first-write order.
+	dirty map[string]*windows.Device
+	order []string
+	// dones release the deferred commits, oldest first.
+	dones []func(error)
+	// deferred: the running callback deferred its commit.
+	deferred bool
+	// store and prod are what the partition's goka processor opened and
+	// produces through; table is the changelog topic.
+	store storage.Storage
+	prod  *kgoProducer
+	table string
+	acks  ackQueue
+}
+
+// enabled says whether the partition holds writes back.
+func (wb *writeBehind) enabled() bool { return wb.keys > 0 && wb.prod != nil }
+
+// get is a device held in memory.
+func (wb *writeBehind) get(key string) (*windows.Device, bool) {
+	d, ok := wb.dirty[key]
+	return d, ok
+}
+
+// enter starts a callback: it holds the partition's lock until the
+// returned function runs, and defers the record's commit while earlier
+// ones wait for a flush.
+func (wb *writeBehind) enter(ctx goka.Context) func() {
+	wb.mu.Lock()
+	wb.deferred = false
+	// A record goka hands out after it stopped the partition (its select
+	// may pick one that was ready) must not be held for a flush that
+	// already ran: end it uncommitted.
+	if ctx.Context().Err() != nil {
+		wb.mu.Unlock()
+		stopIfDone(ctx)
+	}
+	if len(wb.dones) > 0 {
+		wb.deferCommit(ctx)
+	}
+	return wb.mu.Unlock
+}
+
+func (wb *writeBehind) deferCommit(ctx goka.Context) {
+	if !wb.deferred {
+		wb.deferred = true
+		wb.dones = append(wb.dones, ctx.DeferCommit())
+	}
+}
+
+// put holds a device's new state in memory; the callback's record commits
+// once a flush has written it.
+func (wb *writeBehind) put(ctx goka.Context, key string, d *windows.Device) {
+	if wb.dirty == nil {
+		wb.dirty = make(map[string]*windows.Device, wb.keys)
+	}
+	if _, ok := wb.dirty[key]; !ok {
+		wb.order = append(wb.order, key)
+	}
+	wb.dirty[key] = d
+	wb.deferCommit(ctx)
+}
+
+// full says the partition holds as many devices as it may.
+func (wb *writeBehind) full() bool { return len(wb.order) >= wb.keys }
+
+// errFlush wraps what failed a flush; the records it would have released
+// stay uncommitted and goka fails the partition.
+var errFlush = errors.New("processors: writing held devices")
+
+// flush writes every held device (write) and releases the deferred
+// commits once the changelog has acknowledged every write so far. The
+// caller holds mu.
+func (wb *writeBehind) flush() {
+	if len(wb.order) == 0 && len(wb.dones) == 0 {
+		return
+	}
+	for _, key := range wb.order {
+		wb.write(key, wb.dirty[key])
+	}
+	clear(wb.dirty)
+	clear(wb.order)
+	wb.order = wb.order[:0]
+	dones := wb.dones
+	wb.dones, wb.deferred = nil, false
+	wb.acks.release(dones)
+}
+
+// write writes a held device as goka's SetValue does: the store first,
+// then the changelog record, whose offset acknowledges the store's write.
+func (wb *writeBehind) write(key string, d *windows.Device) {
+	v := wire.EncodeDevice(d, nil)
+	d.Outbox = windows.Outbox{}
+	seq := wb.acks.produced()
+	if err := wb.store.Set(key, v); err != nil {
+		wb.acks.ack(seq, fmt.Errorf("%w: key %q: %w", errFlush, key, err))
+		return
+	}
+	st, table := wb.store, wb.table
+	wb.prod.cl.Produce(context.Background(), &kgo.Record{Topic: table, Key: []byte(key), Value: v}, func(r *kgo.Record, err error) {
+		if err == nil && r.Offset != 0 {
+			err = st.SetOffset(r.Offset)
+		}
+		if err != nil {
+			err = fmt.Errorf("%w: producing to %s: %w", errFlush, table, err)
+		}
+		wb.acks.ack(seq, err)
+	})
+}
+
+// ackQueue releases deferred commits once every write made before them
+// is acknowledged. The changelog acknowledges a partition's records in
+// the order they were produced; an error fails every commit waiting then
+// and after.
+type ackQueue struct {
+	mu      sync.Mutex
+	written int64 // writes made
+	acked   int64 // writes acknowledged, in order
+	err     error
+	waiting []waitingDones
+}
+
+type waitingDones struct {
+	after int64
+	dones []func(error)
+}
+
+func (q *ackQueue) produced() int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.written++
+	return q.written
+}
+
+func (q *ackQueue) ack(seq int64, err error) {
+	q.mu.Lock()
+	if seq > q.acked {
+		q.acked = seq
+	}
+	if err != nil && q.err == nil {
+		q.err = err
+	}
+	var ready []waitingDones
+	i := 0
+	for ; i < len(q.waiting) && (q.waiting[i].after <= q.acked || q.err != nil); i++ {
+		ready = append(ready, q.waiting[i])
+	}
+	q.waiting = q.waiting[i:]
+	err = q.err
+	q.mu.Unlock()
+	for _, w := range ready {
+		for _, d := range w.dones {
+			d(err)
+		}
+	}
+}
+
+// release calls dones once every write made so far is acknowledged.
+func (q *ackQueue) release(dones []func(error)) {
+	if len(dones) == 0 {
+		return
+	}
+	q.mu.Lock()
+	if q.acked < q.written && q.err == nil {
+		q.waiting = append(q.waiting, waitingDones{q.written, dones})
+		q.mu.Unlock()
+		return
+	}
+	err := q.err
+	q.mu.Unlock()
+	for _, d := range dones {
+		d(err)
+	}
+}
