@@ -37,6 +37,16 @@ func (w *stage) advance(ctx goka.Context, c *partClock, meta *wire.PartitionMeta
 	if c.hasTime && target < c.streamTime {
 		target = c.streamTime // never back; still close what is due
 	}
+	if at, ok := c.index.min(); ok && at <= target {
+		// The closes are computed from the devices in memory: the
+		// changelog gets first every held device with a reading in a
+		// window this closes (a window with a reading at t ends after t,
+		// so one that closes through target holds only readings before
+		// target - grace), and before the closes change them: a device
+		// value never says a window closed that the durable watermark
+		// has not (writeBehind).
+		c.wb.flushBefore(target - w.rules.Grace)
+	}
 	stamp := w.stamp()
 	rows := c.rows[:0]
 	defer func() {
@@ -73,11 +83,6 @@ func (w *stage) writeMeta(ctx goka.Context, c *partClock, meta *wire.PartitionMe
 	meta.StreamTime, meta.HasTime = c.streamTime, c.hasTime
 	meta.Closes = rows
 	meta.Stations = windows.RollUp(rows, schemas.RouteKey)
-	if len(rows) > 0 {
-		// The closes were computed from the devices in memory: the
-		// changelog gets them first (writeBehind).
-		c.wb.flush()
-	}
 	setValue(ctx, c, meta)
 	w.metrics.closed.Add(float64(len(rows)))
 	meta.Closes, meta.Stations = nil, nil

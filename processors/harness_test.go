@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -182,7 +183,13 @@ func (s *hstorage) Acknowledged() (written, acked int64) {
 func (h *harness) deliver(in hinput) {
 	late, emitted := counterValue(h.stage.metrics.late), len(h.emitted)
 	p := h.parts[in.part]
-	ctx := &hctx{h: h, part: in.part, key: in.key}
+	// Its slot, reserved: a held write's flush may release (commit) it
+	// during a later record's callback.
+	slot := len(p.inputs)
+	p.inputs = append(p.inputs, hprocessed{in: in, end: uncommitted})
+	ctx := &hctx{h: h, part: in.part, key: in.key, slot: slot}
+	// As stage.held runs every callback.
+	unlock := h.stage.clock(ctx).wb.enter(ctx)
 	switch {
 	case in.input:
 		ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
@@ -201,7 +208,11 @@ func (h *harness) deliver(in hinput) {
 		p.offset++
 		h.stage.onReading(ctx, in.reading)
 	}
-	x := hprocessed{in: in, end: len(p.changelog)}
+	unlock()
+	x := &p.inputs[slot]
+	if !ctx.deferred {
+		x.end = len(p.changelog)
+	}
 	// A reading re-keyed from the input is accepted (or not) where the
 	// readings topic delivers it.
 	rekeyed := false
@@ -213,7 +224,22 @@ func (h *harness) deliver(in hinput) {
 		x.accepted = &reference.Reading{Device: in.key, Station: st, Line: line, T: r.T,
 			Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc}
 	}
-	p.inputs = append(p.inputs, x)
+}
+
+// uncommitted is the end of an input whose commit a held write defers:
+// every crash delivers it again until a flush releases it.
+const uncommitted = math.MaxInt
+
+// hchangelog is where the stage writes held devices (writeBehind): the
+// changelog of the key's partition, acknowledged at once (the harness
+// counts a write as acknowledged once relayed, and a crash loses what was
+// not).
+type hchangelog struct{ h *harness }
+
+func (c hchangelog) produce(key string, value []byte, acked func(int64, error)) {
+	p := c.h.parts[schemas.Partition(key, len(c.h.parts))]
+	p.changelog = append(p.changelog, hrec{key, value})
+	acked(0, nil)
 }
 
 // inputRecord delivers a reading to input partition p with key (the
@@ -362,10 +388,23 @@ func (h *harness) crash(p int32, lose int) string {
 	return fmt.Sprintf("partition %d: lost %d unacknowledged records, store rebuilt from %d, %d inputs delivered again", p, lose, keep, len(redo))
 }
 
+// flushHeld writes what every partition holds back, as its next tick
+// would (writeBehind).
+func (h *harness) flushHeld() {
+	for _, c := range h.stage.clocks {
+		c.wb.mu.Lock()
+		c.wb.flush()
+		c.wb.mu.Unlock()
+	}
+}
+
 // restart reopens every partition on its storage with nothing in memory
 // (a new process, or partitions handed to another member with a valid
 // local store).
 func (h *harness) restart() {
+	// goka stops each partition first: what it holds is written
+	// (stage.rebuild's stop hook).
+	h.flushHeld()
 	h.stage.clocks = map[int32]*partClock{}
 	if h.stage.in != nil {
 		// goka's rebalance callback: the new session's sources start afresh
@@ -587,6 +626,21 @@ type hctx struct {
 	key         string
 	offset      int64
 	topic       string
+	slot        int  // its input's index in the partition's inputs
+	deferred    bool // it deferred its commit (writeBehind)
+}
+
+// DeferCommit holds the input's commit until the returned function runs:
+// its end is then the changelog's length (what a crash must keep for it
+// to stay committed).
+func (c *hctx) DeferCommit() func(error) {
+	c.deferred = true
+	p, slot := c.h.parts[c.part], c.slot
+	return func(err error) {
+		if err == nil && slot < len(p.inputs) {
+			p.inputs[slot].end = len(p.changelog)
+		}
+	}
 }
 
 func (c *hctx) Topic() goka.Stream { return goka.Stream(c.topic) }

@@ -100,10 +100,12 @@ type stage struct {
 	now wallClock
 	// writeBehind is how many devices a partition holds written only in
 	// memory (Config.WriteBehindKeys; <= 0: none), table the changelog
-	// they go to and prod the processor's producer (writeBehind).
+	// they go to and prod the processor's producer (writeBehind); out,
+	// when set, is where they go instead (tests).
 	writeBehind int
 	table       string
 	prod        atomic.Pointer[kgoProducer]
+	out         changelogOut
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
@@ -119,6 +121,18 @@ func (w *stage) group() *goka.GroupGraph {
 	}
 	edges = append(edges, goka.Loop(wire.LoopCodec{}, w.held(w.onLoop)), goka.Persist(wire.TableCodec{}))
 	return goka.DefineGroup(goka.Group(w.name), edges...)
+}
+
+// changelogOut is where held devices are written: the processor's
+// producer, nil before goka built it (then writes go through goka).
+func (w *stage) changelogOut() changelogOut {
+	if w.out != nil {
+		return w.out
+	}
+	if p := w.prod.Load(); p != nil {
+		return kgoChangelog{p: p, topic: w.table}
+	}
+	return nil
 }
 
 // held runs a callback under its partition's write-behind lock
@@ -188,7 +202,7 @@ func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partCloc
 	c := newPartClock(cur.gen)
 	c.align.Drift = w.drift
 	if w.writeBehind > 0 {
-		c.wb = writeBehind{keys: w.writeBehind, store: cur.st, prod: w.prod.Load(), table: w.table}
+		c.wb = writeBehind{keys: w.writeBehind, store: cur.st, out: w.changelogOut()}
 		// goka stops a partition by cancelling its context, then waits for
 		// the records in flight (the deferred ones too) before it closes
 		// the storage and commits for the last time: write what is held.
@@ -321,6 +335,7 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 		// that advanced it: record it, silently.
 		st.CatchUp(w.rules, c.streamTime)
 	}
+	stations := len(st.Outbox.Stations)
 	if w.rules.TooLate(c.streamTime, c.hasTime, st, r.T) {
 		st.Outbox.Late = append(st.Outbox.Late, wire.EncodeReading(r, nil))
 		w.metrics.late.Inc()
@@ -341,9 +356,13 @@ func (w *stage) apply(ctx goka.Context, r *wire.Reading, inPlace bool) {
 		c.seen(r.T)
 	}
 	if c.wb.enabled() {
-		c.wb.put(ctx, key, st)
+		c.wb.put(ctx, key, st, r.T)
 		c.memo.put(key, st)
-		if c.wb.full() {
+		switch {
+		case len(st.Outbox.Stations) > stations:
+			// A station correction read the station's other devices.
+			c.wb.flushLast(key)
+		case c.wb.full():
 			c.wb.flush()
 		}
 	} else {

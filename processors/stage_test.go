@@ -9,22 +9,24 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/lovoo/goka"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/windows"
 	"github.com/turnstile-streams/turnstile/wire"
 )
 
-// TestStage runs the windowed stage through the files in testdata/stage:
-// readings, marks, ticks, crashes, restarts and replays in, published rows
-// out, without Kafka (see harness). A change to a close or correction rule
+// TestStage runs the windowed stage through the files in testdata/stage
+// (testdata/stage/writebehind: the same with device writes held back,
+// init writebehind=N): readings, marks, ticks, crashes, restarts and
+// replays in, published rows out, without Kafka (see harness). A change to a close or correction rule
 // shows as a diff of these files; rewrite them with
 //
 //	go test ./processors -run TestStage -rewrite
 //
 // Commands (times are HH:MM from 2024-01-06 00:00 UTC, hours may pass 24):
 //
-//	init [partitions=1] [sources=1] [window=5m] [slide=] [grace=5m] [retention=60m]
+//	init [partitions=1] [sources=1] [window=5m] [slide=] [grace=5m] [retention=60m] [writebehind=N]
 //	     [counters=cumulative] [emit=final] [idle=30s] [direct [drift=D]]
 //	                                         drift: watermark alignment's (stage.align);
 //	                                         the output then lists the input partitions paused
@@ -69,15 +71,21 @@ func TestStage(t *testing.T) {
 			switch d.Cmd {
 			case "init":
 				rules, parts, sources, idle := stageInit(t, d)
+				held := ""
+				if d.HasArg("writebehind") {
+					held = fmt.Sprintf(", up to %d devices held back", intArg(t, d, "writebehind", 0))
+				}
 				if d.HasArg("direct") {
 					h = newHarnessLayout(t, rules, parts, parts, idle, true)
 					if d.HasArg("drift") {
 						h.stage.drift, h.stage.pauser = durArg(t, d, "drift").Milliseconds(), h
 					}
-					return fmt.Sprintf("%d partitions, the input's %d partitions its sources (direct layout)", parts, parts)
+					h.holdBack(t, d)
+					return fmt.Sprintf("%d partitions, the input's %d partitions its sources (direct layout)%s", parts, parts, held)
 				}
 				h = newHarness(t, rules, parts, sources, idle)
-				return fmt.Sprintf("%d partitions, %d sources", parts, sources)
+				h.holdBack(t, d)
+				return fmt.Sprintf("%d partitions, %d sources%s", parts, sources, held)
 			case "reading":
 				h.reading(stageReading(t, d))
 			case "input":
@@ -143,9 +151,11 @@ func TestStage(t *testing.T) {
 			case "replay":
 				h.replay(int32(intArg(t, d, "generation", 1)))
 			case "check":
+				h.flushHeld() // as the next tick would
 				h.relay()
 				return h.check()
 			case "latest":
+				h.flushHeld()
 				h.relay()
 				var lines []string
 				for _, r := range h.latest {
@@ -158,6 +168,18 @@ func TestStage(t *testing.T) {
 			return h.commandOutput(d, n)
 		})
 	})
+}
+
+// holdBack sets the stage's write-behind (init writebehind=N: up to N
+// devices per partition; stage.writeBehind) with the harness's changelog.
+func (h *harness) holdBack(t *testing.T, d *datadriven.TestData) {
+	if !d.HasArg("writebehind") {
+		return
+	}
+	h.stage.writeBehind, h.stage.out = intArg(t, d, "writebehind", 0), hchangelog{h}
+	if h.stage.in != nil {
+		h.stage.in.flush = func(ctx goka.Context) { h.stage.clock(ctx).wb.flush() }
+	}
 }
 
 func sortedLines(lines []string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/lovoo/goka"
@@ -56,27 +57,56 @@ type writeBehind struct {
 	// keys bounds dirty (<= 0: off, every write goes through goka).
 	keys int
 	// dirty are the devices written only in memory, in first-write order.
-	dirty map[string]*windows.Device
+	dirty map[string]heldDevice
 	order []string
 	// dones release the deferred commits, oldest first.
 	dones []func(error)
 	// deferred: the running callback deferred its commit.
 	deferred bool
-	// store and prod are what the partition's goka processor opened and
-	// produces through; table is the changelog topic.
+	// store is the storage the partition's goka processor opened, out
+	// where its changelog records go.
 	store storage.Storage
-	prod  *kgoProducer
-	table string
+	out   changelogOut
 	acks  ackQueue
 }
 
+// changelogOut produces a record to the changelog partition of its key and
+// calls acked with its offset once the changelog acknowledged it, in
+// produce order.
+type changelogOut interface {
+	produce(key string, value []byte, acked func(offset int64, err error))
+}
+
+// kgoChangelog is a changelog topic through a goka processor's producer.
+type kgoChangelog struct {
+	p     *kgoProducer
+	topic string
+}
+
+func (c kgoChangelog) produce(key string, value []byte, acked func(int64, error)) {
+	c.p.cl.Produce(context.Background(), &kgo.Record{Topic: c.topic, Key: []byte(key), Value: value}, func(r *kgo.Record, err error) {
+		if err != nil {
+			err = fmt.Errorf("%w: producing to %s: %w", errFlush, c.topic, err)
+		}
+		acked(r.Offset, err)
+	})
+}
+
+// heldDevice is a device written only in memory and the earliest event
+// time among the readings applied to it since it was last written: no
+// window that closes before that time's windows changed.
+type heldDevice struct {
+	d        *windows.Device
+	earliest int64
+}
+
 // enabled says whether the partition holds writes back.
-func (wb *writeBehind) enabled() bool { return wb.keys > 0 && wb.prod != nil }
+func (wb *writeBehind) enabled() bool { return wb.keys > 0 && wb.out != nil }
 
 // get is a device held in memory.
 func (wb *writeBehind) get(key string) (*windows.Device, bool) {
-	d, ok := wb.dirty[key]
-	return d, ok
+	h, ok := wb.dirty[key]
+	return h.d, ok
 }
 
 // enter starts a callback: it holds the partition's lock until the
@@ -105,16 +135,19 @@ func (wb *writeBehind) deferCommit(ctx goka.Context) {
 	}
 }
 
-// put holds a device's new state in memory; the callback's record commits
-// once a flush has written it.
-func (wb *writeBehind) put(ctx goka.Context, key string, d *windows.Device) {
+// put holds a device's new state in memory after a reading at t changed
+// it; the callback's record commits once a flush has written it.
+func (wb *writeBehind) put(ctx goka.Context, key string, d *windows.Device, t int64) {
 	if wb.dirty == nil {
-		wb.dirty = make(map[string]*windows.Device, wb.keys)
+		wb.dirty = make(map[string]heldDevice, wb.keys)
 	}
-	if _, ok := wb.dirty[key]; !ok {
+	h, ok := wb.dirty[key]
+	if !ok {
 		wb.order = append(wb.order, key)
+		h.earliest = t
 	}
-	wb.dirty[key] = d
+	h.d, h.earliest = d, min(h.earliest, t)
+	wb.dirty[key] = h
 	wb.deferCommit(ctx)
 }
 
@@ -133,7 +166,7 @@ func (wb *writeBehind) flush() {
 		return
 	}
 	for _, key := range wb.order {
-		wb.write(key, wb.dirty[key])
+		wb.write(key, wb.dirty[key].d)
 	}
 	clear(wb.dirty)
 	clear(wb.order)
@@ -141,6 +174,35 @@ func (wb *writeBehind) flush() {
 	dones := wb.dones
 	wb.dones, wb.deferred = nil, false
 	wb.acks.release(dones)
+}
+
+// flushLast is flush with key's device written last: its new state was
+// computed from the others' (a station correction reads the station's
+// other devices), so the changelog must hold theirs first, as it would
+// have had each been written when it changed.
+func (wb *writeBehind) flushLast(key string) {
+	if i := slices.Index(wb.order, key); i >= 0 {
+		wb.order = append(slices.Delete(wb.order, i, i+1), key)
+	}
+	wb.flush()
+}
+
+// flushBefore writes the held devices with a reading earlier than t
+// applied since they were last written (a close through a watermark
+// whose windows hold such readings is about to be written) and keeps the
+// commits deferred until the next flush. The caller holds mu.
+func (wb *writeBehind) flushBefore(t int64) {
+	n := 0
+	for _, key := range wb.order {
+		if h := wb.dirty[key]; h.earliest < t {
+			wb.write(key, h.d)
+			delete(wb.dirty, key)
+			n++
+		}
+	}
+	if n > 0 {
+		wb.order = slices.DeleteFunc(wb.order, func(k string) bool { _, ok := wb.dirty[k]; return !ok })
+	}
 }
 
 // write writes a held device as goka's SetValue does: the store first,
@@ -153,13 +215,10 @@ func (wb *writeBehind) write(key string, d *windows.Device) {
 		wb.acks.ack(seq, fmt.Errorf("%w: key %q: %w", errFlush, key, err))
 		return
 	}
-	st, table := wb.store, wb.table
-	wb.prod.cl.Produce(context.Background(), &kgo.Record{Topic: table, Key: []byte(key), Value: v}, func(r *kgo.Record, err error) {
-		if err == nil && r.Offset != 0 {
-			err = st.SetOffset(r.Offset)
-		}
-		if err != nil {
-			err = fmt.Errorf("%w: producing to %s: %w", errFlush, table, err)
+	st := wb.store
+	wb.out.produce(key, v, func(offset int64, err error) {
+		if err == nil && offset != 0 {
+			err = st.SetOffset(offset)
 		}
 		wb.acks.ack(seq, err)
 	})
