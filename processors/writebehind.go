@@ -33,11 +33,14 @@ const DefaultWriteBehindKeys = 1024
 //     (goka.Context.DeferCommit), and so does every later record of the
 //     partition until a flush, since the consumer commits the greatest
 //     offset marked; the flush's acknowledgements release them, in order;
-//   - a flush comes before every write of the partition's metadata (the
-//     closes it publishes were computed from the devices in memory) and
-//     before every watermark mark the partition sends (a mark covers the
-//     writes of the readings before it, intake.mark), so the changelog
-//     has the devices before the records that depend on them;
+//   - every held device is written before a watermark mark the partition
+//     sends (a mark covers the writes of the readings before it,
+//     intake.mark); before a close, the held devices with a reading in a
+//     window it closes, and before the close changes them (a device value
+//     must never say a window closed that the durable watermark has not;
+//     stage.advance); before a device whose station correction read the
+//     station's other devices, those (flushLast). So the changelog has
+//     the devices before the records that depend on them;
 //   - a device's outbox keeps every row since its last flush, so the flush
 //     publishes them all (the relay reads the changelog);
 //   - the partition flushes on every tick, when it holds keys devices, and
