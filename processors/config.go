@@ -159,8 +159,9 @@ type Config struct {
 	// WriteBehindKeys is how many devices a partition of the windowed
 	// stage may hold written only in memory: a reading updates its device
 	// there, and the device goes to the store and the changelog at the
-	// partition's next flush (its next watermark mark, metadata write or
-	// tick, or when it holds this many), once for all the readings it got
+	// partition's next flush (its next watermark mark, a close that
+	// needs it, a tick, or when it holds this many), once for all the
+	// readings it got
 	// meanwhile, as Kafka Streams' record cache does. Default
 	// DefaultWriteBehindKeys; negative: every reading is written through.
 	WriteBehindKeys int

@@ -338,13 +338,13 @@ func (m *member) startWindows(st Stage) error {
 	w := &stage{name: st.Group, rules: m.p.sem, idle: cfg.IdleTimeout, gen: cfg.Generation, topics: cfg.Topics,
 		tracker: tracker, ctrl: controlKeys(n), log: m.log, metrics: m.p.metrics, clocks: map[int32]*partClock{},
 		sources: m.partitions[cfg.Topics.Input], direct: cfg.Direct(), count: m.p.metrics.stageCounters(st.Group),
-		writeBehind: cfg.WriteBehindKeys, table: st.Table}
+		writeBehind: cfg.WriteBehindKeys}
 	// The stage writes held devices through its processor's producer.
 	build := kgoProducerBuilder(cfg.KafkaOpts)
 	opts := []goka.ProcessorOption{goka.WithProducerBuilder(func(brokers []string, clientID string, hasher func() hash.Hash32) (goka.Producer, error) {
 		p, err := build(brokers, clientID, hasher)
 		if kp, ok := p.(*kgoProducer); ok {
-			w.prod.Store(kp)
+			w.setOut(kgoChangelog{p: kp, topic: st.Table})
 		}
 		return p, err
 	})}
@@ -359,7 +359,7 @@ func (m *member) startWindows(st Stage) error {
 		// the writes of the readings applied in place.
 		w.in = m.newIntake(st.Group, n)
 		w.in.acked = w.acked
-		w.in.flush = func(ctx goka.Context) { w.clock(ctx).wb.flush() }
+		w.in.flush = w.flushHeld
 		onRebalance, lagGroup = w.in.forget, st.Group
 		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
 		if cfg.AlignDrift > 0 {

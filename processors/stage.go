@@ -99,13 +99,11 @@ type stage struct {
 	// now is the wall clock (nil: time.Now; tests set their own).
 	now wallClock
 	// writeBehind is how many devices a partition holds written only in
-	// memory (Config.WriteBehindKeys; <= 0: none), table the changelog
-	// they go to and prod the processor's producer (writeBehind); out,
-	// when set, is where they go instead (tests).
+	// memory (Config.WriteBehindKeys; <= 0: none) and out where they are
+	// written: the changelog through the running processor's producer,
+	// set when goka builds it (writeBehind).
 	writeBehind int
-	table       string
-	prod        atomic.Pointer[kgoProducer]
-	out         changelogOut
+	out         atomic.Pointer[changelogOut]
 
 	mu     sync.Mutex
 	clocks map[int32]*partClock
@@ -123,26 +121,24 @@ func (w *stage) group() *goka.GroupGraph {
 	return goka.DefineGroup(goka.Group(w.name), edges...)
 }
 
-// changelogOut is where held devices are written: the processor's
-// producer, nil before goka built it (then writes go through goka).
-func (w *stage) changelogOut() changelogOut {
-	if w.out != nil {
-		return w.out
-	}
-	if p := w.prod.Load(); p != nil {
-		return kgoChangelog{p: p, topic: w.table}
-	}
-	return nil
-}
+// setOut sets where held devices are written.
+func (w *stage) setOut(out changelogOut) { w.out.Store(&out) }
 
 // held runs a callback under its partition's write-behind lock
-// (writeBehind.enter).
+// (writeBehind.enter), when the stage holds writes back.
 func (w *stage) held(cb goka.ProcessCallback) goka.ProcessCallback {
+	if w.writeBehind <= 0 {
+		return cb
+	}
 	return func(ctx goka.Context, msg any) {
 		defer w.clock(ctx).wb.enter(ctx)()
 		cb(ctx, msg)
 	}
 }
+
+// flushHeld writes every device the callback's partition holds
+// (writeBehind.flush).
+func (w *stage) flushHeld(ctx goka.Context) { w.clock(ctx).wb.flush() }
 
 // onInput takes an input record (the direct layout): the intake decodes and
 // validates it; a reading already on its partition with its reading key is
@@ -202,7 +198,10 @@ func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partCloc
 	c := newPartClock(cur.gen)
 	c.align.Drift = w.drift
 	if w.writeBehind > 0 {
-		c.wb = writeBehind{keys: w.writeBehind, store: cur.st, out: w.changelogOut()}
+		c.wb = writeBehind{keys: w.writeBehind, store: cur.st}
+		if out := w.out.Load(); out != nil {
+			c.wb.out = *out
+		}
 		// goka stops a partition by cancelling its context, then waits for
 		// the records in flight (the deferred ones too) before it closes
 		// the storage and commits for the last time: write what is held.
@@ -452,7 +451,7 @@ func (w *stage) onLoop(ctx goka.Context, msg any) {
 	case wire.Tick:
 		// A tick writes what the partition holds, so a quiet partition's
 		// records commit within a tick.
-		w.clock(ctx).wb.flush()
+		w.flushHeld(ctx)
 		if w.direct && w.isCtrl(ctx) {
 			w.in.tick(ctx, m)
 		}

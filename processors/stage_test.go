@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cockroachdb/datadriven"
-	"github.com/lovoo/goka"
 
 	"github.com/turnstile-streams/turnstile/schemas"
 	"github.com/turnstile-streams/turnstile/windows"
@@ -176,9 +175,10 @@ func (h *harness) holdBack(t *testing.T, d *datadriven.TestData) {
 	if !d.HasArg("writebehind") {
 		return
 	}
-	h.stage.writeBehind, h.stage.out = intArg(t, d, "writebehind", 0), hchangelog{h}
+	h.stage.writeBehind = intArg(t, d, "writebehind", 0)
+	h.stage.setOut(hchangelog{h})
 	if h.stage.in != nil {
-		h.stage.in.flush = func(ctx goka.Context) { h.stage.clock(ctx).wb.flush() }
+		h.stage.in.flush = h.stage.flushHeld
 	}
 }
 
