@@ -5,6 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/turnstile-streams/turnstile/processors"
 	"github.com/turnstile-streams/turnstile/testsupport/reference"
 )
@@ -41,4 +44,42 @@ func TestWriteBehind(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestWriteBehindStopWritesHeld: a member stopped while its partitions
+// hold devices in memory (hour-long tick and mark intervals: nothing else
+// writes them) writes them as goka stops each partition, so the stop
+// does not sit out goka's 60 s wait for the deferred commits, and the
+// group has committed the end of the input once it stopped.
+func TestWriteBehindStopWritesHeld(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cfg := s.config(t)
+	cfg.TickInterval, cfg.MarkInterval = time.Hour, time.Hour
+	reg := prometheus.NewRegistry()
+	metrics, err := processors.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := runMember(t, ctx, cancel, cfg, metrics)
+	readings := synthetic(5, 12, 20)
+	s.produce(t, ctx, processors.DefaultTopics().Input, inputCodec(t, s), readings, nil)
+	waitFor(t, ctx, "every reading applied", func() bool {
+		return metricValue(t, reg, "turnstile_reading_outcomes_total") >= float64(len(readings))
+	})
+	table := processors.DefaultGroups().Windows + "-table"
+	held := endOffset(t, ctx, s, table)
+	if held >= int64(len(readings))/2 {
+		t.Fatalf("%d changelog records for %d readings before the stop: the devices were not held", held, len(readings))
+	}
+	began := time.Now()
+	m.stop()
+	if took := time.Since(began); took > 20*time.Second {
+		t.Errorf("the stop took %v: the held devices were not written as goka stopped the partitions", took)
+	}
+	if written := endOffset(t, ctx, s, table); written <= held {
+		t.Errorf("changelog %d records after the stop, %d before: nothing held was written", written, held)
+	}
+	waitCommitted(t, ctx, kadm.NewClient(s.client), processors.DefaultGroups().Windows, processors.DefaultTopics().Input)
 }
