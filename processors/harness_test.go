@@ -194,7 +194,10 @@ func (h *harness) deliver(in hinput) {
 	case in.input:
 		ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
 		p.inOffset++
-		h.stage.input(ctx, h.stage.in.source(in.part), in.reading)
+		// As stage.onInput, past the decoding.
+		src := h.stage.in.source(in.part)
+		h.stage.input(ctx, src, in.reading)
+		h.stage.in.consumed(ctx, src)
 	case in.tick != nil:
 		ctx.offset = p.loop
 		p.loop++
@@ -301,13 +304,15 @@ func (h *harness) mark(m wire.Mark) {
 	}
 }
 
-// tick delivers a tick to every partition's control key, then what the
-// stage emitted. The stage's wall clock is the tick's from then on (a tick
-// is applied as it is measured).
-func (h *harness) tick(tk wire.Tick) {
+// tick delivers a tick to every partition's control key, with the
+// partition's declared end (endsAt), then what the stage emitted. The
+// stage's wall clock is the tick's from then on (a tick is applied as it
+// is measured).
+func (h *harness) tick(tk wire.Tick, endsAt func(p int) int64) {
 	h.wall = tk.Wall
 	for p := range h.parts {
 		tk := tk
+		tk.EndsAt = endsAt(p)
 		in := hinput{part: int32(p), key: h.stage.ctrl[p], tick: &tk}
 		h.input = append(h.input, in)
 		h.deliver(in)
@@ -663,6 +668,16 @@ func (c *hctx) Emit(topic goka.Stream, key string, value any, _ ...goka.ContextO
 		panic(fmt.Sprintf("harness: emit %T", value))
 	}
 	c.h.emitted = append(c.h.emitted, in)
+}
+
+// Loopback takes a tick the stage sends itself (stage.nudge), for
+// delivery after the callback.
+func (c *hctx) Loopback(key string, value any, _ ...goka.ContextOption) {
+	tk, ok := value.(wire.Tick)
+	if !ok {
+		panic(fmt.Sprintf("harness: loopback %T", value))
+	}
+	c.h.emitted = append(c.h.emitted, hinput{part: c.part, key: key, tick: &tk})
 }
 
 func (c *hctx) Context() context.Context { return context.Background() }

@@ -80,6 +80,10 @@ type intake struct {
 	// flush, when set, writes what the partition holds in memory before a
 	// mark counts its writes (writeBehind).
 	flush func(ctx goka.Context)
+	// nudge, when set, asks for a tick on the callback's partition soon:
+	// an idle mark kept for acknowledgements is then sent within a round
+	// trip, not at the next tick (stage.nudge).
+	nudge func(ctx goka.Context)
 
 	// now is the wall clock (nil: time.Now).
 	now wallClock
@@ -106,7 +110,17 @@ type source struct {
 	// reading is where the partition's records are decoded, one after the
 	// other (nothing keeps a pointer to it past its callback).
 	reading wire.Reading
+	// next is the offset after the last input record this member took
+	// on the partition (0: none since it got the partition), endsAt the
+	// end the latest tick said a producer declared (Tick.EndsAt; 0: none).
+	next, endsAt int64
 }
+
+// ended says whether the partition's last record taken is the last
+// before the end its producer declared: it is caught up, whatever its
+// group has committed. Past that end, the declaration is stale (more was
+// written since) and says nothing.
+func (s *source) ended() bool { return s.endsAt > 0 && s.next == s.endsAt }
 
 // pendingMark is a mark and how many of the partition's table writes it
 // covers.
@@ -208,18 +222,51 @@ func (in *intake) send(ctx goka.Context, mk watermark.Mark) {
 // partition's mark if its time advanced since the last (throttled) one,
 // and marks it idle once it is caught up and it, or its log as the ticker
 // saw it, has been silent for the idle timeout.
+//
+// A tick also says where the partition's input ends when a producer
+// declared it (Tick.EndsAt): a partition that has read up to there is
+// caught up at once, and one still reading goes idle as it takes its last
+// record (consumed), rather than after its group commits it and a tick
+// measures that lag.
 func (in *intake) tick(ctx goka.Context, m wire.Tick) {
 	src := in.source(ctx.Partition())
 	now := in.wall()
+	if m.LagKnown {
+		// A tick that measured nothing (a nudge's) says nothing of the end.
+		src.endsAt = m.EndsAt
+	}
 	in.release(ctx, src)
 	if mk, ok := src.Flush(now); ok {
 		in.mark(ctx, src, mk)
 	}
-	if mk, ok := src.Idle(now, m.CaughtUp, time.Duration(m.QuietMs)*time.Millisecond, in.idle); ok {
-		in.mark(ctx, src, mk)
-		in.metrics.idleAdvances.WithLabelValues(in.group).Inc()
-	}
+	in.idleIf(ctx, src, m.CaughtUp || src.ended(), time.Duration(m.QuietMs)*time.Millisecond)
 	in.metrics.setSource(ctx.Partition(), src.Source)
+}
+
+// consumed records that the partition took its input record at the
+// callback's offset (whatever became of it), and marks the source idle at
+// once when that was the last record of a declared end.
+func (in *intake) consumed(ctx goka.Context, src *source) {
+	src.next = ctx.Offset() + 1
+	if src.ended() && in.idleIf(ctx, src, true, inputEnded) {
+		in.metrics.setSource(ctx.Partition(), src.Source)
+	}
+}
+
+// idleIf sends the source's idle mark if it is caught up and silent
+// (watermark.Source.Idle), and asks for a prompt tick when the mark waits
+// for acknowledgements (nudge); it reports whether it marked.
+func (in *intake) idleIf(ctx goka.Context, src *source, caughtUp bool, quiet time.Duration) bool {
+	mk, ok := src.Idle(in.wall(), caughtUp, quiet, in.idle)
+	if !ok {
+		return false
+	}
+	in.mark(ctx, src, mk)
+	in.metrics.idleAdvances.WithLabelValues(in.group).Inc()
+	if len(src.pending) > 0 && in.nudge != nil {
+		in.nudge(ctx)
+	}
+	return true
 }
 
 // decode decodes and validates an input record; a record it cannot accept
@@ -310,6 +357,7 @@ func (in *ingest) onLoop(ctx goka.Context, msg any) {
 func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	raw, _ := msg.([]byte)
 	src := in.source(ctx.Partition())
+	defer in.consumed(ctx, src)
 	if !in.decode(ctx, raw, &src.reading) {
 		return
 	}

@@ -26,6 +26,7 @@ type Metrics struct {
 	replaySkipped *prometheus.CounterVec   // group
 	closed        prometheus.Counter       //
 	loopIgnored   prometheus.Counter       //
+	nudges        prometheus.Counter       //
 	inPlace       prometheus.Counter       //
 	idleAdvances  *prometheus.CounterVec   // group
 	published     *prometheus.CounterVec   // topic, kind (first|correction|late)
@@ -69,6 +70,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Readings the windowed stage applied where they landed on the input topic (their partition, their reading key), without a re-key."}),
 		loopIgnored: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_loop_ignored_total",
 			Help: "Records on the loopback topic that are not ticks (a two-stage pipeline's close request left by an upgrade), skipped."}),
+		nudges: prometheus.NewCounter(prometheus.CounterOpts{Name: "turnstile_nudges_total",
+			Help: "Ticks the windowed stage sent itself so as not to wait for the next tick: when an input partition went idle with its mark waiting for the changelog's acknowledgements, or when every source of a partition went idle (its last windows close)."}),
 		idleAdvances: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_idle_advances_total",
 			Help: "Idle steps: an input partition marked idle (stage ingest), or a device partition whose sources are all idle advancing its watermark (group)."}, []string{"group"}),
 		published: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "turnstile_published_total",
@@ -135,7 +138,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 
 func (m *Metrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.recordsIn, m.rejected, m.late, m.duplicates, m.droppedDeltas, m.replaySkipped,
-		m.closed, m.loopIgnored, m.inPlace, m.idleAdvances, m.published, m.closeLatency, m.registryWaits,
+		m.closed, m.loopIgnored, m.nudges, m.inPlace, m.idleAdvances, m.published, m.closeLatency, m.registryWaits,
 		m.rebalances, m.assigned, m.openKeys, m.marksSent, m.outcomes, m.watermark, m.watermarkLag, m.holder, m.waiting,
 		m.sourceTime, m.sourceIdle, m.paused, m.pauses, m.state}
 }

@@ -360,6 +360,7 @@ func (m *member) startWindows(st Stage) error {
 		w.in = m.newIntake(st.Group, n)
 		w.in.acked = w.acked
 		w.in.flush = w.flushHeld
+		w.in.nudge = w.nudge
 		onRebalance, lagGroup = w.in.forget, st.Group
 		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
 		if cfg.AlignDrift > 0 {

@@ -151,6 +151,7 @@ func (w *stage) onInput(ctx goka.Context, msg any) {
 	if w.in.decode(ctx, raw, &src.reading) {
 		w.input(ctx, src, &src.reading)
 	}
+	w.in.consumed(ctx, src)
 }
 
 // input takes a decoded, valid reading from the input partition of src
@@ -482,6 +483,20 @@ func (w *stage) onMark(ctx goka.Context, m *wire.Mark) {
 	w.advance(ctx, c, meta, prog.Time, prog.Has, changed)
 	w.metrics.setWatermark(w.name, ctx.Partition(), c, prog)
 	w.align(ctx, c, meta, prog)
+	if changed && prog.AllIdle && w.idle > 0 {
+		// The last source went idle: the idle advance (onTick) need not
+		// wait for the next tick.
+		w.nudge(ctx)
+	}
+}
+
+// nudge asks for a tick on the callback's partition now: a tick of the
+// stage's own, with no lag measured, through the loopback topic, so that
+// it is applied in order with the partition's other records and at most
+// once, as the ticker's are.
+func (w *stage) nudge(ctx goka.Context) {
+	ctx.Loopback(w.ctrl[ctx.Partition()], wire.Tick{Wall: w.wall().UnixMilli()})
+	w.metrics.nudges.Inc()
 }
 
 // onTick handles a tick on a partition's control key: once every source

@@ -38,13 +38,14 @@ import (
 //	                                         partition with its reading key: applied in place
 //	mark source=S (t=HH:MM | idle) [hold]    a source's mark to every partition (direct layout:
 //	                                         only idle, sent by the source after its kept marks)
-//	tick wall=HH:MM [lagging=S,S] [lag=unknown] [caughtup] [quiet=D] [hold]
+//	tick wall=HH:MM [lagging=S,S] [lag=unknown] [caughtup] [quiet=D] [ends=(N,N)] [hold]
 //	                                         a tick to every partition, measured and applied at
 //	                                         wall: the sources in lagging have unconsumed input
 //	                                         (default none; lag=unknown: the ticker could not tell);
 //	                                         direct layout: caughtup, the tick says each input
 //	                                         partition has no lag (a source may go idle), quiet,
-//	                                         how long its log has not grown
+//	                                         how long its log has not grown, ends, the offset
+//	                                         where each input partition's declared input ends
 //	crash partition=P [lose=N]               lose the last N unacknowledged changelog records
 //	                                         (held by hold; default all), rebuild, redeliver;
 //	                                         relays nothing yet
@@ -131,6 +132,12 @@ func TestStage(t *testing.T) {
 				if d.HasArg("quiet") {
 					tk.QuietMs = durArg(t, d, "quiet").Milliseconds()
 				}
+				var ends []string
+				if d.HasArg("ends") {
+					// ends=(a,b,...): where each input partition's declared
+					// input ends (Tick.EndsAt; 0: none).
+					d.ScanArgs(t, "ends", &ends)
+				}
 				if d.HasArg("lagging") {
 					var ss []string
 					d.ScanArgs(t, "lagging", &ss)
@@ -142,7 +149,16 @@ func TestStage(t *testing.T) {
 						tk.Lagging = append(tk.Lagging, int32(n))
 					}
 				}
-				h.tick(tk)
+				h.tick(tk, func(p int) int64 {
+					if p >= len(ends) {
+						return 0
+					}
+					n, err := strconv.ParseInt(ends[p], 10, 64)
+					if err != nil {
+						d.Fatalf(t, "ends: %v", err)
+					}
+					return n
+				})
 			case "crash":
 				return h.crash(int32(intArg(t, d, "partition", 0)), intArg(t, d, "lose", -1))
 			case "restart":

@@ -66,7 +66,7 @@ func TestQuietNeverOverstates(t *testing.T) {
 		{3 * time.Second, map[int32]int64{0: 5, 1: 8}, map[int32]time.Duration{0: 3*time.Second - took}},
 		{4 * time.Second, map[int32]int64{0: 6, 1: 8}, map[int32]time.Duration{1: time.Second - took}},
 	} {
-		got := tk.quiet(at(step.wall), at(step.wall+took), step.ends, nil)
+		got, _ := tk.quiet(at(step.wall), at(step.wall+took), step.ends, nil)
 		if !reflect.DeepEqual(got, step.want) {
 			t.Errorf("at %v with ends %v: quiet %v, want %v", step.wall, step.ends, got, step.want)
 		}
@@ -75,33 +75,36 @@ func TestQuietNeverOverstates(t *testing.T) {
 
 // TestQuietOfADeclaredEnd: a partition whose end offset is the one a
 // producer declared is quiet without bound (inputEnded) from the first
-// tick that sees it; once the end moves past the declaration it is quiet
-// only for as long as it was, as if nothing had been declared.
+// tick that sees it, and its ticks carry that end (unless it is 0); once
+// the end moves past the declaration it is quiet only for as long as it
+// was, as if nothing had been declared.
 func TestQuietOfADeclaredEnd(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	const took = 10 * time.Millisecond
 	tk := &ticker{}
 	for _, step := range []struct {
-		wall     time.Duration
-		ends     map[int32]int64
-		declared map[int32]int64
-		want     map[int32]time.Duration
+		wall      time.Duration
+		ends      map[int32]int64
+		declared  map[int32]int64
+		want      map[int32]time.Duration
+		wantEnded map[int32]int64
 	}{
 		// 0 is declared at its end, 2 is declared empty and is; 1's
 		// declaration is behind its end (another producer wrote since).
-		{0, map[int32]int64{0: 5, 1: 8, 2: 0}, map[int32]int64{0: 5, 1: 7, 2: 0}, map[int32]time.Duration{0: inputEnded, 2: inputEnded}},
+		{0, map[int32]int64{0: 5, 1: 8, 2: 0}, map[int32]int64{0: 5, 1: 7, 2: 0}, map[int32]time.Duration{0: inputEnded, 2: inputEnded},
+			map[int32]int64{0: 5}},
 		{time.Second, map[int32]int64{0: 5, 1: 8, 2: 0}, map[int32]int64{0: 5, 1: 7, 2: 0},
-			map[int32]time.Duration{0: inputEnded, 1: time.Second - took, 2: inputEnded}},
+			map[int32]time.Duration{0: inputEnded, 1: time.Second - took, 2: inputEnded}, map[int32]int64{0: 5}},
 		// 0 grows past its declaration: its silence starts over.
 		{2 * time.Second, map[int32]int64{0: 6, 1: 8, 2: 0}, map[int32]int64{0: 5, 1: 7, 2: 0},
-			map[int32]time.Duration{1: 2*time.Second - took, 2: inputEnded}},
+			map[int32]time.Duration{1: 2*time.Second - took, 2: inputEnded}, nil},
 		{3 * time.Second, map[int32]int64{0: 6, 1: 8, 2: 0}, nil,
-			map[int32]time.Duration{0: time.Second - took, 1: 3*time.Second - took, 2: 3*time.Second - took}},
+			map[int32]time.Duration{0: time.Second - took, 1: 3*time.Second - took, 2: 3*time.Second - took}, nil},
 	} {
-		got := tk.quiet(at(step.wall), at(step.wall+took), step.ends, step.declared)
-		if !reflect.DeepEqual(got, step.want) {
-			t.Errorf("at %v with ends %v, declared %v: quiet %v, want %v", step.wall, step.ends, step.declared, got, step.want)
+		got, ended := tk.quiet(at(step.wall), at(step.wall+took), step.ends, step.declared)
+		if !reflect.DeepEqual(got, step.want) || !reflect.DeepEqual(ended, step.wantEnded) {
+			t.Errorf("at %v with ends %v, declared %v: quiet %v, ends at %v, want %v, %v", step.wall, step.ends, step.declared, got, ended, step.want, step.wantEnded)
 		}
 	}
 	// The tick carries it as milliseconds; read back, it is still longer

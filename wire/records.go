@@ -109,6 +109,11 @@ type Tick struct {
 	// ticker saw it (0: unknown): a caught-up source quiet for the idle
 	// timeout is idle without waiting the timeout after its last record.
 	QuietMs int64
+	// EndsAt is where this partition's input ends when a producer
+	// declared its end there and the log's end was still that offset
+	// when the ticker listed it (0: no such end): a source that has read
+	// up to it is idle at once, without waiting for its group's commit.
+	EndsAt int64
 }
 
 // Ignored is a loopback record this version does not act on: a close
@@ -118,14 +123,16 @@ type Tick struct {
 type Ignored struct{ Tag byte }
 
 // Tick tags: tagTickV1 is the tick without the sources' lag, tagTickV2
-// the tick without QuietMs (both read, never written); tagTick carries
-// both. A new tag rather than a new version, so a member of a version
-// before reads a newer tick as Ignored instead of failing on it during a
-// rolling upgrade (it then idles its sources by its own clock only).
+// the tick without QuietMs, tagTickV3 the tick without EndsAt (all read,
+// never written); tagTick carries every field. A new tag rather than a new
+// version, so a member of a version before reads a newer tick as Ignored
+// instead of failing on it during a rolling upgrade (it then idles its
+// sources by its own clock only).
 const (
 	tagTickV1 byte = 21
 	tagTickV2 byte = 22
-	tagTick   byte = 23
+	tagTickV3 byte = 23
+	tagTick   byte = 24
 )
 
 // LoopCodec is the goka codec of the windowed stage's loopback topic.
@@ -148,12 +155,13 @@ func (LoopCodec) Encode(v any) ([]byte, error) {
 		e.varint(int64(p))
 	}
 	e.varint(m.QuietMs)
+	e.varint(m.EndsAt)
 	return e.b, nil
 }
 
 // Decode reads a Tick; any other record is Ignored.
 func (LoopCodec) Decode(b []byte) (any, error) {
-	if len(b) == 0 || b[0] != tagTick && b[0] != tagTickV2 && b[0] != tagTickV1 {
+	if len(b) == 0 || b[0] < tagTickV1 || b[0] > tagTick {
 		var tag byte
 		if len(b) > 0 {
 			tag = b[0]
@@ -172,8 +180,11 @@ func (LoopCodec) Decode(b []byte) (any, error) {
 			}
 		}
 	}
-	if b[0] == tagTick {
+	if b[0] >= tagTickV3 {
 		v.QuietMs = d.varint()
+	}
+	if b[0] == tagTick {
+		v.EndsAt = d.varint()
 	}
 	if err := d.finish(); err != nil {
 		return nil, fmt.Errorf("wire: tick: %w", err)

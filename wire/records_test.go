@@ -16,7 +16,8 @@ func TestRecordCodecsRoundTrip(t *testing.T) {
 	if err != nil || !reflect.DeepEqual(got, r) {
 		t.Fatalf("reading: %+v %v", got, err)
 	}
-	for _, tick := range []Tick{{Wall: 456, CaughtUp: true}, {Wall: 457, LagKnown: true}, {Wall: 458, LagKnown: true, Lagging: []int32{0, 3, 23}}, {Wall: 459, CaughtUp: true, LagKnown: true, QuietMs: 2500}} {
+	for _, tick := range []Tick{{Wall: 456, CaughtUp: true}, {Wall: 457, LagKnown: true}, {Wall: 458, LagKnown: true, Lagging: []int32{0, 3, 23}}, {Wall: 459, CaughtUp: true, LagKnown: true, QuietMs: 2500},
+		{Wall: 460, LagKnown: true, QuietMs: 1 << 62, EndsAt: 253022}} {
 		b, err := LoopCodec{}.Encode(tick)
 		if err != nil {
 			t.Fatal(err)
@@ -37,6 +38,12 @@ func TestRecordCodecsRoundTrip(t *testing.T) {
 	if got, err := (LoopCodec{}).Decode([]byte{22, encodingVersion, 0x90, 0x07, 1, 1, 1, 6}); err != nil ||
 		!reflect.DeepEqual(got, Tick{Wall: 456, CaughtUp: true, LagKnown: true, Lagging: []int32{3}}) {
 		t.Fatalf("tick of tag 22: %+v %v", got, err)
+	}
+	// A tick of tag 23 (wall, caught up, lag, quiet) reads with no
+	// declared end.
+	if got, err := (LoopCodec{}).Decode([]byte{23, encodingVersion, 0x90, 0x07, 1, 1, 0, 0x88, 0x27}); err != nil ||
+		!reflect.DeepEqual(got, Tick{Wall: 456, CaughtUp: true, LagKnown: true, QuietMs: 2500}) {
+		t.Fatalf("tick of tag 23: %+v %v", got, err)
 	}
 	// A close request of the two-stage pipeline (tag 20), an unknown tag
 	// and an empty record are skipped, never an error that stops a stage.
