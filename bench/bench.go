@@ -90,6 +90,7 @@ type Settings struct {
 	Grace           string  `json:"grace"`
 	Retention       string  `json:"retention"`
 	IdleTimeout     string  `json:"idle_timeout"`
+	TickInterval    string  `json:"tick_interval"`
 	LatencyLoad     float64 `json:"latency_load"`
 	ScalingReadings int64   `json:"scaling_readings"`
 	MemoryReadings  int64   `json:"memory_readings"`
@@ -122,7 +123,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	res = &Results{Machine: machine(), StartedAt: time.Now().UTC()}
 	settings := func() {
 		res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
-			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(),
+			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(), TickInterval: cfg.TickInterval.String(),
 			LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, MemoryReadings: cfg.MemoryReadings,
 			CurveDevices: cfg.CurveDevices, CurvePartitions: cfg.CurvePartitions, CurveReadings: cfg.CurveReadings, CurvePerDevice: cfg.CurvePerDevice,
 			MTAWeek: cfg.MTAWeek, Phases: cfg.Phases}

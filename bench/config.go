@@ -170,18 +170,15 @@ func (c *Config) Defaults() {
 		c.Seed = 1
 	}
 	// The pipeline's settings are the pipeline's defaults (grace: the
-	// window), but for the idle timeout and the ticks: a benchmark's input
-	// ends, and its last windows should close soon after.
+	// window), but for the idle timeout: a benchmark's input ends, and its
+	// last windows should close soon after.
 	pipe := processors.Config{Partitions: c.Partitions, Window: c.Window, Grace: c.Grace, Retention: c.Retention,
-		MaxDelta: c.MaxDelta, MarkInterval: c.MarkInterval, AlignDrift: c.AlignDrift}
+		MaxDelta: c.MaxDelta, MarkInterval: c.MarkInterval, AlignDrift: c.AlignDrift, TickInterval: c.TickInterval}
 	pipe.Defaults()
 	c.Partitions, c.Window, c.Grace, c.Retention, c.MaxDelta = pipe.Partitions, pipe.Window, pipe.Grace, pipe.Retention, pipe.MaxDelta
-	c.MarkInterval, c.AlignDrift = pipe.MarkInterval, pipe.AlignDrift
+	c.MarkInterval, c.AlignDrift, c.TickInterval = pipe.MarkInterval, pipe.AlignDrift, pipe.TickInterval
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = time.Second
-	}
-	if c.TickInterval == 0 {
-		c.TickInterval = 200 * time.Millisecond
 	}
 	if c.LatencyDuration == 0 {
 		c.LatencyDuration = 20 * time.Second

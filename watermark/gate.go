@@ -45,8 +45,8 @@ type sample struct {
 // maxSamples bounds the samples kept while ticks are slow to arrive: a
 // sample is promoted by a tick measured after it, so up to this many tick
 // intervals of delay between measuring a tick and applying it (8 s at the
-// pipeline's 250 ms ticks) still open the gate.
-const maxSamples = 32
+// pipeline's 100 ms ticks) still open the gate.
+const maxSamples = 80
 
 // Tick applies a tick measured at wall (the ticker's clock, Unix ms) and
 // applied at now (the receiver's): lagging lists the sources that had

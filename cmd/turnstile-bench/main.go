@@ -98,6 +98,7 @@ phase cannot complete.`,
 	fs.IntVar(&cfg.Devices, "devices", d.Devices, "devices in the synthetic stream (up to 7 per booth of the station reference's 768, then copies of it with renamed stations: ~11 devices per station)")
 	fs.IntVar(&cfg.Partitions, "partitions", d.Partitions, "partitions of every topic")
 	fs.DurationVar(&cfg.MarkInterval, "mark-interval", d.MarkInterval, "pipeline watermark mark throttle (by default the pipeline's own)")
+	fs.DurationVar(&cfg.TickInterval, "tick-interval", d.TickInterval, "pipeline tick interval (by default the pipeline's own)")
 	fs.DurationVar(&cfg.RecoverOnOpen, "recover-on-open", 0, "how long a store opening may read its changelog itself before goka recovers the rest (0: the stores' default; negative: goka recovers everything)")
 	fs.DurationVar(&cfg.AlignDrift, "align-drift", d.AlignDrift, "watermark alignment drift of the in-process pipelines (by default the pipeline's own; negative: off)")
 	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", d.IdleTimeout, "pipeline --idle-timeout, which closes the last windows")
