@@ -97,7 +97,8 @@ func (ReadingCodec) Decode(b []byte) (any, error) {
 // loopback topic by the ticker: the wall clock, whether the group has
 // caught up with the partition's input, and which input partitions (the
 // sources of the watermark) had unconsumed input when it was measured
-// (watermark.Gate).
+// (watermark.Gate). The stage also sends one to itself (a nudge, so as not
+// to wait for the ticker): its wall clock alone, LagKnown false.
 type Tick struct {
 	Wall     int64 // Unix ms, when the ticker measured the lag
 	CaughtUp bool  // the group has no lag on this partition's input
