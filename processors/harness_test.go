@@ -671,13 +671,15 @@ func (c *hctx) Emit(topic goka.Stream, key string, value any, _ ...goka.ContextO
 }
 
 // Loopback takes a tick the stage sends itself (stage.nudge), for
-// delivery after the callback.
+// delivery after the callback to the partition its key hashes to, as
+// goka's hasher places it: a key of another partition's is then ignored
+// there, as it would be.
 func (c *hctx) Loopback(key string, value any, _ ...goka.ContextOption) {
 	tk, ok := value.(wire.Tick)
 	if !ok {
 		panic(fmt.Sprintf("harness: loopback %T", value))
 	}
-	c.h.emitted = append(c.h.emitted, hinput{part: c.part, key: key, tick: &tk})
+	c.h.emitted = append(c.h.emitted, hinput{part: schemas.Partition(key, len(c.h.parts)), key: key, tick: &tk})
 }
 
 func (c *hctx) Context() context.Context { return context.Background() }
