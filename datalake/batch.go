@@ -130,6 +130,16 @@ type batch struct {
 
 func (b *batch) empty() bool { return b.records == 0 }
 
+// reset empties the batch after its commit and keeps its slices'
+// capacity for the next one: a partition's batches are alike in size, and
+// growing a slice of windows again each flush was the lake-writer's
+// largest allocation.
+func (b *batch) reset() {
+	clear(b.devices)
+	clear(b.stations)
+	*b = batch{devices: b.devices[:0], stations: b.stations[:0]}
+}
+
 func (b *batch) add(offset int64, size int) {
 	if b.records == 0 {
 		b.first = offset
@@ -282,6 +292,7 @@ func writeDated[W, R any](ds Dataset, sp span, f Format, recs []W, csvColumns []
 		d := PartitionDate(end(&recs[i]), f.zone)
 		byDate[d] = append(byDate[d], i)
 	}
+	var rows []R // one date's Parquet rows, reused for the next date
 	for _, d := range sortedKeys(byDate) {
 		idx := byDate[d]
 		dir := partitionDir(ds, d)
@@ -295,9 +306,9 @@ func writeDated[W, R any](ds Dataset, sp span, f Format, recs []W, csvColumns []
 			}
 		}
 		if !f.NoParquet {
-			rows := make([]R, len(idx))
-			for i, j := range idx {
-				rows[i] = toRow(&recs[j])
+			rows = rows[:0]
+			for _, j := range idx {
+				rows = append(rows, toRow(&recs[j]))
 			}
 			if err := put(dir+partName(sp, ExtParquet), len(rows), func(w io.Writer) error {
 				return writeParquet(w, rows, meta)

@@ -153,5 +153,7 @@
 // Config.Parallelism partitions are written at once. OnFile is called from
 // the flushing goroutine. Compact must not run concurrently with another
 // Compact of the same lake; it may run while writers run. A Store is safe
-// for concurrent use.
+// for concurrent use. The package keeps pools (sync.Pool) of local
+// files' write buffers and gzip encoders, shared by every Writer and
+// Compact; they hold no data between files.
 package datalake

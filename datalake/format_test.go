@@ -289,3 +289,52 @@ func TestParquetRowGroups(t *testing.T) {
 		t.Fatal("a malformed file read without error")
 	}
 }
+
+// TestNeedsQuotes: the CSV's quoting check quotes exactly what pandas'
+// minimal quoting does (a comma, a double quote, a line end).
+func TestNeedsQuotes(t *testing.T) {
+	for _, f := range []string{"", "59 ST", "SOUTH FERRY, WHITEHALL", `INWOOD "207" ST`, "LINE\nBREAK", "CR\rONLY",
+		" 8 AV", "ÉTÉ", "tab\there", ",", `"`} {
+		if got, want := needsQuotes(f), strings.ContainsAny(f, ",\"\r\n"); got != want {
+			t.Errorf("needsQuotes(%q) = %v, want %v", f, got, want)
+		}
+	}
+}
+
+// TestBatchReuse: a partition's next batch reuses the committed one's
+// slices, empty and without its windows, and its files hold only its own
+// rows.
+func TestBatchReuse(t *testing.T) {
+	s, err := Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := goldenDevices()
+	b := deviceBatch(0, ws...)
+	mustWrite(t, s, DeviceWindows, "t", 0, b, Format{})
+	capBefore := cap(b.devices)
+	b.reset()
+	if !b.empty() || len(b.devices) != 0 || cap(b.devices) != capBefore || b.bytes != 0 || b.rejected != nil {
+		t.Fatalf("reset batch: %+v (cap %d, want %d)", b, cap(b.devices), capBefore)
+	}
+	if full := b.devices[:capBefore]; full[0].CA != "" {
+		t.Fatalf("reset kept a window: %+v", full[0])
+	}
+	for i, w := range ws[:2] {
+		b.add(int64(len(ws)+i), 100)
+		b.devices = append(b.devices, w)
+	}
+	files := mustWrite(t, s, DeviceWindows, "t", 0, b, Format{})
+	rows := 0
+	for _, f := range files {
+		if strings.HasSuffix(f.Key, ExtCSV) {
+			rows += f.Rows
+			if f.First != int64(len(ws)) || f.Last != int64(len(ws)+1) {
+				t.Errorf("%s: offsets %d-%d, want %d-%d", f.Key, f.First, f.Last, len(ws), len(ws)+1)
+			}
+		}
+	}
+	if rows != 2 {
+		t.Fatalf("second batch wrote %d CSV rows, want 2", rows)
+	}
+}

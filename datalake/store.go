@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"gocloud.dev/blob"
 	_ "gocloud.dev/blob/fileblob" // file:// URLs
@@ -194,6 +195,10 @@ func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
+// fileBuffers keeps the write buffers of local files between files: a
+// flush writes dozens of files, each a few tens of kilobytes.
+var fileBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 256<<10) }}
+
 // localStore keeps the lake in a directory.
 type localStore struct{ dir string }
 
@@ -218,7 +223,9 @@ func (l *localStore) put(ctx context.Context, key string, write func(io.Writer) 
 			_ = os.Remove(tmp)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 256<<10)
+	bw := fileBuffers.Get().(*bufio.Writer)
+	bw.Reset(f)
+	defer func() { bw.Reset(nil); fileBuffers.Put(bw) }()
 	if err := write(bw); err != nil {
 		return err
 	}

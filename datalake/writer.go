@@ -582,7 +582,7 @@ func (w *Writer) settle(r flushResult) bool {
 		ps.next = ps.buf.last + 1
 		w.buffered -= ps.buf.records
 		w.bytes -= ps.buf.bytes
-		ps.buf = batch{}
+		ps.buf.reset()
 	}
 	ps.pending = r.pending
 	if r.err != nil && len(r.pending) > 0 {
