@@ -111,6 +111,11 @@ type Config struct {
 	// MTAWeek is the real MTA week the mtaweek phase replays (skipped with
 	// a note when the file is absent, as in a fresh clone).
 	MTAWeek string
+	// MTAWeekTrials is how many times the mtaweek phase runs the week
+	// (default 3); it reports the median. MTAWeekNoLake adds a run with
+	// dev's lake-writer off, for context.
+	MTAWeekTrials int
+	MTAWeekNoLake bool
 	// TurnstileBin is the turnstile binary the mtaweek phase runs; empty:
 	// built from ./cmd/turnstile (the working directory must be the
 	// repository's root, as for make bench).
@@ -206,6 +211,9 @@ func (c *Config) Defaults() {
 	}
 	if c.CurvePerDevice == 0 {
 		c.CurvePerDevice = DefaultCurvePerDevice
+	}
+	if c.MTAWeekTrials <= 0 {
+		c.MTAWeekTrials = 3
 	}
 	if c.MTAWeek == "" {
 		c.MTAWeek = DefaultMTAWeek

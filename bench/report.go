@@ -28,7 +28,7 @@ func (r *Results) assess() {
 		add("peak RSS at full speed", "<= 256 MiB", r.RSSMiB.Peak, fmt.Sprintf("%.0f MiB (process, broker included; Go heap peak %.0f MiB)", r.RSSMiB.Peak, r.RSSMiB.GoHeapPeak), r.RSSMiB.Peak <= 256)
 	}
 	if w := r.MTAWeek; w != nil {
-		add("a real MTA week end to end ÷ the producer's own time", "<= 1.5", w.Ratio, fmt.Sprintf("%.2f (%.1f s ÷ %.1f s)", w.Ratio, w.EndToEndS, w.ProducerS), w.Ratio <= 1.5)
+		add("a real MTA week end to end ÷ the producer's own time", "<= 1.5", w.Ratio, fmt.Sprintf("%.2f (%.1f s ÷ %.1f s; the median of %d runs)", w.Ratio, w.EndToEndS, w.ProducerS, len(w.Trials)), w.Ratio <= 1.5)
 	}
 	if r.Restore != nil {
 		add("restore", ">= 500,000 records/s", r.Restore.RecordsPerS, fmt.Sprintf("%.0f records/s", r.Restore.RecordsPerS), r.Restore.RecordsPerS >= 500_000)
@@ -155,10 +155,19 @@ func (r *Results) Markdown(w io.Writer) {
 	}
 	if w := r.MTAWeek; w != nil {
 		p("### A real MTA week, as a user runs it\n\n")
-		p("| file | readings | producer s | end to end s | end to end ÷ producer | readings/s end to end | device / station windows |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
-		p("| %s | %d | %.1f | %.1f | %.2f | %.0f | %d / %d |\n\n", filepath.Base(w.File), w.Readings, w.ProducerS, w.EndToEndS, w.Ratio, w.PerSecond, w.DeviceWindows, w.StationWindows)
-		p("`turnstile produce --source csv --file %s --speed -1` into `turnstile dev %s`, each in its own process: the producer's time is from starting it to its exit (its first reading was on the input topic after %.1f s), end to end until the last of the windows testsupport/reference computes from the same rows was on the sink topics (checked: count, entries, exits and a hash of every window; %d device and %d station corrections).\n\n",
-			filepath.Base(w.File), w.DevFlags, w.FirstReadingS, w.DeviceCorrections, w.StationCorrections)
+		p("| run | producer s | first reading s | end to end s | end to end ÷ producer | readings/s end to end |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
+		row := func(name string, t MTAWeekTrial) {
+			p("| %s | %.1f | %.1f | %.1f | %.2f | %.0f |\n", name, t.ProducerS, t.FirstReadingS, t.EndToEndS, t.Ratio, t.PerSecond)
+		}
+		for i, t := range w.Trials {
+			row(fmt.Sprintf("%d", i+1), t)
+		}
+		p("| **median** | %.1f | %.1f | %.1f | **%.2f** | %.0f |\n", w.ProducerS, w.FirstReadingS, w.EndToEndS, w.Ratio, w.PerSecond)
+		if w.NoLake != nil {
+			row("dev --lake=false (context)", *w.NoLake)
+		}
+		p("\n%s: %d readings, %d device and %d station windows. `turnstile produce --source csv --file %s --speed -1` into `turnstile dev %s`, each in its own process, a fresh dev per run: the producer's time is from starting it to its exit (first reading: when the first was on the input topic), end to end until the last of the windows testsupport/reference computes from the same rows was on the sink topics (checked in every run: count, entries, exits and a hash of every window; the median run had %d device and %d station corrections). The goal is checked against the median run.\n\n",
+			filepath.Base(w.File), w.Readings, w.DeviceWindows, w.StationWindows, filepath.Base(w.File), w.DevFlags, w.DeviceCorrections, w.StationCorrections)
 	}
 	if len(r.Micro) > 0 {
 		p("### Micro-benchmarks\n\n")

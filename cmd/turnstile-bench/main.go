@@ -114,6 +114,8 @@ phase cannot complete.`,
 	fs.Float64Var(&cfg.CurvePerDevice, "curve-per-device", d.CurvePerDevice, "cost curve: the least readings per device of a point")
 	fs.StringVar(&cfg.CurveProfileDir, "curve-profile-dir", "", "write a pprof CPU profile of each curve point's member process to this directory")
 	fs.StringVar(&cfg.MTAWeek, "mta-week", d.MTAWeek, "the real MTA week the mtaweek phase replays (the phase is skipped when it is absent)")
+	fs.IntVar(&cfg.MTAWeekTrials, "mta-week-trials", 3, "how many times the mtaweek phase runs the week; it reports the median")
+	fs.BoolVar(&cfg.MTAWeekNoLake, "mta-week-no-lake", true, "the mtaweek phase also runs the week once with dev's lake-writer off (--lake=false), for context")
 	fs.StringVar(&cfg.TurnstileBin, "turnstile-bin", "", "the turnstile binary the mtaweek phase runs (default: go build ./cmd/turnstile, from the repository's root)")
 	fs.DurationVar(&cfg.MicroTime, "micro-time", d.MicroTime, "duration of each micro-benchmark")
 	fs.StringSliceVar(&cfg.Phases, "phases", d.Phases, "phases to run (throughput always runs)")
