@@ -242,9 +242,39 @@ func (s *Device) Expired(rules *Rules, t int64) bool {
 // EachLiveWindow calls fn once for every window, oldest first, that holds a
 // retained reading and has not expired.
 func (s *Device) EachLiveWindow(rules *Rules, fn func(start int64) bool) {
-	from := s.ExpiredBefore(rules)
-	last := from - 1
-	for _, r := range s.Readings {
+	s.eachLiveWindowFrom(rules, s.ExpiredBefore(rules), fn)
+}
+
+// eachLiveWindowFrom is EachLiveWindow over the readings at or after
+// event time from (at least the expiry): a caller skips readings whose
+// windows it knows it would pass over. Readings are in event-time order,
+// and a reading before the expiry has only expired windows, so starting
+// there changes nothing.
+func (s *Device) eachLiveWindowFrom(rules *Rules, from int64, fn func(start int64) bool) {
+	expired := s.ExpiredBefore(rules)
+	last := expired - 1
+	rs := s.Readings
+	if from = max(from, expired); len(rs) > 0 && rs[0].T < from {
+		rs = rs[sort.Search(len(rs), func(i int) bool { return rs[i].T >= from }):]
+	}
+	if w := rules.Windows; w.zone == nil {
+		// Windows aligned to the epoch: Of's arithmetic, without a call
+		// per window (this loop is the stage's hottest: every reading
+		// and every close walks a device's windows).
+		for _, r := range rs {
+			for start := w.Earliest(r.T); start <= r.T; start += w.Slide {
+				if start <= last {
+					continue
+				}
+				last = start
+				if !fn(start) {
+					return
+				}
+			}
+		}
+		return
+	}
+	for _, r := range rs {
 		stop := false
 		rules.Windows.Of(r.T, func(start int64) {
 			if stop || start <= last {
@@ -319,7 +349,18 @@ func (s *Device) prune(rules *Rules) {
 // NextClose is the earliest END+grace of a live window with a reading that
 // is not closed yet: when stream time reaches it, the key needs a close.
 func (s *Device) NextClose(rules *Rules) (at int64, ok bool) {
-	s.EachLiveWindow(rules, func(start int64) bool {
+	// A reading whose every window has closed has nothing for this walk:
+	// a window holding t ends by t + size (aligned to the epoch) or, on a
+	// zone's clock, by t + size + the largest change of UTC offset.
+	from := int64(-1 << 62)
+	if s.HasClosed {
+		span := rules.Windows.Size
+		if rules.Windows.zone != nil {
+			span += maxOffset
+		}
+		from = s.ClosedThrough - rules.Grace - span + 1
+	}
+	s.eachLiveWindowFrom(rules, from, func(start int64) bool {
 		if s.Closed(rules, start) {
 			return true
 		}
