@@ -47,7 +47,8 @@ type Variant struct {
 	StationCorrections int64 `json:"station_corrections,omitempty"`
 	// Marks are the watermark marks the input side sent (the windowed stage
 	// reading the input in place; the metric's stage label is ingest): one
-	// per input partition per partition, at most every MarkInterval (100 ms) while busy,
+	// per input partition per partition, at most every MarkInterval (50 ms; 100 ms
+	// reading a backlog, as here) while busy,
 	// the cost of event-time progress, next to Readings.
 	Marks float64 `json:"marks,omitempty"`
 	// StationsDiffer says the published station windows differ from the

@@ -66,8 +66,10 @@ type intake struct {
 	metrics   *Metrics
 	// idle: an input partition caught up and silent this long is idle.
 	idle time.Duration
-	// markEvery throttles the marks of a busy partition.
-	markEvery time.Duration
+	// markEvery throttles the marks of a busy partition reading a live
+	// stream, catchUpMarkEvery those of one reading a backlog (see
+	// markInterval).
+	markEvery, catchUpMarkEvery time.Duration
 	// readingsCtrl are the control keys of the readings partitions, ctrl
 	// those of the loopback partitions of the group running it (its ticks).
 	readingsCtrl, ctrl []string
@@ -314,11 +316,33 @@ func (in *intake) announce(ctx goka.Context, src *source) {
 // its mark when one is due.
 func (in *intake) observe(ctx goka.Context, src *source, t int64) {
 	src.Observe(t)
-	if mk, ok := src.Due(in.wall(), in.markEvery); ok {
+	now := in.wall()
+	if mk, ok := src.Due(now, in.markInterval(ctx.Timestamp(), now)); ok {
 		in.mark(ctx, src, mk)
 	} else {
 		in.release(ctx, src)
 	}
+}
+
+// catchUpAge is how long ago a record was appended for its partition to
+// count as reading a backlog rather than a live stream.
+const catchUpAge = time.Second
+
+// markInterval is the throttle of a partition's marks as it takes a record
+// appended at appended: markEvery while it reads what was just appended (a
+// live stream, where a window's close waits for the mark that passes it),
+// catchUpMarkEvery while it reads records appended over catchUpAge ago (a
+// backlog: a catch-up after downtime or a replay, where no one waits for
+// a close and each mark costs the flush of the devices it covers). A
+// record without a timestamp counts as live. The timestamp is the
+// producer's (CreateTime) unless the topic says LogAppendTime: a producer
+// whose clock is over a second behind makes a live stream look like a
+// backlog, which only costs it the live throttle.
+func (in *intake) markInterval(appended, now time.Time) time.Duration {
+	if !appended.IsZero() && now.Sub(appended) > catchUpAge {
+		return in.catchUpMarkEvery
+	}
+	return in.markEvery
 }
 
 // rekey sends a reading to its key's partition of the readings topic.

@@ -391,7 +391,7 @@ func (m *member) newIntake(group string, loopPartitions int) *intake {
 	cfg := m.cfg
 	return &intake{group: group, rules: m.p.sem, decoder: m.input, topics: cfg.Topics, log: m.log, metrics: m.p.metrics,
 		inRecords: m.p.metrics.recordsIn.WithLabelValues(StageIngest),
-		idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval,
+		idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval, catchUpMarkEvery: cfg.CatchUpMarkInterval,
 		readingsCtrl: controlKeys(m.partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
 }
 
