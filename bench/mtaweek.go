@@ -44,6 +44,23 @@ type MTAWeek struct {
 	// and IDs), which the sinks' latest revisions must equal.
 	DeviceWindows  int64 `json:"device_windows"`
 	StationWindows int64 `json:"station_windows"`
+	// MTAWeekTrial holds the median trial's figures (by Ratio), the
+	// ones the goal is checked against: the machine is shared, and one
+	// run's ratio moves by ±0.2.
+	MTAWeekTrial
+	// BuildS is the build of the binary (when it was built), not
+	// measured.
+	BuildS float64 `json:"build_s,omitempty"`
+	// Trials are the week's runs with DevFlags, each with a turnstile dev
+	// and a lake of its own.
+	Trials []MTAWeekTrial `json:"trials"`
+	// NoLake is one more run with dev's lake-writer off (--lake=false):
+	// context for the goal, how much of dev's time the lake's files are.
+	NoLake *MTAWeekTrial `json:"no_lake,omitempty"`
+}
+
+// MTAWeekTrial is one run of the week.
+type MTAWeekTrial struct {
 	// ProducerS is from starting turnstile produce to its exit: its own
 	// time. FirstReadingS is from starting it to the first reading on the
 	// input topic; EndToEndS to the last window on the sink topics.
@@ -53,29 +70,8 @@ type MTAWeek struct {
 	// Ratio is EndToEndS ÷ ProducerS (goal: at most 1.5).
 	Ratio     float64 `json:"end_to_end_over_producer"`
 	PerSecond float64 `json:"end_to_end_readings_per_s"`
-	// DevStartupS is from starting turnstile dev to its /readyz; BuildS the
-	// build of the binary (when it was built), neither measured.
-	DevStartupS        float64 `json:"dev_startup_s"`
-	BuildS             float64 `json:"build_s,omitempty"`
-	DeviceCorrections  int64   `json:"device_corrections"`
-	StationCorrections int64   `json:"station_corrections"`
-	// Trials are the week's runs with DevFlags, each with a turnstile dev
-	// and a lake of its own; the fields above are the median trial's (by
-	// Ratio), the figure the goal is checked against: the machine is
-	// shared, and one run's ratio moves by ±0.2.
-	Trials []MTAWeekTrial `json:"trials"`
-	// NoLake is one more run with dev's lake-writer off (--lake=false):
-	// context for the goal, how much of dev's time the lake's files are.
-	NoLake *MTAWeekTrial `json:"no_lake,omitempty"`
-}
-
-// MTAWeekTrial is one run of the week (see MTAWeek for the fields).
-type MTAWeekTrial struct {
-	ProducerS          float64 `json:"producer_s"`
-	FirstReadingS      float64 `json:"first_reading_s"`
-	EndToEndS          float64 `json:"end_to_end_s"`
-	Ratio              float64 `json:"end_to_end_over_producer"`
-	PerSecond          float64 `json:"end_to_end_readings_per_s"`
+	// DevStartupS is from starting turnstile dev to its /readyz, not
+	// measured.
 	DevStartupS        float64 `json:"dev_startup_s"`
 	DeviceCorrections  int64   `json:"device_corrections"`
 	StationCorrections int64   `json:"station_corrections"`
@@ -89,9 +85,7 @@ func (w *MTAWeek) median() {
 	}
 	ts := slices.Clone(w.Trials)
 	slices.SortStableFunc(ts, func(a, b MTAWeekTrial) int { return cmp.Compare(a.Ratio, b.Ratio) })
-	m := ts[(len(ts)-1)/2]
-	w.ProducerS, w.FirstReadingS, w.EndToEndS, w.Ratio, w.PerSecond, w.DevStartupS = m.ProducerS, m.FirstReadingS, m.EndToEndS, m.Ratio, m.PerSecond, m.DevStartupS
-	w.DeviceCorrections, w.StationCorrections = m.DeviceCorrections, m.StationCorrections
+	w.MTAWeekTrial = ts[(len(ts)-1)/2]
 }
 
 // mtaWeekEstimate is the phase's expected duration in seconds: 0 without

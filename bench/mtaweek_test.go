@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -37,6 +38,20 @@ func TestMTAWeekPhase(t *testing.T) {
 	for _, tr := range append(w.Trials, *w.NoLake) {
 		if tr.ProducerS <= 0 || tr.EndToEndS < tr.ProducerS || tr.Ratio != tr.EndToEndS/tr.ProducerS {
 			t.Fatalf("trial: %+v", tr)
+		}
+	}
+	// results.json keeps the phase's keys: the median's figures at the top.
+	b, err := json.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys map[string]any
+	if err := json.Unmarshal(b, &keys); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"producer_s", "end_to_end_s", "end_to_end_over_producer", "end_to_end_readings_per_s", "trials", "no_lake"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("results.json's mtaweek has no %q: %s", k, b)
 		}
 	}
 	lo, hi := min(w.Trials[0].Ratio, w.Trials[1].Ratio), max(w.Trials[0].Ratio, w.Trials[1].Ratio)
