@@ -83,14 +83,17 @@ type Results struct {
 
 // Settings are the sizes and pipeline settings of the run.
 type Settings struct {
-	Readings        int64   `json:"readings"`
-	Devices         int     `json:"devices"`
-	Partitions      int     `json:"partitions"`
-	Window          string  `json:"window"`
-	Grace           string  `json:"grace"`
-	Retention       string  `json:"retention"`
-	IdleTimeout     string  `json:"idle_timeout"`
-	TickInterval    string  `json:"tick_interval"`
+	Readings     int64  `json:"readings"`
+	Devices      int    `json:"devices"`
+	Partitions   int    `json:"partitions"`
+	Window       string `json:"window"`
+	Grace        string `json:"grace"`
+	Retention    string `json:"retention"`
+	IdleTimeout  string `json:"idle_timeout"`
+	TickInterval string `json:"tick_interval"`
+	// MarkInterval is the pipeline's mark throttle in a live stream (in a
+	// backlog, twice that: processors.Config.CatchUpMarkInterval).
+	MarkInterval    string  `json:"mark_interval"`
 	LatencyLoad     float64 `json:"latency_load"`
 	ScalingReadings int64   `json:"scaling_readings"`
 	MemoryReadings  int64   `json:"memory_readings"`
@@ -123,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (res *Results, err error) {
 	res = &Results{Machine: machine(), StartedAt: time.Now().UTC()}
 	settings := func() {
 		res.Settings = Settings{Readings: cfg.Readings, Devices: cfg.Devices, Partitions: cfg.Partitions, Window: cfg.Window.String(),
-			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(), TickInterval: cfg.TickInterval.String(),
+			Grace: cfg.Grace.String(), Retention: cfg.Retention.String(), IdleTimeout: cfg.IdleTimeout.String(), TickInterval: cfg.TickInterval.String(), MarkInterval: cfg.MarkInterval.String(),
 			LatencyLoad: cfg.LatencyLoad, ScalingReadings: cfg.ScalingReadings, MemoryReadings: cfg.MemoryReadings,
 			CurveDevices: cfg.CurveDevices, CurvePartitions: cfg.CurvePartitions, CurveReadings: cfg.CurveReadings, CurvePerDevice: cfg.CurvePerDevice,
 			MTAWeek: cfg.MTAWeek, Phases: cfg.Phases}
