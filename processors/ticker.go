@@ -78,16 +78,15 @@ func (t *ticker) run(ctx context.Context) error {
 		tick := wire.Tick{Wall: wall.UnixMilli()}
 		var caught map[int32]bool
 		var quiet map[int32]time.Duration
-		var ended map[int32]int64
+		var ends map[int32]int64
 		if t.lagTopic != "" {
-			var ends map[int32]int64
 			caught, tick.Lagging, ends, tick.LagKnown = t.lag(ctx)
-			quiet, ended = t.quiet(wall, time.Now(), ends, t.declaredEnds(ctx))
+			quiet = t.quiet(wall, time.Now(), ends, t.declaredEnds(ctx))
 		}
 		for p, key := range t.ctrl {
 			tick.CaughtUp = caught[int32(p)]
 			tick.QuietMs = quiet[int32(p)].Milliseconds()
-			tick.EndsAt = ended[int32(p)]
+			tick.EndsAt = endsAt(quiet[int32(p)], ends[int32(p)])
 			b, _ := wire.LoopCodec{}.Encode(tick)
 			t.cl.Produce(ctx, &kgo.Record{Topic: t.loop, Partition: int32(p), Key: []byte(key), Value: b}, nil)
 		}
@@ -162,13 +161,12 @@ func (t *ticker) declaredEnds(ctx context.Context) map[int32]int64 {
 // claims more silence than there was. A partition whose end could not be
 // listed starts over. A partition whose end is the one declared for it
 // (declared, fetched right after ends) is inputEnded: nothing was written
-// after the producer's last record; ended has its end offset when that is
-// past 0 (a source that has read up to it is idle at once, Tick.EndsAt).
-func (t *ticker) quiet(wall, measured time.Time, ends, declared map[int32]int64) (q map[int32]time.Duration, ended map[int32]int64) {
+// after the producer's last record.
+func (t *ticker) quiet(wall, measured time.Time, ends, declared map[int32]int64) map[int32]time.Duration {
 	if t.ends == nil {
 		t.ends = map[int32]logEnd{}
 	}
-	q = make(map[int32]time.Duration, len(ends))
+	q := make(map[int32]time.Duration, len(ends))
 	for p := range t.ends {
 		if _, ok := ends[p]; !ok {
 			delete(t.ends, p)
@@ -182,13 +180,17 @@ func (t *ticker) quiet(wall, measured time.Time, ends, declared map[int32]int64)
 		}
 		if d, ok := declared[p]; ok && d == end {
 			q[p] = inputEnded
-			if end > 0 {
-				if ended == nil {
-					ended = map[int32]int64{}
-				}
-				ended[p] = end
-			}
 		}
 	}
-	return q, ended
+	return q
+}
+
+// endsAt is a partition's Tick.EndsAt: its listed end offset when its
+// quiet is a declared end's (a source that has read up to there is idle at
+// once), else 0; an empty partition's end is 0 too.
+func endsAt(quiet time.Duration, end int64) int64 {
+	if quiet == inputEnded {
+		return end
+	}
+	return 0
 }
