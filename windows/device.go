@@ -257,12 +257,12 @@ func (s *Device) eachLiveWindowFrom(rules *Rules, from int64, fn func(start int6
 	if from = max(from, expired); len(rs) > 0 && rs[0].T < from {
 		rs = rs[sort.Search(len(rs), func(i int) bool { return rs[i].T >= from }):]
 	}
-	if w := rules.Windows; w.zone == nil {
-		// Windows aligned to the epoch: Of's arithmetic, without a call
-		// per window (this loop is the stage's hottest: every reading
-		// and every close walks a device's windows).
+	if rules.Windows.Alignment() == AlignEpoch {
+		// Windows aligned to the epoch: Of's loop, without a call per
+		// window (this loop is the stage's hottest: every reading and
+		// every close walks a device's windows).
 		for _, r := range rs {
-			for start := w.Earliest(r.T); start <= r.T; start += w.Slide {
+			for start := rules.Windows.Earliest(r.T); start <= r.T; start += rules.Windows.Slide {
 				if start <= last {
 					continue
 				}
@@ -350,15 +350,10 @@ func (s *Device) prune(rules *Rules) {
 // is not closed yet: when stream time reaches it, the key needs a close.
 func (s *Device) NextClose(rules *Rules) (at int64, ok bool) {
 	// A reading whose every window has closed has nothing for this walk:
-	// a window holding t ends by t + size (aligned to the epoch) or, on a
-	// zone's clock, by t + size + the largest change of UTC offset.
+	// a window holding t ends by t + reach.
 	from := int64(-1 << 62)
 	if s.HasClosed {
-		span := rules.Windows.Size
-		if rules.Windows.zone != nil {
-			span += maxOffset
-		}
-		from = s.ClosedThrough - rules.Grace - span + 1
+		from = s.ClosedThrough - rules.Grace - rules.Windows.reach() + 1
 	}
 	s.eachLiveWindowFrom(rules, from, func(start int64) bool {
 		if s.Closed(rules, start) {

@@ -132,6 +132,16 @@ func (w Spec) End(start int64) int64 {
 	return w.endOf(w.lastStarting(start))
 }
 
+// reach bounds how far past t a window containing t can end: its size on
+// the epoch's clock, and on a zone's clock its size plus the largest
+// change of UTC offset.
+func (w Spec) reach() int64 {
+	if w.zone == nil {
+		return w.Size
+	}
+	return w.Size + maxOffset
+}
+
 // Of calls fn with the start of every window containing t, earliest first.
 func (w Spec) Of(t int64, fn func(start int64)) {
 	if w.zone == nil {
