@@ -110,7 +110,7 @@ func (cfg *Config) mtaWeekEstimate() float64 {
 // (the binary cfg.TurnstileBin, or built from ./cmd/turnstile), each in its
 // own process on free ports, cfg.MTAWeekTrials times (and once more with
 // dev's lake-writer off when cfg.MTAWeekNoLake), and reports the median
-// trial: see runMTAWeekTrial.
+// trial: see weekRuns.run.
 func runMTAWeek(ctx context.Context, cfg *Config, say func(string, ...any)) (w MTAWeek, err error) {
 	w.File, w.DevFlags = cfg.MTAWeek, strings.Join(mtaWeekDev, " ")
 	dir := filepath.Join(cfg.Dir, "mtaweek")
@@ -128,9 +128,9 @@ func runMTAWeek(ctx context.Context, cfg *Config, say func(string, ...any)) (w M
 		w.BuildS = time.Since(began).Seconds()
 		say("mtaweek: built %s in %.1fs", bin, w.BuildS)
 	}
-	var want *expected
+	r := &weekRuns{cfg: cfg, bin: bin, w: &w, say: say}
 	for i := range max(1, cfg.MTAWeekTrials) {
-		t, err := runMTAWeekTrial(ctx, cfg, bin, filepath.Join(dir, fmt.Sprintf("trial-%d", i+1)), nil, &w, &want, say)
+		t, err := r.run(ctx, filepath.Join(dir, fmt.Sprintf("trial-%d", i+1)))
 		if err != nil {
 			return w, err
 		}
@@ -141,7 +141,7 @@ func runMTAWeek(ctx context.Context, cfg *Config, say func(string, ...any)) (w M
 		say("mtaweek: median of %d trials: %.2f × the producer's time (%.1f s ÷ %.1f s)", len(w.Trials), w.Ratio, w.EndToEndS, w.ProducerS)
 	}
 	if cfg.MTAWeekNoLake {
-		t, err := runMTAWeekTrial(ctx, cfg, bin, filepath.Join(dir, "no-lake"), []string{"--lake=false"}, &w, &want, say)
+		t, err := r.run(ctx, filepath.Join(dir, "no-lake"), "--lake=false")
 		if err != nil {
 			return w, err
 		}
@@ -150,16 +150,26 @@ func runMTAWeek(ctx context.Context, cfg *Config, say func(string, ...any)) (w M
 	return w, nil
 }
 
-// runMTAWeekTrial runs the week once in dir, dev with mtaWeekDev and
-// extra, and times the producer and the moment every window
+// weekRuns runs the week for runMTAWeek, each run with the same binary
+// and the same reference.
+type weekRuns struct {
+	cfg  *Config
+	bin  string
+	w    *MTAWeek  // the file's sizes, set by the first run
+	want *expected // computed by the first run
+	say  func(string, ...any)
+}
+
+// run runs the week once in dir, dev with mtaWeekDev and extra, and times the producer and the moment every window
 // testsupport/reference computes from the same rows is on the sink
 // topics: the device windows topic holds as many records, and the station
 // windows' latest revisions equal the reference's (as in the throughput
 // phase). Then it checks the device windows' latest revisions too. The
-// reference is computed in the first trial (*want nil), before its clock
-// starts, and kept for the others. dev's data directory is removed after
-// the trial; its logs and lake stay.
-func runMTAWeekTrial(ctx context.Context, cfg *Config, bin, dir string, extra []string, w *MTAWeek, want **expected, say func(string, ...any)) (t MTAWeekTrial, err error) {
+// reference is computed in the first run, before its clock starts, and
+// kept for the others. dev's data directory is removed after the run; its
+// logs and lake stay.
+func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAWeekTrial, err error) {
+	cfg, bin, w, say := r.cfg, r.bin, r.w, r.say
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return t, fmt.Errorf("bench: mtaweek: %w", err)
 	}
@@ -203,12 +213,12 @@ func runMTAWeekTrial(ctx context.Context, cfg *Config, bin, dir string, extra []
 
 	// What the sinks must hold, from the producer's own parse of the file,
 	// computed before the clock starts.
-	if *want == nil {
+	if r.want == nil {
 		ref, err := mtaWeekReference(e, cfg.MTAWeek, w)
 		if err != nil {
 			return t, err
 		}
-		*want = &ref
+		r.want = &ref
 		say("mtaweek: %s: %d readings, %d devices, %d stations: %d device and %d station windows expected (testsupport/reference)",
 			filepath.Base(cfg.MTAWeek), w.Readings, w.Devices, w.Stations, w.DeviceWindows, w.StationWindows)
 	}
@@ -234,7 +244,7 @@ func runMTAWeekTrial(ctx context.Context, cfg *Config, bin, dir string, extra []
 			time.Sleep(20 * time.Millisecond)
 		}
 	}()
-	end, err := waitSinks(wctx, e, f, topics, **want)
+	end, err := waitSinks(wctx, e, f, topics, *r.want)
 	if err != nil {
 		return t, errors.Join(fmt.Errorf("bench: mtaweek: %w (logs: %s)", err, dir), prod.stop())
 	}
@@ -273,9 +283,9 @@ func runMTAWeekTrial(ctx context.Context, cfg *Config, bin, dir string, extra []
 		return t, err
 	}
 	t.DeviceCorrections, t.StationCorrections = v.DeviceCorrections, v.StationCorrections
-	if v.Devices != (*want).devices || *v.Stations != (*want).stations {
+	if v.Devices != r.want.devices || *v.Stations != r.want.stations {
 		return t, fmt.Errorf("bench: mtaweek: %s: the sinks' windows differ from testsupport/reference's:\n  device windows  sinks %v\n                  want  %v\n  station windows sinks %v\n                  want  %v",
-			filepath.Base(dir), v.Devices, (*want).devices, *v.Stations, (*want).stations)
+			filepath.Base(dir), v.Devices, r.want.devices, *v.Stations, r.want.stations)
 	}
 	return t, nil
 }
