@@ -2,8 +2,10 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -58,6 +60,34 @@ type harness struct {
 	// paused are the input partitions watermark alignment paused (the
 	// harness is the stage's inputPauser).
 	paused map[int32]bool
+	// stopNext are the partitions goka stops during their next callback
+	// (stopDuring); stopped those stopped, whose records wait for the next
+	// owner (reopenStopped).
+	stopNext, stopped map[int32]bool
+}
+
+// stopDuring has goka stop partition p while its next callback runs: the
+// callback's context ends once it has begun, so the callback ends at its
+// next check (stopIfDone), unfinished and uncommitted, and goka's stop
+// hook writes what the partition holds (stage.rebuild). The command's
+// output then reopens the partition (reopenStopped).
+func (h *harness) stopDuring(p int32) {
+	if h.stopNext == nil {
+		h.stopNext, h.stopped = map[int32]bool{}, map[int32]bool{}
+	}
+	h.stopNext[p] = true
+}
+
+// reopenStopped hands each stopped partition to its next owner: its store
+// as goka left it, nothing in memory, every uncommitted record delivered
+// again.
+func (h *harness) reopenStopped() string {
+	var b strings.Builder
+	for _, p := range slices.Sorted(maps.Keys(h.stopped)) {
+		delete(h.stopped, p)
+		fmt.Fprintf(&b, "stopped during a callback: %s\n", h.crash(p, 0))
+	}
+	return b.String()
 }
 
 func (h *harness) pauseInput(p int32, pause bool) {
@@ -187,34 +217,52 @@ func (h *harness) deliver(in hinput) {
 	// during a later record's callback.
 	slot := len(p.inputs)
 	p.inputs = append(p.inputs, hprocessed{in: in, end: uncommitted})
-	ctx := &hctx{h: h, part: in.part, key: in.key, slot: slot}
-	// As stage.held runs every callback.
-	unlock := h.stage.clock(ctx).wb.enter(ctx)
-	switch {
-	case in.input:
-		ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
-		p.inOffset++
-		// As stage.onInput, past the decoding.
-		src := h.stage.in.source(in.part)
-		h.stage.input(ctx, src, in.reading)
-		h.stage.in.consumed(ctx, src)
-	case in.tick != nil:
-		ctx.offset = p.loop
-		p.loop++
-		h.stage.onLoop(ctx, *in.tick)
-	case in.mark != nil:
-		ctx.offset = p.offset
-		p.offset++
-		h.stage.onReading(ctx, in.mark)
-	default:
-		ctx.offset = p.offset
-		p.offset++
-		h.stage.onReading(ctx, in.reading)
+	if h.stopped[in.part] {
+		return // for the partition's next owner
 	}
-	unlock()
+	ctx := &hctx{h: h, part: in.part, key: in.key, slot: slot, stop: h.stopNext[in.part]}
+	delete(h.stopNext, in.part)
+	// As goka runs the stage's callbacks: through stage.held.
+	cb := h.stage.held(func(goka.Context, any) {
+		switch {
+		case in.input:
+			ctx.offset, ctx.topic = p.inOffset, h.stage.topics.Input
+			p.inOffset++
+			// As stage.onInput, past the decoding.
+			src := h.stage.in.source(in.part)
+			h.stage.input(ctx, src, in.reading)
+			h.stage.in.consumed(ctx, src)
+		case in.tick != nil:
+			ctx.offset = p.loop
+			p.loop++
+			h.stage.onLoop(ctx, *in.tick)
+		case in.mark != nil:
+			ctx.offset = p.offset
+			p.offset++
+			h.stage.onReading(ctx, in.mark)
+		default:
+			ctx.offset = p.offset
+			p.offset++
+			h.stage.onReading(ctx, in.reading)
+		}
+	})
+	if !runStoppable(cb, ctx) {
+		// goka's stop hook (stage.rebuild) writes what the partition
+		// holds once the callback has let go of it.
+		h.stopped[in.part] = true
+		if c := h.stage.clocks[in.part]; c != nil {
+			c.wb.mu.Lock()
+			c.wb.flush()
+			c.wb.mu.Unlock()
+		}
+		return
+	}
 	x := &p.inputs[slot]
+	ctx.finished = true
 	if !ctx.deferred {
 		x.end = len(p.changelog)
+	} else {
+		ctx.commitIfDone()
 	}
 	// A reading re-keyed from the input is accepted (or not) where the
 	// readings topic delivers it.
@@ -227,6 +275,21 @@ func (h *harness) deliver(in hinput) {
 		x.accepted = &reference.Reading{Device: in.key, Station: st, Line: line, T: r.T,
 			Entries: r.Entries, Exits: r.Exits, ID: r.ID, Desc: r.Desc}
 	}
+}
+
+// runStoppable runs a callback as goka's partition processor does, and
+// reports false if it ended because its partition was stopped under it
+// (stopIfDone's panic, which goka recovers without committing the record).
+func runStoppable(cb goka.ProcessCallback, ctx *hctx) (finished bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if err, ok := r.(error); !ok || !errors.Is(err, errStopping) {
+				panic(r)
+			}
+		}
+	}()
+	cb(ctx, nil)
+	return true
 }
 
 // uncommitted is the end of an input whose commit a held write defers:
@@ -633,18 +696,43 @@ type hctx struct {
 	topic       string
 	slot        int  // its input's index in the partition's inputs
 	deferred    bool // it deferred its commit (writeBehind)
+	// stop: goka stops the partition during this callback (stopDuring);
+	// begun: its context was asked for once.
+	stop, begun bool
+	// finished: the callback returned; pending: deferred commits not
+	// released yet; failed: one was released with an error.
+	finished, failed bool
+	pending          int
 }
+
+// stoppedContext is the context of a partition goka stopped.
+var stoppedContext = func() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}()
 
 // DeferCommit holds the input's commit until the returned function runs:
 // its end is then the changelog's length (what a crash must keep for it
 // to stay committed).
 func (c *hctx) DeferCommit() func(error) {
 	c.deferred = true
-	p, slot := c.h.parts[c.part], c.slot
+	c.pending++
 	return func(err error) {
-		if err == nil && slot < len(p.inputs) {
-			p.inputs[slot].end = len(p.changelog)
-		}
+		c.pending--
+		c.failed = c.failed || err != nil
+		c.commitIfDone()
+	}
+}
+
+// commitIfDone commits the input, as goka does, once its callback
+// finished and every commit it deferred was released without an error:
+// its end is then the changelog's length. A callback that did not finish
+// (its partition was stopped under it) is never committed.
+func (c *hctx) commitIfDone() {
+	p := c.h.parts[c.part]
+	if c.finished && c.pending == 0 && !c.failed && c.slot < len(p.inputs) {
+		p.inputs[c.slot].end = len(p.changelog)
 	}
 }
 
@@ -682,11 +770,23 @@ func (c *hctx) Loopback(key string, value any, _ ...goka.ContextOption) {
 	c.h.emitted = append(c.h.emitted, hinput{part: schemas.Partition(key, len(c.h.parts)), key: key, tick: &tk})
 }
 
-func (c *hctx) Context() context.Context { return context.Background() }
-func (c *hctx) Key() string              { return c.key }
-func (c *hctx) Partition() int32         { return c.part }
-func (c *hctx) Offset() int64            { return c.offset }
-func (c *hctx) Fail(err error)           { panic(err) }
+// Context is live, unless goka stops the partition during this callback
+// (stop): then it ends once the callback has begun (the first time it is
+// asked for, which is as stage.held enters it).
+func (c *hctx) Context() context.Context {
+	if c.stop {
+		if c.begun {
+			return stoppedContext
+		}
+		c.begun = true
+	}
+	return context.Background()
+}
+
+func (c *hctx) Key() string      { return c.key }
+func (c *hctx) Partition() int32 { return c.part }
+func (c *hctx) Offset() int64    { return c.offset }
+func (c *hctx) Fail(err error)   { panic(err) }
 
 // Timestamp is none: the harness's records count as a live stream's
 // (intake.markInterval), and its intake marks without a throttle anyway.

@@ -46,6 +46,12 @@ import (
 //	                                         partition has no lag (a source may go idle), quiet,
 //	                                         how long its log has not grown, ends, the offset
 //	                                         where each input partition's declared input ends
+//	... stop=P                               any command delivering records: goka stops
+//	                                         partition P during its next callback (its context
+//	                                         ends once the callback has begun); the callback ends
+//	                                         uncommitted, goka's stop hook writes what P holds, and
+//	                                         P is reopened on its store, its uncommitted records
+//	                                         delivered again
 //	crash partition=P [lose=N]               lose the last N unacknowledged changelog records
 //	                                         (held by hold; default all), rebuild, redeliver;
 //	                                         relays nothing yet
@@ -67,6 +73,9 @@ func TestStage(t *testing.T) {
 			n := 0
 			if h != nil {
 				n = len(h.published)
+			}
+			if d.HasArg("stop") {
+				h.stopDuring(int32(intArg(t, d, "stop", 0)))
 			}
 			switch d.Cmd {
 			case "init":
@@ -295,10 +304,11 @@ func timeArg(t *testing.T, d *datadriven.TestData, name string) int64 {
 // commandOutput relays what the command wrote (unless hold) and prints the
 // rows published since n and the watermarks.
 func (h *harness) commandOutput(d *datadriven.TestData, n int) string {
+	var b strings.Builder
+	b.WriteString(h.reopenStopped())
 	if !d.HasArg("hold") {
 		h.relay()
 	}
-	var b strings.Builder
 	for _, r := range h.published[n:] {
 		b.WriteString(r.String() + "\n")
 	}
