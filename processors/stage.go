@@ -125,14 +125,25 @@ func (w *stage) group() *goka.GroupGraph {
 func (w *stage) setOut(out changelogOut) { w.out.Store(&out) }
 
 // held runs a callback under its partition's write-behind lock
-// (writeBehind.enter), when the stage holds writes back.
+// (writeBehind.enter), when the stage holds writes back. A callback that
+// does not return (a panic: goka stopped or failed the partition) abandons
+// what the partition holds before the lock is released, so goka's stop
+// hook (rebuild) cannot write a device the callback left half changed.
 func (w *stage) held(cb goka.ProcessCallback) goka.ProcessCallback {
 	if w.writeBehind <= 0 {
 		return cb
 	}
 	return func(ctx goka.Context, msg any) {
-		defer w.clock(ctx).wb.enter(ctx)()
+		wb := &w.clock(ctx).wb
+		defer wb.enter(ctx)()
+		finished := false
+		defer func() {
+			if !finished {
+				wb.abandon() // the panic goes on to goka, its stack intact
+			}
+		}()
 		cb(ctx, msg)
+		finished = true
 	}
 }
 

@@ -45,7 +45,13 @@ const DefaultWriteBehindKeys = 1024
 //     publishes them all (the relay reads the changelog);
 //   - the partition flushes on every tick, when it holds keys devices, and
 //     when goka stops it (a rebalance, a shutdown), before goka closes its
-//     storage and commits for the last time.
+//     storage and commits for the last time;
+//   - a callback that does not run to its end (goka stopped the partition
+//     under it, stopIfDone, or failed it) abandons what the partition
+//     holds: its devices may carry part of that callback's work (windows
+//     a close marked published whose metadata write never happened), so
+//     none is written, and every record waiting for a flush stays
+//     uncommitted, to be read again by the next owner.
 //
 // A member that dies with devices in memory never committed the records
 // that changed them: the next owner rebuilds the table from the changelog
@@ -137,6 +143,25 @@ func (wb *writeBehind) deferCommit(ctx goka.Context) {
 		wb.dones = append(wb.dones, ctx.DeferCommit())
 	}
 }
+
+// abandon drops every held device and fails the commits waiting for a
+// flush (errAbandoned): the running callback ended without finishing, and
+// what it changed in the held devices is not a state any record
+// committed. The caller holds mu.
+func (wb *writeBehind) abandon() {
+	clear(wb.dirty)
+	clear(wb.order)
+	wb.order = wb.order[:0]
+	dones := wb.dones
+	wb.dones, wb.deferred = nil, false
+	for _, d := range dones {
+		d(errAbandoned)
+	}
+}
+
+// errAbandoned fails the commits of records whose held writes a callback
+// that did not finish made unwritable (writeBehind.abandon).
+var errAbandoned = errors.New("processors: held devices abandoned: a callback of the partition did not finish")
 
 // put holds a device's new state in memory after a reading at t changed
 // it; the callback's record commits once a flush has written it.
