@@ -146,7 +146,8 @@
 //
 // A Writer is one consumer-group member: Run blocks until its context
 // ends and must not be called twice at once; Stats may be called from any
-// goroutine. Run's loop, the group's partition callbacks and the flush
+// goroutine. Config.Pacer's Wait is called from Run's goroutine, between
+// polls. Run's loop, the group's partition callbacks and the flush
 // goroutines share the partition buffers under one mutex; polls and
 // revocations are gated by franz-go's BlockRebalanceOnPoll, so a flush never
 // commits offsets of a partition this member no longer owns. Up to

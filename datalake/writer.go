@@ -84,12 +84,26 @@ type Config struct {
 	MaxPoll int
 	// Parallelism is how many partitions are written at once (default 4).
 	Parallelism int
+	// Pacer, if set, is waited on before every poll: it holds the writer
+	// back while something more urgent shares the process (turnstile dev
+	// holds it while its pipeline reads a backlog), at the cost of the
+	// files' latency. Records stay in Kafka meanwhile, and nothing
+	// buffered is lost or reordered.
+	Pacer Pacer
 	// OnFile, if set, is called for every file a flush published (made
 	// visible under its final key, after the batch's checkpoint); from the
 	// flushing goroutine.
 	OnFile func(FileEvent)
 	// Logger receives one info line per file written; default: discard.
 	Logger *slog.Logger
+}
+
+// Pacer holds a Writer back (Config.Pacer).
+type Pacer interface {
+	// Wait returns when the writer may poll again, or when ctx ends. It
+	// should hold the writer for a bounded time: a flush that falls due
+	// meanwhile waits for it.
+	Wait(ctx context.Context)
 }
 
 // FileEvent describes one file written by the Writer.
@@ -265,6 +279,9 @@ func (w *Writer) Run(ctx context.Context) error {
 	defer cl.Close()
 
 	for {
+		if w.cfg.Pacer != nil {
+			w.cfg.Pacer.Wait(ctx)
+		}
 		pctx, cancel := ctx, context.CancelFunc(func() {})
 		if d, ok := w.untilFlush(); ok {
 			pctx, cancel = context.WithTimeout(ctx, max(d, time.Millisecond))

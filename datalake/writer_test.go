@@ -274,6 +274,60 @@ func TestWriterFlushesOnCancel(t *testing.T) {
 	}
 }
 
+// gate is a Pacer that holds the writer until it is opened.
+type gate struct {
+	open  chan struct{}
+	calls atomic.Int32
+}
+
+func (g *gate) Wait(ctx context.Context) {
+	g.calls.Add(1)
+	select {
+	case <-g.open:
+	case <-ctx.Done():
+	}
+}
+
+// TestWriterWaitsForPacer: a writer held by its Pacer consumes nothing;
+// once let go it writes every record, and it asks the Pacer before every
+// poll.
+func TestWriterWaitsForPacer(t *testing.T) {
+	s := newStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	store, err := Open(ctx, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	wl := genWorkload(4, 6, 2)
+	s.produce(t, ctx, wl, 0)
+	hw := s.highWatermarks(t, ctx)
+	g := &gate{open: make(chan struct{})}
+	cfg := s.config(store)
+	cfg.Pacer = g
+	w, stop := runWriter(t, cfg)
+	for g.calls.Load() == 0 {
+		if ctx.Err() != nil {
+			t.Fatal("Run never asked its Pacer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := w.Stats(); st.Records != 0 {
+		t.Fatalf("held by its Pacer, the writer consumed %d records", st.Records)
+	}
+	close(g.open)
+	waitCaughtUp(t, ctx, store, hw)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if n := g.calls.Load(); n < 2 {
+		t.Errorf("the Pacer was asked %d times, want once before every poll", n)
+	}
+	lc := readLake(t, ctx, store)
+	checkSpans(t, lc, hw)
+	checkVersions(t, lc, wl)
+}
+
 // flaky fails its first calls as if the registry were down.
 type flakyDevices struct {
 	inner DeviceDecoder

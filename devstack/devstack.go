@@ -238,15 +238,19 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 
 	var metrics []*processors.Metrics
+	var members []catchingUp
 	for i := range cfg.Members {
-		m, err := s.startMember(i, pipe, cc, scfg)
+		p, m, err := s.startMember(i, pipe, cc, scfg)
 		if err != nil {
 			return nil, err
 		}
-		metrics = append(metrics, m)
+		metrics, members = append(metrics, m), append(members, p)
 	}
 	var lakeFiles func() int64
 	if !cfg.NoLake {
+		if len(members) > 0 {
+			lake.Pacer = newLakePacer(members, lake.FlushInterval)
+		}
 		if lakeFiles, err = s.startLake(lake, cc); err != nil {
 			return nil, err
 		}
@@ -272,11 +276,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 }
 
 // startMember starts member i and, with HTTPAddr, its HTTP server.
-func (s *Stack) startMember(i int, pipe processors.Config, cc clientconf.Config, scfg status.Config) (*processors.Metrics, error) {
+func (s *Stack) startMember(i int, pipe processors.Config, cc clientconf.Config, scfg status.Config) (*processors.Pipeline, *processors.Metrics, error) {
 	pcfg := pipe
 	kopts, err := cc.KgoOpts()
 	if err != nil {
-		return nil, fmt.Errorf("devstack: member %d: %w", i, err)
+		return nil, nil, fmt.Errorf("devstack: member %d: %w", i, err)
 	}
 	pcfg.KafkaOpts, pcfg.Registry = kopts, cc.SRClient()
 	// Members in one process need their own local state.
@@ -286,15 +290,15 @@ func (s *Stack) startMember(i int, pipe processors.Config, cc clientconf.Config,
 	labelled := prometheus.WrapRegistererWith(prometheus.Labels{"member": strconv.Itoa(i)}, s.reg)
 	m, err := processors.NewMetrics(labelled)
 	if err != nil {
-		return nil, fmt.Errorf("devstack: member %d: %w", i, err)
+		return nil, nil, fmt.Errorf("devstack: member %d: %w", i, err)
 	}
 	p, err := processors.New(pcfg, m)
 	if err != nil {
-		return nil, fmt.Errorf("devstack: member %d: %w", i, err)
+		return nil, nil, fmt.Errorf("devstack: member %d: %w", i, err)
 	}
 	if s.cfg.HTTPAddr != "" {
 		if err := s.serveHTTP(i, pcfg, m, p, scfg, labelled); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	s.wg.Go(func() {
@@ -302,7 +306,7 @@ func (s *Stack) startMember(i int, pipe processors.Config, cc clientconf.Config,
 			s.failed(fmt.Errorf("devstack: member %d: %w", i, err))
 		}
 	})
-	return m, nil
+	return p, m, nil
 }
 
 // serveHTTP starts member i's HTTP server with its dashboard: the first

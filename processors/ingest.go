@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lovoo/goka"
@@ -86,6 +87,9 @@ type intake struct {
 	// an idle mark kept for acknowledgements is then sent within a round
 	// trip, not at the next tick (stage.nudge).
 	nudge func(ctx goka.Context)
+
+	// backlog notes the records of a backlog it takes (nil: none).
+	backlog *backlogSeen
 
 	// now is the wall clock (nil: time.Now).
 	now wallClock
@@ -317,7 +321,12 @@ func (in *intake) announce(ctx goka.Context, src *source) {
 func (in *intake) observe(ctx goka.Context, src *source, t int64) {
 	src.Observe(t)
 	now := in.wall()
-	if mk, ok := src.Due(now, in.markInterval(ctx.Timestamp(), now)); ok {
+	every := in.markEvery
+	if readingBacklog(ctx.Timestamp(), now) {
+		every = in.catchUpMarkEvery
+		in.backlog.see(now)
+	}
+	if mk, ok := src.Due(now, every); ok {
 		in.mark(ctx, src, mk)
 	} else {
 		in.release(ctx, src)
@@ -339,10 +348,45 @@ const catchUpAge = time.Second
 // whose clock is over a second behind makes a live stream look like a
 // backlog, which only costs it the live throttle.
 func (in *intake) markInterval(appended, now time.Time) time.Duration {
-	if !appended.IsZero() && now.Sub(appended) > catchUpAge {
+	if readingBacklog(appended, now) {
 		return in.catchUpMarkEvery
 	}
 	return in.markEvery
+}
+
+// readingBacklog says whether a record appended at appended, taken at now,
+// is part of a backlog: appended over catchUpAge ago. A record without a
+// timestamp is not.
+func readingBacklog(appended, now time.Time) bool {
+	return !appended.IsZero() && now.Sub(appended) > catchUpAge
+}
+
+// backlogSeen is when a member last took an input record of a backlog
+// (readingBacklog), for Pipeline.CatchingUp. The intakes of every stage
+// and partition share one; safe for concurrent use. A nil one notes
+// nothing.
+type backlogSeen struct {
+	at atomic.Int64 // Unix ns; 0: never
+}
+
+// backlogResolution is how stale backlogSeen may be: the partitions' calls
+// within it store nothing (each store would move the shared cache line
+// between cores, once per record).
+const backlogResolution = 10 * time.Millisecond
+
+func (b *backlogSeen) see(now time.Time) {
+	if b == nil {
+		return
+	}
+	if n := now.UnixNano(); n-b.at.Load() >= int64(backlogResolution) {
+		b.at.Store(n)
+	}
+}
+
+// within says whether a backlog record was taken within d before now.
+func (b *backlogSeen) within(now time.Time, d time.Duration) bool {
+	at := b.at.Load()
+	return at != 0 && now.UnixNano()-at < int64(d)
 }
 
 // rekey sends a reading to its key's partition of the readings topic.

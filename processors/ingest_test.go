@@ -28,3 +28,31 @@ func TestMarkInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestBacklogSeen: a backlog record keeps the member catching up for
+// catchUpQuiet; notes within backlogResolution of the last store nothing.
+func TestBacklogSeen(t *testing.T) {
+	var b backlogSeen
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	if b.within(now, catchUpQuiet) {
+		t.Fatal("catching up before any backlog record")
+	}
+	b.see(now)
+	b.see(now.Add(backlogResolution / 2)) // not stored
+	for _, tc := range []struct {
+		after time.Duration
+		want  bool
+	}{
+		{0, true}, {catchUpQuiet - time.Millisecond, true}, {catchUpQuiet, false}, {time.Hour, false},
+	} {
+		if got := b.within(now.Add(tc.after), catchUpQuiet); got != tc.want {
+			t.Errorf("%v after the last backlog record: catching up %v, want %v", tc.after, got, tc.want)
+		}
+	}
+	b.see(now.Add(time.Second))
+	if !b.within(now.Add(time.Second+catchUpQuiet/2), catchUpQuiet) {
+		t.Error("a later backlog record did not renew it")
+	}
+	var none *backlogSeen
+	none.see(now) // an intake without one notes nothing
+}

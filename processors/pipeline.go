@@ -32,6 +32,7 @@ type Pipeline struct {
 	topo    Topology
 	metrics *Metrics
 	q       *queryState // what queries, readiness and the HTTP server see
+	backlog backlogSeen // CatchingUp
 }
 
 // New validates cfg. metrics may be shared with an HTTP server.
@@ -392,8 +393,21 @@ func (m *member) newIntake(group string, loopPartitions int) *intake {
 	return &intake{group: group, rules: m.p.sem, decoder: m.input, topics: cfg.Topics, log: m.log, metrics: m.p.metrics,
 		inRecords: m.p.metrics.recordsIn.WithLabelValues(StageIngest),
 		idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval, catchUpMarkEvery: cfg.CatchUpMarkInterval,
-		readingsCtrl: controlKeys(m.partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions)}
+		readingsCtrl: controlKeys(m.partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions),
+		backlog: &m.p.backlog}
 }
+
+// catchUpQuiet is how long after the last backlog record Pipeline.CatchingUp
+// still says the member is catching up: longer than goka's consumers take
+// between two records of a backlog.
+const catchUpQuiet = 250 * time.Millisecond
+
+// CatchingUp reports whether the member is reading a backlog: within the
+// last quarter second it took an input record appended over a second ago
+// (a catch-up after downtime, a replay, a producer faster than the
+// pipeline). turnstile dev holds its lake-writer back meanwhile, so the
+// windows come first (devstack). Safe for concurrent use.
+func (p *Pipeline) CatchingUp() bool { return p.backlog.within(time.Now(), catchUpQuiet) }
 
 // run runs fn supervised under the member's run context.
 func (m *member) run(name string, fn func(context.Context) error) {
