@@ -237,19 +237,27 @@ func checkGroupOffsets(t *testing.T, ctx context.Context, s *stack, group string
 	}
 }
 
-// TestWriterFlushesOnCancel: nothing reaches a flush threshold; cancelling
-// the context writes and commits everything buffered.
-func TestWriterFlushesOnCancel(t *testing.T) {
+// preloaded starts a stack with workload seed (six devices, two windows
+// each) on the sink topics and opens an empty local lake: what a small
+// writer test needs, with the topics' high watermarks.
+func preloaded(t *testing.T, ctx context.Context, seed uint64) (*stack, *Store, workload, map[string]map[int32]int64) {
+	t.Helper()
 	s := newStack(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	store, err := Open(ctx, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	wl := genWorkload(2, 6, 2)
+	wl := genWorkload(seed, 6, 2)
 	s.produce(t, ctx, wl, 0)
-	hw := s.highWatermarks(t, ctx)
+	return s, store, wl, s.highWatermarks(t, ctx)
+}
+
+// TestWriterFlushesOnCancel: nothing reaches a flush threshold; cancelling
+// the context writes and commits everything buffered.
+func TestWriterFlushesOnCancel(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s, store, wl, hw := preloaded(t, ctx, 2)
 	cfg := s.config(store)
 	cfg.FlushInterval, cfg.FlushRecords = time.Hour, 1_000_000
 	w, stop := runWriter(t, cfg)
@@ -292,16 +300,9 @@ func (g *gate) Wait(ctx context.Context) {
 // once let go it writes every record, and it asks the Pacer before every
 // poll.
 func TestWriterWaitsForPacer(t *testing.T) {
-	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	store, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := genWorkload(4, 6, 2)
-	s.produce(t, ctx, wl, 0)
-	hw := s.highWatermarks(t, ctx)
+	s, store, wl, hw := preloaded(t, ctx, 4)
 	g := &gate{open: make(chan struct{})}
 	cfg := s.config(store)
 	cfg.Pacer = g
@@ -344,16 +345,9 @@ func (f *flakyDevices) Unmarshal(b []byte) (schemas.DeviceWindow, error) {
 // TestWriterWaitsForRegistry: while the registry is unreachable, records
 // are retried, not rejected.
 func TestWriterWaitsForRegistry(t *testing.T) {
-	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	store, err := Open(ctx, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	wl := genWorkload(3, 6, 2)
-	s.produce(t, ctx, wl, 0)
-	hw := s.highWatermarks(t, ctx)
+	s, store, wl, hw := preloaded(t, ctx, 3)
 	flaky := &flakyDevices{inner: s.dev}
 	flaky.fails.Store(5)
 	cfg := s.config(store)
