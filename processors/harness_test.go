@@ -133,6 +133,8 @@ type hinput struct {
 	mark    *wire.Mark
 	tick    *wire.Tick
 	input   bool
+	// appended is the record's Kafka timestamp (zero: none).
+	appended time.Time
 }
 
 type hwin struct {
@@ -173,7 +175,7 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 		// clock: the files' outputs are deterministic).
 		h.stage.in = &intake{group: h.stage.name, rules: rules, topics: h.stage.topics, log: h.stage.log, metrics: m,
 			inRecords:    m.recordsIn.WithLabelValues(StageIngest),
-			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl, idle: idle, now: now}
+			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl, idle: idle, now: now, backlog: &backlogSeen{}}
 		h.stage.in.acked = h.stage.acked
 	}
 	for p := range partitions {
@@ -220,7 +222,7 @@ func (h *harness) deliver(in hinput) {
 	if h.stopped[in.part] {
 		return // for the partition's next owner
 	}
-	ctx := &hctx{h: h, part: in.part, key: in.key, slot: slot, stop: h.stopNext[in.part]}
+	ctx := &hctx{h: h, part: in.part, key: in.key, slot: slot, stop: h.stopNext[in.part], appended: in.appended}
 	delete(h.stopNext, in.part)
 	// As goka runs the stage's callbacks: through stage.held.
 	cb := h.stage.held(func(goka.Context, any) {
@@ -311,7 +313,12 @@ func (c hchangelog) produce(key string, value []byte, acked func(int64, error)) 
 // inputRecord delivers a reading to input partition p with key (the
 // direct layout), then what the stage emitted.
 func (h *harness) inputRecord(p int32, key string, r *wire.Reading) {
-	in := hinput{part: p, key: key, reading: r, input: true}
+	h.inputAppended(p, key, r, time.Time{})
+}
+
+// inputAppended is inputRecord for a record appended at appended.
+func (h *harness) inputAppended(p int32, key string, r *wire.Reading, appended time.Time) {
+	in := hinput{part: p, key: key, reading: r, input: true, appended: appended}
 	h.input = append(h.input, in)
 	h.deliver(in)
 	h.pump()
@@ -699,6 +706,8 @@ type hctx struct {
 	// stop: goka stops the partition during this callback (stopDuring);
 	// begun: its context was asked for once.
 	stop, begun bool
+	// appended is the record's Kafka timestamp (zero: none).
+	appended time.Time
 	// finished: the callback returned; pending: deferred commits not
 	// released yet; failed: one was released with an error.
 	finished, failed bool
@@ -788,9 +797,10 @@ func (c *hctx) Partition() int32 { return c.part }
 func (c *hctx) Offset() int64    { return c.offset }
 func (c *hctx) Fail(err error)   { panic(err) }
 
-// Timestamp is none: the harness's records count as a live stream's
-// (intake.markInterval), and its intake marks without a throttle anyway.
-func (c *hctx) Timestamp() time.Time { return time.Time{} }
+// Timestamp is the record's (hinput.appended); none by default: the
+// harness's records count as a live stream's (intake.markInterval), and
+// its intake marks without a throttle anyway.
+func (c *hctx) Timestamp() time.Time { return c.appended }
 
 func (c *hctx) Value() any {
 	b, err := c.h.parts[c.part].st.Get(c.key)

@@ -56,3 +56,34 @@ func TestBacklogSeen(t *testing.T) {
 	var none *backlogSeen
 	none.see(now) // an intake without one notes nothing
 }
+
+// TestIntakeNotesBacklog: the stage's intake takes an input record's
+// Kafka timestamp: a record appended over a second before the wall clock
+// makes the member catch up (Pipeline.CatchingUp's state), one appended
+// just now or without a timestamp does not.
+func TestIntakeNotesBacklog(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		age  time.Duration // before the wall clock; < 0: no timestamp
+		want bool
+	}{
+		{"no timestamp", -1, false},
+		{"appended just now", 10 * time.Millisecond, false},
+		{"appended two seconds ago", 2 * time.Second, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarnessLayout(t, testRules(), 1, 1, 0, true)
+			h.wall = hbase + 60*minute
+			wall := time.UnixMilli(h.wall)
+			var appended time.Time
+			if tc.age >= 0 {
+				appended = wall.Add(-tc.age)
+			}
+			r := hreading("d1", 1, 100, "a")
+			h.inputAppended(0, r.Key(), r, appended)
+			if got := h.stage.in.backlog.within(wall, catchUpQuiet); got != tc.want {
+				t.Errorf("catching up %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
