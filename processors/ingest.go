@@ -320,13 +320,11 @@ func (in *intake) announce(ctx goka.Context, src *source) {
 // its mark when one is due.
 func (in *intake) observe(ctx goka.Context, src *source, t int64) {
 	src.Observe(t)
-	now := in.wall()
-	every := in.markEvery
-	if readingBacklog(ctx.Timestamp(), now) {
-		every = in.catchUpMarkEvery
+	now, appended := in.wall(), ctx.Timestamp()
+	if readingBacklog(appended, now) {
 		in.backlog.see(now)
 	}
-	if mk, ok := src.Due(now, every); ok {
+	if mk, ok := src.Due(now, in.markInterval(appended, now)); ok {
 		in.mark(ctx, src, mk)
 	} else {
 		in.release(ctx, src)
