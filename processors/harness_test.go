@@ -253,9 +253,7 @@ func (h *harness) deliver(in hinput) {
 		// holds once the callback has let go of it.
 		h.stopped[in.part] = true
 		if c := h.stage.clocks[in.part]; c != nil {
-			c.wb.mu.Lock()
-			c.wb.flush()
-			c.wb.mu.Unlock()
+			c.wb.flushNow()
 		}
 		return
 	}
@@ -467,9 +465,7 @@ func (h *harness) crash(p int32, lose int) string {
 // would (writeBehind).
 func (h *harness) flushHeld() {
 	for _, c := range h.stage.clocks {
-		c.wb.mu.Lock()
-		c.wb.flush()
-		c.wb.mu.Unlock()
+		c.wb.flushNow()
 	}
 }
 

@@ -217,11 +217,7 @@ func (w *stage) rebuild(ctx goka.Context, p int32, cur trackedStorage) *partCloc
 		// goka stops a partition by cancelling its context, then waits for
 		// the records in flight (the deferred ones too) before it closes
 		// the storage and commits for the last time: write what is held.
-		context.AfterFunc(ctx.Context(), func() {
-			c.wb.mu.Lock()
-			defer c.wb.mu.Unlock()
-			c.wb.flush()
-		})
+		context.AfterFunc(ctx.Context(), c.wb.flushNow)
 	}
 	fail := func(format string, args ...any) {
 		ctx.Fail(fmt.Errorf("processors: %s: partition %d: "+format, append([]any{w.name, p}, args...)...))

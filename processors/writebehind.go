@@ -149,12 +149,7 @@ func (wb *writeBehind) deferCommit(ctx goka.Context) {
 // what it changed in the held devices is not a state any record
 // committed. The caller holds mu.
 func (wb *writeBehind) abandon() {
-	clear(wb.dirty)
-	clear(wb.order)
-	wb.order = wb.order[:0]
-	dones := wb.dones
-	wb.dones, wb.deferred = nil, false
-	for _, d := range dones {
+	for _, d := range wb.drop() {
 		d(errAbandoned)
 	}
 }
@@ -196,12 +191,26 @@ func (wb *writeBehind) flush() {
 	for _, key := range wb.order {
 		wb.write(key, wb.dirty[key].d)
 	}
+	wb.acks.release(wb.drop())
+}
+
+// flushNow is flush from outside a callback (goka's stop hook,
+// stage.rebuild): it takes the partition's lock first.
+func (wb *writeBehind) flushNow() {
+	wb.mu.Lock()
+	defer wb.mu.Unlock()
+	wb.flush()
+}
+
+// drop forgets every held device and returns the commits that waited for
+// them. The caller holds mu.
+func (wb *writeBehind) drop() []func(error) {
 	clear(wb.dirty)
 	clear(wb.order)
 	wb.order = wb.order[:0]
 	dones := wb.dones
 	wb.dones, wb.deferred = nil, false
-	wb.acks.release(dones)
+	return dones
 }
 
 // flushLast is flush with key's device written last: its new state was
