@@ -35,21 +35,23 @@ func newLakePacer(members []catchingUp, hold time.Duration) *lakePacer {
 
 func (p *lakePacer) Wait(ctx context.Context) {
 	start := time.Now()
-	if start.Before(p.free) {
+	if start.Before(p.free) || !p.busy() {
 		return
 	}
-	t := time.NewTimer(p.poll)
+	t := time.NewTicker(p.poll)
 	defer t.Stop()
-	for p.busy() {
-		if now := time.Now(); now.Sub(start) >= p.hold {
-			p.free = now.Add(p.hold)
-			return
-		}
+	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			t.Reset(p.poll)
+		case now := <-t.C:
+			if !p.busy() {
+				return
+			}
+			if now.Sub(start) >= p.hold {
+				p.free = now.Add(p.hold)
+				return
+			}
 		}
 	}
 }
