@@ -72,7 +72,17 @@ type MTAWeekTrial struct {
 	PerSecond float64 `json:"end_to_end_readings_per_s"`
 	// DevStartupS is from starting turnstile dev to its /readyz, not
 	// measured.
-	DevStartupS        float64 `json:"dev_startup_s"`
+	DevStartupS float64 `json:"dev_startup_s"`
+	// DevCPUS is the CPU time (user and system, all cores) turnstile dev
+	// used from starting the producer until every window was on the
+	// sinks; ProducerCPUS is the producer's over its life. With the two
+	// on the same cores, they say what the end-to-end time is made of.
+	// Zero where /proc is not there.
+	DevCPUS      float64 `json:"dev_cpu_s,omitempty"`
+	ProducerCPUS float64 `json:"producer_cpu_s,omitempty"`
+	// DevPeakRSSMiB is turnstile dev's peak resident set (VmHWM) when
+	// every window was on the sinks.
+	DevPeakRSSMiB      float64 `json:"dev_peak_rss_mib,omitempty"`
 	DeviceCorrections  int64   `json:"device_corrections"`
 	StationCorrections int64   `json:"station_corrections"`
 }
@@ -229,6 +239,8 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 		return t, err
 	}
 
+	devProc := fmt.Sprintf("/proc/%d", dev.cmd.Process.Pid)
+	devCPU0, _ := procCPUSeconds(devProc)
 	t0 := time.Now()
 	prod, err := startProc(bin, filepath.Join(dir, "produce.log"), append([]string{"produce", "--source", "csv", "--file", cfg.MTAWeek, "--speed", "-1"}, conn...)...)
 	if err != nil {
@@ -248,6 +260,12 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 	if err != nil {
 		return t, errors.Join(fmt.Errorf("bench: mtaweek: %w (logs: %s)", err, dir), prod.stop())
 	}
+	if c, ok := procCPUSeconds(devProc); ok {
+		t.DevCPUS = c - devCPU0
+	}
+	if kb, ok := procStatusField(devProc+"/status", "VmHWM"); ok {
+		t.DevPeakRSSMiB = float64(kb) / 1024
+	}
 	var produced time.Time
 	select {
 	case perr := <-prod.exited:
@@ -256,6 +274,7 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 			return t, fmt.Errorf("bench: mtaweek: turnstile produce: %w (log: %s)", perr, prod.log)
 		}
 		produced = prod.exitedAt
+		t.ProducerCPUS = (prod.cmd.ProcessState.UserTime() + prod.cmd.ProcessState.SystemTime()).Seconds()
 	case <-wctx.Done():
 		return t, errors.Join(fmt.Errorf("bench: mtaweek: every window is on the sinks but turnstile produce has not exited (log: %s)", prod.log), prod.stop())
 	}
@@ -268,8 +287,8 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 	t.EndToEndS = end.Sub(t0).Seconds()
 	t.Ratio = t.EndToEndS / t.ProducerS
 	t.PerSecond = float64(w.Readings) / t.EndToEndS
-	say("mtaweek: %s: dev ready in %.1fs; the producer took %.1fs; every window on the sinks after %.1fs (%.2f × the producer's time, %.0f readings/s end to end)",
-		filepath.Base(dir), t.DevStartupS, t.ProducerS, t.EndToEndS, t.Ratio, t.PerSecond)
+	say("mtaweek: %s: dev ready in %.1fs; the producer took %.1fs (%.1f s CPU); every window on the sinks after %.1fs (%.2f × the producer's time, %.0f readings/s end to end; dev %.1f s CPU, peak RSS %.0f MiB)",
+		filepath.Base(dir), t.DevStartupS, t.ProducerS, t.ProducerCPUS, t.EndToEndS, t.Ratio, t.PerSecond, t.DevCPUS, t.DevPeakRSSMiB)
 
 	ends, err := e.endOffsets(ctx, topics.Input)
 	if err != nil {
