@@ -321,7 +321,7 @@ func (in *intake) announce(ctx goka.Context, src *source) {
 func (in *intake) observe(ctx goka.Context, src *source, t int64) {
 	src.Observe(t)
 	now, appended := in.wall(), ctx.Timestamp()
-	if readingBacklog(appended, now) {
+	if trails(appended, now) {
 		in.backlog.see(now)
 	}
 	if mk, ok := src.Due(now, in.markInterval(appended, now)); ok {
@@ -359,8 +359,24 @@ func readingBacklog(appended, now time.Time) bool {
 	return !appended.IsZero() && now.Sub(appended) > catchUpAge
 }
 
-// backlogSeen is when a member last took an input record of a backlog
-// (readingBacklog), for Pipeline.CatchingUp. The intakes of every stage
+// trailAge is how long ago a record was appended for the member that
+// takes it to count as trailing its input (Pipeline.CatchingUp): shorter
+// than catchUpAge, since a member that falls behind a fast producer by a
+// quarter second is already one that the lake-writer in its process slows
+// further (the MTA week into dev, the producer as fast as it goes: dev
+// trails it by ~1 s only as it exits, by a quarter second for most of the
+// week). A live stream's records are taken within a fetch of being
+// appended, tens of milliseconds.
+const trailAge = 250 * time.Millisecond
+
+// trails says whether a record appended at appended, taken at now, is
+// over trailAge old. A record without a timestamp is not.
+func trails(appended, now time.Time) bool {
+	return !appended.IsZero() && now.Sub(appended) > trailAge
+}
+
+// backlogSeen is when a member last took an input record appended over
+// trailAge before (trails), for Pipeline.CatchingUp. The intakes of every stage
 // and partition share one; safe for concurrent use. A nil one notes
 // nothing.
 type backlogSeen struct {

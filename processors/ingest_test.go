@@ -58,9 +58,9 @@ func TestBacklogSeen(t *testing.T) {
 }
 
 // TestIntakeNotesBacklog: the stage's intake takes an input record's
-// Kafka timestamp: a record appended over a second before the wall clock
-// makes the member catch up (Pipeline.CatchingUp's state), one appended
-// just now or without a timestamp does not.
+// Kafka timestamp: a record appended over a quarter second (trailAge)
+// before the wall clock makes the member catch up (Pipeline.CatchingUp's
+// state), one appended just now or without a timestamp does not.
 func TestIntakeNotesBacklog(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -69,6 +69,8 @@ func TestIntakeNotesBacklog(t *testing.T) {
 	}{
 		{"no timestamp", -1, false},
 		{"appended just now", 10 * time.Millisecond, false},
+		{"appended a quarter second ago", trailAge, false},
+		{"appended 300 ms ago", 300 * time.Millisecond, true},
 		{"appended two seconds ago", 2 * time.Second, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -397,16 +397,17 @@ func (m *member) newIntake(group string, loopPartitions int) *intake {
 		backlog: &m.p.backlog}
 }
 
-// catchUpQuiet is how long after the last backlog record Pipeline.CatchingUp
+// catchUpQuiet is how long after the last trailing record Pipeline.CatchingUp
 // still says the member is catching up: longer than goka's consumers take
 // between two records of a backlog.
 const catchUpQuiet = 250 * time.Millisecond
 
-// CatchingUp reports whether the member is reading a backlog: within the
-// last quarter second it took an input record appended over a second ago
-// (a catch-up after downtime, a replay, a producer faster than the
-// pipeline). turnstile dev holds its lake-writer back meanwhile, so the
-// windows come first (devstack). Safe for concurrent use.
+// CatchingUp reports whether the member trails its input: within the
+// last quarter second it took an input record appended over a quarter
+// second before (trailAge: a catch-up after downtime, a replay, a producer
+// faster than the pipeline). turnstile dev holds its lake-writer back
+// meanwhile, so the windows come first (devstack). Safe for concurrent
+// use.
 func (p *Pipeline) CatchingUp() bool { return p.backlog.within(time.Now(), catchUpQuiet) }
 
 // run runs fn supervised under the member's run context.

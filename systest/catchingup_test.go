@@ -12,10 +12,10 @@ import (
 )
 
 // TestCatchingUp: a member says it is catching up while it takes input
-// records appended over a second before it (their Kafka timestamp), and
-// stops saying so once it takes none, nor while it takes records whose
-// timestamp is not in the past (Pipeline.CatchingUp, which holds
-// turnstile dev's lake-writer back).
+// records appended over a quarter second before it (their Kafka
+// timestamp), and stops saying so once it takes none, nor while it takes
+// records whose timestamp is not in the past (Pipeline.CatchingUp, which
+// holds turnstile dev's lake-writer back).
 func TestCatchingUp(t *testing.T) {
 	s := newStack(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
