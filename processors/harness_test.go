@@ -64,6 +64,9 @@ type harness struct {
 	// (stopDuring); stopped those stopped, whose records wait for the next
 	// owner (reopenStopped).
 	stopNext, stopped map[int32]bool
+	// pokes counts the intake's pokes of the member's tickers (direct
+	// layout), shown the pokes commandOutput has printed.
+	pokes, shown int
 }
 
 // stopDuring has goka stop partition p while its next callback runs: the
@@ -177,6 +180,7 @@ func newHarnessLayout(t testing.TB, rules *windows.Rules, partitions, sources in
 			inRecords:    m.recordsIn.WithLabelValues(StageIngest),
 			readingsCtrl: h.stage.ctrl, ctrl: h.stage.ctrl, idle: idle, now: now, backlog: &backlogSeen{}}
 		h.stage.in.acked = h.stage.acked
+		h.stage.in.poke = func() { h.pokes++ }
 	}
 	for p := range partitions {
 		h.parts = append(h.parts, &hpart{st: storage.NewMemory()})

@@ -1,6 +1,7 @@
 package processors
 
 import (
+	"context"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -87,6 +88,10 @@ type intake struct {
 	// an idle mark kept for acknowledgements is then sent within a round
 	// trip, not at the next tick (stage.nudge).
 	nudge func(ctx goka.Context)
+	// poke, when set, asks the member's tickers to measure and send a tick
+	// now (tickPokes): an input partition's idle mark at its declared end
+	// went out, so the ticks can stop counting it as lagging (sentEnd).
+	poke func()
 
 	// backlog notes the records of a backlog it takes (nil: none).
 	backlog *backlogSeen
@@ -120,6 +125,12 @@ type source struct {
 	// on the partition (0: none since it got the partition), endsAt the
 	// end the latest tick said a producer declared (Tick.EndsAt; 0: none).
 	next, endsAt int64
+	// sentEnd is the declared end at which the partition's idle mark was
+	// sent (0: none, or the partition stopped since): the member's tickers
+	// read it (intake.sentEnd). watched says a stop of the partition
+	// resets it.
+	sentEnd atomic.Int64
+	watched bool
 }
 
 // ended says whether the partition's last record taken is the last
@@ -179,7 +190,7 @@ func (in *intake) mark(ctx goka.Context, src *source, mk watermark.Mark) {
 			return
 		}
 	}
-	in.send(ctx, mk)
+	in.send(ctx, src, mk)
 }
 
 // release sends, as one mark, the kept marks whose writes are
@@ -213,15 +224,55 @@ func (in *intake) release(ctx goka.Context, src *source) {
 		return
 	}
 	src.pending, src.warned = append(src.pending[:0], src.pending[i:]...), false
-	in.send(ctx, mk)
+	in.send(ctx, src, mk)
 }
 
-func (in *intake) send(ctx goka.Context, mk watermark.Mark) {
+func (in *intake) send(ctx goka.Context, src *source, mk watermark.Mark) {
 	m := &wire.Mark{Source: ctx.Partition(), Time: mk.Time, HasTime: mk.Has, Idle: mk.Idle}
 	for _, k := range in.readingsCtrl {
 		ctx.Emit(goka.Stream(in.topics.Readings), k, m)
 	}
 	in.metrics.marksSent.WithLabelValues(StageIngest).Add(float64(len(in.readingsCtrl)))
+	if mk.Idle && src.ended() {
+		in.sentAtEnd(ctx, src)
+	}
+}
+
+// sentAtEnd notes that the partition's idle mark at its declared end went
+// out and pokes the member's tickers. From there on the partition has no
+// input the receivers do not know of for as long as its log ends where
+// the producer declared: every record before the end was taken, and the
+// mark follows on every readings partition whatever they became (goka
+// keeps a partition's emits in order). A tick can then count it caught up
+// (ticker.lag) without waiting for its group to commit, which goka does
+// only at its commit interval, after the write-behind's flush. Once the
+// partition stops (goka cancels its context before it hands it on), the
+// note is gone: a new owner may read from an older commit.
+func (in *intake) sentAtEnd(ctx goka.Context, src *source) {
+	if !src.watched {
+		src.watched = true
+		context.AfterFunc(ctx.Context(), func() { src.sentEnd.Store(0) })
+	}
+	src.sentEnd.Store(src.next)
+	if ctx.Context().Err() != nil {
+		src.sentEnd.Store(0) // stopping: AfterFunc may have run before the store
+	}
+	if in.poke != nil {
+		in.poke()
+	}
+}
+
+// sentEnd is where input partition p's idle mark at its declared end was
+// sent by this member (0: none, or p is not this member's now). Safe for
+// concurrent use.
+func (in *intake) sentEnd(p int32) int64 {
+	in.mu.Lock()
+	src := in.sources[p]
+	in.mu.Unlock()
+	if src == nil {
+		return 0
+	}
+	return src.sentEnd.Load()
 }
 
 // tick takes a tick on the partition's control key: it sends the

@@ -1,8 +1,11 @@
 package processors
 
 import (
+	"context"
 	"testing"
 	"time"
+
+	"github.com/lovoo/goka"
 )
 
 // TestMarkInterval: a partition marks at the live throttle while it reads
@@ -89,3 +92,55 @@ func TestIntakeNotesBacklog(t *testing.T) {
 		})
 	}
 }
+
+// TestSentEndForgottenOnStop: where an input partition's idle mark at its
+// declared end went out is what the member's tickers read (and the
+// intake pokes them) until goka stops the partition or hands the
+// partitions out again: a next owner may read it again from an older
+// commit.
+func TestSentEndForgottenOnStop(t *testing.T) {
+	pokes := 0
+	in := &intake{poke: func() { pokes++ }}
+	src := in.source(3)
+	src.next, src.endsAt = 7, 7
+	pctx, stop := context.WithCancel(context.Background())
+	in.sentAtEnd(partitionContext{ctx: pctx}, src)
+	if got := in.sentEnd(3); got != 7 || pokes != 1 {
+		t.Fatalf("sent end %d after %d pokes, want 7 after 1", got, pokes)
+	}
+	if got := in.sentEnd(2); got != 0 {
+		t.Errorf("partition 2 has sent no mark, but its sent end is %d", got)
+	}
+	stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for in.sentEnd(3) != 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the sent end outlived its partition's stop")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// A callback that sends it as the partition stops leaves none either.
+	in.sentAtEnd(partitionContext{ctx: pctx}, src)
+	if got := in.sentEnd(3); got != 0 {
+		t.Errorf("sent end %d from a stopping partition", got)
+	}
+	// A rebalance drops the sources with what they sent.
+	src = in.source(3)
+	src.next, src.endsAt = 7, 7
+	in.sentAtEnd(partitionContext{ctx: context.Background()}, src)
+	in.forget(goka.Assignment{})
+	if got := in.sentEnd(3); got != 0 {
+		t.Errorf("sent end %d after a rebalance", got)
+	}
+}
+
+// partitionContext is a callback's goka.Context whose Context is the
+// partition's.
+type partitionContext struct {
+	callback
+	ctx context.Context
+}
+
+type callback = goka.Context
+
+func (c partitionContext) Context() context.Context { return c.ctx }

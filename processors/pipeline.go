@@ -156,6 +156,10 @@ type member struct {
 
 	runCtx context.Context // set by start
 	wg     sync.WaitGroup  // the started stages' goroutines
+	// inputs is the intake that reads the input (nil: another member's
+	// stage does), pokes its way to wake the tickers.
+	inputs *intake
+	pokes  tickPokes
 }
 
 // setUp resolves the layout, creates the missing topics, refuses a
@@ -320,6 +324,7 @@ func (m *member) start(ctx context.Context) error {
 // readings topic, and its ticker.
 func (m *member) startIngest(st Stage) error {
 	in := &ingest{intake: m.newIntake(st.Group, m.partitions[st.Input]), name: st.Group}
+	m.inputs = in.intake
 	// goka drops null-value records before the callback by default; the
 	// ingest stage must see them to dead-letter them.
 	m.run(st.Group, m.processor(in.group, nil, in.forget, goka.WithNilHandling(goka.NilProcess)))
@@ -362,6 +367,7 @@ func (m *member) startWindows(st Stage) error {
 		w.in.acked = w.acked
 		w.in.flush = w.flushHeld
 		w.in.nudge = w.nudge
+		m.inputs = w.in
 		onRebalance, lagGroup = w.in.forget, st.Group
 		opts = append(opts, goka.WithNilHandling(goka.NilProcess))
 		if cfg.AlignDrift > 0 {
@@ -394,7 +400,7 @@ func (m *member) newIntake(group string, loopPartitions int) *intake {
 		inRecords: m.p.metrics.recordsIn.WithLabelValues(StageIngest),
 		idle:      cfg.IdleTimeout, markEvery: cfg.MarkInterval, catchUpMarkEvery: cfg.CatchUpMarkInterval,
 		readingsCtrl: controlKeys(m.partitions[cfg.Topics.Readings]), ctrl: controlKeys(loopPartitions),
-		backlog: &m.p.backlog}
+		backlog: &m.p.backlog, poke: m.pokes.poke}
 }
 
 // catchUpQuiet is how long after the last trailing record Pipeline.CatchingUp
@@ -431,6 +437,9 @@ func (m *member) startTicker(st Stage, ctrl []string, lagGroup string) error {
 		loop: st.Loop, ctrl: ctrl, interval: m.cfg.TickInterval, log: m.log}
 	if m.cfg.IdleTimeout > 0 {
 		tk.endGroup = m.cfg.InputEndGroup // a declared end only makes idleness earlier
+	}
+	if m.inputs != nil {
+		tk.sentEnds, tk.poke = m.inputs.sentEnd, m.pokes.add()
 	}
 	m.run(st.Group+"-ticker", tk.run)
 	return nil

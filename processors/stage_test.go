@@ -312,6 +312,23 @@ func (h *harness) commandOutput(d *datadriven.TestData, n int) string {
 	for _, r := range h.published[n:] {
 		b.WriteString(r.String() + "\n")
 	}
+	b.WriteString(h.pokedTickers())
 	b.WriteString(h.watermarks())
 	return b.String()
+}
+
+// pokedTickers says, when the intake poked the member's tickers since the
+// last output, where each input partition's idle mark at its declared end
+// went out (intake.sentEnd; 0: none): what the next tick counts as caught
+// up.
+func (h *harness) pokedTickers() string {
+	if h.pokes == h.shown {
+		return ""
+	}
+	h.shown = h.pokes
+	var ends []string
+	for p := range h.parts {
+		ends = append(ends, fmt.Sprintf("p%d=%d", p, h.stage.in.sentEnd(int32(p))))
+	}
+	return "tickers poked: idle marks sent at declared ends " + strings.Join(ends, " ") + "\n"
 }

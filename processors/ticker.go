@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -52,6 +53,11 @@ type ticker struct {
 	ctrl     []string
 	interval time.Duration
 	log      *slog.Logger
+	// sentEnds, when set, says where the member's intake sent an input
+	// partition's idle mark at its declared end (intake.sentEnd; 0: none);
+	// poke wakes the ticker for a tick now (tickPokes).
+	sentEnds func(p int32) int64
+	poke     <-chan struct{}
 
 	// ends are the input partitions' end offsets as last seen, and since
 	// when they have not moved (see quiet).
@@ -71,6 +77,7 @@ func (t *ticker) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tk.C:
+		case <-t.poke:
 		}
 		// The wall clock before the lag is measured: the lag covers at
 		// least what was written to the input by then.
@@ -110,7 +117,11 @@ func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int3
 	}
 	caught, ends = map[int32]bool{}, map[int32]int64{}
 	for p, l := range lag[t.lagTopic] {
-		caught[p] = l.Err == nil && l.Lag == 0
+		var sent int64
+		if t.sentEnds != nil {
+			sent = t.sentEnds(p) // read after the end offsets were listed
+		}
+		caught[p] = caughtUp(l, sent)
 		if !caught[p] {
 			lagging = append(lagging, p)
 		}
@@ -120,6 +131,49 @@ func (t *ticker) lag(ctx context.Context) (caught map[int32]bool, lagging []int3
 	}
 	slices.Sort(lagging)
 	return caught, lagging, ends, true
+}
+
+// caughtUp says whether a partition had no input left to take when its
+// lag l was measured: its group had committed up to its end, or its idle
+// mark at a declared end (sentEnd, read after the end was listed; 0: none)
+// went out and that end is still the log's end, so every record was taken
+// and the receivers will know it before they know the mark (see
+// intake.sentAtEnd). The second needs no commit, which goka makes only at
+// its commit interval: the last windows of a bounded input close a tick
+// sooner.
+func caughtUp(l kadm.GroupMemberLag, sentEnd int64) bool {
+	if l.Err == nil && l.Lag == 0 {
+		return true
+	}
+	return sentEnd > 0 && l.End.Err == nil && l.End.Offset == sentEnd
+}
+
+// tickPokes wakes a member's tickers for a tick now: each has a channel
+// of one, so pokes that come faster than a tick coalesce into one. Safe
+// for concurrent use.
+type tickPokes struct {
+	mu    sync.Mutex
+	chans []chan struct{}
+}
+
+// add returns a new ticker's channel.
+func (p *tickPokes) add() <-chan struct{} {
+	c := make(chan struct{}, 1)
+	p.mu.Lock()
+	p.chans = append(p.chans, c)
+	p.mu.Unlock()
+	return c
+}
+
+func (p *tickPokes) poke() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.chans {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // inputEnded is the quiet of a partition whose input a producer declared

@@ -2,6 +2,7 @@ package processors
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"reflect"
@@ -164,33 +165,7 @@ func TestTicksCarryQuiet(t *testing.T) {
 	defer tcancel()
 	go tk.run(tctx)
 
-	rd, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics("loop"), kgo.FetchMaxWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	// next returns the next tick on partition p.
-	next := func(p int32) wire.Tick {
-		for {
-			fs := rd.PollFetches(ctx)
-			if err := ctx.Err(); err != nil {
-				t.Fatalf("waiting for a tick on partition %d: %v", p, err)
-			}
-			var got *wire.Tick
-			fs.EachRecord(func(r *kgo.Record) {
-				v, err := wire.LoopCodec{}.Decode(r.Value)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tick := v.(wire.Tick); r.Partition == p && got == nil {
-					got = &tick
-				}
-			})
-			if got != nil {
-				return *got
-			}
-		}
-	}
+	next := tickReader(t, ctx, b.Addr(), "loop")
 	for {
 		tick := next(0)
 		if !tick.LagKnown {
@@ -223,5 +198,118 @@ func TestTicksCarryQuiet(t *testing.T) {
 		if since := tick.Wall - before; tick.QuietMs > since {
 			t.Errorf("partition 1 quiet for %d ms, but written at most %d ms before the tick", tick.QuietMs, since)
 		}
+	}
+}
+
+// tickReader reads the ticks on topic: each call returns the next one on
+// partition p (skipping the other partitions' ticks).
+func tickReader(t *testing.T, ctx context.Context, addr, topic string) func(p int32) wire.Tick {
+	t.Helper()
+	rd, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic), kgo.FetchMaxWait(50*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rd.Close)
+	var queued []*kgo.Record
+	return func(p int32) wire.Tick {
+		t.Helper()
+		for {
+			for len(queued) > 0 {
+				r := queued[0]
+				queued = queued[1:]
+				if r.Partition != p {
+					continue
+				}
+				v, err := wire.LoopCodec{}.Decode(r.Value)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return v.(wire.Tick)
+			}
+			fs := rd.PollFetches(ctx)
+			if err := ctx.Err(); err != nil {
+				t.Fatalf("waiting for a tick on partition %d: %v", p, err)
+			}
+			queued = fs.Records()
+		}
+	}
+}
+
+// TestCaughtUp: a partition is caught up when its group committed up to
+// its end, or when the member's idle mark at a declared end went out and
+// the log still ends there, with no commit needed.
+func TestCaughtUp(t *testing.T) {
+	lag := func(commit, end int64) kadm.GroupMemberLag {
+		return kadm.GroupMemberLag{Commit: kadm.Offset{At: commit}, End: kadm.ListedOffset{Offset: end}, Lag: end - max(commit, 0)}
+	}
+	endErr := lag(3, 10)
+	endErr.End.Err = errors.New("not listed")
+	commitErr := lag(-1, 10)
+	commitErr.Err = errors.New("no commits")
+	for _, tc := range []struct {
+		name    string
+		lag     kadm.GroupMemberLag
+		sentEnd int64
+		want    bool
+	}{
+		{"committed to the end", lag(10, 10), 0, true},
+		{"committed behind the end", lag(7, 10), 0, false},
+		{"never committed", lag(-1, 10), 0, false},
+		{"idle mark sent at the end, commit behind", lag(7, 10), 10, true},
+		{"idle mark sent at the end, never committed", lag(-1, 10), 10, true},
+		{"written since the idle mark", lag(7, 11), 10, false},
+		{"end not listed", endErr, 10, false},
+		{"commits not fetched, idle mark sent at the end", commitErr, 10, true},
+		{"commits not fetched", commitErr, 0, false},
+	} {
+		if got := caughtUp(tc.lag, tc.sentEnd); got != tc.want {
+			t.Errorf("%s: caught up %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestPokedTick runs the ticker against the embedded broker with an
+// interval that never comes: a poke makes it measure and send a tick at
+// once, which counts a partition whose idle mark went out at its end
+// caught up although its group never committed, and the other partition
+// lagging.
+func TestPokedTick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the ticker against the embedded broker")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b := testenv.Broker(t, "")
+	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for _, topic := range []string{"in", "loop"} {
+		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for p := range int32(2) {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: p, Value: []byte("r")}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var pokes tickPokes
+	tk := &ticker{cl: cl, adm: adm, lagGroup: "g", lagTopic: "in", loop: "loop", ctrl: []string{"c0", "c1"},
+		interval: time.Hour, log: slog.New(slog.DiscardHandler), poke: pokes.add(),
+		sentEnds: func(p int32) int64 { return map[int32]int64{0: 1}[p] }}
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	go tk.run(tctx)
+	next := tickReader(t, ctx, b.Addr(), "loop")
+	pokes.poke()
+	tick := next(0)
+	if !tick.LagKnown || !tick.CaughtUp || !slices.Equal(tick.Lagging, []int32{1}) {
+		t.Errorf("partition 0's tick after a poke: %+v, want the lag known, partition 0 caught up and 1 lagging", tick)
+	}
+	if tick := next(1); tick.CaughtUp {
+		t.Errorf("partition 1's tick: %+v, want it not caught up", tick)
 	}
 }
