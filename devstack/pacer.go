@@ -10,12 +10,14 @@ import (
 type catchingUp interface{ CatchingUp() bool }
 
 // lakePacer holds dev's lake-writer back while a member of the process
-// reads a backlog (datalake.Pacer): in one process on a few cores the
-// lake's batch work (decoding every window, writing CSV.gz and Parquet)
-// takes CPU from the windows, which are what a user of dev waits for. A
-// real MTA week produced as fast as it goes into dev, three alternating
-// rounds of three runs: end to end ÷ the producer's time 1.80/1.78/1.75
-// and 1.74/1.83/1.91 without, 1.44/1.64/1.48 and 1.62/1.67/1.57 with it.
+// trails its input (datalake.Pacer; processors.Pipeline.CatchingUp): in
+// one process on a few cores the lake's batch work (decoding every
+// window, writing CSV.gz and Parquet) takes CPU from the windows, which
+// are what a user of dev waits for. A real MTA week produced as fast as
+// it goes into dev, three alternating rounds of three runs: end to end ÷
+// the producer's time 1.80/1.78/1.75 and 1.74/1.83/1.91 without,
+// 1.44/1.64/1.48 and 1.62/1.67/1.57 with it (members trailing by over a
+// second; by over a quarter second since, see docs/architecture.md).
 // Production runs turnstile lake apart from the members and has none.
 //
 // It holds the writer at most hold at a time (the lake's flush

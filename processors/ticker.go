@@ -21,14 +21,16 @@ import (
 // make bench (dev, produced as fast as it goes), from the last reading
 // read to the last window closed, three alternating pairs: 2.4-2.5 s with
 // ticks every second, 0.5-1.3 s every 250 ms. Since a partition at its
-// declared end goes idle as it reads it and nudges itself, what is left
-// is the watermark gate's wait for a tick that sees the group's commit
+// declared end goes idle as it reads it and nudges itself, what was left
+// was the watermark gate's wait for a tick that sees the group's commit
 // (goka commits at this interval too): from the last record read to the
 // idle advance 390-470 ms with ticks every 250 ms, 110-160 ms every
-// 100 ms (three alternating pairs). A tick costs a lag query (four admin
-// requests) per member and a loopback record per partition: 1 M readings
-// at 200 and 100 ms, two alternating pairs, ran at 164,284/182,557 and
-// 191,398/183,668 readings/s, within the noise.
+// 100 ms (three alternating pairs). A bounded input's end no longer
+// waits for ticks at all (the intake pokes the tickers, caughtUp); a
+// live stream's idle sources still do. A tick costs a lag query (four
+// admin requests) per member and a loopback record per partition: 1 M
+// readings at 200 and 100 ms, two alternating pairs, ran at
+// 164,284/182,557 and 191,398/183,668 readings/s, within the noise.
 const DefaultTickInterval = 100 * time.Millisecond
 
 // ticker sends a tick to every partition's control key of a group's
