@@ -39,7 +39,12 @@ type Config struct {
 	// OnPublished, if set, is called for every output record the broker
 	// acknowledged (from the producer's goroutine).
 	OnPublished func(*kgo.Record)
-	Logger      *slog.Logger
+	// Recycle, if set, is called once the relay's flush has had every
+	// record Translate returned since the last call acknowledged (in
+	// Run's goroutine, as Translate is): Translate may then reuse what
+	// those records refer to. A flush that fails does not call it.
+	Recycle func()
+	Logger  *slog.Logger
 }
 
 // Defaults fills zero fields (MaxPoll also when negative).
@@ -160,6 +165,9 @@ func (r *Relay) publish(ctx context.Context, cl *kgo.Client, recs []*kgo.Record,
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return fmt.Errorf("emitter: %s: flush: %w", r.cfg.Group, err)
+	}
+	if r.cfg.Recycle != nil {
+		r.cfg.Recycle() // every promise has been called: the producer keeps no record
 	}
 	mu.Lock()
 	defer mu.Unlock()

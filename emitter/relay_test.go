@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -69,9 +70,45 @@ func TestRelayPublishesEveryOutboxOnce(t *testing.T) {
 	want["flaky-ok"] = true
 
 	var flaky atomic.Int32
+	// Recycle comes only once every record Translate returned since the
+	// last one was acknowledged: a translator may reuse their bytes then.
+	var (
+		mu                 sync.Mutex
+		pending            = map[*kgo.Record]bool{} // returned, not recycled; true once acknowledged
+		recycled, reusable int
+	)
+	tr := translate(&flaky)
+	counted := func(rec *kgo.Record) ([]*kgo.Record, error) {
+		outs, err := tr(rec)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, o := range outs {
+			pending[o] = false
+		}
+		return outs, err
+	}
+	acked := func(o *kgo.Record) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, ok := pending[o]; ok {
+			pending[o] = true
+		}
+	}
+	recycle := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		recycled++
+		for o, ok := range pending {
+			if !ok {
+				t.Errorf("recycled before %q was acknowledged", o.Value)
+			}
+			reusable++
+		}
+		clear(pending)
+	}
 	run := func(d time.Duration) *emitter.Relay {
 		r, err := emitter.New(emitter.Config{KafkaOpts: []kgo.Opt{kgo.SeedBrokers(b.Addr())}, Group: "relay",
-			Changelog: "changelog", Translate: translate(&flaky), Logger: testenv.Logger(t)})
+			Changelog: "changelog", Translate: counted, OnPublished: acked, Recycle: recycle, Logger: testenv.Logger(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,6 +130,11 @@ func TestRelayPublishesEveryOutboxOnce(t *testing.T) {
 	if s := second.Stats(); s.Read != 1 || s.Published != 2 {
 		t.Fatalf("second run read %+v; committed offsets were not honoured", s)
 	}
+	mu.Lock()
+	if recycled == 0 || reusable != len(want) {
+		t.Errorf("%d recycles freed %d outputs, want all %d", recycled, reusable, len(want))
+	}
+	mu.Unlock()
 
 	cons, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.ConsumeTopics("out"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	if err != nil {

@@ -385,8 +385,9 @@ func (m *member) startWindows(st Stage) error {
 	relayOpts := append([]kgo.Opt{kgo.SessionTimeout(cfg.SessionTimeout), kgo.HeartbeatInterval(heartbeat(cfg.SessionTimeout)),
 		kgo.RebalanceTimeout(rebalanceTimeout(cfg.SessionTimeout)), kgo.FetchMaxBytes(4 << 20), kgo.FetchMaxPartitionBytes(1 << 20)},
 		cfg.KafkaOpts...)
+	tr := m.pub.translator(st.Group)
 	relay, err := emitter.New(emitter.Config{KafkaOpts: relayOpts, Group: st.Relay, Changelog: st.Table,
-		Translate: m.pub.translate(st.Group), OnPublished: m.pub.onPublished, Logger: m.log})
+		Translate: tr.translate, Recycle: tr.recycle, OnPublished: m.pub.onPublished, Logger: m.log})
 	if err != nil {
 		return err
 	}

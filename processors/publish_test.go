@@ -97,3 +97,27 @@ func written(t *testing.T, m prometheus.Metric) *dto.Metric {
 	}
 	return &d
 }
+
+// TestRowSlabReset: a slab emptied after the relay's flush keeps its
+// arrays, so a batch no larger than an earlier one allocates nothing.
+func TestRowSlabReset(t *testing.T) {
+	var s rowSlab
+	fill := func() {
+		s.grow(20)
+		for i := range 20 {
+			k := len(s.buf)
+			s.buf = fmt.Appendf(s.buf, "key-%d", i)
+			v := len(s.buf)
+			s.buf = append(s.buf, "value"...)
+			s.add("topic", k, v, publishInfo{emittedAt: int64(i)})
+		}
+	}
+	fill()
+	s.reset()
+	if len(s.recs) != 0 || len(s.buf) != 0 {
+		t.Fatalf("a reset slab holds %d records and %d bytes", len(s.recs), len(s.buf))
+	}
+	if n := testing.AllocsPerRun(10, func() { fill(); s.reset() }); n != 0 {
+		t.Errorf("a batch in a reset slab allocated %.0f times", n)
+	}
+}
