@@ -297,7 +297,11 @@ func (s *Device) Close(rules *Rules, through int64, st Stamp) bool {
 		return false
 	}
 	var due []int64
-	s.EachLiveWindow(rules, func(start int64) bool {
+	// Every window the last close closed that holds a reading was
+	// published then, or by the Apply that put its reading there later
+	// (a closed window with a row and no revision publishes): the walk
+	// starts where the windows still open begin, as NextClose's does.
+	s.eachLiveWindowFrom(rules, s.openFrom(rules), func(start int64) bool {
 		if rules.Windows.End(start)+rules.Grace > through {
 			return false
 		}
@@ -349,13 +353,7 @@ func (s *Device) prune(rules *Rules) {
 // NextClose is the earliest END+grace of a live window with a reading that
 // is not closed yet: when stream time reaches it, the key needs a close.
 func (s *Device) NextClose(rules *Rules) (at int64, ok bool) {
-	// A reading whose every window has closed has nothing for this walk:
-	// a window holding t ends by t + reach.
-	from := int64(-1 << 62)
-	if s.HasClosed {
-		from = s.ClosedThrough - rules.Grace - rules.Windows.reach() + 1
-	}
-	s.eachLiveWindowFrom(rules, from, func(start int64) bool {
+	s.eachLiveWindowFrom(rules, s.openFrom(rules), func(start int64) bool {
 		if s.Closed(rules, start) {
 			return true
 		}
@@ -363,6 +361,17 @@ func (s *Device) NextClose(rules *Rules) (at int64, ok bool) {
 		return false
 	})
 	return at, ok
+}
+
+// openFrom is the earliest event time of a reading that can be in a
+// window not closed yet: a reading whose every window has closed has
+// nothing for a walk over the open ones (a window holding t ends by
+// t + reach).
+func (s *Device) openFrom(rules *Rules) int64 {
+	if !s.HasClosed {
+		return -1 << 62
+	}
+	return s.ClosedThrough - rules.Grace - rules.Windows.reach() + 1
 }
 
 // Newest is the latest event time the device has seen.
