@@ -361,17 +361,18 @@ func (in *intake) decode(ctx goka.Context, raw []byte, rd *wire.Reading) (ok boo
 // announce sends the partition's active mark before its first reading
 // after idling (or a rebalance), so receivers count it again before the
 // reading arrives.
-func (in *intake) announce(ctx goka.Context, src *source) {
-	if mk, ok := src.Announce(in.wall()); ok {
+func (in *intake) announce(ctx goka.Context, src *source, now time.Time) {
+	if mk, ok := src.Announce(now); ok {
 		in.mark(ctx, src, mk)
 	}
 }
 
 // observe records that the partition accepted a reading at t and sends
-// its mark when one is due.
-func (in *intake) observe(ctx goka.Context, src *source, t int64) {
+// its mark when one is due. now is the wall clock as the callback took
+// the reading (one read of a clock that is slow on some machines).
+func (in *intake) observe(ctx goka.Context, src *source, t int64, now time.Time) {
 	src.Observe(t)
-	now, appended := in.wall(), ctx.Timestamp()
+	appended := ctx.Timestamp()
 	if trails(appended, now) {
 		in.backlog.see(now)
 	}
@@ -494,9 +495,10 @@ func (in *ingest) onRecord(ctx goka.Context, msg any) {
 	if !in.decode(ctx, raw, &src.reading) {
 		return
 	}
-	in.announce(ctx, src) // rejoin the receivers' minimum before the reading
+	now := in.wall()
+	in.announce(ctx, src, now) // rejoin the receivers' minimum before the reading
 	in.rekey(ctx, &src.reading)
-	in.observe(ctx, src, src.reading.T)
+	in.observe(ctx, src, src.reading.T, now)
 }
 
 func schemaID(raw []byte) int {

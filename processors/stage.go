@@ -168,15 +168,16 @@ func (w *stage) onInput(ctx goka.Context, msg any) {
 // input takes a decoded, valid reading from the input partition of src
 // (usually src's own, which its next record reuses).
 func (w *stage) input(ctx goka.Context, src *source, rd *wire.Reading) {
-	w.in.announce(ctx, src) // rejoin the receivers' minimum before the reading
-	if key := rd.Key(); ctx.Key() == key && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
+	now := w.in.wall()
+	w.in.announce(ctx, src, now) // rejoin the receivers' minimum before the reading
+	if key := ctx.Key(); rd.HasKey(key) && schemas.Partition(key, len(w.ctrl)) == ctx.Partition() {
 		w.metrics.inPlace.Inc()
 		w.count.in.Inc()
 		w.apply(ctx, rd, true)
 	} else {
 		w.in.rekey(ctx, rd)
 	}
-	w.in.observe(ctx, src, rd.T)
+	w.in.observe(ctx, src, rd.T, now)
 }
 
 func (w *stage) stamp() windows.Stamp {

@@ -20,6 +20,24 @@ func ReadingKey(station, lineName, ca, unit, scp string) string {
 // Key returns the reading's [ReadingKey].
 func (r *Reading) Key() string { return ReadingKey(r.Station, r.LineName, r.CA, r.Unit, r.SCP) }
 
+// HasKey says whether key is the reading's [ReadingKey], without building
+// it (a processor asks for every record it takes).
+func (r *Reading) HasKey(key string) bool {
+	for i, part := range [...]string{r.Station, r.LineName, r.CA, r.Unit, r.SCP} {
+		if i > 0 {
+			if !strings.HasPrefix(key, KeySeparator) {
+				return false
+			}
+			key = key[len(KeySeparator):]
+		}
+		if !strings.HasPrefix(key, part) {
+			return false
+		}
+		key = key[len(part):]
+	}
+	return key == ""
+}
+
 // SplitReadingKey splits a key made by [ReadingKey] into its station key
 // (STATION|LINENAME) and device key (CA|UNIT|SCP).
 func SplitReadingKey(key string) (station, device string, ok bool) {

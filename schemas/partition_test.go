@@ -88,3 +88,29 @@ func ExamplePartition() {
 	fmt.Println(schemas.Partition("59 ST|NQR456W|A002|R051|02-00-00", 8), schemas.Partition("59 ST|NQR456W", 8))
 	// Output: 1 1
 }
+
+// TestHasKey: HasKey says exactly what comparing with Key says, for keys
+// that differ anywhere, in length or only in where a separator falls.
+func TestHasKey(t *testing.T) {
+	r := schemas.Reading{Station: "59 ST", LineName: "NQR456W", CA: "A002", Unit: "R051", SCP: "02-00-00"}
+	odd := schemas.Reading{Station: "A|B", LineName: "", CA: "C", Unit: "D", SCP: "E"}
+	for _, tc := range []struct {
+		r   schemas.Reading
+		key string
+	}{
+		{r, "59 ST|NQR456W|A002|R051|02-00-00"},
+		{r, "59 ST|NQR456W|A002|R051|02-00-0"},
+		{r, "59 ST|NQR456W|A002|R051|02-00-001"},
+		{r, "59 ST|NQR456W|A002|R051"},
+		{r, "59 ST|NQR456WA002|R051|02-00-00|"},
+		{r, "59 ST|NQR456W|A002|R052|02-00-00"},
+		{r, ""},
+		{odd, "A|B||C|D|E"},
+		{odd, "A||B|C|D|E"},
+		{odd, "A|B|C|D|E"},
+	} {
+		if got, want := tc.r.HasKey(tc.key), tc.key == tc.r.Key(); got != want {
+			t.Errorf("%+v HasKey(%q) = %v, Key() is %q", tc.r, tc.key, got, tc.r.Key())
+		}
+	}
+}
