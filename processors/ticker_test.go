@@ -134,24 +134,7 @@ func TestTicksCarryQuiet(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b := testenv.Broker(t, "")
-	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	adm := kadm.NewClient(cl)
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "in"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := adm.CreateTopic(ctx, 2, 1, nil, "loop"); err != nil {
-		t.Fatal(err)
-	}
-	for p := range int32(2) {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "in", Partition: p, Value: []byte("r")}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addr, cl, adm := tickerBroker(t, ctx)
 	var offs kadm.Offsets
 	offs.Add(kadm.Offset{Topic: "in", Partition: 0, At: 1})
 	offs.Add(kadm.Offset{Topic: "in", Partition: 1, At: 1})
@@ -165,7 +148,7 @@ func TestTicksCarryQuiet(t *testing.T) {
 	defer tcancel()
 	go tk.run(tctx)
 
-	next := tickReader(t, ctx, b.Addr(), "loop")
+	next := tickReader(t, ctx, addr, "loop")
 	for {
 		tick := next(0)
 		if !tick.LagKnown {
@@ -279,12 +262,37 @@ func TestPokedTick(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	addr, cl, adm := tickerBroker(t, ctx)
+	var pokes tickPokes
+	tk := &ticker{cl: cl, adm: adm, lagGroup: "g", lagTopic: "in", loop: "loop", ctrl: []string{"c0", "c1"},
+		interval: time.Hour, log: slog.New(slog.DiscardHandler), poke: pokes.add(),
+		sentEnds: func(p int32) int64 { return map[int32]int64{0: 1}[p] }}
+	tctx, tcancel := context.WithCancel(ctx)
+	defer tcancel()
+	go tk.run(tctx)
+	next := tickReader(t, ctx, addr, "loop")
+	pokes.poke()
+	tick := next(0)
+	if !tick.LagKnown || !tick.CaughtUp || !slices.Equal(tick.Lagging, []int32{1}) {
+		t.Errorf("partition 0's tick after a poke: %+v, want the lag known, partition 0 caught up and 1 lagging", tick)
+	}
+	if tick := next(1); tick.CaughtUp {
+		t.Errorf("partition 1's tick: %+v, want it not caught up", tick)
+	}
+}
+
+// tickerBroker starts the embedded broker with topics "in" and "loop" of
+// two partitions each, one record on each partition of "in", and returns
+// its address and a client (with kadm's) that produces to the partition
+// a record names.
+func tickerBroker(t *testing.T, ctx context.Context) (string, *kgo.Client, *kadm.Client) {
+	t.Helper()
 	b := testenv.Broker(t, "")
 	cl, err := kgo.NewClient(kgo.SeedBrokers(b.Addr()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
 	adm := kadm.NewClient(cl)
 	for _, topic := range []string{"in", "loop"} {
 		if _, err := adm.CreateTopic(ctx, 2, 1, nil, topic); err != nil {
@@ -296,20 +304,5 @@ func TestPokedTick(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var pokes tickPokes
-	tk := &ticker{cl: cl, adm: adm, lagGroup: "g", lagTopic: "in", loop: "loop", ctrl: []string{"c0", "c1"},
-		interval: time.Hour, log: slog.New(slog.DiscardHandler), poke: pokes.add(),
-		sentEnds: func(p int32) int64 { return map[int32]int64{0: 1}[p] }}
-	tctx, tcancel := context.WithCancel(ctx)
-	defer tcancel()
-	go tk.run(tctx)
-	next := tickReader(t, ctx, b.Addr(), "loop")
-	pokes.poke()
-	tick := next(0)
-	if !tick.LagKnown || !tick.CaughtUp || !slices.Equal(tick.Lagging, []int32{1}) {
-		t.Errorf("partition 0's tick after a poke: %+v, want the lag known, partition 0 caught up and 1 lagging", tick)
-	}
-	if tick := next(1); tick.CaughtUp {
-		t.Errorf("partition 1's tick: %+v, want it not caught up", tick)
-	}
+	return b.Addr(), cl, adm
 }
