@@ -18,7 +18,9 @@ import (
 // returns nil for records with nothing to publish. An error wrapping
 // ErrRetry is retried with backoff (e.g. the schema registry is down);
 // any other error means the record can never be published: it is logged,
-// counted and skipped.
+// counted and skipped. The relay produces the returned records before it
+// calls Translate again, so the slice itself may be reused by the next
+// call; the records must stay as they are until Config.Recycle.
 type Translate func(rec *kgo.Record) ([]*kgo.Record, error)
 
 // ErrRetry marks a Translate error as transient.
