@@ -36,14 +36,22 @@ type publishInfo struct {
 	emittedAt int64
 }
 
-// rowContext is an output record's Context: context.Background carrying
-// the publishInfo that the relay's acknowledgement hook reads. A type of
-// its own rather than context.WithValue, so a row in a rowSlab costs no
-// allocation for it.
+// rowContext is an output record's Context: a context that is never done
+// (as context.Background), carrying the publishInfo that the relay's
+// acknowledgement hook reads. A type of its own rather than
+// context.WithValue, so a row in a rowSlab costs no allocation for it. Its
+// context methods read none of its memory: franz-go may still ask a
+// record's context whether it is done from a goroutine of its own after
+// the record's promise (the wait for a new topic's metadata), and by then
+// the slab may hold the next batch's rows (rowSlab.reset).
 type rowContext struct {
-	context.Context
 	info publishInfo
 }
+
+func (*rowContext) Deadline() (time.Time, bool) { return time.Time{}, false }
+func (*rowContext) Done() <-chan struct{}       { return nil }
+func (*rowContext) Err() error                  { return nil }
+func (*rowContext) Value(any) any               { return nil }
 
 // rowSlab holds the output records a relay translated between two of its
 // flushes: their kgo.Records and contexts in one array, their keys and
@@ -108,7 +116,7 @@ func slabRow[W any, P interface {
 func (s *rowSlab) add(topic string, k, v int, info publishInfo) *kgo.Record {
 	s.recs = append(s.recs, slabRecord{})
 	r := &s.recs[len(s.recs)-1]
-	r.ctx = rowContext{Context: context.Background(), info: info}
+	r.ctx = rowContext{info: info}
 	end := len(s.buf)
 	r.rec = kgo.Record{Topic: topic, Key: s.buf[k:v:v], Value: s.buf[v:end:end], Context: &r.ctx}
 	return &r.rec
@@ -147,7 +155,7 @@ func (m *stageMetrics) row(c windowCounters, rev int32, emittedAt int64) publish
 }
 
 func (m *stageMetrics) lateReading() context.Context {
-	return &rowContext{Context: context.Background(), info: publishInfo{published: m.late}}
+	return &rowContext{info: publishInfo{published: m.late}}
 }
 
 func (p *publisher) onPublished(rec *kgo.Record) {
