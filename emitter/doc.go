@@ -29,5 +29,9 @@
 // batch.
 //
 // Concurrency: Run blocks until its context ends; each Relay runs one
-// consumer-group member. Translate is called from that goroutine only.
+// consumer-group member. Translate and Recycle are called from that
+// goroutine only, OnPublished from the producer's; Recycle comes after a
+// flush that had every record Translate returned since the last one
+// acknowledged, so a Translate may build its records in memory it reuses
+// from then on.
 package emitter
