@@ -373,7 +373,7 @@ func (in *intake) announce(ctx goka.Context, src *source, now time.Time) {
 func (in *intake) observe(ctx goka.Context, src *source, t int64, now time.Time) {
 	src.Observe(t)
 	appended := ctx.Timestamp()
-	if trails(appended, now) {
+	if appendedOver(appended, now, trailAge) {
 		in.backlog.see(now)
 	}
 	if mk, ok := src.Due(now, in.markInterval(appended, now)); ok {
@@ -398,17 +398,17 @@ const catchUpAge = time.Second
 // whose clock is over a second behind makes a live stream look like a
 // backlog, which only costs it the live throttle.
 func (in *intake) markInterval(appended, now time.Time) time.Duration {
-	if readingBacklog(appended, now) {
+	if appendedOver(appended, now, catchUpAge) {
 		return in.catchUpMarkEvery
 	}
 	return in.markEvery
 }
 
-// readingBacklog says whether a record appended at appended, taken at now,
-// is part of a backlog: appended over catchUpAge ago. A record without a
-// timestamp is not.
-func readingBacklog(appended, now time.Time) bool {
-	return !appended.IsZero() && now.Sub(appended) > catchUpAge
+// appendedOver says whether a record appended at appended, taken at now,
+// was appended over age before: a backlog's (catchUpAge) or a trailing
+// member's (trailAge). A record without a timestamp is neither.
+func appendedOver(appended, now time.Time, age time.Duration) bool {
+	return !appended.IsZero() && now.Sub(appended) > age
 }
 
 // trailAge is how long ago a record was appended for the member that
@@ -421,14 +421,8 @@ func readingBacklog(appended, now time.Time) bool {
 // appended, tens of milliseconds.
 const trailAge = 250 * time.Millisecond
 
-// trails says whether a record appended at appended, taken at now, is
-// over trailAge old. A record without a timestamp is not.
-func trails(appended, now time.Time) bool {
-	return !appended.IsZero() && now.Sub(appended) > trailAge
-}
-
 // backlogSeen is when a member last took an input record appended over
-// trailAge before (trails), for Pipeline.CatchingUp. The intakes of every stage
+// trailAge before, for Pipeline.CatchingUp. The intakes of every stage
 // and partition share one; safe for concurrent use. A nil one notes
 // nothing.
 type backlogSeen struct {
