@@ -73,16 +73,10 @@ type slabRecord struct {
 // rowBytes is about one window row's key and value (~45 and ~95 bytes).
 const rowBytes = 160
 
-func newRowSlab(rows int) *rowSlab {
-	return &rowSlab{recs: make([]slabRecord, 0, rows), buf: make([]byte, 0, rows*rowBytes)}
-}
-
-// grow makes room for rows more records without copying those handed out
-// so far more than once per batch.
+// grow makes room for rows more records and about their bytes, so that
+// a changelog record's rows rarely move the arrays while they are added.
 func (s *rowSlab) grow(rows int) {
-	if len(s.recs)+rows > cap(s.recs) {
-		s.recs = slices.Grow(s.recs, rows)
-	}
+	s.recs = slices.Grow(s.recs, rows)
 	s.buf = slices.Grow(s.buf, rows*rowBytes)
 }
 

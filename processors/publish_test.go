@@ -66,7 +66,8 @@ func rowCtx(info publishInfo) context.Context {
 // record array and the byte buffer are then copied; what was handed out
 // must not change).
 func TestRowSlabKeepsEveryRecord(t *testing.T) {
-	s := newRowSlab(1) // room for one record and rowBytes of keys and values
+	s := &rowSlab{}
+	s.grow(1) // room for one record and rowBytes of keys and values
 	type want struct{ key, value string }
 	var recs []*kgo.Record
 	var wants []want
