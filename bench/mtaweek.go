@@ -240,7 +240,7 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 	}
 
 	devProc := fmt.Sprintf("/proc/%d", dev.cmd.Process.Pid)
-	devCPU0, _ := procCPUSeconds(devProc)
+	devCPU0 := procCPU(devProc)
 	t0 := time.Now()
 	prod, err := startProc(bin, filepath.Join(dir, "produce.log"), append([]string{"produce", "--source", "csv", "--file", cfg.MTAWeek, "--speed", "-1"}, conn...)...)
 	if err != nil {
@@ -260,8 +260,8 @@ func (r *weekRuns) run(ctx context.Context, dir string, extra ...string) (t MTAW
 	if err != nil {
 		return t, errors.Join(fmt.Errorf("bench: mtaweek: %w (logs: %s)", err, dir), prod.stop())
 	}
-	if c, ok := procCPUSeconds(devProc); ok {
-		t.DevCPUS = c - devCPU0
+	if c := procCPU(devProc); c > 0 {
+		t.DevCPUS = (c - devCPU0).Seconds()
 	}
 	if kb, ok := procStatusField(devProc+"/status", "VmHWM"); ok {
 		t.DevPeakRSSMiB = float64(kb) / 1024

@@ -39,6 +39,10 @@ func TestMTAWeekPhase(t *testing.T) {
 		if tr.ProducerS <= 0 || tr.EndToEndS < tr.ProducerS || tr.Ratio != tr.EndToEndS/tr.ProducerS {
 			t.Fatalf("trial: %+v", tr)
 		}
+		// What a run's time is made of: both processes' CPU, dev's memory.
+		if tr.DevCPUS <= 0 || tr.ProducerCPUS <= 0 || tr.DevPeakRSSMiB <= 0 {
+			t.Fatalf("trial without dev's CPU, the producer's CPU or dev's peak RSS: %+v", tr)
+		}
 	}
 	// results.json keeps the phase's keys: the median's figures at the top.
 	b, err := json.Marshal(&w)

@@ -102,33 +102,6 @@ func procStatusField(path, name string) (int64, bool) {
 	return 0, false
 }
 
-// procCPUSeconds is the CPU time (user and system) the process at proc
-// (/proc/<pid>) has used so far; false where /proc has no stat file.
-func procCPUSeconds(proc string) (float64, bool) {
-	b, err := os.ReadFile(proc + "/stat")
-	if err != nil {
-		return 0, false
-	}
-	// The command name, field 2, is in parentheses and may hold spaces;
-	// utime and stime are fields 14 and 15, in clock ticks (USER_HZ, 100
-	// on every Linux Go supports).
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0, false
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 13 {
-		return 0, false
-	}
-	u, err1 := strconv.ParseInt(f[11], 10, 64)
-	k, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	return float64(u+k) / 100, true
-}
-
 // rssMiB is the resident set size now.
 func rssMiB() float64 { return procRSSMiB("/proc/self") }
 
