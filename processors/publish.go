@@ -54,15 +54,23 @@ func (*rowContext) Err() error                  { return nil }
 func (*rowContext) Value(any) any               { return nil }
 
 // rowSlab holds the output records a relay translated between two of its
-// flushes: their kgo.Records and contexts in one array, their keys and
-// values in another, where each row took about seven allocations of its
-// own (the relay was 8 % of the pipeline's CPU and an eighth of its
-// allocated bytes). The records live until the relay's flush has them
-// acknowledged; then the slab is emptied for the next batch (reset), its
-// arrays kept.
+// flushes: their kgo.Records and contexts in chunks of slabChunk, their
+// keys and values in one byte array, where each row took about seven
+// allocations of its own (the relay was 8 % of the pipeline's CPU and an
+// eighth of its allocated bytes). The records live until the relay's flush
+// has them acknowledged; then the slab is emptied for the next batch
+// (reset), its chunks and array kept.
+//
+// A record never moves once handed out: the producer writes into a
+// record it buffers (its partition, its timestamp) while the relay
+// translates the next changelog record, so the records are in chunks that
+// are never copied. The bytes may be copied to a larger array (the
+// producer only reads a key or a value, and what was handed out keeps the
+// old array).
 type rowSlab struct {
-	recs []slabRecord
-	buf  []byte
+	chunks [][]slabRecord
+	n      int // records in use
+	buf    []byte
 }
 
 type slabRecord struct {
@@ -70,13 +78,15 @@ type slabRecord struct {
 	ctx rowContext
 }
 
+// slabChunk is how many records a chunk holds: a record is ~170 bytes.
+const slabChunk = 256
+
 // rowBytes is about one window row's key and value (~45 and ~95 bytes).
 const rowBytes = 160
 
-// grow makes room for rows more records and about their bytes, so that
-// a changelog record's rows rarely move the arrays while they are added.
+// grow makes room for about rows more rows' bytes, so that a changelog
+// record's rows rarely copy the array while they are added.
 func (s *rowSlab) grow(rows int) {
-	s.recs = slices.Grow(s.recs, rows)
 	s.buf = slices.Grow(s.buf, rows*rowBytes)
 }
 
@@ -84,8 +94,10 @@ func (s *rowSlab) grow(rows int) {
 // flush had every one acknowledged (the producer keeps no record after
 // its promise).
 func (s *rowSlab) reset() {
-	clear(s.recs) // no contexts or bytes kept alive from the last batch
-	s.recs, s.buf = s.recs[:0], s.buf[:0]
+	for i := 0; i*slabChunk < s.n; i++ {
+		clear(s.chunks[i][:min(slabChunk, s.n-i*slabChunk)]) // no contexts or bytes kept alive from the last batch
+	}
+	s.n, s.buf = 0, s.buf[:0]
 }
 
 // slabRow encodes w into the slab, keyed by the window key of prefix and
@@ -105,11 +117,14 @@ func slabRow[W any, P interface {
 }
 
 // add returns a record of topic whose key is buf[k:v] and value buf[v:].
-// Records and bytes appended later never move it: a slice that outgrows
-// its capacity is copied, and what was handed out keeps the old array.
+// Records and bytes added later never move it or change what it holds.
 func (s *rowSlab) add(topic string, k, v int, info publishInfo) *kgo.Record {
-	s.recs = append(s.recs, slabRecord{})
-	r := &s.recs[len(s.recs)-1]
+	c := s.n / slabChunk
+	if c == len(s.chunks) {
+		s.chunks = append(s.chunks, make([]slabRecord, slabChunk))
+	}
+	r := &s.chunks[c][s.n%slabChunk]
+	s.n++
 	r.ctx = rowContext{info: info}
 	end := len(s.buf)
 	r.rec = kgo.Record{Topic: topic, Key: s.buf[k:v:v], Value: s.buf[v:end:end], Context: &r.ctx}
